@@ -1,0 +1,169 @@
+package function
+
+import (
+	"fmt"
+	"math"
+	"slices"
+
+	"orderflow.dev/shared/events"
+	"orderflow.dev/shared/handler"
+)
+
+// The order aggregate is event-sourced: its state is nothing but the fold of
+// its own events (order.created, order.confirmed, order.cancelled). Every
+// decision below is pure: state and message in, events out.
+
+type Status string
+
+const (
+	StatusNew       Status = ""          // no event yet: the order does not exist
+	StatusPending   Status = "pending"   // created; waiting for stock and payment
+	StatusConfirmed Status = "confirmed" // terminal
+	StatusCancelled Status = "cancelled" // terminal
+)
+
+// Order is the folded state of one order.
+type Order struct {
+	ID        string
+	Version   int // number of events folded; the next append expects Version+1
+	Status    Status
+	Created   events.OrderCreatedData
+	Reason    string
+	PaymentID string
+}
+
+// Terminal reports whether the order reached its single final state.
+func (o Order) Terminal() bool { return o.Status == StatusConfirmed || o.Status == StatusCancelled }
+
+// Apply folds one of the aggregate's own events into the state.
+func (o Order) Apply(typ string, data any) Order {
+	o.Version++
+	switch d := data.(type) {
+	case *events.OrderCreatedData:
+		o.ID, o.Status, o.Created = d.OrderID, StatusPending, *d
+	case *events.OrderConfirmedData:
+		o.Status, o.PaymentID = StatusConfirmed, d.PaymentID
+	case *events.OrderCancelledData:
+		o.Status, o.Reason = StatusCancelled, d.Reason
+	default:
+		panic(fmt.Sprintf("order: %s is not an order event", typ))
+	}
+	return o
+}
+
+// Prices is the catalog the order function sells from. The client never
+// sends prices: they are looked up here.
+type Prices struct {
+	Currency string           `json:"currency"`
+	Prices   map[string]int64 `json:"prices"`
+}
+
+// DecidePlace accepts or refuses a place-order command.
+func DecidePlace(o Order, cmd events.PlaceOrderData, prices Prices) ([]handler.Emit, error) {
+	if o.Status != StatusNew {
+		// The client chose the id, so a retried command finds its order.
+		// The same command again is a no-op; a different one under the
+		// same id is a client bug that must not overwrite the first.
+		if samePlacement(o.Created, cmd) {
+			return nil, nil
+		}
+		return nil, handler.Unprocessable("orderId", "order %s already exists with different content", cmd.OrderID)
+	}
+	if cmd.Currency != prices.Currency {
+		return nil, handler.Unprocessable("currency", "%s is not sold in %s; the catalog is in %s", cmd.OrderID, cmd.Currency, prices.Currency)
+	}
+	lines := make([]events.PricedLine, 0, len(cmd.Lines))
+	var total int64
+	for i, l := range cmd.Lines {
+		field := fmt.Sprintf("lines[%d]", i)
+		price, ok := prices.Prices[l.SKU]
+		if !ok {
+			return nil, handler.Unprocessable(field+".sku", "unknown SKU %q: not in the catalog", l.SKU)
+		}
+		if slices.ContainsFunc(lines, func(p events.PricedLine) bool { return p.SKU == l.SKU }) {
+			return nil, handler.Invalid(field+".sku", "SKU %q appears on more than one line; put the total quantity on one line", l.SKU)
+		}
+		if price > 0 && int64(l.Quantity) > (math.MaxInt64-total)/price {
+			return nil, handler.Invalid(field+".quantity", "order total overflows")
+		}
+		total += price * int64(l.Quantity)
+		lines = append(lines, events.PricedLine{SKU: l.SKU, Quantity: l.Quantity, UnitPriceCents: price})
+	}
+	return []handler.Emit{{Type: events.OrderCreated, Data: events.OrderCreatedData{
+		OrderID: cmd.OrderID, CustomerID: cmd.CustomerID, Email: cmd.Email, Currency: cmd.Currency,
+		PaymentToken: cmd.PaymentToken, Lines: lines, TotalCents: total,
+	}}}, nil
+}
+
+func samePlacement(c events.OrderCreatedData, cmd events.PlaceOrderData) bool {
+	if c.CustomerID != cmd.CustomerID || c.Email != cmd.Email || c.Currency != cmd.Currency ||
+		c.PaymentToken != cmd.PaymentToken || len(c.Lines) != len(cmd.Lines) {
+		return false
+	}
+	for i, l := range cmd.Lines {
+		if c.Lines[i].SKU != l.SKU || c.Lines[i].Quantity != l.Quantity {
+			return false
+		}
+	}
+	return true
+}
+
+// DecideStockRejected cancels a pending order that inventory could not serve.
+func DecideStockRejected(o Order, d events.InventoryRejectedData) ([]handler.Emit, error) {
+	if o.Status == StatusNew {
+		return nil, notYetKnown(d.OrderID)
+	}
+	if o.Terminal() {
+		return nil, nil // stale or duplicate: the order already ended
+	}
+	detail := d.Detail
+	if d.SKU != "" {
+		detail = d.SKU + ": " + detail
+	}
+	return cancel(o, d.Reason, detail), nil
+}
+
+// DecidePaid confirms a pending order once its payment went through.
+func DecidePaid(o Order, d events.PaymentCompletedData) ([]handler.Emit, error) {
+	if o.Status == StatusNew {
+		return nil, notYetKnown(d.OrderID)
+	}
+	if o.Status != StatusPending {
+		// Already confirmed (a duplicate), or cancelled before the money
+		// arrived: the payment function refunds what a cancelled order was
+		// charged when it sees order.cancelled, so nothing to do here.
+		return nil, nil
+	}
+	return []handler.Emit{{Type: events.OrderConfirmed, Data: events.OrderConfirmedData{
+		OrderID: o.ID, Email: o.Created.Email, TotalCents: o.Created.TotalCents, Currency: o.Created.Currency, PaymentID: d.PaymentID,
+	}}}, nil
+}
+
+// DecidePaymentFailed cancels a pending order whose charge was declined.
+func DecidePaymentFailed(o Order, d events.PaymentFailedData) ([]handler.Emit, error) {
+	if o.Status == StatusNew {
+		return nil, notYetKnown(d.OrderID)
+	}
+	if o.Terminal() {
+		return nil, nil
+	}
+	return cancel(o, events.ReasonPaymentDeclined, d.Reason), nil
+}
+
+func cancel(o Order, reason, detail string) []handler.Emit {
+	lines := make([]events.Line, len(o.Created.Lines))
+	for i, l := range o.Created.Lines {
+		lines[i] = events.Line{SKU: l.SKU, Quantity: l.Quantity}
+	}
+	return []handler.Emit{{Type: events.OrderCancelled, Data: events.OrderCancelledData{
+		OrderID: o.ID, Email: o.Created.Email, Reason: reason, Detail: detail, Lines: lines,
+	}}}
+}
+
+// notYetKnown answers an event that overtook the order's creation (it came
+// through another topic). It cannot happen in the choreography as built,
+// since every other step reacts to order.created, but retrying is the safe
+// answer if it ever does.
+func notYetKnown(orderID string) error {
+	return handler.Retry("order %s is not known yet", orderID)
+}

@@ -1,0 +1,174 @@
+// Package function is the order step of the orderflow saga, a Knative
+// Function (func-go runtime, invoke: cloudevent).
+//
+//	place-order command -> order.created                  (or 4xx: dead-lettered with the reason)
+//	inventory.rejected  -> order.cancelled
+//	payment.completed   -> order.confirmed
+//	payment.failed      -> order.cancelled
+//	order query         -> state + timeline from the read model
+//
+// Every other saga event on its topics only goes into the order's timeline.
+package function
+
+import (
+	"context"
+	_ "embed"
+	"encoding/json"
+	"fmt"
+	"os"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/kelseyhightower/envconfig"
+
+	"orderflow.dev/shared/events"
+	"orderflow.dev/shared/handler"
+	"orderflow.dev/shared/store"
+)
+
+//go:embed catalog.json
+var defaultCatalog []byte
+
+// Config is the order function's own configuration.
+type Config struct {
+	// CatalogFile replaces the built-in price catalog (catalog.json).
+	CatalogFile string `envconfig:"ORDER_CATALOG_FILE"`
+}
+
+// Function is the order function.
+type Function struct {
+	app    *handler.App
+	prices Prices
+}
+
+// New builds the function; func-go calls it once per process.
+func New() *Function {
+	f := &Function{app: handler.New("order", handler.Publishes(), handler.WithMigrations(migrations...))}
+	handler.On(f.app, events.PlaceOrder, f.place)
+	handler.On(f.app, events.InventoryRejected, f.stockRejected)
+	handler.On(f.app, events.PaymentCompleted, f.paid)
+	handler.On(f.app, events.PaymentFailed, f.paymentFailed)
+	handler.OnQuery(f.app, events.OrderQuery, events.OrderView, f.query)
+
+	// Facts that only go into the timeline, including the order's own
+	// events coming back from Kafka with their final ids and times.
+	timelineOnly(f.app, events.OrderCreated, func(d events.OrderCreatedData) (string, string) {
+		return d.OrderID, fmt.Sprintf("created: %d line(s), %s", len(d.Lines), money(d.TotalCents, d.Currency))
+	})
+	timelineOnly(f.app, events.OrderConfirmed, func(d events.OrderConfirmedData) (string, string) {
+		return d.OrderID, "confirmed, payment " + d.PaymentID
+	})
+	timelineOnly(f.app, events.OrderCancelled, func(d events.OrderCancelledData) (string, string) {
+		return d.OrderID, "cancelled: " + d.Reason
+	})
+	timelineOnly(f.app, events.InventoryReserved, func(d events.InventoryReservedData) (string, string) {
+		return d.OrderID, fmt.Sprintf("stock reserved for %d line(s)", len(d.Lines))
+	})
+	timelineOnly(f.app, events.InventoryReleased, func(d events.InventoryReleasedData) (string, string) {
+		return d.OrderID, "stock released"
+	})
+	timelineOnly(f.app, events.PaymentRefunded, func(d events.PaymentRefundedData) (string, string) {
+		return d.OrderID, "refunded " + money(d.AmountCents, d.Currency)
+	})
+	return f
+}
+
+// Start loads the catalog and starts the shared edge (store, outbox relay).
+func (f *Function) Start(ctx context.Context, _ map[string]string) error {
+	var cfg Config
+	if err := envconfig.Process("", &cfg); err != nil {
+		return fmt.Errorf("order: bad configuration: %w", err)
+	}
+	raw, setting := defaultCatalog, "built-in catalog.json"
+	if cfg.CatalogFile != "" {
+		b, err := os.ReadFile(cfg.CatalogFile)
+		if err != nil {
+			return fmt.Errorf("order: ORDER_CATALOG_FILE: %w", err)
+		}
+		raw, setting = b, "ORDER_CATALOG_FILE="+cfg.CatalogFile
+	}
+	if err := json.Unmarshal(raw, &f.prices); err != nil || f.prices.Currency == "" || len(f.prices.Prices) == 0 {
+		return fmt.Errorf("order: %s: want {\"currency\": \"EUR\", \"prices\": {\"sku\": cents}} (%v)", setting, err)
+	}
+	return f.app.Start(ctx)
+}
+
+func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, error) {
+	return f.app.Handle(ctx, e)
+}
+func (f *Function) Stop(ctx context.Context) error          { return f.app.Stop(ctx) }
+func (f *Function) Ready(ctx context.Context) (bool, error) { return f.app.Ready(ctx) }
+func (f *Function) Alive(ctx context.Context) (bool, error) { return f.app.Alive(ctx) }
+func (f *Function) App() *handler.App                       { return f.app }
+
+// place: the place-order command. Refusals (unknown SKU, reused id) are
+// answered 4xx and so end in the dead-letter topic with their reason.
+func (f *Function) place(ctx context.Context, tx *store.Tx, in handler.In[events.PlaceOrderData]) ([]handler.Emit, error) {
+	o, err := loadOrder(ctx, tx, in.Data.OrderID)
+	if err != nil {
+		return nil, err
+	}
+	emits, err := DecidePlace(o, in.Data, f.prices)
+	if err != nil {
+		return nil, err
+	}
+	summary := "place-order command from " + in.Data.CustomerID
+	if len(emits) == 0 {
+		summary = "repeated place-order command: no change"
+	}
+	if err := recordTimeline(ctx, tx, in.Data.OrderID, in.Event, summary); err != nil {
+		return nil, err
+	}
+	_, err = appendEvents(ctx, tx, o, in.Event, emits)
+	return emits, err
+}
+
+func (f *Function) stockRejected(ctx context.Context, tx *store.Tx, in handler.In[events.InventoryRejectedData]) ([]handler.Emit, error) {
+	return react(ctx, tx, in.Event, in.Data.OrderID, "stock rejected: "+in.Data.Reason, func(o Order) ([]handler.Emit, error) {
+		return DecideStockRejected(o, in.Data)
+	})
+}
+
+func (f *Function) paid(ctx context.Context, tx *store.Tx, in handler.In[events.PaymentCompletedData]) ([]handler.Emit, error) {
+	return react(ctx, tx, in.Event, in.Data.OrderID, "paid "+money(in.Data.AmountCents, in.Data.Currency), func(o Order) ([]handler.Emit, error) {
+		return DecidePaid(o, in.Data)
+	})
+}
+
+func (f *Function) paymentFailed(ctx context.Context, tx *store.Tx, in handler.In[events.PaymentFailedData]) ([]handler.Emit, error) {
+	return react(ctx, tx, in.Event, in.Data.OrderID, "payment failed: "+in.Data.Reason, func(o Order) ([]handler.Emit, error) {
+		return DecidePaymentFailed(o, in.Data)
+	})
+}
+
+func (f *Function) query(ctx context.Context, db *store.DB, in handler.In[events.OrderQueryData]) (any, error) {
+	return readView(ctx, db, in.Data.OrderID)
+}
+
+// react is the shape of every saga step after placement: fold the order,
+// decide, append what was decided, note the event in the timeline.
+func react(ctx context.Context, tx *store.Tx, e event.Event, orderID, summary string, decide func(Order) ([]handler.Emit, error)) ([]handler.Emit, error) {
+	o, err := loadOrder(ctx, tx, orderID)
+	if err != nil {
+		return nil, err
+	}
+	emits, err := decide(o)
+	if err != nil {
+		return nil, err
+	}
+	if err := recordTimeline(ctx, tx, orderID, e, summary); err != nil {
+		return nil, err
+	}
+	_, err = appendEvents(ctx, tx, o, e, emits)
+	return emits, err
+}
+
+func timelineOnly[P any](app *handler.App, typ string, describe func(P) (orderID, summary string)) {
+	handler.On(app, typ, func(ctx context.Context, tx *store.Tx, in handler.In[P]) ([]handler.Emit, error) {
+		id, summary := describe(in.Data)
+		return nil, recordTimeline(ctx, tx, id, in.Event, summary)
+	})
+}
+
+func money(cents int64, currency string) string {
+	return fmt.Sprintf("%d.%02d %s", cents/100, cents%100, currency)
+}

@@ -1,0 +1,173 @@
+package events
+
+import (
+	"bytes"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"golang.org/x/text/language"
+	"golang.org/x/text/message"
+)
+
+//go:embed schemas/*.json
+var schemaFiles embed.FS
+
+// FieldError is a refusal that names what is wrong: Field is a path into the
+// payload such as "lines[0].quantity", or a CloudEvents attribute such as
+// "type" or "datacontenttype".
+type FieldError struct {
+	Field  string
+	Reason string
+}
+
+func (e *FieldError) Error() string {
+	if e.Field == "" {
+		return e.Reason
+	}
+	return e.Field + ": " + e.Reason
+}
+
+var (
+	schemas = map[string]*jsonschema.Schema{}
+	printer = message.NewPrinter(language.English)
+)
+
+func init() {
+	c := jsonschema.NewCompiler()
+	for _, s := range catalog {
+		raw, err := schemaFiles.ReadFile("schemas/" + s.Type + ".json")
+		if err != nil {
+			panic("events: no schema for " + s.Type)
+		}
+		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+		if err != nil {
+			panic(fmt.Sprintf("events: schema of %s: %v", s.Type, err))
+		}
+		if err := c.AddResource(s.SchemaURI(), doc); err != nil {
+			panic(fmt.Sprintf("events: schema of %s: %v", s.Type, err))
+		}
+	}
+	for _, s := range catalog {
+		sch, err := c.Compile(s.SchemaURI())
+		if err != nil {
+			panic(fmt.Sprintf("events: schema of %s: %v", s.Type, err))
+		}
+		schemas[s.Type] = sch
+	}
+}
+
+// Schema returns the raw JSON Schema of a type, as embedded.
+func Schema(typ string) ([]byte, bool) {
+	raw, err := schemaFiles.ReadFile("schemas/" + typ + ".json")
+	return raw, err == nil
+}
+
+// Decode checks data against the JSON Schema of typ and unmarshals it into
+// the type's Go payload. Every failure is a *FieldError.
+func Decode(typ string, data []byte) (any, error) {
+	spec, ok := catalog[typ]
+	if !ok {
+		return nil, &FieldError{Field: "type", Reason: fmt.Sprintf("unknown event type %q", typ)}
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, &FieldError{Field: "data", Reason: "missing: a " + typ + " event needs a JSON payload"}
+	}
+	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))
+	if err != nil {
+		return nil, &FieldError{Field: "data", Reason: "not valid JSON: " + err.Error()}
+	}
+	if err := schemas[typ].Validate(inst); err != nil {
+		var ve *jsonschema.ValidationError
+		if errors.As(err, &ve) {
+			return nil, fieldErrorOf(ve)
+		}
+		return nil, &FieldError{Field: "data", Reason: err.Error()}
+	}
+	out := spec.NewData()
+	if err := json.Unmarshal(data, out); err != nil {
+		// The schema admitted something Go cannot hold (say, a number too
+		// large for int64): still the payload's fault.
+		return nil, &FieldError{Field: "data", Reason: err.Error()}
+	}
+	return out, nil
+}
+
+// fieldErrorOf reduces a schema validation tree to its first leaf, which is
+// the most specific complaint, and names the field it concerns.
+func fieldErrorOf(ve *jsonschema.ValidationError) *FieldError {
+	leaf := ve
+	for len(leaf.Causes) > 0 {
+		causes := append([]*jsonschema.ValidationError(nil), leaf.Causes...)
+		sort.SliceStable(causes, func(i, j int) bool {
+			li, lj := strings.Join(causes[i].InstanceLocation, "/"), strings.Join(causes[j].InstanceLocation, "/")
+			if li != lj {
+				return li < lj
+			}
+			// At one location, an unexpected property is the likelier
+			// root cause (a typo) than the missing one it was meant to be.
+			return rank(causes[i]) < rank(causes[j])
+		})
+		leaf = causes[0]
+	}
+	field := fieldPath(leaf.InstanceLocation)
+	reason := leaf.ErrorKind.LocalizedString(printer)
+	// A missing or unexpected property is reported at its parent; name the
+	// property itself, since that is what the sender has to fix.
+	if strings.HasPrefix(reason, "missing property ") || strings.HasPrefix(reason, "additional properties ") {
+		if name := firstQuoted(reason); name != "" {
+			field = joinField(field, name)
+		}
+	}
+	if field == "" {
+		field = "data"
+	}
+	return &FieldError{Field: field, Reason: reason}
+}
+
+func rank(ve *jsonschema.ValidationError) int {
+	if strings.HasPrefix(ve.ErrorKind.LocalizedString(printer), "additional properties ") {
+		return 0
+	}
+	return 1
+}
+
+func fieldPath(loc []string) string {
+	var b strings.Builder
+	for _, p := range loc {
+		if _, err := strconv.Atoi(p); err == nil {
+			b.WriteString("[" + p + "]")
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte('.')
+		}
+		b.WriteString(p)
+	}
+	return b.String()
+}
+
+func joinField(parent, name string) string {
+	if parent == "" {
+		return name
+	}
+	return parent + "." + name
+}
+
+func firstQuoted(s string) string {
+	i := strings.IndexAny(s, "'\"")
+	if i < 0 {
+		return ""
+	}
+	q := s[i]
+	j := strings.IndexByte(s[i+1:], q)
+	if j < 0 {
+		return ""
+	}
+	return s[i+1 : i+1+j]
+}

@@ -1,0 +1,242 @@
+// Package handler is the thin edge every orderflow function shares. A
+// function registers, per event type, a reaction that reads its state,
+// calls its pure decision and writes the result; the edge does the rest the
+// same way everywhere:
+//
+//	decode -> validate against the schema -> dedupe (processed ids)
+//	-> react -> commit state + outbox in one transaction -> publish
+//
+// and maps every failure to the HTTP status Knative's dispatcher expects:
+// 4xx means "this event is wrong, do not retry" (it goes to the dead-letter
+// sink with our JSON error as knativeerrordata), 409/5xx mean "try again".
+package handler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/kelseyhightower/envconfig"
+
+	"orderflow.dev/shared/ce"
+	"orderflow.dev/shared/events"
+	"orderflow.dev/shared/store"
+)
+
+// Config is what every function reads from its environment.
+type Config struct {
+	// DatabaseURL selects the store: sqlite:///path/file.db (default
+	// ./<function>.db) or postgres://...
+	DatabaseURL string `envconfig:"ORDERFLOW_DATABASE_URL"`
+	// Sink is where the function publishes; a SinkBinding sets it.
+	Sink string `envconfig:"K_SINK"`
+	// RelayInterval is how often the outbox is swept besides the sweep
+	// that follows each handled event.
+	RelayInterval time.Duration `envconfig:"ORDERFLOW_RELAY_INTERVAL" default:"1s"`
+	LogLevel      string        `envconfig:"ORDERFLOW_LOG_LEVEL" default:"info"`
+}
+
+// App is one function's edge.
+type App struct {
+	name       string
+	source     string
+	migrations []string
+	publishes  bool
+
+	routes  map[string]route
+	queries map[string]query
+	ignored map[string]bool
+
+	cfg   Config
+	db    *store.DB
+	relay *Relay
+	log   *slog.Logger
+
+	ready    atomic.Bool
+	stopping context.CancelFunc
+	wg       sync.WaitGroup
+}
+
+// Option configures an App.
+type Option func(*App)
+
+// WithMigrations gives the schema steps of the function's own tables.
+func WithMigrations(steps ...string) Option {
+	return func(a *App) { a.migrations = append(a.migrations, steps...) }
+}
+
+// Publishes declares that the function emits events, so it needs K_SINK.
+func Publishes() Option { return func(a *App) { a.publishes = true } }
+
+// New creates the edge of the function called name. It does no I/O; Start
+// does.
+func New(name string, opts ...Option) *App {
+	a := &App{
+		name:    name,
+		source:  "/orderflow/" + name,
+		routes:  map[string]route{},
+		queries: map[string]query{},
+		ignored: map[string]bool{},
+		log:     slog.New(slog.NewJSONHandler(os.Stderr, nil)).With("function", name),
+	}
+	for _, o := range opts {
+		o(a)
+	}
+	return a
+}
+
+// Name is the function's name, also its consumer name in processed_events.
+func (a *App) Name() string { return a.name }
+
+// Source is the CloudEvents source of everything the function emits.
+func (a *App) Source() string { return a.source }
+
+// DB is the function's store; nil before Start.
+func (a *App) DB() *store.DB { return a.db }
+
+// Log is the function's structured logger.
+func (a *App) Log() *slog.Logger { return a.log }
+
+// Ignore lists types that arrive on the function's topics but need no
+// reaction from it (its own events, or another step's). They are answered
+// 200 and dropped on purpose.
+func (a *App) Ignore(types ...string) {
+	for _, t := range types {
+		events.MustLookup(t)
+		a.ignored[t] = true
+	}
+}
+
+// Start reads the configuration, opens and migrates the store and starts the
+// outbox relay. func-go calls it beside the HTTP server, so Handle answers
+// 503 (retry) until it is done.
+func (a *App) Start(ctx context.Context) error {
+	if err := envconfig.Process("", &a.cfg); err != nil {
+		return fmt.Errorf("%s: bad configuration: %w", a.name, err)
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(a.cfg.LogLevel)); err != nil {
+		return fmt.Errorf("%s: ORDERFLOW_LOG_LEVEL=%q: want debug, info, warn or error", a.name, a.cfg.LogLevel)
+	}
+	a.log = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("function", a.name)
+	if a.cfg.RelayInterval <= 0 {
+		return fmt.Errorf("%s: ORDERFLOW_RELAY_INTERVAL=%s: must be positive", a.name, a.cfg.RelayInterval)
+	}
+	dbURL := a.cfg.DatabaseURL
+	if dbURL == "" {
+		dbURL = "sqlite://" + a.name + ".db"
+	}
+	var sender *ce.Sender
+	if a.publishes {
+		if a.cfg.Sink == "" {
+			return fmt.Errorf("%s: K_SINK is not set: this function publishes events and needs a sink URL (a SinkBinding sets it on a cluster; `orderflow up` sets it locally)", a.name)
+		}
+		s, err := ce.NewSender("K_SINK", a.cfg.Sink)
+		if err != nil {
+			return fmt.Errorf("%s: %w", a.name, err)
+		}
+		sender = s
+	}
+	db, err := store.Open(ctx, "ORDERFLOW_DATABASE_URL", dbURL)
+	if err != nil {
+		return fmt.Errorf("%s: %w", a.name, err)
+	}
+	if err := db.Migrate(ctx, a.name, a.migrations); err != nil {
+		db.Close()
+		return fmt.Errorf("%s: %w", a.name, err)
+	}
+	a.db = db
+	runCtx, cancel := context.WithCancel(context.Background())
+	a.stopping = cancel
+	if sender != nil {
+		a.relay = NewRelay(db, sender, a.log)
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			// The first sweep publishes whatever a previous process
+			// committed but did not get to send before it died.
+			a.relay.Run(runCtx, a.cfg.RelayInterval)
+		}()
+	}
+	a.ready.Store(true)
+	a.log.Info("started", "database", db.String(), "sink", a.cfg.Sink)
+	return nil
+}
+
+// Stop stops the relay after a last sweep and closes the store.
+func (a *App) Stop(ctx context.Context) error {
+	a.ready.Store(false)
+	if a.stopping != nil {
+		a.stopping()
+		a.wg.Wait()
+	}
+	if a.relay != nil {
+		if _, err := a.relay.Flush(ctx); err != nil {
+			a.log.Warn("outbox not empty at stop; the next start publishes it", "error", err)
+		}
+	}
+	if a.db != nil {
+		return a.db.Close()
+	}
+	return nil
+}
+
+// Ready is the readiness probe: started and the store answers.
+func (a *App) Ready(ctx context.Context) (bool, error) {
+	if !a.ready.Load() {
+		return false, nil
+	}
+	if err := a.db.Ping(ctx); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// Alive is the liveness probe: the process serves. A slow start or a store
+// outage is readiness, not liveness: restarting would not help.
+func (a *App) Alive(context.Context) (bool, error) { return true, nil }
+
+// Flush publishes the outbox now; tests and the sweep use it.
+func (a *App) Flush(ctx context.Context) (int, error) {
+	if a.relay == nil {
+		return 0, nil
+	}
+	return a.relay.Flush(ctx)
+}
+
+// HasRoute reports whether the function reacts to typ; the manifest checks
+// use it to prove every published type is consumed somewhere.
+func (a *App) HasRoute(typ string) bool {
+	_, r := a.routes[typ]
+	_, q := a.queries[typ]
+	return r || q
+}
+
+// Routes lists the types the function reacts to.
+func (a *App) Routes() []string {
+	var out []string
+	for t := range a.routes {
+		out = append(out, t)
+	}
+	return out
+}
+
+func errorsAs[T error](err error) (T, bool) {
+	var t T
+	ok := errors.As(err, &t)
+	return t, ok
+}
+
+func shorten(s string, n int) string {
+	s = strings.TrimSpace(s)
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}

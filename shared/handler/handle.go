@@ -1,0 +1,203 @@
+package handler
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+	"github.com/google/uuid"
+
+	"orderflow.dev/shared/ce"
+	"orderflow.dev/shared/events"
+	"orderflow.dev/shared/store"
+)
+
+// In is an incoming event with its decoded, schema-checked payload.
+type In[P any] struct {
+	Event event.Event
+	Data  P
+}
+
+// Emit is one event a reaction wants published once its transaction commits.
+type Emit struct {
+	Type string
+	Data any
+}
+
+// Reaction applies one event inside the transaction that also records it as
+// processed and stores what it emits. It must not publish anything itself.
+type Reaction[P any] func(ctx context.Context, tx *store.Tx, in In[P]) ([]Emit, error)
+
+// Answer serves a query from the store, outside any transaction.
+type Answer[P any] func(ctx context.Context, db *store.DB, in In[P]) (reply any, err error)
+
+type route func(ctx context.Context, tx *store.Tx, e event.Event, data any) ([]Emit, error)
+type query struct {
+	replyType string
+	answer    func(ctx context.Context, db *store.DB, e event.Event, data any) (any, error)
+}
+
+// On registers the reaction of the function to events of type typ.
+func On[P any](a *App, typ string, react Reaction[P]) {
+	checkPayload[P](typ)
+	a.routes[typ] = func(ctx context.Context, tx *store.Tx, e event.Event, data any) ([]Emit, error) {
+		return react(ctx, tx, In[P]{Event: e, Data: *data.(*P)})
+	}
+}
+
+// OnQuery registers a request/reply query: the reply, of type replyType, is
+// the HTTP response.
+func OnQuery[P any](a *App, typ, replyType string, answer Answer[P]) {
+	checkPayload[P](typ)
+	events.MustLookup(replyType)
+	a.queries[typ] = query{replyType: replyType, answer: func(ctx context.Context, db *store.DB, e event.Event, data any) (any, error) {
+		return answer(ctx, db, In[P]{Event: e, Data: *data.(*P)})
+	}}
+}
+
+func checkPayload[P any](typ string) {
+	spec := events.MustLookup(typ)
+	if _, ok := spec.NewData().(*P); !ok {
+		panic(fmt.Sprintf("handler: %s carries %T, not %T", typ, spec.NewData(), new(P)))
+	}
+}
+
+// Handle is the function's CloudEvents entry point; func-go calls it for
+// each request. The reply is nil for saga events (KafkaSource discards it
+// anyway), a view for queries and an error event for refusals.
+func (a *App) Handle(ctx context.Context, e event.Event) (*event.Event, error) {
+	if !a.ready.Load() {
+		return a.refuse(e, &Refusal{Status: http.StatusServiceUnavailable, Msg: a.name + " is starting; retry"})
+	}
+	typ := e.Type()
+	if q, ok := a.queries[typ]; ok {
+		return a.answer(ctx, e, q)
+	}
+	r, ok := a.routes[typ]
+	if !ok {
+		if a.ignored[typ] {
+			a.log.Debug("ignored", "type", typ, "id", e.ID())
+			return nil, nil
+		}
+		if _, known := events.Lookup(typ); known {
+			return a.refuse(e, Invalid("type", "%s does not handle %s events; check the KafkaSource topics", a.name, typ))
+		}
+		return a.refuse(e, Invalid("type", "unknown event type %q; known types are listed in the orderflow event catalog", typ))
+	}
+	data, refusal := decode(e)
+	if refusal != nil {
+		return a.refuse(e, refusal)
+	}
+
+	duplicate := false
+	var emitted []event.Event
+	err := a.db.InTx(ctx, func(tx *store.Tx) error {
+		first, err := tx.MarkProcessed(ctx, a.name, e.Source(), e.ID(), typ)
+		if err != nil {
+			return err
+		}
+		if !first {
+			duplicate = true
+			return nil
+		}
+		emits, err := r(ctx, tx, e, data)
+		if err != nil {
+			return err
+		}
+		emitted = emitted[:0]
+		for _, em := range emits {
+			out, err := events.New(em.Type, em.Data, &e, a.source)
+			if err != nil {
+				return err
+			}
+			emitted = append(emitted, out)
+		}
+		return tx.Enqueue(ctx, emitted...)
+	})
+	if err != nil {
+		return a.refuse(e, classify(err))
+	}
+	if duplicate {
+		a.log.Info("duplicate delivery ignored", "type", typ, "id", e.ID(), "source", e.Source(), "correlationid", ce.String(e, ce.CorrelationID))
+		return nil, nil
+	}
+	for _, out := range emitted {
+		a.log.Debug("emitted", "type", out.Type(), "id", out.ID(), "causationid", e.ID(), "correlationid", ce.String(out, ce.CorrelationID))
+	}
+	if len(emitted) > 0 && a.relay != nil {
+		a.relay.Kick()
+	}
+	return nil, nil
+}
+
+func (a *App) answer(ctx context.Context, e event.Event, q query) (*event.Event, error) {
+	data, refusal := decode(e)
+	if refusal != nil {
+		return a.refuse(e, refusal)
+	}
+	reply, err := q.answer(ctx, a.db, e, data)
+	if err != nil {
+		return a.refuse(e, classify(err))
+	}
+	out, err := a.reply(e, q.replyType, reply)
+	if err != nil {
+		return a.refuse(e, classify(err))
+	}
+	return out, nil
+}
+
+// decode checks the envelope fields orderflow relies on and the payload
+// against its schema.
+func decode(e event.Event) (any, *Refusal) {
+	if ct := e.DataContentType(); ct != "" && !strings.HasPrefix(ct, "application/json") && !strings.HasSuffix(strings.SplitN(ct, ";", 2)[0], "+json") {
+		return nil, Invalid("datacontenttype", "%q is not JSON; orderflow events carry application/json", ct)
+	}
+	data, err := events.Decode(e.Type(), e.Data())
+	if err != nil {
+		if fe, ok := errorsAs[*events.FieldError](err); ok {
+			return nil, &Refusal{Status: http.StatusBadRequest, Field: fe.Field, Msg: fe.Reason}
+		}
+		return nil, Invalid("data", "%v", err)
+	}
+	return data, nil
+}
+
+func (a *App) reply(cause event.Event, typ string, data any) (*event.Event, error) {
+	out := event.New(event.CloudEventsVersionV1)
+	out.SetID(uuid.NewString())
+	out.SetType(typ)
+	out.SetSource(a.source)
+	out.SetTime(timeNow())
+	if spec, ok := events.Lookup(typ); ok {
+		out.SetDataSchema(spec.SchemaURI())
+	}
+	if err := out.SetData(event.ApplicationJSON, data); err != nil {
+		return nil, err
+	}
+	out.SetExtension(ce.CausationID, cause.ID())
+	if c := ce.String(cause, ce.CorrelationID); c != "" {
+		out.SetExtension(ce.CorrelationID, c)
+	}
+	out.SetExtension(ce.Traceparent, ce.ChildTraceparent(ce.String(cause, ce.Traceparent)))
+	return &out, nil
+}
+
+// refuse answers with an error event whose JSON body names the problem, and
+// the status that tells the dispatcher whether to retry.
+func (a *App) refuse(e event.Event, r *Refusal) (*event.Event, error) {
+	level := a.log.Warn
+	if r.Status >= 500 {
+		level = a.log.Error
+	}
+	level("refused", "status", r.Status, "field", r.Field, "error", r.Msg, "type", e.Type(), "id", e.ID(),
+		"correlationid", ce.String(e, ce.CorrelationID))
+	body := events.ErrorData{Error: r.Msg, Field: r.Field, Status: r.Status, EventType: e.Type(), EventID: e.ID(), Function: a.name}
+	out, err := a.reply(e, events.Error, body)
+	if err != nil {
+		return nil, cehttp.NewResult(r.Status, "%s", r.Msg)
+	}
+	return out, cehttp.NewResult(r.Status, "%s", r.Error())
+}

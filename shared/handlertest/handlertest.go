@@ -1,0 +1,234 @@
+// Package handlertest runs an orderflow function the way func-go serves it
+// (its real HTTP mux, health endpoints included) against a real SQLite file
+// and a real HTTP sink that records what the function publishes. Function
+// tests use it to exercise the whole edge with real I/O and no Kafka.
+package handlertest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cloudevents/sdk-go/v2/binding"
+	"github.com/cloudevents/sdk-go/v2/event"
+	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+	fn "knative.dev/func-go/cloudevents"
+
+	"orderflow.dev/shared/events"
+	"orderflow.dev/shared/handler"
+)
+
+// Function is what every orderflow function implements.
+type Function interface {
+	Start(context.Context, map[string]string) error
+	Stop(context.Context) error
+	Handle(context.Context, event.Event) (*event.Event, error)
+	App() *handler.App
+}
+
+// Sink is a K_SINK that records every CloudEvent posted to it.
+type Sink struct {
+	*httptest.Server
+	mu     sync.Mutex
+	events []event.Event
+	status int // answer; 202 unless set
+}
+
+// NewSink starts a recording sink.
+func NewSink(t testing.TB) *Sink {
+	s := &Sink{status: http.StatusAccepted}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		e, err := binding.ToEvent(r.Context(), cehttp.NewMessageFromHttpRequest(r))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		s.mu.Lock()
+		status := s.status
+		if status < 300 {
+			s.events = append(s.events, *e)
+		}
+		s.mu.Unlock()
+		w.WriteHeader(status)
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+// Answer makes the sink answer status from now on (503 to simulate an outage).
+func (s *Sink) Answer(status int) {
+	s.mu.Lock()
+	s.status = status
+	s.mu.Unlock()
+}
+
+// Events returns what was published, optionally only of some types.
+func (s *Sink) Events(types ...string) []event.Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []event.Event
+	for _, e := range s.events {
+		if len(types) == 0 || contains(types, e.Type()) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// Reset forgets what was recorded.
+func (s *Sink) Reset() {
+	s.mu.Lock()
+	s.events = nil
+	s.mu.Unlock()
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Harness is one started function behind func-go's HTTP handler.
+type Harness struct {
+	F    Function
+	URL  string
+	Sink *Sink
+	DB   string
+
+	cursor int // events of the sink already returned by Flush
+}
+
+// Start configures the function through its environment (as func run does),
+// starts it and serves it. env adds or overrides variables.
+func Start(t testing.TB, f Function, env map[string]string) *Harness {
+	t.Helper()
+	sink := NewSink(t)
+	dbPath := filepath.Join(t.TempDir(), "fn.db")
+	base := map[string]string{
+		"ORDERFLOW_DATABASE_URL":   "sqlite://" + dbPath,
+		"K_SINK":                   sink.URL,
+		"ORDERFLOW_RELAY_INTERVAL": "1h", // tests flush explicitly
+		"ORDERFLOW_LOG_LEVEL":      "error",
+	}
+	for k, v := range env {
+		base[k] = v
+	}
+	for k, v := range base {
+		t.Setenv(k, v)
+	}
+	ctx := context.Background()
+	if err := f.Start(ctx, nil); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	srv := httptest.NewServer(fn.New(f).Handler)
+	t.Cleanup(func() {
+		srv.Close()
+		_ = f.Stop(context.Background())
+	})
+	return &Harness{F: f, URL: srv.URL, Sink: sink, DB: dbPath}
+}
+
+// Event builds a catalog event as a client or upstream function would.
+func Event(t testing.TB, typ string, data any, cause *event.Event) event.Event {
+	t.Helper()
+	e, err := events.New(typ, data, cause, "/test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// Reply is the function's answer to one delivery.
+type Reply struct {
+	Status int
+	Event  *event.Event
+	Body   []byte
+}
+
+// Error decodes the JSON error body of a refusal.
+func (r Reply) Error() events.ErrorData {
+	var d events.ErrorData
+	_ = json.Unmarshal(r.Body, &d)
+	return d
+}
+
+// Send delivers e in binary mode, as the KafkaSource dispatcher does.
+func (h *Harness) Send(t testing.TB, e event.Event) Reply {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, h.URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cehttp.WriteRequest(context.Background(), binding.ToMessage(&e), req); err != nil {
+		t.Fatal(err)
+	}
+	return h.do(t, req)
+}
+
+// Post sends raw HTTP, for malformed input.
+func (h *Harness) Post(t testing.TB, headers map[string]string, body string) Reply {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, h.URL, bytes.NewBufferString(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	return h.do(t, req)
+}
+
+func (h *Harness) do(t testing.TB, req *http.Request) Reply {
+	t.Helper()
+	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	r := Reply{Status: resp.StatusCode, Body: body}
+	if len(body) > 0 && resp.Header.Get("Ce-Type") != "" {
+		resp.Body = io.NopCloser(bytes.NewReader(body))
+		if e, err := binding.ToEvent(context.Background(), cehttp.NewMessageFromHttpResponse(resp)); err == nil {
+			r.Event = e
+		}
+	}
+	return r
+}
+
+// Flush publishes the outbox now and returns what reached the sink since
+// the previous Flush.
+func (h *Harness) Flush(t testing.TB) []event.Event {
+	t.Helper()
+	if _, err := h.F.App().Flush(context.Background()); err != nil {
+		t.Fatalf("flush: %v", err)
+	}
+	// The function's own relay may have published some of them already;
+	// return everything that reached the sink since the previous Flush.
+	all := h.Sink.Events()
+	out := all[h.cursor:]
+	h.cursor = len(all)
+	return out
+}
+
+// Query sends a query event and decodes the reply's data into out.
+func (h *Harness) Query(t testing.TB, typ string, data any, out any) {
+	t.Helper()
+	r := h.Send(t, Event(t, typ, data, nil))
+	if r.Status != http.StatusOK || r.Event == nil {
+		t.Fatalf("query %s: status %d body %s", typ, r.Status, r.Body)
+	}
+	if err := r.Event.DataAs(out); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,67 @@
+package store
+
+import (
+	"context"
+	"fmt"
+)
+
+// coreMigrations create what every function has: the processed-event ids of
+// its idempotent consumer and its outbox.
+var coreMigrations = []string{
+	`CREATE TABLE processed_events (
+		consumer     TEXT   NOT NULL,
+		event_source TEXT   NOT NULL,
+		event_id     TEXT   NOT NULL,
+		event_type   TEXT   NOT NULL,
+		processed_at BIGINT NOT NULL,
+		PRIMARY KEY (consumer, event_source, event_id)
+	)`,
+	`CREATE TABLE outbox (
+		seq           {{autoinc}},
+		event_id      TEXT    NOT NULL UNIQUE,
+		event_type    TEXT    NOT NULL,
+		partition_key TEXT    NOT NULL,
+		body          {{bytes}} NOT NULL,
+		created_at    BIGINT  NOT NULL,
+		sent_at       BIGINT,
+		attempts      INTEGER NOT NULL DEFAULT 0,
+		last_error    TEXT
+	)`,
+	`CREATE INDEX outbox_pending ON outbox (seq) WHERE sent_at IS NULL`,
+}
+
+// Migrate applies, in order and once each, the schema steps of a component.
+// Steps are append-only: never edit one that has shipped, add a new one.
+func (db *DB) Migrate(ctx context.Context, component string, steps []string) error {
+	if _, err := db.Exec(ctx, `CREATE TABLE IF NOT EXISTS orderflow_migrations (
+		component  TEXT    NOT NULL,
+		version    INTEGER NOT NULL,
+		applied_at BIGINT  NOT NULL,
+		PRIMARY KEY (component, version)
+	)`); err != nil {
+		return fmt.Errorf("store: migrations table in %s: %w", db.where, err)
+	}
+	for i, step := range steps {
+		version := i + 1
+		err := db.InTx(ctx, func(tx *Tx) error {
+			var n int
+			if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM orderflow_migrations WHERE component = ? AND version = ?`,
+				component, version).Scan(&n); err != nil {
+				return err
+			}
+			if n > 0 {
+				return nil
+			}
+			if _, err := tx.Exec(ctx, step); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, `INSERT INTO orderflow_migrations (component, version, applied_at) VALUES (?, ?, ?)`,
+				component, version, NowMillis())
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("store: migration %s #%d in %s: %w", component, version, db.where, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,247 @@
+// Package store is where a function keeps its state: one SQL database behind
+// one small type, SQLite (pure Go) by default. Every function also keeps here
+// the ids of the events it has processed (so a redelivery changes nothing)
+// and its outbox (so a state change and the events it causes commit
+// together).
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" driver
+)
+
+// Dialect is the SQL flavour behind a DB. Statements are written once with
+// `?` placeholders and the few type names that differ spelled as
+// {{autoinc}} and {{bytes}}.
+type Dialect int
+
+const (
+	SQLite Dialect = iota
+	Postgres
+)
+
+func (d Dialect) String() string {
+	if d == Postgres {
+		return "postgres"
+	}
+	return "sqlite"
+}
+
+// Opener opens a database for a URL scheme. Drivers register themselves, so
+// a function binary only links the databases it is built with.
+type Opener func(ctx context.Context, u *url.URL) (*sql.DB, Dialect, error)
+
+var openers = map[string]Opener{}
+
+// Register adds an opener for URL schemes such as "postgres".
+func Register(opener Opener, schemes ...string) {
+	for _, s := range schemes {
+		openers[s] = opener
+	}
+}
+
+func init() { Register(openSQLite, "sqlite", "file") }
+
+// DB is a function's database.
+type DB struct {
+	sql     *sql.DB
+	dialect Dialect
+	where   string // the URL without credentials, for messages
+}
+
+// Open connects to the database at rawURL and checks it answers. Errors name
+// the setting the URL came from (setting), so a bad config is easy to find.
+func Open(ctx context.Context, setting, rawURL string) (*DB, error) {
+	if strings.TrimSpace(rawURL) == "" {
+		return nil, fmt.Errorf("%s is empty: set it to a database URL such as sqlite:///var/lib/orderflow/order.db or postgres://user:pass@host:5432/db", setting)
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("%s is not a URL: %v", setting, err)
+	}
+	open, ok := openers[u.Scheme]
+	if !ok {
+		known := make([]string, 0, len(openers))
+		for s := range openers {
+			known = append(known, s+"://")
+		}
+		return nil, fmt.Errorf("%s: unsupported database scheme %q (this build supports %s)", setting, u.Scheme, strings.Join(known, ", "))
+	}
+	db, dialect, err := open(ctx, u)
+	if err != nil {
+		return nil, fmt.Errorf("%s=%s: %w", setting, redact(u), err)
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := db.PingContext(pingCtx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("%s=%s: cannot connect: %w", setting, redact(u), err)
+	}
+	d := &DB{sql: db, dialect: dialect, where: redact(u)}
+	if err := d.Migrate(ctx, "orderflow", coreMigrations); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+func redact(u *url.URL) string {
+	c := *u
+	if c.User != nil {
+		c.User = url.User(c.User.Username())
+	}
+	return c.String()
+}
+
+// openSQLite accepts sqlite:///abs/path.db, sqlite://rel/path.db and
+// file:path.db. One connection serialises every transaction: SQLite has one
+// writer anyway, and this way a transaction never meets SQLITE_BUSY.
+func openSQLite(ctx context.Context, u *url.URL) (*sql.DB, Dialect, error) {
+	path := u.Opaque
+	if path == "" {
+		path = u.Host + u.Path
+	}
+	if path == "" {
+		return nil, SQLite, errors.New("no file path in the sqlite URL")
+	}
+	if dir := filepath.Dir(path); dir != "." {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, SQLite, fmt.Errorf("cannot create the database folder: %w", err)
+		}
+	}
+	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
+		"&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_txlock=immediate"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, SQLite, err
+	}
+	db.SetMaxOpenConns(1)
+	return db, SQLite, nil
+}
+
+// Dialect reports the SQL flavour.
+func (db *DB) Dialect() Dialect { return db.dialect }
+
+// String names the database without its credentials.
+func (db *DB) String() string { return db.where }
+
+// Close releases the connections.
+func (db *DB) Close() error { return db.sql.Close() }
+
+// Ping checks the database answers; readiness probes use it.
+func (db *DB) Ping(ctx context.Context) error { return db.sql.PingContext(ctx) }
+
+// Exec runs a statement outside any transaction.
+func (db *DB) Exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	return db.sql.ExecContext(ctx, db.dialect.rebind(q), args...)
+}
+
+// Query runs a query outside any transaction. Do not call it while holding
+// a Tx from the same DB: with SQLite there is one connection and it would
+// wait for itself.
+func (db *DB) Query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	return db.sql.QueryContext(ctx, db.dialect.rebind(q), args...)
+}
+
+// QueryRow runs a one-row query outside any transaction.
+func (db *DB) QueryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	return db.sql.QueryRowContext(ctx, db.dialect.rebind(q), args...)
+}
+
+// Tx is one transaction.
+type Tx struct {
+	tx      *sql.Tx
+	dialect Dialect
+}
+
+func (tx *Tx) Exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	return tx.tx.ExecContext(ctx, tx.dialect.rebind(q), args...)
+}
+
+func (tx *Tx) Query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	return tx.tx.QueryContext(ctx, tx.dialect.rebind(q), args...)
+}
+
+func (tx *Tx) QueryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	return tx.tx.QueryRowContext(ctx, tx.dialect.rebind(q), args...)
+}
+
+// Dialect reports the SQL flavour, for the rare statement that differs.
+func (tx *Tx) Dialect() Dialect { return tx.dialect }
+
+// InTx runs fn in a transaction, committing when it returns nil and rolling
+// back otherwise.
+func (db *DB) InTx(ctx context.Context, fn func(tx *Tx) error) (err error) {
+	sqlTx, err := db.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: begin: %w", err)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			_ = sqlTx.Rollback()
+			panic(p)
+		}
+	}()
+	if err := fn(&Tx{tx: sqlTx, dialect: db.dialect}); err != nil {
+		_ = sqlTx.Rollback()
+		return err
+	}
+	if err := sqlTx.Commit(); err != nil {
+		return fmt.Errorf("store: commit: %w", err)
+	}
+	return nil
+}
+
+// rebind turns `?` placeholders into `$n` for PostgreSQL and expands the
+// type names that differ between dialects. Question marks inside quoted
+// literals are left alone.
+func (d Dialect) rebind(q string) string {
+	if d == SQLite {
+		if !strings.Contains(q, "{{") {
+			return q
+		}
+		return strings.NewReplacer("{{autoinc}}", "INTEGER PRIMARY KEY AUTOINCREMENT", "{{bytes}}", "BLOB").Replace(q)
+	}
+	q = strings.NewReplacer("{{autoinc}}", "BIGSERIAL PRIMARY KEY", "{{bytes}}", "BYTEA").Replace(q)
+	var b strings.Builder
+	n := 0
+	inQuote := false
+	for i := 0; i < len(q); i++ {
+		c := q[i]
+		switch {
+		case c == '\'':
+			inQuote = !inQuote
+			b.WriteByte(c)
+		case c == '?' && !inQuote:
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+// IsUniqueViolation reports whether err is a unique or primary key
+// violation, in either dialect: the signal of an optimistic concurrency
+// conflict.
+func IsUniqueViolation(err error) bool {
+	if err == nil {
+		return false
+	}
+	s := err.Error()
+	return strings.Contains(s, "UNIQUE constraint failed") || // sqlite
+		strings.Contains(s, "constraint failed: PRIMARY KEY") ||
+		strings.Contains(s, "SQLSTATE 23505") || // postgres unique_violation
+		strings.Contains(s, "duplicate key value violates unique constraint")
+}
