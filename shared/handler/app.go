@@ -49,6 +49,8 @@ type App struct {
 	migrations []string
 	publishes  bool
 
+	onStart []func(ctx context.Context, db *store.DB) error
+
 	routes  map[string]route
 	queries map[string]query
 	ignored map[string]bool
@@ -70,6 +72,17 @@ type Option func(*App)
 func WithMigrations(steps ...string) Option {
 	return func(a *App) { a.migrations = append(a.migrations, steps...) }
 }
+
+// WithStartHook runs fn after the store is migrated and before the function
+// reports ready, for state that must exist before the first event (seed
+// data, say). Its error fails the start.
+func WithStartHook(fn func(ctx context.Context, db *store.DB) error) Option {
+	return func(a *App) { a.onStart = append(a.onStart, fn) }
+}
+
+// DefaultDatabaseURL is the store of a function when ORDERFLOW_DATABASE_URL
+// is unset: a SQLite file named after it in the working directory.
+func DefaultDatabaseURL(name string) string { return "sqlite://" + name + ".db" }
 
 // Publishes declares that the function emits events, so it needs K_SINK.
 func Publishes() Option { return func(a *App) { a.publishes = true } }
@@ -130,7 +143,7 @@ func (a *App) Start(ctx context.Context) error {
 	}
 	dbURL := a.cfg.DatabaseURL
 	if dbURL == "" {
-		dbURL = "sqlite://" + a.name + ".db"
+		dbURL = DefaultDatabaseURL(a.name)
 	}
 	var sender *ce.Sender
 	if a.publishes {
@@ -147,9 +160,19 @@ func (a *App) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", a.name, err)
 	}
+	if err := db.Migrate(ctx, "orderflow", store.EdgeMigrations); err != nil {
+		db.Close()
+		return fmt.Errorf("%s: %w", a.name, err)
+	}
 	if err := db.Migrate(ctx, a.name, a.migrations); err != nil {
 		db.Close()
 		return fmt.Errorf("%s: %w", a.name, err)
+	}
+	for _, hook := range a.onStart {
+		if err := hook(ctx, db); err != nil {
+			db.Close()
+			return fmt.Errorf("%s: %w", a.name, err)
+		}
 	}
 	a.db = db
 	runCtx, cancel := context.WithCancel(context.Background())

@@ -5,9 +5,10 @@ import (
 	"fmt"
 )
 
-// coreMigrations create what every function has: the processed-event ids of
-// its idempotent consumer and its outbox.
-var coreMigrations = []string{
+// EdgeMigrations create what every function's edge needs: the
+// processed-event ids of its idempotent consumer and its outbox. The
+// handler applies them as component "orderflow".
+var EdgeMigrations = []string{
 	`CREATE TABLE processed_events (
 		consumer     TEXT   NOT NULL,
 		event_source TEXT   NOT NULL,

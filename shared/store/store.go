@@ -87,12 +87,7 @@ func Open(ctx context.Context, setting, rawURL string) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("%s=%s: cannot connect: %w", setting, redact(u), err)
 	}
-	d := &DB{sql: db, dialect: dialect, where: redact(u)}
-	if err := d.Migrate(ctx, "orderflow", coreMigrations); err != nil {
-		db.Close()
-		return nil, err
-	}
-	return d, nil
+	return &DB{sql: db, dialect: dialect, where: redact(u)}, nil
 }
 
 func redact(u *url.URL) string {

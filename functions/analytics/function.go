@@ -1,0 +1,86 @@
+// Package function is the analytics step of the orderflow saga, a Knative
+// Function (func-go runtime, invoke: cloudevent). It reads all four topics
+// and keeps live projections; it publishes nothing.
+//
+//	every saga fact (11 types) -> the saga's projection + a count in its minute
+//	analytics query            -> the view, computed from the stored projections
+//
+// The query is a CloudEvent (POST, binary or structured) answered with an
+// analytics.view event whose data is the view. func-go's runtime routes
+// CloudEvents only, so a plain GET is answered 405; the local plane offers
+// a GET proxy for people and dashboards.
+package function
+
+import (
+	"context"
+	"time"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+
+	"orderflow.dev/shared/events"
+	"orderflow.dev/shared/handler"
+	"orderflow.dev/shared/store"
+)
+
+// Function is the analytics function.
+type Function struct {
+	app *handler.App
+}
+
+// New builds the function; func-go calls it once per process.
+func New() *Function {
+	// No handler.Publishes(): nothing to send, so no K_SINK to require.
+	f := &Function{app: handler.New("analytics", handler.WithMigrations(migrations...))}
+	observe[events.OrderCreatedData](f.app, events.OrderCreated)
+	observe[events.OrderConfirmedData](f.app, events.OrderConfirmed)
+	observe[events.OrderCancelledData](f.app, events.OrderCancelled)
+	observe[events.InventoryReservedData](f.app, events.InventoryReserved)
+	observe[events.InventoryRejectedData](f.app, events.InventoryRejected)
+	observe[events.InventoryReleasedData](f.app, events.InventoryReleased)
+	observe[events.PaymentCompletedData](f.app, events.PaymentCompleted)
+	observe[events.PaymentFailedData](f.app, events.PaymentFailed)
+	observe[events.PaymentRefundedData](f.app, events.PaymentRefunded)
+	observe[events.NotificationSentData](f.app, events.NotificationSent)
+	observe[events.NotificationFailedData](f.app, events.NotificationFailed)
+	handler.OnQuery(f.app, events.AnalyticsQuery, events.AnalyticsView, f.query)
+	// The place command shares the orders topic. It is a request that may
+	// be refused, not a fact; order.created is the fact that counts.
+	f.app.Ignore(events.PlaceOrder)
+	return f
+}
+
+// Start starts the shared edge (store and migrations).
+func (f *Function) Start(ctx context.Context, _ map[string]string) error { return f.app.Start(ctx) }
+
+func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, error) {
+	return f.app.Handle(ctx, e)
+}
+func (f *Function) Stop(ctx context.Context) error          { return f.app.Stop(ctx) }
+func (f *Function) Ready(ctx context.Context) (bool, error) { return f.app.Ready(ctx) }
+func (f *Function) Alive(ctx context.Context) (bool, error) { return f.app.Alive(ctx) }
+func (f *Function) App() *handler.App                       { return f.app }
+
+func (f *Function) query(ctx context.Context, db *store.DB, _ handler.In[events.AnalyticsQueryData]) (any, error) {
+	return readView(ctx, db)
+}
+
+// observe routes one fact type into the projection. The edge has already
+// dropped a redelivered event id; what is left to absorb (a re-sent event
+// under a new id, arrival out of order) is the projection's job.
+func observe[P any](app *handler.App, typ string) {
+	handler.On(app, typ, func(ctx context.Context, tx *store.Tx, in handler.In[P]) ([]handler.Emit, error) {
+		return nil, record(ctx, tx, Fact{Type: typ, Time: eventTime(in.Event), Data: in.Data})
+	})
+}
+
+// eventTime is when the fact happened. Windows and durations use it, not
+// the arrival time, so a replay from the start lands every event in the
+// same minute as the live run did. CloudEvents' time is optional; orderflow
+// always sets it, and a KafkaSource sets the record timestamp for plain
+// records, so the arrival time is only a last resort.
+func eventTime(e event.Event) time.Time {
+	if t := e.Time(); !t.IsZero() {
+		return t.UTC()
+	}
+	return time.Now().UTC()
+}

@@ -1,0 +1,230 @@
+package function
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+
+	"orderflow.dev/shared/events"
+	"orderflow.dev/shared/handlertest"
+)
+
+// send delivers a fact as the dispatcher would, stamped with a chosen
+// CloudEvent time (what windows and durations are computed from).
+func send(t *testing.T, h *handlertest.Harness, f Fact) event.Event {
+	t.Helper()
+	e := handlertest.Event(t, f.Type, f.Data, nil)
+	e.SetTime(f.Time)
+	if r := h.Send(t, e); r.Status != http.StatusOK {
+		t.Fatalf("%s: %d %s", f.Type, r.Status, r.Body)
+	}
+	return e
+}
+
+func view(t *testing.T, h *handlertest.Harness) events.AnalyticsViewData {
+	t.Helper()
+	var v events.AnalyticsViewData
+	h.Query(t, events.AnalyticsQuery, events.AnalyticsQueryData{}, &v)
+	return v
+}
+
+// threeSagas: one confirmed, one cancelled and refunded, one still open,
+// spread over two minutes.
+func threeSagas(t *testing.T, h *handlertest.Harness) {
+	sec := time.Second
+	for _, f := range []Fact{
+		created("o-ok", 3000, at(0)), reserved("o-ok", at(sec)), paid("o-ok", 3000, at(2*sec)), confirmed("o-ok", 3000, at(4*sec)),
+		notified("o-ok", "confirmed", true, at(5*sec)),
+
+		created("o-late", 1200, at(10*sec)), paid("o-late", 1200, at(11*sec)), cancelled("o-late", events.ReasonTimeout, at(40*sec)),
+		refunded("o-late", "pay-o-late", 1200, at(41*sec)), released("o-late", at(41*sec)), notified("o-late", "cancelled", false, at(42*sec)),
+
+		created("o-open", 500, at(50*sec)), reserved("o-open", at(51*sec)),
+	} {
+		send(t, h, f)
+	}
+}
+
+func TestProjectionsThroughTheEdge(t *testing.T) {
+	h := handlertest.Start(t, New(), nil)
+	threeSagas(t, h)
+	// The place command shares the orders topic: answered 200, not counted.
+	place := handlertest.Event(t, events.PlaceOrder, events.PlaceOrderData{OrderID: "o-new", CustomerID: "c", Email: "c@example.org",
+		Currency: "EUR", PaymentToken: "t", Lines: []events.Line{{SKU: "sku-tee", Quantity: 1}}}, nil)
+	if r := h.Send(t, place); r.Status != http.StatusOK {
+		t.Fatalf("place: %d %s", r.Status, r.Body)
+	}
+
+	v := view(t, h)
+	if want := map[string]int{"pending": 1, "confirmed": 1, "cancelled": 1}; !reflect.DeepEqual(v.OrdersByState, want) {
+		t.Errorf("ordersByState %v", v.OrdersByState)
+	}
+	if want := map[string]int{events.ReasonTimeout: 1}; !reflect.DeepEqual(v.CancelledByReason, want) {
+		t.Errorf("cancelledByReason %v", v.CancelledByReason)
+	}
+	if v.RevenueCents != 3000 || v.RefundedCents != 1200 {
+		t.Errorf("revenue %d refunded %d", v.RevenueCents, v.RefundedCents)
+	}
+	if v.EventsSeen != 13 {
+		t.Errorf("eventsSeen %d, want 13", v.EventsSeen)
+	}
+	if v.NotificationsSent != 1 || v.NotificationsFailed != 1 {
+		t.Errorf("notifications %d sent %d failed", v.NotificationsSent, v.NotificationsFailed)
+	}
+	if want := (events.Percentiles{Count: 2, P50: 4000, P90: 30000, P99: 30000, Max: 30000}); v.SagaDurationMillis != want {
+		t.Errorf("durations %+v, want %+v", v.SagaDurationMillis, want)
+	}
+	if want := map[string]int{events.InventoryReserved: 1}; !reflect.DeepEqual(v.LastStepByOpenOrders, want) {
+		t.Errorf("lastStepOfOpenOrders %v", v.LastStepByOpenOrders)
+	}
+	// t0 is 10:00:30: the events fall in the windows of 10:00 and 10:01.
+	if len(v.Windows) != 2 {
+		t.Fatalf("windows %+v", v.Windows)
+	}
+	w0, w1 := v.Windows[0], v.Windows[1]
+	if !w0.Start.Equal(time.Date(2026, 1, 2, 10, 0, 0, 0, time.UTC)) || !w0.End.Equal(w1.Start) {
+		t.Errorf("windows %v..%v, %v..%v", w0.Start, w0.End, w1.Start, w1.End)
+	}
+	if w0.Counts[events.OrderCreated] != 2 || w0.Counts[events.OrderConfirmed] != 1 || w1.Counts[events.OrderCancelled] != 1 || w1.Counts[events.OrderCreated] != 1 {
+		t.Errorf("counts %v / %v", w0.Counts, w1.Counts)
+	}
+}
+
+func TestDuplicatesAndResendsCountOnce(t *testing.T) {
+	h := handlertest.Start(t, New(), nil)
+	send(t, h, created("o-d", 700, at(0)))
+	conf := send(t, h, confirmed("o-d", 700, at(2*time.Second)))
+	// Redelivery of the same event id: the edge drops it.
+	if r := h.Send(t, conf); r.Status != http.StatusOK {
+		t.Fatalf("redelivery: %d", r.Status)
+	}
+	// The confirmation re-sent under a new id, later: seen, but the
+	// order is still confirmed once.
+	send(t, h, confirmed("o-d", 700, at(9*time.Second)))
+
+	v := view(t, h)
+	if v.RevenueCents != 700 || v.OrdersByState["confirmed"] != 1 {
+		t.Fatalf("revenue %d states %v", v.RevenueCents, v.OrdersByState)
+	}
+	if v.SagaDurationMillis.Max != 2000 {
+		t.Fatalf("duration %+v", v.SagaDurationMillis)
+	}
+	if v.EventsSeen != 3 {
+		t.Fatalf("eventsSeen %d, want 3 (created, confirmed, its re-send)", v.EventsSeen)
+	}
+}
+
+func TestOutOfOrderAcrossTopics(t *testing.T) {
+	h := handlertest.Start(t, New(), nil)
+	sec := time.Second
+	// The inventory and payments topics ran ahead of the orders topic.
+	send(t, h, reserved("o-x", at(sec)))
+	send(t, h, paid("o-x", 900, at(2*sec)))
+	v := view(t, h)
+	if v.OrdersByState["pending"] != 1 || v.LastStepByOpenOrders[events.PaymentCompleted] != 1 || v.SagaDurationMillis.Count != 0 {
+		t.Fatalf("before created: %+v", v)
+	}
+	send(t, h, confirmed("o-x", 900, at(3*sec)))
+	send(t, h, created("o-x", 900, at(0)))
+	v = view(t, h)
+	if v.OrdersByState["confirmed"] != 1 || v.OrdersByState["pending"] != 0 || len(v.LastStepByOpenOrders) != 0 {
+		t.Fatalf("after created: %+v", v)
+	}
+	if v.SagaDurationMillis != (events.Percentiles{Count: 1, P50: 3000, P90: 3000, P99: 3000, Max: 3000}) || v.RevenueCents != 900 {
+		t.Fatalf("after created: %+v", v)
+	}
+}
+
+func TestViewShowsTheLatest60Windows(t *testing.T) {
+	h := handlertest.Start(t, New(), nil)
+	base := time.Date(2026, 1, 2, 10, 0, 0, 0, time.UTC)
+	for i := range 62 {
+		send(t, h, created(fmt.Sprintf("o-%d", i), 100, base.Add(time.Duration(i)*time.Minute+17*time.Second)))
+	}
+	v := view(t, h)
+	if len(v.Windows) != 60 {
+		t.Fatalf("%d windows, want 60", len(v.Windows))
+	}
+	if first, last := v.Windows[0], v.Windows[59]; !first.Start.Equal(base.Add(2*time.Minute)) || !last.Start.Equal(base.Add(61*time.Minute)) || last.Counts[events.OrderCreated] != 1 {
+		t.Fatalf("windows from %+v to %+v", first, last)
+	}
+	// Older windows leave the view, not the totals.
+	if v.EventsSeen != 62 || v.OrdersByState["pending"] != 62 {
+		t.Fatalf("eventsSeen %d, pending %d", v.EventsSeen, v.OrdersByState["pending"])
+	}
+}
+
+func TestRestartKeepsTheProjections(t *testing.T) {
+	db := "sqlite://" + filepath.Join(t.TempDir(), "analytics.db")
+	first := handlertest.Start(t, New(), map[string]string{"ORDERFLOW_DATABASE_URL": db})
+	threeSagas(t, first)
+	before := view(t, first)
+	if err := first.F.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+
+	second := handlertest.Start(t, New(), map[string]string{"ORDERFLOW_DATABASE_URL": db})
+	if after := view(t, second); !reflect.DeepEqual(before, after) {
+		t.Fatalf("after restart:\n%+v\nbefore:\n%+v", after, before)
+	}
+	// And it goes on from there.
+	send(t, second, confirmed("o-open", 500, at(90*time.Second)))
+	if v := view(t, second); v.OrdersByState["confirmed"] != 2 || v.RevenueCents != 3500 || v.EventsSeen != before.EventsSeen+1 {
+		t.Fatalf("after restart and one more event: %+v", v)
+	}
+}
+
+func TestEveryFactOfTheCatalogIsHandled(t *testing.T) {
+	f := New()
+	n := 0
+	for _, s := range events.All() {
+		if s.Kind == events.KindFact {
+			n++
+			if !f.App().HasRoute(s.Type) {
+				t.Errorf("no route for %s", s.Type)
+			}
+		}
+	}
+	if n != 11 {
+		t.Errorf("%d facts in the catalog, want 11", n)
+	}
+	if !f.App().HasRoute(events.AnalyticsQuery) {
+		t.Error("no route for the query")
+	}
+	if f.App().HasRoute(events.PlaceOrder) {
+		t.Error("the place command is routed; it should be ignored")
+	}
+}
+
+func TestBadInputIsRefused(t *testing.T) {
+	h := handlertest.Start(t, New(), nil)
+	r := h.Post(t, map[string]string{"ce-specversion": "1.0", "ce-id": "bad-1", "ce-source": "/test", "ce-type": events.PaymentRefunded,
+		"content-type": "application/json"}, `{"orderId":"o-1","paymentId":"p","amountCents":-5,"currency":"EUR"}`)
+	if r.Status != http.StatusBadRequest || r.Error().Field != "amountCents" {
+		t.Fatalf("negative refund: %d %s", r.Status, r.Body)
+	}
+	if v := view(t, h); v.EventsSeen != 0 || v.RefundedCents != 0 {
+		t.Fatalf("a refused event was counted: %+v", v)
+	}
+}
+
+// The view is served to CloudEvents only: func-go's runtime hands every
+// request on / to the CloudEvents receiver, which refuses a plain GET.
+// People and dashboards go through the local plane's GET proxy.
+func TestAPlainGetIsNotServed(t *testing.T) {
+	h := handlertest.Start(t, New(), nil)
+	resp, err := http.Get(h.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Fatalf("GET: %d, want 405", resp.StatusCode)
+	}
+}

@@ -1,0 +1,370 @@
+package function
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+
+	"orderflow.dev/shared/ce"
+	"orderflow.dev/shared/events"
+	"orderflow.dev/shared/handlertest"
+)
+
+func levelOf(t *testing.T, h *handlertest.Harness, sku string) events.StockLevel {
+	t.Helper()
+	v := view(t, h)
+	for _, l := range v.Stock {
+		if l.SKU == sku {
+			return l
+		}
+	}
+	t.Fatalf("%s not in %+v", sku, v.Stock)
+	return events.StockLevel{}
+}
+
+func view(t *testing.T, h *handlertest.Harness) events.InventoryViewData {
+	t.Helper()
+	var v events.InventoryViewData
+	h.Query(t, events.InventoryQuery, events.InventoryQueryData{}, &v)
+	for _, l := range v.Stock {
+		if l.Initial != l.Available+l.Reserved+l.Sold || l.Available < 0 || l.Reserved < 0 || l.Sold < 0 {
+			t.Fatalf("stock not conserved: %+v", l)
+		}
+	}
+	return v
+}
+
+func send(t *testing.T, h *handlertest.Harness, e event.Event) {
+	t.Helper()
+	if r := h.Send(t, e); r.Status != http.StatusOK {
+		t.Fatalf("%s: %d %s", e.Type(), r.Status, r.Body)
+	}
+}
+
+func one(t *testing.T, out []event.Event, typ string, data any) event.Event {
+	t.Helper()
+	if len(out) != 1 || out[0].Type() != typ {
+		t.Fatalf("published %v, want one %s", out, typ)
+	}
+	if err := out[0].DataAs(data); err != nil {
+		t.Fatal(err)
+	}
+	return out[0]
+}
+
+func TestReserveConfirmAndQuery(t *testing.T) {
+	h := handlertest.Start(t, New(), nil)
+	before := view(t, h)
+	wantSKUs := []string{"sku-cap", "sku-hoodie", "sku-lamp", "sku-mug", "sku-poster", "sku-sticker", "sku-tee"}
+	var got []string
+	for _, l := range before.Stock {
+		got = append(got, l.SKU)
+	}
+	if !reflect.DeepEqual(got, wantSKUs) || levelOf(t, h, "sku-poster").Initial != 40 {
+		t.Fatalf("built-in stock %+v", before.Stock)
+	}
+
+	created := handlertest.Event(t, events.OrderCreated, createdData("o-42", line("sku-tee", 2), line("sku-poster", 5)), nil)
+	send(t, h, created)
+	var reserved events.InventoryReservedData
+	out := one(t, h.Flush(t), events.InventoryReserved, &reserved)
+	if !reflect.DeepEqual(reserved.Lines, []events.Line{line("sku-tee", 2), line("sku-poster", 5)}) {
+		t.Fatalf("reserved %+v", reserved)
+	}
+	if ce.String(out, ce.PartitionKey) != "o-42" || ce.String(out, ce.CorrelationID) != "o-42" || ce.String(out, ce.CausationID) != created.ID() {
+		t.Fatalf("extensions %v", out.Extensions())
+	}
+	if out.DataSchema() != events.MustLookup(events.InventoryReserved).SchemaURI() {
+		t.Fatalf("dataschema %q", out.DataSchema())
+	}
+	if p := levelOf(t, h, "sku-poster"); p.Available != 35 || p.Reserved != 5 || p.Sold != 0 {
+		t.Fatalf("poster after reserve %+v", p)
+	}
+	if v := view(t, h); v.OpenReservations != 1 {
+		t.Fatalf("open reservations %d", v.OpenReservations)
+	}
+
+	// Redelivered (same id) and re-sent (new id): nothing more is held.
+	send(t, h, created)
+	send(t, h, handlertest.Event(t, events.OrderCreated, createdData("o-42", line("sku-tee", 2), line("sku-poster", 5)), nil))
+	if again := h.Flush(t); len(again) != 0 {
+		t.Fatalf("duplicate created published %v", again)
+	}
+
+	confirmed := handlertest.Event(t, events.OrderConfirmed, confirmedData("o-42"), &out)
+	send(t, h, confirmed)
+	send(t, h, confirmed)
+	send(t, h, handlertest.Event(t, events.OrderConfirmed, confirmedData("o-42"), nil))
+	if got := h.Flush(t); len(got) != 0 {
+		t.Fatalf("confirmation published %v", got)
+	}
+	if p := levelOf(t, h, "sku-poster"); p.Available != 35 || p.Reserved != 0 || p.Sold != 5 {
+		t.Fatalf("poster after sale %+v", p)
+	}
+	if tee := levelOf(t, h, "sku-tee"); tee.Available != 100000-2 || tee.Sold != 2 {
+		t.Fatalf("tee after sale %+v", tee)
+	}
+	// A cancellation after the sale (a saga bug upstream) gives nothing back.
+	send(t, h, handlertest.Event(t, events.OrderCancelled, cancelledData("o-42", line("sku-poster", 5)), nil))
+	if p := levelOf(t, h, "sku-poster"); p.Sold != 5 || p.Available != 35 {
+		t.Fatalf("poster after late cancel %+v", p)
+	}
+	if v := view(t, h); v.OpenReservations != 0 {
+		t.Fatalf("open reservations %d", v.OpenReservations)
+	}
+	if got := h.Flush(t); len(got) != 0 {
+		t.Fatalf("late cancel published %v", got)
+	}
+}
+
+func TestRejectionsHoldNothing(t *testing.T) {
+	h := handlertest.Start(t, New(), nil)
+	tests := []struct {
+		name   string
+		lines  []events.Line
+		reason string
+		sku    string
+		detail string
+	}{
+		{"unknown SKU (sku-vinyl is sold but never stocked)", []events.Line{line("sku-tee", 1), line("sku-vinyl", 1)}, events.ReasonUnknownSKU, "sku-vinyl", "not stocked here"},
+		{"partial stock: the tee is not held either", []events.Line{line("sku-tee", 3), line("sku-poster", 41)}, events.ReasonOutOfStock, "sku-poster", "wanted 41, available 40"},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			id := "o-rej-" + string(rune('a'+i))
+			send(t, h, handlertest.Event(t, events.OrderCreated, createdData(id, tt.lines...), nil))
+			var rej events.InventoryRejectedData
+			one(t, h.Flush(t), events.InventoryRejected, &rej)
+			want := events.InventoryRejectedData{OrderID: id, Reason: tt.reason, SKU: tt.sku, Detail: tt.detail}
+			if rej != want {
+				t.Fatalf("rejected %+v, want %+v", rej, want)
+			}
+			for _, sku := range []string{"sku-tee", "sku-poster"} {
+				if l := levelOf(t, h, sku); l.Reserved != 0 || l.Available != l.Initial {
+					t.Fatalf("%s held after a rejection: %+v", sku, l)
+				}
+			}
+			// The cancellation the order answers with releases nothing.
+			send(t, h, handlertest.Event(t, events.OrderCancelled, cancelledData(id, tt.lines...), nil))
+			if got := h.Flush(t); len(got) != 0 {
+				t.Fatalf("cancel of a rejected order published %v", got)
+			}
+		})
+	}
+}
+
+func TestCancellationReleasesAndTombstones(t *testing.T) {
+	h := handlertest.Start(t, New(), nil)
+
+	send(t, h, handlertest.Event(t, events.OrderCreated, createdData("o-rel", line("sku-poster", 10)), nil))
+	h.Flush(t)
+	cancel := handlertest.Event(t, events.OrderCancelled, cancelledData("o-rel", line("sku-poster", 10)), nil)
+	send(t, h, cancel)
+	send(t, h, cancel)
+	send(t, h, handlertest.Event(t, events.OrderCancelled, cancelledData("o-rel", line("sku-poster", 10)), nil))
+	var released events.InventoryReleasedData
+	one(t, h.Flush(t), events.InventoryReleased, &released)
+	if !reflect.DeepEqual(released, events.InventoryReleasedData{OrderID: "o-rel", Lines: []events.Line{line("sku-poster", 10)}}) {
+		t.Fatalf("released %+v", released)
+	}
+	if p := levelOf(t, h, "sku-poster"); p.Available != 40 || p.Reserved != 0 {
+		t.Fatalf("poster after release %+v", p)
+	}
+	// A late confirmation of the released order sells nothing.
+	send(t, h, handlertest.Event(t, events.OrderConfirmed, confirmedData("o-rel"), nil))
+	if p := levelOf(t, h, "sku-poster"); p.Available != 40 || p.Sold != 0 {
+		t.Fatalf("poster after late confirm %+v", p)
+	}
+
+	// The cancellation overtakes the creation: the tombstone keeps the late
+	// order.created from holding stock.
+	send(t, h, handlertest.Event(t, events.OrderCancelled, cancelledData("o-ghost", line("sku-poster", 7)), nil))
+	send(t, h, handlertest.Event(t, events.OrderCreated, createdData("o-ghost", line("sku-poster", 7)), nil))
+	if got := h.Flush(t); len(got) != 0 {
+		t.Fatalf("tombstoned order published %v", got)
+	}
+	if p := levelOf(t, h, "sku-poster"); p.Available != 40 || p.Reserved != 0 {
+		t.Fatalf("poster after tombstone %+v", p)
+	}
+
+	// A confirmation before any reservation is retried (503), and it is not
+	// recorded as processed: once the creation arrives, its redelivery sells.
+	early := handlertest.Event(t, events.OrderConfirmed, confirmedData("o-early"), nil)
+	if r := h.Send(t, early); r.Status != http.StatusServiceUnavailable {
+		t.Fatalf("early confirm: %d %s", r.Status, r.Body)
+	}
+	send(t, h, handlertest.Event(t, events.OrderCreated, createdData("o-early", line("sku-poster", 1)), nil))
+	send(t, h, early)
+	if p := levelOf(t, h, "sku-poster"); p.Sold != 1 || p.Available != 39 || p.Reserved != 0 {
+		t.Fatalf("poster after redelivered confirm %+v", p)
+	}
+}
+
+// TestStockIsConservedThroughTheEdge replays generated sequences (with
+// redeliveries, re-sends and late events) over HTTP into the real store and
+// checks it ends exactly where the in-memory model of the decisions ends,
+// conserved at every step.
+func TestStockIsConservedThroughTheEdge(t *testing.T) {
+	for _, seed := range []uint64{7, 11, 23} {
+		h := handlertest.Start(t, New(), map[string]string{"INVENTORY_STOCK": "sku-a=6,sku-b=3,sku-c=1000"})
+		m := newModel(scriptStock)
+		steps := script(seed, 8, 80)
+		sent := make([]event.Event, len(steps))
+		for i, s := range steps {
+			if s.redeliver >= 0 {
+				sent[i] = sent[s.redeliver]
+				steps[i].data = steps[s.redeliver].data
+			} else {
+				sent[i] = handlertest.Event(t, typeOf(s.data), s.data, nil)
+			}
+			r := h.Send(t, sent[i])
+			_, err := m.handle(t, steps[i].data)
+			// A redelivery of an event the edge already processed is
+			// dropped by its processed-id check; the model must then
+			// decide nothing either (decisions are idempotent).
+			if wantStatus := map[bool]int{true: http.StatusServiceUnavailable, false: http.StatusOK}[err != nil]; r.Status != wantStatus {
+				t.Fatalf("seed %d step %d %s: %d %s (model: %v)", seed, i, sent[i].Type(), r.Status, r.Body, err)
+			}
+			m.check(t, "model")
+		}
+		v := view(t, h)
+		if !reflect.DeepEqual(v.Stock, m.levels()) || v.OpenReservations != m.open() {
+			t.Fatalf("seed %d: store %+v open %d, model %+v open %d", seed, v.Stock, v.OpenReservations, m.levels(), m.open())
+		}
+	}
+}
+
+func typeOf(data any) string {
+	switch data.(type) {
+	case events.OrderCreatedData:
+		return events.OrderCreated
+	case events.OrderConfirmedData:
+		return events.OrderConfirmed
+	case events.OrderCancelledData:
+		return events.OrderCancelled
+	}
+	panic("typeOf")
+}
+
+func TestIgnoresThePlaceCommandAndRefusesBadInput(t *testing.T) {
+	h := handlertest.Start(t, New(), nil)
+	send(t, h, handlertest.Event(t, events.PlaceOrder, events.PlaceOrderData{
+		OrderID: "o-1", CustomerID: "c", Email: "c@example.org", Currency: "EUR", PaymentToken: "t", Lines: []events.Line{line("sku-tee", 1)},
+	}, nil))
+	// Inventory events are not on its topic: a misrouted one is refused.
+	r := h.Send(t, handlertest.Event(t, events.InventoryReserved, events.InventoryReservedData{OrderID: "o-1", Lines: []events.Line{line("sku-tee", 1)}}, nil))
+	if r.Status != http.StatusBadRequest || r.Error().Field != "type" {
+		t.Fatalf("misrouted event: %d %s", r.Status, r.Body)
+	}
+	r = h.Post(t, map[string]string{
+		"ce-specversion": "1.0", "ce-id": "bad-1", "ce-source": "/test", "ce-type": events.OrderCreated, "content-type": "application/json",
+	}, `{"orderId":"o-2","customerId":"c","email":"c@example.org","currency":"EUR","paymentToken":"t","totalCents":1,"lines":[{"sku":"sku-tee","quantity":0,"unitPriceCents":1}]}`)
+	if r.Status != http.StatusBadRequest || r.Error().Field != "lines[0].quantity" {
+		t.Fatalf("zero quantity: %d %s", r.Status, r.Body)
+	}
+	if out := h.Flush(t); len(out) != 0 {
+		t.Fatalf("published %v", out)
+	}
+	if tee := levelOf(t, h, "sku-tee"); tee.Available != tee.Initial {
+		t.Fatalf("tee moved: %+v", tee)
+	}
+}
+
+func TestStockSettingSeedsOnlyNewSKUs(t *testing.T) {
+	f := New()
+	h := handlertest.Start(t, f, map[string]string{"INVENTORY_STOCK": " sku-a=3, sku-b=0 ,"})
+	v := view(t, h)
+	want := []events.StockLevel{{SKU: "sku-a", Initial: 3, Available: 3}, {SKU: "sku-b"}}
+	if !reflect.DeepEqual(v.Stock, want) {
+		t.Fatalf("stock %+v, want %+v", v.Stock, want)
+	}
+	send(t, h, handlertest.Event(t, events.OrderCreated, createdData("o-1", line("sku-a", 2)), nil))
+	if err := f.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+
+	// Restart on the same database with a bigger stock file: sku-a keeps
+	// its counters (the reservation stays held), sku-c is added.
+	file := filepath.Join(t.TempDir(), "stock.json")
+	if err := os.WriteFile(file, []byte(`{"sku-a": 100, "sku-c": 5}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h2 := handlertest.Start(t, New(), map[string]string{
+		"ORDERFLOW_DATABASE_URL": "sqlite://" + h.DB, "INVENTORY_STOCK": "", "INVENTORY_STOCK_FILE": file,
+	})
+	v = view(t, h2)
+	want = []events.StockLevel{{SKU: "sku-a", Initial: 3, Available: 1, Reserved: 2}, {SKU: "sku-b"}, {SKU: "sku-c", Initial: 5, Available: 5}}
+	if !reflect.DeepEqual(v.Stock, want) || v.OpenReservations != 1 {
+		t.Fatalf("after restart %+v (open %d), want %+v", v.Stock, v.OpenReservations, want)
+	}
+}
+
+func TestBadStockSettingsNameTheVariableAndEntry(t *testing.T) {
+	dir := t.TempDir()
+	file := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	tests := []struct {
+		name string
+		env  map[string]string
+		want []string // all must appear in the error
+	}{
+		{"not a number", map[string]string{"INVENTORY_STOCK": "sku-a=1,sku-b=ten"}, []string{"INVENTORY_STOCK", `"sku-b=ten"`}},
+		{"negative", map[string]string{"INVENTORY_STOCK": "sku-a=-1"}, []string{"INVENTORY_STOCK", `"sku-a=-1"`}},
+		{"no equals sign", map[string]string{"INVENTORY_STOCK": "sku-a=1,sku-b"}, []string{"INVENTORY_STOCK", `"sku-b"`}},
+		{"SKU that can never be ordered", map[string]string{"INVENTORY_STOCK": "Sku A=1"}, []string{"INVENTORY_STOCK", `"Sku A=1"`}},
+		{"SKU twice", map[string]string{"INVENTORY_STOCK": "sku-a=1,sku-a=2"}, []string{"INVENTORY_STOCK", `"sku-a=2"`, "twice"}},
+		{"only commas", map[string]string{"INVENTORY_STOCK": " , "}, []string{"INVENTORY_STOCK", "no entries"}},
+		{"both settings", map[string]string{"INVENTORY_STOCK": "sku-a=1", "INVENTORY_STOCK_FILE": "/x.json"}, []string{"INVENTORY_STOCK_FILE", "INVENTORY_STOCK "}},
+		{"missing file", map[string]string{"INVENTORY_STOCK_FILE": filepath.Join(dir, "none.json")}, []string{"INVENTORY_STOCK_FILE", "none.json"}},
+		{"file is not an object", map[string]string{"INVENTORY_STOCK_FILE": file("array.json", `[1, 2]`)}, []string{"INVENTORY_STOCK_FILE=", "array.json", "JSON object"}},
+		{"fractional quantity in file", map[string]string{"INVENTORY_STOCK_FILE": file("frac.json", `{"sku-a": 1, "sku-b": 1.5}`)}, []string{"INVENTORY_STOCK_FILE=", `"sku-b"`, "1.5"}},
+		{"text quantity in file", map[string]string{"INVENTORY_STOCK_FILE": file("text.json", `{"sku-a": "ten"}`)}, []string{"INVENTORY_STOCK_FILE=", `"sku-a"`}},
+		{"empty object", map[string]string{"INVENTORY_STOCK_FILE": file("empty.json", `{}`)}, []string{"INVENTORY_STOCK_FILE=", "no SKUs"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("INVENTORY_STOCK", "")
+			t.Setenv("INVENTORY_STOCK_FILE", "")
+			// A database nobody can open: a bad setting must fail before
+			// the store is touched.
+			t.Setenv("ORDERFLOW_DATABASE_URL", "nosuch://db")
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			err := New().Start(context.Background(), nil)
+			if err == nil {
+				t.Fatal("started")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Fatalf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+// Until the stock is seeded the function is not ready, and a delivery
+// waits rather than being decided against an empty stock table.
+func TestNotReadyBeforeSeeding(t *testing.T) {
+	f := New()
+	if ok, _ := f.Ready(context.Background()); ok {
+		t.Fatal("ready before Start")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := f.Handle(ctx, handlertest.Event(t, events.OrderCreated, createdData("o-1", line("sku-tee", 1)), nil)); err == nil {
+		t.Fatal("handled an event before the stock was seeded")
+	}
+}
