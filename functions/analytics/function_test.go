@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"path/filepath"
 	"reflect"
 	"testing"
 	"time"
@@ -161,7 +160,7 @@ func TestViewShowsTheLatest60Windows(t *testing.T) {
 }
 
 func TestRestartKeepsTheProjections(t *testing.T) {
-	db := "sqlite://" + filepath.Join(t.TempDir(), "analytics.db")
+	db := handlertest.NewDatabase(t, "analytics")
 	first := handlertest.Start(t, New(), map[string]string{"ORDERFLOW_DATABASE_URL": db})
 	threeSagas(t, first)
 	before := view(t, first)

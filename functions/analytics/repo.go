@@ -62,7 +62,14 @@ func record(ctx context.Context, tx *store.Tx, f Fact) error {
 	return err
 }
 
+// loadSaga reads a saga's projection, first taking the saga's lock for the
+// rest of the transaction. Facts of one order arrive on three topics at
+// once; without the lock two of them would fold into the same old
+// projection on PostgreSQL and the second upsert would drop the first.
 func loadSaga(ctx context.Context, tx *store.Tx, orderID string) (Saga, error) {
+	if err := tx.Lock(ctx, "analytics/saga/"+orderID); err != nil {
+		return Saga{}, err
+	}
 	var raw string
 	err := tx.QueryRow(ctx, `SELECT projection FROM analytics_sagas WHERE order_id = ?`, orderID).Scan(&raw)
 	if errors.Is(err, sql.ErrNoRows) {

@@ -89,9 +89,11 @@ func (f *Function) created(ctx context.Context, tx *store.Tx, in handler.In[even
 	if err != nil {
 		return nil, err
 	}
-	stock, err := loadStock(ctx, tx, skusOf(in.Data.Lines))
-	if err != nil {
-		return nil, err
+	var stock Stock
+	if r.State == StateNone { // decided already otherwise: lock no stock for nothing
+		if stock, err = loadStock(ctx, tx, skusOf(in.Data.Lines)); err != nil {
+			return nil, err
+		}
 	}
 	return f.apply(ctx, tx, r, DecideCreated(r, stock, in.Data))
 }

@@ -67,8 +67,17 @@ func seedStock(ctx context.Context, db *store.DB, stock map[string]int) (added [
 	return added, err
 }
 
+// loadReservation reads an order's reservation, first taking the order's
+// lock for the rest of the transaction: deliveries about one order (a
+// duplicate, a re-sent order.created, confirmed racing cancelled) then
+// decide one after the other, each on what the previous one committed.
+// Every handler calls it first, so the order's lock always comes before
+// any stock row lock.
 func loadReservation(ctx context.Context, tx *store.Tx, orderID string) (Reservation, error) {
 	r := Reservation{OrderID: orderID}
+	if err := tx.Lock(ctx, "inventory/order/"+orderID); err != nil {
+		return r, err
+	}
 	var state, lines string
 	err := tx.QueryRow(ctx, `SELECT state, lines FROM reservations WHERE order_id = ?`, orderID).Scan(&state, &lines)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -85,6 +94,10 @@ func loadReservation(ctx context.Context, tx *store.Tx, orderID string) (Reserva
 }
 
 // loadStock reads the levels of the given SKUs; unknown ones are absent.
+// On PostgreSQL it locks their rows until the transaction ends, in SKU
+// order (FOR UPDATE locks rows in the order the query returns them): the
+// decision is then taken on levels no other order can move meanwhile, and
+// two orders naming the same SKUs in another order cannot deadlock.
 func loadStock(ctx context.Context, tx *store.Tx, skus []string) (Stock, error) {
 	out := Stock{}
 	if len(skus) == 0 {
@@ -95,7 +108,7 @@ func loadStock(ctx context.Context, tx *store.Tx, skus []string) (Stock, error) 
 		args[i] = s
 	}
 	rows, err := tx.Query(ctx, `SELECT sku, initial, available, reserved, sold FROM stock WHERE sku IN (`+
-		strings.TrimSuffix(strings.Repeat("?, ", len(skus)), ", ")+`)`, args...)
+		strings.TrimSuffix(strings.Repeat("?, ", len(skus)), ", ")+`) ORDER BY sku {{forupdate}}`, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -118,8 +131,14 @@ func loadStock(ctx context.Context, tx *store.Tx, skus []string) (Stock, error) 
 // reservation only moves from the state it was read in, and a counter only
 // moves if it stays non-negative. A guard that misses answers 409, so the
 // event is redelivered and decided again on the new state.
+//
+// The counters move in SKU order, the order loadStock locks them in, so a
+// transaction that did not lock them first (confirmed, cancelled) still
+// takes its row locks in the one global order.
 func save(ctx context.Context, tx *store.Tx, prev Reservation, d Decision) error {
-	for _, m := range d.Moves {
+	moves := slices.Clone(d.Moves)
+	slices.SortStableFunc(moves, func(a, b Move) int { return strings.Compare(a.SKU, b.SKU) })
+	for _, m := range moves {
 		res, err := tx.Exec(ctx, `UPDATE stock SET available = available + ?, reserved = reserved + ?, sold = sold + ?
 			WHERE sku = ? AND available + ? >= 0 AND reserved + ? >= 0 AND sold + ? >= 0`,
 			m.Available, m.Reserved, m.Sold, m.SKU, m.Available, m.Reserved, m.Sold)

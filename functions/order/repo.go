@@ -51,8 +51,14 @@ var migrations = []string{
 	`CREATE INDEX order_timeline_order ON order_timeline (order_id, id)`,
 }
 
-// loadOrder folds the aggregate's events.
+// loadOrder folds the aggregate's events, first taking the order's lock for
+// the rest of the transaction, so concurrent deliveries about one order
+// decide in turn instead of racing to the same version; the primary key on
+// (order_id, version) stays the guarantee.
 func loadOrder(ctx context.Context, tx *store.Tx, orderID string) (Order, error) {
+	if err := tx.Lock(ctx, "order/"+orderID); err != nil {
+		return Order{}, err
+	}
 	rows, err := tx.Query(ctx, `SELECT event_type, data FROM order_events WHERE order_id = ? ORDER BY version`, orderID)
 	if err != nil {
 		return Order{}, err

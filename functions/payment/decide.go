@@ -12,7 +12,15 @@ import (
 //	(none) --created--> awaiting_stock --reserved--> charged --cancelled--> refunded
 //	   |                      |              \-----> declined
 //	   |                      \--cancelled--> cancelled
+//	   |--reserved--> awaiting_order --created--> charged | declined
+//	   |                      \--cancelled--> cancelled
 //	   \--cancelled--> cancelled (tombstone)
+//
+// Payment joins two facts from two topics, order.created (amount, token)
+// and inventory.reserved (the go-ahead), which may arrive in either order:
+// partitions of different topics are not ordered with each other. Whichever
+// comes second triggers the charge. (Answering the early one with a retry
+// would block its whole partition behind the backoff.)
 //
 // Money moves only through the gateway, and only from awaiting_stock
 // (charge) or charged (refund): a duplicate or late event finds the row
@@ -26,6 +34,7 @@ type State string
 const (
 	StateNone          State = ""               // payment has not seen the order
 	StateAwaitingStock State = "awaiting_stock" // amount and token known; waiting for inventory.reserved
+	StateAwaitingOrder State = "awaiting_order" // stock reserved; waiting for order.created to know what to charge
 	StateCharged       State = "charged"        // the gateway took the money
 	StateDeclined      State = "declined"       // the gateway refused; nothing taken (terminal)
 	StateCancelled     State = "cancelled"      // cancelled before any charge (terminal; a tombstone without order.created)
@@ -68,14 +77,21 @@ type Decision struct {
 func ChargeKey(orderID string) string { return "charge:" + orderID }
 func RefundKey(orderID string) string { return "refund:" + orderID }
 
-// DecideCreated remembers what to charge once stock is reserved.
+// DecideCreated remembers what to charge once stock is reserved, or charges
+// at once when the reservation came first.
 func DecideCreated(p Payment, d events.OrderCreatedData) Decision {
-	if p.State != StateNone {
+	known := Payment{OrderID: d.OrderID, State: StateAwaitingStock, AmountCents: d.TotalCents, Currency: d.Currency, Token: d.PaymentToken}
+	switch p.State {
+	case StateNone:
+		return Decision{Next: &known}
+	case StateAwaitingOrder:
+		// The charge is made on the row as it now stands: known amount.
+		return Decision{Call: ChargeCall, Next: &known}
+	default:
 		// A duplicate, or a creation arriving after the cancel tombstone
 		// (which must stay: the order ended).
 		return Decision{}
 	}
-	return Decision{Next: &Payment{OrderID: d.OrderID, State: StateAwaitingStock, AmountCents: d.TotalCents, Currency: d.Currency, Token: d.PaymentToken}}
 }
 
 // DecideReserved charges an order whose stock is held.
@@ -83,8 +99,9 @@ func DecideReserved(p Payment, d events.InventoryReservedData) (Decision, error)
 	switch p.State {
 	case StateNone:
 		// inventory.reserved travels on the inventory topic and can
-		// overtake order.created on the orders topic: wait for it.
-		return Decision{}, handler.Retry("order %s: order.created not seen yet", d.OrderID)
+		// overtake order.created on the orders topic: note it, and charge
+		// when the creation arrives.
+		return Decision{Next: &Payment{OrderID: d.OrderID, State: StateAwaitingOrder}}, nil
 	case StateAwaitingStock:
 		return Decision{Call: ChargeCall}, nil
 	default:
@@ -124,10 +141,10 @@ func DecideCancelled(p Payment, d events.OrderCancelledData) Decision {
 		next := p
 		next.State = StateCancelled
 		return Decision{Next: &next}
-	case StateNone:
+	case StateNone, StateAwaitingOrder:
 		// The cancellation came first (or payment started after the
 		// creation): leave a tombstone so that a late inventory.reserved
-		// charges nothing.
+		// or order.created charges nothing.
 		return Decision{Next: &Payment{OrderID: d.OrderID, State: StateCancelled}}
 	default:
 		return Decision{} // declined, cancelled or refunded: no money is held

@@ -48,7 +48,12 @@ func TestDecideCreated(t *testing.T) {
 	if d.Call != NoCall || len(d.Emits) != 0 || d.Next == nil || *d.Next != want {
 		t.Fatalf("first creation: %+v, want row %+v", d, want)
 	}
-	// Any row, the tombstone included, stays as it is.
+	// The reservation came first: the creation brings the amount and charges.
+	d = DecideCreated(Payment{OrderID: "o-1", State: StateAwaitingOrder}, createdData("o-1", 4500, "tok_ok"))
+	if d.Call != ChargeCall || d.Next == nil || *d.Next != want {
+		t.Fatalf("creation after reservation: %+v, want a charge of %+v", d, want)
+	}
+	// Any other row, the tombstone included, stays as it is.
 	for _, s := range allStates[1:] {
 		t.Run(string(s), func(t *testing.T) {
 			if d := DecideCreated(pay(s), createdData("o-1", 999, "tok_other")); !reflect.DeepEqual(d, Decision{}) {
@@ -59,12 +64,17 @@ func TestDecideCreated(t *testing.T) {
 }
 
 func TestDecideReserved(t *testing.T) {
+	// order.created still on its way: remember the reservation.
+	d, err := DecideReserved(pay(StateNone), reservedData("o-1"))
+	if err != nil || d.Call != NoCall || d.Next == nil || *d.Next != (Payment{OrderID: "o-1", State: StateAwaitingOrder}) {
+		t.Fatalf("early reservation: %+v %v", d, err)
+	}
 	tests := []struct {
 		state    State
 		wantCall Call
 		wantCode int
 	}{
-		{StateNone, NoCall, http.StatusServiceUnavailable}, // order.created still on its way
+		{StateAwaitingOrder, NoCall, 0}, // duplicate of the early reservation
 		{StateAwaitingStock, ChargeCall, 0},
 		{StateCharged, NoCall, 0},   // duplicate: charged once only
 		{StateDeclined, NoCall, 0},  // duplicate: declined once only

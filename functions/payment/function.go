@@ -136,6 +136,12 @@ func (f *Function) query(ctx context.Context, _ *store.DB, in handler.In[events.
 // asks again under the same key.
 func (f *Function) run(ctx context.Context, tx *store.Tx, p Payment, d Decision) ([]handler.Emit, error) {
 	var err error
+	prev := p
+	if d.Next != nil {
+		// The call acts on the row as the decision leaves it (a creation
+		// arriving after the reservation brings the amount to charge).
+		p = *d.Next
+	}
 	switch d.Call {
 	case ChargeCall:
 		chargeID, cerr := f.gateway.Charge(ctx, ChargeKey(p.OrderID), p.OrderID, p.AmountCents, p.Currency, p.Token)
@@ -150,7 +156,7 @@ func (f *Function) run(ctx context.Context, tx *store.Tx, p Payment, d Decision)
 	if err != nil {
 		return nil, err
 	}
-	if err := savePayment(ctx, tx, p, d.Next); err != nil {
+	if err := savePayment(ctx, tx, prev, d.Next); err != nil {
 		return nil, err
 	}
 	return d.Emits, nil

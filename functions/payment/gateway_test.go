@@ -3,22 +3,27 @@ package function
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"reflect"
 	"testing"
 
 	"orderflow.dev/shared/events"
+	"orderflow.dev/shared/handlertest"
 )
 
-func openSim(t *testing.T, path string) *Simulator {
+// openSim opens the simulator on the database at url (see newLedger).
+func openSim(t *testing.T, url string) *Simulator {
 	t.Helper()
-	s, err := OpenSimulator(context.Background(), "TEST_GATEWAY", "sqlite://"+path, 100000, []string{"tok_declined", "tok_insufficient_funds"})
+	s, err := OpenSimulator(context.Background(), "TEST_GATEWAY", url, 100000, []string{"tok_declined", "tok_insufficient_funds"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = s.Close() })
 	return s
 }
+
+// newLedger is a fresh database for the simulator: a SQLite file, or a
+// schema of its own on PostgreSQL (ORDERFLOW_TEST_POSTGRES_URL).
+func newLedger(t *testing.T) string { return handlertest.NewDatabase(t, "gateway") }
 
 func ledgerOf(t *testing.T, g Gateway, ids ...string) []events.LedgerEntry {
 	t.Helper()
@@ -30,7 +35,7 @@ func ledgerOf(t *testing.T, g Gateway, ids ...string) []events.LedgerEntry {
 }
 
 func TestSimulatorDeclinesByRule(t *testing.T) {
-	s := openSim(t, filepath.Join(t.TempDir(), "gw.db"))
+	s := openSim(t, newLedger(t))
 	tests := []struct {
 		name       string
 		cents      int64
@@ -63,7 +68,7 @@ func TestSimulatorDeclinesByRule(t *testing.T) {
 
 func TestChargeIsIdempotent(t *testing.T) {
 	ctx := context.Background()
-	s := openSim(t, filepath.Join(t.TempDir(), "gw.db"))
+	s := openSim(t, newLedger(t))
 
 	first, err := s.Charge(ctx, "charge:o-1", "o-1", 4500, "EUR", "tok_ok")
 	if err != nil {
@@ -102,7 +107,7 @@ func TestChargeIsIdempotent(t *testing.T) {
 
 func TestRefundIsIdempotentAndBounded(t *testing.T) {
 	ctx := context.Background()
-	s := openSim(t, filepath.Join(t.TempDir(), "gw.db"))
+	s := openSim(t, newLedger(t))
 	ch, err := s.Charge(ctx, "charge:o-1", "o-1", 4500, "EUR", "tok_ok")
 	if err != nil {
 		t.Fatal(err)
@@ -132,7 +137,7 @@ func TestRefundIsIdempotentAndBounded(t *testing.T) {
 
 func TestLedgerIsTheGatewaysOwnAndAnswersPerOrder(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "gw.db")
+	path := newLedger(t)
 	s := openSim(t, path)
 	if _, err := s.Charge(ctx, "charge:o-1", "o-1", 4500, "EUR", "tok_ok"); err != nil {
 		t.Fatal(err)

@@ -23,8 +23,18 @@ var migrations = []string{
 	)`,
 }
 
+// loadPayment reads an order's payment, first taking the order's lock for
+// the rest of the transaction. Every handler calls it first, so deliveries
+// about one order run one after the other, gateway call included. Without
+// it, on PostgreSQL, inventory.reserved could charge while a concurrent
+// order.cancelled commits "cancelled" over "awaiting stock": the charge's
+// guarded update then misses, its retry finds a cancelled payment and
+// charges nothing more, and the money taken is never refunded.
 func loadPayment(ctx context.Context, tx *store.Tx, orderID string) (Payment, error) {
 	p := Payment{OrderID: orderID}
+	if err := tx.Lock(ctx, "payment/order/"+orderID); err != nil {
+		return p, err
+	}
 	var state string
 	err := tx.QueryRow(ctx, `SELECT amount_cents, currency, token, state, charge_id FROM payments WHERE order_id = ?`, orderID).
 		Scan(&p.AmountCents, &p.Currency, &p.Token, &state, &p.ChargeID)

@@ -12,6 +12,9 @@ export GOMODCACHE="$root/.cache/gomodcache"
 for d in "$GOMODCACHE/orderflow.dev" "$GOMODCACHE/cache/download/orderflow.dev"; do
   if [ -d "$d" ]; then chmod -R u+w "$d"; rm -rf "$d"; fi
 done
+# goindex=0: the go command caches a module's file list by directory, and
+# shared is republished under one directory; a stale list drops new files.
+export GODEBUG=goindex=0
 export GOWORK=off GOFLAGS=-mod=mod GONOSUMDB=orderflow.dev GONOSUMCHECK=1 \
   GOPROXY="file://$root/.cache/modproxy,file://$maincache/cache/download,$upstream"
 strip_shared_sum() { if [ -f go.sum ]; then sed -i '/^orderflow.dev\/shared /d' go.sum; fi; }

@@ -1,7 +1,13 @@
 // Package handlertest runs an orderflow function the way func-go serves it
-// (its real HTTP mux, health endpoints included) against a real SQLite file
+// (its real HTTP mux, health endpoints included) against a real database
 // and a real HTTP sink that records what the function publishes. Function
 // tests use it to exercise the whole edge with real I/O and no Kafka.
+//
+// The database is a fresh SQLite file per test, or, when
+// ORDERFLOW_TEST_POSTGRES_URL is set, a fresh schema of its own in that
+// PostgreSQL database (dropped after the test):
+//
+//	ORDERFLOW_TEST_POSTGRES_URL=$(scripts/postgres.sh url) go test ./...
 package handlertest
 
 import (
@@ -11,7 +17,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -23,6 +29,7 @@ import (
 
 	"orderflow.dev/shared/events"
 	"orderflow.dev/shared/handler"
+	"orderflow.dev/shared/store/storetest"
 )
 
 // Function is what every orderflow function implements.
@@ -98,12 +105,29 @@ func contains(list []string, s string) bool {
 	return false
 }
 
+// OnPostgres reports whether the tests run on PostgreSQL
+// (ORDERFLOW_TEST_POSTGRES_URL is set).
+func OnPostgres() bool { return storetest.OnPostgres() }
+
+// NewDatabase returns the URL of a fresh, empty database for the test, of
+// the same kind the harness gives a function: for a second database a
+// function needs (payment's gateway ledger), or one to restart a function
+// on. name only labels it.
+func NewDatabase(t testing.TB, name string) string {
+	t.Helper()
+	return storetest.URL(t, name)
+}
+
 // Harness is one started function behind func-go's HTTP handler.
 type Harness struct {
 	F    Function
 	URL  string
 	Sink *Sink
-	DB   string
+	// DBURL is the function's ORDERFLOW_DATABASE_URL: start another
+	// function on it to restart on the same state.
+	DBURL string
+	// DB is the path of its SQLite file; "" on PostgreSQL.
+	DB string
 
 	cursor int // events of the sink already returned by Flush
 }
@@ -113,15 +137,22 @@ type Harness struct {
 func Start(t testing.TB, f Function, env map[string]string) *Harness {
 	t.Helper()
 	sink := NewSink(t)
-	dbPath := filepath.Join(t.TempDir(), "fn.db")
 	base := map[string]string{
-		"ORDERFLOW_DATABASE_URL":   "sqlite://" + dbPath,
 		"K_SINK":                   sink.URL,
 		"ORDERFLOW_RELAY_INTERVAL": "1h", // tests flush explicitly
 		"ORDERFLOW_LOG_LEVEL":      "error",
 	}
 	for k, v := range env {
 		base[k] = v
+	}
+	dbURL, given := base["ORDERFLOW_DATABASE_URL"]
+	if !given {
+		dbURL = NewDatabase(t, f.App().Name())
+		base["ORDERFLOW_DATABASE_URL"] = dbURL
+	}
+	dbPath := ""
+	if p, ok := strings.CutPrefix(dbURL, "sqlite://"); ok {
+		dbPath = p
 	}
 	for k, v := range base {
 		t.Setenv(k, v)
@@ -135,7 +166,7 @@ func Start(t testing.TB, f Function, env map[string]string) *Harness {
 		srv.Close()
 		_ = f.Stop(context.Background())
 	})
-	return &Harness{F: f, URL: srv.URL, Sink: sink, DB: dbPath}
+	return &Harness{F: f, URL: srv.URL, Sink: sink, DBURL: dbURL, DB: dbPath}
 }
 
 // Event builds a catalog event as a client or upstream function would.

@@ -2,7 +2,10 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"database/sql/driver"
 	"fmt"
+	"time"
 )
 
 // EdgeMigrations create what every function's edge needs: the
@@ -33,18 +36,43 @@ var EdgeMigrations = []string{
 
 // Migrate applies, in order and once each, the schema steps of a component.
 // Steps are append-only: never edit one that has shipped, add a new one.
-func (db *DB) Migrate(ctx context.Context, component string, steps []string) error {
-	if _, err := db.Exec(ctx, `CREATE TABLE IF NOT EXISTS orderflow_migrations (
+//
+// Several processes may start at once against one PostgreSQL database (the
+// replicas of a function): they take turns through a session advisory lock
+// named after the current schema, so each step runs once and nobody reads
+// a half-made table. SQLite's file lock does the same there.
+func (db *DB) Migrate(ctx context.Context, component string, steps []string) (err error) {
+	conn, err := db.sql.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("store: migrations in %s: %w", db.where, err)
+	}
+	defer conn.Close()
+	if db.dialect == Postgres {
+		const key = `hashtextextended('orderflow/migrate/' || COALESCE(current_schema(), ''), 0)`
+		if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock(`+key+`)`); err != nil {
+			return fmt.Errorf("store: migration lock in %s: %w", db.where, err)
+		}
+		defer func() {
+			unlockCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer cancel()
+			if _, uerr := conn.ExecContext(unlockCtx, `SELECT pg_advisory_unlock(`+key+`)`); uerr != nil {
+				// Never hand a connection that may still hold the lock back
+				// to the pool: closing the session releases it.
+				_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+			}
+		}()
+	}
+	if _, err := conn.ExecContext(ctx, db.dialect.rebind(`CREATE TABLE IF NOT EXISTS orderflow_migrations (
 		component  TEXT    NOT NULL,
 		version    INTEGER NOT NULL,
 		applied_at BIGINT  NOT NULL,
 		PRIMARY KEY (component, version)
-	)`); err != nil {
+	)`)); err != nil {
 		return fmt.Errorf("store: migrations table in %s: %w", db.where, err)
 	}
 	for i, step := range steps {
 		version := i + 1
-		err := db.InTx(ctx, func(tx *Tx) error {
+		err := inConnTx(ctx, conn, db.dialect, func(tx *Tx) error {
 			var n int
 			if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM orderflow_migrations WHERE component = ? AND version = ?`,
 				component, version).Scan(&n); err != nil {
@@ -65,4 +93,17 @@ func (db *DB) Migrate(ctx context.Context, component string, steps []string) err
 		}
 	}
 	return nil
+}
+
+// inConnTx runs fn in a transaction on one pinned connection.
+func inConnTx(ctx context.Context, conn *sql.Conn, d Dialect, fn func(tx *Tx) error) error {
+	sqlTx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(&Tx{tx: sqlTx, dialect: d}); err != nil {
+		_ = sqlTx.Rollback()
+		return err
+	}
+	return sqlTx.Commit()
 }

@@ -32,9 +32,12 @@ type OutboxItem struct {
 	Attempts int
 }
 
-// PendingOutbox returns up to limit unsent events, oldest first: the order in
-// which their transactions committed, which keeps each order's events in
-// causal order.
+// PendingOutbox returns up to limit unsent events, oldest first. On SQLite
+// that is the order in which their transactions committed. On PostgreSQL
+// seq is taken at insert, so two concurrent transactions may commit in the
+// other order; events of one order still keep their causal order, because
+// every function serialises the transactions of one order (Tx.Lock, or the
+// order's version key).
 func (db *DB) PendingOutbox(ctx context.Context, limit int) ([]OutboxItem, error) {
 	rows, err := db.Query(ctx, `SELECT seq, body, attempts FROM outbox WHERE sent_at IS NULL ORDER BY seq LIMIT ?`, limit)
 	if err != nil {

@@ -17,12 +17,14 @@ import (
 	"strings"
 	"time"
 
-	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" driver
+	"modernc.org/sqlite" // registers the pure-Go "sqlite" driver
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // Dialect is the SQL flavour behind a DB. Statements are written once with
-// `?` placeholders and the few type names that differ spelled as
-// {{autoinc}} and {{bytes}}.
+// `?` placeholders and the few words that differ spelled as {{autoinc}},
+// {{bytes}} and {{forupdate}} (a row lock on PostgreSQL, nothing on SQLite,
+// whose one connection already runs one transaction at a time).
 type Dialect int
 
 const (
@@ -79,21 +81,36 @@ func Open(ctx context.Context, setting, rawURL string) (*DB, error) {
 	}
 	db, dialect, err := open(ctx, u)
 	if err != nil {
-		return nil, fmt.Errorf("%s=%s: %w", setting, redact(u), err)
+		return nil, &openError{msg: fmt.Sprintf("%s=%s: %s", setting, redact(u), oneLine(err.Error())), err: err}
 	}
 	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := db.PingContext(pingCtx); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("%s=%s: cannot connect: %w", setting, redact(u), err)
+		return nil, &openError{msg: fmt.Sprintf("%s=%s: cannot connect: %s", setting, redact(u), oneLine(err.Error())), err: err}
 	}
 	return &DB{sql: db, dialect: dialect, where: redact(u)}, nil
 }
 
+// openError is a failed Open: one line that names the setting and the
+// database (host included, password left out), wrapping the driver's error.
+type openError struct {
+	msg string
+	err error
+}
+
+func (e *openError) Error() string { return e.msg }
+func (e *openError) Unwrap() error { return e.err }
+
+// redact drops the password, from the user info and from the query.
 func redact(u *url.URL) string {
 	c := *u
 	if c.User != nil {
 		c.User = url.User(c.User.Username())
+	}
+	if q := c.Query(); q.Has("password") {
+		q.Set("password", "xxxxx")
+		c.RawQuery = q.Encode()
 	}
 	return c.String()
 }
@@ -197,6 +214,11 @@ func (db *DB) InTx(ctx context.Context, fn func(tx *Tx) error) (err error) {
 	return nil
 }
 
+var (
+	sqliteWords   = strings.NewReplacer("{{autoinc}}", "INTEGER PRIMARY KEY AUTOINCREMENT", "{{bytes}}", "BLOB", "{{forupdate}}", "")
+	postgresWords = strings.NewReplacer("{{autoinc}}", "BIGSERIAL PRIMARY KEY", "{{bytes}}", "BYTEA", "{{forupdate}}", "FOR UPDATE")
+)
+
 // rebind turns `?` placeholders into `$n` for PostgreSQL and expands the
 // type names that differ between dialects. Question marks inside quoted
 // literals are left alone.
@@ -205,9 +227,9 @@ func (d Dialect) rebind(q string) string {
 		if !strings.Contains(q, "{{") {
 			return q
 		}
-		return strings.NewReplacer("{{autoinc}}", "INTEGER PRIMARY KEY AUTOINCREMENT", "{{bytes}}", "BLOB").Replace(q)
+		return sqliteWords.Replace(q)
 	}
-	q = strings.NewReplacer("{{autoinc}}", "BIGSERIAL PRIMARY KEY", "{{bytes}}", "BYTEA").Replace(q)
+	q = postgresWords.Replace(q)
 	var b strings.Builder
 	n := 0
 	inQuote := false
@@ -234,9 +256,37 @@ func IsUniqueViolation(err error) bool {
 	if err == nil {
 		return false
 	}
+	if pe, ok := pgError(err); ok {
+		return pe.Code == pgUniqueViolation
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		return se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+	}
+	// Errors that lost their type on the way (re-wrapped as text).
 	s := err.Error()
-	return strings.Contains(s, "UNIQUE constraint failed") || // sqlite
+	return strings.Contains(s, "UNIQUE constraint failed") ||
 		strings.Contains(s, "constraint failed: PRIMARY KEY") ||
-		strings.Contains(s, "SQLSTATE 23505") || // postgres unique_violation
-		strings.Contains(s, "duplicate key value violates unique constraint")
+		strings.Contains(s, "(SQLSTATE 23505)")
+}
+
+// Lock takes a lock named key until the transaction ends, so that
+// transactions that read, decide and write the same thing (an order's
+// payment, say) run one after the other instead of deciding on the same
+// old state. Absent rows can be locked this way too, which SELECT ... FOR
+// UPDATE cannot do. On PostgreSQL it is a transaction-scoped advisory lock
+// in the current schema's name space; on SQLite it costs nothing, since its
+// one connection and immediate transactions already serialise every
+// transaction. Take locks in one global order (an aggregate's lock first,
+// then rows in key order) so that two transactions never wait for each
+// other.
+func (tx *Tx) Lock(ctx context.Context, key string) error {
+	if tx.dialect != Postgres {
+		return nil
+	}
+	_, err := tx.tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended(COALESCE(current_schema(), '') || '/' || $1, 0))`, key)
+	if err != nil {
+		return fmt.Errorf("store: lock %q: %w", key, err)
+	}
+	return nil
 }
