@@ -1,18 +1,18 @@
 // Package function is the analytics step of the orderflow saga, a Knative
-// Function (func-go runtime, invoke: cloudevent). It reads all four topics
+// Function (func-go http runtime; it receives CloudEvents over HTTP). It reads all four topics
 // and keeps live projections; it publishes nothing.
 //
 //	every saga fact (11 types) -> the saga's projection + a count in its minute
 //	analytics query            -> the view, computed from the stored projections
 //
 // The query is a CloudEvent (POST, binary or structured) answered with an
-// analytics.view event whose data is the view. func-go's runtime routes
-// CloudEvents only, so a plain GET is answered 405; the local plane offers
-// a GET proxy for people and dashboards.
+// analytics.view event whose data is the view; a plain GET answers the same
+// view as JSON, for people and dashboards.
 package function
 
 import (
 	"context"
+	"net/http"
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
@@ -43,6 +43,8 @@ func New() *Function {
 	observe[events.NotificationSentData](f.app, events.NotificationSent)
 	observe[events.NotificationFailedData](f.app, events.NotificationFailed)
 	handler.OnQuery(f.app, events.AnalyticsQuery, events.AnalyticsView, f.query)
+	// A plain GET answers the same view as JSON, for curl and dashboards.
+	f.app.ServeGet(events.AnalyticsQuery, func(*http.Request) any { return events.AnalyticsQueryData{} })
 	// The place command shares the orders topic. It is a request that may
 	// be refused, not a fact; order.created is the fact that counts.
 	f.app.Ignore(events.PlaceOrder)
@@ -52,13 +54,14 @@ func New() *Function {
 // Start starts the shared edge (store and migrations).
 func (f *Function) Start(ctx context.Context, _ map[string]string) error { return f.app.Start(ctx) }
 
-func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, error) {
-	return f.app.Handle(ctx, e)
-}
-func (f *Function) Stop(ctx context.Context) error          { return f.app.Stop(ctx) }
-func (f *Function) Ready(ctx context.Context) (bool, error) { return f.app.Ready(ctx) }
-func (f *Function) Alive(ctx context.Context) (bool, error) { return f.app.Alive(ctx) }
-func (f *Function) App() *handler.App                       { return f.app }
+// Handle receives each delivery: a CloudEvent over HTTP, decoded by the
+// shared edge (see handler.App.ServeHTTP for why not func-go's CloudEvents
+// runtime).
+func (f *Function) Handle(w http.ResponseWriter, r *http.Request) { f.app.ServeHTTP(w, r) }
+func (f *Function) Stop(ctx context.Context) error                { return f.app.Stop(ctx) }
+func (f *Function) Ready(ctx context.Context) (bool, error)       { return f.app.Ready(ctx) }
+func (f *Function) Alive(ctx context.Context) (bool, error)       { return f.app.Alive(ctx) }
+func (f *Function) App() *handler.App                             { return f.app }
 
 func (f *Function) query(ctx context.Context, db *store.DB, _ handler.In[events.AnalyticsQueryData]) (any, error) {
 	return readView(ctx, db)

@@ -2,6 +2,7 @@ package function
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"reflect"
@@ -213,17 +214,29 @@ func TestBadInputIsRefused(t *testing.T) {
 	}
 }
 
-// The view is served to CloudEvents only: func-go's runtime hands every
-// request on / to the CloudEvents receiver, which refuses a plain GET.
-// People and dashboards go through the local plane's GET proxy.
-func TestAPlainGetIsNotServed(t *testing.T) {
+// A plain GET is the dashboard's way in: the view as JSON. Other methods
+// that carry no CloudEvent are refused.
+func TestAPlainGetAnswersTheViewAsJSON(t *testing.T) {
 	h := handlertest.Start(t, New(), nil)
 	resp, err := http.Get(h.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusMethodNotAllowed {
-		t.Fatalf("GET: %d, want 405", resp.StatusCode)
+	defer resp.Body.Close()
+	var view events.AnalyticsViewData
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/json" {
+		t.Fatalf("GET: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&view); err != nil || view.OrdersByState == nil {
+		t.Fatalf("GET body: %+v %v", view, err)
+	}
+	req, _ := http.NewRequest(http.MethodDelete, h.URL, nil)
+	resp2, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp2.Body.Close()
+	if resp2.StatusCode != http.StatusMethodNotAllowed {
+		t.Fatalf("DELETE: %d, want 405", resp2.StatusCode)
 	}
 }

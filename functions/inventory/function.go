@@ -1,5 +1,5 @@
 // Package function is the inventory step of the orderflow saga, a Knative
-// Function (func-go runtime, invoke: cloudevent).
+// Function (func-go http runtime; it receives CloudEvents over HTTP).
 //
 //	order.created   -> inventory.reserved (every line held) or inventory.rejected (nothing held)
 //	order.confirmed -> the held stock is sold
@@ -12,9 +12,9 @@ package function
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strings"
 
-	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/kelseyhightower/envconfig"
 
 	"orderflow.dev/shared/events"
@@ -40,6 +40,8 @@ func New() *Function {
 	handler.On(f.app, events.OrderConfirmed, f.confirmed)
 	handler.On(f.app, events.OrderCancelled, f.cancelled)
 	handler.OnQuery(f.app, events.InventoryQuery, events.InventoryView, f.query)
+	// A plain GET answers the stock levels as JSON.
+	f.app.ServeGet(events.InventoryQuery, func(*http.Request) any { return events.InventoryQueryData{} })
 	// The place-order command shares the orders topic; it is the order
 	// function's to answer.
 	f.app.Ignore(events.PlaceOrder)
@@ -76,13 +78,14 @@ func (f *Function) seed(ctx context.Context, db *store.DB) error {
 	return nil
 }
 
-func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, error) {
-	return f.app.Handle(ctx, e)
-}
-func (f *Function) Ready(ctx context.Context) (bool, error) { return f.app.Ready(ctx) }
-func (f *Function) Stop(ctx context.Context) error          { return f.app.Stop(ctx) }
-func (f *Function) Alive(ctx context.Context) (bool, error) { return f.app.Alive(ctx) }
-func (f *Function) App() *handler.App                       { return f.app }
+// Handle receives each delivery: a CloudEvent over HTTP, decoded by the
+// shared edge (see handler.App.ServeHTTP for why not func-go's CloudEvents
+// runtime).
+func (f *Function) Handle(w http.ResponseWriter, r *http.Request) { f.app.ServeHTTP(w, r) }
+func (f *Function) Ready(ctx context.Context) (bool, error)       { return f.app.Ready(ctx) }
+func (f *Function) Stop(ctx context.Context) error                { return f.app.Stop(ctx) }
+func (f *Function) Alive(ctx context.Context) (bool, error)       { return f.app.Alive(ctx) }
+func (f *Function) App() *handler.App                             { return f.app }
 
 func (f *Function) created(ctx context.Context, tx *store.Tx, in handler.In[events.OrderCreatedData]) ([]handler.Emit, error) {
 	r, err := loadReservation(ctx, tx, in.Data.OrderID)

@@ -3,8 +3,11 @@ package function
 import (
 	"context"
 	"fmt"
+	"github.com/cloudevents/sdk-go/v2/binding"
+	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -368,10 +371,15 @@ func TestNotReadyBeforeSeeding(t *testing.T) {
 	if ok, _ := f.Ready(context.Background()); ok {
 		t.Fatal("ready before Start")
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if _, err := f.Handle(ctx, handlertest.Event(t, events.OrderCreated, createdData("o-1", line("sku-tee", 1)), nil)); err == nil {
-		t.Fatal("handled an event before the stock was seeded")
+	e := handlertest.Event(t, events.OrderCreated, createdData("o-1", line("sku-tee", 1)), nil)
+	req := httptest.NewRequest(http.MethodPost, "/", nil)
+	if err := cehttp.WriteRequest(context.Background(), binding.ToMessage(&e), req); err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	f.Handle(rec, req)
+	if rec.Code != http.StatusServiceUnavailable {
+		t.Fatalf("before Start: %d %s, want 503 (retry later)", rec.Code, rec.Body)
 	}
 }
 

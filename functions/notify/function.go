@@ -1,5 +1,5 @@
 // Package function is the notify step of the orderflow saga, a Knative
-// Function (func-go runtime, invoke: cloudevent).
+// Function (func-go http runtime; it receives CloudEvents over HTTP).
 //
 //	order.confirmed -> tell the customer -> notification.sent (or .failed: the channel refused for good)
 //	order.cancelled -> tell the customer -> notification.sent (or .failed)
@@ -13,9 +13,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 
-	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/kelseyhightower/envconfig"
 
 	"orderflow.dev/shared/events"
@@ -60,13 +60,14 @@ func (f *Function) Start(ctx context.Context, _ map[string]string) error {
 	return f.app.Start(ctx)
 }
 
-func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, error) {
-	return f.app.Handle(ctx, e)
-}
-func (f *Function) Stop(ctx context.Context) error          { return f.app.Stop(ctx) }
-func (f *Function) Ready(ctx context.Context) (bool, error) { return f.app.Ready(ctx) }
-func (f *Function) Alive(ctx context.Context) (bool, error) { return f.app.Alive(ctx) }
-func (f *Function) App() *handler.App                       { return f.app }
+// Handle receives each delivery: a CloudEvent over HTTP, decoded by the
+// shared edge (see handler.App.ServeHTTP for why not func-go's CloudEvents
+// runtime).
+func (f *Function) Handle(w http.ResponseWriter, r *http.Request) { f.app.ServeHTTP(w, r) }
+func (f *Function) Stop(ctx context.Context) error                { return f.app.Stop(ctx) }
+func (f *Function) Ready(ctx context.Context) (bool, error)       { return f.app.Ready(ctx) }
+func (f *Function) Alive(ctx context.Context) (bool, error)       { return f.app.Alive(ctx) }
+func (f *Function) App() *handler.App                             { return f.app }
 
 func (f *Function) confirmed(ctx context.Context, tx *store.Tx, in handler.In[events.OrderConfirmedData]) ([]handler.Emit, error) {
 	return f.notify(ctx, tx, ComposeConfirmed(in.Data))

@@ -1,5 +1,5 @@
 // Package function is the order step of the orderflow saga, a Knative
-// Function (func-go runtime, invoke: cloudevent).
+// Function (func-go http runtime; it receives CloudEvents over HTTP).
 //
 //	place-order command -> order.created                  (or 4xx: dead-lettered with the reason)
 //	inventory.rejected  -> order.cancelled
@@ -15,6 +15,7 @@ import (
 	_ "embed"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 
 	"github.com/cloudevents/sdk-go/v2/event"
@@ -48,6 +49,8 @@ func New() *Function {
 	handler.On(f.app, events.PaymentCompleted, f.paid)
 	handler.On(f.app, events.PaymentFailed, f.paymentFailed)
 	handler.OnQuery(f.app, events.OrderQuery, events.OrderView, f.query)
+	// GET /?orderId=ID answers the same view as JSON.
+	f.app.ServeGet(events.OrderQuery, func(r *http.Request) any { return events.OrderQueryData{OrderID: r.URL.Query().Get("orderId")} })
 
 	// Facts that only go into the timeline, including the order's own
 	// events coming back from Kafka with their final ids and times.
@@ -92,13 +95,14 @@ func (f *Function) Start(ctx context.Context, _ map[string]string) error {
 	return f.app.Start(ctx)
 }
 
-func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, error) {
-	return f.app.Handle(ctx, e)
-}
-func (f *Function) Stop(ctx context.Context) error          { return f.app.Stop(ctx) }
-func (f *Function) Ready(ctx context.Context) (bool, error) { return f.app.Ready(ctx) }
-func (f *Function) Alive(ctx context.Context) (bool, error) { return f.app.Alive(ctx) }
-func (f *Function) App() *handler.App                       { return f.app }
+// Handle receives each delivery: a CloudEvent over HTTP, decoded by the
+// shared edge (see handler.App.ServeHTTP for why not func-go's CloudEvents
+// runtime).
+func (f *Function) Handle(w http.ResponseWriter, r *http.Request) { f.app.ServeHTTP(w, r) }
+func (f *Function) Stop(ctx context.Context) error                { return f.app.Stop(ctx) }
+func (f *Function) Ready(ctx context.Context) (bool, error)       { return f.app.Ready(ctx) }
+func (f *Function) Alive(ctx context.Context) (bool, error)       { return f.app.Alive(ctx) }
+func (f *Function) App() *handler.App                             { return f.app }
 
 // place: the place-order command. Refusals (unknown SKU, reused id) are
 // answered 4xx and so end in the dead-letter topic with their reason.

@@ -146,15 +146,22 @@ func TestBadInputIsRefusedWithTheField(t *testing.T) {
 		})
 	}
 
-	// Envelope errors are answered by the func-go runtime (CloudEvents SDK)
-	// before the function runs: still 4xx, and the text names the attribute.
+	// Envelope errors get the same JSON error, naming the attribute.
 	r := h.Post(t, map[string]string{"ce-specversion": "1.0", "ce-id": "x", "ce-type": events.PlaceOrder, "content-type": "application/json"}, `{}`)
-	if r.Status != 400 || !strings.Contains(string(r.Body), "source") {
+	if r.Status != 400 || r.Error().Field != "source" {
 		t.Fatalf("missing ce-source: %d %s", r.Status, r.Body)
 	}
 	r = h.Post(t, map[string]string{"content-type": "application/json"}, `{"not":"a cloudevent"}`)
-	if r.Status < 400 || r.Status >= 500 {
+	if r.Status != 400 || r.Error().Field != "specversion" {
 		t.Fatalf("plain JSON: %d %s", r.Status, r.Body)
+	}
+	r = h.Post(t, map[string]string{"content-type": "application/cloudevents+json"}, `{"specversion":"1.0","id":"s1","source":"/t"}`)
+	if r.Status != 400 || r.Error().Field != "type" {
+		t.Fatalf("structured without type: %d %s", r.Status, r.Body)
+	}
+	r = h.Post(t, map[string]string{"content-type": "application/cloudevents+json"}, `{"specversion":`)
+	if r.Status != 400 || r.Error().Error == "" {
+		t.Fatalf("truncated structured event: %d %s", r.Status, r.Body)
 	}
 	r = h.Post(t, map[string]string{"ce-specversion": "1.0", "ce-id": "y", "ce-source": "/t", "ce-type": events.PlaceOrder, "content-type": "text/plain"}, `hello`)
 	if r.Status != 400 || r.Error().Field != "datacontenttype" {

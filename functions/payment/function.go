@@ -1,5 +1,5 @@
 // Package function is the payment step of the orderflow saga, a Knative
-// Function (func-go runtime, invoke: cloudevent).
+// Function (func-go http runtime; it receives CloudEvents over HTTP).
 //
 //	order.created      -> amount and card token remembered
 //	inventory.reserved -> charge: payment.completed or payment.failed
@@ -13,8 +13,8 @@ package function
 import (
 	"context"
 	"fmt"
+	"net/http"
 
-	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/kelseyhightower/envconfig"
 
 	"orderflow.dev/shared/events"
@@ -66,9 +66,10 @@ func (f *Function) Start(ctx context.Context, _ map[string]string) error {
 	return nil
 }
 
-func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, error) {
-	return f.app.Handle(ctx, e)
-}
+// Handle receives each delivery: a CloudEvent over HTTP, decoded by the
+// shared edge (see handler.App.ServeHTTP for why not func-go's CloudEvents
+// runtime).
+func (f *Function) Handle(w http.ResponseWriter, r *http.Request) { f.app.ServeHTTP(w, r) }
 
 func (f *Function) Stop(ctx context.Context) error {
 	err := f.app.Stop(ctx)

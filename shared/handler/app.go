@@ -54,6 +54,7 @@ type App struct {
 	routes  map[string]route
 	queries map[string]query
 	ignored map[string]bool
+	get     *getRoute
 
 	cfg   Config
 	db    *store.DB

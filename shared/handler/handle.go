@@ -65,10 +65,11 @@ func checkPayload[P any](typ string) {
 	}
 }
 
-// Handle is the function's CloudEvents entry point; func-go calls it for
-// each request. The reply is nil for saga events (KafkaSource discards it
-// anyway), a view for queries and an error event for refusals.
-func (a *App) Handle(ctx context.Context, e event.Event) (*event.Event, error) {
+// HandleEvent handles one decoded CloudEvent; ServeHTTP calls it for each
+// request. The reply is nil for saga events (KafkaSource discards it
+// anyway), a view for queries and an error event for refusals; the error,
+// when not nil, is a *cehttp.Result carrying the HTTP status.
+func (a *App) HandleEvent(ctx context.Context, e event.Event) (*event.Event, error) {
 	if !a.ready.Load() {
 		return a.refuse(e, &Refusal{Status: http.StatusServiceUnavailable, Msg: a.name + " is starting; retry"})
 	}

@@ -25,7 +25,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/binding"
 	"github.com/cloudevents/sdk-go/v2/event"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
-	fn "knative.dev/func-go/cloudevents"
+	fn "knative.dev/func-go/http"
 
 	"orderflow.dev/shared/events"
 	"orderflow.dev/shared/handler"
@@ -36,7 +36,7 @@ import (
 type Function interface {
 	Start(context.Context, map[string]string) error
 	Stop(context.Context) error
-	Handle(context.Context, event.Event) (*event.Event, error)
+	Handle(http.ResponseWriter, *http.Request)
 	App() *handler.App
 }
 

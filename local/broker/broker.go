@@ -1,0 +1,111 @@
+// Package broker gives the local plane its Kafka: an embedded
+// Kafka-protocol broker in-process (github.com/twmb/franz-go/pkg/kfake), or
+// the bootstrap servers of a real cluster. Whichever it is, the rest of the
+// plane talks to it only through sarama with a config fit for real Kafka
+// (SaramaConfig), creates topics only from the KafkaTopic manifests
+// (EnsureTopics) and never relies on auto-creation.
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+)
+
+// Option configures Start.
+type Option func(*options)
+
+type options struct {
+	ports     []int
+	brokers   int
+	dataDir   string
+	bootstrap []string
+	kfakeOpts []kfake.Opt
+}
+
+// WithPort fixes the port of the (single) embedded broker, so that other
+// processes (functions, kcat) can be pointed at a known address.
+func WithPort(port int) Option { return WithPorts(port) }
+
+// WithPorts fixes the ports of the embedded brokers; their number sets the
+// number of brokers.
+func WithPorts(ports ...int) Option { return func(o *options) { o.ports = ports } }
+
+// WithBrokers sets how many embedded brokers to run (default 1). More than
+// one lets tests exercise replication factors above 1.
+func WithBrokers(n int) Option { return func(o *options) { o.brokers = n } }
+
+// WithDataDir persists the embedded broker's log and offsets in dir and
+// reloads them on the next Start, so topics (the audit log) survive a
+// restart of the local plane.
+func WithDataDir(dir string) Option { return func(o *options) { o.dataDir = dir } }
+
+// WithBootstrapServers uses an existing Kafka cluster instead of starting
+// one; the embedded options are then ignored.
+func WithBootstrapServers(servers ...string) Option {
+	return func(o *options) { o.bootstrap = servers }
+}
+
+// WithKfakeOptions passes options straight to the embedded broker (for
+// example kfake.EnableSASL and kfake.TLS, to test client security
+// settings against a broker that demands them).
+func WithKfakeOptions(opts ...kfake.Opt) Option {
+	return func(o *options) { o.kfakeOpts = append(o.kfakeOpts, opts...) }
+}
+
+// Cluster is a running Kafka, embedded or external.
+type Cluster struct {
+	servers []string
+	fake    *kfake.Cluster
+}
+
+// Start starts the embedded broker, or, with WithBootstrapServers, wraps
+// the given cluster without contacting it (use WaitReady for that).
+func Start(opts ...Option) (*Cluster, error) {
+	o := options{brokers: 1}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if len(o.bootstrap) > 0 {
+		for _, s := range o.bootstrap {
+			if strings.TrimSpace(s) == "" {
+				return nil, errors.New("broker: empty bootstrap server address")
+			}
+		}
+		return &Cluster{servers: o.bootstrap}, nil
+	}
+	if o.brokers < 1 {
+		return nil, fmt.Errorf("broker: need at least 1 broker, got %d", o.brokers)
+	}
+	kopts := []kfake.Opt{kfake.NumBrokers(o.brokers)}
+	if len(o.ports) > 0 {
+		kopts = append(kopts, kfake.Ports(o.ports...))
+	}
+	if o.dataDir != "" {
+		kopts = append(kopts, kfake.DataDir(o.dataDir))
+	}
+	// No kfake.AllowAutoTopicCreation: a topic that is not declared in
+	// the manifests must fail here exactly as on a cluster with
+	// auto.create.topics.enable=false.
+	kopts = append(kopts, o.kfakeOpts...)
+	fake, err := kfake.NewCluster(kopts...)
+	if err != nil {
+		return nil, fmt.Errorf("broker: start embedded kafka (ports %v): %w", o.ports, err)
+	}
+	return &Cluster{servers: fake.ListenAddrs(), fake: fake}, nil
+}
+
+// BootstrapServers returns the addresses clients connect to.
+func (c *Cluster) BootstrapServers() []string { return append([]string(nil), c.servers...) }
+
+// Embedded reports whether the broker runs in this process.
+func (c *Cluster) Embedded() bool { return c.fake != nil }
+
+// Close stops the embedded broker; it does nothing for an external one.
+func (c *Cluster) Close() {
+	if c.fake != nil {
+		c.fake.Close()
+	}
+}

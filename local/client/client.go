@@ -1,0 +1,91 @@
+// Package client is how people and programs talk to a running orderflow:
+// commands go into Kafka through the orders KafkaSink (an HTTP POST of a
+// CloudEvent, exactly what a producer on a cluster does), and queries are
+// request/reply CloudEvents to one function.
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"github.com/cloudevents/sdk-go/v2/event"
+	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+
+	"orderflow.dev/shared/events"
+)
+
+// Source is the CloudEvents source of what the CLI sends.
+const Source = "/orderflow/cli"
+
+// Client sends commands and queries.
+type Client struct {
+	ce cloudevents.Client
+}
+
+// New builds a client with a per-request timeout.
+func New(timeout time.Duration) (*Client, error) {
+	p, err := cloudevents.NewHTTP(cehttp.WithClient(http.Client{Timeout: timeout}))
+	if err != nil {
+		return nil, err
+	}
+	c, err := cloudevents.NewClient(p)
+	if err != nil {
+		return nil, err
+	}
+	return &Client{ce: c}, nil
+}
+
+// Place posts a place-order command to the orders KafkaSink ingress. Once it
+// returns nil the command is in Kafka (the ingress answers 202 after the
+// broker acknowledged with acks=all): it will not be lost.
+func (c *Client) Place(ctx context.Context, ingressURL string, order events.PlaceOrderData) (event.Event, error) {
+	if _, err := events.Decode(events.PlaceOrder, mustJSON(order)); err != nil {
+		return event.Event{}, err
+	}
+	e, err := events.New(events.PlaceOrder, order, nil, Source)
+	if err != nil {
+		return event.Event{}, err
+	}
+	return e, c.Send(ctx, ingressURL, e)
+}
+
+// Send posts one event and wants a 2xx.
+func (c *Client) Send(ctx context.Context, url string, e event.Event) error {
+	res := c.ce.Send(cloudevents.ContextWithTarget(ctx, url), e)
+	if cloudevents.IsACK(res) {
+		return nil
+	}
+	return fmt.Errorf("POST %s: %w", url, res)
+}
+
+// Query asks one function a question and decodes the reply's data into out.
+// A refusal comes back as the function's JSON error.
+func (c *Client) Query(ctx context.Context, functionURL, typ string, q any, out any) error {
+	e, err := events.New(typ, q, nil, Source)
+	if err != nil {
+		return err
+	}
+	reply, res := c.ce.Request(cloudevents.ContextWithTarget(ctx, functionURL), e)
+	if !cloudevents.IsACK(res) {
+		if reply != nil && reply.Type() == events.Error {
+			var d events.ErrorData
+			if reply.DataAs(&d) == nil {
+				return fmt.Errorf("%s refused the query: %s (field %s, status %d)", functionURL, d.Error, d.Field, d.Status)
+			}
+		}
+		return fmt.Errorf("query %s at %s: %w", typ, functionURL, res)
+	}
+	if reply == nil {
+		return fmt.Errorf("query %s at %s: no reply", typ, functionURL)
+	}
+	return reply.DataAs(out)
+}
+
+func mustJSON(v any) []byte {
+	b, _ := json.Marshal(v)
+	return b
+}

@@ -1,0 +1,329 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/google/uuid"
+	"github.com/spf13/cobra"
+
+	"orderflow.dev/local/broker"
+	"orderflow.dev/local/client"
+	"orderflow.dev/local/dlq"
+	"orderflow.dev/local/kafkalog"
+	"orderflow.dev/local/plane"
+	"orderflow.dev/shared/events"
+)
+
+func newPlace(g *globals) *cobra.Command {
+	var (
+		id, customer, email, token, currency string
+		skus                                 []string
+		wait, noWait                         bool
+		timeout                              time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "place --sku SKU:QTY [--sku SKU:QTY...]",
+		Short: "Place one order through the orders KafkaSink and follow it to its outcome",
+		Example: `  orderflow place --sku sku-tee:2 --sku sku-mug:1
+  orderflow place --sku sku-lamp:9 --token tok_declined --no-wait`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			lines, err := parseLines(skus)
+			if err != nil {
+				return err
+			}
+			if id == "" {
+				id = "ord-" + uuid.NewString()[:8]
+			}
+			order := events.PlaceOrderData{OrderID: id, CustomerID: customer, Email: email, Currency: currency, PaymentToken: token, Lines: lines}
+			// Check the command against its schema here, so a bad flag is a
+			// clear error now rather than a dead letter later.
+			raw, _ := json.Marshal(order)
+			if _, err := events.Decode(events.PlaceOrder, raw); err != nil {
+				return fmt.Errorf("invalid order: %w", flagName(err))
+			}
+			ep, err := plane.ReadEndpoints(g.stateDir)
+			if err != nil {
+				return err
+			}
+			c, err := client.New(15 * time.Second)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			e, err := c.Place(ctx, ep.Sinks["orders"], order)
+			if err != nil {
+				return err
+			}
+			fmt.Printf("placed %s (event %s) into Kafka\n", id, e.ID())
+			if !wait || noWait {
+				return nil
+			}
+			view, err := waitTerminal(ctx, c, ep.Functions["order"], id, timeout)
+			if err != nil {
+				return err
+			}
+			printOrder(view)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&id, "id", "", "order id (default: a new ord-xxxxxxxx); placing the same id again is idempotent")
+	cmd.Flags().StringArrayVar(&skus, "sku", nil, "a line as SKU:QUANTITY, e.g. sku-tee:2 (repeatable, at least one)")
+	cmd.Flags().StringVar(&customer, "customer", "cus-cli", "customer id")
+	cmd.Flags().StringVar(&email, "email", "customer@example.org", "customer email for the notification")
+	cmd.Flags().StringVar(&token, "token", "tok_visa", "payment token (tok_declined is declined by the simulator)")
+	cmd.Flags().StringVar(&currency, "currency", "EUR", "ISO 4217 currency of the catalog")
+	cmd.Flags().BoolVar(&wait, "wait", true, "wait for the order's outcome")
+	cmd.Flags().BoolVar(&noWait, "no-wait", false, "return once the order is in Kafka")
+	cmd.Flags().DurationVar(&timeout, "timeout", 30*time.Second, "how long to wait for the outcome")
+	return cmd
+}
+
+// parseLines reads --sku flags; errors name the flag and the value.
+func parseLines(skus []string) ([]events.Line, error) {
+	if len(skus) == 0 {
+		return nil, fmt.Errorf("--sku is required: give at least one line as SKU:QUANTITY, e.g. --sku sku-tee:2")
+	}
+	var lines []events.Line
+	for _, s := range skus {
+		sku, qty, ok := strings.Cut(s, ":")
+		if !ok || sku == "" {
+			return nil, fmt.Errorf("--sku %q: want SKU:QUANTITY, e.g. sku-tee:2", s)
+		}
+		n, err := strconv.Atoi(qty)
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("--sku %q: quantity %q must be a whole number of at least 1", s, qty)
+		}
+		lines = append(lines, events.Line{SKU: sku, Quantity: n})
+	}
+	return lines, nil
+}
+
+// flagName rewrites a schema field into the flag that sets it.
+func flagName(err error) error {
+	fe, ok := err.(*events.FieldError)
+	if !ok {
+		return err
+	}
+	field := fe.Field
+	switch {
+	case field == "orderId":
+		field = "--id"
+	case field == "customerId":
+		field = "--customer"
+	case field == "email", field == "currency":
+		field = "--" + field
+	case field == "paymentToken":
+		field = "--token"
+	case strings.HasPrefix(field, "lines"):
+		field = "--sku " + field
+	}
+	return fmt.Errorf("%s: %s", field, fe.Reason)
+}
+
+func waitTerminal(ctx context.Context, c *client.Client, orderURL, id string, timeout time.Duration) (events.OrderViewData, error) {
+	deadline := time.Now().Add(timeout)
+	var view events.OrderViewData
+	for {
+		qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := c.Query(qctx, orderURL, events.OrderQuery, events.OrderQueryData{OrderID: id}, &view)
+		cancel()
+		if err == nil && (view.Status == "confirmed" || view.Status == "cancelled") {
+			return view, nil
+		}
+		if time.Now().After(deadline) {
+			if err != nil {
+				return view, err
+			}
+			return view, fmt.Errorf("order %s: no outcome after %s (status %q); if it was refused, `orderflow dlq` shows why", id, timeout, view.Status)
+		}
+		select {
+		case <-ctx.Done():
+			return view, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func newOrder(g *globals) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "order ID",
+		Short: "Show one order's state and timeline (from the order function's read model)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ep, err := plane.ReadEndpoints(g.stateDir)
+			if err != nil {
+				return err
+			}
+			c, err := client.New(10 * time.Second)
+			if err != nil {
+				return err
+			}
+			var view events.OrderViewData
+			if err := c.Query(cmd.Context(), ep.Functions["order"], events.OrderQuery, events.OrderQueryData{OrderID: args[0]}, &view); err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(view)
+			}
+			if !view.Found && len(view.Timeline) == 0 {
+				return fmt.Errorf("order %s is not known; if its placement was refused, `orderflow dlq` shows why", args[0])
+			}
+			printOrder(view)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the view as JSON")
+	return cmd
+}
+
+func printOrder(v events.OrderViewData) {
+	fmt.Printf("order %s: %s", v.OrderID, strings.ToUpper(v.Status))
+	if v.Reason != "" {
+		fmt.Printf(" (%s)", v.Reason)
+	}
+	fmt.Printf("  total %d.%02d %s, version %d\n", v.TotalCents/100, v.TotalCents%100, v.Currency, v.Version)
+	for _, l := range v.Lines {
+		fmt.Printf("  %3d x %-12s @ %d.%02d\n", l.Quantity, l.SKU, l.UnitPriceCents/100, l.UnitPriceCents%100)
+	}
+	w := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "  TIME\tEVENT\tFROM\tWHAT")
+	for _, t := range v.Timeline {
+		fmt.Fprintf(w, "  %s\t%s\t%s\t%s\n", t.Time.Format("15:04:05.000"), strings.TrimPrefix(t.Type, "dev.orderflow."), t.Source, t.Summary)
+	}
+	w.Flush()
+}
+
+func newStats(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "stats",
+		Short: "Print the analytics projections as JSON",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ep, err := plane.ReadEndpoints(g.stateDir)
+			if err != nil {
+				return err
+			}
+			c, err := client.New(10 * time.Second)
+			if err != nil {
+				return err
+			}
+			var view events.AnalyticsViewData
+			if err := c.Query(cmd.Context(), ep.Functions["analytics"], events.AnalyticsQuery, events.AnalyticsQueryData{}, &view); err != nil {
+				return err
+			}
+			return printJSON(view)
+		},
+	}
+}
+
+func newDLQ(g *globals) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "dlq [FUNCTION...]",
+		Short: "List dead letters with the reason each delivery failed",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ep, err := plane.ReadEndpoints(g.stateDir)
+			if err != nil {
+				return err
+			}
+			letters, err := readDeadLetters(cmd.Context(), ep, args)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(letters)
+			}
+			if len(letters) == 0 {
+				fmt.Println("no dead letters")
+				return nil
+			}
+			w := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "TIME\tFUNCTION\tORDER\tTYPE\tCODE\tREASON")
+			for _, l := range letters {
+				code := l.Code
+				if code == "" {
+					code = "-"
+				}
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", l.Time.Format("15:04:05"), l.Function, l.OrderID,
+					strings.TrimPrefix(l.Event.Type(), "dev.orderflow."), code, l.Reason)
+			}
+			return w.Flush()
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
+	return cmd
+}
+
+type letterRow struct {
+	Function string `json:"function"`
+	dlq.Letter
+}
+
+func readDeadLetters(ctx context.Context, ep plane.Endpoints, only []string) ([]letterRow, error) {
+	topics := map[string]string{} // topic -> function
+	for fn, topic := range ep.DLQTopics {
+		topics[topic] = fn
+	}
+	var want []string
+	for _, fn := range only {
+		t, ok := ep.DLQTopics[fn]
+		if !ok {
+			return nil, fmt.Errorf("no dead-letter topic for %q (functions: %s)", fn, strings.Join(keys(ep.DLQTopics), ", "))
+		}
+		want = append(want, t)
+	}
+	if len(want) == 0 {
+		for t := range topics {
+			want = append(want, t)
+		}
+	}
+	cfg, err := broker.SaramaConfig(broker.FromEnv(), broker.WithClientID("orderflow-dlq"))
+	if err != nil {
+		return nil, err
+	}
+	kc, err := sarama.NewClient(ep.Brokers, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("kafka %s: %w", strings.Join(ep.Brokers, ","), err)
+	}
+	defer kc.Close()
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	recs, err := kafkalog.ReadAll(ctx, kc, want...)
+	if err != nil {
+		return nil, err
+	}
+	var out []letterRow
+	for _, r := range recs {
+		if l, ok := dlq.FromRecord(r); ok {
+			out = append(out, letterRow{Function: topics[r.Topic], Letter: l})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
+	return out, nil
+}
+
+func keys(m map[string]string) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func printJSON(v any) error {
+	enc := json.NewEncoder(os.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

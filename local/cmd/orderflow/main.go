@@ -1,0 +1,258 @@
+// Command orderflow runs the orderflow saga on one machine: `up` starts the
+// whole topology from the knative/ manifests, `demo` drives orders through
+// it and checks the invariants, `place`, `order`, `dlq` and `stats` talk to a
+// running `up`.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"orderflow.dev/local/fnserve"
+	"orderflow.dev/local/plane"
+)
+
+func main() {
+	if err := newRoot().Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "orderflow:", err)
+		os.Exit(1)
+	}
+}
+
+type globals struct {
+	root     string
+	stateDir string
+}
+
+func newRoot() *cobra.Command {
+	g := &globals{}
+	root := &cobra.Command{
+		Use:           "orderflow",
+		Short:         "Run the orderflow order saga locally: Kafka, the Knative eventing stand-in and the five functions",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.PersistentFlags().StringVar(&g.root, "root", "", "orderflow checkout holding knative/ and functions/ (default: found from the working directory)")
+	root.PersistentFlags().StringVar(&g.stateDir, "state-dir", ".orderflow", "where `up` keeps databases, logs and endpoints.json")
+	root.AddCommand(newUp(g), newDemo(g), newPlace(g), newOrder(g), newDLQ(g), newStats(g), newFunction())
+	return root
+}
+
+// checkout finds the orderflow tree: --root, or the nearest parent of the
+// working directory holding knative/base and functions/.
+func (g *globals) checkout() (string, error) {
+	if g.root != "" {
+		if !isCheckout(g.root) {
+			return "", fmt.Errorf("--root %s: no knative/base and functions/ there", g.root)
+		}
+		return filepath.Abs(g.root)
+	}
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if isCheckout(dir) {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("not inside an orderflow checkout (no knative/base and functions/ above the working directory); pass --root")
+		}
+		dir = parent
+	}
+}
+
+func isCheckout(dir string) bool {
+	for _, p := range []string{"knative/base/kustomization.yaml", "functions"} {
+		if _, err := os.Stat(filepath.Join(dir, p)); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// functionCommand starts a function process from this very binary, which
+// holds the func-go scaffolding of all five (see fnserve).
+func functionCommand() (func(string) []string, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	return func(name string) []string { return []string{self, "function", name} }, nil
+}
+
+type upFlags struct {
+	brokers           []string
+	manifests         string
+	brokerPort        int
+	ingressPort       int
+	apiPort           int
+	duplicateDelivery bool
+	keepState         bool
+	env               []string
+}
+
+func (f *upFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringSliceVar(&f.brokers, "brokers", nil, "bootstrap servers of an existing Kafka (default: start the embedded broker); SASL/TLS from ORDERFLOW_KAFKA_* variables")
+	cmd.Flags().StringVar(&f.manifests, "manifests", "", "kustomization directory to run (default <root>/knative/base)")
+	cmd.Flags().IntVar(&f.brokerPort, "broker-port", 0, "port of the embedded broker (default: any free port)")
+	cmd.Flags().IntVar(&f.ingressPort, "ingress-port", 0, "port of the KafkaSink ingress (default: any free port)")
+	cmd.Flags().IntVar(&f.apiPort, "api-port", 0, "port of the plane's HTTP API and webhook (default: any free port)")
+	cmd.Flags().BoolVar(&f.duplicateDelivery, "duplicate-delivery", false, "deliver every event twice (proves the functions idempotent)")
+	cmd.Flags().BoolVar(&f.keepState, "keep-state", false, "keep the functions' databases from a previous run (only sensible with --brokers: the embedded broker starts empty)")
+	cmd.Flags().StringArrayVar(&f.env, "env", nil, "extra function environment VAR=value, or FUNCTION/VAR=value for one function (repeatable)")
+}
+
+func (f *upFlags) options(g *globals, stateDir string, progress *os.File) (plane.Options, error) {
+	root, err := g.checkout()
+	if err != nil {
+		return plane.Options{}, err
+	}
+	cmd, err := functionCommand()
+	if err != nil {
+		return plane.Options{}, err
+	}
+	manifests := f.manifests
+	if manifests == "" {
+		manifests = filepath.Join(root, "knative", "base")
+	}
+	for _, b := range f.brokers {
+		if !strings.Contains(b, ":") {
+			return plane.Options{}, fmt.Errorf("--brokers %q: want host:port", b)
+		}
+	}
+	for _, p := range []struct {
+		name string
+		v    int
+	}{{"--broker-port", f.brokerPort}, {"--ingress-port", f.ingressPort}, {"--api-port", f.apiPort}} {
+		if p.v < 0 || p.v > 65535 {
+			return plane.Options{}, fmt.Errorf("%s %d: not a port", p.name, p.v)
+		}
+	}
+	if len(f.brokers) > 0 && f.brokerPort != 0 {
+		return plane.Options{}, errors.New("--broker-port is for the embedded broker; it cannot go with --brokers")
+	}
+	env := map[string]string{}
+	for _, kv := range f.env {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return plane.Options{}, fmt.Errorf("--env %q: want VAR=value or FUNCTION/VAR=value", kv)
+		}
+		env[k] = v
+	}
+	abs, err := filepath.Abs(stateDir)
+	if err != nil {
+		return plane.Options{}, err
+	}
+	if !f.keepState || len(f.brokers) == 0 {
+		// The embedded broker starts empty, so yesterday's databases would
+		// disagree with today's topics.
+		if err := os.RemoveAll(filepath.Join(abs, "db")); err != nil {
+			return plane.Options{}, err
+		}
+		_ = os.RemoveAll(filepath.Join(abs, "logs"))
+	}
+	logFile, err := openLog(abs)
+	if err != nil {
+		return plane.Options{}, err
+	}
+	return plane.Options{
+		Manifests: manifests, FunctionsDir: filepath.Join(root, "functions"), Brokers: f.brokers,
+		BrokerPort: f.brokerPort, IngressPort: f.ingressPort, APIPort: f.apiPort, StateDir: abs,
+		Command: cmd, DuplicateDelivery: f.duplicateDelivery, Env: env,
+		Log: slog.New(slog.NewJSONHandler(logFile, nil)), Progress: progress,
+	}, nil
+}
+
+func openLog(stateDir string) (*os.File, error) {
+	if err := os.MkdirAll(filepath.Join(stateDir, "logs"), 0o755); err != nil {
+		return nil, err
+	}
+	return os.OpenFile(filepath.Join(stateDir, "logs", "plane.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+}
+
+func newUp(g *globals) *cobra.Command {
+	f := &upFlags{}
+	cmd := &cobra.Command{
+		Use:   "up",
+		Short: "Start the whole topology and keep it running until Ctrl-C",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if running, err := plane.ReadEndpoints(g.stateDir); err == nil && processAlive(running.PID) {
+				return fmt.Errorf("an orderflow is already running (pid %d) with state in %s; stop it or pass another --state-dir", running.PID, g.stateDir)
+			}
+			opts, err := f.options(g, g.stateDir, os.Stdout)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			fmt.Println("starting orderflow...")
+			start := time.Now()
+			p, err := plane.Up(ctx, opts)
+			if err != nil {
+				return err
+			}
+			printEndpoints(p.Endpoints(), time.Since(start))
+			<-ctx.Done()
+			fmt.Println("\nstopping: sources, then functions (flushing their outboxes), then Kafka...")
+			return p.Close()
+		},
+	}
+	f.register(cmd)
+	return cmd
+}
+
+func processAlive(pid int) bool {
+	if pid <= 0 {
+		return false
+	}
+	proc, err := os.FindProcess(pid)
+	if err != nil {
+		return false
+	}
+	return proc.Signal(syscall.Signal(0)) == nil
+}
+
+func printEndpoints(e plane.Endpoints, took time.Duration) {
+	kind := "external"
+	if e.Embedded {
+		kind = "embedded"
+	}
+	fmt.Printf("\norderflow is up (%s)\n", took.Round(time.Millisecond))
+	fmt.Printf("  kafka (%s):  %s\n", kind, strings.Join(e.Brokers, ","))
+	fmt.Printf("  place orders:    POST a CloudEvent to %s   (or: orderflow place --sku sku-tee:2)\n", e.Sinks["orders"])
+	for _, n := range fnserve.Names() {
+		if u, ok := e.Functions[n]; ok {
+			fmt.Printf("  function %-10s %s\n", n+":", u)
+		}
+	}
+	fmt.Printf("  analytics JSON:  curl %s/api/analytics\n", e.API)
+	fmt.Printf("  one order:       curl %s/api/orders/<id>   (or: orderflow order <id>)\n", e.API)
+	fmt.Printf("  dead letters:    orderflow dlq\n")
+	fmt.Printf("  logs:            %s/logs/\n", e.StateDir)
+	fmt.Println("press Ctrl-C to stop")
+}
+
+func newFunction() *cobra.Command {
+	return &cobra.Command{
+		Use:    "function NAME",
+		Short:  "Serve one function with the func-go runtime (what `up` starts per function)",
+		Hidden: true,
+		Args:   cobra.ExactArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			return fnserve.Serve(args[0])
+		},
+	}
+}

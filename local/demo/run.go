@@ -1,0 +1,438 @@
+package demo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"orderflow.dev/local/check"
+	"orderflow.dev/local/client"
+	"orderflow.dev/local/kafkalog"
+	"orderflow.dev/shared/ce"
+	"orderflow.dev/shared/events"
+)
+
+// Target is a running topology, however it was started.
+type Target struct {
+	OrdersIngress   string // KafkaSink ingress of the orders topic
+	OrderURL        string // function URLs, for queries
+	InventoryURL    string
+	PaymentURL      string
+	Kafka           sarama.Client
+	OrdersTopic     string
+	OrderDeadLetter string // dead-letter topic of the order function
+	// Exclusive: the topology saw no orders but this run's.
+	Exclusive bool
+}
+
+// Config of one run.
+type Config struct {
+	Orders      int
+	Concurrency int
+	// Rate caps placements per second (0: as fast as Concurrency allows).
+	Rate    float64
+	Seed    uint64
+	RunID   string
+	Timeout time.Duration // for every order to reach its outcome
+	Settle  time.Duration // for compensations to finish before the check
+	// Progress is called as orders finish; nil for none.
+	Progress func(Progress)
+}
+
+// Progress is a snapshot while the run goes.
+type Progress struct {
+	Placed, Finished, Confirmed, Cancelled, Refused, Total int
+}
+
+// OrderResult is one order's story.
+type OrderResult struct {
+	ID       string        `json:"id"`
+	Kind     Kind          `json:"kind"`
+	Outcome  string        `json:"outcome"`
+	Expected []string      `json:"expected"`
+	Latency  time.Duration `json:"latencyNanos"`
+	PlacedAt time.Time     `json:"placedAt"`
+}
+
+// Result is the run's verdict.
+type Result struct {
+	RunID         string             `json:"runId"`
+	Orders        int                `json:"orders"`
+	Placed        int                `json:"placed"`
+	NotAccepted   int                `json:"notAccepted"`
+	Elapsed       time.Duration      `json:"elapsedNanos"`
+	Throughput    float64            `json:"ordersPerSecond"`
+	P50, P90, P99 time.Duration      `json:"-"`
+	Max           time.Duration      `json:"-"`
+	Latency       map[string]float64 `json:"latencyMillis"`
+	Outcomes      map[string]int     `json:"outcomes"`
+	ByKind        map[Kind]map[string]int
+	Unexpected    []OrderResult   `json:"unexpected"`
+	Check         check.Report    `json:"check"`
+	SettledIn     time.Duration   `json:"settledInNanos"`
+	Results       []OrderResult   `json:"results"`
+	Timeline      []TimelinePoint `json:"timeline"`
+}
+
+// TimelinePoint counts finished orders per second of the run, for the
+// throughput picture.
+type TimelinePoint struct {
+	Second   int `json:"second"`
+	Finished int `json:"finished"`
+	Placed   int `json:"placed"`
+}
+
+// OK is true when the invariants hold and every order ended as its kind
+// predicts.
+func (r Result) OK() bool { return r.Check.OK() && len(r.Unexpected) == 0 && r.NotAccepted == 0 }
+
+type tracker struct {
+	mu       sync.Mutex
+	want     map[string]*OrderResult
+	log      *check.Log
+	refused  map[string]bool
+	finished map[string]time.Time
+	done     chan struct{}
+	pending  int
+	progress Progress
+	report   func(Progress)
+}
+
+func (t *tracker) observe(r kafkalog.Record, orders, deadLetters string) {
+	if r.Event == nil {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	switch r.Topic {
+	case orders:
+		_ = t.log.Add(*r.Event)
+		if r.Event.Type() != events.OrderConfirmed && r.Event.Type() != events.OrderCancelled {
+			return
+		}
+		id := ce.String(*r.Event, ce.PartitionKey)
+		if o, ok := t.want[id]; ok {
+			if _, seen := t.finished[id]; !seen {
+				t.finished[id] = time.Now()
+				if r.Event.Type() == events.OrderConfirmed {
+					t.progress.Confirmed++
+				} else {
+					t.progress.Cancelled++
+				}
+				t.finish(o)
+			}
+		}
+	case deadLetters:
+		id := ce.String(*r.Event, ce.PartitionKey)
+		if o, ok := t.want[id]; ok && r.Event.Type() == events.PlaceOrder && !t.refused[id] {
+			t.refused[id] = true
+			if _, seen := t.finished[id]; !seen {
+				t.finished[id] = time.Now()
+				t.progress.Refused++
+				t.finish(o)
+			}
+		}
+	}
+}
+
+func (t *tracker) finish(*OrderResult) {
+	t.progress.Finished++
+	t.pending--
+	if t.report != nil {
+		t.report(t.progress)
+	}
+	if t.pending == 0 {
+		close(t.done)
+	}
+}
+
+// Run places cfg.Orders orders into target, follows each to its outcome,
+// lets compensations settle and judges the run.
+func Run(ctx context.Context, target Target, cfg Config) (Result, error) {
+	if cfg.Orders < 1 {
+		return Result{}, errors.New("--orders must be at least 1")
+	}
+	if cfg.Concurrency < 1 {
+		cfg.Concurrency = 1
+	}
+	plan := Plan(cfg.Orders, cfg.Seed, cfg.RunID)
+	t := &tracker{want: map[string]*OrderResult{}, log: check.NewLog(), refused: map[string]bool{},
+		finished: map[string]time.Time{}, done: make(chan struct{}), pending: len(plan), report: cfg.Progress}
+	t.progress.Total = len(plan)
+	for _, p := range plan {
+		t.want[p.Order.OrderID] = &OrderResult{ID: p.Order.OrderID, Kind: p.Kind, Expected: p.Expect}
+	}
+
+	// Follow from the current end of the topics: positions are taken
+	// before the first order goes in, so nothing is missed.
+	followCtx, stopFollow := context.WithCancel(ctx)
+	defer stopFollow()
+	if err := kafkalog.Follow(followCtx, target.Kafka, false, []string{target.OrdersTopic, target.OrderDeadLetter}, func(r kafkalog.Record) {
+		t.observe(r, target.OrdersTopic, target.OrderDeadLetter)
+	}); err != nil {
+		return Result{}, fmt.Errorf("following %s: %w", target.OrdersTopic, err)
+	}
+
+	c, err := client.New(15 * time.Second)
+	if err != nil {
+		return Result{}, err
+	}
+	start := time.Now()
+	var notAccepted atomic.Int64
+	jobs := make(chan Planned)
+	var wg sync.WaitGroup
+	var placed atomic.Int64
+	for w := 0; w < cfg.Concurrency; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for p := range jobs {
+				if err := placeWithRetry(ctx, c, target.OrdersIngress, p.Order); err != nil {
+					notAccepted.Add(1)
+					t.mu.Lock()
+					delete(t.want, p.Order.OrderID)
+					t.finish(nil)
+					t.mu.Unlock()
+					continue
+				}
+				now := time.Now()
+				t.mu.Lock()
+				t.want[p.Order.OrderID].PlacedAt = now
+				t.progress.Placed++
+				t.mu.Unlock()
+				placed.Add(1)
+			}
+		}()
+	}
+	var tick *time.Ticker
+	if cfg.Rate > 0 {
+		tick = time.NewTicker(time.Duration(float64(time.Second) / cfg.Rate))
+		defer tick.Stop()
+	}
+feed:
+	for _, p := range plan {
+		if tick != nil {
+			select {
+			case <-tick.C:
+			case <-ctx.Done():
+				break feed
+			}
+		}
+		select {
+		case jobs <- p:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(jobs)
+	wg.Wait()
+
+	timeout := cfg.Timeout
+	if timeout <= 0 {
+		timeout = 5 * time.Minute
+	}
+	select {
+	case <-t.done:
+	case <-time.After(timeout):
+	case <-ctx.Done():
+		return Result{}, ctx.Err()
+	}
+
+	res := Result{RunID: cfg.RunID, Orders: cfg.Orders, Placed: int(placed.Load()), NotAccepted: int(notAccepted.Load()),
+		Outcomes: map[string]int{}, ByKind: map[Kind]map[string]int{}}
+	var placedIDs []string
+	var lat []time.Duration
+	t.mu.Lock()
+	lastFinish := start
+	for id, o := range t.want {
+		placedIDs = append(placedIDs, id)
+		switch {
+		case t.refused[id]:
+			o.Outcome = "refused"
+		default:
+			o.Outcome = t.log.Outcome(id)
+		}
+		if f, ok := t.finished[id]; ok {
+			o.Latency = f.Sub(o.PlacedAt)
+			lat = append(lat, o.Latency)
+			if f.After(lastFinish) {
+				lastFinish = f
+			}
+		}
+		res.Outcomes[o.Outcome]++
+		if res.ByKind[o.Kind] == nil {
+			res.ByKind[o.Kind] = map[string]int{}
+		}
+		res.ByKind[o.Kind][o.Outcome]++
+		if !contains(o.Expected, o.Outcome) {
+			res.Unexpected = append(res.Unexpected, *o)
+		}
+		res.Results = append(res.Results, *o)
+	}
+	refused := map[string]bool{}
+	for k, v := range t.refused {
+		refused[k] = v
+	}
+	t.mu.Unlock()
+	sort.Slice(res.Results, func(i, j int) bool { return res.Results[i].ID < res.Results[j].ID })
+	sort.Slice(res.Unexpected, func(i, j int) bool { return res.Unexpected[i].ID < res.Unexpected[j].ID })
+	res.Elapsed = lastFinish.Sub(start)
+	if secs := res.Elapsed.Seconds(); secs > 0 {
+		res.Throughput = float64(len(lat)) / secs
+	}
+	SortDurations(lat)
+	res.P50, res.P90, res.P99, res.Max = Percentile(lat, 50), Percentile(lat, 90), Percentile(lat, 99), Percentile(lat, 100)
+	res.Latency = map[string]float64{"p50": ms(res.P50), "p90": ms(res.P90), "p99": ms(res.P99), "max": ms(res.Max)}
+	res.Timeline = timeline(res.Results, start)
+
+	// Compensations (stock releases, refunds) follow the terminal event;
+	// judge the state once they are done, or once Settle has passed.
+	settle := cfg.Settle
+	if settle <= 0 {
+		settle = 30 * time.Second
+	}
+	settleStart := time.Now()
+	for {
+		report, err := evaluate(ctx, c, target, placedIDs, refused, t)
+		if err == nil {
+			res.Check = report
+			if report.OK() || time.Since(settleStart) > settle {
+				break
+			}
+		} else if time.Since(settleStart) > settle {
+			return res, err
+		}
+		select {
+		case <-ctx.Done():
+			return res, ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+	res.SettledIn = time.Since(settleStart)
+	return res, nil
+}
+
+func evaluate(ctx context.Context, c *client.Client, target Target, placed []string, refused map[string]bool, t *tracker) (check.Report, error) {
+	qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var stock events.InventoryViewData
+	if err := c.Query(qctx, target.InventoryURL, events.InventoryQuery, events.InventoryQueryData{}, &stock); err != nil {
+		return check.Report{}, err
+	}
+	var ledger events.PaymentViewData
+	if err := c.Query(qctx, target.PaymentURL, events.PaymentQuery, events.PaymentQueryData{OrderIDs: placed}, &ledger); err != nil {
+		return check.Report{}, err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return check.Evaluate(check.Input{Placed: placed, Refused: refused, Log: t.log, Stock: stock, Ledger: ledger, Exclusive: target.Exclusive}), nil
+}
+
+func placeWithRetry(ctx context.Context, c *client.Client, url string, o events.PlaceOrderData) error {
+	var err error
+	for attempt := 0; attempt < 5; attempt++ {
+		if _, err = c.Place(ctx, url, o); err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Duration(100<<attempt) * time.Millisecond):
+		}
+	}
+	return err
+}
+
+func timeline(orders []OrderResult, start time.Time) []TimelinePoint {
+	var last int
+	placed, finished := map[int]int{}, map[int]int{}
+	for _, o := range orders {
+		if o.PlacedAt.IsZero() {
+			continue
+		}
+		p := int(o.PlacedAt.Sub(start).Seconds())
+		placed[p]++
+		if o.Latency > 0 {
+			f := int(o.PlacedAt.Add(o.Latency).Sub(start).Seconds())
+			finished[f]++
+			last = max(last, f)
+		}
+		last = max(last, p)
+	}
+	out := make([]TimelinePoint, last+1)
+	for s := range out {
+		out[s] = TimelinePoint{Second: s, Placed: placed[s], Finished: finished[s]}
+	}
+	return out
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// Print writes the human summary.
+func (r Result) Print(w io.Writer) {
+	fmt.Fprintf(w, "\norders: %d placed", r.Placed)
+	if r.NotAccepted > 0 {
+		fmt.Fprintf(w, ", %d NOT ACCEPTED by the ingress", r.NotAccepted)
+	}
+	fmt.Fprintln(w)
+	var outcomes []string
+	for k := range r.Outcomes {
+		outcomes = append(outcomes, k)
+	}
+	sort.Strings(outcomes)
+	for _, k := range outcomes {
+		fmt.Fprintf(w, "  %-32s %6d\n", k, r.Outcomes[k])
+	}
+	fmt.Fprintf(w, "by kind (what each order was built to do -> what it did):\n")
+	kinds := []Kind{Normal, Scarce, DeclinedToken, DeclinedAmount, UnknownSKU}
+	for _, k := range kinds {
+		if len(r.ByKind[k]) == 0 {
+			continue
+		}
+		var parts []string
+		for o, n := range r.ByKind[k] {
+			parts = append(parts, fmt.Sprintf("%s %d", o, n))
+		}
+		sort.Strings(parts)
+		fmt.Fprintf(w, "  %-14s %v\n", k, parts)
+	}
+	if len(r.Unexpected) > 0 {
+		fmt.Fprintf(w, "UNEXPECTED outcomes: %d\n", len(r.Unexpected))
+		for i, o := range r.Unexpected {
+			if i == 10 {
+				fmt.Fprintf(w, "  ...\n")
+				break
+			}
+			fmt.Fprintf(w, "  %s (%s): %s, expected %v\n", o.ID, o.Kind, o.Outcome, o.Expected)
+		}
+	}
+	fmt.Fprintf(w, "throughput: %.1f orders/s to a terminal state (%d in %s)\n", r.Throughput, r.Placed-len(r.unfinished()), r.Elapsed.Round(time.Millisecond))
+	fmt.Fprintf(w, "latency placement -> outcome: p50 %s  p90 %s  p99 %s  max %s\n", r.P50.Round(time.Millisecond), r.P90.Round(time.Millisecond), r.P99.Round(time.Millisecond), r.Max.Round(time.Millisecond))
+	fmt.Fprintf(w, "%s (settled in %s)\n", r.Check, r.SettledIn.Round(time.Millisecond))
+}
+
+func (r Result) unfinished() []OrderResult {
+	var out []OrderResult
+	for _, o := range r.Results {
+		if o.Outcome == "open" {
+			out = append(out, o)
+		}
+	}
+	return out
+}

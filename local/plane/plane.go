@@ -1,0 +1,533 @@
+// Package plane is the local stand-in for Knative Eventing: from the same
+// knative/ manifests a cluster runs, it starts a Kafka broker (embedded
+// kfake unless brokers are given), creates the declared topics, serves
+// every KafkaSink as an HTTP ingress, runs each function as its own process
+// with K_SINK from its SinkBinding, and runs every KafkaSource.
+package plane
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"orderflow.dev/local/broker"
+	"orderflow.dev/local/manifests"
+	"orderflow.dev/local/runner"
+	"orderflow.dev/local/sink"
+	"orderflow.dev/local/source"
+)
+
+// Options configure Up.
+type Options struct {
+	// Manifests is the kustomization directory to read (knative/base).
+	Manifests string
+	// FunctionsDir holds functions/<name>/func.yaml.
+	FunctionsDir string
+	// Functions to run (default: every Service the sources deliver to).
+	Functions []string
+	// Brokers are external bootstrap servers; empty starts the embedded one.
+	Brokers []string
+	// BrokerPort fixes the embedded broker's port (0: any free port).
+	BrokerPort int
+	// IngressPort and APIPort fix the plane's HTTP ports (0: any).
+	IngressPort, APIPort int
+	// StateDir holds databases, logs and endpoints.json.
+	StateDir string
+	// Command returns the program and arguments serving a function.
+	Command func(name string) []string
+	// DuplicateDelivery makes every source deliver every event twice.
+	DuplicateDelivery bool
+	// Env adds variables to every function, or (key "name/VAR") to one.
+	Env map[string]string
+	// Log receives the plane's structured log; Progress short human lines.
+	Log      *slog.Logger
+	Progress io.Writer
+	// Observers hear about every source's deliveries.
+	Observers []source.Observer
+}
+
+// Plane is a running topology.
+type Plane struct {
+	opts      Options
+	Set       *manifests.Set
+	cluster   *broker.Cluster
+	Brokers   []string
+	saramaCfg *sarama.Config
+	client    sarama.Client
+	admin     sarama.ClusterAdmin
+	producer  sarama.SyncProducer
+	sinks     *sink.Handler
+
+	ingress, api       *http.Server
+	IngressURL, APIURL string
+	Webhook            *Webhook
+
+	mu      sync.Mutex
+	procs   map[string]*runner.Process
+	sources []*source.Source
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	started time.Time
+}
+
+// Up starts everything and returns once every function is ready and every
+// source has joined its consumer group. On error it undoes what it started.
+func Up(ctx context.Context, opts Options) (p *Plane, err error) {
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if opts.Progress == nil {
+		opts.Progress = io.Discard
+	}
+	if opts.Command == nil {
+		return nil, errors.New("plane: no command to start functions with")
+	}
+	p = &Plane{opts: opts, procs: map[string]*runner.Process{}, started: time.Now()}
+	defer func() {
+		if err != nil {
+			p.Close()
+		}
+	}()
+	step := func(format string, args ...any) { fmt.Fprintf(opts.Progress, "  "+format+"\n", args...) }
+
+	set, err := manifests.Load(opts.Manifests)
+	if err != nil {
+		return nil, err
+	}
+	if len(opts.Functions) == 0 {
+		opts.Functions = servicesOf(set)
+		p.opts.Functions = opts.Functions
+	}
+	if err := manifests.Resolve(set, manifests.WithServices(opts.Functions...)); err != nil {
+		return nil, err
+	}
+	p.Set = set
+	step("manifests: %d topics, %d sinks, %d sources, %d bindings from %s", len(set.Topics), len(set.Sinks), len(set.Sources), len(set.Bindings), opts.Manifests)
+
+	if err := os.MkdirAll(filepath.Join(opts.StateDir, "logs"), 0o755); err != nil {
+		return nil, err
+	}
+	if err := p.startKafka(ctx, step); err != nil {
+		return nil, err
+	}
+	if err := p.startHTTP(step); err != nil {
+		return nil, err
+	}
+	if err := p.startFunctions(ctx, step); err != nil {
+		return nil, err
+	}
+	if err := p.startSources(ctx, step); err != nil {
+		return nil, err
+	}
+	return p, p.writeEndpoints()
+}
+
+func servicesOf(set *manifests.Set) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range set.Sources {
+		if s.Sink.Ref != nil && s.Sink.Ref.Kind == manifests.KindService && !seen[s.Sink.Ref.Name] {
+			seen[s.Sink.Ref.Name] = true
+			out = append(out, s.Sink.Ref.Name)
+		}
+	}
+	return out
+}
+
+func (p *Plane) startKafka(ctx context.Context, step func(string, ...any)) error {
+	var opts []broker.Option
+	if len(p.opts.Brokers) > 0 {
+		opts = append(opts, broker.WithBootstrapServers(p.opts.Brokers...))
+	} else if p.opts.BrokerPort != 0 {
+		opts = append(opts, broker.WithPort(p.opts.BrokerPort))
+	}
+	cluster, err := broker.Start(opts...)
+	if err != nil {
+		return err
+	}
+	p.cluster = cluster
+	p.Brokers = cluster.BootstrapServers()
+	cfg, err := broker.SaramaConfig(broker.FromEnv(), broker.WithClientID("orderflow-plane"))
+	if err != nil {
+		return err
+	}
+	p.saramaCfg = cfg
+	if err := broker.WaitReady(ctx, p.Brokers, cfg, 30*time.Second); err != nil {
+		return err
+	}
+	if p.client, err = sarama.NewClient(p.Brokers, cfg); err != nil {
+		return fmt.Errorf("kafka %s: %w", strings.Join(p.Brokers, ","), err)
+	}
+	if p.admin, err = sarama.NewClusterAdminFromClient(p.client); err != nil {
+		return err
+	}
+	var topicOpts []broker.TopicOption
+	if cluster.Embedded() {
+		topicOpts = append(topicOpts, broker.CapReplication())
+	}
+	res, err := broker.EnsureTopics(ctx, p.admin, p.Set.Topics, topicOpts...)
+	if err != nil {
+		return err
+	}
+	kind := "external"
+	if cluster.Embedded() {
+		kind = "embedded (kfake)"
+	}
+	step("kafka: %s at %s; topics created %d, existing %d", kind, strings.Join(p.Brokers, ","), len(res.Created), len(res.Existing))
+	if p.producer, err = sarama.NewSyncProducerFromClient(p.client); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (p *Plane) startHTTP(step func(string, ...any)) error {
+	p.sinks = sink.New(p.producer, p.Set.Sinks, sink.WithLogger(p.opts.Log))
+	ln, err := listen(p.opts.IngressPort)
+	if err != nil {
+		return fmt.Errorf("ingress: %w", err)
+	}
+	p.IngressURL = "http://" + ln.Addr().String()
+	p.ingress = &http.Server{Handler: p.sinks, ReadHeaderTimeout: 5 * time.Second}
+	go p.ingress.Serve(ln)
+
+	p.Webhook = newWebhook()
+	ln2, err := listen(p.opts.APIPort)
+	if err != nil {
+		return fmt.Errorf("api: %w", err)
+	}
+	p.APIURL = "http://" + ln2.Addr().String()
+	p.api = &http.Server{Handler: p.apiHandler(), ReadHeaderTimeout: 5 * time.Second}
+	go p.api.Serve(ln2)
+	step("kafka sinks: %s (%d ingresses); plane api: %s", p.IngressURL, len(p.Set.Sinks), p.APIURL)
+	return nil
+}
+
+func listen(port int) (net.Listener, error) {
+	return net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+}
+
+// localEnv is what a cluster gets from secrets, given locally.
+func (p *Plane) localEnv(name string) map[string]string {
+	dbDir := filepath.Join(p.opts.StateDir, "db")
+	env := map[string]string{
+		"ORDERFLOW_DATABASE_URL": "sqlite://" + filepath.Join(dbDir, name+".db"),
+		"ORDERFLOW_LOG_LEVEL":    "info",
+	}
+	switch name {
+	case "payment":
+		env["PAYMENT_GATEWAY_DATABASE_URL"] = "sqlite://" + filepath.Join(dbDir, "payment-gateway.db")
+	case "notify":
+		env["NOTIFY_CHANNEL"] = "webhook"
+		env["NOTIFY_WEBHOOK_URL"] = p.APIURL + "/webhook"
+	}
+	if b, ok := p.Set.BindingFor(p.namespace(), name); ok {
+		if url, err := p.resolve(context.Background(), b.Sink); err == nil {
+			env["K_SINK"] = url
+		}
+	}
+	for k, v := range p.opts.Env {
+		if fn, key, ok := strings.Cut(k, "/"); ok {
+			if fn == name {
+				env[key] = v
+			}
+			continue
+		}
+		env[k] = v
+	}
+	return env
+}
+
+func (p *Plane) namespace() string {
+	if p.Set.Namespace != "" {
+		return p.Set.Namespace
+	}
+	return manifests.DefaultNamespace
+}
+
+func (p *Plane) startFunctions(ctx context.Context, step func(string, ...any)) error {
+	type result struct {
+		name string
+		err  error
+	}
+	results := make(chan result, len(p.opts.Functions))
+	for _, name := range p.opts.Functions {
+		proc, err := runner.Start(runner.Spec{
+			Name: name, Dir: filepath.Join(p.opts.FunctionsDir, name), Local: p.localEnv(name),
+			Command: p.opts.Command(name), LogDir: filepath.Join(p.opts.StateDir, "logs"),
+		})
+		if err != nil {
+			return err
+		}
+		p.mu.Lock()
+		p.procs[name] = proc
+		p.mu.Unlock()
+		go func() { results <- result{name, proc.WaitReady(ctx, 60*time.Second)} }()
+	}
+	var errs []error
+	for range p.opts.Functions {
+		r := <-results
+		if r.err != nil {
+			errs = append(errs, r.err)
+		}
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	names := append([]string(nil), p.opts.Functions...)
+	sort.Strings(names)
+	var urls []string
+	for _, n := range names {
+		urls = append(urls, n+"="+p.procs[n].URL)
+	}
+	step("functions ready: %s", strings.Join(urls, " "))
+	return nil
+}
+
+// resolve turns a manifest destination into a URL: a Service is a function
+// process, a KafkaSink is its ingress path.
+func (p *Plane) resolve(_ context.Context, d manifests.Destination) (string, error) {
+	if d.Ref == nil {
+		return d.URI, nil
+	}
+	var base string
+	switch d.Ref.Kind {
+	case manifests.KindService:
+		p.mu.Lock()
+		proc, ok := p.procs[d.Ref.Name]
+		p.mu.Unlock()
+		if !ok {
+			return "", fmt.Errorf("service %s is not running", d.Ref.Name)
+		}
+		base = proc.URL
+	case manifests.KindKafkaSink:
+		ns := d.Ref.Namespace
+		if ns == "" {
+			ns = p.namespace()
+		}
+		if _, ok := p.Set.Sink(ns, d.Ref.Name); !ok {
+			return "", fmt.Errorf("no KafkaSink %s/%s", ns, d.Ref.Name)
+		}
+		base = sink.URL(p.IngressURL, ns, d.Ref.Name)
+	default:
+		return "", fmt.Errorf("cannot address a %s locally", d.Ref.Kind)
+	}
+	return strings.TrimSuffix(base, "/") + d.URI, nil
+}
+
+func (p *Plane) startSources(ctx context.Context, step func(string, ...any)) error {
+	runCtx, cancel := context.WithCancel(context.Background())
+	p.cancel = cancel
+	for _, spec := range p.Set.Sources {
+		opts := []source.Option{source.WithSaramaConfig(p.saramaCfg), source.WithLogger(p.opts.Log)}
+		if p.opts.DuplicateDelivery {
+			opts = append(opts, source.WithDuplicateDelivery())
+		}
+		for _, o := range p.opts.Observers {
+			opts = append(opts, source.WithObserver(o))
+		}
+		s, err := source.New(spec, p.Brokers, p.resolve, opts...)
+		if err != nil {
+			return err
+		}
+		p.sources = append(p.sources, s)
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			if err := s.Run(runCtx); err != nil && runCtx.Err() == nil {
+				p.opts.Log.Error("source stopped", "source", spec.Name, "error", err)
+				fmt.Fprintf(p.opts.Progress, "  source %s stopped: %v\n", spec.Name, err)
+			}
+		}()
+	}
+	deadline := time.After(60 * time.Second)
+	for _, s := range p.sources {
+		select {
+		case <-s.Ready():
+		case <-deadline:
+			return errors.New("sources did not join their consumer groups within 60s")
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	dup := ""
+	if p.opts.DuplicateDelivery {
+		dup = " (every event delivered twice)"
+	}
+	step("sources running: %d%s", len(p.sources), dup)
+	return nil
+}
+
+// FunctionURL is where a function process listens.
+func (p *Plane) FunctionURL(name string) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if proc, ok := p.procs[name]; ok {
+		return proc.URL
+	}
+	return ""
+}
+
+// Process returns a function's process, for fault injection.
+func (p *Plane) Process(name string) *runner.Process {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.procs[name]
+}
+
+// Restart kills a function (a crash) and starts it again on its address.
+func (p *Plane) Restart(ctx context.Context, name string) error {
+	proc := p.Process(name)
+	if proc == nil {
+		return fmt.Errorf("no function %s", name)
+	}
+	next, err := proc.Restart()
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	p.procs[name] = next
+	p.mu.Unlock()
+	return next.WaitReady(ctx, 60*time.Second)
+}
+
+// SinkURL is the ingress of the KafkaSink name.
+func (p *Plane) SinkURL(name string) string { return sink.URL(p.IngressURL, p.namespace(), name) }
+
+// Kafka is the plane's client, for reading topics.
+func (p *Plane) Kafka() sarama.Client { return p.client }
+
+// SaramaConfig is the client configuration the plane uses.
+func (p *Plane) SaramaConfig() *sarama.Config { return p.saramaCfg }
+
+// Embedded reports whether the broker is the in-process one.
+func (p *Plane) Embedded() bool { return p.cluster != nil && p.cluster.Embedded() }
+
+// SourceStats returns every source's counters by name.
+func (p *Plane) SourceStats() map[string]source.Stats {
+	out := map[string]source.Stats{}
+	for i, s := range p.sources {
+		out[p.Set.Sources[i].Name] = s.Stats()
+	}
+	return out
+}
+
+// Close stops the sources first (no new deliveries), then the functions
+// (func-go's Stop flushes their outboxes), then the ingress and the broker.
+func (p *Plane) Close() error {
+	if p.cancel != nil {
+		p.cancel()
+		p.wg.Wait()
+	}
+	p.mu.Lock()
+	procs := make([]*runner.Process, 0, len(p.procs))
+	for _, proc := range p.procs {
+		procs = append(procs, proc)
+	}
+	p.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, proc := range procs {
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = proc.Stop(15 * time.Second) }()
+	}
+	wg.Wait()
+	shutdown := func(s *http.Server) {
+		if s != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = s.Shutdown(ctx)
+		}
+	}
+	shutdown(p.ingress)
+	shutdown(p.api)
+	if p.producer != nil {
+		p.producer.Close()
+	}
+	if p.admin != nil {
+		p.admin.Close()
+	} else if p.client != nil {
+		p.client.Close()
+	}
+	if p.cluster != nil {
+		p.cluster.Close()
+	}
+	_ = os.Remove(filepath.Join(p.opts.StateDir, EndpointsFile))
+	return nil
+}
+
+// EndpointsFile is where `up` tells the other commands how to reach it.
+const EndpointsFile = "endpoints.json"
+
+// Endpoints is the content of EndpointsFile.
+type Endpoints struct {
+	PID       int               `json:"pid"`
+	Embedded  bool              `json:"embedded"`
+	Brokers   []string          `json:"brokers"`
+	Ingress   string            `json:"ingress"`
+	API       string            `json:"api"`
+	Sinks     map[string]string `json:"sinks"`
+	Functions map[string]string `json:"functions"`
+	DLQTopics map[string]string `json:"deadLetterTopics"`
+	Topics    []string          `json:"topics"`
+	StateDir  string            `json:"stateDir"`
+}
+
+// Endpoints describes the running plane.
+func (p *Plane) Endpoints() Endpoints {
+	e := Endpoints{PID: os.Getpid(), Embedded: p.Embedded(), Brokers: p.Brokers, Ingress: p.IngressURL, API: p.APIURL,
+		Sinks: map[string]string{}, Functions: map[string]string{}, DLQTopics: map[string]string{}, StateDir: p.opts.StateDir}
+	for _, s := range p.Set.Sinks {
+		e.Sinks[s.Name] = sink.URL(p.IngressURL, s.Namespace, s.Name)
+	}
+	for _, n := range p.opts.Functions {
+		e.Functions[n] = p.FunctionURL(n)
+	}
+	for _, s := range p.Set.Sources {
+		if dl := s.Delivery.DeadLetterSink; dl != nil && dl.Ref != nil && dl.Ref.Kind == manifests.KindKafkaSink {
+			ns := dl.Ref.Namespace
+			if ns == "" {
+				ns = s.Namespace
+			}
+			if k, ok := p.Set.Sink(ns, dl.Ref.Name); ok {
+				e.DLQTopics[s.Name] = k.Topic
+			}
+		}
+	}
+	for _, t := range p.Set.Topics {
+		e.Topics = append(e.Topics, t.TopicName)
+	}
+	return e
+}
+
+func (p *Plane) writeEndpoints() error {
+	b, _ := json.MarshalIndent(p.Endpoints(), "", "  ")
+	return os.WriteFile(filepath.Join(p.opts.StateDir, EndpointsFile), b, 0o644)
+}
+
+// ReadEndpoints loads the endpoints a running `up` wrote.
+func ReadEndpoints(stateDir string) (Endpoints, error) {
+	var e Endpoints
+	b, err := os.ReadFile(filepath.Join(stateDir, EndpointsFile))
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return e, fmt.Errorf("no orderflow is running with state in %s (start one with `orderflow up`, or pass --state-dir)", stateDir)
+		}
+		return e, err
+	}
+	if err := json.Unmarshal(b, &e); err != nil {
+		return e, fmt.Errorf("%s: %w", filepath.Join(stateDir, EndpointsFile), err)
+	}
+	return e, nil
+}

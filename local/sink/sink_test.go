@@ -1,0 +1,259 @@
+package sink
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"orderflow.dev/local/broker"
+	"orderflow.dev/local/manifests"
+)
+
+type env struct {
+	servers []string
+	cfg     *sarama.Config
+	srv     *httptest.Server
+	h       *Handler
+}
+
+// setup runs an embedded broker with topic "t-bin" and "t-struct" (one
+// partition each, so records can be read back in order) and serves three
+// sinks: binary, structured, and one whose topic was never created.
+func setup(t *testing.T) *env {
+	t.Helper()
+	c, err := broker.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	cfg, err := broker.SaramaConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Fail fast on the undeclared topic instead of retrying for long.
+	cfg.Producer.Retry.Max = 1
+	cfg.Producer.Retry.Backoff = 10 * time.Millisecond
+	cfg.Metadata.Retry.Max = 1
+	cfg.Metadata.Retry.Backoff = 10 * time.Millisecond
+	admin, err := sarama.NewClusterAdmin(c.BootstrapServers(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	topics := []manifests.KafkaTopic{
+		{Name: "t-bin", TopicName: "t-bin", Partitions: 1, Replicas: 1},
+		{Name: "t-struct", TopicName: "t-struct", Partitions: 1, Replicas: 1},
+	}
+	if _, err := broker.EnsureTopics(context.Background(), admin, topics); err != nil {
+		t.Fatal(err)
+	}
+	producer, err := sarama.NewSyncProducer(c.BootstrapServers(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { producer.Close() })
+	sinks := []manifests.KafkaSink{
+		{Name: "bin", Namespace: "ns", Topic: "t-bin", ContentMode: manifests.ContentModeBinary},
+		{Name: "struct", Namespace: "ns", Topic: "t-struct", ContentMode: manifests.ContentModeStructured},
+		{Name: "broken", Namespace: "ns", Topic: "never-declared", ContentMode: manifests.ContentModeBinary},
+	}
+	h := New(producer, sinks, WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return &env{servers: c.BootstrapServers(), cfg: cfg, srv: srv, h: h}
+}
+
+// readRecords reads n records from partition 0 of topic.
+func (e *env) readRecords(t *testing.T, topic string, n int) []*sarama.ConsumerMessage {
+	t.Helper()
+	consumer, err := sarama.NewConsumer(e.servers, e.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer consumer.Close()
+	pc, err := consumer.ConsumePartition(topic, 0, sarama.OffsetOldest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	var out []*sarama.ConsumerMessage
+	timeout := time.After(20 * time.Second)
+	for len(out) < n {
+		select {
+		case m := <-pc.Messages():
+			out = append(out, m)
+		case <-timeout:
+			t.Fatalf("read %d of %d records from %s", len(out), n, topic)
+		}
+	}
+	return out
+}
+
+func post(t *testing.T, url string, header map[string]string, body string) (int, map[string]string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var p map[string]string
+	b, _ := io.ReadAll(resp.Body)
+	if len(bytes.TrimSpace(b)) > 0 {
+		if err := json.Unmarshal(b, &p); err != nil {
+			t.Fatalf("body %q is not JSON: %v", b, err)
+		}
+	}
+	return resp.StatusCode, p
+}
+
+func binaryHeaders(id string) map[string]string {
+	return map[string]string{
+		"Ce-Specversion": "1.0", "Ce-Id": id, "Ce-Type": "dev.orderflow.order.created.v1",
+		"Ce-Source": "/orderflow/order", "Ce-Partitionkey": "order-42", "Ce-Correlationid": "order-42",
+		"Content-Type": "application/json",
+	}
+}
+
+func headerMap(m *sarama.ConsumerMessage) map[string]string {
+	out := map[string]string{}
+	for _, h := range m.Headers {
+		out[string(h.Key)] = string(h.Value)
+	}
+	return out
+}
+
+func TestSinkWritesRecords(t *testing.T) {
+	e := setup(t)
+	if got := e.h.Paths(); strings.Join(got, " ") != "/ns/bin /ns/broken /ns/struct" {
+		t.Errorf("paths = %v", got)
+	}
+
+	// Binary in, binary record out, keyed by partitionkey.
+	status, _ := post(t, URL(e.srv.URL, "ns", "bin"), binaryHeaders("e1"), `{"orderId":"order-42"}`)
+	if status != http.StatusAccepted {
+		t.Fatalf("binary: status %d", status)
+	}
+	// Structured in, binary record out, no partitionkey: no key.
+	status, _ = post(t, URL(e.srv.URL, "ns", "bin"), map[string]string{"Content-Type": "application/cloudevents+json"},
+		`{"specversion":"1.0","id":"e2","type":"t","source":"/s","datacontenttype":"text/plain","data":"hello"}`)
+	if status != http.StatusAccepted {
+		t.Fatalf("structured: status %d", status)
+	}
+	recs := e.readRecords(t, "t-bin", 2)
+	h := headerMap(recs[0])
+	if string(recs[0].Key) != "order-42" || h["ce_id"] != "e1" || h["ce_type"] != "dev.orderflow.order.created.v1" ||
+		h["ce_partitionkey"] != "order-42" || h["ce_correlationid"] != "order-42" || h["content-type"] != "application/json" ||
+		string(recs[0].Value) != `{"orderId":"order-42"}` {
+		t.Errorf("binary record: key %q headers %v value %q", recs[0].Key, h, recs[0].Value)
+	}
+	if recs[1].Key != nil {
+		t.Errorf("record without partitionkey has key %q", recs[1].Key)
+	}
+	if h := headerMap(recs[1]); h["ce_id"] != "e2" || string(recs[1].Value) != "hello" {
+		t.Errorf("second record: headers %v value %q", h, recs[1].Value)
+	}
+
+	// Structured sink: the JSON event is the value.
+	status, _ = post(t, URL(e.srv.URL, "ns", "struct"), binaryHeaders("e3"), `{"orderId":"order-42"}`)
+	if status != http.StatusAccepted {
+		t.Fatalf("to structured sink: status %d", status)
+	}
+	rec := e.readRecords(t, "t-struct", 1)[0]
+	if ct := headerMap(rec)["content-type"]; ct != "application/cloudevents+json" {
+		t.Errorf("structured record content-type %q", ct)
+	}
+	var ev map[string]any
+	if err := json.Unmarshal(rec.Value, &ev); err != nil {
+		t.Fatal(err)
+	}
+	if ev["id"] != "e3" || ev["partitionkey"] != "order-42" || string(rec.Key) != "order-42" {
+		t.Errorf("structured record: key %q value %s", rec.Key, rec.Value)
+	}
+	if data, _ := ev["data"].(map[string]any); data["orderId"] != "order-42" {
+		t.Errorf("structured data = %v", ev["data"])
+	}
+
+	if st := e.h.Stats(); st.Accepted != 3 || st.Rejected != 0 || st.Failed != 0 {
+		t.Errorf("stats = %+v", st)
+	}
+	if st, _ := e.h.SinkStats("ns", "bin"); st.Accepted != 2 {
+		t.Errorf("bin stats = %+v", st)
+	}
+}
+
+func TestSinkRefuses(t *testing.T) {
+	e := setup(t)
+	bin := URL(e.srv.URL, "ns", "bin")
+	noID := binaryHeaders("")
+	delete(noID, "Ce-Id")
+	cases := []struct {
+		name   string
+		method string
+		url    string
+		header map[string]string
+		body   string
+		status int
+		field  string
+		msg    string
+	}{
+		{"plain JSON", "POST", bin, map[string]string{"Content-Type": "application/json"}, `{"a":1}`, 400, "specversion", "not a CloudEvent"},
+		{"missing id", "POST", bin, noID, `{}`, 400, "id", "invalid CloudEvent: id:"},
+		{"bad structured JSON", "POST", bin, map[string]string{"Content-Type": "application/cloudevents+json"}, `{"specversion":"1.0",`, 400, "", "invalid CloudEvent"},
+		{"structured without type", "POST", bin, map[string]string{"Content-Type": "application/cloudevents+json"}, `{"specversion":"1.0","id":"x","source":"/s"}`, 400, "type", "type:"},
+		{"GET", "GET", bin, nil, "", 405, "", "only POST"},
+		{"unknown sink", "POST", URL(e.srv.URL, "ns", "nope"), binaryHeaders("x"), `{}`, 404, "", "no KafkaSink at /ns/nope"},
+		{"other namespace", "POST", URL(e.srv.URL, "other", "bin"), binaryHeaders("x"), `{}`, 404, "", "no KafkaSink"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			req, _ := http.NewRequest(c.method, c.url, strings.NewReader(c.body))
+			for k, v := range c.header {
+				req.Header.Set(k, v)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var p problem
+			if err := json.NewDecoder(resp.Body).Decode(&p); err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode != c.status || p.Field != c.field || !strings.Contains(p.Error, c.msg) {
+				t.Errorf("got %d %+v; want %d field %q error containing %q", resp.StatusCode, p, c.status, c.field, c.msg)
+			}
+			if c.status == 405 && resp.Header.Get("Allow") != "POST" {
+				t.Errorf("Allow = %q", resp.Header.Get("Allow"))
+			}
+		})
+	}
+	if st := e.h.Stats(); st.Rejected != uint64(len(cases)) || st.Accepted != 0 {
+		t.Errorf("stats = %+v", st)
+	}
+}
+
+// A write Kafka does not acknowledge (here: the topic does not exist and
+// is never auto-created) is a 503, so the sender retries.
+func TestSinkProducerFailure(t *testing.T) {
+	e := setup(t)
+	status, p := post(t, URL(e.srv.URL, "ns", "broken"), binaryHeaders("x"), `{}`)
+	if status != http.StatusServiceUnavailable || !strings.Contains(p["error"], "never-declared") {
+		t.Fatalf("got %d %v", status, p)
+	}
+	if st, _ := e.h.SinkStats("ns", "broken"); st.Failed != 1 {
+		t.Errorf("stats = %+v", st)
+	}
+}

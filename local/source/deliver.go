@@ -1,0 +1,148 @@
+package source
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cloudevents/sdk-go/v2/binding"
+	"github.com/cloudevents/sdk-go/v2/event"
+	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+)
+
+// Extensions of a dead-lettered event. The first three are Knative's
+// (RecordDispatcherImpl in eventing-kafka-broker); AttemptsExtension is
+// ours, so a replay tool can tell a flaky subscriber from a refusal.
+const (
+	ErrorDestExtension = "knativeerrordest"
+	ErrorCodeExtension = "knativeerrorcode"
+	ErrorDataExtension = "knativeerrordata"
+	// AttemptsExtension (orderflow, not Knative) is the number of
+	// delivery attempts made to the subscriber before dead-lettering.
+	AttemptsExtension = "orderflowattempts"
+	// ErrorDataMaxBytes is how much of the response body
+	// knativeerrordata keeps (before base64).
+	ErrorDataMaxBytes = 1024
+	// errorHeaderPrefix: a subscriber's response header "Kne-<name>" is
+	// copied to the dead letter as extension <name> (lower-cased), as
+	// Knative does.
+	errorHeaderPrefix = "kne-"
+)
+
+// Response is the outcome of one delivery attempt.
+type Response struct {
+	Status int         // 0: no response at all
+	Body   []byte      // the first ErrorDataMaxBytes bytes of the body
+	Header http.Header // nil without a response
+	Err    error       // transport error, when Status is 0
+}
+
+// responseBodyDrain bounds how much of a response body is read (and
+// discarded past ErrorDataMaxBytes) so the connection can be reused.
+const responseBodyDrain = 1 << 20
+
+// send POSTs e in binary content mode to url and waits at most timeout
+// for the answer.
+func send(ctx context.Context, client *http.Client, url string, e *event.Event, timeout time.Duration) Response {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, nil)
+	if err != nil {
+		return Response{Err: err}
+	}
+	if err := cehttp.WriteRequest(binding.WithForceBinary(ctx), binding.ToMessage(e), req); err != nil {
+		return Response{Err: fmt.Errorf("encode event: %w", err)}
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return Response{Err: err}
+	}
+	defer resp.Body.Close()
+	var body bytes.Buffer
+	_, _ = io.Copy(&body, io.LimitReader(resp.Body, ErrorDataMaxBytes))
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, responseBodyDrain))
+	return Response{Status: resp.StatusCode, Body: body.Bytes(), Header: resp.Header}
+}
+
+// DeadLetter returns the event to send to the dead-letter sink: the
+// original event as it was delivered, plus
+//
+//	knativeerrordest  the subscriber URL
+//	knativeerrorcode  the last HTTP status, as a string
+//	knativeerrordata  base64 (standard encoding) of the last response
+//	                  body cut to ErrorDataMaxBytes bytes, when the body
+//	                  is not empty
+//	<name>            for each "Kne-<name>" response header
+//	orderflowattempts the attempts made (ours, not Knative's)
+//
+// With no response at all (last.Status 0) only knativeerrordest (and our
+// attempts count) are added, as Knative does.
+func DeadLetter(orig event.Event, dest string, last Response, attempts int) event.Event {
+	e := orig.Clone()
+	e.SetExtension(ErrorDestExtension, dest)
+	if attempts > 0 {
+		e.SetExtension(AttemptsExtension, int32(attempts))
+	}
+	if last.Status == 0 {
+		return e
+	}
+	e.SetExtension(ErrorCodeExtension, strconv.Itoa(last.Status))
+	for k, vs := range last.Header {
+		if len(k) > len(errorHeaderPrefix) && strings.EqualFold(k[:len(errorHeaderPrefix)], errorHeaderPrefix) && len(vs) > 0 {
+			name := strings.ToLower(k[len(errorHeaderPrefix):])
+			if validExtension.MatchString(name) && !reservedDLExtension[name] {
+				e.SetExtension(name, vs[0])
+			}
+		}
+	}
+	if body := last.Body; len(body) > 0 {
+		if len(body) > ErrorDataMaxBytes {
+			body = body[:ErrorDataMaxBytes]
+		}
+		e.SetExtension(ErrorDataExtension, base64.StdEncoding.EncodeToString(body))
+	}
+	return e
+}
+
+var validExtension = regexp.MustCompile(`^[a-z0-9]+$`)
+
+// reservedDLExtension: a Kne- header may not overwrite what we set, nor a
+// CloudEvents context attribute.
+var reservedDLExtension = map[string]bool{
+	ErrorDestExtension: true, ErrorCodeExtension: true, ErrorDataExtension: true, AttemptsExtension: true,
+	"id": true, "source": true, "type": true, "specversion": true, "subject": true, "time": true,
+	"datacontenttype": true, "dataschema": true, "data": true, "data_base64": true,
+}
+
+// describe renders a response for logs.
+func (r Response) describe() string {
+	if r.Status == 0 {
+		if r.Err == nil {
+			return "no response"
+		}
+		return "no response: " + r.Err.Error()
+	}
+	return fmt.Sprintf("HTTP %d", r.Status)
+}
+
+// errOf returns an error for a failed response (nil for success).
+func (r Response) errOf() error {
+	switch {
+	case r.Status == 0 && r.Err != nil:
+		return r.Err
+	case r.Status == 0:
+		return errors.New("no response")
+	case Success(r.Status):
+		return nil
+	default:
+		return fmt.Errorf("HTTP %d", r.Status)
+	}
+}

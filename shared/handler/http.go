@@ -1,0 +1,164 @@
+package handler
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+
+	"github.com/cloudevents/sdk-go/v2/binding"
+	"github.com/cloudevents/sdk-go/v2/event"
+	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+
+	"orderflow.dev/shared/events"
+)
+
+// MaxBodyBytes bounds a delivered event. Saga events are a few hundred
+// bytes; a megabyte is a mistake or an attack.
+const MaxBodyBytes = 1 << 20
+
+// ServeHTTP is the function's HTTP entry point (func-go's http runtime
+// calls it through the function's Handle). Each request is decoded as a
+// CloudEvent, binary or structured, on its own goroutine.
+//
+// Why not func-go's CloudEvents runtime: it serves through the CloudEvents
+// SDK's NewHTTPReceiveHandler, which hands every request across one shared
+// unbuffered channel to a goroutine waiting on the *request* context
+// (sdk-go v2.16.2, issues cloudevents/sdk-go#1224 and #1332, fixes not
+// merged). Under concurrent deliveries a consumer exits with its request
+// while another request's message is still pending; from then on each
+// request is served only when the next one arrives, and a handler may run
+// with another request's (cancelled) context. KafkaSource dispatches many
+// partitions at once, so functions wedged under the local plane within
+// seconds. Decoding here keeps one request, one goroutine, one context.
+func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch r.Method {
+	case http.MethodPost:
+	case http.MethodGet, http.MethodHead:
+		if a.get != nil {
+			a.serveGet(w, r)
+			return
+		}
+		fallthrough
+	default:
+		writeError(w, http.StatusMethodNotAllowed, events.ErrorData{Error: "POST a CloudEvent (binary or structured mode)", Function: a.name})
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+	e, refusal := decodeRequest(r)
+	if refusal != nil {
+		a.log.Warn("refused", "status", refusal.Status, "field", refusal.Field, "error", refusal.Msg)
+		writeError(w, refusal.Status, events.ErrorData{Error: refusal.Msg, Field: refusal.Field, Status: refusal.Status, Function: a.name})
+		return
+	}
+	reply, result := a.HandleEvent(r.Context(), *e)
+	status := http.StatusOK
+	var res *cehttp.Result
+	if errors.As(result, &res) {
+		status = res.StatusCode
+	} else if result != nil {
+		status = http.StatusInternalServerError
+	}
+	if reply == nil {
+		w.WriteHeader(status)
+		return
+	}
+	if err := cehttp.WriteResponseWriter(r.Context(), binding.ToMessage(reply), status, w); err != nil {
+		a.log.Error("writing the reply failed", "error", err)
+	}
+}
+
+// decodeRequest turns the request into an event, or a refusal naming what
+// is wrong with the envelope.
+func decodeRequest(r *http.Request) (*event.Event, *Refusal) {
+	msg := cehttp.NewMessageFromHttpRequest(r)
+	if msg.ReadEncoding() == binding.EncodingUnknown {
+		return nil, Invalid("specversion", "not a CloudEvent: send ce-specversion, ce-id, ce-source and ce-type headers (binary mode) or a content-type of application/cloudevents+json (structured mode)")
+	}
+	e, err := binding.ToEvent(r.Context(), msg)
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, &Refusal{Status: http.StatusRequestEntityTooLarge, Field: "data", Msg: fmt.Sprintf("event larger than %d bytes", MaxBodyBytes)}
+		}
+		return nil, envelopeRefusal(err)
+	}
+	if err := e.Validate(); err != nil {
+		return nil, envelopeRefusal(err)
+	}
+	return e, nil
+}
+
+// envelopeRefusal names the first attribute the SDK complained about.
+func envelopeRefusal(err error) *Refusal {
+	var ve event.ValidationError
+	if errors.As(err, &ve) {
+		fields := make([]string, 0, len(ve))
+		for f := range ve {
+			fields = append(fields, f)
+		}
+		sort.Strings(fields)
+		return Invalid(fields[0], "%v", ve[fields[0]])
+	}
+	msg := err.Error()
+	for _, attr := range []string{"specversion", "id", "source", "type", "time", "dataschema", "datacontenttype", "subject"} {
+		if strings.Contains(msg, attr) {
+			return Invalid(attr, "%s", msg)
+		}
+	}
+	return Invalid("", "malformed CloudEvent: %s", msg)
+}
+
+// ServeGet answers plain GETs with a query of type typ (its payload built
+// from the request) so a person can read a function's view with curl.
+func (a *App) ServeGet(typ string, query func(r *http.Request) any) {
+	if _, ok := a.queries[typ]; !ok {
+		panic("handler: ServeGet of a type with no OnQuery: " + typ)
+	}
+	a.get = &getRoute{typ: typ, query: query}
+}
+
+type getRoute struct {
+	typ   string
+	query func(r *http.Request) any
+}
+
+func (a *App) serveGet(w http.ResponseWriter, r *http.Request) {
+	raw, err := json.Marshal(a.get.query(r))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, events.ErrorData{Error: err.Error(), Function: a.name})
+		return
+	}
+	e := event.New(event.CloudEventsVersionV1)
+	e.SetID("get")
+	e.SetSource("/http/get")
+	e.SetType(a.get.typ)
+	_ = e.SetData(event.ApplicationJSON, json.RawMessage(raw))
+	reply, result := a.HandleEvent(r.Context(), e)
+	status := http.StatusOK
+	var res *cehttp.Result
+	if errors.As(result, &res) {
+		status = res.StatusCode
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	if reply != nil {
+		var pretty json.RawMessage = reply.Data()
+		out, err := json.MarshalIndent(pretty, "", "  ")
+		if err != nil {
+			out = reply.Data()
+		}
+		_, _ = w.Write(append(out, '\n'))
+	}
+}
+
+func writeError(w http.ResponseWriter, status int, body events.ErrorData) {
+	if body.Status == 0 {
+		body.Status = status
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(body)
+}
