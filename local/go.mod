@@ -43,3 +43,5 @@ require (
 	knative.dev/func-go v0.22.0 // indirect
 	sigs.k8s.io/yaml v1.6.0 // indirect
 )
+
+require orderflow.dev/shared v0.1.0

@@ -18,9 +18,9 @@ const (
 	EnvSASLMechanism = "ORDERFLOW_KAFKA_SASL_MECHANISM" // PLAIN | SCRAM-SHA-256 | SCRAM-SHA-512
 	EnvSASLUser      = "ORDERFLOW_KAFKA_SASL_USER"
 	EnvSASLPassword  = "ORDERFLOW_KAFKA_SASL_PASSWORD"
-	EnvTLS           = "ORDERFLOW_KAFKA_TLS"           // true to use TLS
-	EnvTLSCAFile     = "ORDERFLOW_KAFKA_TLS_CA_FILE"   // PEM bundle to trust instead of the system roots
-	EnvTLSInsecure   = "ORDERFLOW_KAFKA_TLS_INSECURE"  // true to skip server certificate checks
+	EnvTLS           = "ORDERFLOW_KAFKA_TLS"          // true to use TLS
+	EnvTLSCAFile     = "ORDERFLOW_KAFKA_TLS_CA_FILE"  // PEM bundle to trust instead of the system roots
+	EnvTLSInsecure   = "ORDERFLOW_KAFKA_TLS_INSECURE" // true to skip server certificate checks
 )
 
 // KafkaVersion is the protocol version every client speaks: Kafka 3.6
@@ -95,6 +95,9 @@ func SaramaConfig(opts ...ConfigOption) (*sarama.Config, error) {
 	cfg.Producer.Partitioner = sarama.NewHashPartitioner
 
 	cfg.Consumer.Return.Errors = true
+	// A saga is a chain of hops, each one a fetch on an otherwise idle
+	// partition: the default 500ms fetch wait would be paid at every hop.
+	cfg.Consumer.MaxWaitTime = 20 * time.Millisecond
 	cfg.Consumer.Offsets.AutoCommit.Enable = true
 	cfg.Consumer.Offsets.AutoCommit.Interval = time.Second
 

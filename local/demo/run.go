@@ -63,22 +63,22 @@ type OrderResult struct {
 
 // Result is the run's verdict.
 type Result struct {
-	RunID         string             `json:"runId"`
-	Orders        int                `json:"orders"`
-	Placed        int                `json:"placed"`
-	NotAccepted   int                `json:"notAccepted"`
-	Elapsed       time.Duration      `json:"elapsedNanos"`
-	Throughput    float64            `json:"ordersPerSecond"`
-	P50, P90, P99 time.Duration      `json:"-"`
-	Max           time.Duration      `json:"-"`
-	Latency       map[string]float64 `json:"latencyMillis"`
-	Outcomes      map[string]int     `json:"outcomes"`
-	ByKind        map[Kind]map[string]int
-	Unexpected    []OrderResult   `json:"unexpected"`
-	Check         check.Report    `json:"check"`
-	SettledIn     time.Duration   `json:"settledInNanos"`
-	Results       []OrderResult   `json:"results"`
-	Timeline      []TimelinePoint `json:"timeline"`
+	RunID         string                  `json:"runId"`
+	Orders        int                     `json:"orders"`
+	Placed        int                     `json:"placed"`
+	NotAccepted   int                     `json:"notAccepted"`
+	Elapsed       time.Duration           `json:"elapsedNanos"`
+	Throughput    float64                 `json:"ordersPerSecond"`
+	P50, P90, P99 time.Duration           `json:"-"`
+	Max           time.Duration           `json:"-"`
+	Latency       map[string]float64      `json:"latencyMillis"`
+	Outcomes      map[string]int          `json:"outcomes"`
+	ByKind        map[Kind]map[string]int `json:"byKind"`
+	Unexpected    []OrderResult           `json:"unexpected"`
+	Check         check.Report            `json:"check"`
+	SettledIn     time.Duration           `json:"settledInNanos"`
+	Results       []OrderResult           `json:"results"`
+	Timeline      []TimelinePoint         `json:"timeline"`
 }
 
 // TimelinePoint counts finished orders per second of the run, for the

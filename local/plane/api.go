@@ -64,7 +64,9 @@ func (w *Webhook) Stats() WebhookStats {
 func (p *Plane) apiHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/webhook", p.Webhook)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, map[string]string{"status": "ok"}) })
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
 	mux.HandleFunc("GET /api/endpoints", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, p.Endpoints()) })
 	mux.HandleFunc("GET /api/notifications", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, p.Webhook.Stats()) })
 	mux.HandleFunc("GET /api/sources", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, p.SourceStats()) })

@@ -13,7 +13,9 @@ import (
 	"orderflow.dev/local/manifests"
 )
 
-func hdr(k, v string) *sarama.RecordHeader { return &sarama.RecordHeader{Key: []byte(k), Value: []byte(v)} }
+func hdr(k, v string) *sarama.RecordHeader {
+	return &sarama.RecordHeader{Key: []byte(k), Value: []byte(v)}
+}
 
 func TestPlainRecordConversion(t *testing.T) {
 	ts := time.Date(2026, 3, 4, 5, 6, 7, 8_000_000, time.FixedZone("x", 3600))

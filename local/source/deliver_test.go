@@ -75,7 +75,7 @@ func (c *counting) Held(Outcome)         { c.held.Add(1) }
 
 func testSpec(retry int, dls bool) manifests.KafkaSource {
 	s := manifests.KafkaSource{Name: "src", Namespace: "ns", Topics: []string{"t"}, Ordering: manifests.OrderingOrdered,
-		Sink: manifests.Destination{Ref: &manifests.KReference{Kind: "Service", Name: "sub", Namespace: "ns"}},
+		Sink:     manifests.Destination{Ref: &manifests.KReference{Kind: "Service", Name: "sub", Namespace: "ns"}},
 		Delivery: manifests.Delivery{Retry: retry, BackoffPolicy: manifests.BackoffLinear, BackoffDelay: time.Millisecond, Timeout: 5 * time.Second}}
 	if dls {
 		s.Delivery.DeadLetterSink = &manifests.Destination{Ref: &manifests.KReference{Kind: "KafkaSink", Name: "dlq", Namespace: "ns"}}

@@ -206,6 +206,27 @@ func (h *Harness) Send(t testing.TB, e event.Event) Reply {
 	return h.do(t, req)
 }
 
+// SendWithTimeout delivers e as Send does, giving up after timeout (a
+// dispatcher's per-attempt timeout); safe to call from many goroutines.
+func (h *Harness) SendWithTimeout(e event.Event, timeout time.Duration) (int, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.URL, nil)
+	if err != nil {
+		return 0, err
+	}
+	if err := cehttp.WriteRequest(ctx, binding.ToMessage(&e), req); err != nil {
+		return 0, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode, nil
+}
+
 // Post sends raw HTTP, for malformed input.
 func (h *Harness) Post(t testing.TB, headers map[string]string, body string) Reply {
 	t.Helper()

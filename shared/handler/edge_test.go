@@ -1,0 +1,187 @@
+package handler_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"orderflow.dev/shared/events"
+	"orderflow.dev/shared/handler"
+	"orderflow.dev/shared/handlertest"
+	"orderflow.dev/shared/store"
+)
+
+// probe is the smallest function: its reaction to a place-order command is
+// whatever the test says.
+type probe struct {
+	app   *handler.App
+	react atomic.Pointer[func() ([]handler.Emit, error)]
+	seen  atomic.Int64
+}
+
+func newProbe() *probe {
+	p := &probe{app: handler.New("probe", handler.Publishes())}
+	handler.On(p.app, events.PlaceOrder, func(ctx context.Context, tx *store.Tx, in handler.In[events.PlaceOrderData]) ([]handler.Emit, error) {
+		p.seen.Add(1)
+		if f := p.react.Load(); f != nil {
+			return (*f)()
+		}
+		return []handler.Emit{{Type: events.OrderCreated, Data: events.OrderCreatedData{OrderID: in.Data.OrderID}}}, nil
+	})
+	p.app.Ignore(events.OrderCreated)
+	return p
+}
+
+func (p *probe) reactWith(f func() ([]handler.Emit, error))           { p.react.Store(&f) }
+func (p *probe) Start(ctx context.Context, _ map[string]string) error { return p.app.Start(ctx) }
+func (p *probe) Stop(ctx context.Context) error                       { return p.app.Stop(ctx) }
+func (p *probe) Handle(w http.ResponseWriter, r *http.Request)        { p.app.ServeHTTP(w, r) }
+func (p *probe) App() *handler.App                                    { return p.app }
+
+func placeData(id string) events.PlaceOrderData {
+	return events.PlaceOrderData{OrderID: id, CustomerID: "c", Email: "c@x.org", Currency: "EUR", PaymentToken: "t",
+		Lines: []events.Line{{SKU: "sku-a", Quantity: 1}}}
+}
+
+func TestStatusTellsTheDispatcherWhetherToRetry(t *testing.T) {
+	p := newProbe()
+	h := handlertest.Start(t, p, nil)
+	tests := []struct {
+		name   string
+		react  func() ([]handler.Emit, error)
+		typ    string
+		status int
+		field  string
+	}{
+		{"handled", nil, events.PlaceOrder, 200, ""},
+		{"invalid content: no retry", func() ([]handler.Emit, error) { return nil, handler.Invalid("lines[0].sku", "bad") }, events.PlaceOrder, 400, "lines[0].sku"},
+		{"business rule: no retry", func() ([]handler.Emit, error) { return nil, handler.Unprocessable("orderId", "taken") }, events.PlaceOrder, 422, "orderId"},
+		{"not yet: retry", func() ([]handler.Emit, error) { return nil, handler.Retry("later") }, events.PlaceOrder, 503, ""},
+		{"lost a race: retry", func() ([]handler.Emit, error) { return nil, handler.Conflict("again") }, events.PlaceOrder, 409, ""},
+		{"unexpected failure: retry", func() ([]handler.Emit, error) { return nil, errors.New("disk on fire") }, events.PlaceOrder, 500, ""},
+		{"an emit outside the catalog is a bug: retry", func() ([]handler.Emit, error) {
+			return []handler.Emit{{Type: "dev.orderflow.nope.v1"}}, nil
+		}, events.PlaceOrder, 500, ""},
+		{"ignored type", nil, events.OrderCreated, 200, ""},
+		{"known type it does not handle", nil, events.PaymentFailed, 400, "type"},
+		{"unknown type", nil, "com.example.other.v1", 400, "type"},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p.reactWith(tt.react)
+			if tt.react == nil {
+				p.react.Store(nil)
+			}
+			e := handlertest.Event(t, events.PlaceOrder, placeData(fmt.Sprintf("o-%d", i)), nil)
+			e.SetType(tt.typ) // the payload stays a valid command; only the type varies
+			r := h.Send(t, e)
+			if r.Status != tt.status {
+				t.Fatalf("status %d, want %d: %s", r.Status, tt.status, r.Body)
+			}
+			if tt.status >= 400 {
+				e := r.Error()
+				if e.Field != tt.field || e.Error == "" || e.Status != tt.status || e.Function != "probe" {
+					t.Fatalf("error body %s, want field %q", r.Body, tt.field)
+				}
+			}
+		})
+	}
+}
+
+func TestEnvelopeErrorsNameTheAttribute(t *testing.T) {
+	h := handlertest.Start(t, newProbe(), nil)
+	binary := func(drop string) map[string]string {
+		hd := map[string]string{"ce-specversion": "1.0", "ce-id": "1", "ce-source": "/t", "ce-type": events.PlaceOrder, "content-type": "application/json"}
+		delete(hd, drop)
+		return hd
+	}
+	tests := []struct {
+		name    string
+		headers map[string]string
+		body    string
+		status  int
+		field   string
+	}{
+		{"no id", binary("ce-id"), `{}`, 400, "id"},
+		{"no source", binary("ce-source"), `{}`, 400, "source"},
+		{"no type", binary("ce-type"), `{}`, 400, "type"},
+		{"unknown specversion", map[string]string{"ce-specversion": "9.9", "ce-id": "1", "ce-source": "/t", "ce-type": "x"}, `{}`, 400, "specversion"},
+		{"not a CloudEvent", map[string]string{"content-type": "application/json"}, `{"orderId":"o"}`, 400, "specversion"},
+		{"structured, broken JSON", map[string]string{"content-type": "application/cloudevents+json"}, `{"specversion":"1.0",`, 400, ""},
+		{"too large", binary(""), `{"pad":"` + strings.Repeat("x", handler.MaxBodyBytes) + `"}`, 413, "data"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := h.Post(t, tt.headers, tt.body)
+			if r.Status != tt.status {
+				t.Fatalf("status %d, want %d: %.300s", r.Status, tt.status, r.Body)
+			}
+			if e := r.Error(); e.Error == "" || (tt.field != "" && e.Field != tt.field) {
+				t.Fatalf("error body %.300s, want field %q", r.Body, tt.field)
+			}
+		})
+	}
+	req, _ := http.NewRequest(http.MethodGet, h.URL, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Fatalf("GET without a view: %d", resp.StatusCode)
+	}
+}
+
+// The failure this edge exists to avoid: under concurrent deliveries, with
+// some clients giving up (timeouts), the CloudEvents SDK's receive handler
+// loses track of requests and then answers each one only when the next
+// arrives. Here every request is its own goroutine and context: after a
+// storm of concurrent, partly cancelled deliveries, a lone delivery is still
+// answered, and every delivery the function answered was handled once.
+func TestConcurrentCancelledDeliveriesNeverWedgeTheFunction(t *testing.T) {
+	p := newProbe()
+	h := handlertest.Start(t, p, nil)
+	p.reactWith(func() ([]handler.Emit, error) {
+		time.Sleep(time.Duration(rand.IntN(2000)) * time.Microsecond)
+		return nil, nil
+	})
+	var wg sync.WaitGroup
+	var answered, cancelled atomic.Int64
+	for w := 0; w < 16; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 60; i++ {
+				e := handlertest.Event(t, events.PlaceOrder, placeData(fmt.Sprintf("o-%d-%d", w, i)), nil)
+				// A third of the clients give up almost at once.
+				timeout := time.Minute
+				if i%3 == 0 {
+					timeout = time.Duration(rand.IntN(500)) * time.Microsecond
+				}
+				if status, err := h.SendWithTimeout(e, timeout); err != nil {
+					cancelled.Add(1)
+				} else if status == http.StatusOK {
+					answered.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if cancelled.Load() == 0 {
+		t.Fatal("no delivery was cancelled: the test did not exercise what it is for")
+	}
+	status, err := h.SendWithTimeout(handlertest.Event(t, events.PlaceOrder, placeData("o-last"), nil), 10*time.Second)
+	if err != nil || status != http.StatusOK {
+		t.Fatalf("a lone delivery after the storm: %d %v", status, err)
+	}
+	if got := p.seen.Load(); got < answered.Load()+1 {
+		t.Fatalf("handled %d events, but %d were answered 200", got, answered.Load()+1)
+	}
+}
