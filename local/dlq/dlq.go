@@ -6,7 +6,9 @@ package dlq
 import (
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -90,4 +92,66 @@ func oneLine(s string) string {
 		s = s[:200] + "..."
 	}
 	return s
+}
+
+// ID names a dead letter for `dlq show` and `dlq replay`:
+// <function>:<partition>:<offset> of its dead-letter topic.
+func ID(function string, l Letter) string {
+	return fmt.Sprintf("%s:%d:%d", function, l.Partition, l.Offset)
+}
+
+// ParseID splits an ID; errors say what a good one looks like.
+func ParseID(id string) (function string, partition int32, offset int64, err error) {
+	parts := strings.Split(id, ":")
+	if len(parts) != 3 || parts[0] == "" {
+		return "", 0, 0, fmt.Errorf("dead letter id %q: want FUNCTION:PARTITION:OFFSET as `orderflow dlq list` prints it", id)
+	}
+	p, err1 := strconv.ParseInt(parts[1], 10, 32)
+	o, err2 := strconv.ParseInt(parts[2], 10, 64)
+	if err1 != nil || err2 != nil || p < 0 || o < 0 {
+		return "", 0, 0, fmt.Errorf("dead letter id %q: partition and offset must be non-negative numbers", id)
+	}
+	return parts[0], int32(p), o, nil
+}
+
+// ExtReplays counts how often an event was replayed from a dead-letter
+// topic. It travels with the event, so an event that keeps failing after
+// replays is recognised and not replayed forever.
+const ExtReplays = "orderflowreplays"
+
+// ExtAttempts is the plane's count of delivery attempts before the event
+// was dead-lettered (not a Knative extension; ours).
+const ExtAttempts = "orderflowattempts"
+
+// Replays returns how often the letter's event was replayed already.
+func (l Letter) Replays() int {
+	n, _ := strconv.Atoi(extString(l.Event, ExtReplays))
+	return n
+}
+
+// Attempts returns the delivery attempts recorded by the plane, or 0.
+func (l Letter) Attempts() int {
+	n, _ := strconv.Atoi(extString(l.Event, ExtAttempts))
+	return n
+}
+
+// ErrReplayLimit refuses to replay an event that already failed after
+// max replays: the fault is not fixed, and replaying it again would only
+// loop.
+var ErrReplayLimit = errors.New("replay limit reached")
+
+// ForReplay returns the event to send again: the original event as it was
+// delivered, without the dead-letter extensions the dispatcher added, with
+// its replay count raised. Its id is unchanged, so a consumer that did
+// process it after all recognises it and changes nothing.
+func ForReplay(l Letter, max int) (event.Event, error) {
+	if n := l.Replays(); n >= max {
+		return event.Event{}, fmt.Errorf("%w: %s was replayed %d times and dead-lettered again; fix the cause, then replay with a higher --max-replays", ErrReplayLimit, l.Event.ID(), n)
+	}
+	e := l.Event.Clone()
+	for _, ext := range []string{ExtErrorDest, ExtErrorCode, ExtErrorData, ExtAttempts} {
+		e.SetExtension(ext, nil) // nil removes it
+	}
+	e.SetExtension(ExtReplays, strconv.Itoa(l.Replays()+1))
+	return e, e.Validate()
 }

@@ -2,6 +2,7 @@ package dlq
 
 import (
 	"encoding/base64"
+	"errors"
 	"testing"
 
 	"github.com/cloudevents/sdk-go/v2/event"
@@ -45,5 +46,46 @@ func TestReason(t *testing.T) {
 	}
 	if _, ok := FromRecord(kafkalog.Record{}); ok {
 		t.Fatal("a non-CloudEvent record decoded")
+	}
+}
+
+func TestIDRoundTrip(t *testing.T) {
+	l := Letter{Partition: 3, Offset: 42}
+	id := ID("payment", l)
+	fn, p, o, err := ParseID(id)
+	if err != nil || fn != "payment" || p != 3 || o != 42 {
+		t.Fatalf("%s -> %s %d %d %v", id, fn, p, o, err)
+	}
+	for _, bad := range []string{"", "payment", "payment:1", ":1:2", "payment:x:2", "payment:1:-2"} {
+		if _, _, _, err := ParseID(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+func TestForReplayStripsTheErrorAndGuardsAgainstLoops(t *testing.T) {
+	l := letter(map[string]string{ExtErrorDest: "http://order", ExtErrorCode: "422", ExtErrorData: "e30=", ExtAttempts: "1"})
+	again, err := ForReplay(l, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ext := range []string{ExtErrorDest, ExtErrorCode, ExtErrorData, ExtAttempts} {
+		if _, ok := again.Extensions()[ext]; ok {
+			t.Errorf("%s kept", ext)
+		}
+	}
+	if again.ID() != l.Event.ID() || again.Extensions()["partitionkey"] != "o-9" || again.Extensions()[ExtReplays] != "1" {
+		t.Fatalf("replayed %v", again)
+	}
+	// The original letter is untouched.
+	if _, ok := l.Event.Extensions()[ExtErrorCode]; !ok {
+		t.Fatal("ForReplay changed the letter")
+	}
+	looping := letter(map[string]string{ExtErrorDest: "http://order", ExtErrorCode: "422", ExtReplays: "3"})
+	if _, err := ForReplay(looping, 3); !errors.Is(err, ErrReplayLimit) {
+		t.Fatalf("third failed replay: %v", err)
+	}
+	if e, err := ForReplay(looping, 5); err != nil || e.Extensions()[ExtReplays] != "4" {
+		t.Fatalf("with a higher limit: %v %v", e, err)
 	}
 }

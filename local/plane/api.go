@@ -19,6 +19,7 @@ type Webhook struct {
 	received int
 	keys     map[string]int // Idempotency-Key -> deliveries
 	recent   []json.RawMessage
+	failWith int // non-zero: answer this status instead (tests, demos of failure)
 }
 
 func newWebhook() *Webhook { return &Webhook{keys: map[string]int{}} }
@@ -34,6 +35,12 @@ func (w *Webhook) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.mu.Lock()
+	if w.failWith != 0 {
+		status := w.failWith
+		w.mu.Unlock()
+		http.Error(rw, "webhook told to fail", status)
+		return
+	}
 	w.received++
 	w.keys[r.Header.Get("Idempotency-Key")]++
 	w.recent = append(w.recent, body)
@@ -42,6 +49,14 @@ func (w *Webhook) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	}
 	w.mu.Unlock()
 	rw.WriteHeader(http.StatusNoContent)
+}
+
+// FailWith makes the webhook answer status to every notification (0: accept
+// again), to show what a customer-notification outage does.
+func (w *Webhook) FailWith(status int) {
+	w.mu.Lock()
+	w.failWith = status
+	w.mu.Unlock()
 }
 
 // WebhookStats counts what the webhook received.

@@ -5,20 +5,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"sort"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/IBM/sarama"
 	"github.com/google/uuid"
 	"github.com/spf13/cobra"
 
-	"orderflow.dev/local/broker"
 	"orderflow.dev/local/client"
-	"orderflow.dev/local/dlq"
-	"orderflow.dev/local/kafkalog"
 	"orderflow.dev/local/plane"
 	"orderflow.dev/shared/events"
 )
@@ -225,101 +220,6 @@ func newStats(g *globals) *cobra.Command {
 			return printJSON(view)
 		},
 	}
-}
-
-func newDLQ(g *globals) *cobra.Command {
-	var asJSON bool
-	cmd := &cobra.Command{
-		Use:   "dlq [FUNCTION...]",
-		Short: "List dead letters with the reason each delivery failed",
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ep, err := plane.ReadEndpoints(g.stateDir)
-			if err != nil {
-				return err
-			}
-			letters, err := readDeadLetters(cmd.Context(), ep, args)
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return printJSON(letters)
-			}
-			if len(letters) == 0 {
-				fmt.Println("no dead letters")
-				return nil
-			}
-			w := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "TIME\tFUNCTION\tORDER\tTYPE\tCODE\tREASON")
-			for _, l := range letters {
-				code := l.Code
-				if code == "" {
-					code = "-"
-				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", l.Time.Format("15:04:05"), l.Function, l.OrderID,
-					strings.TrimPrefix(l.Event.Type(), "dev.orderflow."), code, l.Reason)
-			}
-			return w.Flush()
-		},
-	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
-	return cmd
-}
-
-type letterRow struct {
-	Function string `json:"function"`
-	dlq.Letter
-}
-
-func readDeadLetters(ctx context.Context, ep plane.Endpoints, only []string) ([]letterRow, error) {
-	topics := map[string]string{} // topic -> function
-	for fn, topic := range ep.DLQTopics {
-		topics[topic] = fn
-	}
-	var want []string
-	for _, fn := range only {
-		t, ok := ep.DLQTopics[fn]
-		if !ok {
-			return nil, fmt.Errorf("no dead-letter topic for %q (functions: %s)", fn, strings.Join(keys(ep.DLQTopics), ", "))
-		}
-		want = append(want, t)
-	}
-	if len(want) == 0 {
-		for t := range topics {
-			want = append(want, t)
-		}
-	}
-	cfg, err := broker.SaramaConfig(broker.FromEnv(), broker.WithClientID("orderflow-dlq"))
-	if err != nil {
-		return nil, err
-	}
-	kc, err := sarama.NewClient(ep.Brokers, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("kafka %s: %w", strings.Join(ep.Brokers, ","), err)
-	}
-	defer kc.Close()
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	recs, err := kafkalog.ReadAll(ctx, kc, want...)
-	if err != nil {
-		return nil, err
-	}
-	var out []letterRow
-	for _, r := range recs {
-		if l, ok := dlq.FromRecord(r); ok {
-			out = append(out, letterRow{Function: topics[r.Topic], Letter: l})
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
-	return out, nil
-}
-
-func keys(m map[string]string) []string {
-	var out []string
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 func printJSON(v any) error {

@@ -1,0 +1,406 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/spf13/cobra"
+
+	"orderflow.dev/local/broker"
+	"orderflow.dev/local/client"
+	"orderflow.dev/local/dlq"
+	"orderflow.dev/local/kafkalog"
+	"orderflow.dev/local/manifests"
+	"orderflow.dev/local/plane"
+	"orderflow.dev/local/sink"
+	"orderflow.dev/shared/events"
+)
+
+func newDLQ(g *globals) *cobra.Command {
+	var asJSON bool
+	list := func(cmd *cobra.Command, args []string) error {
+		ep, kc, err := connect(g)
+		if err != nil {
+			return err
+		}
+		defer kc.Close()
+		letters, err := readDeadLetters(cmd.Context(), ep, kc, args)
+		if err != nil {
+			return err
+		}
+		if asJSON {
+			return printJSON(letters)
+		}
+		if len(letters) == 0 {
+			fmt.Println("no dead letters")
+			return nil
+		}
+		w := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
+		fmt.Fprintln(w, "ID\tTIME\tORDER\tTYPE\tCODE\tTRIES\tREPLAYS\tREASON")
+		for _, l := range letters {
+			code := l.Code
+			if code == "" {
+				code = "-"
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n", l.ID, l.Time.Format("15:04:05"), l.OrderID,
+				strings.TrimPrefix(l.Event.Type(), "dev.orderflow."), code, l.Attempts(), l.Replays(), l.Reason)
+		}
+		return w.Flush()
+	}
+	cmd := &cobra.Command{
+		Use:   "dlq [FUNCTION...]",
+		Short: "Dead letters: list (the default), show, replay, purge",
+		Long: `Every function's KafkaSource dead-letters what it could not deliver: events the
+function refused (4xx) and events it kept failing after every retry. Each goes to
+the function's own dead-letter topic (orderflow.dlq.<function>) with Knative's
+knativeerrordest, knativeerrorcode and knativeerrordata extensions, which these
+commands decode.`,
+		RunE: list,
+	}
+	cmd.PersistentFlags().BoolVar(&asJSON, "json", false, "print as JSON")
+	listCmd := &cobra.Command{Use: "list [FUNCTION...]", Short: "List dead letters with the reason each delivery failed", RunE: list}
+	cmd.AddCommand(listCmd, newDLQShow(g, &asJSON), newDLQReplay(g), newDLQPurge(g))
+	return cmd
+}
+
+type letterRow struct {
+	ID       string `json:"id"`
+	Function string `json:"function"`
+	dlq.Letter
+}
+
+func connect(g *globals) (plane.Endpoints, sarama.Client, error) {
+	ep, err := plane.ReadEndpoints(g.stateDir)
+	if err != nil {
+		return ep, nil, err
+	}
+	cfg, err := broker.SaramaConfig(broker.FromEnv(), broker.WithClientID("orderflow-cli"))
+	if err != nil {
+		return ep, nil, err
+	}
+	kc, err := sarama.NewClient(ep.Brokers, cfg)
+	if err != nil {
+		return ep, nil, fmt.Errorf("kafka %s: %w", strings.Join(ep.Brokers, ","), err)
+	}
+	return ep, kc, nil
+}
+
+func readDeadLetters(ctx context.Context, ep plane.Endpoints, kc sarama.Client, only []string) ([]letterRow, error) {
+	topics := map[string]string{} // topic -> function
+	for fn, topic := range ep.DLQTopics {
+		topics[topic] = fn
+	}
+	var want []string
+	for _, fn := range only {
+		t, ok := ep.DLQTopics[fn]
+		if !ok {
+			return nil, fmt.Errorf("no dead-letter topic for %q (functions: %s)", fn, strings.Join(keys(ep.DLQTopics), ", "))
+		}
+		want = append(want, t)
+	}
+	if len(want) == 0 {
+		for t := range topics {
+			want = append(want, t)
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	recs, err := kafkalog.ReadAll(ctx, kc, want...)
+	if err != nil {
+		return nil, err
+	}
+	var out []letterRow
+	for _, r := range recs {
+		if l, ok := dlq.FromRecord(r); ok {
+			fn := topics[r.Topic]
+			out = append(out, letterRow{ID: dlq.ID(fn, l), Function: fn, Letter: l})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].Time.Equal(out[j].Time) {
+			return out[i].Time.Before(out[j].Time)
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out, nil
+}
+
+func findLetter(ctx context.Context, ep plane.Endpoints, kc sarama.Client, id string) (letterRow, error) {
+	fn, partition, offset, err := dlq.ParseID(id)
+	if err != nil {
+		return letterRow{}, err
+	}
+	letters, err := readDeadLetters(ctx, ep, kc, []string{fn})
+	if err != nil {
+		return letterRow{}, err
+	}
+	for _, l := range letters {
+		if l.Partition == partition && l.Offset == offset {
+			return l, nil
+		}
+	}
+	return letterRow{}, fmt.Errorf("no dead letter %s (purged, or never there; `orderflow dlq list %s` shows what is)", id, fn)
+}
+
+func newDLQShow(g *globals, asJSON *bool) *cobra.Command {
+	return &cobra.Command{
+		Use:   "show ID",
+		Short: "Show one dead letter: the original event, the error decoded, the attempts",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ep, kc, err := connect(g)
+			if err != nil {
+				return err
+			}
+			defer kc.Close()
+			l, err := findLetter(cmd.Context(), ep, kc, args[0])
+			if err != nil {
+				return err
+			}
+			if *asJSON {
+				return printJSON(l)
+			}
+			fmt.Printf("dead letter %s (topic %s, partition %d, offset %d, written %s)\n", l.ID, l.Topic, l.Partition, l.Offset, l.Time.Format(time.RFC3339Nano))
+			fmt.Printf("  failed at:  %s\n", l.Dest)
+			code := l.Code
+			if code == "" {
+				code = "no response"
+			}
+			fmt.Printf("  status:     %s after %d attempt(s), replayed %d time(s)\n", code, l.Attempts(), l.Replays())
+			fmt.Printf("  reason:     %s\n", l.Reason)
+			if l.Body != "" {
+				fmt.Printf("  response:   %s\n", strings.TrimSpace(l.Body))
+			}
+			fmt.Println("original event:")
+			e := l.Event
+			fmt.Printf("  id %s\n  type %s\n  source %s\n  time %s\n", e.ID(), e.Type(), e.Source(), e.Time().Format(time.RFC3339Nano))
+			var names []string
+			for k := range e.Extensions() {
+				names = append(names, k)
+			}
+			sort.Strings(names)
+			for _, k := range names {
+				if strings.HasPrefix(k, "knativeerror") {
+					continue
+				}
+				fmt.Printf("  %s %v\n", k, e.Extensions()[k])
+			}
+			var pretty any
+			if json.Unmarshal(e.Data(), &pretty) == nil {
+				b, _ := json.MarshalIndent(pretty, "  ", "  ")
+				fmt.Printf("  data %s\n", b)
+			} else {
+				fmt.Printf("  data %q\n", e.Data())
+			}
+			return nil
+		},
+	}
+}
+
+func newDLQReplay(g *globals) *cobra.Command {
+	var (
+		all        bool
+		functions  []string
+		to         string
+		maxReplays int
+	)
+	cmd := &cobra.Command{
+		Use:   "replay [ID...]",
+		Short: "Send dead letters again, once the cause is fixed",
+		Long: `replay sends each dead letter's original event again, without the dead-letter
+extensions and with its id unchanged (so a consumer that did process it changes
+nothing). --to destination (the default) POSTs it to where delivery failed
+(knativeerrordest), so only that function sees it again; --to topic writes it
+back to the topic it came from, for every consumer group to read again.
+An event that was replayed --max-replays times and dead-lettered again is
+refused: replaying it once more would only loop.`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if to != "destination" && to != "topic" {
+				return fmt.Errorf("--to %q: want destination or topic", to)
+			}
+			if maxReplays < 1 {
+				return fmt.Errorf("--max-replays %d: must be at least 1", maxReplays)
+			}
+			if !all && len(args) == 0 {
+				return errors.New("name the dead letters to replay (IDs from `orderflow dlq list`), or pass --all")
+			}
+			if all && len(args) > 0 {
+				return errors.New("--all replays every dead letter; it cannot go with IDs")
+			}
+			ep, kc, err := connect(g)
+			if err != nil {
+				return err
+			}
+			defer kc.Close()
+			var letters []letterRow
+			if all {
+				if letters, err = readDeadLetters(cmd.Context(), ep, kc, functions); err != nil {
+					return err
+				}
+			} else {
+				for _, id := range args {
+					l, err := findLetter(cmd.Context(), ep, kc, id)
+					if err != nil {
+						return err
+					}
+					letters = append(letters, l)
+				}
+			}
+			c, err := client.New(15 * time.Second)
+			if err != nil {
+				return err
+			}
+			var producer sarama.SyncProducer
+			if to == "topic" {
+				if producer, err = sarama.NewSyncProducerFromClient(kc); err != nil {
+					return err
+				}
+				defer producer.Close()
+			}
+			replayed, failed := 0, 0
+			for _, l := range letters {
+				e, err := dlq.ForReplay(l.Letter, maxReplays)
+				if err == nil {
+					if to == "destination" {
+						err = c.Send(cmd.Context(), l.Dest, e)
+					} else {
+						err = produceBack(cmd.Context(), producer, e)
+					}
+				}
+				if err != nil {
+					failed++
+					fmt.Printf("%s  %s  NOT replayed: %v\n", l.ID, l.OrderID, err)
+					continue
+				}
+				replayed++
+				fmt.Printf("%s  %s  replayed to %s\n", l.ID, l.OrderID, to)
+			}
+			fmt.Printf("replayed %d, failed %d; the letters stay in the dead-letter topic until `orderflow dlq purge`\n", replayed, failed)
+			if failed > 0 {
+				return fmt.Errorf("%d dead letter(s) not replayed", failed)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&all, "all", false, "replay every dead letter (of --function only, if given)")
+	cmd.Flags().StringSliceVar(&functions, "function", nil, "with --all: only these functions' dead letters")
+	cmd.Flags().StringVar(&to, "to", "destination", "destination (POST to the function that failed) or topic (write back to the source topic)")
+	cmd.Flags().IntVar(&maxReplays, "max-replays", 3, "refuse events already replayed this many times")
+	return cmd
+}
+
+// produceBack writes the event to the topic it travelled on: the catalog's
+// topic for saga events, the topic named in the source of a converted
+// plain record (/apis/v1/namespaces/<ns>/kafkasources/<name>#<topic>).
+// It goes in keyed by its partitionkey, as the KafkaSink would write it.
+func produceBack(ctx context.Context, producer sarama.SyncProducer, e event.Event) error {
+	var topic string
+	if spec, ok := events.Lookup(e.Type()); ok && spec.Topic != "" {
+		topic = spec.Topic
+	} else if _, t, ok := strings.Cut(e.Source(), "#"); ok && strings.Contains(e.Source(), "/kafkasources/") {
+		topic = t
+	}
+	if topic == "" {
+		return fmt.Errorf("cannot tell which topic %s events came from; replay --to destination", e.Type())
+	}
+	msg, err := sink.ProducerMessage(ctx, &e, manifests.KafkaSink{Topic: topic, ContentMode: "binary"})
+	if err != nil {
+		return err
+	}
+	_, _, err = producer.SendMessage(msg)
+	return err
+}
+
+func newDLQPurge(g *globals) *cobra.Command {
+	var (
+		yes     bool
+		through string
+	)
+	cmd := &cobra.Command{
+		Use:   "purge FUNCTION [--through ID] --yes",
+		Short: "Delete a function's dead letters (all of them, or up to and including one)",
+		Long: `purge deletes records from the start of a function's dead-letter topic (Kafka's
+DeleteRecords): all of them, or with --through only those up to and including
+that letter in its partition. Records cannot be deleted from the middle of a
+topic, so replay what you need first.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ep, kc, err := connect(g)
+			if err != nil {
+				return err
+			}
+			defer kc.Close()
+			fn := args[0]
+			topic, ok := ep.DLQTopics[fn]
+			if !ok {
+				return fmt.Errorf("no dead-letter topic for %q (functions: %s)", fn, strings.Join(keys(ep.DLQTopics), ", "))
+			}
+			upTo := map[int32]int64{}
+			if through != "" {
+				tfn, p, o, err := dlq.ParseID(through)
+				if err != nil {
+					return err
+				}
+				if tfn != fn {
+					return fmt.Errorf("--through %s is a dead letter of %s, not %s", through, tfn, fn)
+				}
+				upTo[p] = o + 1
+			} else {
+				parts, err := kc.Partitions(topic)
+				if err != nil {
+					return err
+				}
+				for _, p := range parts {
+					end, err := kc.GetOffset(topic, p, sarama.OffsetNewest)
+					if err != nil {
+						return err
+					}
+					upTo[p] = end
+				}
+			}
+			letters, err := readDeadLetters(cmd.Context(), ep, kc, []string{fn})
+			if err != nil {
+				return err
+			}
+			n := 0
+			for _, l := range letters {
+				if end, ok := upTo[l.Partition]; ok && l.Offset < end {
+					n++
+				}
+			}
+			if !yes {
+				return fmt.Errorf("this deletes %d dead letter(s) of %s for good; add --yes", n, fn)
+			}
+			admin, err := sarama.NewClusterAdminFromClient(kc)
+			if err != nil {
+				return err
+			}
+			if err := admin.DeleteRecords(topic, upTo); err != nil {
+				return fmt.Errorf("deleting from %s: %w", topic, err)
+			}
+			fmt.Printf("purged %d dead letter(s) of %s\n", n, fn)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&yes, "yes", false, "really delete")
+	cmd.Flags().StringVar(&through, "through", "", "delete up to and including this dead letter (in its partition)")
+	return cmd
+}
+
+func keys(m map[string]string) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
