@@ -61,6 +61,8 @@ type App struct {
 	relay *Relay
 	log   *slog.Logger
 
+	faults faultPoints
+
 	ready    atomic.Bool
 	stopping context.CancelFunc
 	wg       sync.WaitGroup
@@ -133,6 +135,9 @@ func (a *App) Ignore(types ...string) {
 func (a *App) Start(ctx context.Context) error {
 	if err := envconfig.Process("", &a.cfg); err != nil {
 		return fmt.Errorf("%s: bad configuration: %w", a.name, err)
+	}
+	if err := a.faults.load(); err != nil {
+		return fmt.Errorf("%s: %w", a.name, err)
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(a.cfg.LogLevel)); err != nil {

@@ -121,6 +121,9 @@ func (a *App) HandleEvent(ctx context.Context, e event.Event) (*event.Event, err
 	if err != nil {
 		return a.refuse(e, classify(err))
 	}
+	if !duplicate {
+		a.faults.afterCommit(typ, a.log)
+	}
 	if duplicate {
 		a.log.Info("duplicate delivery ignored", "type", typ, "id", e.ID(), "source", e.Source(), "correlationid", ce.String(e, ce.CorrelationID))
 		return nil, nil

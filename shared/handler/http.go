@@ -108,7 +108,7 @@ func envelopeRefusal(err error) *Refusal {
 			return Invalid(attr, "%s", msg)
 		}
 	}
-	return Invalid("", "malformed CloudEvent: %s", msg)
+	return Invalid("event", "malformed CloudEvent: %s", msg)
 }
 
 // ServeGet answers plain GETs with a query of type typ (its payload built
