@@ -4,6 +4,7 @@
 //
 //	every saga fact (11 types) -> the saga's projection + a count in its minute
 //	analytics query            -> the view, computed from the stored projections
+//	tick "stalled-sagas"       -> saga.stalled for pending sagas idle past ANALYTICS_STALL_AFTER
 //
 // The query is a CloudEvent (POST, binary or structured) answered with an
 // analytics.view event whose data is the view; a plain GET answers the same
@@ -12,25 +13,37 @@ package function
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/kelseyhightower/envconfig"
 
 	"orderflow.dev/shared/events"
 	"orderflow.dev/shared/handler"
 	"orderflow.dev/shared/store"
 )
 
+// Config is the analytics function's own configuration.
+type Config struct {
+	// StallAfter is how long a pending saga may go without a step before it
+	// is reported stalled (and so cancelled).
+	StallAfter time.Duration `envconfig:"ANALYTICS_STALL_AFTER" default:"2m"`
+	// StallBatch bounds the reports of one tick.
+	StallBatch int `envconfig:"ANALYTICS_STALL_BATCH" default:"500"`
+}
+
 // Function is the analytics function.
 type Function struct {
 	app *handler.App
+	cfg Config
 }
 
 // New builds the function; func-go calls it once per process.
 func New() *Function {
-	// No handler.Publishes(): nothing to send, so no K_SINK to require.
-	f := &Function{app: handler.New("analytics", handler.WithMigrations(migrations...))}
+	f := &Function{}
+	f.app = handler.New("analytics", handler.Publishes(), handler.WithMigrations(append(migrations, stalledMigrations...)...))
 	observe[events.OrderCreatedData](f.app, events.OrderCreated)
 	observe[events.OrderConfirmedData](f.app, events.OrderConfirmed)
 	observe[events.OrderCancelledData](f.app, events.OrderCancelled)
@@ -48,11 +61,26 @@ func New() *Function {
 	// The place command shares the orders topic. It is a request that may
 	// be refused, not a fact; order.created is the fact that counts.
 	f.app.Ignore(events.PlaceOrder)
+	// Its own reports come back on the orders topic; the cancellation
+	// they cause is what the projection counts.
+	f.app.Ignore(events.SagaStalled)
+	handler.OnTick(f.app, events.TaskStalledSagas, f.reportStalled)
 	return f
 }
 
-// Start starts the shared edge (store and migrations).
-func (f *Function) Start(ctx context.Context, _ map[string]string) error { return f.app.Start(ctx) }
+// Start reads the configuration and starts the shared edge.
+func (f *Function) Start(ctx context.Context, _ map[string]string) error {
+	if err := envconfig.Process("", &f.cfg); err != nil {
+		return fmt.Errorf("analytics: bad configuration: %w", err)
+	}
+	if f.cfg.StallAfter <= 0 {
+		return fmt.Errorf("analytics: ANALYTICS_STALL_AFTER=%s: must be positive", f.cfg.StallAfter)
+	}
+	if f.cfg.StallBatch < 1 {
+		return fmt.Errorf("analytics: ANALYTICS_STALL_BATCH=%d: must be at least 1", f.cfg.StallBatch)
+	}
+	return f.app.Start(ctx)
+}
 
 // Handle receives each delivery: a CloudEvent over HTTP, decoded by the
 // shared edge (see handler.App.ServeHTTP for why not func-go's CloudEvents

@@ -184,7 +184,7 @@ func TestEveryFactOfTheCatalogIsHandled(t *testing.T) {
 	f := New()
 	n := 0
 	for _, s := range events.All() {
-		if s.Kind == events.KindFact {
+		if s.Kind == events.KindFact && s.Producer != "analytics" {
 			n++
 			if !f.App().HasRoute(s.Type) {
 				t.Errorf("no route for %s", s.Type)
@@ -192,7 +192,7 @@ func TestEveryFactOfTheCatalogIsHandled(t *testing.T) {
 		}
 	}
 	if n != 11 {
-		t.Errorf("%d facts in the catalog, want 11", n)
+		t.Errorf("%d facts of other functions in the catalog, want 11", n)
 	}
 	if !f.App().HasRoute(events.AnalyticsQuery) {
 		t.Error("no route for the query")

@@ -44,7 +44,7 @@ func New() *Function {
 	f.app.ServeGet(events.InventoryQuery, func(*http.Request) any { return events.InventoryQueryData{} })
 	// The place-order command shares the orders topic; it is the order
 	// function's to answer.
-	f.app.Ignore(events.PlaceOrder)
+	f.app.Ignore(events.PlaceOrder, events.SagaStalled)
 	return f
 }
 

@@ -41,7 +41,7 @@ func New() *Function {
 	handler.On(f.app, events.OrderCancelled, f.cancelled)
 	// The orders topic also carries the place command and order.created:
 	// nothing to tell the customer until the order is decided.
-	f.app.Ignore(events.PlaceOrder, events.OrderCreated)
+	f.app.Ignore(events.PlaceOrder, events.OrderCreated, events.SagaStalled)
 	return f
 }
 

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
+	"time"
 
 	"orderflow.dev/shared/events"
 	"orderflow.dev/shared/handler"
@@ -148,6 +150,18 @@ func DecidePaymentFailed(o Order, d events.PaymentFailedData) ([]handler.Emit, e
 		return nil, nil
 	}
 	return cancel(o, events.ReasonPaymentDeclined, d.Reason), nil
+}
+
+// DecideStalled cancels an order that made no progress for too long: the
+// choreography's own compensations (stock release, refund) follow from
+// order.cancelled. An order that ended meanwhile stays as it is.
+func DecideStalled(o Order, d events.SagaStalledData) ([]handler.Emit, error) {
+	if o.Status != StatusPending {
+		return nil, nil
+	}
+	detail := fmt.Sprintf("no progress for %s since %s at %s", time.Duration(d.StalledForMillis)*time.Millisecond,
+		strings.TrimPrefix(d.LastStep, "dev.orderflow."), d.LastStepAt.UTC().Format(time.RFC3339))
+	return cancel(o, events.ReasonTimeout, detail), nil
 }
 
 func cancel(o Order, reason, detail string) []handler.Emit {

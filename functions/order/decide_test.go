@@ -4,7 +4,9 @@ import (
 	"errors"
 	"net/http"
 	"reflect"
+	"strings"
 	"testing"
+	"time"
 
 	"orderflow.dev/shared/events"
 	"orderflow.dev/shared/handler"
@@ -101,6 +103,8 @@ func TestSagaTransitions(t *testing.T) {
 	onRejected := func(o Order) ([]handler.Emit, error) { return DecideStockRejected(o, rejected) }
 	onPaid := func(o Order) ([]handler.Emit, error) { return DecidePaid(o, paid) }
 	onDeclined := func(o Order) ([]handler.Emit, error) { return DecidePaymentFailed(o, declined) }
+	stalled := events.SagaStalledData{OrderID: "o-1", LastStep: events.InventoryReserved, LastStepAt: time.Unix(1700000000, 0), StalledForMillis: 300000}
+	onStalled := func(o Order) ([]handler.Emit, error) { return DecideStalled(o, stalled) }
 
 	tests := []struct {
 		name     string
@@ -132,6 +136,14 @@ func TestSagaTransitions(t *testing.T) {
 		{"late stock rejection of a confirmed order changes nothing", confirmed, onRejected, "", 0, nil},
 		{"late decline of a cancelled order changes nothing", cancelled, onDeclined, "", 0, nil},
 		{"an event before the order exists is retried", Order{}, onPaid, "", http.StatusServiceUnavailable, nil},
+		{"a stalled pending order is cancelled for timeout", pending, onStalled, events.OrderCancelled, 0, func(t *testing.T, d any) {
+			c := d.(events.OrderCancelledData)
+			if c.Reason != events.ReasonTimeout || !strings.Contains(c.Detail, "inventory.reserved.v1") || len(c.Lines) != 1 {
+				t.Fatalf("cancel %+v", c)
+			}
+		}},
+		{"a stalled report of a confirmed order changes nothing", confirmed, onStalled, "", 0, nil},
+		{"a stalled report of a cancelled order changes nothing", cancelled, onStalled, "", 0, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -5,6 +5,7 @@
 //	inventory.rejected  -> order.cancelled
 //	payment.completed   -> order.confirmed
 //	payment.failed      -> order.cancelled
+//	saga.stalled        -> order.cancelled (saga_timeout), if still pending
 //	order query         -> state + timeline from the read model
 //
 // Every other saga event on its topics only goes into the order's timeline.
@@ -17,6 +18,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"strings"
 
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/kelseyhightower/envconfig"
@@ -48,6 +50,7 @@ func New() *Function {
 	handler.On(f.app, events.InventoryRejected, f.stockRejected)
 	handler.On(f.app, events.PaymentCompleted, f.paid)
 	handler.On(f.app, events.PaymentFailed, f.paymentFailed)
+	handler.On(f.app, events.SagaStalled, f.stalled)
 	handler.OnQuery(f.app, events.OrderQuery, events.OrderView, f.query)
 	// GET /?orderId=ID answers the same view as JSON.
 	f.app.ServeGet(events.OrderQuery, func(r *http.Request) any { return events.OrderQueryData{OrderID: r.URL.Query().Get("orderId")} })
@@ -141,6 +144,13 @@ func (f *Function) paid(ctx context.Context, tx *store.Tx, in handler.In[events.
 func (f *Function) paymentFailed(ctx context.Context, tx *store.Tx, in handler.In[events.PaymentFailedData]) ([]handler.Emit, error) {
 	return react(ctx, tx, in.Event, in.Data.OrderID, "payment failed: "+in.Data.Reason, func(o Order) ([]handler.Emit, error) {
 		return DecidePaymentFailed(o, in.Data)
+	})
+}
+
+// stalled: analytics saw no progress for too long; give up on the order.
+func (f *Function) stalled(ctx context.Context, tx *store.Tx, in handler.In[events.SagaStalledData]) ([]handler.Emit, error) {
+	return react(ctx, tx, in.Event, in.Data.OrderID, "stalled at "+strings.TrimPrefix(in.Data.LastStep, "dev.orderflow."), func(o Order) ([]handler.Emit, error) {
+		return DecideStalled(o, in.Data)
 	})
 }
 

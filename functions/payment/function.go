@@ -36,7 +36,7 @@ func New() *Function {
 	handler.On(f.app, events.OrderCancelled, f.cancelled)
 	handler.OnQuery(f.app, events.PaymentQuery, events.PaymentView, f.query)
 	// Also on its topics (orders, inventory), and none of its business.
-	f.app.Ignore(events.PlaceOrder, events.OrderConfirmed, events.InventoryRejected, events.InventoryReleased)
+	f.app.Ignore(events.PlaceOrder, events.OrderConfirmed, events.InventoryRejected, events.InventoryReleased, events.SagaStalled)
 	return f
 }
 

@@ -28,6 +28,15 @@ const (
 	PaymentRefunded    = "dev.orderflow.payment.refunded.v1"
 	NotificationSent   = "dev.orderflow.notification.sent.v1"
 	NotificationFailed = "dev.orderflow.notification.failed.v1"
+	// SagaStalled: analytics saw no progress on a pending order for too
+	// long; order answers by cancelling it, and the usual compensations
+	// (release, refund) follow.
+	SagaStalled = "dev.orderflow.saga.stalled.v1"
+
+	// Tick is what a Knative PingSource sends on its schedule; its data
+	// names the housekeeping task to run. It is the only foreign type the
+	// functions accept, and it never travels through Kafka.
+	Tick = "dev.knative.sources.ping"
 
 	// Queries and their replies travel over plain HTTP request/reply to one
 	// function, never through Kafka.
@@ -64,6 +73,7 @@ const (
 	KindFact    Kind = "fact"
 	KindQuery   Kind = "query"
 	KindReply   Kind = "reply"
+	KindTrigger Kind = "trigger" // a scheduled nudge from a PingSource
 )
 
 // Spec is one entry of the catalog.
@@ -127,6 +137,11 @@ func init() {
 		ConsumedBy: []string{"analytics"}, Terminal: true, Doc: "the customer was told the outcome"})
 	def[NotificationFailedData](Spec{Type: NotificationFailed, Kind: KindFact, Producer: "notify", Topic: TopicNotifications,
 		ConsumedBy: []string{"analytics"}, Terminal: true, Doc: "the channel refused the notification for good"})
+
+	def[SagaStalledData](Spec{Type: SagaStalled, Kind: KindFact, Producer: "analytics", Topic: TopicOrders,
+		ConsumedBy: []string{"order"}, Doc: "a pending order made no progress for too long; order cancels it"})
+	def[TickData](Spec{Type: Tick, Kind: KindTrigger, Producer: "pingsource",
+		ConsumedBy: []string{"order", "inventory", "payment", "notify", "analytics"}, Doc: "a PingSource's scheduled nudge: sweep the outbox, look for stalled sagas"})
 
 	def[OrderQueryData](Spec{Type: OrderQuery, Kind: KindQuery, Producer: "client", ConsumedBy: []string{"order"}, Doc: "state and timeline of one order"})
 	def[OrderViewData](Spec{Type: OrderView, Kind: KindReply, Producer: "order", Doc: "reply to " + OrderQuery})

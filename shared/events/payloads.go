@@ -120,6 +120,25 @@ type NotificationFailedData struct {
 	Reason         string `json:"reason"`
 }
 
+// SagaStalledData says where a saga stopped.
+type SagaStalledData struct {
+	OrderID          string    `json:"orderId"`
+	LastStep         string    `json:"lastStep"`
+	LastStepAt       time.Time `json:"lastStepAt"`
+	StalledForMillis int64     `json:"stalledForMillis"`
+}
+
+// Tick tasks, set in each PingSource's data.
+const (
+	TaskOutboxSweep  = "outbox-sweep"
+	TaskStalledSagas = "stalled-sagas"
+)
+
+// TickData is a PingSource's data: which housekeeping task to run.
+type TickData struct {
+	Task string `json:"task"`
+}
+
 // Queries and replies.
 
 type OrderQueryData struct {
@@ -244,5 +263,6 @@ func (p PaymentFailedData) key() string      { return p.OrderID }
 func (p PaymentRefundedData) key() string    { return p.OrderID }
 func (p NotificationSentData) key() string   { return p.OrderID }
 func (p NotificationFailedData) key() string { return p.OrderID }
+func (p SagaStalledData) key() string        { return p.OrderID }
 func (p OrderQueryData) key() string         { return p.OrderID }
 func (p OrderViewData) key() string          { return p.OrderID }

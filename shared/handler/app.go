@@ -52,6 +52,7 @@ type App struct {
 	onStart []func(ctx context.Context, db *store.DB) error
 
 	routes  map[string]route
+	ticks   map[string]route
 	queries map[string]query
 	ignored map[string]bool
 	get     *getRoute
@@ -97,6 +98,7 @@ func New(name string, opts ...Option) *App {
 		name:    name,
 		source:  "/orderflow/" + name,
 		routes:  map[string]route{},
+		ticks:   map[string]route{},
 		queries: map[string]query{},
 		ignored: map[string]bool{},
 		log:     slog.New(slog.NewJSONHandler(os.Stderr, nil)).With("function", name),

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cloudevents/sdk-go/v2/event"
+
 	"orderflow.dev/shared/events"
 	"orderflow.dev/shared/handler"
 	"orderflow.dev/shared/handlertest"
@@ -183,5 +185,39 @@ func TestConcurrentCancelledDeliveriesNeverWedgeTheFunction(t *testing.T) {
 	}
 	if got := p.seen.Load(); got < answered.Load()+1 {
 		t.Fatalf("handled %d events, but %d were answered 200", got, answered.Load()+1)
+	}
+}
+
+func tick(t *testing.T, task string) event.Event {
+	t.Helper()
+	e := event.New()
+	e.SetID(fmt.Sprintf("ping-%d", rand.Int()))
+	e.SetType(events.Tick)
+	e.SetSource("/apis/v1/namespaces/orderflow/pingsources/outbox-sweep")
+	if err := e.SetData(event.ApplicationJSON, events.TickData{Task: task}); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// A PingSource's tick sweeps the outbox: what a sink outage left there goes
+// out without waiting for the next event.
+func TestTickSweepsTheOutbox(t *testing.T) {
+	p := newProbe()
+	h := handlertest.Start(t, p, nil)
+	h.Sink.Answer(http.StatusServiceUnavailable)
+	h.Send(t, handlertest.Event(t, events.PlaceOrder, placeData("o-sweep"), nil))
+	if r := h.Send(t, tick(t, events.TaskOutboxSweep)); r.Status != http.StatusServiceUnavailable {
+		t.Fatalf("sweep into a failing sink: %d %s, want 503 so the ping is retried", r.Status, r.Body)
+	}
+	h.Sink.Answer(http.StatusAccepted)
+	if r := h.Send(t, tick(t, events.TaskOutboxSweep)); r.Status != http.StatusOK {
+		t.Fatalf("sweep: %d %s", r.Status, r.Body)
+	}
+	if got := h.Sink.Events(events.OrderCreated); len(got) != 1 {
+		t.Fatalf("published %v", got)
+	}
+	if r := h.Send(t, tick(t, events.TaskStalledSagas)); r.Status != http.StatusBadRequest || r.Error().Field != "task" {
+		t.Fatalf("a task the function does not have: %d %s", r.Status, r.Body)
 	}
 }

@@ -48,6 +48,43 @@ func On[P any](a *App, typ string, react Reaction[P]) {
 	}
 }
 
+// OnTick registers a housekeeping task, run in a transaction like any
+// reaction when a PingSource's tick names it (data {"task": task}). The
+// outbox sweep needs no registration: every function answers it.
+func OnTick(a *App, task string, run func(ctx context.Context, tx *store.Tx) ([]Emit, error)) {
+	a.ticks[task] = func(ctx context.Context, tx *store.Tx, _ event.Event, _ any) ([]Emit, error) { return run(ctx, tx) }
+}
+
+func (a *App) tickRoute(e event.Event) (route, *Refusal) {
+	data, refusal := decode(e)
+	if refusal != nil {
+		return nil, refusal
+	}
+	task := data.(*events.TickData).Task
+	if task == events.TaskOutboxSweep {
+		return nil, nil
+	}
+	r, ok := a.ticks[task]
+	if !ok {
+		return nil, Invalid("task", "%s has no %q task; check the PingSource's data", a.name, task)
+	}
+	return r, nil
+}
+
+// sweep publishes what the outbox holds. A PingSource sends it on a
+// schedule, so events committed just before a crash, or by a function
+// Knative since scaled to zero, go out even when no new event arrives.
+func (a *App) sweep(ctx context.Context, e event.Event) (*event.Event, error) {
+	n, err := a.Flush(ctx)
+	if err != nil {
+		return a.refuse(e, Retry("outbox sweep published %d event(s), then failed: %v", n, err))
+	}
+	if n > 0 {
+		a.log.Info("outbox sweep", "published", n)
+	}
+	return nil, nil
+}
+
 // OnQuery registers a request/reply query: the reply, of type replyType, is
 // the HTTP response.
 func OnQuery[P any](a *App, typ, replyType string, answer Answer[P]) {
@@ -78,6 +115,16 @@ func (a *App) HandleEvent(ctx context.Context, e event.Event) (*event.Event, err
 		return a.answer(ctx, e, q)
 	}
 	r, ok := a.routes[typ]
+	if typ == events.Tick {
+		var refusal *Refusal
+		if r, refusal = a.tickRoute(e); refusal != nil {
+			return a.refuse(e, refusal)
+		}
+		if r == nil {
+			return a.sweep(ctx, e)
+		}
+		ok = true
+	}
 	if !ok {
 		if a.ignored[typ] {
 			a.log.Debug("ignored", "type", typ, "id", e.ID())
