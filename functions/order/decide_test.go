@@ -175,3 +175,14 @@ func TestFoldReachesOneTerminalState(t *testing.T) {
 		t.Fatalf("after confirmed: %+v", o)
 	}
 }
+
+// The pure decision alone: pricing and validating a command.
+func BenchmarkDecidePlace(b *testing.B) {
+	cmd := placeCmd(events.Line{SKU: "sku-tee", Quantity: 2}, events.Line{SKU: "sku-mug", Quantity: 1})
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := DecidePlace(Order{}, cmd, testPrices); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,61 @@
+package handler_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/cloudevents/sdk-go/v2/binding"
+	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+
+	"orderflow.dev/shared/events"
+	"orderflow.dev/shared/handlertest"
+)
+
+// BenchmarkDelivery is the per-event cost of the edge on SQLite: decode the
+// HTTP request, check the schema, record the processed id, run the
+// reaction, build the outgoing event and write it to the outbox, commit.
+// Publishing is not included (the relay runs apart from the request).
+func BenchmarkDelivery(b *testing.B) {
+	p := newProbe()
+	h := handlertest.Start(b, p, nil)
+	i := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		i++
+		e := handlertest.Event(b, events.PlaceOrder, placeData(fmt.Sprintf("o-%d", i)), nil)
+		req := httptest.NewRequest(http.MethodPost, "/", nil)
+		if err := cehttp.WriteRequest(context.Background(), binding.ToMessage(&e), req); err != nil {
+			b.Fatal(err)
+		}
+		rec := httptest.NewRecorder()
+		h.F.Handle(rec, req)
+		if rec.Code != http.StatusOK {
+			b.Fatalf("%d %s", rec.Code, rec.Body)
+		}
+	}
+}
+
+// BenchmarkDuplicateDelivery is what a redelivery costs: decoded, checked,
+// found in the processed ids, answered.
+func BenchmarkDuplicateDelivery(b *testing.B) {
+	p := newProbe()
+	h := handlertest.Start(b, p, nil)
+	e := handlertest.Event(b, events.PlaceOrder, placeData("o-dup"), nil)
+	var body bytes.Buffer
+	b.ReportAllocs()
+	for b.Loop() {
+		req := httptest.NewRequest(http.MethodPost, "/", &body)
+		if err := cehttp.WriteRequest(context.Background(), binding.ToMessage(&e), req); err != nil {
+			b.Fatal(err)
+		}
+		rec := httptest.NewRecorder()
+		h.F.Handle(rec, req)
+		if rec.Code != http.StatusOK {
+			b.Fatalf("%d %s", rec.Code, rec.Body)
+		}
+	}
+}
