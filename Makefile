@@ -1,11 +1,13 @@
-# orderflow: the commands the README promises. Go 1.26 is all they need;
-# .ci/run installs the rest (PostgreSQL, kcat, Java for Kafka) itself.
+# orderflow: the commands the README promises. Go 1.26 is all `demo`, `up` and
+# `test-embedded` need; `test` also runs everything on Apache Kafka and
+# PostgreSQL (scripts/test-real.sh: Java 17, Maven, postgresql, kcat), which
+# .ci/run installs itself.
 
 MODULES := shared functions/order functions/inventory functions/payment functions/notify functions/analytics local tools
 PKGS    := $(addsuffix /...,$(addprefix ./,$(MODULES)))
 ORDERS  ?= 1000
 
-.PHONY: demo up build test vet unit e2e tidy
+.PHONY: demo up build test test-embedded test-real test-replication vet unit e2e tidy
 
 ## demo: the main job: the whole saga on the embedded broker, $(ORDERS) orders, invariants checked
 demo: build
@@ -18,18 +20,31 @@ up: build
 build:
 	go build -o bin/orderflow ./local/cmd/orderflow
 
-## test: vet, unit and end-to-end tests on the embedded broker and SQLite
-test: vet
-	go test -count=1 -timeout 20m $(PKGS)
+## test: vet and every test, then the end-to-end suite twice: embedded broker +
+## SQLite, and Apache Kafka + PostgreSQL (plus the replication and kcat tests)
+test: test-embedded test-real
+
+## test-embedded: vet, unit tests, end-to-end suite on the embedded broker and SQLite (Go only)
+test-embedded: vet unit e2e
+
+## test-real: store tests on PostgreSQL, end-to-end suite on Apache Kafka + PostgreSQL,
+## replication test on a three-broker cluster (starts and stops them itself)
+test-real:
+	scripts/test-real.sh all
+
+test-replication:
+	scripts/test-real.sh replication
 
 vet:
 	@test -z "$$(gofmt -l $(MODULES))" || { echo "gofmt needed:"; gofmt -l $(MODULES); exit 1; }
 	go vet $(PKGS)
 
 unit:
-	go test -count=1 $(filter-out ./local/...,$(PKGS)) $(shell go list ./local/... | grep -v /e2e)
+	go test -count=1 -timeout 20m $(filter-out ./local/...,$(PKGS)) $$(go list ./local/... | grep -v '/local/e2e$$')
 
 e2e:
+	@echo "== end-to-end suite, run 1 of 2: broker embedded kfake $$(cd local && go list -m -f '{{.Version}}' github.com/twmb/franz-go/pkg/kfake)," \
+	  "store SQLite (modernc.org/sqlite $$(cd shared && go list -m -f '{{.Version}}' modernc.org/sqlite))"
 	go test -count=1 -v -timeout 20m ./local/e2e/
 
 ## tidy: tidy each function's go.mod the way a func build resolves it

@@ -10,6 +10,7 @@
 #   scripts/kafka.sh bootstrap       the bootstrap servers of what runs (127.0.0.1:19092[,...])
 #   scripts/kafka.sh create-topic NAME [PARTITIONS]   (auto-creation is off)
 #   scripts/kafka.sh version         the pinned version
+#   scripts/kafka.sh server-version  the version the running broker reports in its log ("Kafka version: ...")
 #
 # Settings (environment):
 #   KAFKA_CACHE            jar cache (.cache/kafka/<version>); fetch fills KAFKA_CACHE/libs, later runs need no network
@@ -420,6 +421,21 @@ cmd_bootstrap() {
   bootstrap_of "$mode"
 }
 
+cmd_server_version() {
+  local mode n
+  mode="$(running_mode)" || die "Kafka is not running: scripts/kafka.sh start"
+  if [ "$mode" = single ]; then
+    version_line "$single"
+    return
+  fi
+  for n in 1 2 3; do
+    if pid_of "$cluster/node-$n" >/dev/null; then
+      version_line "$cluster/node-$n"
+      return
+    fi
+  done
+}
+
 cmd_create_topic() {
   local name="${1:-}" parts="${2:-3}" mode
   [ -n "$name" ] || die "create-topic NAME [PARTITIONS]"
@@ -439,5 +455,6 @@ case "${1:-}" in
   bootstrap) cmd_bootstrap ;;
   create-topic) shift; cmd_create_topic "$@" ;;
   version) echo "$KAFKA_VERSION" ;;
+  server-version) cmd_server_version ;;
   *) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2 ;;
 esac

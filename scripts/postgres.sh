@@ -15,7 +15,8 @@
 #   PG_BIN      server binaries (the newest /usr/lib/postgresql/*/bin)
 #   PG_TIMEOUT  seconds to wait for readiness (60)
 #
-# The server runs as the `postgres` OS user (it refuses root) and is tuned
+# As root, the server runs as the `postgres` OS user (it refuses root);
+# otherwise as the user running the script. It is tuned
 # for tests, not durability: fsync and synchronous_commit are off. TCP
 # logins need the password (scram-sha-256), so a wrong one really fails;
 # the superuser only logs in over the unix socket in PG_DIR.
@@ -44,7 +45,10 @@ find_bin() {
 
 url() { echo "postgres://$DB_ROLE:$DB_PASSWORD@127.0.0.1:$PG_PORT/$DB_NAME?sslmode=disable"; }
 
-as_pg() { runuser -u "$PG_USER_OS" -- "$@"; }
+# as_pg CMD...: run a server tool as the server's OS user.
+as_pg() {
+  if [ "$(id -u)" = 0 ]; then runuser -u "$PG_USER_OS" -- "$@"; else "$@"; fi
+}
 
 cmd_install() {
   if bin="$(find_bin)"; then
@@ -73,13 +77,19 @@ psql_super() {
 cmd_start() {
   local bin
   bin="$(find_bin)" || die "no PostgreSQL server binaries under /usr/lib/postgresql/*/bin: run scripts/postgres.sh install (apt-get install -y postgresql)"
-  id "$PG_USER_OS" >/dev/null 2>&1 || die "there is no '$PG_USER_OS' OS user to run the server as (Debian's postgresql package creates it)"
+  if [ "$(id -u)" = 0 ]; then
+    id "$PG_USER_OS" >/dev/null 2>&1 || die "there is no '$PG_USER_OS' OS user to run the server as (Debian's postgresql package creates it)"
+  fi
   if running; then
     echo "PostgreSQL already running on 127.0.0.1:$PG_PORT" >&2
     url; return
   fi
   mkdir -p "$PG_DIR"
-  chown "$PG_USER_OS:" "$PG_DIR"
+  if [ "$(id -u)" = 0 ]; then
+    chown "$PG_USER_OS:" "$PG_DIR"
+    as_pg test -w "$PG_DIR" ||
+      die "the '$PG_USER_OS' user cannot reach $PG_DIR (a parent folder is closed to it): set PG_DIR to a folder it can reach"
+  fi
   local major; major="$("$bin/postgres" --version | sed -E 's/.* ([0-9]+)(\.[0-9]+)?.*/\1/')"
   if [ -f "$data/PG_VERSION" ] && [ "$(cat "$data/PG_VERSION")" != "$major" ]; then
     echo "data folder was made by PostgreSQL $(cat "$data/PG_VERSION"), server is $major: starting afresh" >&2
@@ -91,7 +101,8 @@ cmd_start() {
       --auth-local=trust --auth-host=scram-sha-256 >"$PG_DIR/initdb.log" 2>&1 ||
       { tail -n 20 "$PG_DIR/initdb.log" >&2; die "initdb failed (log: $PG_DIR/initdb.log)"; }
   fi
-  : >"$logfile"; chown "$PG_USER_OS:" "$logfile"
+  : >"$logfile"
+  if [ "$(id -u)" = 0 ]; then chown "$PG_USER_OS:" "$logfile"; fi
   local t0=$SECONDS
   # One line: pg_ctl pastes these into a shell command.
   local opts="-c listen_addresses=127.0.0.1 -c port=$PG_PORT -c unix_socket_directories=$PG_DIR"

@@ -136,6 +136,43 @@ func TestEnsureTopicsReplication(t *testing.T) {
 	}
 }
 
+// OverrideReplication gives every created topic the production shape
+// (replication factor, min.insync.replicas) whatever the manifest says;
+// partitions and the rest of the config still come from the manifest.
+func TestEnsureTopicsOverrideReplication(t *testing.T) {
+	c := startCluster(t, WithBrokers(3))
+	admin := newAdmin(t, c.BootstrapServers(), mustConfig(t))
+	topic := manifests.KafkaTopic{Origin: manifests.Origin{File: "topics.yaml"}, Name: "r1", TopicName: "r1", Partitions: 4, Replicas: 1,
+		Config: map[string]string{"retention.ms": "-1"}}
+	if _, err := EnsureTopics(context.Background(), admin, []manifests.KafkaTopic{topic}, OverrideReplication(3, 2)); err != nil {
+		t.Fatal(err)
+	}
+	topics, _ := admin.ListTopics()
+	if d := topics["r1"]; d.ReplicationFactor != 3 || d.NumPartitions != 4 {
+		t.Errorf("r1 = %+v", d)
+	}
+	entries, err := admin.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: "r1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, e := range entries {
+		got[e.Name] = e.Value
+	}
+	if got["min.insync.replicas"] != "2" || got["retention.ms"] != "-1" {
+		t.Errorf("r1 config: min.insync.replicas %q retention.ms %q", got["min.insync.replicas"], got["retention.ms"])
+	}
+	// More replicas than brokers: one clear error, before any topic is made.
+	big := manifests.KafkaTopic{Name: "r2", TopicName: "r2", Partitions: 1, Replicas: 1}
+	_, err = EnsureTopics(context.Background(), admin, []manifests.KafkaTopic{big}, OverrideReplication(4, 2))
+	if !errors.Is(err, ErrTooFewBrokers) || !strings.Contains(err.Error(), "a replication factor of 4 needs 4 brokers, the cluster has 3") {
+		t.Errorf("err = %v", err)
+	}
+	if topics, _ := admin.ListTopics(); topics["r2"].NumPartitions != 0 {
+		t.Errorf("r2 was created: %+v", topics["r2"])
+	}
+}
+
 // Nothing is auto-created: producing to an undeclared topic fails.
 func TestNoAutoCreation(t *testing.T) {
 	c := startCluster(t)
@@ -153,16 +190,118 @@ func TestNoAutoCreation(t *testing.T) {
 	}
 }
 
-func TestWaitReadyUnreachable(t *testing.T) {
+func closedPort(t *testing.T) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := ln.Addr().String()
 	ln.Close() // nothing listens there now
-	err = WaitReady(context.Background(), []string{addr}, nil, 300*time.Millisecond)
-	if err == nil || !strings.Contains(err.Error(), "kafka at "+addr+" not reachable within 300ms") {
-		t.Fatalf("err = %v", err)
+	return addr
+}
+
+// Every server refusing the connection is a wrong address or a broker that
+// is down: WaitReady gives up after RefusedGrace, not the whole timeout,
+// naming the servers.
+func TestWaitReadyRefusedFailsFast(t *testing.T) {
+	defer func(g time.Duration) { RefusedGrace = g }(RefusedGrace)
+	RefusedGrace = 500 * time.Millisecond
+	a, b := closedPort(t), closedPort(t)
+	start := time.Now()
+	err := WaitReady(context.Background(), []string{a, b}, nil, 30*time.Second)
+	took := time.Since(start)
+	var ue *UnreachableError
+	if !errors.As(err, &ue) || !ue.Refused {
+		t.Fatalf("err = %v, want a refused *UnreachableError", err)
+	}
+	if took < RefusedGrace || took > 5*time.Second {
+		t.Errorf("gave up after %s, want about %s", took, RefusedGrace)
+	}
+	ue.Setting = "--brokers"
+	if msg := err.Error(); !strings.Contains(msg, "kafka bootstrap servers "+a+","+b+" (--brokers): connection refused") {
+		t.Errorf("message %q", msg)
+	}
+	// A timeout shorter than the grace wins.
+	start = time.Now()
+	if err := WaitReady(context.Background(), []string{a}, nil, 200*time.Millisecond); err == nil || time.Since(start) > 2*time.Second {
+		t.Errorf("err %v after %s", err, time.Since(start))
+	}
+}
+
+// A broker that binds its port while WaitReady waits (started in parallel)
+// is found: the grace is patience, not a single try.
+func TestWaitReadyWaitsForABrokerThatBindsLate(t *testing.T) {
+	defer func(g time.Duration) { RefusedGrace = g }(RefusedGrace)
+	RefusedGrace = 10 * time.Second
+	addr := closedPort(t)
+	_, port, _ := net.SplitHostPort(addr)
+	go func() {
+		time.Sleep(time.Second)
+		p, _ := net.LookupPort("tcp", port)
+		c, err := Start(WithPort(p))
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		t.Cleanup(c.Close)
+	}()
+	if err := WaitReady(context.Background(), []string{addr}, nil, 20*time.Second); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A server that accepts connections but never answers (a broker still
+// starting, a proxy in front of nothing) is waited for until the timeout.
+func TestWaitReadySilentServerWaitsForTimeout(t *testing.T) {
+	defer func(g time.Duration) { RefusedGrace = g }(RefusedGrace)
+	RefusedGrace = 100 * time.Millisecond
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // hold it open, say nothing
+		}
+	}()
+	addr := ln.Addr().String()
+	start := time.Now()
+	err = WaitReady(context.Background(), []string{addr}, nil, 1500*time.Millisecond)
+	took := time.Since(start)
+	var ue *UnreachableError
+	if !errors.As(err, &ue) || ue.Refused || ue.Permanent {
+		t.Fatalf("err = %v, want a timed-out *UnreachableError", err)
+	}
+	if took < 1500*time.Millisecond {
+		t.Errorf("gave up after %s, before the timeout", took)
+	}
+	if !strings.Contains(err.Error(), "kafka at "+addr+" not reachable within") {
+		t.Errorf("message %q", err)
+	}
+}
+
+// A name that does not resolve will not resolve in a second either.
+func TestWaitReadyUnknownHostFailsAtOnce(t *testing.T) {
+	start := time.Now()
+	err := WaitReady(context.Background(), []string{"no-such-host.invalid:9092"}, nil, 30*time.Second)
+	var ue *UnreachableError
+	if errors.As(err, &ue) && !ue.Permanent && !ue.Refused {
+		t.Skipf("this machine's resolver does not answer NXDOMAIN for .invalid: %v", err)
+	}
+	if !errors.As(err, &ue) || !ue.Permanent {
+		t.Fatalf("err = %v, want a permanent *UnreachableError", err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("took %s", took)
+	}
+	if !strings.Contains(err.Error(), "no-such-host.invalid") {
+		t.Errorf("message %q", err)
 	}
 }
 
@@ -309,3 +448,46 @@ func selfSigned(t *testing.T) (*tls.Config, []byte) {
 }
 
 func itoa(n int) string { return big.NewInt(int64(n)).String() }
+
+// Reset empties a shared cluster of what a test run left: topics (so they
+// are created afresh, empty) and consumer groups (so the next run starts at
+// initialOffset). Missing ones are fine.
+func TestReset(t *testing.T) {
+	c := startCluster(t)
+	cfg := mustConfig(t)
+	admin := newAdmin(t, c.BootstrapServers(), cfg)
+	topic := manifests.KafkaTopic{Name: "a", TopicName: "a", Partitions: 1, Replicas: 1}
+	if _, err := EnsureTopics(context.Background(), admin, []manifests.KafkaTopic{topic}); err != nil {
+		t.Fatal(err)
+	}
+	client, err := sarama.NewClient(c.BootstrapServers(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	coord, err := client.Coordinator("g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := &sarama.OffsetCommitRequest{Version: 2, ConsumerGroup: "g", ConsumerGroupGeneration: -1, RetentionTime: -1}
+	req.AddBlock("a", 0, 1, 0, "")
+	if resp, err := coord.CommitOffset(req); err != nil || resp.Errors["a"][0] != sarama.ErrNoError {
+		t.Fatalf("commit: %v %+v", err, resp)
+	}
+	if groups, _ := admin.ListConsumerGroups(); len(groups) != 1 {
+		t.Fatalf("groups before reset: %v", groups)
+	}
+	if err := Reset(context.Background(), admin, []string{"a", "never-made"}, []string{"g", "no-group"}, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if topics, _ := admin.ListTopics(); len(topics) != 0 {
+		t.Errorf("topics after reset: %v", topics)
+	}
+	if groups, _ := admin.ListConsumerGroups(); len(groups) != 0 {
+		t.Errorf("groups after reset: %v", groups)
+	}
+	// And the topic can be made again at once.
+	if _, err := EnsureTopics(context.Background(), admin, []manifests.KafkaTopic{topic}); err != nil {
+		t.Fatal(err)
+	}
+}

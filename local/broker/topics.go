@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -18,6 +19,8 @@ type TopicOption func(*topicOptions)
 
 type topicOptions struct {
 	capReplication bool
+	replicas       int16
+	minInsync      int
 	settle         time.Duration
 }
 
@@ -26,6 +29,19 @@ type topicOptions struct {
 // Without it, such a topic fails to be created, as it would on a cluster:
 // silently weakening durability is the caller's decision, not ours.
 func CapReplication() TopicOption { return func(o *topicOptions) { o.capReplication = true } }
+
+// ErrTooFewBrokers: OverrideReplication asks for more replicas than the
+// cluster has brokers.
+var ErrTooFewBrokers = errors.New("broker: not enough brokers")
+
+// OverrideReplication creates every topic with replicas replicas and, when
+// minInsync > 0, min.insync.replicas=minInsync, whatever the KafkaTopics
+// declare: the shape a production cluster gives the same manifests (for a
+// replication test on a three-broker cluster, or `up --topic-replicas`).
+// Partitions and the rest of the config still come from the manifests.
+func OverrideReplication(replicas int16, minInsync int) TopicOption {
+	return func(o *topicOptions) { o.replicas, o.minInsync = replicas, minInsync }
+}
 
 // WithSettleTimeout bounds the wait for created topics to show up with a
 // leader for every partition (default 10s).
@@ -83,10 +99,13 @@ func EnsureTopics(ctx context.Context, admin sarama.ClusterAdmin, topics []manif
 		return res, fmt.Errorf("broker: list topics: %w", err)
 	}
 	nbrokers := 0
-	if o.capReplication {
+	if o.capReplication || o.replicas > 0 {
 		if nbrokers, err = BrokerCount(admin); err != nil {
 			return res, err
 		}
+	}
+	if o.replicas > 0 && !o.capReplication && int(o.replicas) > nbrokers {
+		return res, fmt.Errorf("%w: a replication factor of %d needs %d brokers, the cluster has %d", ErrTooFewBrokers, o.replicas, o.replicas, nbrokers)
 	}
 
 	var mismatches []Mismatch
@@ -103,12 +122,19 @@ func EnsureTopics(ctx context.Context, admin sarama.ClusterAdmin, topics []manif
 			continue
 		}
 		detail := &sarama.TopicDetail{NumPartitions: t.Partitions, ReplicationFactor: t.Replicas, ConfigEntries: map[string]*string{}}
+		if o.replicas > 0 {
+			detail.ReplicationFactor = o.replicas
+		}
 		if o.capReplication && nbrokers > 0 && int(detail.ReplicationFactor) > nbrokers {
 			detail.ReplicationFactor = int16(nbrokers)
 			res.Capped[t.TopicName] = detail.ReplicationFactor
 		}
 		for k, v := range t.Config {
 			detail.ConfigEntries[k] = &v
+		}
+		if o.minInsync > 0 {
+			v := strconv.Itoa(o.minInsync)
+			detail.ConfigEntries["min.insync.replicas"] = &v
 		}
 		err := admin.CreateTopic(t.TopicName, detail, false)
 		switch {

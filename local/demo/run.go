@@ -42,7 +42,8 @@ type Config struct {
 	RunID   string
 	Timeout time.Duration // for every order to reach its outcome
 	Settle  time.Duration // for compensations to finish before the check
-	// Progress is called as orders finish; nil for none.
+	// Progress is called as orders are placed and as they finish (under
+	// the run's lock: it must not block); nil for none.
 	Progress func(Progress)
 }
 
@@ -206,6 +207,9 @@ func Run(ctx context.Context, target Target, cfg Config) (Result, error) {
 				t.mu.Lock()
 				t.want[p.Order.OrderID].PlacedAt = now
 				t.progress.Placed++
+				if t.report != nil {
+					t.report(t.progress)
+				}
 				t.mu.Unlock()
 				placed.Add(1)
 			}

@@ -42,6 +42,12 @@ type Options struct {
 	Brokers []string
 	// BrokerPort fixes the embedded broker's port (0: any free port).
 	BrokerPort int
+	// TopicReplicas, when > 0, creates every topic with this replication
+	// factor instead of the KafkaTopics' replicas, and TopicMinInsync (> 0)
+	// sets min.insync.replicas on them: the production shape of the same
+	// manifests on a multi-broker cluster. Existing topics are left alone.
+	TopicReplicas  int16
+	TopicMinInsync int
 	// IngressPort and APIPort fix the plane's HTTP ports (0: any).
 	IngressPort, APIPort int
 	// StateDir holds databases, logs and endpoints.json.
@@ -75,12 +81,14 @@ type Plane struct {
 	IngressURL, APIURL string
 	Webhook            *Webhook
 
-	mu      sync.Mutex
-	procs   map[string]*runner.Process
-	sources []*source.Source
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
-	started time.Time
+	mu       sync.Mutex
+	procs    map[string]*runner.Process
+	restarts map[string]int
+	closing  bool
+	sources  []*source.Source
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	started  time.Time
 }
 
 // Up starts everything and returns once every function is ready and every
@@ -95,10 +103,13 @@ func Up(ctx context.Context, opts Options) (p *Plane, err error) {
 	if opts.Command == nil {
 		return nil, errors.New("plane: no command to start functions with")
 	}
-	p = &Plane{opts: opts, procs: map[string]*runner.Process{}, started: time.Now()}
+	// The returns below set p to nil on error: undo through started.
+	started := &Plane{opts: opts, procs: map[string]*runner.Process{}, restarts: map[string]int{}, started: time.Now()}
+	p = started
 	defer func() {
 		if err != nil {
-			p.Close()
+			started.Close()
+			p = nil
 		}
 	}()
 	step := func(format string, args ...any) { fmt.Fprintf(opts.Progress, "  "+format+"\n", args...) }
@@ -175,6 +186,9 @@ func (p *Plane) startKafka(ctx context.Context, step func(string, ...any)) error
 		return err
 	}
 	var topicOpts []broker.TopicOption
+	if p.opts.TopicReplicas > 0 || p.opts.TopicMinInsync > 0 {
+		topicOpts = append(topicOpts, broker.OverrideReplication(p.opts.TopicReplicas, p.opts.TopicMinInsync))
+	}
 	if cluster.Embedded() {
 		topicOpts = append(topicOpts, broker.CapReplication())
 	}
@@ -186,7 +200,15 @@ func (p *Plane) startKafka(ctx context.Context, step func(string, ...any)) error
 	if cluster.Embedded() {
 		kind = "embedded (kfake)"
 	}
-	step("kafka: %s at %s; topics created %d, existing %d", kind, strings.Join(p.Brokers, ","), len(res.Created), len(res.Existing))
+	shape := ""
+	if p.opts.TopicReplicas > 0 {
+		shape = fmt.Sprintf(" (replicas %d", p.opts.TopicReplicas)
+		if p.opts.TopicMinInsync > 0 {
+			shape += fmt.Sprintf(", min.insync.replicas %d", p.opts.TopicMinInsync)
+		}
+		shape += ")"
+	}
+	step("kafka: %s at %s; topics created %d%s, existing %d", kind, strings.Join(p.Brokers, ","), len(res.Created), shape, len(res.Existing))
 	if p.producer, err = sarama.NewSyncProducerFromClient(p.client); err != nil {
 		return err
 	}
@@ -293,7 +315,61 @@ func (p *Plane) startFunctions(ctx context.Context, step func(string, ...any)) e
 		urls = append(urls, n+"="+p.procs[n].URL)
 	}
 	step("functions ready: %s", strings.Join(urls, " "))
+	for _, n := range names {
+		go p.supervise(n)
+	}
 	return nil
+}
+
+// supervise restarts a function whose process ends while the plane runs,
+// as the kubelet restarts a crashed container: a crash is an outage of
+// that function, not the end of the topology.
+func (p *Plane) supervise(name string) {
+	for {
+		proc := p.Process(name)
+		<-proc.Done()
+		p.mu.Lock()
+		closing, current := p.closing, p.procs[name] == proc
+		p.mu.Unlock()
+		if closing {
+			return
+		}
+		if !current {
+			continue
+		}
+		p.opts.Log.Warn("function exited; restarting", "function", name, "error", fmt.Sprint(proc.Err()))
+		fmt.Fprintf(p.opts.Progress, "  function %s exited (%v); restarting\n", name, proc.Err())
+		time.Sleep(200 * time.Millisecond)
+		next, err := proc.Restart()
+		if err != nil {
+			p.opts.Log.Error("function restart failed", "function", name, "error", err)
+			time.Sleep(time.Second)
+			continue
+		}
+		p.mu.Lock()
+		if p.closing {
+			p.mu.Unlock()
+			next.Kill()
+			return
+		}
+		p.procs[name] = next
+		p.restarts[name]++
+		p.mu.Unlock()
+		if err := next.WaitReady(context.Background(), 60*time.Second); err != nil {
+			p.opts.Log.Error("restarted function not ready", "function", name, "error", err)
+		}
+	}
+}
+
+// Restarts counts the unplanned restarts of each function.
+func (p *Plane) Restarts() map[string]int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := map[string]int{}
+	for k, v := range p.restarts {
+		out[k] = v
+	}
+	return out
 }
 
 // resolve turns a manifest destination into a URL: a Service is a function
@@ -387,20 +463,25 @@ func (p *Plane) Process(name string) *runner.Process {
 	return p.procs[name]
 }
 
-// Restart kills a function (a crash) and starts it again on its address.
-func (p *Plane) Restart(ctx context.Context, name string) error {
-	proc := p.Process(name)
-	if proc == nil {
+// Kill ends a function's process at once, as a crash would; the
+// supervisor starts a new one on the same address. It returns when that
+// one is ready.
+func (p *Plane) Kill(ctx context.Context, name string) error {
+	old := p.Process(name)
+	if old == nil {
 		return fmt.Errorf("no function %s", name)
 	}
-	next, err := proc.Restart()
-	if err != nil {
-		return err
+	old.Kill()
+	for {
+		if cur := p.Process(name); cur != old {
+			return cur.WaitReady(ctx, 60*time.Second)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
-	p.mu.Lock()
-	p.procs[name] = next
-	p.mu.Unlock()
-	return next.WaitReady(ctx, 60*time.Second)
 }
 
 // SinkURL is the ingress of the KafkaSink name.
@@ -432,6 +513,7 @@ func (p *Plane) Close() error {
 		p.wg.Wait()
 	}
 	p.mu.Lock()
+	p.closing = true
 	procs := make([]*runner.Process, 0, len(p.procs))
 	for _, proc := range p.procs {
 		procs = append(procs, proc)

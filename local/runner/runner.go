@@ -137,7 +137,9 @@ func Start(spec Spec) (*Process, error) {
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Its own process group, so a Ctrl-C in the terminal reaches the plane
 	// only, and the plane stops the functions in order.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Pdeathsig: if the plane itself dies, its functions go too (SIGTERM, so
+	// they still run Stop) instead of lingering on their ports.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		return nil, fmt.Errorf("starting %s: %w", spec.Name, err)
@@ -170,6 +172,9 @@ func (p *Process) WaitReady(ctx context.Context, timeout time.Duration) error {
 		}
 		select {
 		case <-p.done:
+			if reason := p.exitReason(); reason != "" {
+				return fmt.Errorf("function %s failed to start: %s (%v; log %s)", p.Name, reason, p.exitErr(), p.LogPath)
+			}
 			return fmt.Errorf("function %s exited during start (%v):\n%s", p.Name, p.exitErr(), p.LogTail(20))
 		case <-ctx.Done():
 			return fmt.Errorf("function %s not ready after %s:\n%s", p.Name, timeout, p.LogTail(20))
@@ -178,11 +183,34 @@ func (p *Process) WaitReady(ctx context.Context, timeout time.Duration) error {
 	}
 }
 
+// exitReason is the error a process printed last before it exited: its
+// last line unless that is a structured (JSON) log line, without the
+// "program: " prefix a CLI puts in front. Empty when there is none.
+func (p *Process) exitReason() string {
+	lines := strings.Split(strings.TrimSpace(p.LogTail(1)), "\n")
+	last := strings.TrimSpace(lines[len(lines)-1])
+	if last == "" || strings.HasPrefix(last, "{") || strings.HasPrefix(last, "(") {
+		return ""
+	}
+	for _, prog := range []string{"orderflow", filepath.Base(p.spec.Command[0])} {
+		if rest, ok := strings.CutPrefix(last, prog+": "); ok {
+			return rest
+		}
+	}
+	return last
+}
+
 func (p *Process) exitErr() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.err
 }
+
+// Done is closed when the process has ended.
+func (p *Process) Done() <-chan struct{} { return p.done }
+
+// Err is how the process ended, once Done is closed.
+func (p *Process) Err() error { return p.exitErr() }
 
 // Exited reports whether the process has ended.
 func (p *Process) Exited() bool {

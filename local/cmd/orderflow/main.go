@@ -18,6 +18,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"orderflow.dev/local/broker"
 	"orderflow.dev/local/fnserve"
 	"orderflow.dev/local/plane"
 )
@@ -96,6 +97,8 @@ type upFlags struct {
 	brokers           []string
 	manifests         string
 	brokerPort        int
+	topicReplicas     int
+	minInsync         int
 	ingressPort       int
 	apiPort           int
 	duplicateDelivery bool
@@ -107,6 +110,8 @@ func (f *upFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringSliceVar(&f.brokers, "brokers", nil, "bootstrap servers of an existing Kafka (default: start the embedded broker); SASL/TLS from ORDERFLOW_KAFKA_* variables")
 	cmd.Flags().StringVar(&f.manifests, "manifests", "", "kustomization directory to run (default <root>/knative/base)")
 	cmd.Flags().IntVar(&f.brokerPort, "broker-port", 0, "port of the embedded broker (default: any free port)")
+	cmd.Flags().IntVar(&f.topicReplicas, "topic-replicas", 0, "create missing topics with this replication factor instead of the KafkaTopics' replicas (e.g. 3 on a 3-broker cluster)")
+	cmd.Flags().IntVar(&f.minInsync, "min-insync-replicas", 0, "set min.insync.replicas on the topics it creates (e.g. 2 with --topic-replicas 3)")
 	cmd.Flags().IntVar(&f.ingressPort, "ingress-port", 0, "port of the KafkaSink ingress (default: any free port)")
 	cmd.Flags().IntVar(&f.apiPort, "api-port", 0, "port of the plane's HTTP API and webhook (default: any free port)")
 	cmd.Flags().BoolVar(&f.duplicateDelivery, "duplicate-delivery", false, "deliver every event twice (proves the functions idempotent)")
@@ -140,6 +145,12 @@ func (f *upFlags) options(g *globals, stateDir string, progress *os.File) (plane
 			return plane.Options{}, fmt.Errorf("%s %d: not a port", p.name, p.v)
 		}
 	}
+	if f.topicReplicas < 0 || f.topicReplicas > 32767 {
+		return plane.Options{}, fmt.Errorf("--topic-replicas %d: want a replication factor of at least 1", f.topicReplicas)
+	}
+	if f.minInsync < 0 || (f.topicReplicas > 0 && f.minInsync > f.topicReplicas) {
+		return plane.Options{}, fmt.Errorf("--min-insync-replicas %d: want at least 1 and at most --topic-replicas (%d)", f.minInsync, f.topicReplicas)
+	}
 	if len(f.brokers) > 0 && f.brokerPort != 0 {
 		return plane.Options{}, errors.New("--broker-port is for the embedded broker; it cannot go with --brokers")
 	}
@@ -169,7 +180,7 @@ func (f *upFlags) options(g *globals, stateDir string, progress *os.File) (plane
 	}
 	return plane.Options{
 		Manifests: manifests, FunctionsDir: filepath.Join(root, "functions"), Brokers: f.brokers,
-		BrokerPort: f.brokerPort, IngressPort: f.ingressPort, APIPort: f.apiPort, StateDir: abs,
+		BrokerPort: f.brokerPort, TopicReplicas: int16(f.topicReplicas), TopicMinInsync: f.minInsync, IngressPort: f.ingressPort, APIPort: f.apiPort, StateDir: abs,
 		Command: cmd, DuplicateDelivery: f.duplicateDelivery, Env: env,
 		Log: slog.New(slog.NewJSONHandler(logFile, nil)), Progress: progress,
 	}, nil
@@ -202,6 +213,13 @@ func newUp(g *globals) *cobra.Command {
 			start := time.Now()
 			p, err := plane.Up(ctx, opts)
 			if err != nil {
+				var unreachable *broker.UnreachableError
+				if len(f.brokers) > 0 && errors.As(err, &unreachable) {
+					unreachable.Setting = "--brokers"
+				}
+				if errors.Is(err, broker.ErrTooFewBrokers) {
+					return fmt.Errorf("--topic-replicas %d: %w", f.topicReplicas, err)
+				}
 				return err
 			}
 			printEndpoints(p.Endpoints(), time.Since(start))

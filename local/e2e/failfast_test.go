@@ -1,0 +1,90 @@
+package e2e
+
+import (
+	"context"
+	"net"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Bad configuration makes `orderflow up` fail within seconds, exit
+// non-zero and name the setting at fault: no hang, no stack trace.
+func TestUpFailsFastOnBadConfig(t *testing.T) {
+	// A loopback port nothing listens on.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String()
+	ln.Close()
+
+	tests := []struct {
+		name   string
+		args   []string
+		within time.Duration
+		want   []string
+	}{
+		{
+			name: "unreachable brokers",
+			args: []string{"up", "--brokers", dead},
+			// broker.RefusedGrace (5s) of patience for a broker still
+			// binding its port, then out.
+			within: 15 * time.Second,
+			want:   []string{"kafka bootstrap servers " + dead + " (--brokers)", "connection refused"},
+		},
+		{
+			name:   "unreachable brokers, one of several",
+			args:   []string{"up", "--brokers", dead + ",127.0.0.1:1"},
+			within: 15 * time.Second,
+			want:   []string{"kafka bootstrap servers " + dead + ",127.0.0.1:1 (--brokers)", "connection refused"},
+		},
+		{
+			name:   "database nobody serves",
+			args:   []string{"up", "--env", "order/ORDERFLOW_DATABASE_URL=postgres://nobody:x@127.0.0.1:1/db"},
+			within: 30 * time.Second,
+			want:   []string{"function order failed to start", "ORDERFLOW_DATABASE_URL=postgres://nobody@127.0.0.1:1/db", "cannot connect"},
+		},
+		{
+			name:   "database of an unknown kind",
+			args:   []string{"up", "--env", "inventory/ORDERFLOW_DATABASE_URL=mysql://db/inventory"},
+			within: 30 * time.Second,
+			want:   []string{"function inventory failed to start", "ORDERFLOW_DATABASE_URL", `unsupported database scheme "mysql"`},
+		},
+		{
+			name:   "bad replication settings",
+			args:   []string{"up", "--topic-replicas", "1", "--min-insync-replicas", "2"},
+			within: 5 * time.Second,
+			want:   []string{"--min-insync-replicas 2"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), tt.within+30*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, binary, append(tt.args, "--state-dir", t.TempDir())...)
+			cmd.Dir = root
+			start := time.Now()
+			out, err := cmd.CombinedOutput()
+			took := time.Since(start)
+			t.Logf("exit after %s: %v\n%s", took.Round(time.Millisecond), err, out)
+			if err == nil {
+				t.Fatal("exit 0, want failure")
+			}
+			if took > tt.within {
+				t.Errorf("took %s, want a failure within %s", took, tt.within)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(string(out), w) {
+					t.Errorf("output does not name %q", w)
+				}
+			}
+			for _, bad := range []string{"panic:", "goroutine ", ".go:"} {
+				if strings.Contains(string(out), bad) {
+					t.Errorf("output has a stack trace (%q)", bad)
+				}
+			}
+		})
+	}
+}
