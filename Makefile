@@ -3,11 +3,11 @@
 # PostgreSQL (scripts/test-real.sh: Java 17, Maven, postgresql, kcat), which
 # .ci/run installs itself.
 
-MODULES := shared functions/order functions/inventory functions/payment functions/notify functions/analytics local tools
+MODULES := shared functions/order functions/inventory functions/payment functions/notify functions/analytics local tools deploy/validate
 PKGS    := $(addsuffix /...,$(addprefix ./,$(MODULES)))
 ORDERS  ?= 1000
 
-.PHONY: demo up build test test-embedded test-real test-replication vet unit e2e tidy
+.PHONY: demo up build test test-embedded test-deploy test-real test-replication vet unit e2e tidy func-build
 
 ## demo: the main job: the whole saga on the embedded broker, $(ORDERS) orders, invariants checked
 demo: build
@@ -22,10 +22,19 @@ build:
 
 ## test: vet and every test, then the end-to-end suite twice: embedded broker +
 ## SQLite, and Apache Kafka + PostgreSQL (plus the replication and kcat tests)
-test: test-embedded test-real
+test: test-embedded test-deploy test-real
 
 ## test-embedded: vet, unit tests, end-to-end suite on the embedded broker and SQLite (Go only)
 test-embedded: vet unit e2e
+
+## test-deploy: what a cluster would run, proven without one: the manifests
+## (rendered by kustomize, validated by the Knative types) are checked by
+## the unit tests of deploy/validate; here every function is built by the
+## real func CLI (func build --builder=host) and each binary served
+test-deploy: func-build
+
+func-build:
+	scripts/func-build.sh
 
 ## test-real: store tests on PostgreSQL, end-to-end suite on Apache Kafka + PostgreSQL,
 ## replication test on a three-broker cluster (starts and stops them itself)

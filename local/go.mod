@@ -44,4 +44,7 @@ require (
 	sigs.k8s.io/yaml v1.6.0 // indirect
 )
 
-require orderflow.dev/shared v0.1.0
+require (
+	github.com/robfig/cron/v3 v3.0.1
+	orderflow.dev/shared v0.1.0
+)

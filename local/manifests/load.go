@@ -3,6 +3,7 @@ package manifests
 import (
 	"bufio"
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -170,6 +171,7 @@ var kindGroups = map[string]string{
 	KindKafkaSink:   "eventing.knative.dev",
 	KindKafkaSource: "sources.knative.dev",
 	KindSinkBinding: "sources.knative.dev",
+	KindPingSource:  "sources.knative.dev",
 }
 
 func (l *loader) file(path, ns string) {
@@ -247,6 +249,13 @@ func (l *loader) file(path, ns string) {
 			if c.decode(doc, &w) {
 				if b, ok := c.binding(&w, origin); ok {
 					l.set.Bindings = append(l.set.Bindings, b)
+				}
+			}
+		case KindPingSource:
+			var w wirePingSource
+			if c.decode(doc, &w) {
+				if ps, ok := c.ping(&w, origin); ok {
+					l.set.Pings = append(l.set.Pings, ps)
 				}
 			}
 		}
@@ -524,4 +533,37 @@ func (c *conv) binding(w *wireSinkBinding, o Origin) (SinkBinding, bool) {
 		b.Sink = d
 	}
 	return b, !c.failed
+}
+
+// ping converts a PingSource. Its schedule is checked with the same cron
+// parser the plane runs it with (five fields, as Knative takes it).
+func (c *conv) ping(w *wirePingSource, o Origin) (PingSource, bool) {
+	ps := PingSource{Origin: o, Name: w.Metadata.Name, Namespace: c.ns, Schedule: w.Spec.Schedule,
+		Timezone: w.Spec.Timezone, ContentType: w.Spec.ContentType}
+	if ps.Schedule == "" {
+		c.fail("spec.schedule", "missing")
+	} else if _, err := ParseSchedule(ps.Schedule, ps.Timezone); err != nil {
+		c.fail("spec.schedule", "%v", err)
+	}
+	switch {
+	case w.Spec.Data != "" && w.Spec.DataBase64 != "":
+		c.fail("spec.dataBase64", "set together with spec.data; use one")
+	case w.Spec.DataBase64 != "":
+		b, err := base64.StdEncoding.DecodeString(w.Spec.DataBase64)
+		if err != nil {
+			c.fail("spec.dataBase64", "not base64: %v", err)
+		}
+		ps.Data = b
+	default:
+		ps.Data = []byte(w.Spec.Data)
+	}
+	if w.Spec.Sink == nil {
+		c.fail("spec.sink", "missing")
+	} else if d, ok := c.destination(w.Spec.Sink, "spec.sink"); ok {
+		ps.Sink = d
+	}
+	if w.Spec.CEOverrides != nil {
+		ps.CEOverrides = w.Spec.CEOverrides.Extensions
+	}
+	return ps, !c.failed
 }

@@ -11,6 +11,7 @@ const (
 	KindKafkaSink   = "KafkaSink"
 	KindKafkaSource = "KafkaSource"
 	KindSinkBinding = "SinkBinding"
+	KindPingSource  = "PingSource"
 	// KindService is the Knative Service a function becomes on a cluster
 	// (`func deploy`); it is never declared in knative/, only referenced.
 	KindService = "Service"
@@ -153,6 +154,20 @@ type SinkBinding struct {
 	Sink      Destination
 }
 
+// PingSource sends a CloudEvent (type dev.knative.sources.ping) with Data
+// to its sink on a cron schedule.
+type PingSource struct {
+	Origin
+	Name        string
+	Namespace   string
+	Schedule    string // five-field cron, as Knative takes it
+	Timezone    string // "" for UTC
+	ContentType string
+	Data        []byte
+	Sink        Destination
+	CEOverrides map[string]string
+}
+
 // Set is everything Load read.
 type Set struct {
 	Dir       string // the directory given to Load
@@ -161,6 +176,7 @@ type Set struct {
 	Sinks     []KafkaSink
 	Sources   []KafkaSource
 	Bindings  []SinkBinding
+	Pings     []PingSource
 	// Objects lists every document read, in order, the modelled kinds
 	// included; unknown kinds appear only here.
 	Objects []Object

@@ -142,3 +142,18 @@ var unsupportedKustomizeFields = []string{
 	"helmCharts", "crds", "openapi", "configurations", "generatorOptions", "sortOptions",
 	"buildMetadata", "validators",
 }
+
+type wirePingSource struct {
+	APIVersion string   `json:"apiVersion"`
+	Kind       string   `json:"kind"`
+	Metadata   wireMeta `json:"metadata"`
+	Spec       struct {
+		Schedule    string           `json:"schedule"`
+		Timezone    string           `json:"timezone,omitempty"`
+		ContentType string           `json:"contentType,omitempty"`
+		Data        string           `json:"data,omitempty"`
+		DataBase64  string           `json:"dataBase64,omitempty"`
+		Sink        *wireDestination `json:"sink,omitempty"`
+		CEOverrides *wireCEOverrides `json:"ceOverrides,omitempty"`
+	} `json:"spec"`
+}

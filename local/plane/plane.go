@@ -19,6 +19,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -63,6 +64,12 @@ type Options struct {
 	Progress io.Writer
 	// Observers hear about every source's deliveries.
 	Observers []source.Observer
+	// PingEvery, when set, fires every PingSource at this interval instead
+	// of its cron schedule (a minute at the finest).
+	PingEvery time.Duration
+	// TransientFaults answers this share (0..1) of the deliveries to a
+	// function with 503 before they reach it, by function name.
+	TransientFaults map[string]float64
 }
 
 // Plane is a running topology.
@@ -84,7 +91,10 @@ type Plane struct {
 	mu       sync.Mutex
 	procs    map[string]*runner.Process
 	restarts map[string]int
+	paused   map[string]bool
 	closing  bool
+	proxies  map[string]*faultProxy
+	pings    atomic.Int64
 	sources  []*source.Source
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
@@ -104,7 +114,7 @@ func Up(ctx context.Context, opts Options) (p *Plane, err error) {
 		return nil, errors.New("plane: no command to start functions with")
 	}
 	// The returns below set p to nil on error: undo through started.
-	started := &Plane{opts: opts, procs: map[string]*runner.Process{}, restarts: map[string]int{}, started: time.Now()}
+	started := &Plane{opts: opts, procs: map[string]*runner.Process{}, restarts: map[string]int{}, paused: map[string]bool{}, started: time.Now()}
 	p = started
 	defer func() {
 		if err != nil {
@@ -329,13 +339,22 @@ func (p *Plane) supervise(name string) {
 		proc := p.Process(name)
 		<-proc.Done()
 		p.mu.Lock()
-		closing, current := p.closing, p.procs[name] == proc
+		closing, current, paused := p.closing, p.procs[name] == proc, p.paused[name]
 		p.mu.Unlock()
 		if closing {
 			return
 		}
 		if !current {
 			continue
+		}
+		for paused {
+			time.Sleep(100 * time.Millisecond)
+			p.mu.Lock()
+			closing, paused = p.closing, p.paused[name]
+			p.mu.Unlock()
+			if closing {
+				return
+			}
 		}
 		p.opts.Log.Warn("function exited; restarting", "function", name, "error", fmt.Sprint(proc.Err()))
 		fmt.Fprintf(p.opts.Progress, "  function %s exited (%v); restarting\n", name, proc.Err())
@@ -388,6 +407,9 @@ func (p *Plane) resolve(_ context.Context, d manifests.Destination) (string, err
 			return "", fmt.Errorf("service %s is not running", d.Ref.Name)
 		}
 		base = proc.URL
+		if f, ok := p.proxies[d.Ref.Name]; ok {
+			base = f.server.URL
+		}
 	case manifests.KindKafkaSink:
 		ns := d.Ref.Namespace
 		if ns == "" {
@@ -406,6 +428,10 @@ func (p *Plane) resolve(_ context.Context, d manifests.Destination) (string, err
 func (p *Plane) startSources(ctx context.Context, step func(string, ...any)) error {
 	runCtx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
+	if err := p.startFaultProxies(); err != nil {
+		return err
+	}
+	p.runPings(runCtx)
 	for _, spec := range p.Set.Sources {
 		opts := []source.Option{source.WithSaramaConfig(p.saramaCfg), source.WithLogger(p.opts.Log)}
 		if p.opts.DuplicateDelivery {
@@ -442,7 +468,18 @@ func (p *Plane) startSources(ctx context.Context, step func(string, ...any)) err
 	if p.opts.DuplicateDelivery {
 		dup = " (every event delivered twice)"
 	}
-	step("sources running: %d%s", len(p.sources), dup)
+	for name, rate := range p.opts.TransientFaults {
+		dup += fmt.Sprintf("; %.0f%% of deliveries to %s answered 503", rate*100, name)
+	}
+	pings := ""
+	if len(p.Set.Pings) > 0 {
+		every := "on their schedules"
+		if p.opts.PingEvery > 0 {
+			every = "every " + p.opts.PingEvery.String()
+		}
+		pings = fmt.Sprintf(", %d ping sources %s", len(p.Set.Pings), every)
+	}
+	step("sources running: %d%s%s", len(p.sources), pings, dup)
 	return nil
 }
 
@@ -532,6 +569,7 @@ func (p *Plane) Close() error {
 			_ = s.Shutdown(ctx)
 		}
 	}
+	p.closeFaultProxies(context.Background())
 	shutdown(p.ingress)
 	shutdown(p.api)
 	if p.producer != nil {

@@ -249,6 +249,17 @@ func (a *App) HasRoute(typ string) bool {
 	return r || q
 }
 
+// Refuses reports whether the function answers an event of type typ with
+// a refusal before looking at its payload's meaning: any type it neither
+// reacts to, answers nor ignores. (A type it reacts to is refused too when
+// its payload breaks the schema.)
+func (a *App) Refuses(typ string) bool {
+	return !a.HasRoute(typ) && !a.ignored[typ] && typ != events.Tick
+}
+
+// Ignores reports whether typ is answered 200 and dropped on purpose.
+func (a *App) Ignores(typ string) bool { return a.ignored[typ] }
+
 // Routes lists the types the function reacts to.
 func (a *App) Routes() []string {
 	var out []string

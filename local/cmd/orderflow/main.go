@@ -102,6 +102,7 @@ type upFlags struct {
 	ingressPort       int
 	apiPort           int
 	duplicateDelivery bool
+	pingEvery         time.Duration
 	keepState         bool
 	env               []string
 }
@@ -115,6 +116,7 @@ func (f *upFlags) register(cmd *cobra.Command) {
 	cmd.Flags().IntVar(&f.ingressPort, "ingress-port", 0, "port of the KafkaSink ingress (default: any free port)")
 	cmd.Flags().IntVar(&f.apiPort, "api-port", 0, "port of the plane's HTTP API and webhook (default: any free port)")
 	cmd.Flags().BoolVar(&f.duplicateDelivery, "duplicate-delivery", false, "deliver every event twice (proves the functions idempotent)")
+	cmd.Flags().DurationVar(&f.pingEvery, "ping-every", 0, "fire the PingSources (outbox sweep, stalled-saga check) at this interval instead of their cron schedules")
 	cmd.Flags().BoolVar(&f.keepState, "keep-state", false, "keep the functions' databases from a previous run (only sensible with --brokers: the embedded broker starts empty)")
 	cmd.Flags().StringArrayVar(&f.env, "env", nil, "extra function environment VAR=value, or FUNCTION/VAR=value for one function (repeatable)")
 }
@@ -144,6 +146,9 @@ func (f *upFlags) options(g *globals, stateDir string, progress *os.File) (plane
 		if p.v < 0 || p.v > 65535 {
 			return plane.Options{}, fmt.Errorf("%s %d: not a port", p.name, p.v)
 		}
+	}
+	if f.pingEvery < 0 {
+		return plane.Options{}, fmt.Errorf("--ping-every %s: must not be negative", f.pingEvery)
 	}
 	if f.topicReplicas < 0 || f.topicReplicas > 32767 {
 		return plane.Options{}, fmt.Errorf("--topic-replicas %d: want a replication factor of at least 1", f.topicReplicas)
@@ -181,7 +186,7 @@ func (f *upFlags) options(g *globals, stateDir string, progress *os.File) (plane
 	return plane.Options{
 		Manifests: manifests, FunctionsDir: filepath.Join(root, "functions"), Brokers: f.brokers,
 		BrokerPort: f.brokerPort, TopicReplicas: int16(f.topicReplicas), TopicMinInsync: f.minInsync, IngressPort: f.ingressPort, APIPort: f.apiPort, StateDir: abs,
-		Command: cmd, DuplicateDelivery: f.duplicateDelivery, Env: env,
+		Command: cmd, DuplicateDelivery: f.duplicateDelivery, PingEvery: f.pingEvery, Env: env,
 		Log: slog.New(slog.NewJSONHandler(logFile, nil)), Progress: progress,
 	}, nil
 }

@@ -1,0 +1,113 @@
+package plane
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"sync/atomic"
+	"time"
+)
+
+// Pause stops a function and keeps it stopped (deliveries to it then fail
+// with no response, as to a function scaled to zero that cannot start):
+// the outage a saga-timeout exists for. Resume starts it again.
+func (p *Plane) Pause(name string) error {
+	p.mu.Lock()
+	proc, ok := p.procs[name]
+	if ok {
+		p.paused[name] = true
+	}
+	p.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("no function %s", name)
+	}
+	return proc.Stop(15 * time.Second)
+}
+
+// Resume restarts a paused function and waits until it is ready.
+func (p *Plane) Resume(ctx context.Context, name string) error {
+	p.mu.Lock()
+	proc, ok := p.procs[name]
+	delete(p.paused, name)
+	p.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("no function %s", name)
+	}
+	for {
+		if cur := p.Process(name); cur != proc {
+			return cur.WaitReady(ctx, 60*time.Second)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// faultProxy stands in front of one function and answers a share of the
+// deliveries with 503 before they reach it, like a function whose
+// dependencies flap. The rest pass through unchanged.
+type faultProxy struct {
+	server   *httptest.Server
+	rate     float64
+	injected atomic.Int64
+}
+
+func newFaultProxy(target string, rate float64) (*faultProxy, error) {
+	u, err := url.Parse(target)
+	if err != nil {
+		return nil, err
+	}
+	f := &faultProxy{rate: rate}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	f.server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && rand.Float64() < f.rate {
+			f.injected.Add(1)
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprint(w, `{"error":"injected fault: transient 503","status":503}`)
+			return
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	return f, nil
+}
+
+// InjectedFaults counts the 503s the fault proxies answered, by function.
+func (p *Plane) InjectedFaults() map[string]int64 {
+	out := map[string]int64{}
+	for name, f := range p.proxies {
+		out[name] = f.injected.Load()
+	}
+	return out
+}
+
+func (p *Plane) startFaultProxies() error {
+	p.proxies = map[string]*faultProxy{}
+	for name, rate := range p.opts.TransientFaults {
+		if rate <= 0 || rate >= 1 {
+			return fmt.Errorf("transient fault rate of %s: %v, want between 0 and 1", name, rate)
+		}
+		proc := p.Process(name)
+		if proc == nil {
+			return fmt.Errorf("transient faults for %s: no such function", name)
+		}
+		f, err := newFaultProxy(proc.URL, rate)
+		if err != nil {
+			return err
+		}
+		p.proxies[name] = f
+	}
+	return nil
+}
+
+func (p *Plane) closeFaultProxies(context.Context) {
+	for _, f := range p.proxies {
+		f.server.Close()
+	}
+}
