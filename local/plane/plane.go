@@ -296,17 +296,7 @@ func (p *Plane) startFunctions(ctx context.Context, step func(string, ...any)) e
 	}
 	results := make(chan result, len(p.opts.Functions))
 	for _, name := range p.opts.Functions {
-		proc, err := runner.Start(runner.Spec{
-			Name: name, Dir: filepath.Join(p.opts.FunctionsDir, name), Local: p.localEnv(name),
-			Command: p.opts.Command(name), LogDir: filepath.Join(p.opts.StateDir, "logs"),
-		})
-		if err != nil {
-			return err
-		}
-		p.mu.Lock()
-		p.procs[name] = proc
-		p.mu.Unlock()
-		go func() { results <- result{name, proc.WaitReady(ctx, 60*time.Second)} }()
+		go func() { results <- result{name, p.startFunction(ctx, name)} }()
 	}
 	var errs []error
 	for range p.opts.Functions {
@@ -329,6 +319,30 @@ func (p *Plane) startFunctions(ctx context.Context, step func(string, ...any)) e
 		go p.supervise(n)
 	}
 	return nil
+}
+
+// startFunction starts one function on a free port and waits until it is
+// ready. A free port is found by binding :0 and letting go, so another
+// socket (an outgoing connection's ephemeral port, say) can take it before
+// the function binds it: that one case is retried on a new port.
+func (p *Plane) startFunction(ctx context.Context, name string) error {
+	for attempt := 1; ; attempt++ {
+		proc, err := runner.Start(runner.Spec{
+			Name: name, Dir: filepath.Join(p.opts.FunctionsDir, name), Local: p.localEnv(name),
+			Command: p.opts.Command(name), LogDir: filepath.Join(p.opts.StateDir, "logs"),
+		})
+		if err != nil {
+			return err
+		}
+		p.mu.Lock()
+		p.procs[name] = proc
+		p.mu.Unlock()
+		err = proc.WaitReady(ctx, 60*time.Second)
+		if err == nil || attempt == 3 || !strings.Contains(err.Error(), "address already in use") {
+			return err
+		}
+		p.opts.Log.Warn("function port taken before it bound it; retrying on another", "function", name, "attempt", attempt)
+	}
 }
 
 // supervise restarts a function whose process ends while the plane runs,
