@@ -6,6 +6,7 @@
 #   scripts/kafka.sh start-cluster   three nodes, each broker+controller, 3-voter quorum, RF 3 / min ISR 2;
 #                                    restarts only the stopped nodes of a cluster that is partly up
 #   scripts/kafka.sh stop [NODE]     clean stop of node NODE (1..3) or of every node
+#   scripts/kafka.sh restart         stop the single node and start it again on its data (a broker restart)
 #   scripts/kafka.sh status          which nodes run; exit 1 if none
 #   scripts/kafka.sh bootstrap       the bootstrap servers of what runs (127.0.0.1:19092[,...])
 #   scripts/kafka.sh create-topic NAME [PARTITIONS]   (auto-creation is off)
@@ -311,6 +312,20 @@ cmd_start() {
   bootstrap_of single
 }
 
+# cmd_restart bounces the single node, keeping its storage: the restart a
+# broker upgrade or crash causes, as the fault suite injects it.
+cmd_restart() {
+  [ -f "$single/data/meta.properties" ] || die "restart: no single-node storage to restart on (scripts/kafka.sh start first)"
+  if pid_of "$single" >/dev/null; then cmd_stop; fi
+  local t0=$SECONDS deadline=$((SECONDS + KAFKA_START_TIMEOUT))
+  : >"$single/kafka.log"
+  launch single 1
+  wait_started single 1 "$deadline"
+  wait_brokers "$(bootstrap_of single)" 1 "$deadline"
+  say "Kafka restarted on its data in $((SECONDS - t0))s"
+  bootstrap_of single
+}
+
 cmd_start_cluster() {
   local mode
   if mode="$(running_mode)" && [ "$mode" = single ]; then
@@ -451,6 +466,7 @@ case "${1:-}" in
   start) cmd_start ;;
   start-cluster) cmd_start_cluster ;;
   stop) shift; cmd_stop "${1:-}" ;;
+  restart) cmd_restart ;;
   status) cmd_status ;;
   bootstrap) cmd_bootstrap ;;
   create-topic) shift; cmd_create_topic "$@" ;;

@@ -124,8 +124,11 @@ run_suite() {
   fi
 
   phase "end-to-end suite, run 2 of 2: broker Apache Kafka $running (1 node at $bootstrap), store PostgreSQL $pg_version"
+  # KAFKA_SCRIPT_CONTROLS: the fault suite may restart this broker through
+  # scripts/kafka.sh (its broker-restart scenario).
   ORDERFLOW_E2E_BROKERS="$bootstrap" ORDERFLOW_E2E_KAFKA_VERSION="$running" ORDERFLOW_TEST_POSTGRES_URL="$pg_url" \
-    go test -count=1 -v -timeout 20m ./local/e2e/
+  ORDERFLOW_E2E_KAFKA_SCRIPT_CONTROLS=1 \
+    go test -count=1 -v -timeout 30m ./local/e2e/
   phase_done
   scripts/kafka.sh stop
 }
@@ -140,9 +143,10 @@ run_replication() {
   say "Kafka $running cluster ready at $bootstrap: 3 voters, each broker+controller"
   phase_done
 
-  phase "replication test: Apache Kafka $running, 3 nodes, topics RF 3 / min.insync.replicas 2, node 2 stopped mid-run; store PostgreSQL $pg_version"
+  phase "replication test and the one-of-three-brokers-down fault: Apache Kafka $running, 3 nodes, topics RF 3 / min.insync.replicas 2, node 2 stopped mid-run; store PostgreSQL $pg_version"
   ORDERFLOW_E2E_CLUSTER="$bootstrap" ORDERFLOW_E2E_KAFKA_VERSION="$running" ORDERFLOW_TEST_POSTGRES_URL="$pg_url" \
-    go test -count=1 -v -timeout 15m -run '^TestReplicationSurvivesABrokerStop$' ./local/e2e/
+  ORDERFLOW_E2E_FAULTS=one-of-three-brokers-down \
+    go test -count=1 -v -timeout 20m -run '^(TestReplicationSurvivesABrokerStop|TestFaultInjectionSuite)$' ./local/e2e/
   phase_done
   scripts/kafka.sh stop
 }

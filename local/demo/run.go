@@ -339,19 +339,26 @@ func evaluate(ctx context.Context, c *client.Client, target Target, placed []str
 	return check.Evaluate(check.Input{Placed: placed, Refused: refused, Log: t.log, Stock: stock, Ledger: ledger, Exclusive: target.Exclusive}), nil
 }
 
+// placeWithRetry places an order until the ingress accepts it, for up to a
+// minute (a broker restart takes seconds). Every attempt carries the same
+// order id, and the order function treats a repeat of the same command as
+// a no-op, so an attempt that did reach Kafka although its answer was lost
+// costs nothing when the retry succeeds.
 func placeWithRetry(ctx context.Context, c *client.Client, url string, o events.PlaceOrderData) error {
-	var err error
-	for attempt := 0; attempt < 5; attempt++ {
-		if _, err = c.Place(ctx, url, o); err == nil {
-			return nil
+	deadline := time.Now().Add(time.Minute)
+	wait := 100 * time.Millisecond
+	for {
+		_, err := c.Place(ctx, url, o)
+		if err == nil || time.Now().After(deadline) {
+			return err
 		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(time.Duration(100<<attempt) * time.Millisecond):
+		case <-time.After(wait):
 		}
+		wait = min(2*wait, 2*time.Second)
 	}
-	return err
 }
 
 func timeline(orders []OrderResult, start time.Time) []TimelinePoint {

@@ -20,6 +20,7 @@ import (
 	notify "orderflow.dev/functions/notify"
 	order "orderflow.dev/functions/order"
 	payment "orderflow.dev/functions/payment"
+	"orderflow.dev/shared/handler"
 )
 
 var constructors = map[string]func() fn.Handler{
@@ -50,4 +51,18 @@ func Serve(name string) error {
 		go func() { _ = http.ListenAndServe(addr, nil) }()
 	}
 	return fn.Start(ctor())
+}
+
+// App builds a function (without starting it) to ask its edge what it
+// handles, refuses and ignores.
+func App(name string) (*handler.App, error) {
+	ctor, ok := constructors[name]
+	if !ok {
+		return nil, fmt.Errorf("unknown function %q", name)
+	}
+	f, ok := ctor().(interface{ App() *handler.App })
+	if !ok {
+		return nil, fmt.Errorf("function %s does not expose its edge", name)
+	}
+	return f.App(), nil
 }

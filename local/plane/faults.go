@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -51,22 +52,29 @@ func (p *Plane) Resume(ctx context.Context, name string) error {
 
 // faultProxy stands in front of one function and answers a share of the
 // deliveries with 503 before they reach it, like a function whose
-// dependencies flap. The rest pass through unchanged.
+// dependencies flap. The rest pass through unchanged. Transient means it
+// passes: one event (by CloudEvents id) is failed at most maxFailsPerEvent
+// times, well inside the KafkaSource's retries, so the faults cost retries
+// and never a dead letter.
 type faultProxy struct {
 	server   *httptest.Server
 	rate     float64
 	injected atomic.Int64
+	mu       sync.Mutex
+	failed   map[string]int
 }
+
+const maxFailsPerEvent = 2
 
 func newFaultProxy(target string, rate float64) (*faultProxy, error) {
 	u, err := url.Parse(target)
 	if err != nil {
 		return nil, err
 	}
-	f := &faultProxy{rate: rate}
+	f := &faultProxy{rate: rate, failed: map[string]int{}}
 	rp := httputil.NewSingleHostReverseProxy(u)
 	f.server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPost && rand.Float64() < f.rate {
+		if r.Method == http.MethodPost && rand.Float64() < f.rate && f.mayFail(r.Header.Get("Ce-Id")) {
 			f.injected.Add(1)
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusServiceUnavailable)
@@ -76,6 +84,16 @@ func newFaultProxy(target string, rate float64) (*faultProxy, error) {
 		rp.ServeHTTP(w, r)
 	}))
 	return f, nil
+}
+
+func (f *faultProxy) mayFail(id string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.failed[id] >= maxFailsPerEvent {
+		return false
+	}
+	f.failed[id]++
+	return true
 }
 
 // InjectedFaults counts the 503s the fault proxies answered, by function.
