@@ -46,5 +46,6 @@ require (
 
 require (
 	github.com/robfig/cron/v3 v3.0.1
+	gonum.org/v1/plot v0.17.0
 	orderflow.dev/shared v0.1.0
 )

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -114,7 +115,16 @@ With --attach it drives an orderflow already started by "orderflow up".`,
 			if err := writeResults(results, res); err != nil {
 				return err
 			}
-			fmt.Printf("results: %s\n", results)
+			picture := strings.TrimSuffix(results, ".json") + ".png"
+			if err := demo.Plot(res, picture); err != nil {
+				fmt.Printf("no picture: %v\n", err)
+				picture = ""
+			}
+			fmt.Printf("results: %s", results)
+			if picture != "" {
+				fmt.Printf(" (picture: %s)", picture)
+			}
+			fmt.Println()
 			if !res.OK() {
 				return fmt.Errorf("demo failed: invariants or expected outcomes violated (see above)")
 			}

@@ -1,0 +1,87 @@
+package demo
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
+)
+
+// Plot draws the run as a PNG: on the left the distribution of placement
+// to outcome latency (what share of orders had ended after how long), on
+// the right orders placed and finished per second of the run.
+func Plot(res Result, path string) error {
+	var lat []time.Duration
+	for _, o := range res.Results {
+		if o.Latency > 0 {
+			lat = append(lat, o.Latency)
+		}
+	}
+	if len(lat) == 0 {
+		return fmt.Errorf("no finished order to plot")
+	}
+	SortDurations(lat)
+
+	cdf := plot.New()
+	cdf.Title.Text = fmt.Sprintf("placement -> outcome (p50 %s, p99 %s)", res.P50.Round(time.Millisecond), res.P99.Round(time.Millisecond))
+	cdf.X.Label.Text = "seconds after placement"
+	cdf.Y.Label.Text = "share of orders ended"
+	cdf.Y.Min, cdf.Y.Max = 0, 1
+	pts := make(plotter.XYs, len(lat))
+	for i, d := range lat {
+		pts[i].X, pts[i].Y = d.Seconds(), float64(i+1)/float64(len(lat))
+	}
+	line, err := plotter.NewLine(pts)
+	if err != nil {
+		return err
+	}
+	cdf.Add(line, plotter.NewGrid())
+
+	rate := plot.New()
+	rate.Title.Text = fmt.Sprintf("orders per second (%.1f/s to an outcome)", res.Throughput)
+	rate.X.Label.Text = "second of the run"
+	rate.Y.Label.Text = "orders"
+	placed := make(plotter.XYs, len(res.Timeline))
+	finished := make(plotter.XYs, len(res.Timeline))
+	for i, p := range res.Timeline {
+		placed[i].X, placed[i].Y = float64(p.Second), float64(p.Placed)
+		finished[i].X, finished[i].Y = float64(p.Second), float64(p.Finished)
+	}
+	pl, err := plotter.NewLine(placed)
+	if err != nil {
+		return err
+	}
+	pl.Color = plotter.DefaultLineStyle.Color
+	pl.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
+	fl, err := plotter.NewLine(finished)
+	if err != nil {
+		return err
+	}
+	fl.Width = vg.Points(1.5)
+	rate.Add(pl, fl, plotter.NewGrid())
+	rate.Legend.Add("placed", pl)
+	rate.Legend.Add("ended (confirmed or cancelled)", fl)
+	rate.Legend.Top = true
+
+	img := vgimg.New(vg.Points(1000), vg.Points(380))
+	dc := draw.New(img)
+	tiles := draw.Tiles{Rows: 1, Cols: 2, PadX: vg.Millimeter * 6, PadLeft: vg.Millimeter * 2, PadRight: vg.Millimeter * 2,
+		PadTop: vg.Millimeter * 2, PadBottom: vg.Millimeter * 2}
+	canvases := plot.Align([][]*plot.Plot{{cdf, rate}}, tiles, dc)
+	cdf.Draw(canvases[0][0])
+	rate.Draw(canvases[0][1])
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
