@@ -85,3 +85,37 @@ func Plot(res Result, path string) error {
 	}
 	return f.Close()
 }
+
+// RatePoint is one offered rate's outcome, for PlotRates.
+type RatePoint struct {
+	Offered, Ended float64 // orders per second
+	P50, P99       float64 // milliseconds
+}
+
+// PlotRates draws latency (p50, p99) against the offered rate.
+func PlotRates(points []RatePoint, path string) error {
+	p := plot.New()
+	p.Title.Text = "placement -> outcome latency at fixed offered rates"
+	p.X.Label.Text = "offered orders per second"
+	p.Y.Label.Text = "milliseconds"
+	p50 := make(plotter.XYs, len(points))
+	p99 := make(plotter.XYs, len(points))
+	for i, pt := range points {
+		p50[i].X, p50[i].Y = pt.Offered, pt.P50
+		p99[i].X, p99[i].Y = pt.Offered, pt.P99
+	}
+	l50, s50, err := plotter.NewLinePoints(p50)
+	if err != nil {
+		return err
+	}
+	l99, s99, err := plotter.NewLinePoints(p99)
+	if err != nil {
+		return err
+	}
+	l99.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
+	p.Add(l50, s50, l99, s99, plotter.NewGrid())
+	p.Legend.Add("p50", l50, s50)
+	p.Legend.Add("p99", l99, s99)
+	p.Legend.Top, p.Legend.Left = true, true
+	return p.Save(vg.Points(640), vg.Points(380), path)
+}

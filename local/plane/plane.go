@@ -91,6 +91,7 @@ type Plane struct {
 	mu       sync.Mutex
 	procs    map[string]*runner.Process
 	restarts map[string]int
+	readyIn  map[string]time.Duration
 	paused   map[string]bool
 	closing  bool
 	proxies  map[string]*faultProxy
@@ -114,7 +115,7 @@ func Up(ctx context.Context, opts Options) (p *Plane, err error) {
 		return nil, errors.New("plane: no command to start functions with")
 	}
 	// The returns below set p to nil on error: undo through started.
-	started := &Plane{opts: opts, procs: map[string]*runner.Process{}, restarts: map[string]int{}, paused: map[string]bool{}, started: time.Now()}
+	started := &Plane{opts: opts, procs: map[string]*runner.Process{}, restarts: map[string]int{}, readyIn: map[string]time.Duration{}, paused: map[string]bool{}, started: time.Now()}
 	p = started
 	defer func() {
 		if err != nil {
@@ -327,6 +328,7 @@ func (p *Plane) startFunctions(ctx context.Context, step func(string, ...any)) e
 // the function binds it: that one case is retried on a new port.
 func (p *Plane) startFunction(ctx context.Context, name string) error {
 	for attempt := 1; ; attempt++ {
+		t0 := time.Now()
 		proc, err := runner.Start(runner.Spec{
 			Name: name, Dir: filepath.Join(p.opts.FunctionsDir, name), Local: p.localEnv(name),
 			Command: p.opts.Command(name), LogDir: filepath.Join(p.opts.StateDir, "logs"),
@@ -338,6 +340,11 @@ func (p *Plane) startFunction(ctx context.Context, name string) error {
 		p.procs[name] = proc
 		p.mu.Unlock()
 		err = proc.WaitReady(ctx, 60*time.Second)
+		if err == nil {
+			p.mu.Lock()
+			p.readyIn[name] = time.Since(t0)
+			p.mu.Unlock()
+		}
 		if err == nil || attempt == 3 || !strings.Contains(err.Error(), "address already in use") {
 			return err
 		}
@@ -392,6 +399,18 @@ func (p *Plane) supervise(name string) {
 			p.opts.Log.Error("restarted function not ready", "function", name, "error", err)
 		}
 	}
+}
+
+// ReadyIn is how long each function took from process start to answering
+// its readiness probe.
+func (p *Plane) ReadyIn() map[string]time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := map[string]time.Duration{}
+	for k, v := range p.readyIn {
+		out[k] = v
+	}
+	return out
 }
 
 // Restarts counts the unplanned restarts of each function.
