@@ -215,3 +215,18 @@ func (c *scramClient) Begin(user, password, authzID string) error {
 func (c *scramClient) Step(challenge string) (string, error) { return c.conv.Step(challenge) }
 
 func (c *scramClient) Done() bool { return c.conv.Done() }
+
+// NewClient connects a client built from SaramaConfig (environment
+// SASL/TLS included) to servers; clientID names it in the broker's logs.
+// Errors name the servers.
+func NewClient(servers []string, clientID string) (sarama.Client, error) {
+	cfg, err := SaramaConfig(FromEnv(), WithClientID(clientID))
+	if err != nil {
+		return nil, err
+	}
+	kc, err := sarama.NewClient(servers, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("kafka %s: %w", strings.Join(servers, ","), err)
+	}
+	return kc, nil
+}

@@ -15,6 +15,7 @@ import (
 	"orderflow.dev/local/check"
 	"orderflow.dev/local/client"
 	"orderflow.dev/local/kafkalog"
+	"orderflow.dev/local/plane"
 	"orderflow.dev/shared/ce"
 	"orderflow.dev/shared/events"
 )
@@ -119,7 +120,7 @@ func (t *tracker) observe(r kafkalog.Record, orders, deadLetters string) {
 			return
 		}
 		id := ce.String(*r.Event, ce.PartitionKey)
-		if o, ok := t.want[id]; ok {
+		if _, ok := t.want[id]; ok {
 			if _, seen := t.finished[id]; !seen {
 				t.finished[id] = time.Now()
 				if r.Event.Type() == events.OrderConfirmed {
@@ -127,23 +128,23 @@ func (t *tracker) observe(r kafkalog.Record, orders, deadLetters string) {
 				} else {
 					t.progress.Cancelled++
 				}
-				t.finish(o)
+				t.finish()
 			}
 		}
 	case deadLetters:
 		id := ce.String(*r.Event, ce.PartitionKey)
-		if o, ok := t.want[id]; ok && r.Event.Type() == events.PlaceOrder && !t.refused[id] {
+		if _, ok := t.want[id]; ok && r.Event.Type() == events.PlaceOrder && !t.refused[id] {
 			t.refused[id] = true
 			if _, seen := t.finished[id]; !seen {
 				t.finished[id] = time.Now()
 				t.progress.Refused++
-				t.finish(o)
+				t.finish()
 			}
 		}
 	}
 }
 
-func (t *tracker) finish(*OrderResult) {
+func (t *tracker) finish() {
 	t.progress.Finished++
 	t.pending--
 	if t.report != nil {
@@ -199,7 +200,7 @@ func Run(ctx context.Context, target Target, cfg Config) (Result, error) {
 					notAccepted.Add(1)
 					t.mu.Lock()
 					delete(t.want, p.Order.OrderID)
-					t.finish(nil)
+					t.finish()
 					t.mu.Unlock()
 					continue
 				}
@@ -446,4 +447,14 @@ func (r Result) unfinished() []OrderResult {
 		}
 	}
 	return out
+}
+
+// TargetOf is the target a running plane's endpoints describe, read
+// through kc. exclusive: the plane saw no orders but this run's.
+func TargetOf(ep plane.Endpoints, kc sarama.Client, exclusive bool) Target {
+	return Target{
+		OrdersIngress: ep.Sinks["orders"], OrderURL: ep.Functions["order"], InventoryURL: ep.Functions["inventory"],
+		PaymentURL: ep.Functions["payment"], Kafka: kc, OrdersTopic: events.TopicOrders,
+		OrderDeadLetter: ep.DLQTopics["order"], Exclusive: exclusive,
+	}
 }

@@ -18,7 +18,6 @@ import (
 
 	"github.com/IBM/sarama"
 
-	"orderflow.dev/local/broker"
 	"orderflow.dev/local/client"
 	"orderflow.dev/local/demo"
 	"orderflow.dev/local/dlq"
@@ -124,27 +123,11 @@ func (w testWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-func kafkaClient(t *testing.T, p *plane.Plane) sarama.Client {
-	t.Helper()
-	cfg, err := broker.SaramaConfig(broker.FromEnv(), broker.WithClientID("orderflow-e2e"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	kc, err := sarama.NewClient(p.Brokers, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { kc.Close() })
-	return kc
-}
+// kafkaClient is the plane's own client (closed with the plane).
+func kafkaClient(_ *testing.T, p *plane.Plane) sarama.Client { return p.Kafka() }
 
 func target(t *testing.T, p *plane.Plane) demo.Target {
-	ep := p.Endpoints()
-	return demo.Target{
-		OrdersIngress: ep.Sinks["orders"], OrderURL: ep.Functions["order"], InventoryURL: ep.Functions["inventory"],
-		PaymentURL: ep.Functions["payment"], Kafka: kafkaClient(t, p), OrdersTopic: events.TopicOrders,
-		OrderDeadLetter: ep.DLQTopics["order"], Exclusive: true,
-	}
+	return demo.TargetOf(p.Endpoints(), kafkaClient(t, p), true)
 }
 
 func runDemo(t *testing.T, p *plane.Plane, orders int, seed uint64) demo.Result {

@@ -25,7 +25,6 @@ import (
 	"orderflow.dev/local/kafkalog"
 	"orderflow.dev/local/manifests"
 	"orderflow.dev/local/plane"
-	"orderflow.dev/shared/events"
 )
 
 // Env is what a scenario's fault acts on.
@@ -132,22 +131,10 @@ func runOne(ctx context.Context, cfg Config, sc Scenario, n uint64) (row Row) {
 		return row
 	}
 	defer p.Close()
-	kcfg, err := broker.SaramaConfig(broker.FromEnv(), broker.WithClientID("orderflow-faults"))
-	if err != nil {
-		row.Err = err
-		return row
-	}
-	kc, err := sarama.NewClient(p.Brokers, kcfg)
-	if err != nil {
-		row.Err = err
-		return row
-	}
-	defer kc.Close()
+	kc := p.Kafka()
 	env := &Env{Plane: p, Kafka: kc, KafkaScript: cfg.KafkaScript, Log: cfg.Progress}
-
 	ep := p.Endpoints()
-	target := demo.Target{OrdersIngress: ep.Sinks["orders"], OrderURL: ep.Functions["order"], InventoryURL: ep.Functions["inventory"],
-		PaymentURL: ep.Functions["payment"], Kafka: kc, OrdersTopic: events.TopicOrders, OrderDeadLetter: ep.DLQTopics["order"], Exclusive: true}
+	target := demo.TargetOf(ep, kc, true)
 	injected := make(chan error, 1)
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()

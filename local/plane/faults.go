@@ -38,16 +38,7 @@ func (p *Plane) Resume(ctx context.Context, name string) error {
 	if !ok {
 		return fmt.Errorf("no function %s", name)
 	}
-	for {
-		if cur := p.Process(name); cur != proc {
-			return cur.WaitReady(ctx, 60*time.Second)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+	return p.waitReplaced(ctx, name, proc)
 }
 
 // faultProxy stands in front of one function and answers a share of the

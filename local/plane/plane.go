@@ -542,6 +542,12 @@ func (p *Plane) Kill(ctx context.Context, name string) error {
 		return fmt.Errorf("no function %s", name)
 	}
 	old.Kill()
+	return p.waitReplaced(ctx, name, old)
+}
+
+// waitReplaced waits until the supervisor has replaced old with a new
+// process of the function, and that one is ready.
+func (p *Plane) waitReplaced(ctx context.Context, name string, old *runner.Process) error {
 	for {
 		if cur := p.Process(name); cur != old {
 			return cur.WaitReady(ctx, 60*time.Second)

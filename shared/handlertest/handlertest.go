@@ -196,14 +196,20 @@ func (r Reply) Error() events.ErrorData {
 // Send delivers e in binary mode, as the KafkaSource dispatcher does.
 func (h *Harness) Send(t testing.TB, e event.Event) Reply {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, h.URL, nil)
+	req, err := h.request(context.Background(), e)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cehttp.WriteRequest(context.Background(), binding.ToMessage(&e), req); err != nil {
-		t.Fatal(err)
-	}
 	return h.do(t, req)
+}
+
+// request is e as a binary-mode POST to the function.
+func (h *Harness) request(ctx context.Context, e event.Event) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.URL, nil)
+	if err != nil {
+		return nil, err
+	}
+	return req, cehttp.WriteRequest(ctx, binding.ToMessage(&e), req)
 }
 
 // SendWithTimeout delivers e as Send does, giving up after timeout (a
@@ -211,11 +217,8 @@ func (h *Harness) Send(t testing.TB, e event.Event) Reply {
 func (h *Harness) SendWithTimeout(e event.Event, timeout time.Duration) (int, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.URL, nil)
+	req, err := h.request(ctx, e)
 	if err != nil {
-		return 0, err
-	}
-	if err := cehttp.WriteRequest(ctx, binding.ToMessage(&e), req); err != nil {
 		return 0, err
 	}
 	resp, err := http.DefaultClient.Do(req)

@@ -13,14 +13,11 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/IBM/sarama"
 	"github.com/spf13/cobra"
 
-	"orderflow.dev/local/broker"
 	"orderflow.dev/local/demo"
 	"orderflow.dev/local/fnserve"
 	"orderflow.dev/local/plane"
-	"orderflow.dev/shared/events"
 )
 
 // benchRow is one offered rate's measurements.
@@ -58,32 +55,19 @@ against offered rate beside it.`,
 					return fmt.Errorf("--rates: %v is not a positive rate", r)
 				}
 			}
-			root, err := g.checkout()
+			base, _, closeLog, err := g.freshRun("bench")
 			if err != nil {
 				return err
 			}
-			self, err := functionCommand()
-			if err != nil {
-				return err
-			}
-			state, err := filepath.Abs(filepath.Join(g.stateDir, "bench"))
-			if err != nil {
-				return err
-			}
-			_ = os.RemoveAll(state)
-			logFile, err := openLog(state)
-			if err != nil {
-				return err
-			}
-			defer logFile.Close()
+			defer closeLog()
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			var rows []benchRow
 			for i, rate := range rates {
 				fmt.Printf("== %d/%d: %d orders offered at %.0f/s\n", i+1, len(rates), orders, rate)
-				row, err := benchOne(ctx, plane.Options{Manifests: filepath.Join(root, "knative", "base"),
-					FunctionsDir: filepath.Join(root, "functions"), StateDir: filepath.Join(state, fmt.Sprint(rate)), Command: self},
-					rate, orders)
+				opts := base
+				opts.StateDir = filepath.Join(base.StateDir, fmt.Sprint(rate))
+				row, err := benchOne(ctx, opts, rate, orders)
 				if err != nil {
 					return err
 				}
@@ -93,7 +77,7 @@ against offered rate beside it.`,
 			}
 			printBench(rows)
 			if results == "" {
-				results = filepath.Join(state, "bench-results.json")
+				results = filepath.Join(base.StateDir, "bench-results.json")
 			}
 			b, _ := json.MarshalIndent(rows, "", "  ")
 			if err := os.WriteFile(results, b, 0o644); err != nil {
@@ -138,18 +122,7 @@ func benchOne(ctx context.Context, opts plane.Options, rate float64, orders int)
 			row.IdleRSSMiB[n] = float64(rss) / (1 << 20)
 		}
 	}
-	cfg, err := broker.SaramaConfig(broker.FromEnv(), broker.WithClientID("orderflow-bench"))
-	if err != nil {
-		return row, err
-	}
-	kc, err := sarama.NewClient(p.Brokers, cfg)
-	if err != nil {
-		return row, err
-	}
-	defer kc.Close()
-	ep := p.Endpoints()
-	res, err := demo.Run(ctx, demo.Target{OrdersIngress: ep.Sinks["orders"], OrderURL: ep.Functions["order"], InventoryURL: ep.Functions["inventory"],
-		PaymentURL: ep.Functions["payment"], Kafka: kc, OrdersTopic: events.TopicOrders, OrderDeadLetter: ep.DLQTopics["order"], Exclusive: true},
+	res, err := demo.Run(ctx, demo.TargetOf(p.Endpoints(), p.Kafka(), true),
 		demo.Config{Orders: orders, Concurrency: 16, Rate: rate, Seed: 7, RunID: fmt.Sprintf("bench%.0f", rate), Timeout: 5 * time.Minute, Settle: time.Minute})
 	if err != nil {
 		return row, err

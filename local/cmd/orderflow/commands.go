@@ -46,11 +46,7 @@ func newPlace(g *globals) *cobra.Command {
 			if _, err := events.Decode(events.PlaceOrder, raw); err != nil {
 				return fmt.Errorf("invalid order: %w", flagName(err))
 			}
-			ep, err := plane.ReadEndpoints(g.stateDir)
-			if err != nil {
-				return err
-			}
-			c, err := client.New(15 * time.Second)
+			ep, c, err := g.running(15 * time.Second)
 			if err != nil {
 				return err
 			}
@@ -81,6 +77,17 @@ func newPlace(g *globals) *cobra.Command {
 	cmd.Flags().BoolVar(&noWait, "no-wait", false, "return once the order is in Kafka")
 	cmd.Flags().DurationVar(&timeout, "timeout", 30*time.Second, "how long to wait for the outcome")
 	return cmd
+}
+
+// running reads the endpoints of the orderflow `up` started in the state
+// directory and a client for them, with a per-request timeout.
+func (g *globals) running(timeout time.Duration) (plane.Endpoints, *client.Client, error) {
+	ep, err := plane.ReadEndpoints(g.stateDir)
+	if err != nil {
+		return ep, nil, err
+	}
+	c, err := client.New(timeout)
+	return ep, c, err
 }
 
 // parseLines reads --sku flags; errors name the flag and the value.
@@ -156,11 +163,7 @@ func newOrder(g *globals) *cobra.Command {
 		Short: "Show one order's state and timeline (from the order function's read model)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ep, err := plane.ReadEndpoints(g.stateDir)
-			if err != nil {
-				return err
-			}
-			c, err := client.New(10 * time.Second)
+			ep, c, err := g.running(10 * time.Second)
 			if err != nil {
 				return err
 			}
@@ -205,11 +208,7 @@ func newStats(g *globals) *cobra.Command {
 		Short: "Print the analytics projections as JSON",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ep, err := plane.ReadEndpoints(g.stateDir)
-			if err != nil {
-				return err
-			}
-			c, err := client.New(10 * time.Second)
+			ep, c, err := g.running(10 * time.Second)
 			if err != nil {
 				return err
 			}

@@ -21,7 +21,6 @@ import (
 	"orderflow.dev/local/broker"
 	"orderflow.dev/local/demo"
 	"orderflow.dev/local/plane"
-	"orderflow.dev/shared/events"
 )
 
 func newDemo(g *globals) *cobra.Command {
@@ -60,6 +59,7 @@ With --attach it drives an orderflow already started by "orderflow up".`,
 			defer stop()
 
 			var ep plane.Endpoints
+			var kc sarama.Client
 			exclusive := false
 			stateDir := g.stateDir
 			if attach {
@@ -67,6 +67,10 @@ With --attach it drives an orderflow already started by "orderflow up".`,
 				if ep, err = plane.ReadEndpoints(g.stateDir); err != nil {
 					return err
 				}
+				if kc, err = broker.NewClient(ep.Brokers, "orderflow-demo"); err != nil {
+					return err
+				}
+				defer kc.Close()
 			} else {
 				stateDir = filepath.Join(g.stateDir, "demo")
 				opts, err := up.options(g, stateDir, os.Stdout)
@@ -82,27 +86,13 @@ With --attach it drives an orderflow already started by "orderflow up".`,
 					fmt.Println("stopping...")
 					p.Close()
 				}()
-				ep = p.Endpoints()
-				exclusive = true
+				ep, kc, exclusive = p.Endpoints(), p.Kafka(), true
 			}
-			cfg, err := broker.SaramaConfig(broker.FromEnv(), broker.WithClientID("orderflow-demo"))
-			if err != nil {
-				return err
-			}
-			kc, err := sarama.NewClient(ep.Brokers, cfg)
-			if err != nil {
-				return fmt.Errorf("kafka %v: %w", ep.Brokers, err)
-			}
-			defer kc.Close()
 
 			runID := "demo-" + randomHex(3)
 			fmt.Printf("placing %d orders (run %s, seed %d, concurrency %d)\n", orders, runID, seed, concurrency)
 			progress := newProgress(orders)
-			res, err := demo.Run(ctx, demo.Target{
-				OrdersIngress: ep.Sinks["orders"], OrderURL: ep.Functions["order"], InventoryURL: ep.Functions["inventory"],
-				PaymentURL: ep.Functions["payment"], Kafka: kc, OrdersTopic: events.TopicOrders,
-				OrderDeadLetter: ep.DLQTopics["order"], Exclusive: exclusive,
-			}, demo.Config{Orders: orders, Concurrency: concurrency, Rate: rate, Seed: seed, RunID: runID,
+			res, err := demo.Run(ctx, demo.TargetOf(ep, kc, exclusive), demo.Config{Orders: orders, Concurrency: concurrency, Rate: rate, Seed: seed, RunID: runID,
 				Timeout: timeout, Settle: settle, Progress: progress.update})
 			progress.done()
 			if err != nil {

@@ -83,15 +83,8 @@ func connect(g *globals) (plane.Endpoints, sarama.Client, error) {
 	if err != nil {
 		return ep, nil, err
 	}
-	cfg, err := broker.SaramaConfig(broker.FromEnv(), broker.WithClientID("orderflow-cli"))
-	if err != nil {
-		return ep, nil, err
-	}
-	kc, err := sarama.NewClient(ep.Brokers, cfg)
-	if err != nil {
-		return ep, nil, fmt.Errorf("kafka %s: %w", strings.Join(ep.Brokers, ","), err)
-	}
-	return ep, kc, nil
+	kc, err := broker.NewClient(ep.Brokers, "orderflow-cli")
+	return ep, kc, err
 }
 
 func readDeadLetters(ctx context.Context, ep plane.Endpoints, kc sarama.Client, only []string) ([]letterRow, error) {

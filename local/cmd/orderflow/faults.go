@@ -11,7 +11,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"orderflow.dev/local/fault"
-	"orderflow.dev/local/plane"
 )
 
 func newFaults(g *globals) *cobra.Command {
@@ -49,14 +48,11 @@ when any scenario fails.`,
 			if (kind == "embedded") != (len(brokers) == 0) {
 				return fmt.Errorf("--broker %s goes with --brokers of that Kafka (and embedded with none)", kind)
 			}
-			root, err := g.checkout()
+			base, root, closeLog, err := g.freshRun("faults")
 			if err != nil {
 				return err
 			}
-			self, err := functionCommand()
-			if err != nil {
-				return err
-			}
+			defer closeLog()
 			if script == "" {
 				script = filepath.Join(root, "scripts", "kafka.sh")
 			}
@@ -72,33 +68,21 @@ when any scenario fails.`,
 			for _, s := range skipped {
 				fmt.Printf("skipping %s: it needs --broker %s\n", s.Name, s.Needs)
 			}
-			state, err := filepath.Abs(filepath.Join(g.stateDir, "faults"))
-			if err != nil {
-				return err
-			}
-			_ = os.RemoveAll(state)
-			logFile, err := openLog(state)
-			if err != nil {
-				return err
-			}
-			defer logFile.Close()
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			manifests := filepath.Join(root, "knative", "base")
-			cfg := fault.Config{
-				Base: plane.Options{Manifests: manifests, FunctionsDir: filepath.Join(root, "functions"), Brokers: brokers,
-					StateDir: state, Command: self},
-				Orders: orders, Seed: seed, KafkaScript: script, Progress: os.Stdout,
-			}
+			base.Brokers = brokers
+			cfg := fault.Config{Base: base, Orders: orders, Seed: seed, KafkaScript: script, Progress: os.Stdout}
 			if len(brokers) > 0 {
-				cfg.Reset = func(ctx context.Context, servers []string) error { return fault.ResetBroker(ctx, manifests, servers) }
+				cfg.Reset = func(ctx context.Context, servers []string) error {
+					return fault.ResetBroker(ctx, base.Manifests, servers)
+				}
 			}
 			rows := fault.Run(ctx, cfg, run)
 			fmt.Println()
 			fault.Table(os.Stdout, rows)
 			for _, r := range rows {
 				if !r.OK() {
-					return fmt.Errorf("fault suite failed (logs under %s)", state)
+					return fmt.Errorf("fault suite failed (logs under %s)", base.StateDir)
 				}
 			}
 			return nil

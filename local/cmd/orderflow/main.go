@@ -191,6 +191,31 @@ func (f *upFlags) options(g *globals, stateDir string, progress *os.File) (plane
 	}, nil
 }
 
+// freshRun prepares a command that starts topologies of its own (bench,
+// faults): an emptied <state-dir>/<name> with the plane's log in it, and
+// the options every topology of the run shares. root is the checkout.
+func (g *globals) freshRun(name string) (base plane.Options, root string, closeLog func(), err error) {
+	if root, err = g.checkout(); err != nil {
+		return base, "", nil, err
+	}
+	self, err := functionCommand()
+	if err != nil {
+		return base, "", nil, err
+	}
+	state, err := filepath.Abs(filepath.Join(g.stateDir, name))
+	if err != nil {
+		return base, "", nil, err
+	}
+	_ = os.RemoveAll(state)
+	logFile, err := openLog(state)
+	if err != nil {
+		return base, "", nil, err
+	}
+	base = plane.Options{Manifests: filepath.Join(root, "knative", "base"), FunctionsDir: filepath.Join(root, "functions"),
+		StateDir: state, Command: self, Log: slog.New(slog.NewJSONHandler(logFile, nil))}
+	return base, root, func() { logFile.Close() }, nil
+}
+
 func openLog(stateDir string) (*os.File, error) {
 	if err := os.MkdirAll(filepath.Join(stateDir, "logs"), 0o755); err != nil {
 		return nil, err
