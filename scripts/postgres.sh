@@ -8,10 +8,12 @@
 #   scripts/postgres.sh url       postgres://orderflow:orderflow@127.0.0.1:15432/orderflow?sslmode=disable
 #   scripts/postgres.sh psql ...  psql as the superuser over the private socket
 #   scripts/postgres.sh destroy   stop and delete the data folder
+#   scripts/postgres.sh dir       the state folder in use (see PG_DIR)
 #
 # Settings (environment):
 #   PG_PORT     TCP port on 127.0.0.1 (15432)
-#   PG_DIR      state folder (.cache/postgres): data/, postgres.log, the socket
+#   PG_DIR      state folder (.cache/postgres): data/, postgres.log, the socket; as root,
+#               when the postgres user cannot reach it, /var/tmp/orderflow-postgres-<hash>
 #   PG_BIN      server binaries (the newest /usr/lib/postgresql/*/bin)
 #   PG_TIMEOUT  seconds to wait for readiness (60)
 #
@@ -28,6 +30,18 @@ PG_DIR="${PG_DIR:-$root/.cache/postgres}"
 PG_TIMEOUT="${PG_TIMEOUT:-60}"
 PG_USER_OS=postgres
 DB_NAME=orderflow DB_ROLE=orderflow DB_PASSWORD=orderflow
+
+# As root the server runs as the postgres user, which cannot enter a
+# checkout under a folder closed to others (a home folder, a mktemp
+# folder). Then the state goes to a folder of its own under /var/tmp,
+# named after PG_DIR so that every subcommand finds the same one.
+if [ "$(id -u)" = 0 ] && id "$PG_USER_OS" >/dev/null 2>&1; then
+  reach="$PG_DIR"
+  while [ ! -e "$reach" ]; do reach="$(dirname "$reach")"; done
+  if ! runuser -u "$PG_USER_OS" -- test -x "$reach"; then
+    PG_DIR="/var/tmp/orderflow-postgres-$(printf %s "$PG_DIR" | sha256sum | cut -c1-12)"
+  fi
+fi
 data="$PG_DIR/data"
 logfile="$PG_DIR/postgres.log"
 
@@ -153,6 +167,7 @@ case "${1:-}" in
   stop) cmd_stop ;;
   status) cmd_status ;;
   url) url ;;
+  dir) echo "$PG_DIR" ;;
   psql) shift; psql_super "$@" ;;
   destroy) cmd_stop; rm -rf "$data"; echo "deleted $data" >&2 ;;
   *) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2 ;;

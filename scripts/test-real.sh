@@ -77,7 +77,7 @@ cleanup() {
   if [ "$pg_started" = 1 ]; then scripts/postgres.sh stop >/dev/null 2>&1 || true; fi
   if [ $rc -ne 0 ]; then
     say "" >&2
-    say "test-real: FAILED after $((SECONDS - t0))s (logs: $KAFKA_RUN/run-*/, $PG_DIR/postgres.log)" >&2
+    say "test-real: FAILED after $((SECONDS - t0))s (logs: $KAFKA_RUN/run-*/, $(scripts/postgres.sh dir)/postgres.log)" >&2
   fi
   exit $rc
 }
