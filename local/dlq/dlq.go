@@ -12,18 +12,20 @@ import (
 	"strings"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/cloudevents/sdk-go/v2/event"
 
 	"orderflow.dev/local/kafkalog"
+	"orderflow.dev/local/source"
 	"orderflow.dev/shared/ce"
 	"orderflow.dev/shared/events"
 )
 
 // The extensions Knative's dispatcher adds to a dead-lettered event.
 const (
-	ExtErrorDest = "knativeerrordest"
-	ExtErrorCode = "knativeerrorcode"
-	ExtErrorData = "knativeerrordata"
+	ExtErrorDest = source.ErrorDestExtension
+	ExtErrorCode = source.ErrorCodeExtension
+	ExtErrorData = source.ErrorDataExtension
 )
 
 // Letter is one dead letter, decoded.
@@ -39,6 +41,21 @@ type Letter struct {
 	Body      string // the response body, decoded from base64 (at most 1024 bytes)
 	Reason    string // one line: the function's JSON error if it gave one
 	Field     string
+	// PlaneError is the plane's account of a failure without a response
+	// (connection refused, timeout, an event that cannot be sent).
+	PlaneError string
+	// AsRecord, when set, says why this letter carries the original
+	// Kafka record instead of the event: Original then holds it.
+	AsRecord string
+	Original *Original `json:",omitempty"`
+}
+
+// Original is a refused Kafka record exactly as it was written.
+type Original struct {
+	Topic   string                `json:"topic"`
+	Key     []byte                `json:"key"`
+	Value   []byte                `json:"value"`
+	Headers []sarama.RecordHeader `json:"headers,omitempty"`
 }
 
 // FromRecord decodes a dead-letter record; ok is false for a record that is
@@ -49,7 +66,16 @@ func FromRecord(r kafkalog.Record) (Letter, bool) {
 	}
 	e := *r.Event
 	l := Letter{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Time: r.Timestamp, Event: e,
-		OrderID: ce.String(e, ce.PartitionKey), Dest: extString(e, ExtErrorDest), Code: extString(e, ExtErrorCode)}
+		OrderID: ce.String(e, ce.PartitionKey), Dest: extString(e, ExtErrorDest), Code: extString(e, ExtErrorCode),
+		PlaneError: extString(e, source.ErrorExtension), AsRecord: extString(e, source.AsRecordExtension)}
+	if _, ok := e.Extensions()[source.RecordExtension]; ok {
+		if o, err := OriginalOf(e); err == nil {
+			l.Original = &o
+			if !printableKey(o.Key) {
+				l.OrderID = "" // a base64 stand-in is no order id
+			}
+		}
+	}
 	if raw := extString(e, ExtErrorData); raw != "" {
 		if b, err := base64.StdEncoding.DecodeString(raw); err == nil {
 			l.Body = string(b)
@@ -78,6 +104,10 @@ func reason(l Letter) (string, string) {
 		return body.Error, ""
 	}
 	switch {
+	case l.Code == "" && strings.HasPrefix(l.PlaneError, "cannot "):
+		return "not sent to " + l.Dest + ": " + l.PlaneError, ""
+	case l.Code == "" && l.PlaneError != "":
+		return "no response from " + l.Dest + ": " + l.PlaneError, ""
 	case l.Code == "":
 		return "no response from " + l.Dest, ""
 	case l.Body != "":
@@ -149,9 +179,40 @@ func ForReplay(l Letter, max int) (event.Event, error) {
 		return event.Event{}, fmt.Errorf("%w: %s was replayed %d times and dead-lettered again; fix the cause, then replay with a higher --max-replays", ErrReplayLimit, l.Event.ID(), n)
 	}
 	e := l.Event.Clone()
-	for _, ext := range []string{ExtErrorDest, ExtErrorCode, ExtErrorData, ExtAttempts} {
+	for _, ext := range []string{ExtErrorDest, ExtErrorCode, ExtErrorData, ExtAttempts, source.ErrorExtension, source.AsRecordExtension} {
 		e.SetExtension(ext, nil) // nil removes it
 	}
 	e.SetExtension(ExtReplays, strconv.Itoa(l.Replays()+1))
 	return e, e.Validate()
 }
+
+// OriginalOf rebuilds the record a record-form dead letter carries
+// (source.RecordForm): key and headers from orderflowrecord, the value
+// from the data, the topic from the source attribute
+// (/apis/v1/namespaces/<ns>/kafkasources/<name>#<topic>).
+func OriginalOf(e event.Event) (Original, error) {
+	raw := extString(e, source.RecordExtension)
+	if raw == "" {
+		return Original{}, fmt.Errorf("event %s carries no %s extension", e.ID(), source.RecordExtension)
+	}
+	var cp source.RecordCopy
+	if err := json.Unmarshal([]byte(raw), &cp); err != nil {
+		return Original{}, fmt.Errorf("%s of %s: %w", source.RecordExtension, e.ID(), err)
+	}
+	o := Original{Key: cp.Key, Value: e.Data()}
+	if o.Value == nil && !cp.NullValue {
+		o.Value = []byte{}
+	}
+	if cp.NullValue {
+		o.Value = nil
+	}
+	for _, h := range cp.Headers {
+		o.Headers = append(o.Headers, sarama.RecordHeader{Key: h[0], Value: h[1]})
+	}
+	if _, topic, ok := strings.Cut(e.Source(), "#"); ok && strings.Contains(e.Source(), "/kafkasources/") {
+		o.Topic = topic
+	}
+	return o, nil
+}
+
+func printableKey(k []byte) bool { return source.HeaderSafe(string(k)) }

@@ -7,7 +7,10 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/event"
 
+	"github.com/IBM/sarama"
+
 	"orderflow.dev/local/kafkalog"
+	"orderflow.dev/local/source"
 )
 
 func letter(ext map[string]string) Letter {
@@ -35,6 +38,10 @@ func TestReason(t *testing.T) {
 		{"plain body", map[string]string{ExtErrorDest: "http://order", ExtErrorCode: "500", ExtErrorData: b64("boom\nagain")}, "HTTP 500: boom again", ""},
 		{"no response", map[string]string{ExtErrorDest: "http://order"}, "no response from http://order", ""},
 		{"status only", map[string]string{ExtErrorDest: "http://order", ExtErrorCode: "404"}, "HTTP 404", ""},
+		{"no response, the plane says why", map[string]string{ExtErrorDest: "http://order", source.ErrorExtension: "dial tcp: connection refused"},
+			"no response from http://order: dial tcp: connection refused", ""},
+		{"never sent", map[string]string{ExtErrorDest: "http://order", source.ErrorExtension: "cannot send the event as an HTTP request: header Ce-Id holds control character"},
+			"not sent to http://order: cannot send the event as an HTTP request: header Ce-Id holds control character", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -87,5 +94,35 @@ func TestForReplayStripsTheErrorAndGuardsAgainstLoops(t *testing.T) {
 	}
 	if e, err := ForReplay(looping, 5); err != nil || e.Extensions()[ExtReplays] != "4" {
 		t.Fatalf("with a higher limit: %v %v", e, err)
+	}
+}
+
+// A record-form letter gives back the record it carries, byte for byte,
+// and replays without the plane's error extensions.
+func TestRecordFormLetter(t *testing.T) {
+	msg := &sarama.ConsumerMessage{Topic: "orderflow.orders", Partition: 2, Offset: 5, Key: []byte{0xff, 'k'}, Value: []byte("v\x00"),
+		Headers: []*sarama.RecordHeader{{Key: []byte("content-type"), Value: []byte("application/cloudevents+json")}, {Key: []byte("X"), Value: []byte("a\nb")}}}
+	e := source.DeadLetter(source.RecordForm(msg, "orderflow", "order"), "http://order", source.Response{Status: 400, Body: []byte(`{"error":"no"}`)}, 1)
+	e.SetExtension(source.AsRecordExtension, "because")
+	l, ok := FromRecord(kafkalog.Record{Topic: "orderflow.dlq.order", Event: &e})
+	if !ok || l.Original == nil || l.AsRecord != "because" || l.Reason != "no" || l.OrderID != "" {
+		t.Fatalf("letter %+v", l)
+	}
+	o := l.Original
+	if o.Topic != "orderflow.orders" || string(o.Key) != "\xffk" || string(o.Value) != "v\x00" || len(o.Headers) != 2 ||
+		string(o.Headers[0].Value) != "application/cloudevents+json" || string(o.Headers[1].Value) != "a\nb" {
+		t.Fatalf("original %+v", o)
+	}
+	replay, err := ForReplay(l, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, gone := range []string{ExtErrorDest, ExtErrorCode, ExtErrorData, source.AsRecordExtension} {
+		if _, ok := replay.Extensions()[gone]; ok {
+			t.Errorf("replay keeps %s", gone)
+		}
+	}
+	if replay.Extensions()[source.RecordExtension] == nil {
+		t.Error("replay lost the record it carries")
 	}
 }

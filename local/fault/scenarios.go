@@ -60,6 +60,15 @@ func Scenarios() []Scenario {
 			Rate:        150,
 		},
 		{
+			// Every malformed shape of record a foreign producer could
+			// write (HostileRecords), into every domain topic, twice: each
+			// ends in the dead-letter topics, no partition stops.
+			Name:        "hostile-records",
+			Inject:      injectHostile,
+			DeadLetters: expectedHostileCount,
+			Rate:        150,
+		},
+		{
 			Name:  "broker-restart",
 			Needs: "kafka",
 			Inject: func(ctx context.Context, env *Env) error {

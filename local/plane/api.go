@@ -85,6 +85,7 @@ func (p *Plane) apiHandler() http.Handler {
 	mux.HandleFunc("GET /api/endpoints", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, p.Endpoints()) })
 	mux.HandleFunc("GET /api/notifications", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, p.Webhook.Stats()) })
 	mux.HandleFunc("GET /api/sources", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, p.SourceStats()) })
+	mux.HandleFunc("GET /api/deadletters/unsent", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, p.Unsent()) })
 	mux.HandleFunc("GET /api/analytics", p.query("analytics", events.AnalyticsQuery, func(*http.Request) any { return events.AnalyticsQueryData{} }, func() any { return &events.AnalyticsViewData{} }))
 	mux.HandleFunc("GET /api/stock", p.query("inventory", events.InventoryQuery, func(*http.Request) any { return events.InventoryQueryData{} }, func() any { return &events.InventoryViewData{} }))
 	mux.HandleFunc("GET /api/orders/{id}", p.query("order", events.OrderQuery, func(r *http.Request) any { return events.OrderQueryData{OrderID: r.PathValue("id")} }, func() any { return &events.OrderViewData{} }))

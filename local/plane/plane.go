@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -70,6 +71,9 @@ type Options struct {
 	// TransientFaults answers this share (0..1) of the deliveries to a
 	// function with 503 before they reach it, by function name.
 	TransientFaults map[string]float64
+	// HoldLimit is how long a record may hold its partition while its
+	// dead-letter sink fails transiently (0: source.DefaultHoldLimit).
+	HoldLimit time.Duration
 }
 
 // Plane is a running topology.
@@ -82,6 +86,7 @@ type Plane struct {
 	client    sarama.Client
 	admin     sarama.ClusterAdmin
 	producer  sarama.SyncProducer
+	large     []sarama.SyncProducer // for topics that take larger records
 	sinks     *sink.Handler
 
 	ingress, api       *http.Server
@@ -97,6 +102,7 @@ type Plane struct {
 	proxies  map[string]*faultProxy
 	pings    atomic.Int64
 	sources  []*source.Source
+	spool    *source.FileSpool
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 	started  time.Time
@@ -227,7 +233,11 @@ func (p *Plane) startKafka(ctx context.Context, step func(string, ...any)) error
 }
 
 func (p *Plane) startHTTP(step func(string, ...any)) error {
-	p.sinks = sink.New(p.producer, p.Set.Sinks, sink.WithLogger(p.opts.Log))
+	sinkOpts, err := p.largeRecordProducers()
+	if err != nil {
+		return err
+	}
+	p.sinks = sink.New(p.producer, p.Set.Sinks, append(sinkOpts, sink.WithLogger(p.opts.Log))...)
 	ln, err := listen(p.opts.IngressPort)
 	if err != nil {
 		return fmt.Errorf("ingress: %w", err)
@@ -246,6 +256,44 @@ func (p *Plane) startHTTP(step func(string, ...any)) error {
 	go p.api.Serve(ln2)
 	step("kafka sinks: %s (%d ingresses); plane api: %s", p.IngressURL, len(p.Set.Sinks), p.APIURL)
 	return nil
+}
+
+// largeRecordProducers gives each topic whose max.message.bytes is above
+// what the default producer sends (the dead-letter topics: a dead letter
+// is a record plus its error, so it must fit where the record did) a
+// producer that allows it. One producer per limit, each with its own
+// client, so the default producer keeps its batches within what the other
+// topics take.
+func (p *Plane) largeRecordProducers() ([]sink.Option, error) {
+	byLimit := map[int][]string{}
+	for _, t := range p.Set.Topics {
+		v, ok := t.Config["max.message.bytes"]
+		if !ok {
+			continue
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("KafkaTopic %s: max.message.bytes %q is not a positive number", t.Name, v)
+		}
+		if n > p.saramaCfg.Producer.MaxMessageBytes {
+			byLimit[n] = append(byLimit[n], t.TopicName)
+		}
+	}
+	var opts []sink.Option
+	for limit, topics := range byLimit {
+		cfg := *p.saramaCfg
+		cfg.Producer.MaxMessageBytes = limit
+		cfg.ClientID = fmt.Sprintf("orderflow-plane-sink-%d", limit)
+		producer, err := sarama.NewSyncProducer(p.Brokers, &cfg)
+		if err != nil {
+			return nil, fmt.Errorf("producer for %s: %w", strings.Join(topics, ", "), err)
+		}
+		p.large = append(p.large, producer)
+		for _, t := range topics {
+			opts = append(opts, sink.WithTopicProducer(t, producer))
+		}
+	}
+	return opts, nil
 }
 
 func listen(port int) (net.Listener, error) {
@@ -465,8 +513,18 @@ func (p *Plane) startSources(ctx context.Context, step func(string, ...any)) err
 		return err
 	}
 	p.runPings(runCtx)
+	spool, err := source.NewFileSpool(filepath.Join(p.opts.StateDir, SpoolDir))
+	if err != nil {
+		return err
+	}
+	p.spool = spool
+	holdLimit := p.opts.HoldLimit
+	if holdLimit <= 0 {
+		holdLimit = source.DefaultHoldLimit
+	}
 	for _, spec := range p.Set.Sources {
-		opts := []source.Option{source.WithSaramaConfig(p.saramaCfg), source.WithLogger(p.opts.Log)}
+		opts := []source.Option{source.WithSaramaConfig(p.saramaCfg), source.WithLogger(p.opts.Log),
+			source.WithSpool(spool, spool.Dir()), source.WithHoldLimit(holdLimit)}
 		if p.opts.DuplicateDelivery {
 			opts = append(opts, source.WithDuplicateDelivery())
 		}
@@ -572,6 +630,24 @@ func (p *Plane) SaramaConfig() *sarama.Config { return p.saramaCfg }
 // Embedded reports whether the broker is the in-process one.
 func (p *Plane) Embedded() bool { return p.cluster != nil && p.cluster.Embedded() }
 
+// SpoolDir (under the state directory) keeps the dead letters the
+// dead-letter sinks did not take; see source.Spool.
+const SpoolDir = "dead-letters-unsent"
+
+// Unsent lists the dead letters waiting in the spool, by source name.
+func (p *Plane) Unsent() map[string][]source.Unsent {
+	out := map[string][]source.Unsent{}
+	if p.spool == nil {
+		return out
+	}
+	for _, spec := range p.Set.Sources {
+		if u, err := p.spool.List(spec.Namespace + "/" + spec.Name); err == nil && len(u) > 0 {
+			out[spec.Name] = u
+		}
+	}
+	return out
+}
+
 // SourceStats returns every source's counters by name.
 func (p *Plane) SourceStats() map[string]source.Stats {
 	out := map[string]source.Stats{}
@@ -611,6 +687,9 @@ func (p *Plane) Close() error {
 	p.closeFaultProxies(context.Background())
 	shutdown(p.ingress)
 	shutdown(p.api)
+	for _, lp := range p.large {
+		lp.Close()
+	}
 	if p.producer != nil {
 		p.producer.Close()
 	}

@@ -5,8 +5,10 @@
 // It follows the kafka-sink-receiver of knative-extensions/eventing-kafka-broker
 // (IngressRequestHandlerImpl): the path is /<namespace>/<sink-name>; a
 // request that is not a valid CloudEvent gets 400; a record written gets
-// 202 Accepted; a failed write gets 503, so senders retry. Methods other
-// than POST get 405 and unknown paths 404 (Knative data-plane contract).
+// 202 Accepted; a failed write gets 503, so senders retry, unless a retry
+// cannot help (ProduceStatus: 413 too large, 422 refused by Kafka, 403 not
+// authorised). Methods other than POST get 405 and unknown paths 404
+// (Knative data-plane contract).
 package sink
 
 import (
@@ -44,8 +46,17 @@ type Option func(*Handler)
 // WithLogger sets the logger (default slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(h *Handler) { h.log = l } }
 
-// WithMaxBodyBytes bounds the request body (default 4 MiB); larger bodies
-// are refused with 413 rather than buffered.
+// WithTopicProducer writes the records of topic through p instead of the
+// default producer: for topics that take larger records (a dead-letter
+// topic's max.message.bytes), whose producer allows them, without letting
+// the default producer build batches larger than other topics accept.
+func WithTopicProducer(topic string, p sarama.SyncProducer) Option {
+	return func(h *Handler) { h.byTopic[topic] = p }
+}
+
+// WithMaxBodyBytes bounds the request body (default 8 MiB, above any
+// topic's max.message.bytes here); larger bodies are refused with 413
+// rather than buffered.
 func WithMaxBodyBytes(n int64) Option { return func(h *Handler) { h.maxBody = n } }
 
 // Counters are a sink's (or all sinks') request outcomes.
@@ -69,6 +80,7 @@ type route struct {
 // Handler serves every KafkaSink of the manifests.
 type Handler struct {
 	producer sarama.SyncProducer
+	byTopic  map[string]sarama.SyncProducer
 	routes   map[string]*route // by Path
 	total    counters          // includes requests that matched no route
 	log      *slog.Logger
@@ -79,7 +91,7 @@ type Handler struct {
 // producer must be built from broker.SaramaConfig (acks=all, idempotent,
 // Return.Successes) so that 202 means the record is durable.
 func New(producer sarama.SyncProducer, sinks []manifests.KafkaSink, opts ...Option) *Handler {
-	h := &Handler{producer: producer, routes: map[string]*route{}, log: slog.Default(), maxBody: 4 << 20}
+	h := &Handler{producer: producer, byTopic: map[string]sarama.SyncProducer{}, routes: map[string]*route{}, log: slog.Default(), maxBody: 8 << 20}
 	for _, s := range sinks {
 		h.routes[Path(s.Namespace, s.Name)] = &route{sink: s}
 	}
@@ -142,11 +154,22 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.refuse(w, rt, http.StatusBadRequest, problem{Error: "cannot encode the event as a Kafka record: " + err.Error()})
 		return
 	}
-	if _, _, err := h.producer.SendMessage(msg); err != nil {
-		rt.counters.failed.Add(1)
-		h.total.failed.Add(1)
-		h.log.Warn("kafka sink: failed to produce record", "sink", rt.sink.Name, "topic", rt.sink.Topic, "id", e.ID(), "err", err)
-		writeJSON(w, http.StatusServiceUnavailable, problem{Error: "failed to write to topic " + rt.sink.Topic + ": " + err.Error()})
+	producer := h.producer
+	if p, ok := h.byTopic[rt.sink.Topic]; ok {
+		producer = p
+	}
+	if _, _, err := producer.SendMessage(msg); err != nil {
+		status := ProduceStatus(err)
+		if status == http.StatusServiceUnavailable {
+			rt.counters.failed.Add(1)
+			h.total.failed.Add(1)
+			h.log.Warn("kafka sink: failed to produce record", "sink", rt.sink.Name, "topic", rt.sink.Topic, "id", e.ID(), "err", err)
+		} else {
+			h.log.Warn("kafka sink: Kafka refused the record", "sink", rt.sink.Name, "topic", rt.sink.Topic, "id", e.ID(), "status", status, "err", err)
+			rt.counters.rejected.Add(1)
+			h.total.rejected.Add(1)
+		}
+		writeJSON(w, status, problem{Error: "failed to write to topic " + rt.sink.Topic + ": " + err.Error()})
 		return
 	}
 	rt.counters.accepted.Add(1)
@@ -160,6 +183,31 @@ func (h *Handler) refuse(w http.ResponseWriter, rt *route, status int, p problem
 	}
 	h.total.rejected.Add(1)
 	writeJSON(w, status, p)
+}
+
+// ProduceStatus is the answer to a record Kafka did not take, chosen by
+// whether sending the same event again could ever succeed (senders retry
+// 5xx, 408, 429 and dead-letter other 4xx at once):
+//
+//	413  the record is larger than the producer or the topic allows
+//	422  Kafka refuses the record itself (invalid record, a policy, a bad
+//	     timestamp): the same bytes will be refused again
+//	403  the principal may not write the topic: nothing changes until an
+//	     operator grants it
+//	503  everything else (no leader, broker down, timeouts): retry
+func ProduceStatus(err error) int {
+	var cfgErr sarama.ConfigurationError
+	switch {
+	case errors.Is(err, sarama.ErrMessageSizeTooLarge), errors.Is(err, sarama.ErrMessageSetSizeTooLarge),
+		errors.As(err, &cfgErr) && strings.Contains(string(cfgErr), "MaxMessageBytes"):
+		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, sarama.ErrInvalidRecord),
+		errors.Is(err, sarama.ErrInvalidTimestamp), errors.Is(err, sarama.ErrPolicyViolation):
+		return http.StatusUnprocessableEntity
+	case errors.Is(err, sarama.ErrTopicAuthorizationFailed), errors.Is(err, sarama.ErrClusterAuthorizationFailed):
+		return http.StatusForbidden
+	}
+	return http.StatusServiceUnavailable
 }
 
 // readEvent decodes the request as a CloudEvent in binary or structured

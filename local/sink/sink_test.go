@@ -15,6 +15,7 @@ import (
 	"github.com/IBM/sarama"
 
 	"orderflow.dev/local/broker"
+	"orderflow.dev/local/broker/brokertest"
 	"orderflow.dev/local/manifests"
 )
 
@@ -23,6 +24,7 @@ type env struct {
 	cfg     *sarama.Config
 	srv     *httptest.Server
 	h       *Handler
+	admin   sarama.ClusterAdmin
 }
 
 // setup runs an embedded broker with topic "t-bin" and "t-struct" (one
@@ -30,37 +32,15 @@ type env struct {
 // sinks: binary, structured, and one whose topic was never created.
 func setup(t *testing.T) *env {
 	t.Helper()
-	c, err := broker.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	cfg, err := broker.SaramaConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
+	k := brokertest.Start(t,
+		manifests.KafkaTopic{Name: "t-bin", TopicName: "t-bin", Partitions: 1, Replicas: 1},
+		manifests.KafkaTopic{Name: "t-struct", TopicName: "t-struct", Partitions: 1, Replicas: 1})
 	// Fail fast on the undeclared topic instead of retrying for long.
-	cfg.Producer.Retry.Max = 1
-	cfg.Producer.Retry.Backoff = 10 * time.Millisecond
-	cfg.Metadata.Retry.Max = 1
-	cfg.Metadata.Retry.Backoff = 10 * time.Millisecond
-	admin, err := sarama.NewClusterAdmin(c.BootstrapServers(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	topics := []manifests.KafkaTopic{
-		{Name: "t-bin", TopicName: "t-bin", Partitions: 1, Replicas: 1},
-		{Name: "t-struct", TopicName: "t-struct", Partitions: 1, Replicas: 1},
-	}
-	if _, err := broker.EnsureTopics(context.Background(), admin, topics); err != nil {
-		t.Fatal(err)
-	}
-	producer, err := sarama.NewSyncProducer(c.BootstrapServers(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { producer.Close() })
+	k.Config.Producer.Retry.Max = 1
+	k.Config.Producer.Retry.Backoff = 10 * time.Millisecond
+	k.Config.Metadata.Retry.Max = 1
+	k.Config.Metadata.Retry.Backoff = 10 * time.Millisecond
+	producer := k.Producer(t)
 	sinks := []manifests.KafkaSink{
 		{Name: "bin", Namespace: "ns", Topic: "t-bin", ContentMode: manifests.ContentModeBinary},
 		{Name: "struct", Namespace: "ns", Topic: "t-struct", ContentMode: manifests.ContentModeStructured},
@@ -69,7 +49,7 @@ func setup(t *testing.T) *env {
 	h := New(producer, sinks, WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &env{servers: c.BootstrapServers(), cfg: cfg, srv: srv, h: h}
+	return &env{servers: k.Servers, cfg: k.Config, srv: srv, h: h, admin: k.Admin}
 }
 
 // readRecords reads n records from partition 0 of topic.
@@ -255,5 +235,66 @@ func TestSinkProducerFailure(t *testing.T) {
 	}
 	if st, _ := e.h.SinkStats("ns", "broken"); st.Failed != 1 {
 		t.Errorf("stats = %+v", st)
+	}
+}
+
+// An event too large for Kafka can never be written: 413, which senders
+// do not retry (a 503 here once held a partition forever). Two sizes: one
+// over the producer's limit (refused before it leaves), one over the
+// broker's own max.message.bytes on the topic (refused by Kafka).
+func TestSinkTooLargeIs413(t *testing.T) {
+	e := setup(t)
+	big := `{"blob":"` + strings.Repeat("x", 1_100_000) + `"}` // > Producer.MaxMessageBytes (1,000,000)
+	status, p := post(t, URL(e.srv.URL, "ns", "bin"), binaryHeaders("big"), big)
+	if status != http.StatusRequestEntityTooLarge || !strings.Contains(p["error"], "t-bin") {
+		t.Fatalf("got %d %v, want 413 naming the topic", status, p)
+	}
+	if st, _ := e.h.SinkStats("ns", "bin"); st.Rejected != 1 || st.Failed != 0 {
+		t.Errorf("stats = %+v: a refusal, not a failure", st)
+	}
+
+	// The broker's limit: a topic with max.message.bytes 2048 and a
+	// producer that would send anything.
+	small := []manifests.KafkaTopic{{Name: "t-small", TopicName: "t-small", Partitions: 1, Replicas: 1, Config: map[string]string{"max.message.bytes": "2048"}}}
+	if _, err := broker.EnsureTopics(context.Background(), e.admin, small); err != nil {
+		t.Fatal(err)
+	}
+	cfg := *e.cfg
+	cfg.Producer.MaxMessageBytes = 10 << 20
+	producer, err := sarama.NewSyncProducer(e.servers, &cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer producer.Close()
+	srv := httptest.NewServer(New(producer, []manifests.KafkaSink{{Name: "small", Namespace: "ns", Topic: "t-small"}}, WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))))
+	defer srv.Close()
+	status, p = post(t, URL(srv.URL, "ns", "small"), binaryHeaders("medium"), `{"blob":"`+strings.Repeat("x", 4096)+`"}`)
+	if status != http.StatusRequestEntityTooLarge {
+		t.Fatalf("over the topic's max.message.bytes: got %d %v, want 413", status, p)
+	}
+}
+
+func TestProduceStatus(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want int
+	}{
+		{sarama.ErrMessageSizeTooLarge, 413},
+		{sarama.ErrMessageSetSizeTooLarge, 413},
+		{sarama.ConfigurationError("Attempt to produce message larger than configured Producer.MaxMessageBytes: 2 > 1"), 413},
+		{sarama.ErrInvalidRecord, 422},
+		{sarama.ErrInvalidTimestamp, 422},
+		{sarama.ErrPolicyViolation, 422},
+		{sarama.ErrTopicAuthorizationFailed, 403},
+		{sarama.ErrClusterAuthorizationFailed, 403},
+		{sarama.ErrNotEnoughReplicas, 503},
+		{sarama.ErrLeaderNotAvailable, 503},
+		{sarama.ErrUnknownTopicOrPartition, 503},
+		{sarama.ErrOutOfBrokers, 503},
+		{sarama.ErrInvalidMessage, 503}, // corrupt on the way: a resend may pass
+	} {
+		if got := ProduceStatus(c.err); got != c.want {
+			t.Errorf("ProduceStatus(%v) = %d, want %d", c.err, got, c.want)
+		}
 	}
 }

@@ -43,6 +43,9 @@ type Response struct {
 	Body   []byte      // the first ErrorDataMaxBytes bytes of the body
 	Header http.Header // nil without a response
 	Err    error       // transport error, when Status is 0
+	// Unsendable: the event cannot be put in an HTTP request at all (a
+	// header value with control characters). No retry can change that.
+	Unsendable bool
 }
 
 // responseBodyDrain bounds how much of a response body is read (and
@@ -59,7 +62,12 @@ func send(ctx context.Context, client *http.Client, url string, e *event.Event, 
 		return Response{Err: err}
 	}
 	if err := cehttp.WriteRequest(binding.WithForceBinary(ctx), binding.ToMessage(e), req); err != nil {
-		return Response{Err: fmt.Errorf("encode event: %w", err)}
+		return Response{Err: fmt.Errorf("cannot encode the event as an HTTP request: %w", err), Unsendable: true}
+	}
+	// net/http refuses such a request before sending it; saying so here
+	// keeps that from looking like "no response", which is retried.
+	if err := illegalHeader(req.Header); err != nil {
+		return Response{Err: fmt.Errorf("cannot send the event as an HTTP request: %w", err), Unsendable: true}
 	}
 	resp, err := client.Do(req)
 	if err != nil {
@@ -84,21 +92,27 @@ func send(ctx context.Context, client *http.Client, url string, e *event.Event, 
 //	orderflowattempts the attempts made (ours, not Knative's)
 //
 // With no response at all (last.Status 0) only knativeerrordest (and our
-// attempts count) are added, as Knative does.
+// attempts count) are added, as Knative does, and orderflowerror saying
+// what happened instead (connection refused, timeout, unsendable).
+// A Kne- header whose value is not HeaderSafe is left out: it would make
+// the dead letter itself impossible to carry.
 func DeadLetter(orig event.Event, dest string, last Response, attempts int) event.Event {
 	e := orig.Clone()
-	e.SetExtension(ErrorDestExtension, dest)
+	e.SetExtension(ErrorDestExtension, printable(dest))
 	if attempts > 0 {
 		e.SetExtension(AttemptsExtension, int32(attempts))
 	}
 	if last.Status == 0 {
+		if last.Err != nil {
+			e.SetExtension(ErrorExtension, printable(last.Err.Error()))
+		}
 		return e
 	}
 	e.SetExtension(ErrorCodeExtension, strconv.Itoa(last.Status))
 	for k, vs := range last.Header {
 		if len(k) > len(errorHeaderPrefix) && strings.EqualFold(k[:len(errorHeaderPrefix)], errorHeaderPrefix) && len(vs) > 0 {
 			name := strings.ToLower(k[len(errorHeaderPrefix):])
-			if validExtension.MatchString(name) && !reservedDLExtension[name] {
+			if validExtension.MatchString(name) && !reservedDLExtension[name] && HeaderSafe(vs[0]) {
 				e.SetExtension(name, vs[0])
 			}
 		}
@@ -118,12 +132,57 @@ var validExtension = regexp.MustCompile(`^[a-z0-9]+$`)
 // CloudEvents context attribute.
 var reservedDLExtension = map[string]bool{
 	ErrorDestExtension: true, ErrorCodeExtension: true, ErrorDataExtension: true, AttemptsExtension: true,
+	ErrorExtension: true, AsRecordExtension: true, RecordExtension: true, Base64Extension: true,
 	"id": true, "source": true, "type": true, "specversion": true, "subject": true, "time": true,
 	"datacontenttype": true, "dataschema": true, "data": true, "data_base64": true,
 }
 
+// SendError reports why e cannot be sent as a binary-mode HTTP request at
+// all (a delivery of it is dead-lettered at once, unsent), or nil.
+func SendError(e event.Event) error {
+	req, err := http.NewRequest(http.MethodPost, "http://send.check/", nil)
+	if err != nil {
+		return err
+	}
+	if err := cehttp.WriteRequest(binding.WithForceBinary(context.Background()), binding.ToMessage(&e), req); err != nil {
+		return err
+	}
+	return illegalHeader(req.Header)
+}
+
+// printable makes s HeaderSafe: every byte outside printable ASCII becomes
+// '?', surrounding blanks go, and it is cut to 1024 bytes.
+func printable(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c < 0x20 || c > 0x7e {
+			b[i] = '?'
+		}
+	}
+	if len(b) > 1024 {
+		b = b[:1024]
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// illegalHeader names the first header net/http would refuse to send: a
+// value with a control character other than tab.
+func illegalHeader(h http.Header) error {
+	for k, vs := range h {
+		for _, v := range vs {
+			if i := strings.IndexFunc(v, func(r rune) bool { return (r < ' ' && r != '\t') || r == 0x7f }); i >= 0 {
+				return fmt.Errorf("header %s holds control character %q at byte %d", k, v[i], i)
+			}
+		}
+	}
+	return nil
+}
+
 // describe renders a response for logs.
 func (r Response) describe() string {
+	if r.Unsendable {
+		return r.Err.Error()
+	}
 	if r.Status == 0 {
 		if r.Err == nil {
 			return "no response"

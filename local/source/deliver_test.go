@@ -3,15 +3,18 @@ package source
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/cloudevents/sdk-go/v2/binding"
 	"github.com/cloudevents/sdk-go/v2/event"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
@@ -65,13 +68,14 @@ func serve(t *testing.T, h http.Handler) string {
 // counting counts Observer calls.
 type counting struct {
 	NopObserver
-	attempts, delivered, dead, held atomic.Int64
+	attempts, delivered, dead, held, spooled atomic.Int64
 }
 
 func (c *counting) Attempted(Attempt)    { c.attempts.Add(1) }
 func (c *counting) Delivered(Outcome)    { c.delivered.Add(1) }
 func (c *counting) DeadLettered(Outcome) { c.dead.Add(1) }
 func (c *counting) Held(Outcome)         { c.held.Add(1) }
+func (c *counting) Spooled(Outcome)      { c.spooled.Add(1) }
 
 func testSpec(retry int, dls bool) manifests.KafkaSource {
 	s := manifests.KafkaSource{Name: "src", Namespace: "ns", Topics: []string{"t"}, Ordering: manifests.OrderingOrdered,
@@ -116,7 +120,7 @@ func TestRetriesThenSuccess(t *testing.T) {
 	sub := &recorder{script: []int{503, 429, 404, 408, 409, 500, 200}}
 	s, obs := newTestSource(t, testSpec(10, false), map[string]string{"sub": serve(t, sub)})
 	e := testEvent()
-	if !s.settle(context.Background(), Record{}, &e) {
+	if !s.settle(context.Background(), &delivery{}, &e) {
 		t.Fatal("not settled")
 	}
 	if got := len(sub.got()); got != 7 {
@@ -145,7 +149,7 @@ func TestNonRetryableGoesToDeadLetter(t *testing.T) {
 		dlq := &recorder{script: []int{202}}
 		s, obs := newTestSource(t, testSpec(5, true), map[string]string{"sub": serve(t, sub), "dlq": serve(t, dlq)})
 		e := testEvent()
-		if !s.settle(context.Background(), Record{}, &e) {
+		if !s.settle(context.Background(), &delivery{}, &e) {
 			t.Fatal("not settled")
 		}
 		if n := len(sub.got()); n != 1 {
@@ -170,7 +174,7 @@ func TestRetriesExhaustedGoToDeadLetter(t *testing.T) {
 	dlq := &recorder{script: []int{202}}
 	s, _ := newTestSource(t, testSpec(2, true), map[string]string{"sub": serve(t, sub), "dlq": serve(t, dlq)})
 	e := testEvent()
-	s.settle(context.Background(), Record{}, &e)
+	s.settle(context.Background(), &delivery{}, &e)
 	if len(sub.got()) != 3 || len(dlq.got()) != 1 || dlq.got()[0].Extensions()[ErrorCodeExtension] != "503" {
 		t.Errorf("attempts %d, dead letters %v", len(sub.got()), dlq.got())
 	}
@@ -195,7 +199,7 @@ func TestNoResponseDeadLetter(t *testing.T) {
 	spec.Delivery.Timeout = 20 * time.Millisecond
 	s, _ := newTestSource(t, spec, map[string]string{"sub": hang, "dlq": serve(t, dlq)})
 	e := testEvent()
-	s.settle(context.Background(), Record{}, &e)
+	s.settle(context.Background(), &delivery{}, &e)
 	dl := dlq.got()
 	if calls.Load() != 2 || len(dl) != 1 {
 		t.Fatalf("calls %d, dead letters %d", calls.Load(), len(dl))
@@ -214,7 +218,7 @@ func TestFailingDeadLetterSinkHolds(t *testing.T) {
 	spec := testSpec(1, true)
 	s, obs := newTestSource(t, spec, map[string]string{"sub": serve(t, sub), "dlq": serve(t, dlq)}, WithHoldBackoffCap(time.Millisecond))
 	e := testEvent()
-	if !s.settle(context.Background(), Record{}, &e) {
+	if !s.settle(context.Background(), &delivery{}, &e) {
 		t.Fatal("not settled")
 	}
 	if len(sub.got()) != 1 || len(dlq.got()) != 5 || obs.held.Load() != 2 || obs.dead.Load() != 1 {
@@ -222,17 +226,23 @@ func TestFailingDeadLetterSinkHolds(t *testing.T) {
 	}
 }
 
-// No dead-letter sink: Knative drops the event; we deliver it again until
-// it is accepted.
-func TestNoDeadLetterSinkRetriesForever(t *testing.T) {
-	sub := &recorder{script: []int{400, 400, 400, 200}}
-	s, obs := newTestSource(t, testSpec(0, false), map[string]string{"sub": serve(t, sub)}, WithHoldBackoffCap(time.Millisecond))
+// No dead-letter sink: Knative drops the event; we put it in the spool,
+// and the partition moves on.
+func TestNoDeadLetterSinkSpools(t *testing.T) {
+	sub := &recorder{script: []int{400}}
+	spool := NewMemorySpool()
+	s, obs := newTestSource(t, testSpec(0, false), map[string]string{"sub": serve(t, sub)}, WithSpool(spool, "test"))
 	e := testEvent()
-	if !s.settle(context.Background(), Record{}, &e) {
+	if !s.settle(context.Background(), &delivery{Record: Record{Topic: "t", Offset: 7}, copy: 1}, &e) {
 		t.Fatal("not settled")
 	}
-	if len(sub.got()) != 4 || obs.held.Load() != 3 || obs.delivered.Load() != 1 {
-		t.Errorf("attempts %d, held %d", len(sub.got()), obs.held.Load())
+	letters, _ := spool.List(s.id)
+	if len(sub.got()) != 1 || obs.held.Load() != 0 || obs.spooled.Load() != 1 || len(letters) != 1 {
+		t.Fatalf("attempts %d, held %d, spooled %d, letters %d", len(sub.got()), obs.held.Load(), obs.spooled.Load(), len(letters))
+	}
+	got, err := letters[0].Event.Event()
+	if err != nil || got.ID() != "e1" || got.Extensions()[ErrorCodeExtension] != "400" || letters[0].ID != "t/0/7" {
+		t.Errorf("spooled %+v (%v)", letters[0], err)
 	}
 }
 
@@ -252,7 +262,7 @@ func TestUnresolvableSinkHolds(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := testEvent()
-	if !s.settle(context.Background(), Record{}, &e) || len(sub.got()) != 1 || s.Stats().Held != 2 {
+	if !s.settle(context.Background(), &delivery{}, &e) || len(sub.got()) != 1 || s.Stats().Held != 2 {
 		t.Errorf("delivered %d, stats %+v", len(sub.got()), s.Stats())
 	}
 }
@@ -266,7 +276,7 @@ func TestCancelAbandons(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan bool)
 	e := testEvent()
-	go func() { done <- s.settle(ctx, Record{}, &e) }()
+	go func() { done <- s.settle(ctx, &delivery{}, &e) }()
 	for len(sub.got()) == 0 {
 		time.Sleep(time.Millisecond)
 	}
@@ -289,4 +299,128 @@ func TestNewValidates(t *testing.T) {
 
 func itoa(n int) string {
 	return string(rune('0'+n/100)) + string(rune('0'+n/10%10)) + string(rune('0'+n%10))
+}
+
+// A dead-letter sink that refuses the event for good (4xx) gets the
+// original record next; it is never a reason to hold.
+func TestRefusingDeadLetterSinkGetsTheRecord(t *testing.T) {
+	sub := &recorder{script: []int{400}}
+	dlq := &recorder{script: []int{400, 202}}
+	s, obs := newTestSource(t, testSpec(3, true), map[string]string{"sub": serve(t, sub), "dlq": serve(t, dlq)})
+	e := testEvent()
+	msg := &sarama.ConsumerMessage{Topic: "t", Partition: 2, Offset: 9, Key: []byte("order-1"), Value: []byte("raw"),
+		Headers: []*sarama.RecordHeader{{Key: []byte("X-Hdr"), Value: []byte("v")}}}
+	if !s.settle(context.Background(), &delivery{Record: Record{Topic: "t", Partition: 2, Offset: 9}, msg: msg, copy: 1}, &e) {
+		t.Fatal("not settled")
+	}
+	got := dlq.got()
+	if len(got) != 2 || obs.held.Load() != 0 || obs.dead.Load() != 1 || obs.spooled.Load() != 0 {
+		t.Fatalf("dead-letter attempts %d, held %d, dead %d, spooled %d", len(got), obs.held.Load(), obs.dead.Load(), obs.spooled.Load())
+	}
+	first, second := got[0], got[1]
+	if first.ID() != "e1" || second.ID() != "partition:2/offset:9" || second.Type() != PlainEventType || string(second.Data()) != "raw" {
+		t.Errorf("first %s %s, then %s %s %q", first.ID(), first.Type(), second.ID(), second.Type(), second.Data())
+	}
+	ext := second.Extensions()
+	if ext["kafkaheaderxhdr"] != "v" || ext[ErrorCodeExtension] != "400" || !strings.Contains(fmt.Sprint(ext[AsRecordExtension]), "refused the event (HTTP 400)") ||
+		ext[RecordExtension] != `{"key":"b3JkZXItMQ==","headers":[["WC1IZHI=","dg=="]]}` {
+		t.Errorf("record form extensions %v", ext)
+	}
+}
+
+// Refused in both forms: spooled, the partition moves on at once.
+func TestDeadLetterSinkRefusingEverythingSpools(t *testing.T) {
+	sub := &recorder{script: []int{422}}
+	dlq := &recorder{script: []int{403}}
+	spool := NewMemorySpool()
+	s, obs := newTestSource(t, testSpec(3, true), map[string]string{"sub": serve(t, sub), "dlq": serve(t, dlq)}, WithSpool(spool, "test"))
+	e := testEvent()
+	if !s.settle(context.Background(), &delivery{Record: Record{Topic: "t", Offset: 1}, copy: 1}, &e) {
+		t.Fatal("not settled")
+	}
+	letters, _ := spool.List(s.id)
+	if len(dlq.got()) != 2 || obs.held.Load() != 0 || obs.spooled.Load() != 1 || len(letters) != 1 {
+		t.Fatalf("dead-letter attempts %d, held %d, spooled %d, in spool %d", len(dlq.got()), obs.held.Load(), obs.spooled.Load(), len(letters))
+	}
+	if !strings.Contains(letters[0].Reason, "HTTP 403") || !strings.Contains(letters[0].Reason, "permanent") {
+		t.Errorf("reason %q", letters[0].Reason)
+	}
+}
+
+// A dead-letter sink down for longer than the hold limit: the record
+// holds its partition, visibly (Holds), until the limit; then its letter
+// goes to the spool, and once the sink is back the spool empties into it.
+func TestHoldIsBoundedAndVisible(t *testing.T) {
+	sub := &recorder{script: []int{400}}
+	var down atomic.Bool
+	down.Store(true)
+	dlq := &recorder{script: []int{202}}
+	dlqURL := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if down.Load() {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		dlq.ServeHTTP(w, r)
+	}))
+	spool := NewMemorySpool()
+	s, obs := newTestSource(t, testSpec(0, true), map[string]string{"sub": serve(t, sub), "dlq": dlqURL},
+		WithSpool(spool, "test"), WithHoldLimit(300*time.Millisecond), WithHoldBackoffCap(20*time.Millisecond), WithSpoolRetry(20*time.Millisecond))
+	e := testEvent()
+	ts := time.Now().Add(-time.Minute)
+	msg := &sarama.ConsumerMessage{Topic: "t", Partition: 4, Offset: 11, Timestamp: ts}
+	done := make(chan bool)
+	go func() {
+		done <- s.settle(context.Background(), &delivery{Record: Record{Topic: "t", Partition: 4, Offset: 11, EventID: "e1"}, msg: msg, copy: 1}, &e)
+	}()
+
+	var seen []Hold
+	for deadline := time.Now().Add(5 * time.Second); len(seen) == 0 && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		seen = s.Stats().Holds
+	}
+	if len(seen) != 1 || seen[0].Partition != 4 || seen[0].Offset != 11 || !seen[0].RecordTime.Equal(ts) || !strings.Contains(seen[0].Reason, "HTTP 503") {
+		t.Fatalf("holds while the dead-letter sink is down: %+v", seen)
+	}
+	select {
+	case ok := <-done:
+		if !ok {
+			t.Fatal("not settled")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("held past the limit")
+	}
+	if n := len(s.Holds()); n != 0 || obs.spooled.Load() != 1 || obs.held.Load() < 2 || s.Stats().Unsent != 1 {
+		t.Fatalf("after the limit: holds %d, spooled %d, held rounds %d, unsent %d", n, obs.spooled.Load(), obs.held.Load(), s.Stats().Unsent)
+	}
+
+	// The sink comes back: offerSpooled delivers the letter and empties the spool.
+	down.Store(false)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go s.offerSpooled(ctx)
+	for deadline := time.Now().Add(5 * time.Second); s.Stats().Unsent != 0 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+	}
+	if got := dlq.got(); s.Stats().Unsent != 0 || len(got) != 1 || got[0].ID() != "e1" || got[0].Extensions()[ErrorCodeExtension] != "400" {
+		t.Fatalf("spool after the sink came back: unsent %d, dead letters %v", s.Stats().Unsent, got)
+	}
+}
+
+// An event that cannot be put in an HTTP request is not retried: it is
+// dead-lettered at once, as the record, saying why.
+func TestUnsendableEventIsDeadLetteredAtOnce(t *testing.T) {
+	sub := &recorder{script: []int{200}}
+	dlq := &recorder{script: []int{202}}
+	s, obs := newTestSource(t, testSpec(5, true), map[string]string{"sub": serve(t, sub), "dlq": serve(t, dlq)})
+	e := testEvent()
+	e.SetID("line\nbreak")
+	if !s.settle(context.Background(), &delivery{Record: Record{Topic: "t"}, msg: &sarama.ConsumerMessage{Topic: "t", Value: []byte("v")}, copy: 1}, &e) {
+		t.Fatal("not settled")
+	}
+	got := dlq.got()
+	if len(sub.got()) != 0 || obs.attempts.Load() != 2 || len(got) != 1 {
+		t.Fatalf("subscriber got %d, attempts %d, dead letters %d", len(sub.got()), obs.attempts.Load(), len(got))
+	}
+	ext := got[0].Extensions()
+	if got[0].Type() != PlainEventType || ext[ErrorCodeExtension] != nil || !strings.Contains(fmt.Sprint(ext[ErrorExtension]), "control character") {
+		t.Errorf("dead letter %v", got[0])
+	}
 }

@@ -18,7 +18,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 
-	"orderflow.dev/local/broker"
+	"orderflow.dev/local/broker/brokertest"
 	"orderflow.dev/local/manifests"
 	"orderflow.dev/local/sink"
 )
@@ -42,44 +42,23 @@ type plane struct {
 	producer sarama.SyncProducer
 }
 
-func startPlane(t *testing.T) *plane {
+func startPlane(t testing.TB, wrap ...func(sarama.SyncProducer) sarama.SyncProducer) *plane {
 	t.Helper()
-	c, err := broker.Start()
-	if err != nil {
-		t.Fatal(err)
+	k := brokertest.Start(t,
+		manifests.KafkaTopic{Name: topicMain, TopicName: topicMain, Partitions: partitions, Replicas: 1},
+		manifests.KafkaTopic{Name: topicDLQ, TopicName: topicDLQ, Partitions: 1, Replicas: 1})
+	producer := k.Producer(t)
+	var ingressProducer sarama.SyncProducer = producer
+	for _, w := range wrap {
+		ingressProducer = w(ingressProducer)
 	}
-	t.Cleanup(c.Close)
-	cfg, err := broker.SaramaConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := broker.WaitReady(context.Background(), c.BootstrapServers(), cfg, 10*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	admin, err := sarama.NewClusterAdmin(c.BootstrapServers(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { admin.Close() })
-	topics := []manifests.KafkaTopic{
-		{Name: topicMain, TopicName: topicMain, Partitions: partitions, Replicas: 1},
-		{Name: topicDLQ, TopicName: topicDLQ, Partitions: 1, Replicas: 1},
-	}
-	if _, err := broker.EnsureTopics(context.Background(), admin, topics); err != nil {
-		t.Fatal(err)
-	}
-	producer, err := sarama.NewSyncProducer(c.BootstrapServers(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { producer.Close() })
-	h := sink.New(producer, []manifests.KafkaSink{
+	h := sink.New(ingressProducer, []manifests.KafkaSink{
 		{Name: "orders", Namespace: ns, Topic: topicMain, ContentMode: manifests.ContentModeBinary},
 		{Name: "dlq", Namespace: ns, Topic: topicDLQ, ContentMode: manifests.ContentModeBinary},
 	}, sink.WithLogger(quiet))
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &plane{servers: c.BootstrapServers(), cfg: cfg, ingress: srv.URL, subs: map[string]string{}, admin: admin, producer: producer}
+	return &plane{servers: k.Servers, cfg: k.Config, ingress: srv.URL, subs: map[string]string{}, admin: k.Admin, producer: producer}
 }
 
 // resolve maps Services to the test subscribers and KafkaSinks to the

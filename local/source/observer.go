@@ -48,10 +48,14 @@ type Observer interface {
 	// DeadLettered: delivery failed for good and the dead-letter sink
 	// accepted the event; the offset may be committed.
 	DeadLettered(Outcome)
-	// Held: the event could not be settled (dead-letter sink failing, no
-	// dead-letter sink, subscriber URL unresolvable); its partition waits
-	// and tries again. Knative would commit and drop here.
+	// Held: the event could not be settled yet (dead-letter sink failing
+	// transiently, subscriber URL unresolvable); its partition waits and
+	// tries again, up to the hold limit. Knative would commit and drop here.
 	Held(Outcome)
+	// Spooled: the dead-letter sink did not take the dead letter (refused
+	// it, failed past the hold limit, or there is none); it is in the
+	// spool and the offset may be committed. Outcome.Err says why.
+	Spooled(Outcome)
 }
 
 // NopObserver ignores everything.
@@ -61,6 +65,20 @@ func (NopObserver) Attempted(Attempt)    {}
 func (NopObserver) Delivered(Outcome)    {}
 func (NopObserver) DeadLettered(Outcome) {}
 func (NopObserver) Held(Outcome)         {}
+func (NopObserver) Spooled(Outcome)      {}
+
+// Hold is a record that holds its partition now.
+type Hold struct {
+	Topic      string    `json:"topic"`
+	Partition  int32     `json:"partition"`
+	Offset     int64     `json:"offset"`
+	EventID    string    `json:"eventId"`
+	EventType  string    `json:"eventType"`
+	Since      time.Time `json:"since"`      // when the hold began
+	RecordTime time.Time `json:"recordTime"` // the record's timestamp: its age is how late its partition is
+	Rounds     int       `json:"rounds"`
+	Reason     string    `json:"reason"`
+}
 
 // Stats are a source's counters since it started.
 type Stats struct {
@@ -69,14 +87,18 @@ type Stats struct {
 	Retried      uint64 // subscriber attempts beyond the first of a round
 	DeadLettered uint64 // events the dead-letter sink accepted
 	Held         uint64 // times an event was held instead of settled
+	Spooled      uint64 // dead letters put in the spool
 	InFlight     int64  // records being delivered now
+	Holds        []Hold // records holding their partition now
+	Unsent       int    // dead letters waiting in the spool now
 }
 
 type stats struct {
-	received, delivered, retried, deadLettered, held atomic.Uint64
-	inFlight                                         atomic.Int64
+	received, delivered, retried, deadLettered, held, spooled atomic.Uint64
+	inFlight                                                  atomic.Int64
 }
 
 func (s *stats) snapshot() Stats {
-	return Stats{s.received.Load(), s.delivered.Load(), s.retried.Load(), s.deadLettered.Load(), s.held.Load(), s.inFlight.Load()}
+	return Stats{Received: s.received.Load(), Delivered: s.delivered.Load(), Retried: s.retried.Load(),
+		DeadLettered: s.deadLettered.Load(), Held: s.held.Load(), Spooled: s.spooled.Load(), InFlight: s.inFlight.Load()}
 }

@@ -5,22 +5,32 @@
 //
 // It follows the eventing-kafka-broker dispatcher (RecordDispatcherImpl,
 // WebClientCloudEventSender, InvalidCloudEventInterceptor, the ordered and
-// unordered consumer verticles) with one deliberate difference, because
-// invariant 4 of the design is "nothing is lost":
+// unordered consumer verticles) with deliberate differences, because
+// invariant 4 of the design is "nothing is lost" and the promise of the
+// README is that every accepted order ends, so no record may stop a
+// partition for good:
 //
+//   - Every record ends delivered or dead-lettered. A dead letter that no
+//     receiver could read as the event it claims to be (CarryError) carries
+//     the original record instead (RecordForm); one the dead-letter sink
+//     refuses for good gets the record form next.
 //   - Knative commits the offset when the dead-letter sink fails, or when
 //     delivery fails and no dead-letter sink is configured: the event is
-//     dropped. Here the event is held instead: its partition waits with
-//     backoff (exponential from backoffDelay, capped by WithHoldBackoffCap)
-//     and tries again, logging at error level each time, until it is
-//     settled or the source stops. A held event blocks its partition in
-//     both orderings (in unordered mode the commit cannot pass it anyway).
+//     dropped. Here, a transient failure of the dead-letter sink (no
+//     response, 5xx, 408, 429) holds the record's partition, retrying with
+//     backoff (exponential from backoffDelay, capped by WithHoldBackoffCap),
+//     for at most the hold limit (WithHoldLimit, DefaultHoldLimit). Past it,
+//     and at once on a permanent refusal or with no dead-letter sink, the
+//     dead letter goes to the spool (WithSpool): durable, listed, offered
+//     to the dead-letter sink again every WithSpoolRetry; the offset is
+//     committed and the partition moves on. Holds are visible (Holds,
+//     Stats) and logged at error level each round.
 //
 // The offset of a record is committed (marked) only after a 2xx from the
-// subscriber or a 2xx from the dead-letter sink. Stopping abandons
-// in-flight deliveries without committing them; they are redelivered by
-// the next member of the group (duplicates are possible, as in Knative:
-// subscribers must be idempotent).
+// subscriber, a 2xx from the dead-letter sink, or a durable write to the
+// spool. Stopping abandons in-flight deliveries without committing them;
+// they are redelivered by the next member of the group (duplicates are
+// possible, as in Knative: subscribers must be idempotent).
 package source
 
 import (
@@ -29,6 +39,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sort"
 	"sync"
 	"time"
 
@@ -77,6 +88,29 @@ func WithMaxInFlight(n int) Option { return func(s *Source) { s.maxInFlight = ma
 // (default 30s).
 func WithHoldBackoffCap(d time.Duration) Option { return func(s *Source) { s.holdCap = d } }
 
+// DefaultHoldLimit is how long a record may hold its partition while the
+// dead-letter sink fails transiently (or the subscriber has no address)
+// before its dead letter goes to the spool instead. It covers a broker
+// restart or a rolling update of the ingress; what lasts longer is an
+// outage to be seen, not waited out with every order behind it.
+const DefaultHoldLimit = 2 * time.Minute
+
+// WithHoldLimit sets how long a record may hold its partition (default
+// DefaultHoldLimit); see Source.
+func WithHoldLimit(d time.Duration) Option { return func(s *Source) { s.holdLimit = max(0, d) } }
+
+// WithSpool sets where dead letters go that the dead-letter sink did not
+// take (default: in memory, lost with the process). name is shown in logs.
+func WithSpool(sp Spool, name string) Option {
+	return func(s *Source) { s.spoolTo, s.spoolName = sp, name }
+}
+
+// WithSpoolRetry sets how often spooled letters are offered to the
+// dead-letter sink again (default 10s).
+func WithSpoolRetry(d time.Duration) Option {
+	return func(s *Source) { s.spoolEvery = max(10*time.Millisecond, d) }
+}
+
 // Source runs one KafkaSource.
 type Source struct {
 	spec        manifests.KafkaSource
@@ -91,6 +125,13 @@ type Source struct {
 	copies      int
 	maxInFlight int
 	holdCap     time.Duration
+	holdLimit   time.Duration
+	spoolTo     Spool
+	spoolName   string
+	spoolEvery  time.Duration
+
+	holdsMu sync.Mutex
+	holds   map[*delivery]Hold
 
 	stats     stats
 	readyOnce sync.Once
@@ -109,7 +150,8 @@ func New(spec manifests.KafkaSource, brokers []string, resolve Resolver, opts ..
 	s := &Source{
 		spec: spec, id: spec.Namespace + "/" + spec.Name, brokers: brokers, resolve: resolve,
 		policy: PolicyFor(spec.Delivery), log: slog.Default(), copies: 1, maxInFlight: 10,
-		holdCap: 30 * time.Second, ready: make(chan struct{}),
+		holdCap: 30 * time.Second, holdLimit: DefaultHoldLimit, spoolEvery: 10 * time.Second,
+		holds: map[*delivery]Hold{}, ready: make(chan struct{}),
 	}
 	for _, o := range opts {
 		o(s)
@@ -132,12 +174,23 @@ func New(spec manifests.KafkaSource, brokers []string, resolve Resolver, opts ..
 		}
 		s.base = cfg
 	}
+	if s.spoolTo == nil {
+		s.spoolTo, s.spoolName = NewMemorySpool(), "memory (lost when the process ends)"
+	}
 	s.log = s.log.With("source", s.id)
 	return s, nil
 }
 
-// Stats returns the source's counters.
-func (s *Source) Stats() Stats { return s.stats.snapshot() }
+// Stats returns the source's counters, what it holds now and how many
+// letters wait in the spool.
+func (s *Source) Stats() Stats {
+	st := s.stats.snapshot()
+	st.Holds = s.Holds()
+	if u, err := s.spoolTo.List(s.id); err == nil {
+		st.Unsent = len(u)
+	}
+	return st
+}
 
 // Ready is closed once the consumer group has assigned this source its
 // first partitions (useful before producing with initialOffset latest).
@@ -174,6 +227,11 @@ func (s *Source) Run(ctx context.Context) error {
 	}
 
 	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.offerSpooled(ctx)
+	}()
 	for i, g := range groups {
 		wg.Add(2)
 		go func() {
@@ -295,6 +353,15 @@ func (s *Source) consumeUnordered(sess sarama.ConsumerGroupSession, claim sarama
 	}
 }
 
+// Dispatch settles one record as the consumer does: convert, deliver
+// (with retries), dead-letter or spool. It returns false only when ctx
+// ended first, in which case the record must not be committed. Run calls
+// it for every record; tests and tools may call it for a record of their
+// own.
+func (s *Source) Dispatch(ctx context.Context, msg *sarama.ConsumerMessage) bool {
+	return s.handle(ctx, msg)
+}
+
 // handle turns a record into an event and settles it (copies times). It
 // returns false when ctx ended first: the record must not be committed.
 func (s *Source) handle(ctx context.Context, msg *sarama.ConsumerMessage) bool {
@@ -304,76 +371,172 @@ func (s *Source) handle(ctx context.Context, msg *sarama.ConsumerMessage) bool {
 
 	e, _ := ToEvent(msg, s.spec.Namespace, s.spec.Name)
 	applyOverrides(&e, s.spec.CEOverrides)
-	rec := Record{Source: s.id, Topic: msg.Topic, Partition: msg.Partition, Offset: msg.Offset, EventID: e.ID(), EventType: e.Type()}
-	for range s.copies {
-		if !s.settle(ctx, rec, &e) {
+	d := &delivery{Record: Record{Source: s.id, Topic: msg.Topic, Partition: msg.Partition, Offset: msg.Offset, EventID: e.ID(), EventType: e.Type()},
+		msg: msg}
+	for d.copy = 1; d.copy <= s.copies; d.copy++ {
+		if !s.settle(ctx, d, &e) {
 			return false
 		}
 	}
 	return true
 }
 
-// settle delivers e until it is accepted by the subscriber or by the
-// dead-letter sink. It returns false only when ctx ends first.
-func (s *Source) settle(ctx context.Context, rec Record, e *event.Event) bool {
+// delivery is one record on its way: where it came from, and for how long
+// it has been held, if it is.
+type delivery struct {
+	Record
+	msg  *sarama.ConsumerMessage
+	copy int // 1, or 2 for the second copy under WithDuplicateDelivery
+
+	heldSince time.Time // zero unless held now
+}
+
+// settle delivers e until the subscriber accepts it or it is dead-lettered
+// (to the dead-letter sink, or failing that to the spool). It returns
+// false only when ctx ends first.
+func (s *Source) settle(ctx context.Context, d *delivery, e *event.Event) bool {
+	defer s.release(d)
 	for round := 1; ; round++ {
 		url, err := s.resolve(ctx, s.spec.Sink)
 		if err != nil {
-			if !s.hold(ctx, Outcome{Record: rec, Err: fmt.Errorf("resolve sink %s: %w", s.spec.Sink, err)}, round) {
+			// The subscriber has no address yet (a function still
+			// starting, or restarting): hold, for a while.
+			out := Outcome{Record: d.Record, URL: fmt.Sprint(s.spec.Sink), Err: fmt.Errorf("resolve sink %s: %w", s.spec.Sink, err)}
+			if s.heldTooLong(d) {
+				return s.deadLetter(ctx, d, e, out, Response{Err: out.Err})
+			}
+			if !s.hold(ctx, d, out, round) {
 				return false
 			}
 			continue
 		}
-		last, attempts, ok := s.deliver(ctx, rec, url, e, false)
+		s.release(d)
+		last, attempts, ok := s.deliver(ctx, d.Record, url, e, false)
 		if !ok {
 			return false
 		}
-		out := Outcome{Record: rec, URL: url, Attempts: attempts, Status: last.Status}
+		out := Outcome{Record: d.Record, URL: url, Attempts: attempts, Status: last.Status}
 		if Success(last.Status) {
 			s.stats.delivered.Add(1)
 			s.each(func(o Observer) { o.Delivered(out) })
 			return true
 		}
-		if s.spec.Delivery.DeadLetterSink == nil {
-			out.Err = fmt.Errorf("delivery to %s failed after %d attempt(s) (%s) and there is no dead-letter sink", url, attempts, last.describe())
-			if !s.hold(ctx, out, round) {
-				return false
-			}
-			continue // Knative would drop the event; we deliver it again
-		}
-		dl := DeadLetter(*e, url, last, attempts)
-		return s.deadLetter(ctx, out, &dl)
+		return s.deadLetter(ctx, d, e, out, last)
 	}
 }
 
-// deadLetter sends dl to the dead-letter sink, holding the partition for
-// as long as that fails.
-func (s *Source) deadLetter(ctx context.Context, out Outcome, dl *event.Event) bool {
+// deadLetter settles an event the subscriber did not take. Whatever the
+// record held, it ends in the dead-letter sink or the spool:
+//
+//   - the dead letter is the event as delivered plus the knativeerror*
+//     extensions, unless that cannot travel to any receiver (CarryError):
+//     then it carries the original record (RecordForm);
+//   - a permanent refusal by the dead-letter sink (any 4xx but 408 and
+//     429, after the delivery spec's retries) gets the record form next;
+//     if that is refused too, the letter goes to the spool;
+//   - a transient failure (no response, 5xx, 408, 429) holds the
+//     partition and tries again with backoff, for at most the hold limit;
+//     then the letter goes to the spool.
+func (s *Source) deadLetter(ctx context.Context, d *delivery, e *event.Event, out Outcome, last Response) bool {
+	dl := DeadLetter(*e, out.URL, last, out.Attempts)
+	asRecord := false
+	if err := CarryError(dl); err != nil {
+		dl, asRecord = s.recordLetter(d, out, last, "the event as delivered cannot be carried: "+err.Error()), true
+	}
+	if s.spec.Delivery.DeadLetterSink == nil {
+		return s.spool(ctx, d, out, dl, "no dead-letter sink is configured")
+	}
+	if err := CarryError(dl); err != nil {
+		return s.spool(ctx, d, out, dl, "even the record cannot be carried: "+err.Error())
+	}
 	for round := 1; ; round++ {
 		url, err := s.resolve(ctx, *s.spec.Delivery.DeadLetterSink)
-		var last Response
 		if err == nil {
-			var ok bool
-			if last, _, ok = s.deliver(ctx, out.Record, url, dl, true); !ok {
+			res, _, ok := s.deliver(ctx, d.Record, url, &dl, true)
+			if !ok {
 				return false
 			}
-			if Success(last.Status) {
+			if Success(res.Status) {
 				s.stats.deadLettered.Add(1)
 				s.log.Warn("event dead-lettered", "id", out.EventID, "type", out.EventType, "topic", out.Topic,
-					"partition", out.Partition, "offset", out.Offset, "subscriber", out.URL, "status", out.Status, "attempts", out.Attempts)
+					"partition", out.Partition, "offset", out.Offset, "subscriber", out.URL, "status", out.Status,
+					"attempts", out.Attempts, "as_record", asRecord)
 				s.each(func(o Observer) { o.DeadLettered(out) })
 				return true
 			}
-			err = fmt.Errorf("dead-letter sink %s: %s", url, last.describe())
+			err = fmt.Errorf("dead-letter sink %s: %s", url, res.describe())
+			if !TransientDeadLetterFailure(res) {
+				if !asRecord {
+					dl, asRecord = s.recordLetter(d, out, last, fmt.Sprintf("the dead-letter sink refused the event (%s)", res.describe())), true
+					round = 0
+					continue
+				}
+				return s.spool(ctx, d, out, dl, err.Error()+": a permanent refusal")
+			}
 		} else {
 			err = fmt.Errorf("resolve dead-letter sink %s: %w", s.spec.Delivery.DeadLetterSink, err)
 		}
+		if s.heldTooLong(d) {
+			return s.spool(ctx, d, out, dl, fmt.Sprintf("%v, for longer than the hold limit %s", err, s.holdLimit))
+		}
 		held := out
 		held.Err = err
-		if !s.hold(ctx, held, round) {
+		if !s.hold(ctx, d, held, round) {
 			return false
 		}
 	}
+}
+
+// TransientDeadLetterFailure reports whether a failed dead-letter write
+// may succeed later, which is the only reason to hold a partition: no
+// response, 5xx, 408 (timeout) and 429 (throttled). Any other answer,
+// 404 and 409 included, is the sink refusing this letter for good.
+func TransientDeadLetterFailure(r Response) bool {
+	if r.Unsendable {
+		return false
+	}
+	return r.Status == 0 || r.Status >= 500 || r.Status == http.StatusRequestTimeout || r.Status == http.StatusTooManyRequests
+}
+
+// recordLetter is the dead letter in record form: the original record,
+// the knativeerror* extensions of the failed delivery, and why.
+func (s *Source) recordLetter(d *delivery, out Outcome, last Response, why string) event.Event {
+	msg := d.msg
+	if msg == nil { // settled without a record (tests): nothing better to carry
+		msg = &sarama.ConsumerMessage{Topic: d.Topic, Partition: d.Partition, Offset: d.Offset}
+	}
+	dl := DeadLetter(RecordForm(msg, s.spec.Namespace, s.spec.Name), out.URL, last, out.Attempts)
+	dl.SetExtension(AsRecordExtension, printable(why))
+	return dl
+}
+
+// spool puts a letter the dead-letter sink did not take into the spool,
+// so the record's offset can be committed. Only a failing spool (a full
+// disk) holds the partition, for as long as it fails.
+func (s *Source) spool(ctx context.Context, d *delivery, out Outcome, dl event.Event, reason string) bool {
+	u := Unsent{ID: fmt.Sprintf("%s/%d/%d", d.Topic, d.Partition, d.Offset), Source: s.id, Record: d.Record,
+		Spooled: time.Now().UTC(), Reason: reason, Event: Store(dl)}
+	if d.copy > 1 {
+		u.ID += fmt.Sprintf("/%d", d.copy)
+	}
+	for round := 1; ; round++ {
+		err := s.spoolTo.Put(u)
+		if err == nil {
+			break
+		}
+		held := out
+		held.Err = fmt.Errorf("%s, and the spool failed: %w", reason, err)
+		if !s.hold(ctx, d, held, round) {
+			return false
+		}
+	}
+	s.stats.spooled.Add(1)
+	s.log.Error("DEAD LETTER SPOOLED: the dead-letter sink did not take it; kept in the spool and offered again",
+		"id", out.EventID, "type", out.EventType, "topic", out.Topic, "partition", out.Partition, "offset", out.Offset,
+		"reason", reason, "spool", s.spoolName)
+	out.Err = errors.New(reason)
+	s.each(func(o Observer) { o.Spooled(out) })
+	return true
 }
 
 // deliver makes up to policy.Attempts attempts to url. ok is false when
@@ -387,7 +550,7 @@ func (s *Source) deliver(ctx context.Context, rec Record, url string, e *event.E
 		if !deadLetter && n > 1 {
 			s.stats.retried.Add(1)
 		}
-		retry := !Success(last.Status) && Retryable(last.Status) && n < s.policy.Attempts
+		retry := !Success(last.Status) && !last.Unsendable && Retryable(last.Status) && n < s.policy.Attempts
 		a := Attempt{Record: rec, URL: url, DeadLetter: deadLetter, N: n, Status: last.Status, Err: last.errOf(), Retry: retry}
 		if retry {
 			a.Wait = s.policy.Wait(n)
@@ -403,16 +566,67 @@ func (s *Source) deliver(ctx context.Context, rec Record, url string, e *event.E
 	}
 }
 
-// hold logs loudly, tells observers, and waits before the next round. It
-// returns false when ctx ended during the wait.
-func (s *Source) hold(ctx context.Context, out Outcome, round int) bool {
+// hold logs loudly, records the hold (Holds), tells observers, and waits
+// before the next round. It returns false when ctx ended during the wait.
+func (s *Source) hold(ctx context.Context, d *delivery, out Outcome, round int) bool {
 	s.stats.held.Add(1)
+	now := time.Now()
+	s.holdsMu.Lock()
+	if d.heldSince.IsZero() {
+		d.heldSince = now
+	}
+	s.holds[d] = Hold{Topic: d.Topic, Partition: d.Partition, Offset: d.Offset, EventID: d.EventID, EventType: d.EventType,
+		Since: d.heldSince, RecordTime: recordTime(d.msg), Rounds: round, Reason: errString(out.Err)}
+	s.holdsMu.Unlock()
 	wait := min(s.holdCap, max(Backoff(manifests.BackoffExponential, s.policy.BackoffDelay, round), 10*time.Millisecond))
-	s.log.Error("EVENT HELD: cannot settle it; its partition waits and tries again (Knative would drop it)",
+	s.log.Error("EVENT HELD: cannot settle it yet; its partition waits and tries again",
 		"id", out.EventID, "type", out.EventType, "topic", out.Topic, "partition", out.Partition,
-		"offset", out.Offset, "round", round, "retry_in", wait, "err", out.Err)
+		"offset", out.Offset, "round", round, "held_for", now.Sub(d.heldSince).Round(time.Millisecond),
+		"hold_limit", s.holdLimit, "retry_in", wait, "err", out.Err)
 	s.each(func(o Observer) { o.Held(out) })
 	return sleep(ctx, wait)
+}
+
+// heldTooLong reports whether d has been held for the hold limit.
+func (s *Source) heldTooLong(d *delivery) bool {
+	s.holdsMu.Lock()
+	defer s.holdsMu.Unlock()
+	return !d.heldSince.IsZero() && time.Since(d.heldSince) >= s.holdLimit
+}
+
+// release ends d's hold, if it has one.
+func (s *Source) release(d *delivery) {
+	s.holdsMu.Lock()
+	delete(s.holds, d)
+	d.heldSince = time.Time{}
+	s.holdsMu.Unlock()
+}
+
+// Holds lists the records held now, oldest hold first: which partition
+// waits, since when, and why.
+func (s *Source) Holds() []Hold {
+	s.holdsMu.Lock()
+	out := make([]Hold, 0, len(s.holds))
+	for _, h := range s.holds {
+		out = append(out, h)
+	}
+	s.holdsMu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Since.Before(out[j].Since) })
+	return out
+}
+
+func recordTime(msg *sarama.ConsumerMessage) time.Time {
+	if msg == nil {
+		return time.Time{}
+	}
+	return msg.Timestamp
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
 }
 
 func (s *Source) each(f func(Observer)) {
@@ -434,4 +648,51 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	case <-t.C:
 		return true
 	}
+}
+
+// offerSpooled offers the spooled letters of this source to the dead-letter
+// sink again, every spoolEvery, until ctx ends: one attempt each, oldest
+// first; a transient failure ends the round (the sink is down), a refusal
+// moves on to the next letter.
+func (s *Source) offerSpooled(ctx context.Context) {
+	if s.spec.Delivery.DeadLetterSink == nil {
+		return
+	}
+	for sleep(ctx, s.spoolEvery) {
+		letters, err := s.spoolTo.List(s.id)
+		if err != nil {
+			s.log.Error("reading the dead-letter spool", "spool", s.spoolName, "err", err)
+			continue
+		}
+		for _, u := range letters {
+			if !s.offer(ctx, u) {
+				break
+			}
+		}
+	}
+}
+
+// offer sends one spooled letter; it reports whether to go on with the
+// next one.
+func (s *Source) offer(ctx context.Context, u Unsent) bool {
+	dl, err := u.Event.Event()
+	if err != nil {
+		s.log.Error("spooled letter cannot be rebuilt; left in the spool", "id", u.ID, "err", err)
+		return true
+	}
+	url, err := s.resolve(ctx, *s.spec.Delivery.DeadLetterSink)
+	if err != nil {
+		return false
+	}
+	res := send(ctx, s.client, url, &dl, s.policy.Timeout)
+	if !Success(res.Status) {
+		return !TransientDeadLetterFailure(res)
+	}
+	if err := s.spoolTo.Remove(s.id, u.ID); err != nil {
+		s.log.Error("spooled letter dead-lettered but not removed from the spool (it will be sent again)", "id", u.ID, "err", err)
+	}
+	s.stats.deadLettered.Add(1)
+	s.log.Warn("spooled letter dead-lettered", "id", u.ID, "type", u.Record.EventType, "spooled", u.Spooled)
+	s.each(func(o Observer) { o.DeadLettered(Outcome{Record: u.Record}) })
+	return true
 }

@@ -118,6 +118,10 @@ func TestEnvelopeErrorsNameTheAttribute(t *testing.T) {
 		{"not a CloudEvent", map[string]string{"content-type": "application/json"}, `{"orderId":"o"}`, 400, "specversion"},
 		{"structured, broken JSON", map[string]string{"content-type": "application/cloudevents+json"}, `{"specversion":"1.0",`, 400, ""},
 		{"too large", binary(""), `{"pad":"` + strings.Repeat("x", handler.MaxBodyBytes) + `"}`, 413, "data"},
+		// Stored as text: a retry would fail the same way, so 400, not 500.
+		{"id not UTF-8", map[string]string{"ce-specversion": "1.0", "ce-id": "\xff\xfe", "ce-source": "/t", "ce-type": events.PlaceOrder}, `{}`, 400, "id"},
+		{"id with NUL (structured)", map[string]string{"content-type": "application/cloudevents+json"},
+			`{"specversion":"1.0","id":"a\u0000","source":"/t","type":"` + events.PlaceOrder + `","data":{}}`, 400, "id"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

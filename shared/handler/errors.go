@@ -63,6 +63,9 @@ func classify(err error) *Refusal {
 	switch {
 	case store.IsUniqueViolation(err):
 		return &Refusal{Status: http.StatusConflict, Msg: "concurrent update; retry: " + shorten(err.Error(), 300), cause: err}
+	case store.IsInvalidData(err):
+		// The store cannot hold something this event carries; it never will.
+		return &Refusal{Status: http.StatusBadRequest, Field: "event", Msg: "the store refuses this event's data: " + shorten(err.Error(), 300), cause: err}
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return &Refusal{Status: http.StatusServiceUnavailable, Msg: "timed out: " + err.Error(), cause: err}
 	}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/cloudevents/sdk-go/v2/binding"
 	"github.com/cloudevents/sdk-go/v2/event"
@@ -87,6 +88,13 @@ func decodeRequest(r *http.Request) (*event.Event, *Refusal) {
 	}
 	if err := e.Validate(); err != nil {
 		return nil, envelopeRefusal(err)
+	}
+	// id, source and type are stored (processed ids) and logged as text:
+	// bytes that are not text would fail there on every retry.
+	for _, a := range [][2]string{{"id", e.ID()}, {"source", e.Source()}, {"type", e.Type()}} {
+		if !utf8.ValidString(a[1]) || strings.ContainsRune(a[1], 0) {
+			return nil, Invalid(a[0], "%s must be UTF-8 text without NUL bytes", a[0])
+		}
 	}
 	return e, nil
 }

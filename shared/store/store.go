@@ -270,6 +270,24 @@ func IsUniqueViolation(err error) bool {
 		strings.Contains(s, "(SQLSTATE 23505)")
 }
 
+// IsInvalidData reports an error about the data itself, which no retry
+// can fix: PostgreSQL's data exceptions (SQLSTATE class 22: a NUL byte or
+// invalid UTF-8 in text, a value out of range) and SQLite's "string or blob
+// too big".
+func IsInvalidData(err error) bool {
+	if err == nil {
+		return false
+	}
+	if pe, ok := pgError(err); ok {
+		return strings.HasPrefix(pe.Code, "22")
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		return se.Code() == sqlite3.SQLITE_TOOBIG
+	}
+	return false
+}
+
 // Lock takes a lock named key until the transaction ends, so that
 // transactions that read, decide and write the same thing (an order's
 // payment, say) run one after the other instead of deciding on the same

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -22,6 +24,7 @@ import (
 	"orderflow.dev/local/manifests"
 	"orderflow.dev/local/plane"
 	"orderflow.dev/local/sink"
+	"orderflow.dev/local/source"
 	"orderflow.dev/shared/events"
 )
 
@@ -39,6 +42,9 @@ func newDLQ(g *globals) *cobra.Command {
 		}
 		if asJSON {
 			return printJSON(letters)
+		}
+		if err := printStuck(cmd.Context(), ep, args); err != nil {
+			fmt.Fprintf(os.Stderr, "(holds and unsent letters unknown: %v)\n", err)
 		}
 		if len(letters) == 0 {
 			fmt.Println("no dead letters")
@@ -63,13 +69,110 @@ func newDLQ(g *globals) *cobra.Command {
 function refused (4xx) and events it kept failing after every retry. Each goes to
 the function's own dead-letter topic (orderflow.dlq.<function>) with Knative's
 knativeerrordest, knativeerrorcode and knativeerrordata extensions, which these
-commands decode.`,
+commands decode. A record that could not be carried as the CloudEvent it claimed
+to be is dead-lettered as the original record (key, headers and value kept).
+
+The list also shows, first, any record holding its partition now (its
+dead-letter sink failing; at most --hold-limit of up) and any dead letter the
+dead-letter sink did not take, kept in the spool and offered to it again.`,
 		RunE: list,
 	}
 	cmd.PersistentFlags().BoolVar(&asJSON, "json", false, "print as JSON")
 	listCmd := &cobra.Command{Use: "list [FUNCTION...]", Short: "List dead letters with the reason each delivery failed", RunE: list}
 	cmd.AddCommand(listCmd, newDLQShow(g, &asJSON), newDLQReplay(g), newDLQPurge(g))
 	return cmd
+}
+
+// printStuck shows what the running plane holds now and what waits in its
+// spool: a partition that does not move is the first thing to know.
+func printStuck(ctx context.Context, ep plane.Endpoints, only []string) error {
+	want := func(src string) bool {
+		if len(only) == 0 {
+			return true
+		}
+		for _, fn := range only {
+			if src == fn {
+				return true
+			}
+		}
+		return false
+	}
+	var stats map[string]source.Stats
+	if err := getJSON(ctx, ep.API+"/api/sources", &stats); err != nil {
+		return err
+	}
+	var unsent map[string][]source.Unsent
+	if err := getJSON(ctx, ep.API+"/api/deadletters/unsent", &unsent); err != nil {
+		return err
+	}
+	w := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
+	now := time.Now()
+	held := false
+	for _, src := range keysOf(stats) {
+		for _, h := range stats[src].Holds {
+			if !want(src) {
+				continue
+			}
+			if !held {
+				fmt.Fprintln(w, "HELD NOW: these partitions wait on a failing dead-letter sink (up to --hold-limit, then the spool)")
+				fmt.Fprintln(w, "SOURCE\tTOPIC\tPARTITION\tOFFSET\tHELD FOR\tRECORD AGE\tREASON")
+				held = true
+			}
+			age := "-"
+			if !h.RecordTime.IsZero() {
+				age = now.Sub(h.RecordTime).Round(time.Second).String()
+			}
+			fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%s\t%s\t%s\n", src, h.Topic, h.Partition, h.Offset, now.Sub(h.Since).Round(time.Second), age, h.Reason)
+		}
+	}
+	n := 0
+	for _, src := range keysOf(unsent) {
+		if !want(src) {
+			continue
+		}
+		for _, u := range unsent[src] {
+			if n == 0 {
+				if held {
+					fmt.Fprintln(w)
+				}
+				fmt.Fprintf(w, "UNSENT: the dead-letter sink did not take these; kept in %s, offered to it again\n", filepath.Join(ep.StateDir, plane.SpoolDir))
+				fmt.Fprintln(w, "SOURCE\tID\tTYPE\tSPOOLED\tREASON")
+			}
+			n++
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", src, u.ID, u.Record.EventType, u.Spooled.Local().Format("15:04:05"), u.Reason)
+		}
+	}
+	if held || n > 0 {
+		fmt.Fprintln(w)
+	}
+	return w.Flush()
+}
+
+func getJSON(ctx context.Context, url string, v any) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: HTTP %d", url, resp.StatusCode)
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+func keysOf[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 type letterRow struct {
@@ -165,13 +268,35 @@ func newDLQShow(g *globals, asJSON *bool) *cobra.Command {
 			fmt.Printf("dead letter %s (topic %s, partition %d, offset %d, written %s)\n", l.ID, l.Topic, l.Partition, l.Offset, l.Time.Format(time.RFC3339Nano))
 			fmt.Printf("  failed at:  %s\n", l.Dest)
 			code := l.Code
-			if code == "" {
+			switch {
+			case code == "" && strings.HasPrefix(l.PlaneError, "cannot "):
+				code = "not sent"
+			case code == "":
 				code = "no response"
 			}
 			fmt.Printf("  status:     %s after %d attempt(s), replayed %d time(s)\n", code, l.Attempts(), l.Replays())
 			fmt.Printf("  reason:     %s\n", l.Reason)
 			if l.Body != "" {
 				fmt.Printf("  response:   %s\n", strings.TrimSpace(l.Body))
+			}
+			if o := l.Original; o != nil {
+				fmt.Printf("  carried as: the original record, because %s\n", l.AsRecord)
+				fmt.Println("original record:")
+				fmt.Printf("  topic %s\n", o.Topic)
+				if o.Key == nil {
+					fmt.Println("  key (none)")
+				} else {
+					fmt.Printf("  key %q\n", o.Key)
+				}
+				for _, h := range o.Headers {
+					fmt.Printf("  header %q = %q\n", h.Key, h.Value)
+				}
+				if o.Value == nil {
+					fmt.Println("  value (null)")
+				} else {
+					fmt.Printf("  value %q\n", o.Value)
+				}
+				return nil
 			}
 			fmt.Println("original event:")
 			e := l.Event
@@ -213,7 +338,10 @@ func newDLQReplay(g *globals) *cobra.Command {
 extensions and with its id unchanged (so a consumer that did process it changes
 nothing). --to destination (the default) POSTs it to where delivery failed
 (knativeerrordest), so only that function sees it again; --to topic writes it
-back to the topic it came from, for every consumer group to read again.
+back to the topic it came from, for every consumer group to read again (a letter
+that carries the original record writes that record back, key, headers and value
+byte for byte; the replay count cannot travel with it, so --max-replays does not
+stop those).
 An event that was replayed --max-replays times and dead-lettered again is
 refused: replaying it once more would only loop.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -263,9 +391,13 @@ refused: replaying it once more would only loop.`,
 			for _, l := range letters {
 				e, err := dlq.ForReplay(l.Letter, maxReplays)
 				if err == nil {
-					if to == "destination" {
+					switch {
+					case to == "destination":
 						err = c.Send(cmd.Context(), l.Dest, e)
-					} else {
+					case l.Original != nil:
+						// The record itself, byte for byte, as its producer wrote it.
+						err = produceRecord(producer, *l.Original)
+					default:
 						err = produceBack(cmd.Context(), producer, e)
 					}
 				}
@@ -310,6 +442,22 @@ func produceBack(ctx context.Context, producer sarama.SyncProducer, e event.Even
 		return err
 	}
 	_, _, err = producer.SendMessage(msg)
+	return err
+}
+
+// produceRecord writes back a record a record-form dead letter carried.
+func produceRecord(producer sarama.SyncProducer, o dlq.Original) error {
+	if o.Topic == "" {
+		return errors.New("the dead letter does not say which topic its record came from; replay --to destination")
+	}
+	msg := &sarama.ProducerMessage{Topic: o.Topic, Headers: o.Headers}
+	if o.Key != nil {
+		msg.Key = sarama.ByteEncoder(o.Key)
+	}
+	if o.Value != nil {
+		msg.Value = sarama.ByteEncoder(o.Value)
+	}
+	_, _, err := producer.SendMessage(msg)
 	return err
 }
 

@@ -21,6 +21,7 @@ import (
 	"orderflow.dev/local/broker"
 	"orderflow.dev/local/fnserve"
 	"orderflow.dev/local/plane"
+	"orderflow.dev/local/source"
 )
 
 func main() {
@@ -104,6 +105,7 @@ type upFlags struct {
 	duplicateDelivery bool
 	pingEvery         time.Duration
 	keepState         bool
+	holdLimit         time.Duration
 	env               []string
 }
 
@@ -118,6 +120,7 @@ func (f *upFlags) register(cmd *cobra.Command) {
 	cmd.Flags().BoolVar(&f.duplicateDelivery, "duplicate-delivery", false, "deliver every event twice (proves the functions idempotent)")
 	cmd.Flags().DurationVar(&f.pingEvery, "ping-every", 0, "fire the PingSources (outbox sweep, stalled-saga check) at this interval instead of their cron schedules")
 	cmd.Flags().BoolVar(&f.keepState, "keep-state", false, "keep the functions' databases from a previous run (only sensible with --brokers: the embedded broker starts empty)")
+	cmd.Flags().DurationVar(&f.holdLimit, "hold-limit", source.DefaultHoldLimit, "longest a record may hold its partition while its dead-letter sink fails transiently; then its dead letter goes to the spool (<state-dir>/"+plane.SpoolDir+")")
 	cmd.Flags().StringArrayVar(&f.env, "env", nil, "extra function environment VAR=value, or FUNCTION/VAR=value for one function (repeatable)")
 }
 
@@ -149,6 +152,9 @@ func (f *upFlags) options(g *globals, stateDir string, progress *os.File) (plane
 	}
 	if f.pingEvery < 0 {
 		return plane.Options{}, fmt.Errorf("--ping-every %s: must not be negative", f.pingEvery)
+	}
+	if f.holdLimit <= 0 {
+		return plane.Options{}, fmt.Errorf("--hold-limit %s: must be positive (how long a partition may wait on a failing dead-letter sink)", f.holdLimit)
 	}
 	if f.topicReplicas < 0 || f.topicReplicas > 32767 {
 		return plane.Options{}, fmt.Errorf("--topic-replicas %d: want a replication factor of at least 1", f.topicReplicas)
@@ -186,7 +192,7 @@ func (f *upFlags) options(g *globals, stateDir string, progress *os.File) (plane
 	return plane.Options{
 		Manifests: manifests, FunctionsDir: filepath.Join(root, "functions"), Brokers: f.brokers,
 		BrokerPort: f.brokerPort, TopicReplicas: int16(f.topicReplicas), TopicMinInsync: f.minInsync, IngressPort: f.ingressPort, APIPort: f.apiPort, StateDir: abs,
-		Command: cmd, DuplicateDelivery: f.duplicateDelivery, PingEvery: f.pingEvery, Env: env,
+		Command: cmd, DuplicateDelivery: f.duplicateDelivery, PingEvery: f.pingEvery, Env: env, HoldLimit: f.holdLimit,
 		Log: slog.New(slog.NewJSONHandler(logFile, nil)), Progress: progress,
 	}, nil
 }
