@@ -91,17 +91,6 @@ func (rig *relayRig) ids(t *testing.T, sent bool) []string {
 	return out
 }
 
-func outboxEvent(id, key string) event.Event {
-	e := event.New()
-	e.SetID(id)
-	e.SetType("dev.orderflow.test.v1")
-	e.SetSource("/test")
-	if key != "" {
-		e.SetExtension(ce.PartitionKey, key)
-	}
-	return e
-}
-
 // burst is perKey events of each of keys keys, committed round by round
 // (every key's first event, then every key's second...) so that commit
 // order interleaves the keys, and, per key, the ids in commit order.
@@ -113,7 +102,7 @@ func burst(t *testing.T, rig *relayRig, keys, perKey int) map[string][]string {
 		for k := 0; k < keys; k++ {
 			key := fmt.Sprintf("o-%d", k)
 			id := fmt.Sprintf("%s/%d", key, i)
-			round = append(round, outboxEvent(id, key))
+			round = append(round, storetest.OutboxEvent(id, key))
 			want[key] = append(want[key], id)
 		}
 		rig.enqueue(t, round...)
@@ -211,7 +200,7 @@ func TestRelayKeepsEachKeysOrderUnderConcurrency(t *testing.T) {
 				return http.StatusAccepted
 			})
 			want := burst(t, rig, keys, perKey)
-			rig.enqueue(t, outboxEvent("keyless-1", ""), outboxEvent("keyless-2", ""))
+			rig.enqueue(t, storetest.OutboxEvent("keyless-1", ""), storetest.OutboxEvent("keyless-2", ""))
 
 			n, err := rig.relay.Flush(context.Background())
 			if err != nil || n != keys*perKey+2 {
@@ -269,9 +258,9 @@ func TestRelayHoldsBackOnlyTheFailingKey(t *testing.T) {
 			var all []event.Event
 			for i := 0; i < 3; i++ {
 				for _, key := range []string{"o-a", "o-bad", "o-b"} {
-					all = append(all, outboxEvent(fmt.Sprintf("%s/%d", key, i), key))
+					all = append(all, storetest.OutboxEvent(fmt.Sprintf("%s/%d", key, i), key))
 				}
-				all = append(all, outboxEvent(fmt.Sprintf("keyless-%d", i), ""))
+				all = append(all, storetest.OutboxEvent(fmt.Sprintf("keyless-%d", i), ""))
 			}
 			rig.enqueue(t, all...)
 
@@ -332,7 +321,7 @@ func TestRelayBacksOffARefusedKey(t *testing.T) {
 	rig := newRelayRig(t, 4)
 	var attempts atomic.Int64
 	rig.sink.AnswerWith(func(event.Event) int { attempts.Add(1); return http.StatusUnprocessableEntity })
-	rig.enqueue(t, outboxEvent("o-1/0", "o-1"), outboxEvent("o-1/1", "o-1"))
+	rig.enqueue(t, storetest.OutboxEvent("o-1/0", "o-1"), storetest.OutboxEvent("o-1/1", "o-1"))
 	first := handler.FirstRefusalBackoff
 	steps := []struct {
 		advance      time.Duration
@@ -486,7 +475,7 @@ func TestRelayFlushBesideRun(t *testing.T) {
 				key := fmt.Sprintf("o-%d", k)
 				id := fmt.Sprintf("%s/%d", key, i)
 				want[key] = append(want[key], id)
-				if err := rig.db.InTx(ctx, func(tx *store.Tx) error { return tx.Enqueue(ctx, outboxEvent(id, key)) }); err != nil {
+				if err := rig.db.InTx(ctx, func(tx *store.Tx) error { return tx.Enqueue(ctx, storetest.OutboxEvent(id, key)) }); err != nil {
 					t.Errorf("commit %s: %v", id, err)
 					return
 				}

@@ -105,19 +105,6 @@ func TestOutboxKeepsCommitOrderAndOnlyCommittedEvents(t *testing.T) {
 	}
 }
 
-// outboxEvent is an event with id and, unless key is "", that partition
-// key.
-func outboxEvent(id, key string) event.Event {
-	e := event.New()
-	e.SetID(id)
-	e.SetType("t")
-	e.SetSource("/s")
-	if key != "" {
-		e.SetExtension("partitionkey", key)
-	}
-	return e
-}
-
 // The relay reads around the keys it holds back and marks what the sink
 // acknowledged in one statement.
 func TestOutboxSkipsHeldKeysAndMarksInBatches(t *testing.T) {
@@ -125,7 +112,7 @@ func TestOutboxSkipsHeldKeysAndMarksInBatches(t *testing.T) {
 	ctx := context.Background()
 	var batch []event.Event
 	for i, key := range []string{"o-1", "o-2", "", "o-1", "o-3", "", "o-2"} {
-		batch = append(batch, outboxEvent(fmt.Sprintf("e%d", i), key))
+		batch = append(batch, storetest.OutboxEvent(fmt.Sprintf("e%d", i), key))
 	}
 	if err := db.InTx(ctx, func(tx *store.Tx) error { return tx.Enqueue(ctx, batch...) }); err != nil {
 		t.Fatal(err)
@@ -166,7 +153,7 @@ func TestOutboxSkipsHeldKeysAndMarksInBatches(t *testing.T) {
 	// More seqs than one statement takes.
 	var many []event.Event
 	for i := 0; i < 1100; i++ {
-		many = append(many, outboxEvent(fmt.Sprintf("m%d", i), fmt.Sprintf("o-%d", i)))
+		many = append(many, storetest.OutboxEvent(fmt.Sprintf("m%d", i), fmt.Sprintf("o-%d", i)))
 	}
 	if err := db.InTx(ctx, func(tx *store.Tx) error { return tx.Enqueue(ctx, many...) }); err != nil {
 		t.Fatal(err)
