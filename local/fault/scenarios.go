@@ -9,6 +9,7 @@ import (
 
 	"github.com/IBM/sarama"
 
+	"orderflow.dev/local/broker"
 	"orderflow.dev/local/fnserve"
 	"orderflow.dev/local/plane"
 	"orderflow.dev/shared/events"
@@ -184,7 +185,15 @@ func poisonFor(topic string, round int) []poison {
 }
 
 func injectPoison(ctx context.Context, env *Env) error {
-	producer, err := sarama.NewSyncProducerFromClient(env.Kafka)
+	// Its own client: env.Kafka carries the run's follower of the orders
+	// topic, and behind that follower's long-poll fetches every poison
+	// write would wait (one request per connection at a time).
+	kc, err := broker.NewClient(env.Plane.Brokers, "orderflow-fault-poison")
+	if err != nil {
+		return err
+	}
+	defer kc.Close()
+	producer, err := sarama.NewSyncProducerFromClient(kc)
 	if err != nil {
 		return err
 	}

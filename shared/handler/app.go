@@ -39,7 +39,12 @@ type Config struct {
 	// RelayInterval is how often the outbox is swept besides the sweep
 	// that follows each handled event.
 	RelayInterval time.Duration `envconfig:"ORDERFLOW_RELAY_INTERVAL" default:"1s"`
-	LogLevel      string        `envconfig:"ORDERFLOW_LOG_LEVEL" default:"info"`
+	// RelayConcurrency is how many partition keys the relay publishes at
+	// once, one event in flight per key so each key keeps its order. With
+	// one at a time, a burst of new orders' first events holds back every
+	// later event of the orders before them.
+	RelayConcurrency int    `envconfig:"ORDERFLOW_RELAY_CONCURRENCY" default:"16"`
+	LogLevel         string `envconfig:"ORDERFLOW_LOG_LEVEL" default:"info"`
 }
 
 // App is one function's edge.
@@ -149,6 +154,9 @@ func (a *App) Start(ctx context.Context) error {
 	if a.cfg.RelayInterval <= 0 {
 		return fmt.Errorf("%s: ORDERFLOW_RELAY_INTERVAL=%s: must be positive", a.name, a.cfg.RelayInterval)
 	}
+	if a.cfg.RelayConcurrency < 1 {
+		return fmt.Errorf("%s: ORDERFLOW_RELAY_CONCURRENCY=%d: must be at least 1", a.name, a.cfg.RelayConcurrency)
+	}
 	dbURL := a.cfg.DatabaseURL
 	if dbURL == "" {
 		dbURL = DefaultDatabaseURL(a.name)
@@ -186,7 +194,7 @@ func (a *App) Start(ctx context.Context) error {
 	runCtx, cancel := context.WithCancel(context.Background())
 	a.stopping = cancel
 	if sender != nil {
-		a.relay = NewRelay(db, sender, a.log)
+		a.relay = NewRelay(db, sender, a.log, a.cfg.RelayConcurrency)
 		a.wg.Add(1)
 		go func() {
 			defer a.wg.Done()

@@ -40,12 +40,14 @@ type Function interface {
 	App() *handler.App
 }
 
-// Sink is a K_SINK that records every CloudEvent posted to it.
+// Sink is a K_SINK that records every CloudEvent it accepts, in the order
+// it answered them.
 type Sink struct {
 	*httptest.Server
 	mu     sync.Mutex
 	events []event.Event
-	status int // answer; 202 unless set
+	status int                   // answer; 202 unless set
+	answer func(event.Event) int // when set, decides each answer instead
 }
 
 // NewSink starts a recording sink.
@@ -58,7 +60,12 @@ func NewSink(t testing.TB) *Sink {
 			return
 		}
 		s.mu.Lock()
-		status := s.status
+		status, answer := s.status, s.answer
+		s.mu.Unlock()
+		if answer != nil {
+			status = answer(*e)
+		}
+		s.mu.Lock()
 		if status < 300 {
 			s.events = append(s.events, *e)
 		}
@@ -73,6 +80,16 @@ func NewSink(t testing.TB) *Sink {
 func (s *Sink) Answer(status int) {
 	s.mu.Lock()
 	s.status = status
+	s.mu.Unlock()
+}
+
+// AnswerWith makes the sink answer each event with the status answer
+// returns, from now on (nil: back to Answer's status). answer runs on each
+// request's goroutine, so concurrently, and may sleep to play a slow sink;
+// an event is recorded once answer accepted it, before the reply leaves.
+func (s *Sink) AnswerWith(answer func(e event.Event) int) {
+	s.mu.Lock()
+	s.answer = answer
 	s.mu.Unlock()
 }
 

@@ -86,7 +86,7 @@ func TestOutboxKeepsCommitOrderAndOnlyCommittedEvents(t *testing.T) {
 	if err := db.InTx(ctx, func(tx *store.Tx) error { return tx.Enqueue(ctx, mk("c")) }); err != nil {
 		t.Fatal(err)
 	}
-	items, err := db.PendingOutbox(ctx, 10)
+	items, err := db.PendingOutbox(ctx, 10, store.OutboxSkip{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,6 +102,72 @@ func TestOutboxKeepsCommitOrderAndOnlyCommittedEvents(t *testing.T) {
 	}
 	if n, _ := db.OutboxBacklog(ctx); n != 2 {
 		t.Fatalf("backlog %d", n)
+	}
+}
+
+// The relay reads around the keys it holds back and marks what the sink
+// acknowledged in one statement.
+func TestOutboxSkipsHeldKeysAndMarksInBatches(t *testing.T) {
+	db := openTemp(t)
+	ctx := context.Background()
+	var batch []event.Event
+	for i, key := range []string{"o-1", "o-2", "", "o-1", "o-3", "", "o-2"} {
+		batch = append(batch, storetest.OutboxEvent(fmt.Sprintf("e%d", i), key))
+	}
+	if err := db.InTx(ctx, func(tx *store.Tx) error { return tx.Enqueue(ctx, batch...) }); err != nil {
+		t.Fatal(err)
+	}
+	pending := func(limit int, skip store.OutboxSkip) (ids string, items []store.OutboxItem) {
+		t.Helper()
+		items, err := db.PendingOutbox(ctx, limit, skip)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var parts []string
+		for _, it := range items {
+			parts = append(parts, it.Event.ID()+"/"+it.Key)
+		}
+		return strings.Join(parts, ","), items
+	}
+	all, items := pending(10, store.OutboxSkip{})
+	if all != "e0/o-1,e1/o-2,e2/,e3/o-1,e4/o-3,e5/,e6/o-2" {
+		t.Fatalf("pending %s", all)
+	}
+	if got, _ := pending(3, store.OutboxSkip{Keys: []string{"o-1", "o-3"}, Seqs: []int64{items[2].Seq}}); got != "e1/o-2,e5/,e6/o-2" {
+		t.Fatalf("skipping o-1, o-3 and e2: %s", got)
+	}
+	if err := db.MarkSent(ctx, items[0].Seq, items[2].Seq, items[6].Seq); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.MarkSent(ctx); err != nil {
+		t.Fatalf("marking nothing: %v", err)
+	}
+	if got, _ := pending(10, store.OutboxSkip{}); got != "e1/o-2,e3/o-1,e4/o-3,e5/" {
+		t.Fatalf("after marking e0, e2, e6: %s", got)
+	}
+	var attempts int
+	if err := db.QueryRow(ctx, `SELECT attempts FROM outbox WHERE event_id = 'e0'`).Scan(&attempts); err != nil || attempts != 1 {
+		t.Fatalf("attempts of a sent event: %d %v", attempts, err)
+	}
+
+	// More seqs than one statement takes.
+	var many []event.Event
+	for i := 0; i < 1100; i++ {
+		many = append(many, storetest.OutboxEvent(fmt.Sprintf("m%d", i), fmt.Sprintf("o-%d", i)))
+	}
+	if err := db.InTx(ctx, func(tx *store.Tx) error { return tx.Enqueue(ctx, many...) }); err != nil {
+		t.Fatal(err)
+	}
+	_, items = pending(2000, store.OutboxSkip{})
+	seqs := make([]int64, 0, len(items))
+	for _, it := range items {
+		seqs = append(seqs, it.Seq)
+	}
+	if err := db.MarkSent(ctx, seqs...); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := db.OutboxBacklog(ctx); n != 0 || err != nil {
+		t.Fatalf("backlog after marking %d events: %d %v", len(seqs), n, err)
 	}
 }
 

@@ -21,6 +21,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cloudevents/sdk-go/v2/event"
+
 	"orderflow.dev/shared/store"
 )
 
@@ -122,4 +124,17 @@ func Open(t testing.TB, name string) *store.DB {
 	}
 	t.Cleanup(func() { db.Close() })
 	return db
+}
+
+// OutboxEvent is the least event the outbox takes: id, a test type and
+// source, and, unless key is "", that partition key.
+func OutboxEvent(id, key string) event.Event {
+	e := event.New()
+	e.SetID(id)
+	e.SetType("dev.orderflow.test.v1")
+	e.SetSource("/test")
+	if key != "" {
+		e.SetExtension("partitionkey", key)
+	}
+	return e
 }

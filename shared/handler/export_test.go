@@ -1,0 +1,13 @@
+package handler
+
+import "time"
+
+// For the tests of package handler_test.
+
+// FirstRefusalBackoff is how long the relay first holds back a key whose
+// event the sink refused for good.
+const FirstRefusalBackoff = firstRefusalBackoff
+
+// SetClock makes the relay read the time from now, so that tests move
+// through a refusal's backoff without sleeping.
+func (r *Relay) SetClock(now func() time.Time) { r.now = now }
