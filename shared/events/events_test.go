@@ -18,6 +18,10 @@ func TestEveryCatalogTypeHasASchemaAndAPayload(t *testing.T) {
 	if len(entries) != len(All()) {
 		t.Fatalf("%d schema files for %d catalog types", len(entries), len(All()))
 	}
+	// Compiled lazily in service: every one must compile.
+	if err := CompileAll(); err != nil {
+		t.Fatal(err)
+	}
 	for _, s := range All() {
 		if s.Kind == KindTrigger {
 			// Knative's own type name, not ours to version.
