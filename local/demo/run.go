@@ -16,6 +16,7 @@ import (
 	"orderflow.dev/local/client"
 	"orderflow.dev/local/kafkalog"
 	"orderflow.dev/local/plane"
+	"orderflow.dev/local/profile"
 	"orderflow.dev/shared/ce"
 	"orderflow.dev/shared/events"
 )
@@ -46,6 +47,10 @@ type Config struct {
 	// Progress is called as orders are placed and as they finish (under
 	// the run's lock: it must not block); nil for none.
 	Progress func(Progress)
+	// Processes lists the processes doing the run's work, whose CPU time
+	// Result.CPU reports from the first placement until the last order
+	// ended (or Timeout passed); nil measures none.
+	Processes func() []profile.Proc
 }
 
 // Progress is a snapshot while the run goes.
@@ -81,6 +86,7 @@ type Result struct {
 	SettledIn     time.Duration           `json:"settledInNanos"`
 	Results       []OrderResult           `json:"results"`
 	Timeline      []TimelinePoint         `json:"timeline"`
+	CPU           *profile.CPUReport      `json:"cpu,omitempty"`
 }
 
 // TimelinePoint counts finished orders per second of the run, for the
@@ -186,6 +192,11 @@ func Run(ctx context.Context, target Target, cfg Config) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	var meter *profile.Meter
+	if cfg.Processes != nil {
+		meter = profile.NewMeter(cfg.Processes)
+		meter.Start()
+	}
 	start := time.Now()
 	var notAccepted atomic.Int64
 	jobs := make(chan Planned)
@@ -249,6 +260,9 @@ feed:
 	case <-ctx.Done():
 		return Result{}, ctx.Err()
 	}
+	if meter != nil {
+		meter.Stop()
+	}
 
 	res := Result{RunID: cfg.RunID, Orders: cfg.Orders, Placed: int(placed.Load()), NotAccepted: int(notAccepted.Load()),
 		Outcomes: map[string]int{}, ByKind: map[Kind]map[string]int{}}
@@ -291,6 +305,10 @@ feed:
 	res.Elapsed = lastFinish.Sub(start)
 	if secs := res.Elapsed.Seconds(); secs > 0 {
 		res.Throughput = float64(len(lat)) / secs
+	}
+	if meter != nil {
+		report := meter.Report(len(lat))
+		res.CPU = &report
 	}
 	SortDurations(lat)
 	res.P50, res.P90, res.P99, res.Max = Percentile(lat, 50), Percentile(lat, 90), Percentile(lat, 99), Percentile(lat, 100)
@@ -436,6 +454,9 @@ func (r Result) Print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "throughput: %.1f orders/s to a terminal state (%d in %s)\n", r.Throughput, r.Placed-len(r.unfinished()), r.Elapsed.Round(time.Millisecond))
 	fmt.Fprintf(w, "latency placement -> outcome: p50 %s  p90 %s  p99 %s  max %s\n", r.P50.Round(time.Millisecond), r.P90.Round(time.Millisecond), r.P99.Round(time.Millisecond), r.Max.Round(time.Millisecond))
+	if r.CPU != nil {
+		fmt.Fprintln(w, r.CPU.Summary())
+	}
 	fmt.Fprintf(w, "%s (settled in %s)\n", r.Check, r.SettledIn.Round(time.Millisecond))
 }
 

@@ -6,12 +6,17 @@
 package fnserve
 
 import (
+	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	_ "net/http/pprof" // served only when ORDERFLOW_DEBUG_ADDR is set
+	"net/netip"
 	"os"
+	"os/signal"
 	"sort"
 	"strings"
+	"syscall"
 
 	fn "knative.dev/func-go/http"
 
@@ -20,6 +25,7 @@ import (
 	notify "orderflow.dev/functions/notify"
 	order "orderflow.dev/functions/order"
 	payment "orderflow.dev/functions/payment"
+	"orderflow.dev/local/profile"
 	"orderflow.dev/shared/handler"
 )
 
@@ -34,7 +40,13 @@ var constructors = map[string]func() fn.Handler{
 // Names lists the functions in saga order.
 func Names() []string { return []string{"order", "inventory", "payment", "notify", "analytics"} }
 
-// Serve runs the named function until SIGINT/SIGTERM.
+// DebugAddrEnv names the loopback address on which a function serves
+// net/http/pprof; unset, it serves none.
+const DebugAddrEnv = "ORDERFLOW_DEBUG_ADDR"
+
+// Serve runs the named function until SIGINT/SIGTERM. With
+// ORDERFLOW_PROFILE_DIR set it profiles itself for its whole life and
+// writes the profiles there as it stops (see profile.Session).
 func Serve(name string) error {
 	ctor, ok := constructors[name]
 	if !ok {
@@ -47,10 +59,74 @@ func Serve(name string) error {
 	}
 	// func-go takes every signal for itself (no SIGQUIT stack dump), so a
 	// stuck function is inspected through pprof instead.
-	if addr := os.Getenv("ORDERFLOW_DEBUG_ADDR"); addr != "" {
-		go func() { _ = http.ListenAndServe(addr, nil) }()
+	if addr := os.Getenv(DebugAddrEnv); addr != "" {
+		ln, err := listenDebug(addr)
+		if err != nil {
+			return err
+		}
+		go func() { _ = http.Serve(ln, nil) }()
 	}
-	return fn.Start(ctor())
+	dir := os.Getenv(profile.EnvDir)
+	if dir == "" {
+		return fn.Start(ctor())
+	}
+	session, err := profile.Start(dir, name)
+	if err != nil {
+		return fmt.Errorf("%s=%s: %w", profile.EnvDir, dir, err)
+	}
+	// The goroutine dump is taken when the stop is asked, before func-go
+	// drains the server and runs Stop, so it shows the running function.
+	stopAsked := make(chan os.Signal, 1)
+	signal.Notify(stopAsked, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		if _, ok := <-stopAsked; ok {
+			if err := session.WriteGoroutines(); err != nil {
+				fmt.Fprintf(os.Stderr, "goroutine dump: %v\n", err)
+			}
+		}
+	}()
+	err = fn.Start(ctor())
+	signal.Stop(stopAsked)
+	close(stopAsked)
+	return errors.Join(err, session.Stop())
+}
+
+// listenDebug binds the pprof listener, on a loopback address only: pprof
+// hands out the process's memory contents and stacks, and lets anyone who
+// reaches it make the process burn CPU.
+func listenDebug(addr string) (net.Listener, error) {
+	if err := loopbackOnly(addr); err != nil {
+		return nil, fmt.Errorf("%s=%q: %w", DebugAddrEnv, addr, err)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("%s=%q: %w", DebugAddrEnv, addr, err)
+	}
+	return ln, nil
+}
+
+// loopbackOnly accepts host:port where host is localhost or a loopback IP
+// (127.0.0.0/8, ::1).
+func loopbackOnly(addr string) error {
+	const want = "want a loopback host:port such as 127.0.0.1:6060, [::1]:6060 or localhost:6060"
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%s: %w", want, err)
+	}
+	if host == "" {
+		return fmt.Errorf("no host: it would listen on every interface; %s", want)
+	}
+	if strings.EqualFold(host, "localhost") {
+		return nil
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return fmt.Errorf("host %q is neither localhost nor an IP address; %s", host, want)
+	}
+	if !ip.Unmap().IsLoopback() {
+		return fmt.Errorf("host %s is not a loopback address; %s", host, want)
+	}
+	return nil
 }
 
 // App builds a function (without starting it) to ask its edge what it

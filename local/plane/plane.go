@@ -596,6 +596,17 @@ func (p *Plane) FunctionURL(name string) string {
 	return ""
 }
 
+// PIDs gives each function's current process id, by function name.
+func (p *Plane) PIDs() map[string]int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make(map[string]int, len(p.procs))
+	for name, proc := range p.procs {
+		out[name] = proc.PID()
+	}
+	return out
+}
+
 // Process returns a function's process, for fault injection.
 func (p *Plane) Process(name string) *runner.Process {
 	p.mu.Lock()

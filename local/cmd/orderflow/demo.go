@@ -6,10 +6,12 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -20,7 +22,9 @@ import (
 
 	"orderflow.dev/local/broker"
 	"orderflow.dev/local/demo"
+	"orderflow.dev/local/fnserve"
 	"orderflow.dev/local/plane"
+	"orderflow.dev/local/profile"
 )
 
 func newDemo(g *globals) *cobra.Command {
@@ -32,6 +36,7 @@ func newDemo(g *globals) *cobra.Command {
 		attach              bool
 		timeout, settle     time.Duration
 		results             string
+		profileDir          string
 	)
 	cmd := &cobra.Command{
 		Use:   "demo",
@@ -40,8 +45,16 @@ func newDemo(g *globals) *cobra.Command {
 functions), places --orders orders built to take every path of the saga
 (confirmed; cancelled for scarce stock, an unstocked SKU, a declined card, an
 amount over the limit), shows progress, then prints the outcomes, throughput,
-latency percentiles and the invariant check. It exits non-zero if an invariant
-is violated or an order ends other than its kind predicts.
+latency percentiles, the CPU time all processes spent per order ended (from
+/proc, first placement to last outcome) and the invariant check. It exits
+non-zero if an invariant is violated or an order ends other than its kind
+predicts.
+
+With --profile DIR every process (the plane, which also runs this demo, and
+each function) profiles itself for its whole life: CPU, allocations, block,
+mutex and a goroutine dump into DIR, plus a table of CPU time per process
+(DIR/cpu.json) and a go tool pprof -top of each CPU profile (DIR/README.txt
+tells which file is what).
 
 With --attach it drives an orderflow already started by "orderflow up".`,
 		Args: cobra.NoArgs,
@@ -55,11 +68,17 @@ With --attach it drives an orderflow already started by "orderflow up".`,
 			if rate < 0 {
 				return fmt.Errorf("--rate %v: must not be negative", rate)
 			}
+			if profileDir != "" && attach {
+				return fmt.Errorf("--profile cannot go with --attach: the running orderflow's functions were started without profiling (start it with `orderflow up --env %s=DIR` for theirs)", profile.EnvDir)
+			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 
 			var ep plane.Endpoints
 			var kc sarama.Client
+			var processes func() []profile.Proc
+			var prof *profiling
+			closePlane := func() {}
 			exclusive := false
 			stateDir := g.stateDir
 			if attach {
@@ -71,34 +90,58 @@ With --attach it drives an orderflow already started by "orderflow up".`,
 					return err
 				}
 				defer kc.Close()
+				processes = attachedProcesses(ep.PID)
 			} else {
 				stateDir = filepath.Join(g.stateDir, "demo")
 				opts, err := up.options(g, stateDir, os.Stdout)
 				if err != nil {
 					return err
 				}
+				if profileDir != "" {
+					// Started before the plane, so its profile covers the
+					// broker's and the sources' start too.
+					if prof, err = startProfiling(profileDir); err != nil {
+						return err
+					}
+					// An early return still leaves the plane's profiles.
+					defer prof.plane.Stop()
+					opts.Env[profile.EnvDir] = prof.dir
+				}
 				fmt.Println("starting orderflow for the demo...")
 				p, err := plane.Up(ctx, opts)
 				if err != nil {
 					return err
 				}
-				defer func() {
+				closePlane = sync.OnceFunc(func() {
 					fmt.Println("stopping...")
 					p.Close()
-				}()
+				})
+				defer closePlane()
 				ep, kc, exclusive = p.Endpoints(), p.Kafka(), true
+				processes = func() []profile.Proc {
+					procs := []profile.Proc{{Name: planeProcess, PID: os.Getpid()}}
+					for name, pid := range p.PIDs() {
+						procs = append(procs, profile.Proc{Name: name, PID: pid})
+					}
+					return procs
+				}
 			}
 
 			runID := "demo-" + randomHex(3)
 			fmt.Printf("placing %d orders (run %s, seed %d, concurrency %d)\n", orders, runID, seed, concurrency)
 			progress := newProgress(orders)
 			res, err := demo.Run(ctx, demo.TargetOf(ep, kc, exclusive), demo.Config{Orders: orders, Concurrency: concurrency, Rate: rate, Seed: seed, RunID: runID,
-				Timeout: timeout, Settle: settle, Progress: progress.update})
+				Timeout: timeout, Settle: settle, Progress: progress.update, Processes: processes})
 			progress.done()
 			if err != nil {
 				return err
 			}
 			res.Print(os.Stdout)
+			if prof != nil && res.CPU != nil {
+				fmt.Println()
+				res.CPU.PrintTable(os.Stdout)
+				fmt.Printf("  (%s: the broker, the sink ingress and the sources, and this demo placing and following the orders)\n", planeProcess)
+			}
 			if results == "" {
 				results = filepath.Join(stateDir, "results-"+runID+".json")
 			}
@@ -115,6 +158,16 @@ With --attach it drives an orderflow already started by "orderflow up".`,
 				fmt.Printf(" (picture: %s)", picture)
 			}
 			fmt.Println()
+			if prof != nil {
+				// The functions write their profiles as they stop.
+				if err := prof.plane.WriteGoroutines(); err != nil {
+					fmt.Printf("no goroutine dump of the plane: %v\n", err)
+				}
+				closePlane()
+				if err := prof.finish(ctx, res.CPU, os.Stdout); err != nil {
+					return err
+				}
+			}
 			if !res.OK() {
 				return fmt.Errorf("demo failed: invariants or expected outcomes violated (see above)")
 			}
@@ -130,7 +183,82 @@ With --attach it drives an orderflow already started by "orderflow up".`,
 	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Minute, "how long to wait for every order's outcome")
 	cmd.Flags().DurationVar(&settle, "settle", 30*time.Second, "how long compensations may take before the invariant check is final")
 	cmd.Flags().StringVar(&results, "results", "", "write the results JSON here (default <state-dir>/demo/results-<run>.json)")
+	cmd.Flags().StringVar(&profileDir, "profile", "", "profile every process (CPU, allocations, block, mutex, goroutines) into this directory, with a CPU table per process and `go tool pprof -top` summaries")
 	return cmd
+}
+
+// planeProcess names the plane's own process in the CPU table and the
+// profile files.
+const planeProcess = "plane"
+
+// profiling is a demo run's --profile: the plane profiles itself in
+// process; the functions, told the directory through their environment,
+// profile themselves.
+type profiling struct {
+	dir   string
+	plane *profile.Session
+}
+
+func startProfiling(dir string) (*profiling, error) {
+	// Absolute, since each function runs in its own directory.
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(abs, 0o755); err != nil {
+		return nil, fmt.Errorf("--profile %s: %w", dir, err)
+	}
+	if err := profile.RemoveStale(abs, append([]string{planeProcess}, fnserve.Names()...)); err != nil {
+		return nil, fmt.Errorf("--profile %s: %w", dir, err)
+	}
+	session, err := profile.Start(abs, planeProcess)
+	if err != nil {
+		return nil, fmt.Errorf("--profile %s: %w", dir, err)
+	}
+	return &profiling{dir: abs, plane: session}, nil
+}
+
+// finish runs once every process has stopped: the plane's profiles, the
+// CPU table as JSON, a top of each CPU profile and README.txt.
+func (p *profiling) finish(ctx context.Context, cpu *profile.CPUReport, out io.Writer) error {
+	fmt.Fprintf(out, "writing profiles to %s...\n", p.dir)
+	if err := p.plane.Stop(); err != nil {
+		return fmt.Errorf("profile of the plane: %w", err)
+	}
+	if cpu != nil {
+		if err := cpu.WriteJSON(p.dir); err != nil {
+			return err
+		}
+	}
+	procs := []profile.Profiled{{Name: planeProcess, Holds: "orderflow demo itself: kfake broker, KafkaSink ingress, KafkaSources and ping sources, and the demo placing orders and following the orders topic"}}
+	for _, name := range fnserve.Names() {
+		procs = append(procs, profile.Profiled{Name: name, Holds: "function " + name + " (`orderflow function " + name + "`: func-go runtime, edge, store, outbox relay)"})
+	}
+	if err := profile.Summarize(ctx, p.dir, procs, out); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "profiles: %s (what each file is and how to open it: %s)\n", p.dir, filepath.Join(p.dir, profile.ReadmeFile))
+	return nil
+}
+
+// attachedProcesses lists the processes of an orderflow started by `up`:
+// the plane (its pid from endpoints.json), the functions it started (its
+// children) and this demo, which places and follows the orders.
+func attachedProcesses(planePID int) func() []profile.Proc {
+	return func() []profile.Proc {
+		procs := []profile.Proc{{Name: planeProcess, PID: planePID}, {Name: "demo", PID: os.Getpid()}}
+		// Unreadable /proc leaves the functions out; the plane's row then
+		// says why it was not measured either.
+		children, _ := profile.Children(planePID)
+		for _, c := range children {
+			name, ok := functionOf(c.PID)
+			if !ok {
+				name = fmt.Sprintf("%s[%d]", c.Comm, c.PID)
+			}
+			procs = append(procs, profile.Proc{Name: name, PID: c.PID})
+		}
+		return procs
+	}
 }
 
 func randomHex(n int) string {

@@ -21,6 +21,7 @@ import (
 	"orderflow.dev/local/broker"
 	"orderflow.dev/local/fnserve"
 	"orderflow.dev/local/plane"
+	"orderflow.dev/local/profile"
 	"orderflow.dev/local/source"
 )
 
@@ -92,6 +93,16 @@ func functionCommand() (func(string) []string, error) {
 		return nil, err
 	}
 	return func(name string) []string { return []string{self, "function", name} }, nil
+}
+
+// functionOf names the function a process serves, from the arguments
+// functionCommand gave it.
+func functionOf(pid int) (string, bool) {
+	args, err := profile.Cmdline(pid)
+	if err != nil || len(args) < 3 || args[len(args)-2] != "function" {
+		return "", false
+	}
+	return args[len(args)-1], true
 }
 
 type upFlags struct {
