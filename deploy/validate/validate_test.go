@@ -90,7 +90,7 @@ func TestRenderedOverlaysAreValid(t *testing.T) {
 				kinds[o.Kind]++
 			}
 			t.Logf("%s: %d objects %v", dir, len(objs), kinds)
-			if kinds["KafkaTopic"] != 9 || kinds["KafkaSource"] != 5 || kinds["KafkaSink"] != 9 || kinds["SinkBinding"] < 4 || kinds["Secret"] < 1 {
+			if kinds["KafkaTopic"] != 10 || kinds["KafkaSource"] != 5 || kinds["KafkaSink"] != 10 || kinds["SinkBinding"] < 4 || kinds["Secret"] < 1 {
 				t.Errorf("unexpected object counts: %v", kinds)
 			}
 		})
@@ -212,10 +212,10 @@ func TestBrokenManifests(t *testing.T) {
 			[]string{"knative/base/config.yaml", `Secret "orderflow-db"`, "data.payment-gateway", "functions/payment/func.yaml reads it"}},
 		{"replicas below Strimzi's minimum", []string{"knative/base"}, "knative/base/topics.yaml",
 			"  replicas: 1", "  replicas: 0",
-			[]string{"knative/base/topics.yaml", `KafkaTopic "orderflow.orders"`, "spec.replicas", "must be 1..32767"}},
+			[]string{"knative/base/topics.yaml", `KafkaTopic "orderflow.commands"`, "spec.replicas", "must be 1..32767"}},
 		{"domain topic not kept forever", nil, "knative/base/topics.yaml",
 			`retention.ms: "-1"`, `retention.ms: "604800000"`,
-			[]string{"knative/base/topics.yaml", `KafkaTopic "orderflow.orders"`, "spec.config.retention.ms", "forever"}},
+			[]string{"knative/base/topics.yaml", `KafkaTopic "orderflow.commands"`, "spec.config.retention.ms", "forever"}},
 		{"unknown Kafka topic config", nil, "knative/base/topics.yaml",
 			"cleanup.policy: delete", "cleanup.polcy: delete",
 			[]string{"knative/base/topics.yaml", "spec.config.cleanup.polcy", "not a Kafka topic configuration"}},

@@ -8,7 +8,8 @@
 //	saga.stalled        -> order.cancelled (saga_timeout), if still pending
 //	order query         -> state + timeline from the read model
 //
-// Every other saga event on its topics only goes into the order's timeline.
+// Every other saga event on its topics only goes into the order's timeline,
+// and so do the facts it emits itself (noted as they are emitted).
 package function
 
 import (
@@ -55,17 +56,14 @@ func New() *Function {
 	// GET /?orderId=ID answers the same view as JSON.
 	f.app.ServeGet(events.OrderQuery, func(r *http.Request) any { return events.OrderQueryData{OrderID: r.URL.Query().Get("orderId")} })
 
-	// Facts that only go into the timeline, including the order's own
-	// events coming back from Kafka with their final ids and times.
-	timelineOnly(f.app, events.OrderCreated, func(d events.OrderCreatedData) (string, string) {
-		return d.OrderID, fmt.Sprintf("created: %d line(s), %s", len(d.Lines), money(d.TotalCents, d.Currency))
-	})
-	timelineOnly(f.app, events.OrderConfirmed, func(d events.OrderConfirmedData) (string, string) {
-		return d.OrderID, "confirmed, payment " + d.PaymentID
-	})
-	timelineOnly(f.app, events.OrderCancelled, func(d events.OrderCancelledData) (string, string) {
-		return d.OrderID, "cancelled: " + d.Reason
-	})
+	// The order's own facts go into its timeline as they are emitted, in
+	// the same transaction, with their final ids and times.
+	handler.OnEmitted(f.app, noteOwnFacts)
+	// They travel on the orders topic, which order does not read; one that
+	// reaches it anyway (a replay sent to the wrong place) changes nothing.
+	f.app.Ignore(events.OrderCreated, events.OrderConfirmed, events.OrderCancelled)
+
+	// Facts of the other steps that only go into the timeline.
 	timelineOnly(f.app, events.InventoryReserved, func(d events.InventoryReservedData) (string, string) {
 		return d.OrderID, fmt.Sprintf("stock reserved for %d line(s)", len(d.Lines))
 	})
@@ -174,6 +172,28 @@ func react(ctx context.Context, tx *store.Tx, e event.Event, orderID, summary st
 	}
 	_, err = appendEvents(ctx, tx, o, e, emits)
 	return emits, err
+}
+
+// noteOwnFacts writes each fact the order function emits into the order's
+// timeline.
+func noteOwnFacts(ctx context.Context, tx *store.Tx, _ event.Event, out []handler.Emitted) error {
+	for _, em := range out {
+		var id, summary string
+		switch d := em.Data.(type) {
+		case events.OrderCreatedData:
+			id, summary = d.OrderID, fmt.Sprintf("created: %d line(s), %s", len(d.Lines), money(d.TotalCents, d.Currency))
+		case events.OrderConfirmedData:
+			id, summary = d.OrderID, "confirmed, payment "+d.PaymentID
+		case events.OrderCancelledData:
+			id, summary = d.OrderID, "cancelled: "+d.Reason
+		default:
+			continue
+		}
+		if err := recordTimeline(ctx, tx, id, em.Event, summary); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func timelineOnly[P any](app *handler.App, typ string, describe func(P) (orderID, summary string)) {

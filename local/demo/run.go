@@ -23,7 +23,7 @@ import (
 
 // Target is a running topology, however it was started.
 type Target struct {
-	OrdersIngress   string // KafkaSink ingress of the orders topic
+	CommandsIngress string // KafkaSink ingress of the commands topic, where orders are placed
 	OrderURL        string // function URLs, for queries
 	InventoryURL    string
 	PaymentURL      string
@@ -207,7 +207,7 @@ func Run(ctx context.Context, target Target, cfg Config) (Result, error) {
 		go func() {
 			defer wg.Done()
 			for p := range jobs {
-				if err := placeWithRetry(ctx, c, target.OrdersIngress, p.Order); err != nil {
+				if err := placeWithRetry(ctx, c, target.CommandsIngress, p.Order); err != nil {
 					notAccepted.Add(1)
 					t.mu.Lock()
 					delete(t.want, p.Order.OrderID)
@@ -474,7 +474,7 @@ func (r Result) unfinished() []OrderResult {
 // through kc. exclusive: the plane saw no orders but this run's.
 func TargetOf(ep plane.Endpoints, kc sarama.Client, exclusive bool) Target {
 	return Target{
-		OrdersIngress: ep.Sinks["orders"], OrderURL: ep.Functions["order"], InventoryURL: ep.Functions["inventory"],
+		CommandsIngress: ep.Sinks["commands"], OrderURL: ep.Functions["order"], InventoryURL: ep.Functions["inventory"],
 		PaymentURL: ep.Functions["payment"], Kafka: kc, OrdersTopic: events.TopicOrders,
 		OrderDeadLetter: ep.DLQTopics["order"], Exclusive: exclusive,
 	}

@@ -61,7 +61,7 @@ func TestDeadLettersAreShownReplayedAfterAFixAndPurged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Place(context.Background(), p.SinkURL("orders"), events.PlaceOrderData{OrderID: "o-dlq", CustomerID: "c", Email: "c@x.org",
+	if _, err := c.Place(context.Background(), p.SinkURL("commands"), events.PlaceOrderData{OrderID: "o-dlq", CustomerID: "c", Email: "c@x.org",
 		Currency: "EUR", PaymentToken: "tok_visa", Lines: []events.Line{{SKU: "sku-mug", Quantity: 1}}}); err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +124,7 @@ func TestReplayLoopsAreRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Send(context.Background(), p.SinkURL("orders"), e); err != nil {
+	if err := c.Send(context.Background(), p.SinkURL("commands"), e); err != nil {
 		t.Fatal(err)
 	}
 	idRE := regexp.MustCompile(`order:\d+:\d+`)

@@ -258,23 +258,27 @@ func TestBadInputIsDeadLetteredWithItsReason(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer producer.Close()
-	if _, _, err := producer.SendMessage(&sarama.ProducerMessage{Topic: events.TopicOrders, Key: sarama.StringEncoder("raw-1"),
-		Value: sarama.StringEncoder(`{"orderId":"raw-1","note":"not a CloudEvent"}`)}); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := producer.SendMessage(&sarama.ProducerMessage{Topic: events.TopicOrders, Key: sarama.StringEncoder("ce-broken"),
-		Value: sarama.StringEncoder(`{}`), Headers: []sarama.RecordHeader{
-			{Key: []byte("ce_specversion"), Value: []byte("1.0")}, {Key: []byte("ce_type"), Value: []byte(events.PlaceOrder)},
-			{Key: []byte("ce_id"), Value: []byte("x")}, // no ce_source
-		}}); err != nil {
-		t.Fatal(err)
+	// Into the commands topic (order reads it) and into the orders topic
+	// (every other function reads that one).
+	for _, topic := range []string{events.TopicCommands, events.TopicOrders} {
+		if _, _, err := producer.SendMessage(&sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder("raw-1"),
+			Value: sarama.StringEncoder(`{"orderId":"raw-1","note":"not a CloudEvent"}`)}); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := producer.SendMessage(&sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder("ce-broken"),
+			Value: sarama.StringEncoder(`{}`), Headers: []sarama.RecordHeader{
+				{Key: []byte("ce_specversion"), Value: []byte("1.0")}, {Key: []byte("ce_type"), Value: []byte(events.PlaceOrder)},
+				{Key: []byte("ce_id"), Value: []byte("x")}, // no ce_source
+			}}); err != nil {
+			t.Fatal(err)
+		}
 	}
 
 	c, err := client.New(10 * time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ingress := p.SinkURL("orders")
+	ingress := p.SinkURL("commands")
 	send := func(id string, lines []events.Line) {
 		// Straight to the ingress, past the client-side checks `place` does.
 		e, err := events.New(events.PlaceOrder, events.PlaceOrderData{OrderID: id, CustomerID: "c", Email: "c@x.org",
@@ -328,8 +332,9 @@ func TestBadInputIsDeadLetteredWithItsReason(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	// The raw record reached every consumer of the orders topic; each
-	// refused it as an unknown type and dead-lettered it in its own topic.
+	// The raw record and the broken one in the orders topic reached every
+	// consumer of that topic; each refused them and dead-lettered them in
+	// its own topic.
 	for _, fn := range []string{"inventory", "payment", "notify", "analytics"} {
 		deadline := time.Now().Add(30 * time.Second)
 		for {

@@ -79,7 +79,7 @@ func kcatRead(t *testing.T, topic string) []kcatRecord {
 
 var traceparent = regexp.MustCompile(`^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$`)
 
-// Interop with a client nobody here wrote. kcat produces into the orders
+// Interop with a client nobody here wrote. kcat produces into the commands
 // topic (a) a plain JSON record and (b) a binary-mode CloudEvent (ce_
 // headers), and reads back what the functions published.
 //   - (a) reaches the order function as Knative's KafkaSource delivers a
@@ -99,7 +99,7 @@ func TestKcatInterop(t *testing.T) {
 		t.Skip("kcat not installed (apt-get install kcat)")
 	}
 	p := up(t, nil)
-	ordersTopic := events.TopicOrders
+	commandsTopic, ordersTopic := events.TopicCommands, events.TopicOrders
 	dlqTopic := p.Endpoints().DLQTopics["order"]
 	ns := p.Set.Namespace
 	if ns == "" {
@@ -108,19 +108,19 @@ func TestKcatInterop(t *testing.T) {
 
 	// (a) a plain JSON record, with a key and one header.
 	kcat(t, `{"orderId":"kcat-plain","note":"plain JSON, not a CloudEvent"}`+"\n",
-		"-P", "-t", ordersTopic, "-k", "kcat-plain", "-H", "origin=kcat")
+		"-P", "-t", commandsTopic, "-k", "kcat-plain", "-H", "origin=kcat")
 
 	// (b) a binary-mode CloudEvent: attributes as ce_ headers, data as value.
 	const orderID, commandID = "kcat-ce-1", "kcat-cmd-1"
 	data, _ := json.Marshal(events.PlaceOrderData{OrderID: orderID, CustomerID: "cus-kcat", Email: "kcat@example.org",
 		Currency: "EUR", PaymentToken: "tok_visa", Lines: []events.Line{{SKU: "sku-tee", Quantity: 1}}})
-	kcat(t, string(data)+"\n", "-P", "-t", ordersTopic, "-k", orderID,
+	kcat(t, string(data)+"\n", "-P", "-t", commandsTopic, "-k", orderID,
 		"-H", "ce_specversion=1.0", "-H", "ce_type="+events.PlaceOrder, "-H", "ce_id="+commandID,
 		"-H", "ce_source=/kcat", "-H", "ce_partitionkey="+orderID, "-H", "content-type=application/json")
 
 	// kcat's own view of the plain record: where it landed.
 	var plain *kcatRecord
-	for _, r := range kcatRead(t, ordersTopic) {
+	for _, r := range kcatRead(t, commandsTopic) {
 		if r.key() == "kcat-plain" {
 			plain = &r
 		}
@@ -158,7 +158,7 @@ func TestKcatInterop(t *testing.T) {
 	}
 	e := letter.Event
 	wantID := fmt.Sprintf("partition:%d/offset:%d", plain.Partition, plain.Offset)
-	wantSource := fmt.Sprintf("/apis/v1/namespaces/%s/kafkasources/order#%s", ns, ordersTopic)
+	wantSource := fmt.Sprintf("/apis/v1/namespaces/%s/kafkasources/order#%s", ns, commandsTopic)
 	if e.Type() != source.PlainEventType || e.ID() != wantID || e.Source() != wantSource {
 		t.Errorf("dead-lettered plain record: type %q id %q source %q, want %q %q %q",
 			e.Type(), e.ID(), e.Source(), source.PlainEventType, wantID, wantSource)

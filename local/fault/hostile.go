@@ -35,7 +35,7 @@ const HostileType = "dev.orderflow.hostile.v1"
 
 // DomainTopics are the topics the saga travels on.
 func DomainTopics() []string {
-	return []string{events.TopicOrders, events.TopicInventory, events.TopicPayments, events.TopicNotifications}
+	return []string{events.TopicCommands, events.TopicOrders, events.TopicInventory, events.TopicPayments, events.TopicNotifications}
 }
 
 // HostileRecords returns the hostile set for every domain topic; tag keeps

@@ -163,6 +163,7 @@ type poison struct {
 // invalidOf is, per topic, a catalog type that travels on it, sent with a
 // payload that breaks its schema.
 var invalidOf = map[string]string{
+	events.TopicCommands:      events.PlaceOrder,
 	events.TopicOrders:        events.OrderCreated,
 	events.TopicInventory:     events.InventoryReserved,
 	events.TopicPayments:      events.PaymentCompleted,

@@ -24,7 +24,7 @@ func TestLoadKnativeBase(t *testing.T) {
 	if s.Namespace != "orderflow" {
 		t.Errorf("namespace = %q", s.Namespace)
 	}
-	if len(s.Topics) != 9 || len(s.Sinks) != 9 || len(s.Sources) != 5 || len(s.Bindings) != 5 {
+	if len(s.Topics) != 10 || len(s.Sinks) != 10 || len(s.Sources) != 5 || len(s.Bindings) != 5 {
 		t.Errorf("got %d topics, %d sinks, %d sources, %d bindings", len(s.Topics), len(s.Sinks), len(s.Sources), len(s.Bindings))
 	}
 	orders, ok := s.Topic("orderflow.orders")
@@ -61,8 +61,8 @@ func TestLoadKnativeBase(t *testing.T) {
 	if !ok || b.Sink.Ref.Name != "payments" {
 		t.Errorf("binding of payment = %+v", b)
 	}
-	// analytics publishes saga.stalled reports into the orders topic.
-	if b, ok := s.BindingFor("orderflow", "analytics"); !ok || b.Sink.Ref.Name != "orders" {
+	// analytics publishes saga.stalled reports into the commands topic.
+	if b, ok := s.BindingFor("orderflow", "analytics"); !ok || b.Sink.Ref.Name != "commands" {
 		t.Errorf("binding of analytics = %+v", b)
 	}
 }

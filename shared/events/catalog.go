@@ -57,7 +57,15 @@ const (
 
 // Topics of the saga. Each function publishes to exactly one of them (its
 // K_SINK is a KafkaSink for that topic); the knative/ manifests declare them.
+//
+// TopicCommands carries what only the order function acts on: customers'
+// place-order commands and analytics' stalled-saga reports. They once
+// shared the orders topic, and every function reading order facts got
+// every command too, only to ignore it: four HTTP deliveries per order
+// that did nothing, plus the order function reading back its own facts
+// (see docs/performance.md).
 const (
+	TopicCommands      = "orderflow.commands"
 	TopicOrders        = "orderflow.orders"
 	TopicInventory     = "orderflow.inventory"
 	TopicPayments      = "orderflow.payments"
@@ -113,7 +121,7 @@ func def[T any](s Spec) {
 }
 
 func init() {
-	def[PlaceOrderData](Spec{Type: PlaceOrder, Kind: KindCommand, Producer: "client", Topic: TopicOrders,
+	def[PlaceOrderData](Spec{Type: PlaceOrder, Kind: KindCommand, Producer: "client", Topic: TopicCommands,
 		ConsumedBy: []string{"order"}, Doc: "a customer asks to buy; the order function validates, prices and accepts or refuses it"})
 	def[OrderCreatedData](Spec{Type: OrderCreated, Kind: KindFact, Producer: "order", Topic: TopicOrders,
 		ConsumedBy: []string{"inventory", "payment", "analytics"}, Doc: "an order was accepted and priced; the saga starts"})
@@ -138,7 +146,7 @@ func init() {
 	def[NotificationFailedData](Spec{Type: NotificationFailed, Kind: KindFact, Producer: "notify", Topic: TopicNotifications,
 		ConsumedBy: []string{"analytics"}, Terminal: true, Doc: "the channel refused the notification for good"})
 
-	def[SagaStalledData](Spec{Type: SagaStalled, Kind: KindFact, Producer: "analytics", Topic: TopicOrders,
+	def[SagaStalledData](Spec{Type: SagaStalled, Kind: KindFact, Producer: "analytics", Topic: TopicCommands,
 		ConsumedBy: []string{"order"}, Doc: "a pending order made no progress for too long; order cancels it"})
 	def[TickData](Spec{Type: Tick, Kind: KindTrigger, Producer: "pingsource",
 		ConsumedBy: []string{"order", "inventory", "payment", "notify", "analytics"}, Doc: "a PingSource's scheduled nudge: sweep the outbox, look for stalled sagas"})

@@ -22,6 +22,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/kelseyhightower/envconfig"
 
 	"orderflow.dev/shared/ce"
@@ -61,6 +62,8 @@ type App struct {
 	queries map[string]query
 	ignored map[string]bool
 	get     *getRoute
+
+	onEmitted func(ctx context.Context, tx *store.Tx, cause event.Event, out []Emitted) error
 
 	cfg   Config
 	db    *store.DB

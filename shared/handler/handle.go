@@ -48,6 +48,22 @@ func On[P any](a *App, typ string, react Reaction[P]) {
 	}
 }
 
+// OnEmitted registers what the function does with the events it publishes,
+// in the transaction that stores them in the outbox, once they are built
+// with their final ids and times: the order function notes its own facts in
+// its timeline here, rather than reading them back from Kafka (a delivery
+// and a transaction per fact, for what it already knew).
+func OnEmitted(a *App, note func(ctx context.Context, tx *store.Tx, cause event.Event, out []Emitted) error) {
+	a.onEmitted = note
+}
+
+// Emitted is an event the function publishes, with the payload it was
+// built from.
+type Emitted struct {
+	Event event.Event
+	Data  any // as the reaction returned it in its Emit
+}
+
 // OnTick registers a housekeeping task, run in a transaction like any
 // reaction when a PingSource's tick names it (data {"task": task}). The
 // outbox sweep needs no registration: every function answers it.
@@ -162,6 +178,15 @@ func (a *App) HandleEvent(ctx context.Context, e event.Event) (*event.Event, err
 				return err
 			}
 			emitted = append(emitted, out)
+		}
+		if a.onEmitted != nil && len(emitted) > 0 {
+			notes := make([]Emitted, len(emitted))
+			for i := range emitted {
+				notes[i] = Emitted{Event: emitted[i], Data: emits[i].Data}
+			}
+			if err := a.onEmitted(ctx, tx, e, notes); err != nil {
+				return err
+			}
 		}
 		return tx.Enqueue(ctx, emitted...)
 	})

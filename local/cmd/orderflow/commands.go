@@ -51,7 +51,7 @@ func newPlace(g *globals) *cobra.Command {
 				return err
 			}
 			ctx := cmd.Context()
-			e, err := c.Place(ctx, ep.Sinks["orders"], order)
+			e, err := c.Place(ctx, ep.Sinks["commands"], order)
 			if err != nil {
 				return err
 			}

@@ -297,7 +297,7 @@ func printEndpoints(e plane.Endpoints, took time.Duration) {
 	}
 	fmt.Printf("\norderflow is up (%s)\n", took.Round(time.Millisecond))
 	fmt.Printf("  kafka (%s):  %s\n", kind, strings.Join(e.Brokers, ","))
-	fmt.Printf("  place orders:    POST a CloudEvent to %s   (or: orderflow place --sku sku-tee:2)\n", e.Sinks["orders"])
+	fmt.Printf("  place orders:    POST a CloudEvent to %s   (or: orderflow place --sku sku-tee:2)\n", e.Sinks["commands"])
 	for _, n := range fnserve.Names() {
 		if u, ok := e.Functions[n]; ok {
 			fmt.Printf("  function %-10s %s\n", n+":", u)
