@@ -19,6 +19,7 @@ up: build
 
 build:
 	go build -o bin/orderflow ./local/cmd/orderflow
+	go build -o bin/orderflow-fn ./local/cmd/orderflow-fn
 
 ## test: vet and every test, then the end-to-end suite twice: embedded broker +
 ## SQLite, and Apache Kafka + PostgreSQL (plus the replication and kcat tests)

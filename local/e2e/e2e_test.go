@@ -28,8 +28,9 @@ import (
 )
 
 var (
-	binary string // the orderflow CLI, built once
-	root   string // the checkout
+	binary   string // the orderflow CLI, built once
+	fnBinary string // the slim binary serving one function, as `make build` puts it beside the CLI
+	root     string // the checkout
 )
 
 func TestMain(m *testing.M) {
@@ -41,12 +42,15 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "orderflow")
-	build := exec.Command("go", "build", "-o", binary, "./cmd/orderflow")
-	build.Dir = filepath.Join(root, "local")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building orderflow:", err)
-		os.Exit(1)
+	fnBinary = filepath.Join(dir, "orderflow-fn")
+	for out, pkg := range map[string]string{binary: "./cmd/orderflow", fnBinary: "./cmd/orderflow-fn"} {
+		build := exec.Command("go", "build", "-o", out, pkg)
+		build.Dir = filepath.Join(root, "local")
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "building", pkg+":", err)
+			os.Exit(1)
+		}
 	}
 	fmt.Println("e2e:", describeSetup())
 	code := m.Run()
@@ -72,7 +76,7 @@ func up(t *testing.T, mutate func(*plane.Options)) *plane.Plane {
 		FunctionsDir: filepath.Join(root, "functions"),
 		Brokers:      brokers(),
 		StateDir:     state,
-		Command:      func(name string) []string { return []string{binary, "function", name} },
+		Command:      func(name string) []string { return []string{fnBinary, name} },
 		Progress:     testWriter{t},
 		Env:          databaseEnv(t),
 	}

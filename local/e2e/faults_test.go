@@ -30,7 +30,7 @@ func TestFaultInjectionSuite(t *testing.T) {
 		FunctionsDir: filepath.Join(root, "functions"),
 		Brokers:      brokers(),
 		StateDir:     t.TempDir(),
-		Command:      func(name string) []string { return []string{binary, "function", name} },
+		Command:      func(name string) []string { return []string{fnBinary, name} },
 	}
 	if cluster := os.Getenv("ORDERFLOW_E2E_CLUSTER"); cluster != "" {
 		base.Brokers = strings.Split(cluster, ",")

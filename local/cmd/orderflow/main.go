@@ -92,14 +92,35 @@ func functionCommand() (func(string) []string, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The slim function binary (`make build` puts it beside this one) is
+	// what a func build makes of a function: a process that maps a third
+	// less and starts faster than the whole CLI.
+	if slim := filepath.Join(filepath.Dir(self), FunctionBinary); isExecutable(slim) {
+		return func(name string) []string { return []string{slim, name} }, nil
+	}
 	return func(name string) []string { return []string{self, "function", name} }, nil
 }
 
+// FunctionBinary is the slim binary that serves one function
+// (local/cmd/orderflow-fn).
+const FunctionBinary = "orderflow-fn"
+
+func isExecutable(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0
+}
+
 // functionOf names the function a process serves, from the arguments
-// functionCommand gave it.
+// functionCommand gave it (`orderflow-fn NAME` or `orderflow function NAME`).
 func functionOf(pid int) (string, bool) {
 	args, err := profile.Cmdline(pid)
-	if err != nil || len(args) < 3 || args[len(args)-2] != "function" {
+	if err != nil || len(args) < 2 {
+		return "", false
+	}
+	if len(args) == 2 && filepath.Base(args[0]) == FunctionBinary {
+		return args[1], true
+	}
+	if len(args) < 3 || args[len(args)-2] != "function" {
 		return "", false
 	}
 	return args[len(args)-1], true
