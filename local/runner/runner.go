@@ -162,6 +162,7 @@ func (p *Process) WaitReady(ctx context.Context, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	client := &http.Client{Timeout: time.Second}
+	start := time.Now()
 	for {
 		resp, err := client.Get(p.URL + "/health/readiness")
 		if err == nil {
@@ -178,9 +179,20 @@ func (p *Process) WaitReady(ctx context.Context, timeout time.Duration) error {
 			return fmt.Errorf("function %s exited during start (%v):\n%s", p.Name, p.exitErr(), p.LogTail(20))
 		case <-ctx.Done():
 			return fmt.Errorf("function %s not ready after %s:\n%s", p.Name, timeout, p.LogTail(20))
-		case <-time.After(50 * time.Millisecond):
+		case <-time.After(readinessPoll(time.Since(start))):
 		}
 	}
+}
+
+// readinessPoll is how long to wait before asking again: often while a
+// function is expected to come up (tens of milliseconds), so its
+// start-to-ready time is measured, not rounded up to the poll; then
+// gently, for one that takes its time.
+func readinessPoll(waited time.Duration) time.Duration {
+	if waited < time.Second {
+		return 2 * time.Millisecond
+	}
+	return 50 * time.Millisecond
 }
 
 // exitReason is the error a process printed last before it exited: its
