@@ -68,13 +68,20 @@ func Plot(res Result, path string) error {
 	rate.Legend.Add("ended (confirmed or cancelled)", fl)
 	rate.Legend.Top = true
 
-	img := vgimg.New(vg.Points(1000), vg.Points(380))
+	return saveSideBySide(path, vg.Points(1000), vg.Points(380), cdf, rate)
+}
+
+// saveSideBySide writes the plots as one PNG, left to right, their axes
+// aligned.
+func saveSideBySide(path string, width, height vg.Length, plots ...*plot.Plot) error {
+	img := vgimg.New(width, height)
 	dc := draw.New(img)
-	tiles := draw.Tiles{Rows: 1, Cols: 2, PadX: vg.Millimeter * 6, PadLeft: vg.Millimeter * 2, PadRight: vg.Millimeter * 2,
+	tiles := draw.Tiles{Rows: 1, Cols: len(plots), PadX: vg.Millimeter * 6, PadLeft: vg.Millimeter * 2, PadRight: vg.Millimeter * 2,
 		PadTop: vg.Millimeter * 2, PadBottom: vg.Millimeter * 2}
-	canvases := plot.Align([][]*plot.Plot{{cdf, rate}}, tiles, dc)
-	cdf.Draw(canvases[0][0])
-	rate.Draw(canvases[0][1])
+	canvases := plot.Align([][]*plot.Plot{plots}, tiles, dc)
+	for i, p := range plots {
+		p.Draw(canvases[0][i])
+	}
 	f, err := os.Create(path)
 	if err != nil {
 		return err
@@ -92,8 +99,64 @@ type RatePoint struct {
 	P50, P99       float64 // milliseconds
 }
 
-// PlotRates draws latency (p50, p99) against the offered rate.
-func PlotRates(points []RatePoint, path string) error {
+// PlotRates draws, against the offered rate, the orders ended per second
+// beside the machine's ceiling (left; no ceiling line when ceiling <= 0)
+// and the placement-to-outcome latency p50 and p99 (right).
+func PlotRates(points []RatePoint, ceiling float64, path string) error {
+	throughput, err := throughputPlot(points, ceiling)
+	if err != nil {
+		return err
+	}
+	latency, err := latencyPlot(points)
+	if err != nil {
+		return err
+	}
+	return saveSideBySide(path, vg.Points(1000), vg.Points(380), throughput, latency)
+}
+
+func throughputPlot(points []RatePoint, ceiling float64) (*plot.Plot, error) {
+	p := plot.New()
+	p.Title.Text = "orders ended per second at fixed offered rates"
+	p.X.Label.Text = "offered orders per second"
+	p.Y.Label.Text = "orders ended per second"
+	p.X.Min, p.Y.Min = 0, 0
+	ended := make(plotter.XYs, len(points))
+	var right, top float64 // the axes' ends: the highest offered rate, the highest line
+	for i, pt := range points {
+		ended[i].X, ended[i].Y = pt.Offered, pt.Ended
+		right = max(right, pt.Offered)
+		top = max(top, pt.Offered, pt.Ended, ceiling)
+	}
+	le, se, err := plotter.NewLinePoints(ended)
+	if err != nil {
+		return nil, err
+	}
+	le.Width = vg.Points(1.5)
+	// What a saga that keeps up ends: all it is offered.
+	keepUp, err := plotter.NewLine(plotter.XYs{{X: 0, Y: 0}, {X: right, Y: right}})
+	if err != nil {
+		return nil, err
+	}
+	keepUp.Dashes = []vg.Length{vg.Points(2), vg.Points(3)}
+	p.Add(le, se, keepUp, plotter.NewGrid())
+	p.Legend.Add("ended", le, se)
+	p.Legend.Add("ended = offered", keepUp)
+	if ceiling > 0 {
+		limit, err := plotter.NewLine(plotter.XYs{{X: 0, Y: ceiling}, {X: right, Y: ceiling}})
+		if err != nil {
+			return nil, err
+		}
+		limit.Width = vg.Points(1.5)
+		limit.Dashes = []vg.Length{vg.Points(6), vg.Points(3)}
+		p.Add(limit)
+		p.Legend.Add(fmt.Sprintf("ceiling %.0f/s: this machine doing only an order's minimal work", ceiling), limit)
+	}
+	p.X.Max, p.Y.Max = right*1.05, top*1.25 // room above the ceiling for the legend
+	p.Legend.Top, p.Legend.Left = true, true
+	return p, nil
+}
+
+func latencyPlot(points []RatePoint) (*plot.Plot, error) {
 	p := plot.New()
 	p.Title.Text = "placement -> outcome latency at fixed offered rates"
 	p.X.Label.Text = "offered orders per second"
@@ -106,16 +169,16 @@ func PlotRates(points []RatePoint, path string) error {
 	}
 	l50, s50, err := plotter.NewLinePoints(p50)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	l99, s99, err := plotter.NewLinePoints(p99)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	l99.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
 	p.Add(l50, s50, l99, s99, plotter.NewGrid())
 	p.Legend.Add("p50", l50, s50)
 	p.Legend.Add("p99", l99, s99)
 	p.Legend.Top, p.Legend.Left = true, true
-	return p.Save(vg.Points(640), vg.Points(380), path)
+	return p, nil
 }

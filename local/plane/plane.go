@@ -683,6 +683,15 @@ func (p *Plane) SourceStats() map[string]source.Stats {
 	return out
 }
 
+// SinkStats counts the KafkaSink ingress's requests, all sinks together:
+// Accepted are the events written to Kafka.
+func (p *Plane) SinkStats() sink.Counters {
+	if p.sinks == nil {
+		return sink.Counters{}
+	}
+	return p.sinks.Stats()
+}
+
 // Close stops the sources first (no new deliveries), then the functions
 // (func-go's Stop flushes their outboxes), then the ingress and the broker.
 func (p *Plane) Close() error {

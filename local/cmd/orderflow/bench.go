@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -14,37 +15,84 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
+	"orderflow.dev/local/ceiling"
 	"orderflow.dev/local/demo"
+	"orderflow.dev/local/fault"
 	"orderflow.dev/local/fnserve"
+	"orderflow.dev/local/manifests"
 	"orderflow.dev/local/plane"
+	"orderflow.dev/local/scratchdb"
 )
 
 // benchRow is one offered rate's measurements.
 type benchRow struct {
-	OfferedRate float64            `json:"offeredPerSecond"`
-	Orders      int                `json:"orders"`
-	Throughput  float64            `json:"endedPerSecond"`
-	LatencyMs   map[string]float64 `json:"latencyMillis"`
-	OK          bool               `json:"invariantsOK"`
-	ReadyMs     map[string]float64 `json:"functionStartToReadyMillis"`
-	IdleRSSMiB  map[string]float64 `json:"functionIdleRSSMiB"`
+	OfferedRate float64 `json:"offeredPerSecond"`
+	Orders      int     `json:"orders"`
+	Throughput  float64 `json:"endedPerSecond"`
+	// FractionOfCeiling is Throughput over the machine's ceiling.
+	FractionOfCeiling float64            `json:"fractionOfCeiling"`
+	LatencyMs         map[string]float64 `json:"latencyMillis"`
+	OK                bool               `json:"invariantsOK"`
+	ReadyMs           map[string]float64 `json:"functionStartToReadyMillis"`
+	IdleRSSMiB        map[string]float64 `json:"functionIdleRSSMiB"`
+	// Work is what the plane counted during this rate's run, PerOrder the
+	// same per order ended.
+	Work     ceiling.Work                  `json:"work"`
+	PerOrder map[ceiling.Primitive]float64 `json:"perOrder"`
 }
+
+// benchResults is the results file.
+type benchResults struct {
+	Broker   string       `json:"broker"`
+	Database string       `json:"database"`
+	Ceiling  benchCeiling `json:"ceiling"`
+	Rates    []benchRow   `json:"rates"`
+}
+
+type benchCeiling struct {
+	ceiling.Ceiling
+	// Measured are the primitives' runs, Work the counts of every rate's
+	// run together, from which the counts per order come.
+	Measured []ceiling.Rate `json:"measured"`
+	Work     ceiling.Work   `json:"work"`
+	Counted  string         `json:"counted"`
+}
+
+// countedHow says where the counts per order come from; it goes into the
+// results beside them.
+const countedHow = "per order ended, over every rate's run: http-round-trip = KafkaSource deliveries (delivered + retried attempts, plane.SourceStats) " +
+	"+ KafkaSink ingress writes (accepted, the sink handler's Stats); kafka-produce = ingress writes; kafka-consume = records the KafkaSources received; " +
+	"store-transaction = deliveries answered 200 for an event type the function handles (not one it ignores); the outbox relay's batched marks are not counted"
 
 func newBench(g *globals) *cobra.Command {
 	var (
-		rates   []float64
-		orders  int
-		results string
+		rates      []float64
+		orders     int
+		results    string
+		brokers    []string
+		ceilingFor time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
-		Short: "Load generator: saga throughput and latency at fixed offered rates, function start-to-ready and idle memory",
-		Long: `bench starts a fresh topology (embedded broker) per offered rate, places --orders
-orders at that rate, and reports orders ended per second and placement-to-outcome
-latency p50/p90/p99, plus each function's start-to-ready time and its resident
-memory once idle. It writes the rows as JSON (--results) and a picture of latency
-against offered rate beside it.`,
+		Short: "Load generator: saga throughput and latency at fixed offered rates against this machine's ceiling, function start-to-ready and idle memory",
+		Long: `bench first measures this machine's ceiling for the work an order needs: a no-op
+HTTP round trip, a raw Kafka produce and consume, and an empty write transaction
+on the functions' store, each alone with every core busy, counted for
+--ceiling-for after a warm-up of a third of that. Then
+it starts a fresh topology per offered rate, places --orders orders at that rate,
+and reports orders ended per second, placement-to-outcome latency p50/p90/p99,
+each function's start-to-ready time and its resident memory once idle, and the
+counts of each primitive an order took. The ceiling is the orders per second the
+machine could end doing only that minimal work; throughput is shown as a
+fraction of it. It writes everything as JSON (--results) and a picture beside it.
+
+The broker is the embedded one, or an existing Kafka with --brokers (its saga
+topics and consumer groups are deleted before each rate: never point it at a
+Kafka that holds anything of value). The store is a SQLite file per function,
+or, when ORDERFLOW_DATABASE_URL names a PostgreSQL database, a schema of its own
+per function in it (created for the run and dropped after).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if orders < 1 {
@@ -55,44 +103,111 @@ against offered rate beside it.`,
 					return fmt.Errorf("--rates: %v is not a positive rate", r)
 				}
 			}
+			if ceilingFor <= 0 {
+				return fmt.Errorf("--ceiling-for %s: must be positive", ceilingFor)
+			}
+			for _, b := range brokers {
+				if !strings.Contains(b, ":") {
+					return fmt.Errorf("--brokers %q: want host:port", b)
+				}
+			}
 			base, _, closeLog, err := g.freshRun("bench")
 			if err != nil {
 				return err
 			}
 			defer closeLog()
+			base.Brokers = brokers
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			var rows []benchRow
+			set, err := manifests.Load(base.Manifests)
+			if err != nil {
+				return err
+			}
+			out := benchResults{Broker: "embedded kfake", Database: "SQLite, a file per function"}
+			if len(brokers) > 0 {
+				out.Broker = "Kafka at " + strings.Join(brokers, ",")
+			}
+			var schemas *scratchdb.Schemas
+			if raw := os.Getenv(databaseURLEnv); raw != "" {
+				if !scratchdb.IsPostgres(raw) {
+					return fmt.Errorf("%s: bench runs on SQLite files of its own, or on PostgreSQL when this names a postgres:// database", databaseURLEnv)
+				}
+				if schemas, err = scratchdb.Open(ctx, databaseURLEnv, raw); err != nil {
+					return err
+				}
+				defer schemas.Close(context.Background())
+				out.Database = "PostgreSQL " + schemas.String() + ", a schema per function"
+			}
+			fmt.Printf("broker: %s; store: %s\n", out.Broker, out.Database)
+
+			shape := ceiling.ShapeOf(set)
+			fmt.Printf("== ceiling: each primitive alone, warmed up for %s then counted for %s, %d at once (the deliveries the topology can have in flight)\n",
+				ceilingFor/3, ceilingFor, shape.TotalInFlight())
+			measured, err := measureCeiling(ctx, base, shape, schemas, ceilingFor)
+			if err != nil {
+				return err
+			}
+			handles, err := handledTypes(set)
+			if err != nil {
+				return err
+			}
+			var total ceiling.Work
 			for i, rate := range rates {
 				fmt.Printf("== %d/%d: %d orders offered at %.0f/s\n", i+1, len(rates), orders, rate)
 				opts := base
 				opts.StateDir = filepath.Join(base.StateDir, fmt.Sprint(rate))
-				row, err := benchOne(ctx, opts, rate, orders)
+				if schemas != nil {
+					if opts.Env, err = functionSchemas(ctx, schemas, fmt.Sprintf("r%d", i+1), shape.Functions()); err != nil {
+						return err
+					}
+				}
+				if len(brokers) > 0 {
+					// An existing Kafka keeps the last rate's records and
+					// offsets: every rate starts from empty topics.
+					if err := fault.ResetBroker(ctx, base.Manifests, brokers); err != nil {
+						return err
+					}
+				}
+				row, err := benchOne(ctx, opts, rate, orders, handles)
 				if err != nil {
 					return err
 				}
+				if schemas != nil {
+					if err := schemas.Drop(ctx); err != nil {
+						return err
+					}
+				}
 				fmt.Printf("   ended %.1f/s, p50 %.0fms p90 %.0fms p99 %.0fms, invariants ok: %v\n", row.Throughput,
 					row.LatencyMs["p50"], row.LatencyMs["p90"], row.LatencyMs["p99"], row.OK)
-				rows = append(rows, row)
+				total = total.Plus(row.Work)
+				out.Rates = append(out.Rates, row)
 			}
-			printBench(rows)
+			perOrder, err := total.PerOrder()
+			if err != nil {
+				return err
+			}
+			rateOf := map[ceiling.Primitive]float64{}
+			for _, m := range measured {
+				rateOf[m.Primitive] = m.PerSecond()
+			}
+			ceil, err := ceiling.Compute(rateOf, perOrder)
+			if err != nil {
+				return err
+			}
+			out.Ceiling = benchCeiling{Ceiling: ceil, Measured: measured, Work: total, Counted: countedHow}
+			for i := range out.Rates {
+				out.Rates[i].FractionOfCeiling = ceil.Fraction(out.Rates[i].Throughput)
+			}
+			printBench(out)
 			if results == "" {
 				results = filepath.Join(base.StateDir, "bench-results.json")
 			}
-			b, _ := json.MarshalIndent(rows, "", "  ")
-			if err := os.WriteFile(results, b, 0o644); err != nil {
-				return err
-			}
-			picture := strings.TrimSuffix(results, ".json") + ".png"
-			var pts []demo.RatePoint
-			for _, r := range rows {
-				pts = append(pts, demo.RatePoint{Offered: r.OfferedRate, Ended: r.Throughput, P50: r.LatencyMs["p50"], P99: r.LatencyMs["p99"]})
-			}
-			if err := demo.PlotRates(pts, picture); err != nil {
+			picture, err := writeBench(out, results)
+			if err != nil {
 				return err
 			}
 			fmt.Printf("results: %s (picture: %s)\n", results, picture)
-			for _, r := range rows {
+			for _, r := range out.Rates {
 				if !r.OK {
 					return fmt.Errorf("invariants violated at %.0f/s", r.OfferedRate)
 				}
@@ -102,12 +217,159 @@ against offered rate beside it.`,
 	}
 	cmd.Flags().Float64SliceVar(&rates, "rates", []float64{20, 40, 60, 80}, "offered rates, orders per second")
 	cmd.Flags().IntVar(&orders, "orders", 600, "orders per rate")
-	cmd.Flags().StringVar(&results, "results", "", "write the rows here (default <state-dir>/bench/bench-results.json)")
+	cmd.Flags().StringVar(&results, "results", "", "write the results here, the picture beside them (default <state-dir>/bench/bench-results.json)")
+	cmd.Flags().StringSliceVar(&brokers, "brokers", nil, "bootstrap servers of an existing Kafka to run on (default: the embedded broker); its saga topics are reset before each rate")
+	cmd.Flags().DurationVar(&ceilingFor, "ceiling-for", 3*time.Second, "how long each primitive of the ceiling is counted (after an uncounted warm-up of a third of that)")
 	return cmd
 }
 
-func benchOne(ctx context.Context, opts plane.Options, rate float64, orders int) (benchRow, error) {
+// writeBench writes the results as JSON to path and their picture beside
+// it (the same name, .png), and returns the picture's path.
+func writeBench(out benchResults, path string) (string, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return "", err
+	}
+	b, _ := json.MarshalIndent(out, "", "  ")
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		return "", err
+	}
+	picture := strings.TrimSuffix(path, ".json") + ".png"
+	var pts []demo.RatePoint
+	for _, r := range out.Rates {
+		pts = append(pts, demo.RatePoint{Offered: r.OfferedRate, Ended: r.Throughput, P50: r.LatencyMs["p50"], P99: r.LatencyMs["p99"]})
+	}
+	return picture, demo.PlotRates(pts, out.Ceiling.OrdersPerSecond, picture)
+}
+
+// databaseURLEnv is the functions' own database setting; given to bench,
+// it names the PostgreSQL database every function gets a schema in.
+const databaseURLEnv = "ORDERFLOW_DATABASE_URL"
+
+// measureCeiling measures each primitive alone, under the concurrency the
+// topology has: its deliveries in flight for HTTP and produce, every
+// source reading every record for consume, every function's database
+// written by as many deliveries at once as it can be handed.
+func measureCeiling(ctx context.Context, base plane.Options, shape ceiling.Shape, schemas *scratchdb.Schemas, d time.Duration) ([]ceiling.Rate, error) {
+	progress := newCeilingProgress()
+	httpRate, err := ceiling.MeasureHTTP(ctx, d, shape.TotalInFlight(), progress.update)
+	progress.done()
+	if err != nil {
+		return nil, err
+	}
+	produce, consume, err := ceiling.MeasureKafka(ctx, ceiling.Kafka{Servers: base.Brokers, Partitions: shape.Partitions, Replicas: shape.Replicas,
+		Producers: shape.TotalInFlight(), Readers: shape.Readers}, d, progress.update)
+	progress.done()
+	if err != nil {
+		return nil, err
+	}
+	var dbs []ceiling.Database
+	for _, fn := range shape.Functions() {
+		db := ceiling.Database{Name: "ceiling database of " + fn, Workers: shape.InFlight[fn],
+			URL: "sqlite://" + filepath.Join(base.StateDir, "ceiling", fn+".db")}
+		if schemas != nil {
+			if db.URL, err = schemas.URL(ctx, "ceiling_"+fn); err != nil {
+				return nil, err
+			}
+		}
+		dbs = append(dbs, db)
+	}
+	storeRate, err := ceiling.MeasureStore(ctx, dbs, d, progress.update)
+	progress.done()
+	if err != nil {
+		return nil, err
+	}
+	if schemas != nil {
+		if err := schemas.Drop(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return []ceiling.Rate{httpRate, produce, consume, storeRate}, nil
+}
+
+// ceilingProgress shows a measurement as it goes: one line rewritten on a
+// terminal, a line a second otherwise (logs).
+type ceilingProgress struct {
+	tty     bool
+	printed time.Time
+	line    string
+	shown   bool // line is on screen (or in the log) already
+}
+
+func newCeilingProgress() *ceilingProgress {
+	return &ceilingProgress{tty: term.IsTerminal(int(os.Stdout.Fd()))}
+}
+
+func (c *ceilingProgress) update(p ceiling.Primitive, elapsed time.Duration, ops int64) {
+	rate := 0.0
+	if elapsed > 0 {
+		rate = float64(ops) / elapsed.Seconds()
+	}
+	c.line = fmt.Sprintf("  %-18s %5.1fs %10d ops %10.0f/s", p, elapsed.Seconds(), ops, rate)
+	c.shown = c.tty || time.Since(c.printed) >= time.Second
+	if c.tty {
+		fmt.Print("\r" + c.line)
+	} else if c.shown {
+		c.printed = time.Now()
+		fmt.Println(c.line)
+	}
+}
+
+// done ends a primitive's progress with its last figures.
+func (c *ceilingProgress) done() {
+	switch {
+	case c.tty:
+		fmt.Println()
+	case c.line != "" && !c.shown:
+		fmt.Println(c.line)
+	}
+	c.line, c.shown, c.printed = "", false, time.Time{}
+}
+
+// handledTypes tells, for a KafkaSource ("namespace/name"), whether the
+// function it delivers to reacts to an event type (a store transaction)
+// rather than ignoring it.
+func handledTypes(set *manifests.Set) (func(sourceID, eventType string) bool, error) {
+	bySource := map[string]map[string]bool{}
+	for _, src := range set.Sources {
+		if src.Sink.Ref == nil || src.Sink.Ref.Kind != manifests.KindService {
+			continue
+		}
+		app, err := fnserve.App(src.Sink.Ref.Name)
+		if err != nil {
+			return nil, err
+		}
+		types := map[string]bool{}
+		for _, t := range app.Routes() {
+			types[t] = true
+		}
+		bySource[src.Namespace+"/"+src.Name] = types
+	}
+	return func(sourceID, eventType string) bool { return bySource[sourceID][eventType] }, nil
+}
+
+// functionSchemas gives every function, and the payment gateway's ledger,
+// a fresh schema of its own, as plane environment entries.
+func functionSchemas(ctx context.Context, schemas *scratchdb.Schemas, label string, functions []string) (map[string]string, error) {
+	env := map[string]string{}
+	for _, fn := range functions {
+		u, err := schemas.URL(ctx, label+"_"+fn)
+		if err != nil {
+			return nil, err
+		}
+		env[fn+"/"+databaseURLEnv] = u
+	}
+	u, err := schemas.URL(ctx, label+"_gateway")
+	if err != nil {
+		return nil, err
+	}
+	env["payment/PAYMENT_GATEWAY_DATABASE_URL"] = u
+	return env, nil
+}
+
+func benchOne(ctx context.Context, opts plane.Options, rate float64, orders int, handles func(string, string) bool) (benchRow, error) {
 	row := benchRow{OfferedRate: rate, Orders: orders, ReadyMs: map[string]float64{}, IdleRSSMiB: map[string]float64{}}
+	transactions := ceiling.NewTransactionCounter(handles)
+	opts.Observers = append(opts.Observers, transactions)
 	p, err := plane.Up(ctx, opts)
 	if err != nil {
 		return row, err
@@ -128,30 +390,88 @@ func benchOne(ctx context.Context, opts plane.Options, rate float64, orders int)
 		return row, err
 	}
 	row.Throughput, row.LatencyMs, row.OK = res.Throughput, res.Latency, res.OK()
+	if err := waitQuiet(ctx, p); err != nil {
+		return row, err
+	}
+	row.Work = ceiling.Work{SinkWrites: p.SinkStats().Accepted, Transactions: transactions.Count()}
+	for _, s := range p.SourceStats() {
+		row.Work.Deliveries += s.Delivered + s.Retried
+		row.Work.RecordsConsumed += s.Received
+	}
+	for _, o := range res.Results {
+		if o.Latency > 0 {
+			row.Work.OrdersEnded++
+		}
+	}
+	if row.PerOrder, err = row.Work.PerOrder(); err != nil {
+		return row, err
+	}
 	return row, nil
 }
 
-func printBench(rows []benchRow) {
+// waitQuiet waits until the sources have nothing in flight and have taken
+// no new record for a second: the run's last consequences (a
+// notification, analytics) are then counted as the orders' work.
+func waitQuiet(ctx context.Context, p *plane.Plane) error {
+	var last uint64
+	quietSince := time.Now()
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
+		var received uint64
+		var inFlight int64
+		for _, s := range p.SourceStats() {
+			received += s.Received
+			inFlight += s.InFlight
+		}
+		if received != last || inFlight > 0 {
+			last, quietSince = received, time.Now()
+		} else if time.Since(quietSince) >= time.Second {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return errors.New("the sources were still delivering 30s after the run ended")
+}
+
+func printBench(out benchResults) {
 	fmt.Println()
 	w := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(w, "offered/s\tended/s\tp50 ms\tp90 ms\tp99 ms\tinvariants\t")
-	for _, r := range rows {
-		fmt.Fprintf(w, "%.0f\t%.1f\t%.0f\t%.0f\t%.0f\t%v\t\n", r.OfferedRate, r.Throughput, r.LatencyMs["p50"], r.LatencyMs["p90"], r.LatencyMs["p99"], r.OK)
+	fmt.Fprintln(w, "offered/s\tended/s\tof ceiling\tp50 ms\tp90 ms\tp99 ms\tinvariants\t")
+	for _, r := range out.Rates {
+		fmt.Fprintf(w, "%.0f\t%.1f\t%.1f%%\t%.0f\t%.0f\t%.0f\t%v\t\n", r.OfferedRate, r.Throughput, 100*r.FractionOfCeiling,
+			r.LatencyMs["p50"], r.LatencyMs["p90"], r.LatencyMs["p99"], r.OK)
 	}
 	w.Flush()
-	if len(rows) == 0 {
+
+	fmt.Printf("\nceiling of this machine (%s, %s): each primitive alone with every core busy, times its count per order\n", out.Broker, out.Database)
+	w = tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(w, "primitive\tops/s\tper order\tmachine-ms per order\t")
+	var ms float64
+	for _, l := range out.Ceiling.Lines {
+		fmt.Fprintf(w, "%s\t%.0f\t%.2f\t%.3f\t\n", l.Primitive, l.OpsPerSecond, l.PerOrder, l.MachineMsPerOrder)
+		ms += l.MachineMsPerOrder
+	}
+	fmt.Fprintf(w, "ceiling\t%.0f orders/s\t\t%.3f\t\n", out.Ceiling.OrdersPerSecond, ms)
+	w.Flush()
+	fmt.Printf("(counted %s)\n", countedHow)
+
+	if len(out.Rates) == 0 {
 		return
 	}
+	first := out.Rates[0]
 	fmt.Println()
 	w = tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(w, "function\tstart-to-ready ms\tidle RSS MiB\t")
-	names := make([]string, 0, len(rows[0].ReadyMs))
-	for n := range rows[0].ReadyMs {
+	names := make([]string, 0, len(first.ReadyMs))
+	for n := range first.ReadyMs {
 		names = append(names, n)
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(w, "%s\t%.0f\t%.1f\t\n", n, rows[0].ReadyMs[n], rows[0].IdleRSSMiB[n])
+		fmt.Fprintf(w, "%s\t%.0f\t%.1f\t\n", n, first.ReadyMs[n], first.IdleRSSMiB[n])
 	}
 	w.Flush()
 }
