@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 
 	"github.com/cloudevents/sdk-go/v2/binding"
@@ -37,6 +38,35 @@ func BenchmarkDelivery(b *testing.B) {
 			b.Fatalf("%d %s", rec.Code, rec.Body)
 		}
 	}
+}
+
+// BenchmarkDeliveryConcurrent is BenchmarkDelivery with deliveries
+// arriving at once, as a KafkaSource sends them: one event in flight per
+// partition, six partitions per topic and several topics per function. So
+// 8 goroutines per CPU, each delivering one event after the other; ns/op is
+// wall time per delivery.
+func BenchmarkDeliveryConcurrent(b *testing.B) {
+	p := newProbe()
+	h := handlertest.Start(b, p, nil)
+	var orders atomic.Int64
+	b.ReportAllocs()
+	b.SetParallelism(8)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			e := handlertest.Event(b, events.PlaceOrder, placeData(fmt.Sprintf("o-%d", orders.Add(1))), nil)
+			req := httptest.NewRequest(http.MethodPost, "/", nil)
+			if err := cehttp.WriteRequest(context.Background(), binding.ToMessage(&e), req); err != nil {
+				b.Error(err)
+				return
+			}
+			rec := httptest.NewRecorder()
+			h.F.Handle(rec, req)
+			if rec.Code != http.StatusOK {
+				b.Errorf("%d %s", rec.Code, rec.Body)
+				return
+			}
+		}
+	})
 }
 
 // BenchmarkDuplicateDelivery is what a redelivery costs: decoded, checked,

@@ -61,6 +61,7 @@ type DB struct {
 	dialect Dialect
 	where   string // the URL without credentials, for messages
 	stmts   stmtCache
+	group   *groupCommit // SQLite's: InTx shares transactions among concurrent callers
 }
 
 // Open connects to the database at rawURL and checks it answers. Errors name
@@ -91,7 +92,11 @@ func Open(ctx context.Context, setting, rawURL string) (*DB, error) {
 		db.Close()
 		return nil, &openError{msg: fmt.Sprintf("%s=%s: cannot connect: %s", setting, redact(u), oneLine(err.Error())), err: err}
 	}
-	return &DB{sql: db, dialect: dialect, where: redact(u)}, nil
+	d := &DB{sql: db, dialect: dialect, where: redact(u)}
+	if dialect == SQLite {
+		d.group = newGroupCommit(d)
+	}
+	return d, nil
 }
 
 // openError is a failed Open: one line that names the setting and the
@@ -195,9 +200,22 @@ type Tx struct {
 	dialect Dialect
 	db      *DB      // nil: no statement cache (migrations)
 	unseen  []string // statements run unprepared, to prepare after the transaction
+	// shared: the transaction holds other callers' work too (group commit).
+	shared bool
 }
 
 func (tx *Tx) Exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	if tx.shared {
+		// The driver interrupts a statement whose context ends, and SQLite
+		// answers an interrupted write by rolling back the whole
+		// transaction, other callers' work included. So in a shared
+		// transaction a write that started runs to its end; an ended
+		// context still stops the caller before its next statement.
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		ctx = context.WithoutCancel(ctx)
+	}
 	if st := tx.stmt(ctx, q); st != nil {
 		return st.ExecContext(ctx, args...)
 	}
@@ -236,8 +254,23 @@ func (tx *Tx) stmt(ctx context.Context, q string) *sql.Stmt {
 func (tx *Tx) Dialect() Dialect { return tx.dialect }
 
 // InTx runs fn in a transaction, committing when it returns nil and rolling
-// back otherwise.
+// back otherwise. A panic in fn rolls its work back and carries on up the
+// caller's goroutine.
+//
+// On SQLite, fn may share its transaction with the functions of other
+// callers that arrived while a transaction ran (group commit, see
+// groupcommit.go): it runs in a savepoint of its own, so its error undoes
+// its work only, and InTx returns once the shared COMMIT is over. If that
+// COMMIT fails, every caller whose work (or whose decision) it held gets
+// the error. A caller whose ctx ends before fn's turn gets ctx.Err() and
+// fn never runs. fn must not call InTx on the same database: the
+// transaction waits for it, as the one connection did before.
+//
+// On PostgreSQL every call has a transaction of its own.
 func (db *DB) InTx(ctx context.Context, fn func(tx *Tx) error) (err error) {
+	if db.group != nil {
+		return db.group.inTx(ctx, fn)
+	}
 	sqlTx, err := db.sql.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", err)
@@ -397,7 +430,8 @@ func IsInvalidData(err error) bool {
 // UPDATE cannot do. On PostgreSQL it is a transaction-scoped advisory lock
 // in the current schema's name space; on SQLite it costs nothing, since its
 // one connection and immediate transactions already serialise every
-// transaction. Take locks in one global order (an aggregate's lock first,
+// transaction, and the functions sharing one (group commit) take turns.
+// Take locks in one global order (an aggregate's lock first,
 // then rows in key order) so that two transactions never wait for each
 // other.
 func (tx *Tx) Lock(ctx context.Context, key string) error {
