@@ -25,6 +25,7 @@ import (
 	"orderflow.dev/local/fnserve"
 	"orderflow.dev/local/plane"
 	"orderflow.dev/local/profile"
+	"orderflow.dev/local/scratchdb"
 )
 
 func newDemo(g *globals) *cobra.Command {
@@ -96,6 +97,23 @@ With --attach it drives an orderflow already started by "orderflow up".`,
 				opts, err := up.options(g, stateDir, os.Stdout)
 				if err != nil {
 					return err
+				}
+				// On PostgreSQL (as bench does): a schema of its own for
+				// each function, dropped after the run.
+				if raw := os.Getenv(databaseURLEnv); scratchdb.IsPostgres(raw) {
+					schemas, err := scratchdb.Open(ctx, databaseURLEnv, raw)
+					if err != nil {
+						return err
+					}
+					defer schemas.Close(context.Background())
+					env, err := functionSchemas(ctx, schemas, "demo", fnserve.Names())
+					if err != nil {
+						return err
+					}
+					for k, v := range env {
+						opts.Env[k] = v
+					}
+					fmt.Printf("store: PostgreSQL %s, a schema per function\n", schemas)
 				}
 				if profileDir != "" {
 					// Started before the plane, so its profile covers the
