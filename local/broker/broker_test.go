@@ -103,7 +103,7 @@ func TestEnsureTopicsFromManifests(t *testing.T) {
 	if !errors.As(err, &me) || len(me.Mismatches) != 1 {
 		t.Fatalf("err = %v", err)
 	}
-	if !strings.Contains(err.Error(), `topics.yaml: KafkaTopic "orderflow.orders": spec.partitions: declares 12 partitions but topic orderflow.orders exists with 6`) {
+	if !strings.Contains(err.Error(), `topics.yaml: KafkaTopic "orderflow.commands": spec.partitions: declares 12 partitions but topic orderflow.commands exists with 6`) {
 		t.Errorf("message = %v", err)
 	}
 }
