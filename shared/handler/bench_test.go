@@ -13,6 +13,7 @@ import (
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 
 	"orderflow.dev/shared/events"
+	"orderflow.dev/shared/handler"
 	"orderflow.dev/shared/handlertest"
 )
 
@@ -67,6 +68,31 @@ func BenchmarkDeliveryConcurrent(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkDeliveryNoEmit is the edge alone: the same delivery, whose
+// reaction emits nothing, so no outbox row is written and the relay has
+// nothing to publish or mark (BenchmarkDelivery's time includes both,
+// running beside it).
+func BenchmarkDeliveryNoEmit(b *testing.B) {
+	p := newProbe()
+	p.reactWith(func() ([]handler.Emit, error) { return nil, nil })
+	h := handlertest.Start(b, p, nil)
+	i := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		i++
+		e := handlertest.Event(b, events.PlaceOrder, placeData(fmt.Sprintf("o-%d", i)), nil)
+		req := httptest.NewRequest(http.MethodPost, "/", nil)
+		if err := cehttp.WriteRequest(context.Background(), binding.ToMessage(&e), req); err != nil {
+			b.Fatal(err)
+		}
+		rec := httptest.NewRecorder()
+		h.F.Handle(rec, req)
+		if rec.Code != http.StatusOK {
+			b.Fatalf("%d %s", rec.Code, rec.Body)
+		}
+	}
 }
 
 // BenchmarkDuplicateDelivery is what a redelivery costs: decoded, checked,

@@ -151,6 +151,12 @@ func (a *App) HandleEvent(ctx context.Context, e event.Event) (*event.Event, err
 		}
 		return a.refuse(e, Invalid("type", "unknown event type %q; known types are listed in the orderflow event catalog", typ))
 	}
+	// A redelivery is answered before its payload is decoded and checked
+	// against its schema: that check was most of what a duplicate cost.
+	if seen, err := a.db.Processed(ctx, a.name, e.Source(), e.ID()); err == nil && seen {
+		a.log.Info("duplicate delivery ignored", "type", typ, "id", e.ID(), "source", e.Source(), "correlationid", ce.String(e, ce.CorrelationID))
+		return nil, nil
+	}
 	data, refusal := decode(e)
 	if refusal != nil {
 		return a.refuse(e, refusal)
