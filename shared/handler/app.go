@@ -64,6 +64,7 @@ type App struct {
 	get     *getRoute
 
 	onEmitted func(ctx context.Context, tx *store.Tx, cause event.Event, out []Emitted) error
+	recent    recentIDs
 
 	cfg   Config
 	db    *store.DB

@@ -151,9 +151,11 @@ func (a *App) HandleEvent(ctx context.Context, e event.Event) (*event.Event, err
 		}
 		return a.refuse(e, Invalid("type", "unknown event type %q; known types are listed in the orderflow event catalog", typ))
 	}
-	// A redelivery is answered before its payload is decoded and checked
-	// against its schema: that check was most of what a duplicate cost.
-	if seen, err := a.db.Processed(ctx, a.name, e.Source(), e.ID()); err == nil && seen {
+	// A redelivery of an event handled lately is answered before its
+	// payload is decoded and checked against its schema (most of what a
+	// duplicate cost). Older ones are caught by MarkProcessed below, the
+	// authority: this is a cache of what it recorded, not a second store.
+	if a.recent.has(e.Source(), e.ID()) {
 		a.log.Info("duplicate delivery ignored", "type", typ, "id", e.ID(), "source", e.Source(), "correlationid", ce.String(e, ce.CorrelationID))
 		return nil, nil
 	}
@@ -200,6 +202,7 @@ func (a *App) HandleEvent(ctx context.Context, e event.Event) (*event.Event, err
 		return a.refuse(e, classify(err))
 	}
 	if !duplicate {
+		a.recent.add(e.Source(), e.ID())
 		a.faults.afterCommit(typ, a.log)
 	}
 	if duplicate {

@@ -2,8 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"time"
 )
 
@@ -27,18 +25,4 @@ func (tx *Tx) MarkProcessed(ctx context.Context, consumer, source, id, typ strin
 		return false, err
 	}
 	return n == 1, nil
-}
-
-// Processed reports whether consumer already handled the event (source,
-// id), outside any transaction: a cheap read that lets a redelivery be
-// answered before its payload is decoded and checked. MarkProcessed, in the
-// transaction, stays the authority (two deliveries of one event may both
-// read false here).
-func (db *DB) Processed(ctx context.Context, consumer, source, id string) (bool, error) {
-	var one int
-	err := db.QueryRow(ctx, `SELECT 1 FROM processed_events WHERE consumer = ? AND event_source = ? AND event_id = ?`, consumer, source, id).Scan(&one)
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil
-	}
-	return err == nil, err
 }
