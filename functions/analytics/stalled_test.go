@@ -54,7 +54,9 @@ func stalledTick(t *testing.T) event.Event {
 // Through the edge: an open saga idle past the threshold is reported once
 // per threshold; an ended one never.
 func TestStalledSagasAreReportedOnTick(t *testing.T) {
-	h := handlertest.Start(t, New(), map[string]string{"ANALYTICS_STALL_AFTER": "50ms"})
+	// A second long: the tick right after a report must fall inside it
+	// even on a loaded machine (50 ms did not, under -race in CI).
+	h := handlertest.Start(t, New(), map[string]string{"ANALYTICS_STALL_AFTER": "1s"})
 	for _, e := range []event.Event{
 		handlertest.Event(t, events.OrderCreated, events.OrderCreatedData{OrderID: "o-stuck", CustomerID: "c", Email: "c@example.org", PaymentToken: "tok", Currency: "EUR", TotalCents: 100,
 			Lines: []events.PricedLine{{SKU: "sku-tee", Quantity: 1, UnitPriceCents: 100}}}, nil),
@@ -66,7 +68,7 @@ func TestStalledSagasAreReportedOnTick(t *testing.T) {
 			t.Fatalf("%s: %d %s", e.Type(), r.Status, r.Body)
 		}
 	}
-	time.Sleep(100 * time.Millisecond) // past the 50ms threshold
+	time.Sleep(1100 * time.Millisecond) // past the threshold
 	if r := h.Send(t, stalledTick(t)); r.Status != http.StatusOK {
 		t.Fatalf("tick: %d %s", r.Status, r.Body)
 	}
