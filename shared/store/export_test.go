@@ -1,5 +1,7 @@
 package store
 
+import "time"
+
 // For the tests of package store_test. Group commit exists on SQLite only:
 // these are for a SQLite database.
 
@@ -15,4 +17,11 @@ func GroupCommitWaiting(db *DB) int {
 	db.group.mu.Lock()
 	defer db.group.mu.Unlock()
 	return len(db.group.waiting)
+}
+
+// SetSQLiteClaimTimeout shortens the wait for another process's lock.
+func SetSQLiteClaimTimeout(d time.Duration) (restore func()) {
+	old := sqliteClaimTimeout
+	sqliteClaimTimeout = d
+	return func() { sqliteClaimTimeout = old }
 }

@@ -138,14 +138,46 @@ func openSQLite(ctx context.Context, u *url.URL) (*sql.DB, Dialect, error) {
 			return nil, SQLite, fmt.Errorf("cannot create the database folder: %w", err)
 		}
 	}
-	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
+	// locking_mode EXCLUSIVE: a function's database belongs to its one
+	// process, which takes the file lock once and keeps it, instead of
+	// taking and dropping locks around every transaction (seven fcntl
+	// calls a delivery under strace; a delivery through the edge went from
+	// 241-255 to 200-207 us), and keeps the WAL index in its heap rather
+	// than a -shm file. It must come before journal_mode.
+	// busy_timeout bounds how long the start waits for the file's lock
+	// (claimSQLite); once the process holds it, nothing else contends.
+	dsn := "file:" + path + fmt.Sprintf("?_pragma=busy_timeout(%d)", sqliteClaimTimeout.Milliseconds()) +
+		"&_pragma=locking_mode(EXCLUSIVE)&_pragma=journal_mode(WAL)" +
 		"&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, SQLite, err
 	}
 	db.SetMaxOpenConns(1)
+	// Take the lock now, so a second process on the same file (two
+	// functions given one database, a replica) fails at start, saying so,
+	// instead of at its first write. A predecessor that was killed has
+	// released it already; one still stopping gets a few seconds.
+	if err := claimSQLite(ctx, db); err != nil {
+		db.Close()
+		return nil, SQLite, err
+	}
 	return db, SQLite, nil
+}
+
+// sqliteClaimTimeout is how long a start waits for another process to let
+// go of the database file.
+var sqliteClaimTimeout = 5 * time.Second
+
+func claimSQLite(ctx context.Context, db *sql.DB) error {
+	ctx, cancel := context.WithTimeout(ctx, sqliteClaimTimeout+time.Second)
+	defer cancel()
+	_, err := db.ExecContext(ctx, "BEGIN EXCLUSIVE; COMMIT")
+	var se *sqlite.Error
+	if errors.As(err, &se) && (se.Code()&0xff) == sqlite3.SQLITE_BUSY {
+		return fmt.Errorf("the database file is in use by another process: an SQLite database belongs to one function process (use PostgreSQL to run several): %w", err)
+	}
+	return err
 }
 
 // Dialect reports the SQL flavour.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -288,7 +289,12 @@ func TestUniqueViolationIsRecognised(t *testing.T) {
 }
 
 // Replicas starting together against one database: every step runs once.
+// PostgreSQL only: an SQLite database belongs to one process (see
+// TestSQLiteBelongsToOneProcess).
 func TestConcurrentMigrationsRunEachStepOnce(t *testing.T) {
+	if !storetest.OnPostgres() {
+		t.Skip("replicas sharing a database need PostgreSQL; set " + storetest.PostgresEnv)
+	}
 	url := storetest.URL(t, "migrate")
 	ctx := context.Background()
 	steps := []string{
@@ -404,4 +410,30 @@ func TestSearchPathInTheURLSelectsTheSchema(t *testing.T) {
 		WHERE c.oid = to_regclass('outbox')`).Scan(&table); err != nil || table != schema {
 		t.Fatalf("outbox in %q (%v), want %q", table, err, schema)
 	}
+}
+
+// A second process opening a function's SQLite file fails at once, saying
+// why, and the file opens again once the first has closed it.
+func TestSQLiteBelongsToOneProcess(t *testing.T) {
+	url := "sqlite://" + filepath.Join(t.TempDir(), "one.db")
+	ctx := context.Background()
+	restore := store.SetSQLiteClaimTimeout(200 * time.Millisecond)
+	defer restore()
+	first, err := store.Open(ctx, "ORDERFLOW_DATABASE_URL", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Migrate(ctx, "orderflow", store.EdgeMigrations); err != nil {
+		t.Fatal(err)
+	}
+	_, err = store.Open(ctx, "ORDERFLOW_DATABASE_URL", url)
+	if err == nil || !strings.Contains(err.Error(), "in use by another process") || !strings.Contains(err.Error(), "ORDERFLOW_DATABASE_URL") {
+		t.Fatalf("second open: %v", err)
+	}
+	first.Close()
+	again, err := store.Open(ctx, "ORDERFLOW_DATABASE_URL", url)
+	if err != nil {
+		t.Fatalf("open after the first closed: %v", err)
+	}
+	again.Close()
 }
