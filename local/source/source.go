@@ -381,14 +381,12 @@ func (s *Source) handle(ctx context.Context, msg *sarama.ConsumerMessage) bool {
 	return true
 }
 
-// delivery is one record on its way: where it came from, and for how long
-// it has been held, if it is.
+// delivery is one record on its way (its hold, if it has one, is in
+// Source.holds).
 type delivery struct {
 	Record
 	msg  *sarama.ConsumerMessage
 	copy int // 1, or 2 for the second copy under WithDuplicateDelivery
-
-	heldSince time.Time // zero unless held now
 }
 
 // settle delivers e until the subscriber accepts it or it is dead-lettered
@@ -440,14 +438,21 @@ func (s *Source) settle(ctx context.Context, d *delivery, e *event.Event) bool {
 func (s *Source) deadLetter(ctx context.Context, d *delivery, e *event.Event, out Outcome, last Response) bool {
 	dl := DeadLetter(*e, out.URL, last, out.Attempts)
 	asRecord := false
+	// asRecordForm switches to the record form and says whether that, at
+	// least, can be carried.
+	asRecordForm := func(why string) error {
+		dl, asRecord = s.recordLetter(d, out, last, why), true
+		return CarryError(dl)
+	}
+	var uncarriable error
 	if err := CarryError(dl); err != nil {
-		dl, asRecord = s.recordLetter(d, out, last, "the event as delivered cannot be carried: "+err.Error()), true
+		uncarriable = asRecordForm("the event as delivered cannot be carried: " + err.Error())
 	}
 	if s.spec.Delivery.DeadLetterSink == nil {
 		return s.spool(ctx, d, out, dl, "no dead-letter sink is configured")
 	}
-	if err := CarryError(dl); err != nil {
-		return s.spool(ctx, d, out, dl, "even the record cannot be carried: "+err.Error())
+	if uncarriable != nil {
+		return s.spool(ctx, d, out, dl, "even the record cannot be carried: "+uncarriable.Error())
 	}
 	for round := 1; ; round++ {
 		url, err := s.resolve(ctx, *s.spec.Delivery.DeadLetterSink)
@@ -466,12 +471,14 @@ func (s *Source) deadLetter(ctx context.Context, d *delivery, e *event.Event, ou
 			}
 			err = fmt.Errorf("dead-letter sink %s: %s", url, res.describe())
 			if !TransientDeadLetterFailure(res) {
-				if !asRecord {
-					dl, asRecord = s.recordLetter(d, out, last, fmt.Sprintf("the dead-letter sink refused the event (%s)", res.describe())), true
-					round = 0
-					continue
+				if asRecord {
+					return s.spool(ctx, d, out, dl, err.Error()+": a permanent refusal")
 				}
-				return s.spool(ctx, d, out, dl, err.Error()+": a permanent refusal")
+				if rerr := asRecordForm(fmt.Sprintf("the dead-letter sink refused the event (%s)", res.describe())); rerr != nil {
+					return s.spool(ctx, d, out, dl, err.Error()+", and the record cannot be carried: "+rerr.Error())
+				}
+				round = 0
+				continue
 			}
 		} else {
 			err = fmt.Errorf("resolve dead-letter sink %s: %w", s.spec.Delivery.DeadLetterSink, err)
@@ -572,33 +579,36 @@ func (s *Source) hold(ctx context.Context, d *delivery, out Outcome, round int) 
 	s.stats.held.Add(1)
 	now := time.Now()
 	s.holdsMu.Lock()
-	if d.heldSince.IsZero() {
-		d.heldSince = now
+	since := now
+	if h, ok := s.holds[d]; ok {
+		since = h.Since
 	}
 	s.holds[d] = Hold{Topic: d.Topic, Partition: d.Partition, Offset: d.Offset, EventID: d.EventID, EventType: d.EventType,
-		Since: d.heldSince, RecordTime: recordTime(d.msg), Rounds: round, Reason: errString(out.Err)}
+		Since: since, RecordTime: recordTime(d.msg), Rounds: round, Reason: errString(out.Err)}
 	s.holdsMu.Unlock()
 	wait := min(s.holdCap, max(Backoff(manifests.BackoffExponential, s.policy.BackoffDelay, round), 10*time.Millisecond))
 	s.log.Error("EVENT HELD: cannot settle it yet; its partition waits and tries again",
 		"id", out.EventID, "type", out.EventType, "topic", out.Topic, "partition", out.Partition,
-		"offset", out.Offset, "round", round, "held_for", now.Sub(d.heldSince).Round(time.Millisecond),
+		"offset", out.Offset, "round", round, "held_for", now.Sub(since).Round(time.Millisecond),
 		"hold_limit", s.holdLimit, "retry_in", wait, "err", out.Err)
 	s.each(func(o Observer) { o.Held(out) })
 	return sleep(ctx, wait)
 }
 
-// heldTooLong reports whether d has been held for the hold limit.
+// heldTooLong reports whether d has been held for the hold limit (a
+// subscriber with no address and then a failing dead-letter sink count
+// together: the limit bounds the partition's wait, whatever the cause).
 func (s *Source) heldTooLong(d *delivery) bool {
 	s.holdsMu.Lock()
 	defer s.holdsMu.Unlock()
-	return !d.heldSince.IsZero() && time.Since(d.heldSince) >= s.holdLimit
+	h, ok := s.holds[d]
+	return ok && time.Since(h.Since) >= s.holdLimit
 }
 
 // release ends d's hold, if it has one.
 func (s *Source) release(d *delivery) {
 	s.holdsMu.Lock()
 	delete(s.holds, d)
-	d.heldSince = time.Time{}
 	s.holdsMu.Unlock()
 }
 
