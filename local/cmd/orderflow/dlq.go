@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -108,7 +110,7 @@ func printStuck(ctx context.Context, ep plane.Endpoints, only []string) error {
 	w := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
 	now := time.Now()
 	held := false
-	for _, src := range keysOf(stats) {
+	for _, src := range slices.Sorted(maps.Keys(stats)) {
 		for _, h := range stats[src].Holds {
 			if !want(src) {
 				continue
@@ -126,7 +128,7 @@ func printStuck(ctx context.Context, ep plane.Endpoints, only []string) error {
 		}
 	}
 	n := 0
-	for _, src := range keysOf(unsent) {
+	for _, src := range slices.Sorted(maps.Keys(unsent)) {
 		if !want(src) {
 			continue
 		}
@@ -166,15 +168,6 @@ func getJSON(ctx context.Context, url string, v any) error {
 	return json.NewDecoder(resp.Body).Decode(v)
 }
 
-func keysOf[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
 type letterRow struct {
 	ID       string `json:"id"`
 	Function string `json:"function"`
@@ -199,7 +192,7 @@ func readDeadLetters(ctx context.Context, ep plane.Endpoints, kc sarama.Client, 
 	for _, fn := range only {
 		t, ok := ep.DLQTopics[fn]
 		if !ok {
-			return nil, fmt.Errorf("no dead-letter topic for %q (functions: %s)", fn, strings.Join(keys(ep.DLQTopics), ", "))
+			return nil, fmt.Errorf("no dead-letter topic for %q (functions: %s)", fn, strings.Join(slices.Sorted(maps.Keys(ep.DLQTopics)), ", "))
 		}
 		want = append(want, t)
 	}
@@ -483,7 +476,7 @@ topic, so replay what you need first.`,
 			fn := args[0]
 			topic, ok := ep.DLQTopics[fn]
 			if !ok {
-				return fmt.Errorf("no dead-letter topic for %q (functions: %s)", fn, strings.Join(keys(ep.DLQTopics), ", "))
+				return fmt.Errorf("no dead-letter topic for %q (functions: %s)", fn, strings.Join(slices.Sorted(maps.Keys(ep.DLQTopics)), ", "))
 			}
 			upTo := map[int32]int64{}
 			if through != "" {
@@ -535,13 +528,4 @@ topic, so replay what you need first.`,
 	cmd.Flags().BoolVar(&yes, "yes", false, "really delete")
 	cmd.Flags().StringVar(&through, "through", "", "delete up to and including this dead letter (in its partition)")
 	return cmd
-}
-
-func keys(m map[string]string) []string {
-	var out []string
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
