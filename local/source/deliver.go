@@ -61,13 +61,8 @@ func send(ctx context.Context, client *http.Client, url string, e *event.Event, 
 	if err != nil {
 		return Response{Err: err}
 	}
-	if err := cehttp.WriteRequest(binding.WithForceBinary(ctx), binding.ToMessage(e), req); err != nil {
-		return Response{Err: fmt.Errorf("cannot encode the event as an HTTP request: %w", err), Unsendable: true}
-	}
-	// net/http refuses such a request before sending it; saying so here
-	// keeps that from looking like "no response", which is retried.
-	if err := illegalHeader(req.Header); err != nil {
-		return Response{Err: fmt.Errorf("cannot send the event as an HTTP request: %w", err), Unsendable: true}
+	if err := writeBinary(ctx, req, e); err != nil {
+		return Response{Err: err, Unsendable: true}
 	}
 	resp, err := client.Do(req)
 	if err != nil {
@@ -144,10 +139,21 @@ func SendError(e event.Event) error {
 	if err != nil {
 		return err
 	}
-	if err := cehttp.WriteRequest(binding.WithForceBinary(context.Background()), binding.ToMessage(&e), req); err != nil {
-		return err
+	return writeBinary(context.Background(), req, &e)
+}
+
+// writeBinary puts e on req in binary content mode. An error means the
+// event cannot be sent this way at all: net/http would refuse the request
+// before sending it (saying so here keeps that from looking like "no
+// response", which is retried).
+func writeBinary(ctx context.Context, req *http.Request, e *event.Event) error {
+	if err := cehttp.WriteRequest(binding.WithForceBinary(ctx), binding.ToMessage(e), req); err != nil {
+		return fmt.Errorf("cannot encode the event as an HTTP request: %w", err)
 	}
-	return illegalHeader(req.Header)
+	if err := illegalHeader(req.Header); err != nil {
+		return fmt.Errorf("cannot send the event as an HTTP request: %w", err)
+	}
+	return nil
 }
 
 // printable makes s HeaderSafe: every byte outside printable ASCII becomes
