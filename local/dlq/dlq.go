@@ -71,7 +71,7 @@ func FromRecord(r kafkalog.Record) (Letter, bool) {
 	if _, ok := e.Extensions()[source.RecordExtension]; ok {
 		if o, err := OriginalOf(e); err == nil {
 			l.Original = &o
-			if !printableKey(o.Key) {
+			if !source.HeaderSafe(string(o.Key)) {
 				l.OrderID = "" // a base64 stand-in is no order id
 			}
 		}
@@ -214,5 +214,3 @@ func OriginalOf(e event.Event) (Original, error) {
 	}
 	return o, nil
 }
-
-func printableKey(k []byte) bool { return source.HeaderSafe(string(k)) }

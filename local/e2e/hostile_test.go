@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"maps"
 	"os/exec"
 	"strings"
 	"testing"
@@ -47,7 +48,7 @@ func TestHostileRecordsNeverWedgeAPartition(t *testing.T) {
 	deadline := time.Now().Add(90 * time.Second)
 	for {
 		found, letters = hostileLetters(t, p, hostile)
-		if equalCounts(found, want) {
+		if maps.Equal(found, want) {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -106,16 +107,4 @@ func hostileLetters(t *testing.T, p *plane.Plane, hostile []fault.Hostile) (map[
 		}
 	}
 	return found, letters
-}
-
-func equalCounts(a, b map[string]int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
 }

@@ -11,10 +11,11 @@ import (
 	"github.com/IBM/sarama"
 
 	"orderflow.dev/local/dlq"
-	"orderflow.dev/local/fnserve"
+	"orderflow.dev/local/manifests"
 	"orderflow.dev/local/plane"
 	"orderflow.dev/local/source"
 	"orderflow.dev/shared/events"
+	"orderflow.dev/shared/handler"
 )
 
 // Hostile is a record a producer nobody here wrote might put in a topic:
@@ -129,20 +130,11 @@ func (h Hostile) Matches(l dlq.Letter) bool {
 func ExpectedHostileLetters(p *plane.Plane, hostile []Hostile) map[string]int {
 	want := map[string]int{}
 	for _, h := range hostile {
-		for _, src := range p.Set.Sources {
-			if !contains(src.Topics, h.Topic) || src.Sink.Ref == nil {
-				continue
+		eachReader(p, h.Topic, func(src manifests.KafkaSource, app *handler.App) {
+			if typ, sendable := h.SeenAs(src.Namespace, src.Name); !sendable || !app.Ignores(typ) {
+				want[h.Name+" "+src.Sink.Ref.Name]++
 			}
-			app, err := fnserve.App(src.Sink.Ref.Name)
-			if err != nil {
-				continue
-			}
-			typ, sendable := h.SeenAs(src.Namespace, src.Name)
-			if sendable && app.Ignores(typ) {
-				continue
-			}
-			want[h.Name+" "+src.Sink.Ref.Name]++
-		}
+		})
 	}
 	return want
 }

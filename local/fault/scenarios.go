@@ -3,6 +3,7 @@ package fault
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -11,8 +12,10 @@ import (
 
 	"orderflow.dev/local/broker"
 	"orderflow.dev/local/fnserve"
+	"orderflow.dev/local/manifests"
 	"orderflow.dev/local/plane"
 	"orderflow.dev/shared/events"
+	"orderflow.dev/shared/handler"
 )
 
 // Scenarios returns the suite, in order. Those that need a real broker run
@@ -232,29 +235,27 @@ func sortedTopics() []string {
 func expectedPoisonLetters(env *Env) int {
 	want := 0
 	for _, topic := range sortedTopics() {
-		for _, src := range env.Plane.Set.Sources {
-			if !contains(src.Topics, topic) || src.Sink.Ref == nil {
-				continue
-			}
-			app, err := fnserve.App(src.Sink.Ref.Name)
-			if err != nil {
-				continue
-			}
+		eachReader(env.Plane, topic, func(_ manifests.KafkaSource, app *handler.App) {
 			for _, p := range poisonFor(topic, 0) {
 				if !app.Ignores(p.ceType) {
 					want += poisonRounds
 				}
 			}
-		}
+		})
 	}
 	return want
 }
 
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
+// eachReader calls f for every KafkaSource that reads topic and delivers
+// to one of the functions, with that function's edge (to ask what it
+// handles, refuses and ignores).
+func eachReader(p *plane.Plane, topic string, f func(src manifests.KafkaSource, app *handler.App)) {
+	for _, src := range p.Set.Sources {
+		if !slices.Contains(src.Topics, topic) || src.Sink.Ref == nil {
+			continue
+		}
+		if app, err := fnserve.App(src.Sink.Ref.Name); err == nil {
+			f(src, app)
 		}
 	}
-	return false
 }
