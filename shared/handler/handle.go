@@ -48,6 +48,12 @@ func On[P any](a *App, typ string, react Reaction[P]) {
 	}
 }
 
+// duplicate answers a redelivery: 200, nothing done.
+func (a *App) duplicate(e event.Event) (*event.Event, error) {
+	a.log.Info("duplicate delivery ignored", "type", e.Type(), "id", e.ID(), "source", e.Source(), "correlationid", ce.String(e, ce.CorrelationID))
+	return nil, nil
+}
+
 // OnEmitted registers what the function does with the events it publishes,
 // in the transaction that stores them in the outbox, once they are built
 // with their final ids and times: the order function notes its own facts in
@@ -156,8 +162,7 @@ func (a *App) HandleEvent(ctx context.Context, e event.Event) (*event.Event, err
 	// duplicate cost). Older ones are caught by MarkProcessed below, the
 	// authority: this is a cache of what it recorded, not a second store.
 	if a.recent.has(e.Source(), e.ID()) {
-		a.log.Info("duplicate delivery ignored", "type", typ, "id", e.ID(), "source", e.Source(), "correlationid", ce.String(e, ce.CorrelationID))
-		return nil, nil
+		return a.duplicate(e)
 	}
 	data, refusal := decode(e)
 	if refusal != nil {
@@ -206,8 +211,7 @@ func (a *App) HandleEvent(ctx context.Context, e event.Event) (*event.Event, err
 		a.faults.afterCommit(typ, a.log)
 	}
 	if duplicate {
-		a.log.Info("duplicate delivery ignored", "type", typ, "id", e.ID(), "source", e.Source(), "correlationid", ce.String(e, ce.CorrelationID))
-		return nil, nil
+		return a.duplicate(e)
 	}
 	for _, out := range emitted {
 		a.log.Debug("emitted", "type", out.Type(), "id", out.ID(), "causationid", e.ID(), "correlationid", ce.String(out, ce.CorrelationID))
