@@ -666,9 +666,9 @@ func (p *Plane) Unsent() map[string][]source.Unsent {
 	if p.spool == nil {
 		return out
 	}
-	for _, spec := range p.Set.Sources {
-		if u, err := p.spool.List(spec.Namespace + "/" + spec.Name); err == nil && len(u) > 0 {
-			out[spec.Name] = u
+	for i, s := range p.sources {
+		if u, err := p.spool.List(s.ID()); err == nil && len(u) > 0 {
+			out[p.Set.Sources[i].Name] = u
 		}
 	}
 	return out

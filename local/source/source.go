@@ -181,6 +181,9 @@ func New(spec manifests.KafkaSource, brokers []string, resolve Resolver, opts ..
 	return s, nil
 }
 
+// ID names the source as its spool and its records do: namespace/name.
+func (s *Source) ID() string { return s.id }
+
 // Stats returns the source's counters, what it holds now and how many
 // letters wait in the spool.
 func (s *Source) Stats() Stats {
