@@ -29,6 +29,7 @@ import (
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 
 	"orderflow.dev/local/manifests"
+	"orderflow.dev/shared/ce"
 )
 
 // Path is the ingress path of a KafkaSink, the shape of the real
@@ -216,6 +217,9 @@ func readEvent(r *http.Request) (*event.Event, *problem, int) {
 	msg := cehttp.NewMessageFromHttpRequest(r)
 	defer msg.Finish(nil)
 	if msg.ReadEncoding() == binding.EncodingUnknown {
+		if p := ce.UnsupportedSpecVersion(r.Header); p != "" {
+			return nil, &problem{Error: p, Field: "specversion"}, http.StatusBadRequest
+		}
 		return nil, &problem{
 			Error: "not a CloudEvent: no ce-specversion header (binary mode) and content-type is not application/cloudevents+json (structured mode)",
 			Field: "specversion",

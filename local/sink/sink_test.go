@@ -190,6 +190,7 @@ func TestSinkRefuses(t *testing.T) {
 		msg    string
 	}{
 		{"plain JSON", "POST", bin, map[string]string{"Content-Type": "application/json"}, `{"a":1}`, 400, "specversion", "not a CloudEvent"},
+		{"specversion nobody reads", "POST", bin, map[string]string{"Ce-Specversion": "9.9", "Ce-Id": "1", "Ce-Source": "/x", "Ce-Type": "t"}, `{}`, 400, "specversion", `unsupported CloudEvents specversion "9.9"`},
 		{"missing id", "POST", bin, noID, `{}`, 400, "id", "invalid CloudEvent: id:"},
 		{"bad structured JSON", "POST", bin, map[string]string{"Content-Type": "application/cloudevents+json"}, `{"specversion":"1.0",`, 400, "", "invalid CloudEvent"},
 		{"structured without type", "POST", bin, map[string]string{"Content-Type": "application/cloudevents+json"}, `{"specversion":"1.0","id":"x","source":"/s"}`, 400, "type", "type:"},

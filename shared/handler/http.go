@@ -13,6 +13,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 
+	"orderflow.dev/shared/ce"
 	"orderflow.dev/shared/events"
 )
 
@@ -76,6 +77,9 @@ func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func decodeRequest(r *http.Request) (*event.Event, *Refusal) {
 	msg := cehttp.NewMessageFromHttpRequest(r)
 	if msg.ReadEncoding() == binding.EncodingUnknown {
+		if problem := ce.UnsupportedSpecVersion(r.Header); problem != "" {
+			return nil, Invalid("specversion", "%s", problem)
+		}
 		return nil, Invalid("specversion", "not a CloudEvent: send ce-specversion, ce-id, ce-source and ce-type headers (binary mode) or a content-type of application/cloudevents+json (structured mode)")
 	}
 	e, err := binding.ToEvent(r.Context(), msg)
