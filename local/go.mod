@@ -45,6 +45,7 @@ require (
 )
 
 require (
+	github.com/prometheus/client_golang v1.25.0
 	github.com/robfig/cron/v3 v3.0.1
 	gonum.org/v1/plot v0.17.0
 	orderflow.dev/shared v0.1.0

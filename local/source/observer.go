@@ -25,6 +25,7 @@ type Attempt struct {
 	Err        error
 	Retry      bool          // another attempt follows
 	Wait       time.Duration // backoff before it
+	Took       time.Duration // from sending the request to its answer (or failure)
 }
 
 // Outcome is how an event was settled, or why it is held.

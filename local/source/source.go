@@ -553,7 +553,9 @@ func (s *Source) spool(ctx context.Context, d *delivery, out Outcome, dl event.E
 // ctx ended first.
 func (s *Source) deliver(ctx context.Context, rec Record, url string, e *event.Event, deadLetter bool) (last Response, attempts int, ok bool) {
 	for n := 1; ; n++ {
+		t0 := time.Now()
 		last = send(ctx, s.client, url, e, s.policy.Timeout)
+		took := time.Since(t0)
 		if ctx.Err() != nil {
 			return last, n, false
 		}
@@ -561,7 +563,7 @@ func (s *Source) deliver(ctx context.Context, rec Record, url string, e *event.E
 			s.stats.retried.Add(1)
 		}
 		retry := !Success(last.Status) && !last.Unsendable && Retryable(last.Status) && n < s.policy.Attempts
-		a := Attempt{Record: rec, URL: url, DeadLetter: deadLetter, N: n, Status: last.Status, Err: last.errOf(), Retry: retry}
+		a := Attempt{Record: rec, URL: url, DeadLetter: deadLetter, N: n, Status: last.Status, Err: last.errOf(), Retry: retry, Took: took}
 		if retry {
 			a.Wait = s.policy.Wait(n)
 		}
