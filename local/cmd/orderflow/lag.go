@@ -132,7 +132,9 @@ func sourceGroups(g *globals, dir string) (sourceGroupSet, error) {
 	return out, nil
 }
 
-func rowKey(p lag.Partition) string { return fmt.Sprintf("%s\x00%s\x00%d", p.Group, p.Topic, p.Partition) }
+func rowKey(p lag.Partition) string {
+	return fmt.Sprintf("%s\x00%s\x00%d", p.Group, p.Topic, p.Partition)
+}
 
 func lagByRow(parts []lag.Partition) map[string]int64 {
 	out := make(map[string]int64, len(parts))
