@@ -27,9 +27,13 @@ import (
 	"github.com/cloudevents/sdk-go/v2/binding"
 	"github.com/cloudevents/sdk-go/v2/event"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"orderflow.dev/local/manifests"
 	"orderflow.dev/shared/ce"
+	"orderflow.dev/shared/tracing"
 )
 
 // Path is the ingress path of a KafkaSink, the shape of the real
@@ -159,7 +163,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if p, ok := h.byTopic[rt.sink.Topic]; ok {
 		producer = p
 	}
-	if _, _, err := producer.SendMessage(msg); err != nil {
+	span := writeSpan(r, e, rt.sink)
+	_, _, err = producer.SendMessage(msg)
+	endWriteSpan(span, err)
+	if err != nil {
 		status := ProduceStatus(err)
 		if status == http.StatusServiceUnavailable {
 			rt.counters.failed.Add(1)
@@ -283,4 +290,27 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// writeSpan is the write to Kafka as a span (while tracing): a child of
+// the publisher's span (the request's traceparent header), else of the
+// span that produced the event.
+func writeSpan(r *http.Request, e *event.Event, k manifests.KafkaSink) trace.Span {
+	if !tracing.Enabled() {
+		return nil
+	}
+	_, span := tracing.Start(tracing.ParentOf(r.Context(), r.Header, ce.String(*e, ce.Traceparent)), "kafkasink write", trace.SpanKindProducer,
+		attribute.String("kn.sink.name", k.Name), attribute.String("messaging.destination.name", k.Topic),
+		attribute.String("cloudevents.event_id", e.ID()), attribute.String("cloudevents.event_type", e.Type()))
+	return span
+}
+
+func endWriteSpan(span trace.Span, err error) {
+	if span == nil {
+		return
+	}
+	if err != nil {
+		span.SetStatus(codes.Error, err.Error())
+	}
+	span.End()
 }

@@ -554,8 +554,10 @@ func (s *Source) spool(ctx context.Context, d *delivery, out Outcome, dl event.E
 func (s *Source) deliver(ctx context.Context, rec Record, url string, e *event.Event, deadLetter bool) (last Response, attempts int, ok bool) {
 	for n := 1; ; n++ {
 		t0 := time.Now()
-		last = send(ctx, s.client, url, e, s.policy.Timeout)
+		sctx, span := s.dispatchSpan(ctx, rec, url, e, deadLetter, n)
+		last = send(sctx, s.client, url, e, s.policy.Timeout)
 		took := time.Since(t0)
+		endDispatchSpan(span, last)
 		if ctx.Err() != nil {
 			return last, n, false
 		}
