@@ -22,6 +22,7 @@ import (
 
 	"orderflow.dev/shared/events"
 	"orderflow.dev/shared/handler"
+	"orderflow.dev/shared/saga"
 	"orderflow.dev/shared/store"
 )
 
@@ -99,7 +100,7 @@ func (f *Function) query(ctx context.Context, db *store.DB, _ handler.In[events.
 // dropped a redelivered event id; what is left to absorb (a re-sent event
 // under a new id, arrival out of order) is the projection's job.
 func observe[P any](app *handler.App, typ string) {
-	handler.On(app, typ, func(ctx context.Context, tx *store.Tx, in handler.In[P]) ([]handler.Emit, error) {
+	handler.On(app, typ, func(ctx context.Context, tx *store.Tx, in handler.In[P]) ([]saga.Emit, error) {
 		return nil, record(ctx, tx, Fact{Type: typ, Time: eventTime(in.Event), Data: in.Data})
 	})
 }

@@ -19,6 +19,7 @@ import (
 
 	"orderflow.dev/shared/events"
 	"orderflow.dev/shared/handler"
+	"orderflow.dev/shared/saga"
 	"orderflow.dev/shared/store"
 )
 
@@ -87,7 +88,7 @@ func (f *Function) Stop(ctx context.Context) error                { return f.app
 func (f *Function) Alive(ctx context.Context) (bool, error)       { return f.app.Alive(ctx) }
 func (f *Function) App() *handler.App                             { return f.app }
 
-func (f *Function) created(ctx context.Context, tx *store.Tx, in handler.In[events.OrderCreatedData]) ([]handler.Emit, error) {
+func (f *Function) created(ctx context.Context, tx *store.Tx, in handler.In[events.OrderCreatedData]) ([]saga.Emit, error) {
 	r, err := loadReservation(ctx, tx, in.Data.OrderID)
 	if err != nil {
 		return nil, err
@@ -101,7 +102,7 @@ func (f *Function) created(ctx context.Context, tx *store.Tx, in handler.In[even
 	return f.apply(ctx, tx, r, DecideCreated(r, stock, in.Data))
 }
 
-func (f *Function) confirmed(ctx context.Context, tx *store.Tx, in handler.In[events.OrderConfirmedData]) ([]handler.Emit, error) {
+func (f *Function) confirmed(ctx context.Context, tx *store.Tx, in handler.In[events.OrderConfirmedData]) ([]saga.Emit, error) {
 	r, err := loadReservation(ctx, tx, in.Data.OrderID)
 	if err != nil {
 		return nil, err
@@ -113,7 +114,7 @@ func (f *Function) confirmed(ctx context.Context, tx *store.Tx, in handler.In[ev
 	return f.apply(ctx, tx, r, d)
 }
 
-func (f *Function) cancelled(ctx context.Context, tx *store.Tx, in handler.In[events.OrderCancelledData]) ([]handler.Emit, error) {
+func (f *Function) cancelled(ctx context.Context, tx *store.Tx, in handler.In[events.OrderCancelledData]) ([]saga.Emit, error) {
 	r, err := loadReservation(ctx, tx, in.Data.OrderID)
 	if err != nil {
 		return nil, err
@@ -127,7 +128,7 @@ func (f *Function) query(ctx context.Context, db *store.DB, _ handler.In[events.
 
 // apply writes a decision in the event's transaction; the edge commits it
 // with the events to publish.
-func (f *Function) apply(ctx context.Context, tx *store.Tx, prev Reservation, d Decision) ([]handler.Emit, error) {
+func (f *Function) apply(ctx context.Context, tx *store.Tx, prev Reservation, d Decision) ([]saga.Emit, error) {
 	if d.Warning != "" {
 		f.app.Log().Warn(d.Warning, "correlationid", prev.OrderID)
 	}

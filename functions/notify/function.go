@@ -20,6 +20,7 @@ import (
 
 	"orderflow.dev/shared/events"
 	"orderflow.dev/shared/handler"
+	"orderflow.dev/shared/saga"
 	"orderflow.dev/shared/store"
 )
 
@@ -69,11 +70,11 @@ func (f *Function) Ready(ctx context.Context) (bool, error)       { return f.app
 func (f *Function) Alive(ctx context.Context) (bool, error)       { return f.app.Alive(ctx) }
 func (f *Function) App() *handler.App                             { return f.app }
 
-func (f *Function) confirmed(ctx context.Context, tx *store.Tx, in handler.In[events.OrderConfirmedData]) ([]handler.Emit, error) {
+func (f *Function) confirmed(ctx context.Context, tx *store.Tx, in handler.In[events.OrderConfirmedData]) ([]saga.Emit, error) {
 	return f.notify(ctx, tx, ComposeConfirmed(in.Data))
 }
 
-func (f *Function) cancelled(ctx context.Context, tx *store.Tx, in handler.In[events.OrderCancelledData]) ([]handler.Emit, error) {
+func (f *Function) cancelled(ctx context.Context, tx *store.Tx, in handler.In[events.OrderCancelledData]) ([]saga.Emit, error) {
 	return f.notify(ctx, tx, ComposeCancelled(in.Data))
 }
 
@@ -89,7 +90,7 @@ func (f *Function) cancelled(ctx context.Context, tx *store.Tx, in handler.In[ev
 // so the receiver can drop the repeat. The price is that the transaction
 // stays open for up to NOTIFY_WEBHOOK_TIMEOUT (with SQLite's single
 // connection, the readiness ping waits that long too).
-func (f *Function) notify(ctx context.Context, tx *store.Tx, n Notification) ([]handler.Emit, error) {
+func (f *Function) notify(ctx context.Context, tx *store.Tx, n Notification) ([]saga.Emit, error) {
 	prior, err := loadStatus(ctx, tx, n.OrderID, n.Outcome)
 	if err != nil {
 		return nil, err

@@ -26,6 +26,7 @@ import (
 
 	"orderflow.dev/shared/events"
 	"orderflow.dev/shared/handler"
+	"orderflow.dev/shared/saga"
 	"orderflow.dev/shared/store"
 )
 
@@ -107,7 +108,7 @@ func (f *Function) App() *handler.App                             { return f.app
 
 // place: the place-order command. Refusals (unknown SKU, reused id) are
 // answered 4xx and so end in the dead-letter topic with their reason.
-func (f *Function) place(ctx context.Context, tx *store.Tx, in handler.In[events.PlaceOrderData]) ([]handler.Emit, error) {
+func (f *Function) place(ctx context.Context, tx *store.Tx, in handler.In[events.PlaceOrderData]) ([]saga.Emit, error) {
 	o, err := loadOrder(ctx, tx, in.Data.OrderID)
 	if err != nil {
 		return nil, err
@@ -127,27 +128,27 @@ func (f *Function) place(ctx context.Context, tx *store.Tx, in handler.In[events
 	return emits, err
 }
 
-func (f *Function) stockRejected(ctx context.Context, tx *store.Tx, in handler.In[events.InventoryRejectedData]) ([]handler.Emit, error) {
-	return react(ctx, tx, in.Event, in.Data.OrderID, "stock rejected: "+in.Data.Reason, func(o Order) ([]handler.Emit, error) {
+func (f *Function) stockRejected(ctx context.Context, tx *store.Tx, in handler.In[events.InventoryRejectedData]) ([]saga.Emit, error) {
+	return react(ctx, tx, in.Event, in.Data.OrderID, "stock rejected: "+in.Data.Reason, func(o Order) ([]saga.Emit, error) {
 		return DecideStockRejected(o, in.Data)
 	})
 }
 
-func (f *Function) paid(ctx context.Context, tx *store.Tx, in handler.In[events.PaymentCompletedData]) ([]handler.Emit, error) {
-	return react(ctx, tx, in.Event, in.Data.OrderID, "paid "+money(in.Data.AmountCents, in.Data.Currency), func(o Order) ([]handler.Emit, error) {
+func (f *Function) paid(ctx context.Context, tx *store.Tx, in handler.In[events.PaymentCompletedData]) ([]saga.Emit, error) {
+	return react(ctx, tx, in.Event, in.Data.OrderID, "paid "+money(in.Data.AmountCents, in.Data.Currency), func(o Order) ([]saga.Emit, error) {
 		return DecidePaid(o, in.Data)
 	})
 }
 
-func (f *Function) paymentFailed(ctx context.Context, tx *store.Tx, in handler.In[events.PaymentFailedData]) ([]handler.Emit, error) {
-	return react(ctx, tx, in.Event, in.Data.OrderID, "payment failed: "+in.Data.Reason, func(o Order) ([]handler.Emit, error) {
+func (f *Function) paymentFailed(ctx context.Context, tx *store.Tx, in handler.In[events.PaymentFailedData]) ([]saga.Emit, error) {
+	return react(ctx, tx, in.Event, in.Data.OrderID, "payment failed: "+in.Data.Reason, func(o Order) ([]saga.Emit, error) {
 		return DecidePaymentFailed(o, in.Data)
 	})
 }
 
 // stalled: analytics saw no progress for too long; give up on the order.
-func (f *Function) stalled(ctx context.Context, tx *store.Tx, in handler.In[events.SagaStalledData]) ([]handler.Emit, error) {
-	return react(ctx, tx, in.Event, in.Data.OrderID, "stalled at "+strings.TrimPrefix(in.Data.LastStep, "dev.orderflow."), func(o Order) ([]handler.Emit, error) {
+func (f *Function) stalled(ctx context.Context, tx *store.Tx, in handler.In[events.SagaStalledData]) ([]saga.Emit, error) {
+	return react(ctx, tx, in.Event, in.Data.OrderID, "stalled at "+strings.TrimPrefix(in.Data.LastStep, "dev.orderflow."), func(o Order) ([]saga.Emit, error) {
 		return DecideStalled(o, in.Data)
 	})
 }
@@ -158,7 +159,7 @@ func (f *Function) query(ctx context.Context, db *store.DB, in handler.In[events
 
 // react is the shape of every saga step after placement: fold the order,
 // decide, append what was decided, note the event in the timeline.
-func react(ctx context.Context, tx *store.Tx, e event.Event, orderID, summary string, decide func(Order) ([]handler.Emit, error)) ([]handler.Emit, error) {
+func react(ctx context.Context, tx *store.Tx, e event.Event, orderID, summary string, decide func(Order) ([]saga.Emit, error)) ([]saga.Emit, error) {
 	o, err := loadOrder(ctx, tx, orderID)
 	if err != nil {
 		return nil, err
@@ -197,7 +198,7 @@ func noteOwnFacts(ctx context.Context, tx *store.Tx, _ event.Event, out []handle
 }
 
 func timelineOnly[P any](app *handler.App, typ string, describe func(P) (orderID, summary string)) {
-	handler.On(app, typ, func(ctx context.Context, tx *store.Tx, in handler.In[P]) ([]handler.Emit, error) {
+	handler.On(app, typ, func(ctx context.Context, tx *store.Tx, in handler.In[P]) ([]saga.Emit, error) {
 		id, summary := describe(in.Data)
 		return nil, recordTimeline(ctx, tx, id, in.Event, summary)
 	})

@@ -19,6 +19,7 @@ import (
 
 	"orderflow.dev/shared/events"
 	"orderflow.dev/shared/handler"
+	"orderflow.dev/shared/saga"
 	"orderflow.dev/shared/store"
 )
 
@@ -84,7 +85,7 @@ func (f *Function) Ready(ctx context.Context) (bool, error) { return f.app.Ready
 func (f *Function) Alive(ctx context.Context) (bool, error) { return f.app.Alive(ctx) }
 func (f *Function) App() *handler.App                       { return f.app }
 
-func (f *Function) created(ctx context.Context, tx *store.Tx, in handler.In[events.OrderCreatedData]) ([]handler.Emit, error) {
+func (f *Function) created(ctx context.Context, tx *store.Tx, in handler.In[events.OrderCreatedData]) ([]saga.Emit, error) {
 	p, err := loadPayment(ctx, tx, in.Data.OrderID)
 	if err != nil {
 		return nil, err
@@ -92,7 +93,7 @@ func (f *Function) created(ctx context.Context, tx *store.Tx, in handler.In[even
 	return f.run(ctx, tx, p, DecideCreated(p, in.Data))
 }
 
-func (f *Function) reserved(ctx context.Context, tx *store.Tx, in handler.In[events.InventoryReservedData]) ([]handler.Emit, error) {
+func (f *Function) reserved(ctx context.Context, tx *store.Tx, in handler.In[events.InventoryReservedData]) ([]saga.Emit, error) {
 	p, err := loadPayment(ctx, tx, in.Data.OrderID)
 	if err != nil {
 		return nil, err
@@ -104,7 +105,7 @@ func (f *Function) reserved(ctx context.Context, tx *store.Tx, in handler.In[eve
 	return f.run(ctx, tx, p, d)
 }
 
-func (f *Function) cancelled(ctx context.Context, tx *store.Tx, in handler.In[events.OrderCancelledData]) ([]handler.Emit, error) {
+func (f *Function) cancelled(ctx context.Context, tx *store.Tx, in handler.In[events.OrderCancelledData]) ([]saga.Emit, error) {
 	p, err := loadPayment(ctx, tx, in.Data.OrderID)
 	if err != nil {
 		return nil, err
@@ -135,7 +136,7 @@ func (f *Function) query(ctx context.Context, _ *store.DB, in handler.In[events.
 // the first attempt would have. The same holds when the gateway's answer is
 // lost on the way: the call fails, the transaction rolls back, and the retry
 // asks again under the same key.
-func (f *Function) run(ctx context.Context, tx *store.Tx, p Payment, d Decision) ([]handler.Emit, error) {
+func (f *Function) run(ctx context.Context, tx *store.Tx, p Payment, d Decision) ([]saga.Emit, error) {
 	var err error
 	prev := p
 	if d.Next != nil {

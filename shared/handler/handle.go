@@ -3,7 +3,6 @@ package handler
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"strings"
 
 	"github.com/cloudevents/sdk-go/v2/event"
@@ -12,6 +11,7 @@ import (
 
 	"orderflow.dev/shared/ce"
 	"orderflow.dev/shared/events"
+	"orderflow.dev/shared/saga"
 	"orderflow.dev/shared/store"
 )
 
@@ -21,20 +21,14 @@ type In[P any] struct {
 	Data  P
 }
 
-// Emit is one event a reaction wants published once its transaction commits.
-type Emit struct {
-	Type string
-	Data any
-}
-
 // Reaction applies one event inside the transaction that also records it as
 // processed and stores what it emits. It must not publish anything itself.
-type Reaction[P any] func(ctx context.Context, tx *store.Tx, in In[P]) ([]Emit, error)
+type Reaction[P any] func(ctx context.Context, tx *store.Tx, in In[P]) ([]saga.Emit, error)
 
 // Answer serves a query from the store, outside any transaction.
 type Answer[P any] func(ctx context.Context, db *store.DB, in In[P]) (reply any, err error)
 
-type route func(ctx context.Context, tx *store.Tx, e event.Event, data any) ([]Emit, error)
+type route func(ctx context.Context, tx *store.Tx, e event.Event, data any) ([]saga.Emit, error)
 type query struct {
 	replyType string
 	answer    func(ctx context.Context, db *store.DB, e event.Event, data any) (any, error)
@@ -43,7 +37,7 @@ type query struct {
 // On registers the reaction of the function to events of type typ.
 func On[P any](a *App, typ string, react Reaction[P]) {
 	checkPayload[P](typ)
-	a.routes[typ] = func(ctx context.Context, tx *store.Tx, e event.Event, data any) ([]Emit, error) {
+	a.routes[typ] = func(ctx context.Context, tx *store.Tx, e event.Event, data any) ([]saga.Emit, error) {
 		return react(ctx, tx, In[P]{Event: e, Data: *data.(*P)})
 	}
 }
@@ -73,14 +67,16 @@ type Emitted struct {
 // OnTick registers a housekeeping task, run in a transaction like any
 // reaction when a PingSource's tick names it (data {"task": task}). The
 // outbox sweep needs no registration: every function answers it.
-func OnTick(a *App, task string, run func(ctx context.Context, tx *store.Tx) ([]Emit, error)) {
-	a.ticks[task] = func(ctx context.Context, tx *store.Tx, _ event.Event, _ any) ([]Emit, error) { return run(ctx, tx) }
+func OnTick(a *App, task string, run func(ctx context.Context, tx *store.Tx) ([]saga.Emit, error)) {
+	a.ticks[task] = func(ctx context.Context, tx *store.Tx, _ event.Event, _ any) ([]saga.Emit, error) {
+		return run(ctx, tx)
+	}
 }
 
-func (a *App) tickRoute(e event.Event) (route, *Refusal) {
-	data, refusal := decode(e)
-	if refusal != nil {
-		return nil, refusal
+func (a *App) tickRoute(e event.Event) (route, error) {
+	data, err := decode(e)
+	if err != nil {
+		return nil, err
 	}
 	task := data.(*events.TickData).Task
 	if task == events.TaskOutboxSweep {
@@ -88,7 +84,7 @@ func (a *App) tickRoute(e event.Event) (route, *Refusal) {
 	}
 	r, ok := a.ticks[task]
 	if !ok {
-		return nil, Invalid("task", "%s has no %q task; check the PingSource's data", a.name, task)
+		return nil, saga.Invalid("task", "%s has no %q task; check the PingSource's data", a.name, task)
 	}
 	return r, nil
 }
@@ -99,7 +95,7 @@ func (a *App) tickRoute(e event.Event) (route, *Refusal) {
 func (a *App) sweep(ctx context.Context, e event.Event) (*event.Event, error) {
 	n, err := a.Flush(ctx)
 	if err != nil {
-		return a.refuse(e, Retry("outbox sweep published %d event(s), then failed: %v", n, err))
+		return a.refuse(e, saga.Retry("outbox sweep published %d event(s), then failed: %v", n, err))
 	}
 	if n > 0 {
 		a.log.Info("outbox sweep", "published", n)
@@ -130,7 +126,7 @@ func checkPayload[P any](typ string) {
 // when not nil, is a *cehttp.Result carrying the HTTP status.
 func (a *App) HandleEvent(ctx context.Context, e event.Event) (*event.Event, error) {
 	if !a.ready.Load() {
-		return a.refuse(e, &Refusal{Status: http.StatusServiceUnavailable, Msg: a.name + " is starting; retry"})
+		return a.refuse(e, saga.Retry("%s is starting; retry", a.name))
 	}
 	typ := e.Type()
 	if q, ok := a.queries[typ]; ok {
@@ -138,9 +134,9 @@ func (a *App) HandleEvent(ctx context.Context, e event.Event) (*event.Event, err
 	}
 	r, ok := a.routes[typ]
 	if typ == events.Tick {
-		var refusal *Refusal
-		if r, refusal = a.tickRoute(e); refusal != nil {
-			return a.refuse(e, refusal)
+		var err error
+		if r, err = a.tickRoute(e); err != nil {
+			return a.refuse(e, err)
 		}
 		if r == nil {
 			return a.sweep(ctx, e)
@@ -153,9 +149,9 @@ func (a *App) HandleEvent(ctx context.Context, e event.Event) (*event.Event, err
 			return nil, nil
 		}
 		if _, known := events.Lookup(typ); known {
-			return a.refuse(e, Invalid("type", "%s does not handle %s events; check the KafkaSource topics", a.name, typ))
+			return a.refuse(e, saga.Invalid("type", "%s does not handle %s events; check the KafkaSource topics", a.name, typ))
 		}
-		return a.refuse(e, Invalid("type", "unknown event type %q; known types are listed in the orderflow event catalog", typ))
+		return a.refuse(e, saga.Invalid("type", "unknown event type %q; known types are listed in the orderflow event catalog", typ))
 	}
 	// A redelivery of an event handled lately is answered before its
 	// payload is decoded and checked against its schema (most of what a
@@ -164,14 +160,14 @@ func (a *App) HandleEvent(ctx context.Context, e event.Event) (*event.Event, err
 	if a.recent.has(e.Source(), e.ID()) {
 		return a.duplicate(e)
 	}
-	data, refusal := decode(e)
-	if refusal != nil {
-		return a.refuse(e, refusal)
+	data, err := decode(e)
+	if err != nil {
+		return a.refuse(e, err)
 	}
 
 	duplicate := false
 	var emitted []event.Event
-	err := a.db.InTx(ctx, func(tx *store.Tx) error {
+	err = a.db.InTx(ctx, func(tx *store.Tx) error {
 		first, err := tx.MarkProcessed(ctx, a.name, e.Source(), e.ID(), typ)
 		if err != nil {
 			return err
@@ -204,7 +200,7 @@ func (a *App) HandleEvent(ctx context.Context, e event.Event) (*event.Event, err
 		return tx.Enqueue(ctx, emitted...)
 	})
 	if err != nil {
-		return a.refuse(e, classify(err))
+		return a.refuse(e, err)
 	}
 	if !duplicate {
 		a.recent.add(e.Source(), e.ID())
@@ -223,33 +219,33 @@ func (a *App) HandleEvent(ctx context.Context, e event.Event) (*event.Event, err
 }
 
 func (a *App) answer(ctx context.Context, e event.Event, q query) (*event.Event, error) {
-	data, refusal := decode(e)
-	if refusal != nil {
-		return a.refuse(e, refusal)
+	data, err := decode(e)
+	if err != nil {
+		return a.refuse(e, err)
 	}
 	reply, err := q.answer(ctx, a.db, e, data)
 	if err != nil {
-		return a.refuse(e, classify(err))
+		return a.refuse(e, err)
 	}
 	out, err := a.reply(e, q.replyType, reply)
 	if err != nil {
-		return a.refuse(e, classify(err))
+		return a.refuse(e, err)
 	}
 	return out, nil
 }
 
 // decode checks the envelope fields orderflow relies on and the payload
 // against its schema.
-func decode(e event.Event) (any, *Refusal) {
+func decode(e event.Event) (any, error) {
 	if ct := e.DataContentType(); ct != "" && !strings.HasPrefix(ct, "application/json") && !strings.HasSuffix(strings.SplitN(ct, ";", 2)[0], "+json") {
-		return nil, Invalid("datacontenttype", "%q is not JSON; orderflow events carry application/json", ct)
+		return nil, saga.Invalid("datacontenttype", "%q is not JSON; orderflow events carry application/json", ct)
 	}
 	data, err := events.Decode(e.Type(), e.Data())
 	if err != nil {
 		if fe, ok := errorsAs[*events.FieldError](err); ok {
-			return nil, &Refusal{Status: http.StatusBadRequest, Field: fe.Field, Msg: fe.Reason}
+			return nil, &saga.Refusal{Kind: saga.KindInvalid, Field: fe.Field, Msg: fe.Reason}
 		}
-		return nil, Invalid("data", "%v", err)
+		return nil, saga.Invalid("data", "%v", err)
 	}
 	return data, nil
 }
@@ -274,19 +270,20 @@ func (a *App) reply(cause event.Event, typ string, data any) (*event.Event, erro
 	return &out, nil
 }
 
-// refuse answers with an error event whose JSON body names the problem, and
-// the status that tells the dispatcher whether to retry.
-func (a *App) refuse(e event.Event, r *Refusal) (*event.Event, error) {
+// refuse answers the failure err with an error event whose JSON body names
+// the problem, and the status that tells the dispatcher whether to retry.
+func (a *App) refuse(e event.Event, err error) (*event.Event, error) {
+	r := refusalOf(err)
 	level := a.log.Warn
-	if r.Status >= 500 {
+	if r.status >= 500 {
 		level = a.log.Error
 	}
-	level("refused", "status", r.Status, "field", r.Field, "error", r.Msg, "type", e.Type(), "id", e.ID(),
+	level("refused", "status", r.status, "field", r.Field, "error", r.Msg, "type", e.Type(), "id", e.ID(),
 		"correlationid", ce.String(e, ce.CorrelationID))
-	body := events.ErrorData{Error: r.Msg, Field: r.Field, Status: r.Status, EventType: e.Type(), EventID: e.ID(), Function: a.name}
-	out, err := a.reply(e, events.Error, body)
-	if err != nil {
-		return nil, cehttp.NewResult(r.Status, "%s", r.Msg)
+	body := events.ErrorData{Error: r.Msg, Field: r.Field, Status: r.status, EventType: e.Type(), EventID: e.ID(), Function: a.name}
+	out, rerr := a.reply(e, events.Error, body)
+	if rerr != nil {
+		return nil, cehttp.NewResult(r.status, "%s", r.Msg)
 	}
-	return out, cehttp.NewResult(r.Status, "%s", r.Error())
+	return out, cehttp.NewResult(r.status, "%s", r.Error())
 }
