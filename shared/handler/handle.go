@@ -28,11 +28,12 @@ type Reaction[P any] func(ctx context.Context, tx *store.Tx, in In[P]) ([]saga.E
 // Answer serves a query from the store, outside any transaction.
 type Answer[P any] func(ctx context.Context, db *store.DB, in In[P]) (reply any, err error)
 
+// route is a reaction as the edge calls it, its payload not yet typed.
 type route func(ctx context.Context, tx *store.Tx, e event.Event, data any) ([]saga.Emit, error)
-type query struct {
-	replyType string
-	answer    func(ctx context.Context, db *store.DB, e event.Event, data any) (any, error)
-}
+
+// direct answers an event the function does not react to: a query, the
+// outbox sweep, a type ignored on purpose, a refusal.
+type direct func(ctx context.Context, e event.Event) (*event.Event, error)
 
 // On registers the reaction of the function to events of type typ.
 func On[P any](a *App, typ string, react Reaction[P]) {
@@ -40,12 +41,6 @@ func On[P any](a *App, typ string, react Reaction[P]) {
 	a.routes[typ] = func(ctx context.Context, tx *store.Tx, e event.Event, data any) ([]saga.Emit, error) {
 		return react(ctx, tx, In[P]{Event: e, Data: *data.(*P)})
 	}
-}
-
-// duplicate answers a redelivery: 200, nothing done.
-func (a *App) duplicate(e event.Event) (*event.Event, error) {
-	a.log.Info("duplicate delivery ignored", "type", e.Type(), "id", e.ID(), "source", e.Source(), "correlationid", ce.String(e, ce.CorrelationID))
-	return nil, nil
 }
 
 // OnEmitted registers what the function does with the events it publishes,
@@ -73,20 +68,187 @@ func OnTick(a *App, task string, run func(ctx context.Context, tx *store.Tx) ([]
 	}
 }
 
-func (a *App) tickRoute(e event.Event) (route, error) {
+// OnQuery registers a request/reply query: the reply, of type replyType, is
+// the HTTP response.
+func OnQuery[P any](a *App, typ, replyType string, answer Answer[P]) {
+	checkPayload[P](typ)
+	events.MustLookup(replyType)
+	a.queries[typ] = func(ctx context.Context, e event.Event) (*event.Event, error) {
+		data, err := decode(e)
+		if err != nil {
+			return a.refuse(e, err)
+		}
+		view, err := answer(ctx, a.db, In[P]{Event: e, Data: *data.(*P)})
+		if err != nil {
+			return a.refuse(e, err)
+		}
+		out, err := a.reply(e, replyType, view)
+		if err != nil {
+			return a.refuse(e, err)
+		}
+		return out, nil
+	}
+}
+
+func checkPayload[P any](typ string) {
+	spec := events.MustLookup(typ)
+	if _, ok := spec.NewData().(*P); !ok {
+		panic(fmt.Sprintf("handler: %s carries %T, not %T", typ, spec.NewData(), new(P)))
+	}
+}
+
+// HandleEvent handles one decoded CloudEvent; ServeHTTP calls it for each
+// request. The reply is nil for saga events (KafkaSource discards it
+// anyway), a view for queries and an error event for refusals; the error,
+// when not nil, is a *cehttp.Result carrying the HTTP status.
+//
+// What to do with the event is looked up first. An event the function
+// reacts to then takes one straight path: dedupe, react, enqueue what the
+// reaction emits in the outbox (one transaction), kick the relay.
+func (a *App) HandleEvent(ctx context.Context, e event.Event) (*event.Event, error) {
+	if !a.ready.Load() {
+		return a.refuse(e, saga.Retry("%s is starting; retry", a.name))
+	}
+	react, answer := a.lookup(e)
+	if answer != nil {
+		return answer(ctx, e)
+	}
+	// A redelivery of an event handled lately is answered before its
+	// payload is decoded and checked against its schema (most of what a
+	// duplicate cost). Older ones are caught by MarkProcessed in commit,
+	// the authority: this is a cache of what it recorded, not a second
+	// store.
+	if a.recent.has(e.Source(), e.ID()) {
+		return a.duplicate(e)
+	}
 	data, err := decode(e)
 	if err != nil {
-		return nil, err
+		return a.refuse(e, err)
+	}
+	emitted, first, err := a.commit(ctx, e, react, data)
+	if err != nil {
+		return a.refuse(e, err)
+	}
+	if !first {
+		return a.duplicate(e)
+	}
+	a.recent.add(e.Source(), e.ID())
+	a.faults.afterCommit(e.Type(), a.log)
+	a.kick(e.ID(), emitted)
+	return nil, nil
+}
+
+// lookup says what to do with e, by its type (and a tick by its task):
+// react to it, or answer it directly.
+func (a *App) lookup(e event.Event) (route, direct) {
+	typ := e.Type()
+	if q, ok := a.queries[typ]; ok {
+		return nil, q
+	}
+	if typ == events.Tick {
+		return a.tick(e)
+	}
+	if r, ok := a.routes[typ]; ok {
+		return r, nil
+	}
+	if a.ignored[typ] {
+		return nil, a.ignore
+	}
+	if _, known := events.Lookup(typ); known {
+		return nil, a.refusal(saga.Invalid("type", "%s does not handle %s events; check the KafkaSource topics", a.name, typ))
+	}
+	return nil, a.refusal(saga.Invalid("type", "unknown event type %q; known types are listed in the orderflow event catalog", typ))
+}
+
+// tick looks up the task a PingSource's tick names: the outbox sweep,
+// which every function answers, or one registered with OnTick, which is
+// reacted to like a saga event.
+func (a *App) tick(e event.Event) (route, direct) {
+	data, err := decode(e)
+	if err != nil {
+		return nil, a.refusal(err)
 	}
 	task := data.(*events.TickData).Task
 	if task == events.TaskOutboxSweep {
+		return nil, a.sweep
+	}
+	if r, ok := a.ticks[task]; ok {
+		return r, nil
+	}
+	return nil, a.refusal(saga.Invalid("task", "%s has no %q task; check the PingSource's data", a.name, task))
+}
+
+// commit runs the reaction in one transaction with what makes its effects
+// happen once: the event's id recorded as processed (first is false when
+// it already was, and then nothing else is done) and the events the
+// reaction emits stored in the outbox.
+func (a *App) commit(ctx context.Context, e event.Event, react route, data any) ([]event.Event, bool, error) {
+	var emitted []event.Event
+	first := false
+	err := a.db.InTx(ctx, func(tx *store.Tx) error {
+		emitted = nil
+		var err error
+		if first, err = tx.MarkProcessed(ctx, a.name, e.Source(), e.ID(), e.Type()); err != nil || !first {
+			return err
+		}
+		emits, err := react(ctx, tx, e, data)
+		if err != nil {
+			return err
+		}
+		emitted, err = a.enqueue(ctx, tx, e, emits)
+		return err
+	})
+	return emitted, first, err
+}
+
+// enqueue builds the events a reaction emits, with their final ids and
+// times, has OnEmitted note them and stores them in the outbox, all in the
+// reaction's transaction.
+func (a *App) enqueue(ctx context.Context, tx *store.Tx, cause event.Event, emits []saga.Emit) ([]event.Event, error) {
+	if len(emits) == 0 {
 		return nil, nil
 	}
-	r, ok := a.ticks[task]
-	if !ok {
-		return nil, saga.Invalid("task", "%s has no %q task; check the PingSource's data", a.name, task)
+	out := make([]event.Event, len(emits))
+	for i, em := range emits {
+		e, err := events.New(em.Type, em.Data, &cause, a.source)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = e
 	}
-	return r, nil
+	if a.onEmitted != nil {
+		notes := make([]Emitted, len(out))
+		for i := range out {
+			notes[i] = Emitted{Event: out[i], Data: emits[i].Data}
+		}
+		if err := a.onEmitted(ctx, tx, cause, notes); err != nil {
+			return nil, err
+		}
+	}
+	return out, tx.Enqueue(ctx, out...)
+}
+
+// kick has the relay publish what a committed transaction enqueued now,
+// rather than at its next sweep.
+func (a *App) kick(causeID string, emitted []event.Event) {
+	for _, out := range emitted {
+		a.log.Debug("emitted", "type", out.Type(), "id", out.ID(), "causationid", causeID, "correlationid", ce.String(out, ce.CorrelationID))
+	}
+	if len(emitted) > 0 && a.relay != nil {
+		a.relay.Kick()
+	}
+}
+
+// duplicate answers a redelivery: 200, nothing done.
+func (a *App) duplicate(e event.Event) (*event.Event, error) {
+	a.log.Info("duplicate delivery ignored", "type", e.Type(), "id", e.ID(), "source", e.Source(), "correlationid", ce.String(e, ce.CorrelationID))
+	return nil, nil
+}
+
+// ignore answers a type the function drops on purpose: 200, nothing done.
+func (a *App) ignore(_ context.Context, e event.Event) (*event.Event, error) {
+	a.log.Debug("ignored", "type", e.Type(), "id", e.ID())
+	return nil, nil
 }
 
 // sweep publishes what the outbox holds. A PingSource sends it on a
@@ -103,135 +265,9 @@ func (a *App) sweep(ctx context.Context, e event.Event) (*event.Event, error) {
 	return nil, nil
 }
 
-// OnQuery registers a request/reply query: the reply, of type replyType, is
-// the HTTP response.
-func OnQuery[P any](a *App, typ, replyType string, answer Answer[P]) {
-	checkPayload[P](typ)
-	events.MustLookup(replyType)
-	a.queries[typ] = query{replyType: replyType, answer: func(ctx context.Context, db *store.DB, e event.Event, data any) (any, error) {
-		return answer(ctx, db, In[P]{Event: e, Data: *data.(*P)})
-	}}
-}
-
-func checkPayload[P any](typ string) {
-	spec := events.MustLookup(typ)
-	if _, ok := spec.NewData().(*P); !ok {
-		panic(fmt.Sprintf("handler: %s carries %T, not %T", typ, spec.NewData(), new(P)))
-	}
-}
-
-// HandleEvent handles one decoded CloudEvent; ServeHTTP calls it for each
-// request. The reply is nil for saga events (KafkaSource discards it
-// anyway), a view for queries and an error event for refusals; the error,
-// when not nil, is a *cehttp.Result carrying the HTTP status.
-func (a *App) HandleEvent(ctx context.Context, e event.Event) (*event.Event, error) {
-	if !a.ready.Load() {
-		return a.refuse(e, saga.Retry("%s is starting; retry", a.name))
-	}
-	typ := e.Type()
-	if q, ok := a.queries[typ]; ok {
-		return a.answer(ctx, e, q)
-	}
-	r, ok := a.routes[typ]
-	if typ == events.Tick {
-		var err error
-		if r, err = a.tickRoute(e); err != nil {
-			return a.refuse(e, err)
-		}
-		if r == nil {
-			return a.sweep(ctx, e)
-		}
-		ok = true
-	}
-	if !ok {
-		if a.ignored[typ] {
-			a.log.Debug("ignored", "type", typ, "id", e.ID())
-			return nil, nil
-		}
-		if _, known := events.Lookup(typ); known {
-			return a.refuse(e, saga.Invalid("type", "%s does not handle %s events; check the KafkaSource topics", a.name, typ))
-		}
-		return a.refuse(e, saga.Invalid("type", "unknown event type %q; known types are listed in the orderflow event catalog", typ))
-	}
-	// A redelivery of an event handled lately is answered before its
-	// payload is decoded and checked against its schema (most of what a
-	// duplicate cost). Older ones are caught by MarkProcessed below, the
-	// authority: this is a cache of what it recorded, not a second store.
-	if a.recent.has(e.Source(), e.ID()) {
-		return a.duplicate(e)
-	}
-	data, err := decode(e)
-	if err != nil {
-		return a.refuse(e, err)
-	}
-
-	duplicate := false
-	var emitted []event.Event
-	err = a.db.InTx(ctx, func(tx *store.Tx) error {
-		first, err := tx.MarkProcessed(ctx, a.name, e.Source(), e.ID(), typ)
-		if err != nil {
-			return err
-		}
-		if !first {
-			duplicate = true
-			return nil
-		}
-		emits, err := r(ctx, tx, e, data)
-		if err != nil {
-			return err
-		}
-		emitted = emitted[:0]
-		for _, em := range emits {
-			out, err := events.New(em.Type, em.Data, &e, a.source)
-			if err != nil {
-				return err
-			}
-			emitted = append(emitted, out)
-		}
-		if a.onEmitted != nil && len(emitted) > 0 {
-			notes := make([]Emitted, len(emitted))
-			for i := range emitted {
-				notes[i] = Emitted{Event: emitted[i], Data: emits[i].Data}
-			}
-			if err := a.onEmitted(ctx, tx, e, notes); err != nil {
-				return err
-			}
-		}
-		return tx.Enqueue(ctx, emitted...)
-	})
-	if err != nil {
-		return a.refuse(e, err)
-	}
-	if !duplicate {
-		a.recent.add(e.Source(), e.ID())
-		a.faults.afterCommit(typ, a.log)
-	}
-	if duplicate {
-		return a.duplicate(e)
-	}
-	for _, out := range emitted {
-		a.log.Debug("emitted", "type", out.Type(), "id", out.ID(), "causationid", e.ID(), "correlationid", ce.String(out, ce.CorrelationID))
-	}
-	if len(emitted) > 0 && a.relay != nil {
-		a.relay.Kick()
-	}
-	return nil, nil
-}
-
-func (a *App) answer(ctx context.Context, e event.Event, q query) (*event.Event, error) {
-	data, err := decode(e)
-	if err != nil {
-		return a.refuse(e, err)
-	}
-	reply, err := q.answer(ctx, a.db, e, data)
-	if err != nil {
-		return a.refuse(e, err)
-	}
-	out, err := a.reply(e, q.replyType, reply)
-	if err != nil {
-		return a.refuse(e, err)
-	}
-	return out, nil
+// refusal answers with err, whatever the event.
+func (a *App) refusal(err error) direct {
+	return func(_ context.Context, e event.Event) (*event.Event, error) { return a.refuse(e, err) }
 }
 
 // decode checks the envelope fields orderflow relies on and the payload
