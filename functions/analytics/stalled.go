@@ -83,7 +83,7 @@ func (f *Function) reportStalled(ctx context.Context, tx *store.Tx) ([]saga.Emit
 		}
 	}
 	if len(emits) > 0 {
-		f.app.Log().Warn("stalled sagas reported", "count", len(emits), "after", f.cfg.StallAfter.String())
+		f.App().Log().Warn("stalled sagas reported", "count", len(emits), "after", f.cfg.StallAfter.String())
 	}
 	return emits, nil
 }

@@ -41,70 +41,62 @@ type Config struct {
 
 // Function is the order function.
 type Function struct {
-	app    *handler.App
+	handler.Lifecycle
 	prices Prices
 }
 
 // New builds the function; func-go calls it once per process.
 func New() *Function {
-	f := &Function{app: handler.New("order", handler.Publishes(), handler.WithMigrations(migrations...))}
-	handler.On(f.app, events.PlaceOrder, f.place)
-	handler.On(f.app, events.InventoryRejected, f.stockRejected)
-	handler.On(f.app, events.PaymentCompleted, f.paid)
-	handler.On(f.app, events.PaymentFailed, f.paymentFailed)
-	handler.On(f.app, events.SagaStalled, f.stalled)
-	handler.OnQuery(f.app, events.OrderQuery, events.OrderView, f.query)
+	app := handler.New("order", handler.Publishes(), handler.WithMigrations(migrations...))
+	f := &Function{Lifecycle: app.Lifecycle()}
+	handler.On(app, events.PlaceOrder, f.place)
+	handler.On(app, events.InventoryRejected, f.stockRejected)
+	handler.On(app, events.PaymentCompleted, f.paid)
+	handler.On(app, events.PaymentFailed, f.paymentFailed)
+	handler.On(app, events.SagaStalled, f.stalled)
+	handler.OnQuery(app, events.OrderQuery, events.OrderView, f.query)
 	// GET /?orderId=ID answers the same view as JSON.
-	f.app.ServeGet(events.OrderQuery, func(r *http.Request) any { return events.OrderQueryData{OrderID: r.URL.Query().Get("orderId")} })
+	app.ServeGet(events.OrderQuery, func(r *http.Request) any { return events.OrderQueryData{OrderID: r.URL.Query().Get("orderId")} })
 
 	// The order's own facts go into its timeline as they are emitted, in
 	// the same transaction, with their final ids and times.
-	handler.OnEmitted(f.app, noteOwnFacts)
+	handler.OnEmitted(app, noteOwnFacts)
 	// They travel on the orders topic, which order does not read; one that
 	// reaches it anyway (a replay sent to the wrong place) changes nothing.
-	f.app.Ignore(events.OrderCreated, events.OrderConfirmed, events.OrderCancelled)
+	app.Ignore(events.OrderCreated, events.OrderConfirmed, events.OrderCancelled)
 
 	// Facts of the other steps that only go into the timeline.
-	timelineOnly(f.app, events.InventoryReserved, func(d events.InventoryReservedData) (string, string) {
+	timelineOnly(app, events.InventoryReserved, func(d events.InventoryReservedData) (string, string) {
 		return d.OrderID, fmt.Sprintf("stock reserved for %d line(s)", len(d.Lines))
 	})
-	timelineOnly(f.app, events.InventoryReleased, func(d events.InventoryReleasedData) (string, string) {
+	timelineOnly(app, events.InventoryReleased, func(d events.InventoryReleasedData) (string, string) {
 		return d.OrderID, "stock released"
 	})
-	timelineOnly(f.app, events.PaymentRefunded, func(d events.PaymentRefundedData) (string, string) {
+	timelineOnly(app, events.PaymentRefunded, func(d events.PaymentRefundedData) (string, string) {
 		return d.OrderID, "refunded " + money(d.AmountCents, d.Currency)
 	})
 	return f
 }
 
 // Start loads the catalog and starts the shared edge (store, outbox relay).
-func (f *Function) Start(ctx context.Context, _ map[string]string) error {
-	var cfg Config
-	if err := envconfig.Process("", &cfg); err != nil {
+func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
+	var own Config
+	if err := envconfig.Process("", &own); err != nil {
 		return fmt.Errorf("order: bad configuration: %w", err)
 	}
 	raw, setting := defaultCatalog, "built-in catalog.json"
-	if cfg.CatalogFile != "" {
-		b, err := os.ReadFile(cfg.CatalogFile)
+	if own.CatalogFile != "" {
+		b, err := os.ReadFile(own.CatalogFile)
 		if err != nil {
 			return fmt.Errorf("order: ORDER_CATALOG_FILE: %w", err)
 		}
-		raw, setting = b, "ORDER_CATALOG_FILE="+cfg.CatalogFile
+		raw, setting = b, "ORDER_CATALOG_FILE="+own.CatalogFile
 	}
 	if err := json.Unmarshal(raw, &f.prices); err != nil || f.prices.Currency == "" || len(f.prices.Prices) == 0 {
 		return fmt.Errorf("order: %s: want {\"currency\": \"EUR\", \"prices\": {\"sku\": cents}} (%v)", setting, err)
 	}
-	return f.app.Start(ctx)
+	return f.Lifecycle.Start(ctx, cfg)
 }
-
-// Handle receives each delivery: a CloudEvent over HTTP, decoded by the
-// shared edge (see handler.App.ServeHTTP for why not func-go's CloudEvents
-// runtime).
-func (f *Function) Handle(w http.ResponseWriter, r *http.Request) { f.app.ServeHTTP(w, r) }
-func (f *Function) Stop(ctx context.Context) error                { return f.app.Stop(ctx) }
-func (f *Function) Ready(ctx context.Context) (bool, error)       { return f.app.Ready(ctx) }
-func (f *Function) Alive(ctx context.Context) (bool, error)       { return f.app.Alive(ctx) }
-func (f *Function) App() *handler.App                             { return f.app }
 
 // place: the place-order command. Refusals (unknown SKU, reused id) are
 // answered 4xx and so end in the dead-letter topic with their reason.

@@ -24,29 +24,26 @@ import (
 // probe is the smallest function: its reaction to a place-order command is
 // whatever the test says.
 type probe struct {
-	app   *handler.App
+	handler.Lifecycle
 	react atomic.Pointer[func() ([]saga.Emit, error)]
 	seen  atomic.Int64
 }
 
 func newProbe() *probe {
-	p := &probe{app: handler.New("probe", handler.Publishes())}
-	handler.On(p.app, events.PlaceOrder, func(ctx context.Context, tx *store.Tx, in handler.In[events.PlaceOrderData]) ([]saga.Emit, error) {
+	app := handler.New("probe", handler.Publishes())
+	p := &probe{Lifecycle: app.Lifecycle()}
+	handler.On(app, events.PlaceOrder, func(ctx context.Context, tx *store.Tx, in handler.In[events.PlaceOrderData]) ([]saga.Emit, error) {
 		p.seen.Add(1)
 		if f := p.react.Load(); f != nil {
 			return (*f)()
 		}
 		return []saga.Emit{{Type: events.OrderCreated, Data: events.OrderCreatedData{OrderID: in.Data.OrderID}}}, nil
 	})
-	p.app.Ignore(events.OrderCreated)
+	app.Ignore(events.OrderCreated)
 	return p
 }
 
-func (p *probe) reactWith(f func() ([]saga.Emit, error))              { p.react.Store(&f) }
-func (p *probe) Start(ctx context.Context, _ map[string]string) error { return p.app.Start(ctx) }
-func (p *probe) Stop(ctx context.Context) error                       { return p.app.Stop(ctx) }
-func (p *probe) Handle(w http.ResponseWriter, r *http.Request)        { p.app.ServeHTTP(w, r) }
-func (p *probe) App() *handler.App                                    { return p.app }
+func (p *probe) reactWith(f func() ([]saga.Emit, error)) { p.react.Store(&f) }
 
 func placeData(id string) events.PlaceOrderData {
 	return events.PlaceOrderData{OrderID: id, CustomerID: "c", Email: "c@x.org", Currency: "EUR", PaymentToken: "t",
