@@ -22,6 +22,7 @@ import (
 
 	"orderflow.dev/shared/events"
 	"orderflow.dev/shared/handler"
+	"orderflow.dev/shared/saga"
 	"orderflow.dev/shared/store"
 )
 
@@ -36,40 +37,40 @@ type Config struct {
 
 // Function is the analytics function.
 type Function struct {
-	app *handler.App
+	handler.Lifecycle
 	cfg Config
 }
 
 // New builds the function; func-go calls it once per process.
 func New() *Function {
-	f := &Function{}
-	f.app = handler.New("analytics", handler.Publishes(), handler.WithMigrations(append(migrations, stalledMigrations...)...))
-	observe[events.OrderCreatedData](f.app, events.OrderCreated)
-	observe[events.OrderConfirmedData](f.app, events.OrderConfirmed)
-	observe[events.OrderCancelledData](f.app, events.OrderCancelled)
-	observe[events.InventoryReservedData](f.app, events.InventoryReserved)
-	observe[events.InventoryRejectedData](f.app, events.InventoryRejected)
-	observe[events.InventoryReleasedData](f.app, events.InventoryReleased)
-	observe[events.PaymentCompletedData](f.app, events.PaymentCompleted)
-	observe[events.PaymentFailedData](f.app, events.PaymentFailed)
-	observe[events.PaymentRefundedData](f.app, events.PaymentRefunded)
-	observe[events.NotificationSentData](f.app, events.NotificationSent)
-	observe[events.NotificationFailedData](f.app, events.NotificationFailed)
-	handler.OnQuery(f.app, events.AnalyticsQuery, events.AnalyticsView, f.query)
+	app := handler.New("analytics", handler.Publishes(), handler.WithMigrations(append(migrations, stalledMigrations...)...))
+	f := &Function{Lifecycle: app.Lifecycle()}
+	observe[events.OrderCreatedData](app, events.OrderCreated)
+	observe[events.OrderConfirmedData](app, events.OrderConfirmed)
+	observe[events.OrderCancelledData](app, events.OrderCancelled)
+	observe[events.InventoryReservedData](app, events.InventoryReserved)
+	observe[events.InventoryRejectedData](app, events.InventoryRejected)
+	observe[events.InventoryReleasedData](app, events.InventoryReleased)
+	observe[events.PaymentCompletedData](app, events.PaymentCompleted)
+	observe[events.PaymentFailedData](app, events.PaymentFailed)
+	observe[events.PaymentRefundedData](app, events.PaymentRefunded)
+	observe[events.NotificationSentData](app, events.NotificationSent)
+	observe[events.NotificationFailedData](app, events.NotificationFailed)
+	handler.OnQuery(app, events.AnalyticsQuery, events.AnalyticsView, f.query)
 	// A plain GET answers the same view as JSON, for curl and dashboards.
-	f.app.ServeGet(events.AnalyticsQuery, func(*http.Request) any { return events.AnalyticsQueryData{} })
+	app.ServeGet(events.AnalyticsQuery, func(*http.Request) any { return events.AnalyticsQueryData{} })
 	// The place command shares the orders topic. It is a request that may
 	// be refused, not a fact; order.created is the fact that counts.
-	f.app.Ignore(events.PlaceOrder)
+	app.Ignore(events.PlaceOrder)
 	// Its own reports come back on the orders topic; the cancellation
 	// they cause is what the projection counts.
-	f.app.Ignore(events.SagaStalled)
-	handler.OnTick(f.app, events.TaskStalledSagas, f.reportStalled)
+	app.Ignore(events.SagaStalled)
+	handler.OnTick(app, events.TaskStalledSagas, f.reportStalled)
 	return f
 }
 
 // Start reads the configuration and starts the shared edge.
-func (f *Function) Start(ctx context.Context, _ map[string]string) error {
+func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
 	if err := envconfig.Process("", &f.cfg); err != nil {
 		return fmt.Errorf("analytics: bad configuration: %w", err)
 	}
@@ -79,17 +80,8 @@ func (f *Function) Start(ctx context.Context, _ map[string]string) error {
 	if f.cfg.StallBatch < 1 {
 		return fmt.Errorf("analytics: ANALYTICS_STALL_BATCH=%d: must be at least 1", f.cfg.StallBatch)
 	}
-	return f.app.Start(ctx)
+	return f.Lifecycle.Start(ctx, cfg)
 }
-
-// Handle receives each delivery: a CloudEvent over HTTP, decoded by the
-// shared edge (see handler.App.ServeHTTP for why not func-go's CloudEvents
-// runtime).
-func (f *Function) Handle(w http.ResponseWriter, r *http.Request) { f.app.ServeHTTP(w, r) }
-func (f *Function) Stop(ctx context.Context) error                { return f.app.Stop(ctx) }
-func (f *Function) Ready(ctx context.Context) (bool, error)       { return f.app.Ready(ctx) }
-func (f *Function) Alive(ctx context.Context) (bool, error)       { return f.app.Alive(ctx) }
-func (f *Function) App() *handler.App                             { return f.app }
 
 func (f *Function) query(ctx context.Context, db *store.DB, _ handler.In[events.AnalyticsQueryData]) (any, error) {
 	return readView(ctx, db)
@@ -99,9 +91,26 @@ func (f *Function) query(ctx context.Context, db *store.DB, _ handler.In[events.
 // dropped a redelivered event id; what is left to absorb (a re-sent event
 // under a new id, arrival out of order) is the projection's job.
 func observe[P any](app *handler.App, typ string) {
-	handler.On(app, typ, func(ctx context.Context, tx *store.Tx, in handler.In[P]) ([]handler.Emit, error) {
-		return nil, record(ctx, tx, Fact{Type: typ, Time: eventTime(in.Event), Data: in.Data})
+	handler.On(app, typ, func(ctx context.Context, tx *store.Tx, in handler.In[P]) ([]saga.Emit, error) {
+		return nil, react(ctx, tx, Fact{Type: typ, Time: eventTime(in.Event), Data: in.Data})
 	})
+}
+
+// react is the shape of every analytics step: load the fact's saga, fold
+// the fact into it (Project), save it, and count the fact in its minute.
+// It emits nothing.
+func react(ctx context.Context, tx *store.Tx, f Fact) error {
+	s, err := loadSaga(ctx, tx, events.Key(f.Data))
+	if err != nil {
+		return err
+	}
+	if err := saveSaga(ctx, tx, Project(s, f)); err != nil {
+		return err
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO analytics_windows (window_start, event_type, events) VALUES (?, ?, 1)
+		ON CONFLICT (window_start, event_type) DO UPDATE SET events = analytics_windows.events + 1`,
+		WindowStart(f.Time).UnixMilli(), f.Type)
+	return err
 }
 
 // eventTime is when the fact happened. Windows and durations use it, not

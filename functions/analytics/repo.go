@@ -46,22 +46,6 @@ var migrations = []string{
 	)`,
 }
 
-// record folds one fact into its saga and counts it in its window.
-func record(ctx context.Context, tx *store.Tx, f Fact) error {
-	id := events.Key(f.Data)
-	s, err := loadSaga(ctx, tx, id)
-	if err != nil {
-		return err
-	}
-	if err := saveSaga(ctx, tx, Project(s, f)); err != nil {
-		return err
-	}
-	_, err = tx.Exec(ctx, `INSERT INTO analytics_windows (window_start, event_type, events) VALUES (?, ?, 1)
-		ON CONFLICT (window_start, event_type) DO UPDATE SET events = analytics_windows.events + 1`,
-		WindowStart(f.Time).UnixMilli(), f.Type)
-	return err
-}
-
 // loadSaga reads a saga's projection, first taking the saga's lock for the
 // rest of the transaction. Facts of one order arrive on three topics at
 // once; without the lock two of them would fold into the same old

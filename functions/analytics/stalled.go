@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"orderflow.dev/shared/events"
-	"orderflow.dev/shared/handler"
+	"orderflow.dev/shared/saga"
 	"orderflow.dev/shared/store"
 )
 
@@ -28,14 +28,14 @@ type OpenSaga struct {
 
 // DecideStalled picks the sagas to report at now: pending, with no step for
 // at least after, and not reported within the last after either.
-func DecideStalled(open []OpenSaga, now time.Time, after time.Duration) []handler.Emit {
-	var out []handler.Emit
+func DecideStalled(open []OpenSaga, now time.Time, after time.Duration) []saga.Emit {
+	var out []saga.Emit
 	for _, s := range open {
 		idle := now.Sub(s.LastAt)
 		if idle < after || (!s.ReportedAt.IsZero() && now.Sub(s.ReportedAt) < after) {
 			continue
 		}
-		out = append(out, handler.Emit{Type: events.SagaStalled, Data: events.SagaStalledData{
+		out = append(out, saga.Emit{Type: events.SagaStalled, Data: events.SagaStalledData{
 			OrderID: s.OrderID, LastStep: s.LastType, LastStepAt: s.LastAt.UTC(), StalledForMillis: idle.Milliseconds(),
 		}})
 	}
@@ -48,7 +48,7 @@ var stalledMigrations = []string{
 }
 
 // reportStalled runs the detector in the tick's transaction.
-func (f *Function) reportStalled(ctx context.Context, tx *store.Tx) ([]handler.Emit, error) {
+func (f *Function) reportStalled(ctx context.Context, tx *store.Tx) ([]saga.Emit, error) {
 	now := time.Now()
 	cutoff := now.Add(-f.cfg.StallAfter).UnixMilli()
 	rows, err := tx.Query(ctx, `SELECT order_id, last_type, last_at, stalled_reported_at FROM analytics_sagas
@@ -83,7 +83,7 @@ func (f *Function) reportStalled(ctx context.Context, tx *store.Tx) ([]handler.E
 		}
 	}
 	if len(emits) > 0 {
-		f.app.Log().Warn("stalled sagas reported", "count", len(emits), "after", f.cfg.StallAfter.String())
+		f.App().Log().Warn("stalled sagas reported", "count", len(emits), "after", f.cfg.StallAfter.String())
 	}
 	return emits, nil
 }

@@ -4,7 +4,7 @@ import (
 	"fmt"
 
 	"orderflow.dev/shared/events"
-	"orderflow.dev/shared/handler"
+	"orderflow.dev/shared/saga"
 )
 
 // Inventory keeps four counters per SKU that always add up:
@@ -81,7 +81,7 @@ type Decision struct {
 	// Next is the reservation's new row; nil leaves the row as it is.
 	Next  *Reservation
 	Moves []Move
-	Emits []handler.Emit
+	Emits []saga.Emit
 	// Warning is something an operator should hear about although there is
 	// nothing left to do.
 	Warning string
@@ -115,7 +115,7 @@ func DecideCreated(r Reservation, stock Stock, d events.OrderCreatedData) Decisi
 	return Decision{
 		Next:  &Reservation{OrderID: d.OrderID, State: StateReserved, Lines: lines},
 		Moves: moves,
-		Emits: []handler.Emit{{Type: events.InventoryReserved, Data: events.InventoryReservedData{OrderID: d.OrderID, Lines: lines}}},
+		Emits: []saga.Emit{{Type: events.InventoryReserved, Data: events.InventoryReservedData{OrderID: d.OrderID, Lines: lines}}},
 	}
 }
 
@@ -124,7 +124,7 @@ func DecideCreated(r Reservation, stock Stock, d events.OrderCreatedData) Decisi
 func reject(orderID string, lines []events.Line, reason, sku, detail string) Decision {
 	return Decision{
 		Next: &Reservation{OrderID: orderID, State: StateRejected, Lines: lines},
-		Emits: []handler.Emit{{Type: events.InventoryRejected, Data: events.InventoryRejectedData{
+		Emits: []saga.Emit{{Type: events.InventoryRejected, Data: events.InventoryRejectedData{
 			OrderID: orderID, Reason: reason, SKU: sku, Detail: detail,
 		}}},
 	}
@@ -145,7 +145,7 @@ func DecideConfirmed(r Reservation, d events.OrderConfirmedData) (Decision, erro
 		// The order confirms only after payment, which follows our own
 		// inventory.reserved, so this cannot happen in the saga as built;
 		// if it ever does, order.created is still on its way: retry.
-		return Decision{}, handler.Retry("order %s confirmed but inventory has no reservation for it yet", d.OrderID)
+		return Decision{}, saga.Retry("order %s confirmed but inventory has no reservation for it yet", d.OrderID)
 	default:
 		// Rejected, released or tombstoned: nothing is held, so nothing can
 		// be sold. Confirming such an order is a saga bug upstream.
@@ -166,7 +166,7 @@ func DecideCancelled(r Reservation, d events.OrderCancelledData) Decision {
 		return Decision{
 			Next:  &Reservation{OrderID: r.OrderID, State: StateReleased, Lines: r.Lines},
 			Moves: moves,
-			Emits: []handler.Emit{{Type: events.InventoryReleased, Data: events.InventoryReleasedData{OrderID: r.OrderID, Lines: r.Lines}}},
+			Emits: []saga.Emit{{Type: events.InventoryReleased, Data: events.InventoryReleasedData{OrderID: r.OrderID, Lines: r.Lines}}},
 		}
 	case StateNone:
 		// The cancellation overtook the creation (or inventory started

@@ -1,16 +1,14 @@
 package function
 
 import (
-	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net/http"
 	"reflect"
 	"sort"
 	"testing"
 
 	"orderflow.dev/shared/events"
-	"orderflow.dev/shared/handler"
+	"orderflow.dev/shared/saga"
 )
 
 func createdData(id string, lines ...events.Line) events.OrderCreatedData {
@@ -31,14 +29,6 @@ func cancelledData(id string, lines ...events.Line) events.OrderCancelledData {
 }
 
 func line(sku string, q int) events.Line { return events.Line{SKU: sku, Quantity: q} }
-
-func statusOf(err error) int {
-	var r *handler.Refusal
-	if errors.As(err, &r) {
-		return r.Status
-	}
-	return 0
-}
 
 // stockOf builds levels with nothing reserved or sold yet.
 func stockOf(avail map[string]int) Stock {
@@ -109,22 +99,22 @@ func TestDecideConfirmed(t *testing.T) {
 		state     Reservation
 		wantState State
 		wantMoves []Move
-		wantCode  int
+		wantKind  saga.Kind
 		wantWarn  bool
 	}{
 		{"reserved becomes sold", res(StateReserved, held...), StateSold,
-			[]Move{{SKU: "sku-tee", Reserved: -2, Sold: 2}, {SKU: "sku-mug", Reserved: -1, Sold: 1}}, 0, false},
-		{"duplicate after selling: nothing", res(StateSold, held...), "", nil, 0, false},
-		{"no reservation yet: retried", Reservation{OrderID: "o-1"}, "", nil, http.StatusServiceUnavailable, false},
-		{"released: nothing to sell, warned", res(StateReleased, held...), "", nil, 0, true},
-		{"rejected: nothing to sell, warned", res(StateRejected, held...), "", nil, 0, true},
-		{"tombstone: nothing to sell, warned", res(StateCancelled, held...), "", nil, 0, true},
+			[]Move{{SKU: "sku-tee", Reserved: -2, Sold: 2}, {SKU: "sku-mug", Reserved: -1, Sold: 1}}, "", false},
+		{"duplicate after selling: nothing", res(StateSold, held...), "", nil, "", false},
+		{"no reservation yet: retried", Reservation{OrderID: "o-1"}, "", nil, saga.KindRetry, false},
+		{"released: nothing to sell, warned", res(StateReleased, held...), "", nil, "", true},
+		{"rejected: nothing to sell, warned", res(StateRejected, held...), "", nil, "", true},
+		{"tombstone: nothing to sell, warned", res(StateCancelled, held...), "", nil, "", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			d, err := DecideConfirmed(tt.state, confirmedData("o-1"))
-			if code := statusOf(err); code != tt.wantCode || (err != nil && code == 0) {
-				t.Fatalf("status %d, want %d (%v)", code, tt.wantCode, err)
+			if kind := saga.KindOf(err); kind != tt.wantKind || (err != nil && kind == "") {
+				t.Fatalf("kind %q, want %q (%v)", kind, tt.wantKind, err)
 			}
 			if (d.Warning != "") != tt.wantWarn {
 				t.Fatalf("warning %q, want one: %v", d.Warning, tt.wantWarn)
@@ -222,7 +212,7 @@ func newModel(initial map[string]int) *model {
 }
 
 // handle applies one saga event; a refusal (retry) changes nothing.
-func (m *model) handle(t testing.TB, data any) ([]handler.Emit, error) {
+func (m *model) handle(t testing.TB, data any) ([]saga.Emit, error) {
 	t.Helper()
 	var id string
 	var decide func(Reservation) (Decision, error)
@@ -383,7 +373,7 @@ func TestStockIsConservedUnderAnySequence(t *testing.T) {
 			}
 			steps[i].data = data
 			_, err := m.handle(t, data)
-			if err != nil && statusOf(err) != http.StatusServiceUnavailable {
+			if err != nil && saga.KindOf(err) != saga.KindRetry {
 				t.Fatalf("seed %d step %d: %v", seed, i, err)
 			}
 			m.check(t, fmt.Sprintf("seed %d step %d", seed, i))

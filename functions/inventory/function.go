@@ -19,12 +19,13 @@ import (
 
 	"orderflow.dev/shared/events"
 	"orderflow.dev/shared/handler"
+	"orderflow.dev/shared/saga"
 	"orderflow.dev/shared/store"
 )
 
 // Function is the inventory function.
 type Function struct {
-	app *handler.App
+	handler.Lifecycle
 	// stock and stockSetting are read by Start before the edge starts; the
 	// edge's start hook seeds them, so the function only reports ready (and
 	// only handles events) once every configured SKU is in the store.
@@ -35,34 +36,35 @@ type Function struct {
 // New builds the function; func-go calls it once per process.
 func New() *Function {
 	f := &Function{}
-	f.app = handler.New("inventory", handler.Publishes(), handler.WithMigrations(migrations...), handler.WithStartHook(f.seed))
-	handler.On(f.app, events.OrderCreated, f.created)
-	handler.On(f.app, events.OrderConfirmed, f.confirmed)
-	handler.On(f.app, events.OrderCancelled, f.cancelled)
-	handler.OnQuery(f.app, events.InventoryQuery, events.InventoryView, f.query)
+	app := handler.New("inventory", handler.Publishes(), handler.WithMigrations(migrations...), handler.WithStartHook(f.seed))
+	f.Lifecycle = app.Lifecycle()
+	handler.On(app, events.OrderCreated, f.created)
+	handler.On(app, events.OrderConfirmed, f.confirmed)
+	handler.On(app, events.OrderCancelled, f.cancelled)
+	handler.OnQuery(app, events.InventoryQuery, events.InventoryView, f.query)
 	// A plain GET answers the stock levels as JSON.
-	f.app.ServeGet(events.InventoryQuery, func(*http.Request) any { return events.InventoryQueryData{} })
+	app.ServeGet(events.InventoryQuery, func(*http.Request) any { return events.InventoryQueryData{} })
 	// The place-order command shares the orders topic; it is the order
 	// function's to answer.
-	f.app.Ignore(events.PlaceOrder, events.SagaStalled)
+	app.Ignore(events.PlaceOrder, events.SagaStalled)
 	return f
 }
 
 // Start reads the stock setting and starts the shared edge (store, outbox
 // relay), which seeds the SKUs the store does not have yet.
-func (f *Function) Start(ctx context.Context, _ map[string]string) error {
-	var cfg Config
-	if err := envconfig.Process("", &cfg); err != nil {
+func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
+	var own Config
+	if err := envconfig.Process("", &own); err != nil {
 		return fmt.Errorf("inventory: bad configuration: %w", err)
 	}
 	// Checked before the store opens, so a bad setting fails fast and
 	// touches nothing.
-	stock, setting, err := initialStock(cfg)
+	stock, setting, err := initialStock(own)
 	if err != nil {
 		return fmt.Errorf("inventory: %w", err)
 	}
 	f.stock, f.stockSetting = stock, setting
-	return f.app.Start(ctx)
+	return f.Lifecycle.Start(ctx, cfg)
 }
 
 // seed inserts the configured SKUs the store does not have yet; restarts
@@ -73,65 +75,52 @@ func (f *Function) seed(ctx context.Context, db *store.DB) error {
 		return fmt.Errorf("seeding stock from %s: %w", f.stockSetting, err)
 	}
 	if len(added) > 0 {
-		f.app.Log().Info("stock seeded", "from", f.stockSetting, "skus", strings.Join(added, ","))
+		f.App().Log().Info("stock seeded", "from", f.stockSetting, "skus", strings.Join(added, ","))
 	}
 	return nil
 }
 
-// Handle receives each delivery: a CloudEvent over HTTP, decoded by the
-// shared edge (see handler.App.ServeHTTP for why not func-go's CloudEvents
-// runtime).
-func (f *Function) Handle(w http.ResponseWriter, r *http.Request) { f.app.ServeHTTP(w, r) }
-func (f *Function) Ready(ctx context.Context) (bool, error)       { return f.app.Ready(ctx) }
-func (f *Function) Stop(ctx context.Context) error                { return f.app.Stop(ctx) }
-func (f *Function) Alive(ctx context.Context) (bool, error)       { return f.app.Alive(ctx) }
-func (f *Function) App() *handler.App                             { return f.app }
-
-func (f *Function) created(ctx context.Context, tx *store.Tx, in handler.In[events.OrderCreatedData]) ([]handler.Emit, error) {
-	r, err := loadReservation(ctx, tx, in.Data.OrderID)
-	if err != nil {
-		return nil, err
-	}
-	var stock Stock
-	if r.State == StateNone { // decided already otherwise: lock no stock for nothing
-		if stock, err = loadStock(ctx, tx, skusOf(in.Data.Lines)); err != nil {
-			return nil, err
+func (f *Function) created(ctx context.Context, tx *store.Tx, in handler.In[events.OrderCreatedData]) ([]saga.Emit, error) {
+	return f.react(ctx, tx, in.Data.OrderID, func(r Reservation) (Decision, error) {
+		var stock Stock
+		if r.State == StateNone { // decided already otherwise: lock no stock for nothing
+			var err error
+			if stock, err = loadStock(ctx, tx, skusOf(in.Data.Lines)); err != nil {
+				return Decision{}, err
+			}
 		}
-	}
-	return f.apply(ctx, tx, r, DecideCreated(r, stock, in.Data))
+		return DecideCreated(r, stock, in.Data), nil
+	})
 }
 
-func (f *Function) confirmed(ctx context.Context, tx *store.Tx, in handler.In[events.OrderConfirmedData]) ([]handler.Emit, error) {
-	r, err := loadReservation(ctx, tx, in.Data.OrderID)
-	if err != nil {
-		return nil, err
-	}
-	d, err := DecideConfirmed(r, in.Data)
-	if err != nil {
-		return nil, err
-	}
-	return f.apply(ctx, tx, r, d)
+func (f *Function) confirmed(ctx context.Context, tx *store.Tx, in handler.In[events.OrderConfirmedData]) ([]saga.Emit, error) {
+	return f.react(ctx, tx, in.Data.OrderID, func(r Reservation) (Decision, error) { return DecideConfirmed(r, in.Data) })
 }
 
-func (f *Function) cancelled(ctx context.Context, tx *store.Tx, in handler.In[events.OrderCancelledData]) ([]handler.Emit, error) {
-	r, err := loadReservation(ctx, tx, in.Data.OrderID)
-	if err != nil {
-		return nil, err
-	}
-	return f.apply(ctx, tx, r, DecideCancelled(r, in.Data))
+func (f *Function) cancelled(ctx context.Context, tx *store.Tx, in handler.In[events.OrderCancelledData]) ([]saga.Emit, error) {
+	return f.react(ctx, tx, in.Data.OrderID, func(r Reservation) (Decision, error) { return DecideCancelled(r, in.Data), nil })
 }
 
 func (f *Function) query(ctx context.Context, db *store.DB, _ handler.In[events.InventoryQueryData]) (any, error) {
 	return readView(ctx, db)
 }
 
-// apply writes a decision in the event's transaction; the edge commits it
-// with the events to publish.
-func (f *Function) apply(ctx context.Context, tx *store.Tx, prev Reservation, d Decision) ([]handler.Emit, error) {
-	if d.Warning != "" {
-		f.app.Log().Warn(d.Warning, "correlationid", prev.OrderID)
+// react is the shape of every inventory step: load the order's
+// reservation, decide, and write the decision in the event's transaction;
+// the edge commits it with the events to publish.
+func (f *Function) react(ctx context.Context, tx *store.Tx, orderID string, decide func(Reservation) (Decision, error)) ([]saga.Emit, error) {
+	r, err := loadReservation(ctx, tx, orderID)
+	if err != nil {
+		return nil, err
 	}
-	if err := save(ctx, tx, prev, d); err != nil {
+	d, err := decide(r)
+	if err != nil {
+		return nil, err
+	}
+	if d.Warning != "" {
+		f.App().Log().Warn(d.Warning, "correlationid", orderID)
+	}
+	if err := save(ctx, tx, r, d); err != nil {
 		return nil, err
 	}
 	return d.Emits, nil

@@ -11,7 +11,7 @@ import (
 	"strings"
 
 	"orderflow.dev/shared/events"
-	"orderflow.dev/shared/handler"
+	"orderflow.dev/shared/saga"
 	"orderflow.dev/shared/store"
 )
 
@@ -148,7 +148,7 @@ func save(ctx context.Context, tx *store.Tx, prev Reservation, d Decision) error
 		if n, err := res.RowsAffected(); err != nil {
 			return err
 		} else if n != 1 {
-			return handler.Conflict("stock of %s changed concurrently (or is not stocked); deciding again", m.SKU)
+			return saga.Conflict("stock of %s changed concurrently (or is not stocked); deciding again", m.SKU)
 		}
 	}
 	if d.Next == nil {
@@ -173,7 +173,7 @@ func save(ctx context.Context, tx *store.Tx, prev Reservation, d Decision) error
 	if n, err := res.RowsAffected(); err != nil {
 		return err
 	} else if n != 1 {
-		return handler.Conflict("reservation of %s changed concurrently; deciding again", d.Next.OrderID)
+		return saga.Conflict("reservation of %s changed concurrently; deciding again", d.Next.OrderID)
 	}
 	return nil
 }

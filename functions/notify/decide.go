@@ -6,7 +6,7 @@ import (
 	"net/http"
 
 	"orderflow.dev/shared/events"
-	"orderflow.dev/shared/handler"
+	"orderflow.dev/shared/saga"
 )
 
 // Everything in this file is pure: what to tell the customer, whether to
@@ -93,7 +93,7 @@ type Decision struct {
 	Deliver bool   // hand it to the channel, then DecideDelivered
 	Status  Status // to record, when already known without delivering
 	Reason  string // why it failed, when Status is failed
-	Emits   []handler.Emit
+	Emits   []saga.Emit
 }
 
 // DecideSend decides, from what was recorded for this (order, outcome),
@@ -114,11 +114,11 @@ func DecideSend(prior Status, n Notification, channel string) Decision {
 }
 
 // DecideDelivered turns the channel's answer into the recorded status and
-// the event that reports it. A transient failure is a handler.Retry: the
+// the event that reports it. A transient failure is a saga.Retry: the
 // edge answers 503 and the dispatcher redelivers, finally dead-lettering.
 func DecideDelivered(n Notification, channel string, deliveryErr error) (Decision, error) {
 	if deliveryErr == nil {
-		return Decision{Status: StatusSent, Emits: []handler.Emit{{Type: events.NotificationSent, Data: events.NotificationSentData{
+		return Decision{Status: StatusSent, Emits: []saga.Emit{{Type: events.NotificationSent, Data: events.NotificationSentData{
 			OrderID: n.OrderID, NotificationID: n.ID, Channel: channel, Outcome: n.Outcome, Recipient: n.To,
 		}}}}, nil
 	}
@@ -126,11 +126,11 @@ func DecideDelivered(n Notification, channel string, deliveryErr error) (Decisio
 	if errors.As(deliveryErr, &p) {
 		return failed(n, channel, p.Reason), nil
 	}
-	return Decision{}, handler.Retry("notification %s via %s: %v", n.ID, channel, deliveryErr)
+	return Decision{}, saga.Retry("notification %s via %s: %v", n.ID, channel, deliveryErr)
 }
 
 func failed(n Notification, channel, reason string) Decision {
-	return Decision{Status: StatusFailed, Reason: reason, Emits: []handler.Emit{{Type: events.NotificationFailed, Data: events.NotificationFailedData{
+	return Decision{Status: StatusFailed, Reason: reason, Emits: []saga.Emit{{Type: events.NotificationFailed, Data: events.NotificationFailedData{
 		OrderID: n.OrderID, NotificationID: n.ID, Channel: channel, Outcome: n.Outcome, Reason: reason,
 	}}}}
 }

@@ -4,21 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"strings"
 	"testing"
 
 	"orderflow.dev/shared/events"
-	"orderflow.dev/shared/handler"
+	"orderflow.dev/shared/saga"
 )
-
-func statusOf(err error) int {
-	var r *handler.Refusal
-	if errors.As(err, &r) {
-		return r.Status
-	}
-	return 0
-}
 
 var (
 	confirmedData = events.OrderConfirmedData{OrderID: "o-1", Email: "c@example.org", TotalCents: 4505, Currency: "EUR", PaymentID: "pay-9"}
@@ -128,19 +119,19 @@ func TestDecideDelivered(t *testing.T) {
 		err        error
 		wantStatus Status
 		wantEmit   string
-		wantCode   int
+		wantKind   saga.Kind
 	}{
-		{"accepted: sent", nil, StatusSent, events.NotificationSent, 0},
-		{"refused for good: failed with the reason", refused, StatusFailed, events.NotificationFailed, 0},
-		{"refused for good, wrapped", fmt.Errorf("deliver: %w", refused), StatusFailed, events.NotificationFailed, 0},
-		{"network error: retry", errors.New("connection refused"), StatusNone, "", http.StatusServiceUnavailable},
-		{"timeout: retry", context.DeadlineExceeded, StatusNone, "", http.StatusServiceUnavailable},
+		{"accepted: sent", nil, StatusSent, events.NotificationSent, ""},
+		{"refused for good: failed with the reason", refused, StatusFailed, events.NotificationFailed, ""},
+		{"refused for good, wrapped", fmt.Errorf("deliver: %w", refused), StatusFailed, events.NotificationFailed, ""},
+		{"network error: retry", errors.New("connection refused"), StatusNone, "", saga.KindRetry},
+		{"timeout: retry", context.DeadlineExceeded, StatusNone, "", saga.KindRetry},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			d, err := DecideDelivered(n, "webhook", tt.err)
-			if code := statusOf(err); code != tt.wantCode {
-				t.Fatalf("status %d, want %d (%v)", code, tt.wantCode, err)
+			if kind := saga.KindOf(err); kind != tt.wantKind {
+				t.Fatalf("kind %q, want %q (%v)", kind, tt.wantKind, err)
 			}
 			if d.Status != tt.wantStatus {
 				t.Fatalf("status %q, want %q", d.Status, tt.wantStatus)

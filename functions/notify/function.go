@@ -13,19 +13,19 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 
 	"github.com/kelseyhightower/envconfig"
 
 	"orderflow.dev/shared/events"
 	"orderflow.dev/shared/handler"
+	"orderflow.dev/shared/saga"
 	"orderflow.dev/shared/store"
 )
 
 // Function is the notify function.
 type Function struct {
-	app     *handler.App
+	handler.Lifecycle
 	channel Channel
 	// stdout is where the log channel writes; tests replace it.
 	stdout io.Writer
@@ -33,52 +33,43 @@ type Function struct {
 
 // New builds the function; func-go calls it once per process.
 func New() *Function {
-	f := &Function{
-		app:    handler.New("notify", handler.Publishes(), handler.WithMigrations(migrations...)),
-		stdout: os.Stdout,
-	}
-	handler.On(f.app, events.OrderConfirmed, f.confirmed)
-	handler.On(f.app, events.OrderCancelled, f.cancelled)
+	app := handler.New("notify", handler.Publishes(), handler.WithMigrations(migrations...))
+	f := &Function{Lifecycle: app.Lifecycle(), stdout: os.Stdout}
+	handler.On(app, events.OrderConfirmed, f.confirmed)
+	handler.On(app, events.OrderCancelled, f.cancelled)
 	// The orders topic also carries the place command and order.created:
 	// nothing to tell the customer until the order is decided.
-	f.app.Ignore(events.PlaceOrder, events.OrderCreated, events.SagaStalled)
+	app.Ignore(events.PlaceOrder, events.OrderCreated, events.SagaStalled)
 	return f
 }
 
 // Start builds the notification channel from NOTIFY_* and starts the shared
 // edge. A channel that cannot work is a start error, not a stream of 503s.
-func (f *Function) Start(ctx context.Context, _ map[string]string) error {
-	var cfg Config
-	if err := envconfig.Process("", &cfg); err != nil {
+func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
+	var own Config
+	if err := envconfig.Process("", &own); err != nil {
 		return fmt.Errorf("notify: bad configuration: %w", err)
 	}
-	ch, err := NewChannel(cfg, f.stdout)
+	ch, err := NewChannel(own, f.stdout)
 	if err != nil {
 		return fmt.Errorf("notify: %w", err)
 	}
 	f.channel = ch
-	return f.app.Start(ctx)
+	return f.Lifecycle.Start(ctx, cfg)
 }
 
-// Handle receives each delivery: a CloudEvent over HTTP, decoded by the
-// shared edge (see handler.App.ServeHTTP for why not func-go's CloudEvents
-// runtime).
-func (f *Function) Handle(w http.ResponseWriter, r *http.Request) { f.app.ServeHTTP(w, r) }
-func (f *Function) Stop(ctx context.Context) error                { return f.app.Stop(ctx) }
-func (f *Function) Ready(ctx context.Context) (bool, error)       { return f.app.Ready(ctx) }
-func (f *Function) Alive(ctx context.Context) (bool, error)       { return f.app.Alive(ctx) }
-func (f *Function) App() *handler.App                             { return f.app }
-
-func (f *Function) confirmed(ctx context.Context, tx *store.Tx, in handler.In[events.OrderConfirmedData]) ([]handler.Emit, error) {
-	return f.notify(ctx, tx, ComposeConfirmed(in.Data))
+func (f *Function) confirmed(ctx context.Context, tx *store.Tx, in handler.In[events.OrderConfirmedData]) ([]saga.Emit, error) {
+	return f.react(ctx, tx, ComposeConfirmed(in.Data))
 }
 
-func (f *Function) cancelled(ctx context.Context, tx *store.Tx, in handler.In[events.OrderCancelledData]) ([]handler.Emit, error) {
-	return f.notify(ctx, tx, ComposeCancelled(in.Data))
+func (f *Function) cancelled(ctx context.Context, tx *store.Tx, in handler.In[events.OrderCancelledData]) ([]saga.Emit, error) {
+	return f.react(ctx, tx, ComposeCancelled(in.Data))
 }
 
-// notify tells the customer at most once per (order, outcome), whatever
-// event id the outcome arrives under.
+// react is the shape of every notify step: load what was recorded for the
+// (order, outcome), decide, deliver and record the answer, so the customer
+// is told at most once per (order, outcome), whatever event id the outcome
+// arrives under.
 //
 // The delivery runs inside the edge's transaction, on purpose: the
 // recorded status, the processed event id and notification.sent in the
@@ -89,7 +80,7 @@ func (f *Function) cancelled(ctx context.Context, tx *store.Tx, in handler.In[ev
 // so the receiver can drop the repeat. The price is that the transaction
 // stays open for up to NOTIFY_WEBHOOK_TIMEOUT (with SQLite's single
 // connection, the readiness ping waits that long too).
-func (f *Function) notify(ctx context.Context, tx *store.Tx, n Notification) ([]handler.Emit, error) {
+func (f *Function) react(ctx context.Context, tx *store.Tx, n Notification) ([]saga.Emit, error) {
 	prior, err := loadStatus(ctx, tx, n.OrderID, n.Outcome)
 	if err != nil {
 		return nil, err

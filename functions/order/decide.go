@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"orderflow.dev/shared/events"
-	"orderflow.dev/shared/handler"
+	"orderflow.dev/shared/saga"
 )
 
 // The order aggregate is event-sourced: its state is nothing but the fold of
@@ -61,7 +61,7 @@ type Prices struct {
 }
 
 // DecidePlace accepts or refuses a place-order command.
-func DecidePlace(o Order, cmd events.PlaceOrderData, prices Prices) ([]handler.Emit, error) {
+func DecidePlace(o Order, cmd events.PlaceOrderData, prices Prices) ([]saga.Emit, error) {
 	if o.Status != StatusNew {
 		// The client chose the id, so a retried command finds its order.
 		// The same command again is a no-op; a different one under the
@@ -69,10 +69,10 @@ func DecidePlace(o Order, cmd events.PlaceOrderData, prices Prices) ([]handler.E
 		if samePlacement(o.Created, cmd) {
 			return nil, nil
 		}
-		return nil, handler.Unprocessable("orderId", "order %s already exists with different content", cmd.OrderID)
+		return nil, saga.Unprocessable("orderId", "order %s already exists with different content", cmd.OrderID)
 	}
 	if cmd.Currency != prices.Currency {
-		return nil, handler.Unprocessable("currency", "%s is not sold in %s; the catalog is in %s", cmd.OrderID, cmd.Currency, prices.Currency)
+		return nil, saga.Unprocessable("currency", "%s is not sold in %s; the catalog is in %s", cmd.OrderID, cmd.Currency, prices.Currency)
 	}
 	lines := make([]events.PricedLine, 0, len(cmd.Lines))
 	var total int64
@@ -80,18 +80,18 @@ func DecidePlace(o Order, cmd events.PlaceOrderData, prices Prices) ([]handler.E
 		field := fmt.Sprintf("lines[%d]", i)
 		price, ok := prices.Prices[l.SKU]
 		if !ok {
-			return nil, handler.Unprocessable(field+".sku", "unknown SKU %q: not in the catalog", l.SKU)
+			return nil, saga.Unprocessable(field+".sku", "unknown SKU %q: not in the catalog", l.SKU)
 		}
 		if slices.ContainsFunc(lines, func(p events.PricedLine) bool { return p.SKU == l.SKU }) {
-			return nil, handler.Invalid(field+".sku", "SKU %q appears on more than one line; put the total quantity on one line", l.SKU)
+			return nil, saga.Invalid(field+".sku", "SKU %q appears on more than one line; put the total quantity on one line", l.SKU)
 		}
 		if price > 0 && int64(l.Quantity) > (math.MaxInt64-total)/price {
-			return nil, handler.Invalid(field+".quantity", "order total overflows")
+			return nil, saga.Invalid(field+".quantity", "order total overflows")
 		}
 		total += price * int64(l.Quantity)
 		lines = append(lines, events.PricedLine{SKU: l.SKU, Quantity: l.Quantity, UnitPriceCents: price})
 	}
-	return []handler.Emit{{Type: events.OrderCreated, Data: events.OrderCreatedData{
+	return []saga.Emit{{Type: events.OrderCreated, Data: events.OrderCreatedData{
 		OrderID: cmd.OrderID, CustomerID: cmd.CustomerID, Email: cmd.Email, Currency: cmd.Currency,
 		PaymentToken: cmd.PaymentToken, Lines: lines, TotalCents: total,
 	}}}, nil
@@ -111,7 +111,7 @@ func samePlacement(c events.OrderCreatedData, cmd events.PlaceOrderData) bool {
 }
 
 // DecideStockRejected cancels a pending order that inventory could not serve.
-func DecideStockRejected(o Order, d events.InventoryRejectedData) ([]handler.Emit, error) {
+func DecideStockRejected(o Order, d events.InventoryRejectedData) ([]saga.Emit, error) {
 	if o.Status == StatusNew {
 		return nil, notYetKnown(d.OrderID)
 	}
@@ -126,7 +126,7 @@ func DecideStockRejected(o Order, d events.InventoryRejectedData) ([]handler.Emi
 }
 
 // DecidePaid confirms a pending order once its payment went through.
-func DecidePaid(o Order, d events.PaymentCompletedData) ([]handler.Emit, error) {
+func DecidePaid(o Order, d events.PaymentCompletedData) ([]saga.Emit, error) {
 	if o.Status == StatusNew {
 		return nil, notYetKnown(d.OrderID)
 	}
@@ -136,13 +136,13 @@ func DecidePaid(o Order, d events.PaymentCompletedData) ([]handler.Emit, error) 
 		// charged when it sees order.cancelled, so nothing to do here.
 		return nil, nil
 	}
-	return []handler.Emit{{Type: events.OrderConfirmed, Data: events.OrderConfirmedData{
+	return []saga.Emit{{Type: events.OrderConfirmed, Data: events.OrderConfirmedData{
 		OrderID: o.ID, Email: o.Created.Email, TotalCents: o.Created.TotalCents, Currency: o.Created.Currency, PaymentID: d.PaymentID,
 	}}}, nil
 }
 
 // DecidePaymentFailed cancels a pending order whose charge was declined.
-func DecidePaymentFailed(o Order, d events.PaymentFailedData) ([]handler.Emit, error) {
+func DecidePaymentFailed(o Order, d events.PaymentFailedData) ([]saga.Emit, error) {
 	if o.Status == StatusNew {
 		return nil, notYetKnown(d.OrderID)
 	}
@@ -155,7 +155,7 @@ func DecidePaymentFailed(o Order, d events.PaymentFailedData) ([]handler.Emit, e
 // DecideStalled cancels an order that made no progress for too long: the
 // choreography's own compensations (stock release, refund) follow from
 // order.cancelled. An order that ended meanwhile stays as it is.
-func DecideStalled(o Order, d events.SagaStalledData) ([]handler.Emit, error) {
+func DecideStalled(o Order, d events.SagaStalledData) ([]saga.Emit, error) {
 	if o.Status != StatusPending {
 		return nil, nil
 	}
@@ -164,12 +164,12 @@ func DecideStalled(o Order, d events.SagaStalledData) ([]handler.Emit, error) {
 	return cancel(o, events.ReasonTimeout, detail), nil
 }
 
-func cancel(o Order, reason, detail string) []handler.Emit {
+func cancel(o Order, reason, detail string) []saga.Emit {
 	lines := make([]events.Line, len(o.Created.Lines))
 	for i, l := range o.Created.Lines {
 		lines[i] = events.Line{SKU: l.SKU, Quantity: l.Quantity}
 	}
-	return []handler.Emit{{Type: events.OrderCancelled, Data: events.OrderCancelledData{
+	return []saga.Emit{{Type: events.OrderCancelled, Data: events.OrderCancelledData{
 		OrderID: o.ID, Email: o.Created.Email, Reason: reason, Detail: detail, Lines: lines,
 	}}}
 }
@@ -179,5 +179,5 @@ func cancel(o Order, reason, detail string) []handler.Emit {
 // since every other step reacts to order.created, but retrying is the safe
 // answer if it ever does.
 func notYetKnown(orderID string) error {
-	return handler.Retry("order %s is not known yet", orderID)
+	return saga.Retry("order %s is not known yet", orderID)
 }

@@ -2,14 +2,13 @@ package function
 
 import (
 	"errors"
-	"net/http"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"orderflow.dev/shared/events"
-	"orderflow.dev/shared/handler"
+	"orderflow.dev/shared/saga"
 )
 
 var testPrices = Prices{Currency: "EUR", Prices: map[string]int64{"sku-tee": 1500, "sku-mug": 1200}}
@@ -28,16 +27,8 @@ func created(t *testing.T, cmd events.PlaceOrderData) Order {
 	return Order{}.Apply(events.OrderCreated, &d)
 }
 
-func statusOf(err error) int {
-	var r *handler.Refusal
-	if errors.As(err, &r) {
-		return r.Status
-	}
-	return 0
-}
-
 func fieldOf(err error) string {
-	var r *handler.Refusal
+	var r *saga.Refusal
 	if errors.As(err, &r) {
 		return r.Field
 	}
@@ -55,21 +46,21 @@ func TestDecidePlace(t *testing.T) {
 		state     Order
 		cmd       events.PlaceOrderData
 		wantTotal int64 // -1: no event
-		wantCode  int
+		wantKind  saga.Kind
 		wantField string
 	}{
-		{"new order is priced from the catalog", Order{}, cmd, 2*1500 + 1200, 0, ""},
-		{"same command again is a no-op", existing, cmd, -1, 0, ""},
-		{"different command under a used id is refused", existing, other, -1, 422, "orderId"},
-		{"unknown SKU names the line", Order{}, placeCmd(events.Line{SKU: "sku-tee", Quantity: 1}, events.Line{SKU: "sku-nope", Quantity: 1}), -1, 422, "lines[1].sku"},
-		{"wrong currency", Order{}, func() events.PlaceOrderData { c := cmd; c.Currency = "USD"; return c }(), -1, 422, "currency"},
-		{"SKU twice", Order{}, placeCmd(events.Line{SKU: "sku-tee", Quantity: 1}, events.Line{SKU: "sku-tee", Quantity: 1}), -1, 400, "lines[1].sku"},
+		{"new order is priced from the catalog", Order{}, cmd, 2*1500 + 1200, "", ""},
+		{"same command again is a no-op", existing, cmd, -1, "", ""},
+		{"different command under a used id is refused", existing, other, -1, saga.KindUnprocessable, "orderId"},
+		{"unknown SKU names the line", Order{}, placeCmd(events.Line{SKU: "sku-tee", Quantity: 1}, events.Line{SKU: "sku-nope", Quantity: 1}), -1, saga.KindUnprocessable, "lines[1].sku"},
+		{"wrong currency", Order{}, func() events.PlaceOrderData { c := cmd; c.Currency = "USD"; return c }(), -1, saga.KindUnprocessable, "currency"},
+		{"SKU twice", Order{}, placeCmd(events.Line{SKU: "sku-tee", Quantity: 1}, events.Line{SKU: "sku-tee", Quantity: 1}), -1, saga.KindInvalid, "lines[1].sku"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			emits, err := DecidePlace(tt.state, tt.cmd, testPrices)
-			if code := statusOf(err); code != tt.wantCode {
-				t.Fatalf("status %d, want %d (err %v)", code, tt.wantCode, err)
+			if kind := saga.KindOf(err); kind != tt.wantKind {
+				t.Fatalf("kind %q, want %q (err %v)", kind, tt.wantKind, err)
 			}
 			if f := fieldOf(err); f != tt.wantField {
 				t.Fatalf("field %q, want %q", f, tt.wantField)
@@ -99,57 +90,57 @@ func TestSagaTransitions(t *testing.T) {
 	paid := events.PaymentCompletedData{OrderID: "o-1", PaymentID: "p-1", AmountCents: 4500, Currency: "EUR"}
 	declined := events.PaymentFailedData{OrderID: "o-1", AmountCents: 4500, Currency: "EUR", Reason: "card declined"}
 
-	type decision func(Order) ([]handler.Emit, error)
-	onRejected := func(o Order) ([]handler.Emit, error) { return DecideStockRejected(o, rejected) }
-	onPaid := func(o Order) ([]handler.Emit, error) { return DecidePaid(o, paid) }
-	onDeclined := func(o Order) ([]handler.Emit, error) { return DecidePaymentFailed(o, declined) }
+	type decision func(Order) ([]saga.Emit, error)
+	onRejected := func(o Order) ([]saga.Emit, error) { return DecideStockRejected(o, rejected) }
+	onPaid := func(o Order) ([]saga.Emit, error) { return DecidePaid(o, paid) }
+	onDeclined := func(o Order) ([]saga.Emit, error) { return DecidePaymentFailed(o, declined) }
 	stalled := events.SagaStalledData{OrderID: "o-1", LastStep: events.InventoryReserved, LastStepAt: time.Unix(1700000000, 0), StalledForMillis: 300000}
-	onStalled := func(o Order) ([]handler.Emit, error) { return DecideStalled(o, stalled) }
+	onStalled := func(o Order) ([]saga.Emit, error) { return DecideStalled(o, stalled) }
 
 	tests := []struct {
 		name     string
 		state    Order
 		decide   decision
 		wantType string // "" = nothing emitted
-		wantCode int
+		wantKind saga.Kind
 		check    func(t *testing.T, data any)
 	}{
-		{"stock rejected cancels a pending order", pending, onRejected, events.OrderCancelled, 0, func(t *testing.T, d any) {
+		{"stock rejected cancels a pending order", pending, onRejected, events.OrderCancelled, "", func(t *testing.T, d any) {
 			c := d.(events.OrderCancelledData)
 			if c.Reason != events.ReasonOutOfStock || !reflect.DeepEqual(c.Lines, []events.Line{{SKU: "sku-tee", Quantity: 3}}) {
 				t.Fatalf("cancel %+v", c)
 			}
 		}},
-		{"payment completed confirms a pending order", pending, onPaid, events.OrderConfirmed, 0, func(t *testing.T, d any) {
+		{"payment completed confirms a pending order", pending, onPaid, events.OrderConfirmed, "", func(t *testing.T, d any) {
 			c := d.(events.OrderConfirmedData)
 			if c.TotalCents != 4500 || c.PaymentID != "p-1" {
 				t.Fatalf("confirm %+v", c)
 			}
 		}},
-		{"payment failed cancels with payment_declined", pending, onDeclined, events.OrderCancelled, 0, func(t *testing.T, d any) {
+		{"payment failed cancels with payment_declined", pending, onDeclined, events.OrderCancelled, "", func(t *testing.T, d any) {
 			if r := d.(events.OrderCancelledData).Reason; r != events.ReasonPaymentDeclined {
 				t.Fatalf("reason %s", r)
 			}
 		}},
-		{"a second payment completed changes nothing", confirmed, onPaid, "", 0, nil},
-		{"payment completed after cancellation changes nothing", cancelled, onPaid, "", 0, nil},
-		{"late stock rejection of a confirmed order changes nothing", confirmed, onRejected, "", 0, nil},
-		{"late decline of a cancelled order changes nothing", cancelled, onDeclined, "", 0, nil},
-		{"an event before the order exists is retried", Order{}, onPaid, "", http.StatusServiceUnavailable, nil},
-		{"a stalled pending order is cancelled for timeout", pending, onStalled, events.OrderCancelled, 0, func(t *testing.T, d any) {
+		{"a second payment completed changes nothing", confirmed, onPaid, "", "", nil},
+		{"payment completed after cancellation changes nothing", cancelled, onPaid, "", "", nil},
+		{"late stock rejection of a confirmed order changes nothing", confirmed, onRejected, "", "", nil},
+		{"late decline of a cancelled order changes nothing", cancelled, onDeclined, "", "", nil},
+		{"an event before the order exists is retried", Order{}, onPaid, "", saga.KindRetry, nil},
+		{"a stalled pending order is cancelled for timeout", pending, onStalled, events.OrderCancelled, "", func(t *testing.T, d any) {
 			c := d.(events.OrderCancelledData)
 			if c.Reason != events.ReasonTimeout || !strings.Contains(c.Detail, "inventory.reserved.v1") || len(c.Lines) != 1 {
 				t.Fatalf("cancel %+v", c)
 			}
 		}},
-		{"a stalled report of a confirmed order changes nothing", confirmed, onStalled, "", 0, nil},
-		{"a stalled report of a cancelled order changes nothing", cancelled, onStalled, "", 0, nil},
+		{"a stalled report of a confirmed order changes nothing", confirmed, onStalled, "", "", nil},
+		{"a stalled report of a cancelled order changes nothing", cancelled, onStalled, "", "", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			emits, err := tt.decide(tt.state)
-			if code := statusOf(err); code != tt.wantCode {
-				t.Fatalf("status %d, want %d (%v)", code, tt.wantCode, err)
+			if kind := saga.KindOf(err); kind != tt.wantKind {
+				t.Fatalf("kind %q, want %q (%v)", kind, tt.wantKind, err)
 			}
 			if tt.wantType == "" {
 				if len(emits) != 0 {

@@ -26,6 +26,7 @@ import (
 
 	"orderflow.dev/shared/events"
 	"orderflow.dev/shared/handler"
+	"orderflow.dev/shared/saga"
 	"orderflow.dev/shared/store"
 )
 
@@ -40,74 +41,66 @@ type Config struct {
 
 // Function is the order function.
 type Function struct {
-	app    *handler.App
+	handler.Lifecycle
 	prices Prices
 }
 
 // New builds the function; func-go calls it once per process.
 func New() *Function {
-	f := &Function{app: handler.New("order", handler.Publishes(), handler.WithMigrations(migrations...))}
-	handler.On(f.app, events.PlaceOrder, f.place)
-	handler.On(f.app, events.InventoryRejected, f.stockRejected)
-	handler.On(f.app, events.PaymentCompleted, f.paid)
-	handler.On(f.app, events.PaymentFailed, f.paymentFailed)
-	handler.On(f.app, events.SagaStalled, f.stalled)
-	handler.OnQuery(f.app, events.OrderQuery, events.OrderView, f.query)
+	app := handler.New("order", handler.Publishes(), handler.WithMigrations(migrations...))
+	f := &Function{Lifecycle: app.Lifecycle()}
+	handler.On(app, events.PlaceOrder, f.place)
+	handler.On(app, events.InventoryRejected, f.stockRejected)
+	handler.On(app, events.PaymentCompleted, f.paid)
+	handler.On(app, events.PaymentFailed, f.paymentFailed)
+	handler.On(app, events.SagaStalled, f.stalled)
+	handler.OnQuery(app, events.OrderQuery, events.OrderView, f.query)
 	// GET /?orderId=ID answers the same view as JSON.
-	f.app.ServeGet(events.OrderQuery, func(r *http.Request) any { return events.OrderQueryData{OrderID: r.URL.Query().Get("orderId")} })
+	app.ServeGet(events.OrderQuery, func(r *http.Request) any { return events.OrderQueryData{OrderID: r.URL.Query().Get("orderId")} })
 
 	// The order's own facts go into its timeline as they are emitted, in
 	// the same transaction, with their final ids and times.
-	handler.OnEmitted(f.app, noteOwnFacts)
+	handler.OnEmitted(app, noteOwnFacts)
 	// They travel on the orders topic, which order does not read; one that
 	// reaches it anyway (a replay sent to the wrong place) changes nothing.
-	f.app.Ignore(events.OrderCreated, events.OrderConfirmed, events.OrderCancelled)
+	app.Ignore(events.OrderCreated, events.OrderConfirmed, events.OrderCancelled)
 
 	// Facts of the other steps that only go into the timeline.
-	timelineOnly(f.app, events.InventoryReserved, func(d events.InventoryReservedData) (string, string) {
+	timelineOnly(app, events.InventoryReserved, func(d events.InventoryReservedData) (string, string) {
 		return d.OrderID, fmt.Sprintf("stock reserved for %d line(s)", len(d.Lines))
 	})
-	timelineOnly(f.app, events.InventoryReleased, func(d events.InventoryReleasedData) (string, string) {
+	timelineOnly(app, events.InventoryReleased, func(d events.InventoryReleasedData) (string, string) {
 		return d.OrderID, "stock released"
 	})
-	timelineOnly(f.app, events.PaymentRefunded, func(d events.PaymentRefundedData) (string, string) {
+	timelineOnly(app, events.PaymentRefunded, func(d events.PaymentRefundedData) (string, string) {
 		return d.OrderID, "refunded " + money(d.AmountCents, d.Currency)
 	})
 	return f
 }
 
 // Start loads the catalog and starts the shared edge (store, outbox relay).
-func (f *Function) Start(ctx context.Context, _ map[string]string) error {
-	var cfg Config
-	if err := envconfig.Process("", &cfg); err != nil {
+func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
+	var own Config
+	if err := envconfig.Process("", &own); err != nil {
 		return fmt.Errorf("order: bad configuration: %w", err)
 	}
 	raw, setting := defaultCatalog, "built-in catalog.json"
-	if cfg.CatalogFile != "" {
-		b, err := os.ReadFile(cfg.CatalogFile)
+	if own.CatalogFile != "" {
+		b, err := os.ReadFile(own.CatalogFile)
 		if err != nil {
 			return fmt.Errorf("order: ORDER_CATALOG_FILE: %w", err)
 		}
-		raw, setting = b, "ORDER_CATALOG_FILE="+cfg.CatalogFile
+		raw, setting = b, "ORDER_CATALOG_FILE="+own.CatalogFile
 	}
 	if err := json.Unmarshal(raw, &f.prices); err != nil || f.prices.Currency == "" || len(f.prices.Prices) == 0 {
 		return fmt.Errorf("order: %s: want {\"currency\": \"EUR\", \"prices\": {\"sku\": cents}} (%v)", setting, err)
 	}
-	return f.app.Start(ctx)
+	return f.Lifecycle.Start(ctx, cfg)
 }
-
-// Handle receives each delivery: a CloudEvent over HTTP, decoded by the
-// shared edge (see handler.App.ServeHTTP for why not func-go's CloudEvents
-// runtime).
-func (f *Function) Handle(w http.ResponseWriter, r *http.Request) { f.app.ServeHTTP(w, r) }
-func (f *Function) Stop(ctx context.Context) error                { return f.app.Stop(ctx) }
-func (f *Function) Ready(ctx context.Context) (bool, error)       { return f.app.Ready(ctx) }
-func (f *Function) Alive(ctx context.Context) (bool, error)       { return f.app.Alive(ctx) }
-func (f *Function) App() *handler.App                             { return f.app }
 
 // place: the place-order command. Refusals (unknown SKU, reused id) are
 // answered 4xx and so end in the dead-letter topic with their reason.
-func (f *Function) place(ctx context.Context, tx *store.Tx, in handler.In[events.PlaceOrderData]) ([]handler.Emit, error) {
+func (f *Function) place(ctx context.Context, tx *store.Tx, in handler.In[events.PlaceOrderData]) ([]saga.Emit, error) {
 	o, err := loadOrder(ctx, tx, in.Data.OrderID)
 	if err != nil {
 		return nil, err
@@ -127,27 +120,27 @@ func (f *Function) place(ctx context.Context, tx *store.Tx, in handler.In[events
 	return emits, err
 }
 
-func (f *Function) stockRejected(ctx context.Context, tx *store.Tx, in handler.In[events.InventoryRejectedData]) ([]handler.Emit, error) {
-	return react(ctx, tx, in.Event, in.Data.OrderID, "stock rejected: "+in.Data.Reason, func(o Order) ([]handler.Emit, error) {
+func (f *Function) stockRejected(ctx context.Context, tx *store.Tx, in handler.In[events.InventoryRejectedData]) ([]saga.Emit, error) {
+	return react(ctx, tx, in.Event, in.Data.OrderID, "stock rejected: "+in.Data.Reason, func(o Order) ([]saga.Emit, error) {
 		return DecideStockRejected(o, in.Data)
 	})
 }
 
-func (f *Function) paid(ctx context.Context, tx *store.Tx, in handler.In[events.PaymentCompletedData]) ([]handler.Emit, error) {
-	return react(ctx, tx, in.Event, in.Data.OrderID, "paid "+money(in.Data.AmountCents, in.Data.Currency), func(o Order) ([]handler.Emit, error) {
+func (f *Function) paid(ctx context.Context, tx *store.Tx, in handler.In[events.PaymentCompletedData]) ([]saga.Emit, error) {
+	return react(ctx, tx, in.Event, in.Data.OrderID, "paid "+money(in.Data.AmountCents, in.Data.Currency), func(o Order) ([]saga.Emit, error) {
 		return DecidePaid(o, in.Data)
 	})
 }
 
-func (f *Function) paymentFailed(ctx context.Context, tx *store.Tx, in handler.In[events.PaymentFailedData]) ([]handler.Emit, error) {
-	return react(ctx, tx, in.Event, in.Data.OrderID, "payment failed: "+in.Data.Reason, func(o Order) ([]handler.Emit, error) {
+func (f *Function) paymentFailed(ctx context.Context, tx *store.Tx, in handler.In[events.PaymentFailedData]) ([]saga.Emit, error) {
+	return react(ctx, tx, in.Event, in.Data.OrderID, "payment failed: "+in.Data.Reason, func(o Order) ([]saga.Emit, error) {
 		return DecidePaymentFailed(o, in.Data)
 	})
 }
 
 // stalled: analytics saw no progress for too long; give up on the order.
-func (f *Function) stalled(ctx context.Context, tx *store.Tx, in handler.In[events.SagaStalledData]) ([]handler.Emit, error) {
-	return react(ctx, tx, in.Event, in.Data.OrderID, "stalled at "+strings.TrimPrefix(in.Data.LastStep, "dev.orderflow."), func(o Order) ([]handler.Emit, error) {
+func (f *Function) stalled(ctx context.Context, tx *store.Tx, in handler.In[events.SagaStalledData]) ([]saga.Emit, error) {
+	return react(ctx, tx, in.Event, in.Data.OrderID, "stalled at "+strings.TrimPrefix(in.Data.LastStep, "dev.orderflow."), func(o Order) ([]saga.Emit, error) {
 		return DecideStalled(o, in.Data)
 	})
 }
@@ -158,7 +151,7 @@ func (f *Function) query(ctx context.Context, db *store.DB, in handler.In[events
 
 // react is the shape of every saga step after placement: fold the order,
 // decide, append what was decided, note the event in the timeline.
-func react(ctx context.Context, tx *store.Tx, e event.Event, orderID, summary string, decide func(Order) ([]handler.Emit, error)) ([]handler.Emit, error) {
+func react(ctx context.Context, tx *store.Tx, e event.Event, orderID, summary string, decide func(Order) ([]saga.Emit, error)) ([]saga.Emit, error) {
 	o, err := loadOrder(ctx, tx, orderID)
 	if err != nil {
 		return nil, err
@@ -197,7 +190,7 @@ func noteOwnFacts(ctx context.Context, tx *store.Tx, _ event.Event, out []handle
 }
 
 func timelineOnly[P any](app *handler.App, typ string, describe func(P) (orderID, summary string)) {
-	handler.On(app, typ, func(ctx context.Context, tx *store.Tx, in handler.In[P]) ([]handler.Emit, error) {
+	handler.On(app, typ, func(ctx context.Context, tx *store.Tx, in handler.In[P]) ([]saga.Emit, error) {
 		id, summary := describe(in.Data)
 		return nil, recordTimeline(ctx, tx, id, in.Event, summary)
 	})

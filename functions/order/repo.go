@@ -11,7 +11,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 
 	"orderflow.dev/shared/events"
-	"orderflow.dev/shared/handler"
+	"orderflow.dev/shared/saga"
 	"orderflow.dev/shared/store"
 )
 
@@ -84,7 +84,7 @@ func loadOrder(ctx context.Context, tx *store.Tx, orderID string) (Order, error)
 // if another delivery appended first, the insert fails, the transaction
 // rolls back and the edge answers 409 so the event is redelivered against
 // the new state. It returns the new state and refreshes the read model.
-func appendEvents(ctx context.Context, tx *store.Tx, o Order, cause event.Event, emits []handler.Emit) (Order, error) {
+func appendEvents(ctx context.Context, tx *store.Tx, o Order, cause event.Event, emits []saga.Emit) (Order, error) {
 	for _, em := range emits {
 		raw, err := json.Marshal(em.Data)
 		if err != nil {
@@ -93,7 +93,7 @@ func appendEvents(ctx context.Context, tx *store.Tx, o Order, cause event.Event,
 		if _, err := tx.Exec(ctx, `INSERT INTO order_events (order_id, version, event_type, data, caused_by, recorded_at)
 			VALUES (?, ?, ?, ?, ?, ?)`, orderIDOf(em.Data), o.Version+1, em.Type, string(raw), cause.ID(), store.NowMillis()); err != nil {
 			if store.IsUniqueViolation(err) {
-				return o, handler.Conflict("order %s changed concurrently (version %d taken)", orderIDOf(em.Data), o.Version+1)
+				return o, saga.Conflict("order %s changed concurrently (version %d taken)", orderIDOf(em.Data), o.Version+1)
 			}
 			return o, err
 		}

@@ -4,7 +4,7 @@ import (
 	"errors"
 
 	"orderflow.dev/shared/events"
-	"orderflow.dev/shared/handler"
+	"orderflow.dev/shared/saga"
 )
 
 // One payment row per order, whose state only goes forward:
@@ -67,7 +67,7 @@ type Decision struct {
 	Call Call
 	// Next is the payment's new row; nil leaves it as it is.
 	Next  *Payment
-	Emits []handler.Emit
+	Emits []saga.Emit
 }
 
 // ChargeKey and RefundKey are the gateway idempotency keys. They are
@@ -116,19 +116,19 @@ func Charged(p Payment, chargeID string, err error) (Decision, error) {
 	case err == nil:
 		next := p
 		next.State, next.ChargeID = StateCharged, chargeID
-		return Decision{Next: &next, Emits: []handler.Emit{{Type: events.PaymentCompleted, Data: events.PaymentCompletedData{
+		return Decision{Next: &next, Emits: []saga.Emit{{Type: events.PaymentCompleted, Data: events.PaymentCompletedData{
 			OrderID: p.OrderID, PaymentID: chargeID, AmountCents: p.AmountCents, Currency: p.Currency,
 		}}}}, nil
 	case errors.As(err, &declined):
 		next := p
 		next.State = StateDeclined
-		return Decision{Next: &next, Emits: []handler.Emit{{Type: events.PaymentFailed, Data: events.PaymentFailedData{
+		return Decision{Next: &next, Emits: []saga.Emit{{Type: events.PaymentFailed, Data: events.PaymentFailedData{
 			OrderID: p.OrderID, AmountCents: p.AmountCents, Currency: p.Currency, Reason: declined.Reason, Detail: declined.Detail,
 		}}}}, nil
 	default:
 		// The gateway did not answer, or answered an error: whether it
 		// charged is unknown, and retrying with the same key finds out.
-		return Decision{}, handler.Retry("order %s: payment gateway: %v", p.OrderID, err)
+		return Decision{}, saga.Retry("order %s: payment gateway: %v", p.OrderID, err)
 	}
 }
 
@@ -154,11 +154,11 @@ func DecideCancelled(p Payment, d events.OrderCancelledData) Decision {
 // Refunded folds the outcome of the refund into the payment.
 func Refunded(p Payment, err error) (Decision, error) {
 	if err != nil {
-		return Decision{}, handler.Retry("order %s: refund of %s at the payment gateway: %v", p.OrderID, p.ChargeID, err)
+		return Decision{}, saga.Retry("order %s: refund of %s at the payment gateway: %v", p.OrderID, p.ChargeID, err)
 	}
 	next := p
 	next.State = StateRefunded
-	return Decision{Next: &next, Emits: []handler.Emit{{Type: events.PaymentRefunded, Data: events.PaymentRefundedData{
+	return Decision{Next: &next, Emits: []saga.Emit{{Type: events.PaymentRefunded, Data: events.PaymentRefundedData{
 		OrderID: p.OrderID, PaymentID: p.ChargeID, AmountCents: p.AmountCents, Currency: p.Currency,
 	}}}}, nil
 }

@@ -3,12 +3,11 @@ package function
 import (
 	"errors"
 	"fmt"
-	"net/http"
 	"reflect"
 	"testing"
 
 	"orderflow.dev/shared/events"
-	"orderflow.dev/shared/handler"
+	"orderflow.dev/shared/saga"
 )
 
 func createdData(id string, cents int64, token string) events.OrderCreatedData {
@@ -22,14 +21,6 @@ func reservedData(id string) events.InventoryReservedData {
 
 func cancelledData(id string) events.OrderCancelledData {
 	return events.OrderCancelledData{OrderID: id, Email: "c@example.org", Reason: events.ReasonOutOfStock, Lines: []events.Line{{SKU: "sku-tee", Quantity: 1}}}
-}
-
-func statusOf(err error) int {
-	var r *handler.Refusal
-	if errors.As(err, &r) {
-		return r.Status
-	}
-	return 0
 }
 
 func pay(state State) Payment {
@@ -72,20 +63,20 @@ func TestDecideReserved(t *testing.T) {
 	tests := []struct {
 		state    State
 		wantCall Call
-		wantCode int
+		wantKind saga.Kind
 	}{
-		{StateAwaitingOrder, NoCall, 0}, // duplicate of the early reservation
-		{StateAwaitingStock, ChargeCall, 0},
-		{StateCharged, NoCall, 0},   // duplicate: charged once only
-		{StateDeclined, NoCall, 0},  // duplicate: declined once only
-		{StateCancelled, NoCall, 0}, // the cancellation came first: charge nothing
-		{StateRefunded, NoCall, 0},
+		{StateAwaitingOrder, NoCall, ""}, // duplicate of the early reservation
+		{StateAwaitingStock, ChargeCall, ""},
+		{StateCharged, NoCall, ""},   // duplicate: charged once only
+		{StateDeclined, NoCall, ""},  // duplicate: declined once only
+		{StateCancelled, NoCall, ""}, // the cancellation came first: charge nothing
+		{StateRefunded, NoCall, ""},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%q", tt.state), func(t *testing.T) {
 			d, err := DecideReserved(pay(tt.state), reservedData("o-1"))
-			if statusOf(err) != tt.wantCode || (err != nil && tt.wantCode == 0) {
-				t.Fatalf("err %v, want status %d", err, tt.wantCode)
+			if saga.KindOf(err) != tt.wantKind || (err != nil && tt.wantKind == "") {
+				t.Fatalf("err %v, want kind %q", err, tt.wantKind)
 			}
 			if d.Call != tt.wantCall || d.Next != nil || len(d.Emits) != 0 {
 				t.Fatalf("decided %+v, want call %d only", d, tt.wantCall)
@@ -100,23 +91,23 @@ func TestChargeOutcome(t *testing.T) {
 		name      string
 		chargeID  string
 		err       error
-		wantCode  int
+		wantKind  saga.Kind
 		wantState State
-		wantEmit  handler.Emit
+		wantEmit  saga.Emit
 	}{
-		{"charged: payment.completed carries the charge id", "ch_9", nil, 0, StateCharged,
-			handler.Emit{Type: events.PaymentCompleted, Data: events.PaymentCompletedData{OrderID: "o-1", PaymentID: "ch_9", AmountCents: 4500, Currency: "EUR"}}},
-		{"declined: payment.failed carries the gateway's reason", "", &Declined{Reason: "insufficient_funds", Detail: "no money"}, 0, StateDeclined,
-			handler.Emit{Type: events.PaymentFailed, Data: events.PaymentFailedData{OrderID: "o-1", AmountCents: 4500, Currency: "EUR", Reason: "insufficient_funds", Detail: "no money"}}},
-		{"a wrapped decline is still a decline", "", fmt.Errorf("gateway: %w", &Declined{Reason: "card_declined", Detail: "d"}), 0, StateDeclined,
-			handler.Emit{Type: events.PaymentFailed, Data: events.PaymentFailedData{OrderID: "o-1", AmountCents: 4500, Currency: "EUR", Reason: "card_declined", Detail: "d"}}},
-		{"gateway error: retried, nothing decided", "", errors.New("connection reset"), http.StatusServiceUnavailable, "", handler.Emit{}},
+		{"charged: payment.completed carries the charge id", "ch_9", nil, "", StateCharged,
+			saga.Emit{Type: events.PaymentCompleted, Data: events.PaymentCompletedData{OrderID: "o-1", PaymentID: "ch_9", AmountCents: 4500, Currency: "EUR"}}},
+		{"declined: payment.failed carries the gateway's reason", "", &Declined{Reason: "insufficient_funds", Detail: "no money"}, "", StateDeclined,
+			saga.Emit{Type: events.PaymentFailed, Data: events.PaymentFailedData{OrderID: "o-1", AmountCents: 4500, Currency: "EUR", Reason: "insufficient_funds", Detail: "no money"}}},
+		{"a wrapped decline is still a decline", "", fmt.Errorf("gateway: %w", &Declined{Reason: "card_declined", Detail: "d"}), "", StateDeclined,
+			saga.Emit{Type: events.PaymentFailed, Data: events.PaymentFailedData{OrderID: "o-1", AmountCents: 4500, Currency: "EUR", Reason: "card_declined", Detail: "d"}}},
+		{"gateway error: retried, nothing decided", "", errors.New("connection reset"), saga.KindRetry, "", saga.Emit{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			d, err := Charged(p, tt.chargeID, tt.err)
-			if statusOf(err) != tt.wantCode || (err != nil && tt.wantCode == 0) {
-				t.Fatalf("err %v, want status %d", err, tt.wantCode)
+			if saga.KindOf(err) != tt.wantKind || (err != nil && tt.wantKind == "") {
+				t.Fatalf("err %v, want kind %q", err, tt.wantKind)
 			}
 			if tt.wantState == "" {
 				if d.Next != nil || len(d.Emits) != 0 {
@@ -180,7 +171,7 @@ func TestRefundOutcome(t *testing.T) {
 		t.Fatalf("refunded: %+v %v", d, err)
 	}
 	d, err = Refunded(p, errors.New("timeout"))
-	if statusOf(err) != http.StatusServiceUnavailable || d.Next != nil || len(d.Emits) != 0 {
+	if saga.KindOf(err) != saga.KindRetry || d.Next != nil || len(d.Emits) != 0 {
 		t.Fatalf("failed refund: %+v %v", d, err)
 	}
 }

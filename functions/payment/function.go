@@ -13,41 +13,42 @@ package function
 import (
 	"context"
 	"fmt"
-	"net/http"
 
 	"github.com/kelseyhightower/envconfig"
 
 	"orderflow.dev/shared/events"
 	"orderflow.dev/shared/handler"
+	"orderflow.dev/shared/saga"
 	"orderflow.dev/shared/store"
 )
 
 // Function is the payment function.
 type Function struct {
-	app     *handler.App
+	handler.Lifecycle
 	gateway Gateway
 }
 
 // New builds the function; func-go calls it once per process.
 func New() *Function {
-	f := &Function{app: handler.New("payment", handler.Publishes(), handler.WithMigrations(migrations...))}
-	handler.On(f.app, events.OrderCreated, f.created)
-	handler.On(f.app, events.InventoryReserved, f.reserved)
-	handler.On(f.app, events.OrderCancelled, f.cancelled)
-	handler.OnQuery(f.app, events.PaymentQuery, events.PaymentView, f.query)
+	app := handler.New("payment", handler.Publishes(), handler.WithMigrations(migrations...))
+	f := &Function{Lifecycle: app.Lifecycle()}
+	handler.On(app, events.OrderCreated, f.created)
+	handler.On(app, events.InventoryReserved, f.reserved)
+	handler.On(app, events.OrderCancelled, f.cancelled)
+	handler.OnQuery(app, events.PaymentQuery, events.PaymentView, f.query)
 	// Also on its topics (orders, inventory), and none of its business.
-	f.app.Ignore(events.PlaceOrder, events.OrderConfirmed, events.InventoryRejected, events.InventoryReleased, events.SagaStalled)
+	app.Ignore(events.PlaceOrder, events.OrderConfirmed, events.InventoryRejected, events.InventoryReleased, events.SagaStalled)
 	return f
 }
 
 // Start opens the payment gateway, then the shared edge (store, outbox
 // relay).
-func (f *Function) Start(ctx context.Context, _ map[string]string) error {
-	var cfg Config
-	if err := envconfig.Process("", &cfg); err != nil {
+func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
+	var own Config
+	if err := envconfig.Process("", &own); err != nil {
 		return fmt.Errorf("payment: bad configuration: %w", err)
 	}
-	dbURL, derived, declineAbove, declineTokens, err := gatewaySettings(cfg)
+	dbURL, derived, declineAbove, declineTokens, err := gatewaySettings(own)
 	if err != nil {
 		return fmt.Errorf("payment: %w", err)
 	}
@@ -57,22 +58,18 @@ func (f *Function) Start(ctx context.Context, _ map[string]string) error {
 		return fmt.Errorf("payment: simulated payment gateway: %w", err)
 	}
 	f.gateway = gw
-	if err := f.app.Start(ctx); err != nil {
+	if err := f.Lifecycle.Start(ctx, cfg); err != nil {
 		_ = gw.Close()
 		return err
 	}
-	f.app.Log().Info("payment gateway: built-in simulator", "ledger", dbURL, "derived", derived,
+	f.App().Log().Info("payment gateway: built-in simulator", "ledger", dbURL, "derived", derived,
 		"declineAboveCents", declineAbove, "declineTokens", declineTokens)
 	return nil
 }
 
-// Handle receives each delivery: a CloudEvent over HTTP, decoded by the
-// shared edge (see handler.App.ServeHTTP for why not func-go's CloudEvents
-// runtime).
-func (f *Function) Handle(w http.ResponseWriter, r *http.Request) { f.app.ServeHTTP(w, r) }
-
+// Stop stops the shared edge, then closes the gateway.
 func (f *Function) Stop(ctx context.Context) error {
-	err := f.app.Stop(ctx)
+	err := f.Lifecycle.Stop(ctx)
 	if f.gateway != nil {
 		if cerr := f.gateway.Close(); err == nil {
 			err = cerr
@@ -80,36 +77,17 @@ func (f *Function) Stop(ctx context.Context) error {
 	}
 	return err
 }
-func (f *Function) Ready(ctx context.Context) (bool, error) { return f.app.Ready(ctx) }
-func (f *Function) Alive(ctx context.Context) (bool, error) { return f.app.Alive(ctx) }
-func (f *Function) App() *handler.App                       { return f.app }
 
-func (f *Function) created(ctx context.Context, tx *store.Tx, in handler.In[events.OrderCreatedData]) ([]handler.Emit, error) {
-	p, err := loadPayment(ctx, tx, in.Data.OrderID)
-	if err != nil {
-		return nil, err
-	}
-	return f.run(ctx, tx, p, DecideCreated(p, in.Data))
+func (f *Function) created(ctx context.Context, tx *store.Tx, in handler.In[events.OrderCreatedData]) ([]saga.Emit, error) {
+	return f.react(ctx, tx, in.Data.OrderID, func(p Payment) (Decision, error) { return DecideCreated(p, in.Data), nil })
 }
 
-func (f *Function) reserved(ctx context.Context, tx *store.Tx, in handler.In[events.InventoryReservedData]) ([]handler.Emit, error) {
-	p, err := loadPayment(ctx, tx, in.Data.OrderID)
-	if err != nil {
-		return nil, err
-	}
-	d, err := DecideReserved(p, in.Data)
-	if err != nil {
-		return nil, err
-	}
-	return f.run(ctx, tx, p, d)
+func (f *Function) reserved(ctx context.Context, tx *store.Tx, in handler.In[events.InventoryReservedData]) ([]saga.Emit, error) {
+	return f.react(ctx, tx, in.Data.OrderID, func(p Payment) (Decision, error) { return DecideReserved(p, in.Data) })
 }
 
-func (f *Function) cancelled(ctx context.Context, tx *store.Tx, in handler.In[events.OrderCancelledData]) ([]handler.Emit, error) {
-	p, err := loadPayment(ctx, tx, in.Data.OrderID)
-	if err != nil {
-		return nil, err
-	}
-	return f.run(ctx, tx, p, DecideCancelled(p, in.Data))
+func (f *Function) cancelled(ctx context.Context, tx *store.Tx, in handler.In[events.OrderCancelledData]) ([]saga.Emit, error) {
+	return f.react(ctx, tx, in.Data.OrderID, func(p Payment) (Decision, error) { return DecideCancelled(p, in.Data), nil })
 }
 
 func (f *Function) query(ctx context.Context, _ *store.DB, in handler.In[events.PaymentQueryData]) (any, error) {
@@ -120,8 +98,9 @@ func (f *Function) query(ctx context.Context, _ *store.DB, in handler.In[events.
 	return events.PaymentViewData{Ledger: ledger}, nil
 }
 
-// run makes the gateway call a decision asks for, folds its outcome and
-// writes the result, all inside the event's transaction.
+// react is the shape of every payment step: load the order's payment,
+// decide, make the gateway call the decision asks for, fold its outcome
+// and write the result, all inside the event's transaction.
 //
 // The call cannot be part of that transaction: the gateway is another
 // system. So the process may die, or the commit fail, after the gateway
@@ -135,8 +114,15 @@ func (f *Function) query(ctx context.Context, _ *store.DB, in handler.In[events.
 // the first attempt would have. The same holds when the gateway's answer is
 // lost on the way: the call fails, the transaction rolls back, and the retry
 // asks again under the same key.
-func (f *Function) run(ctx context.Context, tx *store.Tx, p Payment, d Decision) ([]handler.Emit, error) {
-	var err error
+func (f *Function) react(ctx context.Context, tx *store.Tx, orderID string, decide func(Payment) (Decision, error)) ([]saga.Emit, error) {
+	p, err := loadPayment(ctx, tx, orderID)
+	if err != nil {
+		return nil, err
+	}
+	d, err := decide(p)
+	if err != nil {
+		return nil, err
+	}
 	prev := p
 	if d.Next != nil {
 		// The call acts on the row as the decision leaves it (a creation
@@ -150,7 +136,7 @@ func (f *Function) run(ctx context.Context, tx *store.Tx, p Payment, d Decision)
 	case RefundCall:
 		refundID, rerr := f.gateway.Refund(ctx, RefundKey(p.OrderID), p.ChargeID, p.AmountCents)
 		if rerr == nil {
-			f.app.Log().Info("refunded", "correlationid", p.OrderID, "charge", p.ChargeID, "refund", refundID)
+			f.App().Log().Info("refunded", "correlationid", p.OrderID, "charge", p.ChargeID, "refund", refundID)
 		}
 		d, err = Refunded(p, rerr)
 	}

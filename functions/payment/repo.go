@@ -5,7 +5,7 @@ import (
 	"database/sql"
 	"errors"
 
-	"orderflow.dev/shared/handler"
+	"orderflow.dev/shared/saga"
 	"orderflow.dev/shared/store"
 )
 
@@ -68,7 +68,7 @@ func savePayment(ctx context.Context, tx *store.Tx, prev Payment, next *Payment)
 	if n, err := res.RowsAffected(); err != nil {
 		return err
 	} else if n != 1 {
-		return handler.Conflict("payment of %s changed concurrently; deciding again", next.OrderID)
+		return saga.Conflict("payment of %s changed concurrently; deciding again", next.OrderID)
 	}
 	return nil
 }

@@ -59,7 +59,7 @@ type App struct {
 
 	routes  map[string]route
 	ticks   map[string]route
-	queries map[string]query
+	queries map[string]direct
 	ignored map[string]bool
 	get     *getRoute
 
@@ -108,7 +108,7 @@ func New(name string, opts ...Option) *App {
 		source:  "/orderflow/" + name,
 		routes:  map[string]route{},
 		ticks:   map[string]route{},
-		queries: map[string]query{},
+		queries: map[string]direct{},
 		ignored: map[string]bool{},
 		log:     slog.New(slog.NewJSONHandler(os.Stderr, nil)).With("function", name),
 	}

@@ -13,8 +13,8 @@ import (
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 
 	"orderflow.dev/shared/events"
-	"orderflow.dev/shared/handler"
 	"orderflow.dev/shared/handlertest"
+	"orderflow.dev/shared/saga"
 )
 
 // deliver posts e to the function as a KafkaSource would (binary mode)
@@ -77,7 +77,7 @@ func BenchmarkDeliveryConcurrent(b *testing.B) {
 // running beside it).
 func BenchmarkDeliveryNoEmit(b *testing.B) {
 	p := newProbe()
-	p.reactWith(func() ([]handler.Emit, error) { return nil, nil })
+	p.reactWith(func() ([]saga.Emit, error) { return nil, nil })
 	benchDeliveries(b, p)
 }
 

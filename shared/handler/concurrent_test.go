@@ -11,6 +11,7 @@ import (
 	"orderflow.dev/shared/events"
 	"orderflow.dev/shared/handler"
 	"orderflow.dev/shared/handlertest"
+	"orderflow.dev/shared/saga"
 	"orderflow.dev/shared/store"
 )
 
@@ -18,15 +19,16 @@ import (
 // key, so that of two place-order commands for one order (two event ids)
 // delivered at once, the second loses a unique-key race.
 func newClaimer() *probe {
-	p := &probe{app: handler.New("claimer", handler.Publishes(),
-		handler.WithMigrations(`CREATE TABLE claims (order_id TEXT PRIMARY KEY)`))}
-	handler.On(p.app, events.PlaceOrder, func(ctx context.Context, tx *store.Tx, in handler.In[events.PlaceOrderData]) ([]handler.Emit, error) {
+	app := handler.New("claimer", handler.Publishes(),
+		handler.WithMigrations(`CREATE TABLE claims (order_id TEXT PRIMARY KEY)`))
+	p := &probe{Lifecycle: app.Lifecycle()}
+	handler.On(app, events.PlaceOrder, func(ctx context.Context, tx *store.Tx, in handler.In[events.PlaceOrderData]) ([]saga.Emit, error) {
 		if _, err := tx.Exec(ctx, `INSERT INTO claims (order_id) VALUES (?)`, in.Data.OrderID); err != nil {
 			return nil, err
 		}
-		return []handler.Emit{{Type: events.OrderCreated, Data: events.OrderCreatedData{OrderID: in.Data.OrderID}}}, nil
+		return []saga.Emit{{Type: events.OrderCreated, Data: events.OrderCreatedData{OrderID: in.Data.OrderID}}}, nil
 	})
-	p.app.Ignore(events.OrderCreated)
+	app.Ignore(events.OrderCreated)
 	return p
 }
 

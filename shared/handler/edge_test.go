@@ -17,35 +17,33 @@ import (
 	"orderflow.dev/shared/events"
 	"orderflow.dev/shared/handler"
 	"orderflow.dev/shared/handlertest"
+	"orderflow.dev/shared/saga"
 	"orderflow.dev/shared/store"
 )
 
 // probe is the smallest function: its reaction to a place-order command is
 // whatever the test says.
 type probe struct {
-	app   *handler.App
-	react atomic.Pointer[func() ([]handler.Emit, error)]
+	handler.Lifecycle
+	react atomic.Pointer[func() ([]saga.Emit, error)]
 	seen  atomic.Int64
 }
 
 func newProbe() *probe {
-	p := &probe{app: handler.New("probe", handler.Publishes())}
-	handler.On(p.app, events.PlaceOrder, func(ctx context.Context, tx *store.Tx, in handler.In[events.PlaceOrderData]) ([]handler.Emit, error) {
+	app := handler.New("probe", handler.Publishes())
+	p := &probe{Lifecycle: app.Lifecycle()}
+	handler.On(app, events.PlaceOrder, func(ctx context.Context, tx *store.Tx, in handler.In[events.PlaceOrderData]) ([]saga.Emit, error) {
 		p.seen.Add(1)
 		if f := p.react.Load(); f != nil {
 			return (*f)()
 		}
-		return []handler.Emit{{Type: events.OrderCreated, Data: events.OrderCreatedData{OrderID: in.Data.OrderID}}}, nil
+		return []saga.Emit{{Type: events.OrderCreated, Data: events.OrderCreatedData{OrderID: in.Data.OrderID}}}, nil
 	})
-	p.app.Ignore(events.OrderCreated)
+	app.Ignore(events.OrderCreated)
 	return p
 }
 
-func (p *probe) reactWith(f func() ([]handler.Emit, error))           { p.react.Store(&f) }
-func (p *probe) Start(ctx context.Context, _ map[string]string) error { return p.app.Start(ctx) }
-func (p *probe) Stop(ctx context.Context) error                       { return p.app.Stop(ctx) }
-func (p *probe) Handle(w http.ResponseWriter, r *http.Request)        { p.app.ServeHTTP(w, r) }
-func (p *probe) App() *handler.App                                    { return p.app }
+func (p *probe) reactWith(f func() ([]saga.Emit, error)) { p.react.Store(&f) }
 
 func placeData(id string) events.PlaceOrderData {
 	return events.PlaceOrderData{OrderID: id, CustomerID: "c", Email: "c@x.org", Currency: "EUR", PaymentToken: "t",
@@ -57,19 +55,19 @@ func TestStatusTellsTheDispatcherWhetherToRetry(t *testing.T) {
 	h := handlertest.Start(t, p, nil)
 	tests := []struct {
 		name   string
-		react  func() ([]handler.Emit, error)
+		react  func() ([]saga.Emit, error)
 		typ    string
 		status int
 		field  string
 	}{
 		{"handled", nil, events.PlaceOrder, 200, ""},
-		{"invalid content: no retry", func() ([]handler.Emit, error) { return nil, handler.Invalid("lines[0].sku", "bad") }, events.PlaceOrder, 400, "lines[0].sku"},
-		{"business rule: no retry", func() ([]handler.Emit, error) { return nil, handler.Unprocessable("orderId", "taken") }, events.PlaceOrder, 422, "orderId"},
-		{"not yet: retry", func() ([]handler.Emit, error) { return nil, handler.Retry("later") }, events.PlaceOrder, 503, ""},
-		{"lost a race: retry", func() ([]handler.Emit, error) { return nil, handler.Conflict("again") }, events.PlaceOrder, 409, ""},
-		{"unexpected failure: retry", func() ([]handler.Emit, error) { return nil, errors.New("disk on fire") }, events.PlaceOrder, 500, ""},
-		{"an emit outside the catalog is a bug: retry", func() ([]handler.Emit, error) {
-			return []handler.Emit{{Type: "dev.orderflow.nope.v1"}}, nil
+		{"invalid content: no retry", func() ([]saga.Emit, error) { return nil, saga.Invalid("lines[0].sku", "bad") }, events.PlaceOrder, 400, "lines[0].sku"},
+		{"business rule: no retry", func() ([]saga.Emit, error) { return nil, saga.Unprocessable("orderId", "taken") }, events.PlaceOrder, 422, "orderId"},
+		{"not yet: retry", func() ([]saga.Emit, error) { return nil, saga.Retry("later") }, events.PlaceOrder, 503, ""},
+		{"lost a race: retry", func() ([]saga.Emit, error) { return nil, saga.Conflict("again") }, events.PlaceOrder, 409, ""},
+		{"unexpected failure: retry", func() ([]saga.Emit, error) { return nil, errors.New("disk on fire") }, events.PlaceOrder, 500, ""},
+		{"an emit outside the catalog is a bug: retry", func() ([]saga.Emit, error) {
+			return []saga.Emit{{Type: "dev.orderflow.nope.v1"}}, nil
 		}, events.PlaceOrder, 500, ""},
 		{"ignored type", nil, events.OrderCreated, 200, ""},
 		{"known type it does not handle", nil, events.PaymentFailed, 400, "type"},
@@ -154,7 +152,7 @@ func TestEnvelopeErrorsNameTheAttribute(t *testing.T) {
 func TestConcurrentCancelledDeliveriesNeverWedgeTheFunction(t *testing.T) {
 	p := newProbe()
 	h := handlertest.Start(t, p, nil)
-	p.reactWith(func() ([]handler.Emit, error) {
+	p.reactWith(func() ([]saga.Emit, error) {
 		time.Sleep(time.Duration(rand.IntN(2000)) * time.Microsecond)
 		return nil, nil
 	})

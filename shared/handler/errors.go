@@ -3,71 +3,64 @@ package handler
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"time"
 
+	"orderflow.dev/shared/saga"
 	"orderflow.dev/shared/store"
 )
 
 var timeNow = func() time.Time { return time.Now().UTC() }
 
-// Refusal is an error with the HTTP status it must be answered with.
+// httpRefusal is how the edge answers an event it does not take: the HTTP
+// status, and the refusal whose field and message its error body carries.
+type httpRefusal struct {
+	status int
+	*saga.Refusal
+}
+
 // Knative's dispatcher retries 404, 408, 409, 429 and 5xx and dead-letters
 // any other 4xx at once, so the status is the retry decision.
-type Refusal struct {
-	Status int
-	Field  string
-	Msg    string
-	cause  error
-}
-
-func (r *Refusal) Error() string {
-	if r.Field == "" {
-		return r.Msg
+func statusOf(k saga.Kind) int {
+	switch k {
+	case saga.KindInvalid:
+		return http.StatusBadRequest // 400: not retried
+	case saga.KindUnprocessable:
+		return http.StatusUnprocessableEntity // 422: not retried
+	case saga.KindRetry:
+		return http.StatusServiceUnavailable // 503: retried
+	case saga.KindConflict:
+		return http.StatusConflict // 409: retried
 	}
-	return r.Field + ": " + r.Msg
+	return http.StatusInternalServerError // unexpected: retried
 }
 
-func (r *Refusal) Unwrap() error { return r.cause }
-
-// Invalid refuses an event whose content is wrong (400): retrying cannot
-// help, so it goes to the dead-letter sink with this message.
-func Invalid(field, format string, args ...any) *Refusal {
-	return &Refusal{Status: http.StatusBadRequest, Field: field, Msg: fmt.Sprintf(format, args...)}
+// refusalOf gives the answer to an event whose handling failed with err:
+// the edge's own answers as they are, anything else by its kind.
+func refusalOf(err error) *httpRefusal {
+	var r *httpRefusal
+	if errors.As(err, &r) {
+		return r
+	}
+	s := asRefusal(err)
+	return &httpRefusal{status: statusOf(s.Kind), Refusal: s}
 }
 
-// Unprocessable refuses a well-formed event that breaks a business rule
-// (422), such as an order for a SKU the catalog does not sell.
-func Unprocessable(field, format string, args ...any) *Refusal {
-	return &Refusal{Status: http.StatusUnprocessableEntity, Field: field, Msg: fmt.Sprintf(format, args...)}
-}
-
-// Retry asks for redelivery later (503), for a condition expected to pass,
-// such as an event that overtook the one it depends on.
-func Retry(format string, args ...any) *Refusal {
-	return &Refusal{Status: http.StatusServiceUnavailable, Msg: fmt.Sprintf(format, args...)}
-}
-
-// Conflict reports a lost optimistic-concurrency race (409, retried): another
-// delivery changed the aggregate first; the retry sees the new version.
-func Conflict(format string, args ...any) *Refusal {
-	return &Refusal{Status: http.StatusConflict, Msg: fmt.Sprintf(format, args...)}
-}
-
-func classify(err error) *Refusal {
-	var r *Refusal
+// asRefusal is err as a refusal: a decision's own, or what a failure of the
+// store says about retrying. Anything else is unexpected and has no kind.
+func asRefusal(err error) *saga.Refusal {
+	var r *saga.Refusal
 	if errors.As(err, &r) {
 		return r
 	}
 	switch {
 	case store.IsUniqueViolation(err):
-		return &Refusal{Status: http.StatusConflict, Msg: "concurrent update; retry: " + shorten(err.Error(), 300), cause: err}
+		return saga.Conflict("concurrent update; retry: %s", shorten(err.Error(), 300))
 	case store.IsInvalidData(err):
 		// The store cannot hold something this event carries; it never will.
-		return &Refusal{Status: http.StatusBadRequest, Field: "event", Msg: "the store refuses this event's data: " + shorten(err.Error(), 300), cause: err}
+		return saga.Invalid("event", "the store refuses this event's data: %s", shorten(err.Error(), 300))
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-		return &Refusal{Status: http.StatusServiceUnavailable, Msg: "timed out: " + err.Error(), cause: err}
+		return saga.Retry("timed out: %v", err)
 	}
-	return &Refusal{Status: http.StatusInternalServerError, Msg: shorten(err.Error(), 500), cause: err}
+	return &saga.Refusal{Msg: shorten(err.Error(), 500)}
 }

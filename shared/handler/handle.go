@@ -3,7 +3,6 @@ package handler
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"strings"
 
 	"github.com/cloudevents/sdk-go/v2/event"
@@ -12,6 +11,7 @@ import (
 
 	"orderflow.dev/shared/ce"
 	"orderflow.dev/shared/events"
+	"orderflow.dev/shared/saga"
 	"orderflow.dev/shared/store"
 )
 
@@ -21,37 +21,26 @@ type In[P any] struct {
 	Data  P
 }
 
-// Emit is one event a reaction wants published once its transaction commits.
-type Emit struct {
-	Type string
-	Data any
-}
-
 // Reaction applies one event inside the transaction that also records it as
 // processed and stores what it emits. It must not publish anything itself.
-type Reaction[P any] func(ctx context.Context, tx *store.Tx, in In[P]) ([]Emit, error)
+type Reaction[P any] func(ctx context.Context, tx *store.Tx, in In[P]) ([]saga.Emit, error)
 
 // Answer serves a query from the store, outside any transaction.
 type Answer[P any] func(ctx context.Context, db *store.DB, in In[P]) (reply any, err error)
 
-type route func(ctx context.Context, tx *store.Tx, e event.Event, data any) ([]Emit, error)
-type query struct {
-	replyType string
-	answer    func(ctx context.Context, db *store.DB, e event.Event, data any) (any, error)
-}
+// route is a reaction as the edge calls it, its payload not yet typed.
+type route func(ctx context.Context, tx *store.Tx, e event.Event, data any) ([]saga.Emit, error)
+
+// direct answers an event the function does not react to: a query, the
+// outbox sweep, a type ignored on purpose, a refusal.
+type direct func(ctx context.Context, e event.Event) (*event.Event, error)
 
 // On registers the reaction of the function to events of type typ.
 func On[P any](a *App, typ string, react Reaction[P]) {
 	checkPayload[P](typ)
-	a.routes[typ] = func(ctx context.Context, tx *store.Tx, e event.Event, data any) ([]Emit, error) {
+	a.routes[typ] = func(ctx context.Context, tx *store.Tx, e event.Event, data any) ([]saga.Emit, error) {
 		return react(ctx, tx, In[P]{Event: e, Data: *data.(*P)})
 	}
-}
-
-// duplicate answers a redelivery: 200, nothing done.
-func (a *App) duplicate(e event.Event) (*event.Event, error) {
-	a.log.Info("duplicate delivery ignored", "type", e.Type(), "id", e.ID(), "source", e.Source(), "correlationid", ce.String(e, ce.CorrelationID))
-	return nil, nil
 }
 
 // OnEmitted registers what the function does with the events it publishes,
@@ -73,38 +62,10 @@ type Emitted struct {
 // OnTick registers a housekeeping task, run in a transaction like any
 // reaction when a PingSource's tick names it (data {"task": task}). The
 // outbox sweep needs no registration: every function answers it.
-func OnTick(a *App, task string, run func(ctx context.Context, tx *store.Tx) ([]Emit, error)) {
-	a.ticks[task] = func(ctx context.Context, tx *store.Tx, _ event.Event, _ any) ([]Emit, error) { return run(ctx, tx) }
-}
-
-func (a *App) tickRoute(e event.Event) (route, *Refusal) {
-	data, refusal := decode(e)
-	if refusal != nil {
-		return nil, refusal
+func OnTick(a *App, task string, run func(ctx context.Context, tx *store.Tx) ([]saga.Emit, error)) {
+	a.ticks[task] = func(ctx context.Context, tx *store.Tx, _ event.Event, _ any) ([]saga.Emit, error) {
+		return run(ctx, tx)
 	}
-	task := data.(*events.TickData).Task
-	if task == events.TaskOutboxSweep {
-		return nil, nil
-	}
-	r, ok := a.ticks[task]
-	if !ok {
-		return nil, Invalid("task", "%s has no %q task; check the PingSource's data", a.name, task)
-	}
-	return r, nil
-}
-
-// sweep publishes what the outbox holds. A PingSource sends it on a
-// schedule, so events committed just before a crash, or by a function
-// Knative since scaled to zero, go out even when no new event arrives.
-func (a *App) sweep(ctx context.Context, e event.Event) (*event.Event, error) {
-	n, err := a.Flush(ctx)
-	if err != nil {
-		return a.refuse(e, Retry("outbox sweep published %d event(s), then failed: %v", n, err))
-	}
-	if n > 0 {
-		a.log.Info("outbox sweep", "published", n)
-	}
-	return nil, nil
 }
 
 // OnQuery registers a request/reply query: the reply, of type replyType, is
@@ -112,9 +73,21 @@ func (a *App) sweep(ctx context.Context, e event.Event) (*event.Event, error) {
 func OnQuery[P any](a *App, typ, replyType string, answer Answer[P]) {
 	checkPayload[P](typ)
 	events.MustLookup(replyType)
-	a.queries[typ] = query{replyType: replyType, answer: func(ctx context.Context, db *store.DB, e event.Event, data any) (any, error) {
-		return answer(ctx, db, In[P]{Event: e, Data: *data.(*P)})
-	}}
+	a.queries[typ] = func(ctx context.Context, e event.Event) (*event.Event, error) {
+		data, err := decode(e)
+		if err != nil {
+			return a.refuse(e, err)
+		}
+		view, err := answer(ctx, a.db, In[P]{Event: e, Data: *data.(*P)})
+		if err != nil {
+			return a.refuse(e, err)
+		}
+		out, err := a.reply(e, replyType, view)
+		if err != nil {
+			return a.refuse(e, err)
+		}
+		return out, nil
+	}
 }
 
 func checkPayload[P any](typ string) {
@@ -128,128 +101,187 @@ func checkPayload[P any](typ string) {
 // request. The reply is nil for saga events (KafkaSource discards it
 // anyway), a view for queries and an error event for refusals; the error,
 // when not nil, is a *cehttp.Result carrying the HTTP status.
+//
+// What to do with the event is looked up first. An event the function
+// reacts to then takes one straight path: dedupe, react, enqueue what the
+// reaction emits in the outbox (one transaction), kick the relay.
 func (a *App) HandleEvent(ctx context.Context, e event.Event) (*event.Event, error) {
 	if !a.ready.Load() {
-		return a.refuse(e, &Refusal{Status: http.StatusServiceUnavailable, Msg: a.name + " is starting; retry"})
+		return a.refuse(e, saga.Retry("%s is starting; retry", a.name))
 	}
-	typ := e.Type()
-	if q, ok := a.queries[typ]; ok {
-		return a.answer(ctx, e, q)
-	}
-	r, ok := a.routes[typ]
-	if typ == events.Tick {
-		var refusal *Refusal
-		if r, refusal = a.tickRoute(e); refusal != nil {
-			return a.refuse(e, refusal)
-		}
-		if r == nil {
-			return a.sweep(ctx, e)
-		}
-		ok = true
-	}
-	if !ok {
-		if a.ignored[typ] {
-			a.log.Debug("ignored", "type", typ, "id", e.ID())
-			return nil, nil
-		}
-		if _, known := events.Lookup(typ); known {
-			return a.refuse(e, Invalid("type", "%s does not handle %s events; check the KafkaSource topics", a.name, typ))
-		}
-		return a.refuse(e, Invalid("type", "unknown event type %q; known types are listed in the orderflow event catalog", typ))
+	react, answer := a.lookup(e)
+	if answer != nil {
+		return answer(ctx, e)
 	}
 	// A redelivery of an event handled lately is answered before its
 	// payload is decoded and checked against its schema (most of what a
-	// duplicate cost). Older ones are caught by MarkProcessed below, the
-	// authority: this is a cache of what it recorded, not a second store.
+	// duplicate cost). Older ones are caught by MarkProcessed in commit,
+	// the authority: this is a cache of what it recorded, not a second
+	// store.
 	if a.recent.has(e.Source(), e.ID()) {
 		return a.duplicate(e)
 	}
-	data, refusal := decode(e)
-	if refusal != nil {
-		return a.refuse(e, refusal)
-	}
-
-	duplicate := false
-	var emitted []event.Event
-	err := a.db.InTx(ctx, func(tx *store.Tx) error {
-		first, err := tx.MarkProcessed(ctx, a.name, e.Source(), e.ID(), typ)
-		if err != nil {
-			return err
-		}
-		if !first {
-			duplicate = true
-			return nil
-		}
-		emits, err := r(ctx, tx, e, data)
-		if err != nil {
-			return err
-		}
-		emitted = emitted[:0]
-		for _, em := range emits {
-			out, err := events.New(em.Type, em.Data, &e, a.source)
-			if err != nil {
-				return err
-			}
-			emitted = append(emitted, out)
-		}
-		if a.onEmitted != nil && len(emitted) > 0 {
-			notes := make([]Emitted, len(emitted))
-			for i := range emitted {
-				notes[i] = Emitted{Event: emitted[i], Data: emits[i].Data}
-			}
-			if err := a.onEmitted(ctx, tx, e, notes); err != nil {
-				return err
-			}
-		}
-		return tx.Enqueue(ctx, emitted...)
-	})
+	data, err := decode(e)
 	if err != nil {
-		return a.refuse(e, classify(err))
+		return a.refuse(e, err)
 	}
-	if !duplicate {
-		a.recent.add(e.Source(), e.ID())
-		a.faults.afterCommit(typ, a.log)
+	emitted, first, err := a.commit(ctx, e, react, data)
+	if err != nil {
+		return a.refuse(e, err)
 	}
-	if duplicate {
+	if !first {
 		return a.duplicate(e)
 	}
+	a.recent.add(e.Source(), e.ID())
+	a.faults.afterCommit(e.Type(), a.log)
+	a.kick(e.ID(), emitted)
+	return nil, nil
+}
+
+// lookup says what to do with e, by its type (and a tick by its task):
+// react to it, or answer it directly.
+func (a *App) lookup(e event.Event) (route, direct) {
+	typ := e.Type()
+	if q, ok := a.queries[typ]; ok {
+		return nil, q
+	}
+	if typ == events.Tick {
+		return a.tick(e)
+	}
+	if r, ok := a.routes[typ]; ok {
+		return r, nil
+	}
+	if a.ignored[typ] {
+		return nil, a.ignore
+	}
+	if _, known := events.Lookup(typ); known {
+		return nil, a.refusal(saga.Invalid("type", "%s does not handle %s events; check the KafkaSource topics", a.name, typ))
+	}
+	return nil, a.refusal(saga.Invalid("type", "unknown event type %q; known types are listed in the orderflow event catalog", typ))
+}
+
+// tick looks up the task a PingSource's tick names: the outbox sweep,
+// which every function answers, or one registered with OnTick, which is
+// reacted to like a saga event.
+func (a *App) tick(e event.Event) (route, direct) {
+	data, err := decode(e)
+	if err != nil {
+		return nil, a.refusal(err)
+	}
+	task := data.(*events.TickData).Task
+	if task == events.TaskOutboxSweep {
+		return nil, a.sweep
+	}
+	if r, ok := a.ticks[task]; ok {
+		return r, nil
+	}
+	return nil, a.refusal(saga.Invalid("task", "%s has no %q task; check the PingSource's data", a.name, task))
+}
+
+// commit runs the reaction in one transaction with what makes its effects
+// happen once: the event's id recorded as processed (first is false when
+// it already was, and then nothing else is done) and the events the
+// reaction emits stored in the outbox.
+func (a *App) commit(ctx context.Context, e event.Event, react route, data any) ([]event.Event, bool, error) {
+	var emitted []event.Event
+	first := false
+	err := a.db.InTx(ctx, func(tx *store.Tx) error {
+		emitted = nil
+		var err error
+		if first, err = tx.MarkProcessed(ctx, a.name, e.Source(), e.ID(), e.Type()); err != nil || !first {
+			return err
+		}
+		emits, err := react(ctx, tx, e, data)
+		if err != nil {
+			return err
+		}
+		emitted, err = a.enqueue(ctx, tx, e, emits)
+		return err
+	})
+	return emitted, first, err
+}
+
+// enqueue builds the events a reaction emits, with their final ids and
+// times, has OnEmitted note them and stores them in the outbox, all in the
+// reaction's transaction.
+func (a *App) enqueue(ctx context.Context, tx *store.Tx, cause event.Event, emits []saga.Emit) ([]event.Event, error) {
+	if len(emits) == 0 {
+		return nil, nil
+	}
+	out := make([]event.Event, len(emits))
+	for i, em := range emits {
+		e, err := events.New(em.Type, em.Data, &cause, a.source)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = e
+	}
+	if a.onEmitted != nil {
+		notes := make([]Emitted, len(out))
+		for i := range out {
+			notes[i] = Emitted{Event: out[i], Data: emits[i].Data}
+		}
+		if err := a.onEmitted(ctx, tx, cause, notes); err != nil {
+			return nil, err
+		}
+	}
+	return out, tx.Enqueue(ctx, out...)
+}
+
+// kick has the relay publish what a committed transaction enqueued now,
+// rather than at its next sweep.
+func (a *App) kick(causeID string, emitted []event.Event) {
 	for _, out := range emitted {
-		a.log.Debug("emitted", "type", out.Type(), "id", out.ID(), "causationid", e.ID(), "correlationid", ce.String(out, ce.CorrelationID))
+		a.log.Debug("emitted", "type", out.Type(), "id", out.ID(), "causationid", causeID, "correlationid", ce.String(out, ce.CorrelationID))
 	}
 	if len(emitted) > 0 && a.relay != nil {
 		a.relay.Kick()
 	}
+}
+
+// duplicate answers a redelivery: 200, nothing done.
+func (a *App) duplicate(e event.Event) (*event.Event, error) {
+	a.log.Info("duplicate delivery ignored", "type", e.Type(), "id", e.ID(), "source", e.Source(), "correlationid", ce.String(e, ce.CorrelationID))
 	return nil, nil
 }
 
-func (a *App) answer(ctx context.Context, e event.Event, q query) (*event.Event, error) {
-	data, refusal := decode(e)
-	if refusal != nil {
-		return a.refuse(e, refusal)
-	}
-	reply, err := q.answer(ctx, a.db, e, data)
+// ignore answers a type the function drops on purpose: 200, nothing done.
+func (a *App) ignore(_ context.Context, e event.Event) (*event.Event, error) {
+	a.log.Debug("ignored", "type", e.Type(), "id", e.ID())
+	return nil, nil
+}
+
+// sweep publishes what the outbox holds. A PingSource sends it on a
+// schedule, so events committed just before a crash, or by a function
+// Knative since scaled to zero, go out even when no new event arrives.
+func (a *App) sweep(ctx context.Context, e event.Event) (*event.Event, error) {
+	n, err := a.Flush(ctx)
 	if err != nil {
-		return a.refuse(e, classify(err))
+		return a.refuse(e, saga.Retry("outbox sweep published %d event(s), then failed: %v", n, err))
 	}
-	out, err := a.reply(e, q.replyType, reply)
-	if err != nil {
-		return a.refuse(e, classify(err))
+	if n > 0 {
+		a.log.Info("outbox sweep", "published", n)
 	}
-	return out, nil
+	return nil, nil
+}
+
+// refusal answers with err, whatever the event.
+func (a *App) refusal(err error) direct {
+	return func(_ context.Context, e event.Event) (*event.Event, error) { return a.refuse(e, err) }
 }
 
 // decode checks the envelope fields orderflow relies on and the payload
 // against its schema.
-func decode(e event.Event) (any, *Refusal) {
+func decode(e event.Event) (any, error) {
 	if ct := e.DataContentType(); ct != "" && !strings.HasPrefix(ct, "application/json") && !strings.HasSuffix(strings.SplitN(ct, ";", 2)[0], "+json") {
-		return nil, Invalid("datacontenttype", "%q is not JSON; orderflow events carry application/json", ct)
+		return nil, saga.Invalid("datacontenttype", "%q is not JSON; orderflow events carry application/json", ct)
 	}
 	data, err := events.Decode(e.Type(), e.Data())
 	if err != nil {
 		if fe, ok := errorsAs[*events.FieldError](err); ok {
-			return nil, &Refusal{Status: http.StatusBadRequest, Field: fe.Field, Msg: fe.Reason}
+			return nil, &saga.Refusal{Kind: saga.KindInvalid, Field: fe.Field, Msg: fe.Reason}
 		}
-		return nil, Invalid("data", "%v", err)
+		return nil, saga.Invalid("data", "%v", err)
 	}
 	return data, nil
 }
@@ -274,19 +306,20 @@ func (a *App) reply(cause event.Event, typ string, data any) (*event.Event, erro
 	return &out, nil
 }
 
-// refuse answers with an error event whose JSON body names the problem, and
-// the status that tells the dispatcher whether to retry.
-func (a *App) refuse(e event.Event, r *Refusal) (*event.Event, error) {
+// refuse answers the failure err with an error event whose JSON body names
+// the problem, and the status that tells the dispatcher whether to retry.
+func (a *App) refuse(e event.Event, err error) (*event.Event, error) {
+	r := refusalOf(err)
 	level := a.log.Warn
-	if r.Status >= 500 {
+	if r.status >= 500 {
 		level = a.log.Error
 	}
-	level("refused", "status", r.Status, "field", r.Field, "error", r.Msg, "type", e.Type(), "id", e.ID(),
+	level("refused", "status", r.status, "field", r.Field, "error", r.Msg, "type", e.Type(), "id", e.ID(),
 		"correlationid", ce.String(e, ce.CorrelationID))
-	body := events.ErrorData{Error: r.Msg, Field: r.Field, Status: r.Status, EventType: e.Type(), EventID: e.ID(), Function: a.name}
-	out, err := a.reply(e, events.Error, body)
-	if err != nil {
-		return nil, cehttp.NewResult(r.Status, "%s", r.Msg)
+	body := events.ErrorData{Error: r.Msg, Field: r.Field, Status: r.status, EventType: e.Type(), EventID: e.ID(), Function: a.name}
+	out, rerr := a.reply(e, events.Error, body)
+	if rerr != nil {
+		return nil, cehttp.NewResult(r.status, "%s", r.Msg)
 	}
-	return out, cehttp.NewResult(r.Status, "%s", r.Error())
+	return out, cehttp.NewResult(r.status, "%s", r.Error())
 }

@@ -15,6 +15,7 @@ import (
 
 	"orderflow.dev/shared/ce"
 	"orderflow.dev/shared/events"
+	"orderflow.dev/shared/saga"
 )
 
 // MaxBodyBytes bounds a delivered event. Saga events are a few hundred
@@ -49,10 +50,11 @@ func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
-	e, refusal := decodeRequest(r)
-	if refusal != nil {
-		a.log.Warn("refused", "status", refusal.Status, "field", refusal.Field, "error", refusal.Msg)
-		writeError(w, refusal.Status, events.ErrorData{Error: refusal.Msg, Field: refusal.Field, Status: refusal.Status, Function: a.name})
+	e, err := decodeRequest(r)
+	if err != nil {
+		refusal := refusalOf(err)
+		a.log.Warn("refused", "status", refusal.status, "field", refusal.Field, "error", refusal.Msg)
+		writeError(w, refusal.status, events.ErrorData{Error: refusal.Msg, Field: refusal.Field, Status: refusal.status, Function: a.name})
 		return
 	}
 	reply, result := a.HandleEvent(r.Context(), *e)
@@ -74,19 +76,19 @@ func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // decodeRequest turns the request into an event, or a refusal naming what
 // is wrong with the envelope.
-func decodeRequest(r *http.Request) (*event.Event, *Refusal) {
+func decodeRequest(r *http.Request) (*event.Event, error) {
 	msg := cehttp.NewMessageFromHttpRequest(r)
 	if msg.ReadEncoding() == binding.EncodingUnknown {
 		if problem := ce.UnsupportedSpecVersion(r.Header); problem != "" {
-			return nil, Invalid("specversion", "%s", problem)
+			return nil, saga.Invalid("specversion", "%s", problem)
 		}
-		return nil, Invalid("specversion", "not a CloudEvent: send ce-specversion, ce-id, ce-source and ce-type headers (binary mode) or a content-type of application/cloudevents+json (structured mode)")
+		return nil, saga.Invalid("specversion", "not a CloudEvent: send ce-specversion, ce-id, ce-source and ce-type headers (binary mode) or a content-type of application/cloudevents+json (structured mode)")
 	}
 	e, err := binding.ToEvent(r.Context(), msg)
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return nil, &Refusal{Status: http.StatusRequestEntityTooLarge, Field: "data", Msg: fmt.Sprintf("event larger than %d bytes", MaxBodyBytes)}
+			return nil, &httpRefusal{status: http.StatusRequestEntityTooLarge, Refusal: &saga.Refusal{Field: "data", Msg: fmt.Sprintf("event larger than %d bytes", MaxBodyBytes)}}
 		}
 		return nil, envelopeRefusal(err)
 	}
@@ -97,14 +99,14 @@ func decodeRequest(r *http.Request) (*event.Event, *Refusal) {
 	// bytes that are not text would fail there on every retry.
 	for _, a := range [][2]string{{"id", e.ID()}, {"source", e.Source()}, {"type", e.Type()}} {
 		if !utf8.ValidString(a[1]) || strings.ContainsRune(a[1], 0) {
-			return nil, Invalid(a[0], "%s must be UTF-8 text without NUL bytes", a[0])
+			return nil, saga.Invalid(a[0], "%s must be UTF-8 text without NUL bytes", a[0])
 		}
 	}
 	return e, nil
 }
 
 // envelopeRefusal names the first attribute the SDK complained about.
-func envelopeRefusal(err error) *Refusal {
+func envelopeRefusal(err error) *saga.Refusal {
 	var ve event.ValidationError
 	if errors.As(err, &ve) {
 		fields := make([]string, 0, len(ve))
@@ -112,15 +114,15 @@ func envelopeRefusal(err error) *Refusal {
 			fields = append(fields, f)
 		}
 		sort.Strings(fields)
-		return Invalid(fields[0], "%v", ve[fields[0]])
+		return saga.Invalid(fields[0], "%v", ve[fields[0]])
 	}
 	msg := err.Error()
 	for _, attr := range []string{"specversion", "id", "source", "type", "time", "dataschema", "datacontenttype", "subject"} {
 		if strings.Contains(msg, attr) {
-			return Invalid(attr, "%s", msg)
+			return saga.Invalid(attr, "%s", msg)
 		}
 	}
-	return Invalid("event", "malformed CloudEvent: %s", msg)
+	return saga.Invalid("event", "malformed CloudEvent: %s", msg)
 }
 
 // ServeGet answers plain GETs with a query of type typ (its payload built
