@@ -65,6 +65,14 @@ func New() *Function {
 	// Its own reports come back on the orders topic; the cancellation
 	// they cause is what the projection counts.
 	app.Ignore(events.SagaStalled)
+	handler.CountEmitted(app, "orderflow_sagas_stalled_total",
+		"Orders found with no outcome past their deadline; each gets a saga.stalled event, which the order function cancels.",
+		nil, func(e event.Event) []string {
+			if e.Type() == events.SagaStalled {
+				return []string{}
+			}
+			return nil
+		})
 	handler.OnTick(app, events.TaskStalledSagas, f.reportStalled)
 	return f
 }

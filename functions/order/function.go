@@ -55,6 +55,9 @@ func New() *Function {
 	handler.On(app, events.PaymentFailed, f.paymentFailed)
 	handler.On(app, events.SagaStalled, f.stalled)
 	handler.OnQuery(app, events.OrderQuery, events.OrderView, f.query)
+	handler.CountEmitted(app, "orderflow_saga_outcomes_total",
+		"Orders the saga ended, by outcome (confirmed, cancelled) and the reason of a cancellation.",
+		[]string{"outcome", "reason"}, sagaOutcome)
 	// GET /?orderId=ID answers the same view as JSON.
 	app.ServeGet(events.OrderQuery, func(r *http.Request) any { return events.OrderQueryData{OrderID: r.URL.Query().Get("orderId")} })
 
@@ -198,4 +201,17 @@ func timelineOnly[P any](app *handler.App, typ string, describe func(P) (orderID
 
 func money(cents int64, currency string) string {
 	return fmt.Sprintf("%d.%02d %s", cents/100, cents%100, currency)
+}
+
+// sagaOutcome labels an order's end for orderflow_saga_outcomes_total.
+func sagaOutcome(e event.Event) []string {
+	switch e.Type() {
+	case events.OrderConfirmed:
+		return []string{"confirmed", ""}
+	case events.OrderCancelled:
+		var d events.OrderCancelledData
+		_ = json.Unmarshal(e.Data(), &d) // built by this function from the same type
+		return []string{"cancelled", d.Reason}
+	}
+	return nil
 }

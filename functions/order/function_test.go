@@ -179,7 +179,7 @@ func TestOutboxSurvivesASinkOutage(t *testing.T) {
 	if _, err := h.F.App().Flush(context.Background()); err == nil {
 		t.Fatal("flush into a failing sink reported success")
 	}
-	if n, _ := h.F.App().DB().OutboxBacklog(context.Background()); n != 1 {
+	if n, _, _ := h.F.App().DB().OutboxBacklog(context.Background()); n != 1 {
 		t.Fatalf("backlog %d, want 1", n)
 	}
 	h.Sink.Answer(http.StatusAccepted)

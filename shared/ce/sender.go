@@ -13,6 +13,8 @@ import (
 	"github.com/cloudevents/sdk-go/v2/binding"
 	"github.com/cloudevents/sdk-go/v2/event"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+
+	"orderflow.dev/shared/tracing"
 )
 
 // Sender posts CloudEvents, in binary content mode, to one HTTP target: on a
@@ -98,6 +100,7 @@ func (s *Sender) Send(ctx context.Context, e event.Event) error {
 	if err := cehttp.WriteRequest(binding.WithForceBinary(ctx), binding.ToMessage(&e), req); err != nil {
 		return fmt.Errorf("POST %s: encoding the event: %w", s.target, err)
 	}
+	tracing.Inject(ctx, req.Header)
 	resp, err := s.client.Do(req)
 	if err != nil {
 		return fmt.Errorf("POST %s: %w", s.target, err)

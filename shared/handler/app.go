@@ -28,6 +28,7 @@ import (
 	"orderflow.dev/shared/ce"
 	"orderflow.dev/shared/events"
 	"orderflow.dev/shared/store"
+	"orderflow.dev/shared/tracing"
 )
 
 // Config is what every function reads from its environment.
@@ -73,6 +74,10 @@ type App struct {
 
 	faults faultPoints
 
+	metrics       *metrics
+	onCommitted   []func(cause event.Event, emitted []event.Event)
+	traceShutdown func(context.Context) error
+
 	ready    atomic.Bool
 	stopping context.CancelFunc
 	wg       sync.WaitGroup
@@ -112,6 +117,8 @@ func New(name string, opts ...Option) *App {
 		ignored: map[string]bool{},
 		log:     slog.New(slog.NewJSONHandler(os.Stderr, nil)).With("function", name),
 	}
+	a.metrics = newMetrics(name)
+	a.metrics.reg.MustRegister(outboxCollector{a})
 	for _, o := range opts {
 		o(a)
 	}
@@ -161,6 +168,11 @@ func (a *App) Start(ctx context.Context) error {
 	if a.cfg.RelayConcurrency < 1 {
 		return fmt.Errorf("%s: ORDERFLOW_RELAY_CONCURRENCY=%d: must be at least 1", a.name, a.cfg.RelayConcurrency)
 	}
+	shutdown, err := tracing.Setup(ctx, a.name)
+	if err != nil {
+		return fmt.Errorf("%s: %w", a.name, err)
+	}
+	a.traceShutdown = shutdown
 	dbURL := a.cfg.DatabaseURL
 	if dbURL == "" {
 		dbURL = DefaultDatabaseURL(a.name)
@@ -199,6 +211,7 @@ func (a *App) Start(ctx context.Context) error {
 	a.stopping = cancel
 	if sender != nil {
 		a.relay = NewRelay(db, sender, a.log, a.cfg.RelayConcurrency)
+		a.relay.observe = a.metrics.publishedOne
 		a.wg.Add(1)
 		go func() {
 			defer a.wg.Done()
@@ -222,6 +235,11 @@ func (a *App) Stop(ctx context.Context) error {
 	if a.relay != nil {
 		if _, err := a.relay.Flush(ctx); err != nil {
 			a.log.Warn("outbox not empty at stop; the next start publishes it", "error", err)
+		}
+	}
+	if a.traceShutdown != nil {
+		if err := a.traceShutdown(ctx); err != nil {
+			a.log.Warn("spans not all exported at stop", "error", err)
 		}
 	}
 	if a.db != nil {

@@ -3,16 +3,22 @@ package handler
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strings"
+	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"orderflow.dev/shared/ce"
 	"orderflow.dev/shared/events"
 	"orderflow.dev/shared/saga"
 	"orderflow.dev/shared/store"
+	"orderflow.dev/shared/tracing"
 )
 
 // In is an incoming event with its decoded, schema-checked payload.
@@ -106,6 +112,55 @@ func checkPayload[P any](typ string) {
 // reacts to then takes one straight path: dedupe, react, enqueue what the
 // reaction emits in the outbox (one transaction), kick the relay.
 func (a *App) HandleEvent(ctx context.Context, e event.Event) (*event.Event, error) {
+	t0 := time.Now()
+	if !trace.SpanContextFromContext(ctx).IsValid() {
+		ctx = tracing.WithParent(ctx, ce.String(e, ce.Traceparent))
+	}
+	ctx, span := tracing.Start(ctx, "deliver "+typeLabel(e.Type()), trace.SpanKindConsumer,
+		attribute.String("faas.name", a.name), attribute.String("cloudevents.event_id", e.ID()),
+		attribute.String("cloudevents.event_type", e.Type()), attribute.String("cloudevents.event_source", e.Source()))
+	d := &deliveryNote{}
+	reply, err := a.handle(context.WithValue(ctx, deliveryKey{}, d), e)
+	status := statusOfResult(err)
+	if d.outcome == "" {
+		d.outcome = outcomeOf(status)
+	}
+	a.metrics.delivered(e.Type(), d.outcome, status, time.Since(t0))
+	if span.IsRecording() {
+		span.SetAttributes(attribute.String("orderflow.outcome", d.outcome), attribute.Int("http.response.status_code", status))
+		if status >= 400 {
+			span.SetStatus(codes.Error, fmt.Sprint(err))
+		}
+	}
+	span.End()
+	return reply, err
+}
+
+// deliveryNote carries what handle decided about a delivery back to
+// HandleEvent, for its metrics and span, when the status alone does not
+// say it (a duplicate and an ignored type are both 200).
+type deliveryNote struct{ outcome string }
+
+type deliveryKey struct{}
+
+func noteOutcome(ctx context.Context, outcome string) {
+	if d, ok := ctx.Value(deliveryKey{}).(*deliveryNote); ok {
+		d.outcome = outcome
+	}
+}
+
+// statusOfResult is the HTTP status HandleEvent's error stands for.
+func statusOfResult(err error) int {
+	if err == nil {
+		return http.StatusOK
+	}
+	if res, ok := errorsAs[*cehttp.Result](err); ok {
+		return res.StatusCode
+	}
+	return http.StatusInternalServerError
+}
+
+func (a *App) handle(ctx context.Context, e event.Event) (*event.Event, error) {
 	if !a.ready.Load() {
 		return a.refuse(e, saga.Retry("%s is starting; retry", a.name))
 	}
@@ -119,18 +174,23 @@ func (a *App) HandleEvent(ctx context.Context, e event.Event) (*event.Event, err
 	// the authority: this is a cache of what it recorded, not a second
 	// store.
 	if a.recent.has(e.Source(), e.ID()) {
-		return a.duplicate(e)
+		return a.duplicate(ctx, e)
 	}
 	data, err := decode(e)
 	if err != nil {
 		return a.refuse(e, err)
 	}
+	txStart := time.Now()
 	emitted, first, err := a.commit(ctx, e, react, data)
+	a.metrics.txDuration.Observe(time.Since(txStart).Seconds())
 	if err != nil {
 		return a.refuse(e, err)
 	}
 	if !first {
-		return a.duplicate(e)
+		return a.duplicate(ctx, e)
+	}
+	for _, fn := range a.onCommitted {
+		fn(e, emitted)
 	}
 	a.recent.add(e.Source(), e.ID())
 	a.faults.afterCommit(e.Type(), a.log)
@@ -214,6 +274,11 @@ func (a *App) enqueue(ctx context.Context, tx *store.Tx, cause event.Event, emit
 		if err != nil {
 			return nil, err
 		}
+		// While tracing, the event carries the delivery's span, so its
+		// consumers' spans are children of the one that produced it.
+		if tp, ok := tracing.Traceparent(ctx); ok {
+			e.SetExtension(ce.Traceparent, tp)
+		}
 		out[i] = e
 	}
 	if a.onEmitted != nil {
@@ -240,13 +305,15 @@ func (a *App) kick(causeID string, emitted []event.Event) {
 }
 
 // duplicate answers a redelivery: 200, nothing done.
-func (a *App) duplicate(e event.Event) (*event.Event, error) {
+func (a *App) duplicate(ctx context.Context, e event.Event) (*event.Event, error) {
+	noteOutcome(ctx, OutcomeDuplicate)
 	a.log.Info("duplicate delivery ignored", "type", e.Type(), "id", e.ID(), "source", e.Source(), "correlationid", ce.String(e, ce.CorrelationID))
 	return nil, nil
 }
 
 // ignore answers a type the function drops on purpose: 200, nothing done.
-func (a *App) ignore(_ context.Context, e event.Event) (*event.Event, error) {
+func (a *App) ignore(ctx context.Context, e event.Event) (*event.Event, error) {
+	noteOutcome(ctx, OutcomeIgnored)
 	a.log.Debug("ignored", "type", e.Type(), "id", e.ID())
 	return nil, nil
 }

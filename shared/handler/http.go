@@ -16,6 +16,7 @@ import (
 	"orderflow.dev/shared/ce"
 	"orderflow.dev/shared/events"
 	"orderflow.dev/shared/saga"
+	"orderflow.dev/shared/tracing"
 )
 
 // MaxBodyBytes bounds a delivered event. Saga events are a few hundred
@@ -37,6 +38,10 @@ const MaxBodyBytes = 1 << 20
 // partitions at once, so functions wedged under the local plane within
 // seconds. Decoding here keeps one request, one goroutine, one context.
 func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/metrics" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		a.serveMetrics(w, r)
+		return
+	}
 	switch r.Method {
 	case http.MethodPost:
 	case http.MethodGet, http.MethodHead:
@@ -55,9 +60,12 @@ func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		refusal := refusalOf(err)
 		a.log.Warn("refused", "status", refusal.status, "field", refusal.Field, "error", refusal.Msg)
 		writeError(w, refusal.status, events.ErrorData{Error: refusal.Msg, Field: refusal.Field, Status: refusal.status, Function: a.name})
+		a.metrics.delivered("", OutcomeRefused, refusal.status, 0)
 		return
 	}
-	reply, result := a.HandleEvent(r.Context(), *e)
+	// The hop that sent the request (the dispatcher's span, in its
+	// traceparent header) is the delivery's parent.
+	reply, result := a.HandleEvent(tracing.ParentOf(r.Context(), r.Header, ce.String(*e, ce.Traceparent)), *e)
 	status := http.StatusOK
 	var res *cehttp.Result
 	if errors.As(result, &res) {

@@ -9,8 +9,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
 	"orderflow.dev/shared/ce"
 	"orderflow.dev/shared/store"
+	"orderflow.dev/shared/tracing"
 )
 
 const (
@@ -51,6 +56,9 @@ type Relay struct {
 	log         *slog.Logger
 	concurrency int
 	kick        chan struct{}
+	// observe, when set, hears each publish: err nil when the sink
+	// acknowledged it (metrics).
+	observe func(typ string, err error)
 	now         func() time.Time
 
 	// mu lets one sweep run at a time. Two sweeps side by side would send
@@ -263,8 +271,17 @@ func (s *sweep) publish(ctx context.Context, c *chain, marks *marker) {
 			return
 		}
 		sendCtx, cancel := context.WithTimeout(ctx, sendTimeout)
+		sendCtx, span := tracing.Start(tracing.WithParent(sendCtx, ce.String(it.Event, ce.Traceparent)), "outbox publish", trace.SpanKindProducer,
+			attribute.String("cloudevents.event_id", it.Event.ID()), attribute.String("cloudevents.event_type", it.Event.Type()))
 		err := s.relay.sender.Send(sendCtx, it.Event)
+		if err != nil {
+			span.SetStatus(codes.Error, err.Error())
+		}
+		span.End()
 		cancel()
+		if s.relay.observe != nil {
+			s.relay.observe(it.Event.Type(), err)
+		}
 		if err != nil {
 			s.failed(ctx, c.id, it, err)
 			return

@@ -2,9 +2,11 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
 )
@@ -127,9 +129,15 @@ func (db *DB) MarkFailed(ctx context.Context, seq int64, cause error) error {
 	return err
 }
 
-// OutboxBacklog counts unsent events, for readiness and metrics.
-func (db *DB) OutboxBacklog(ctx context.Context) (int, error) {
-	var n int
-	err := db.QueryRow(ctx, `SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL`).Scan(&n)
-	return n, err
+// OutboxBacklog counts unsent events and says when the oldest of them was
+// committed (zero time when there is none), for metrics and alerts.
+func (db *DB) OutboxBacklog(ctx context.Context) (n int, oldest time.Time, err error) {
+	var min sql.NullInt64
+	if err := db.QueryRow(ctx, `SELECT COUNT(*), MIN(created_at) FROM outbox WHERE sent_at IS NULL`).Scan(&n, &min); err != nil {
+		return 0, time.Time{}, err
+	}
+	if min.Valid {
+		oldest = time.UnixMilli(min.Int64)
+	}
+	return n, oldest, nil
 }

@@ -101,7 +101,7 @@ func TestOutboxKeepsCommitOrderAndOnlyCommittedEvents(t *testing.T) {
 	if err := db.MarkSent(ctx, items[0].Seq); err != nil {
 		t.Fatal(err)
 	}
-	if n, _ := db.OutboxBacklog(ctx); n != 2 {
+	if n, oldest, _ := db.OutboxBacklog(ctx); n != 2 || oldest.IsZero() || time.Since(oldest) > time.Minute {
 		t.Fatalf("backlog %d", n)
 	}
 }
@@ -167,7 +167,7 @@ func TestOutboxSkipsHeldKeysAndMarksInBatches(t *testing.T) {
 	if err := db.MarkSent(ctx, seqs...); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := db.OutboxBacklog(ctx); n != 0 || err != nil {
+	if n, oldest, err := db.OutboxBacklog(ctx); n != 0 || !oldest.IsZero() || err != nil {
 		t.Fatalf("backlog after marking %d events: %d %v", len(seqs), n, err)
 	}
 }

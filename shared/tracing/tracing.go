@@ -24,8 +24,6 @@ import (
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
-
-	"orderflow.dev/shared/ce"
 )
 
 // Instrumentation is the tracer name spans are recorded under.
@@ -95,7 +93,7 @@ func Start(ctx context.Context, name string, kind trace.SpanKind, attrs ...attri
 // WithParent returns ctx holding the remote parent named by traceparent,
 // a W3C traceparent value; an invalid or empty one leaves ctx as it is.
 func WithParent(ctx context.Context, traceparent string) context.Context {
-	if traceparent == "" {
+	if traceparent == "" || !enabled.Load() {
 		return ctx
 	}
 	return w3c.Extract(ctx, propagation.MapCarrier{"traceparent": traceparent})
@@ -106,6 +104,9 @@ func WithParent(ctx context.Context, traceparent string) context.Context {
 // plane's dispatch span), else the event's own traceparent (the span that
 // produced the event).
 func ParentOf(ctx context.Context, h http.Header, eventTraceparent string) context.Context {
+	if !enabled.Load() {
+		return ctx
+	}
 	if tp := h.Get("traceparent"); tp != "" {
 		if c := WithParent(ctx, tp); trace.SpanContextFromContext(c).IsValid() {
 			return c
@@ -121,17 +122,16 @@ func Inject(ctx context.Context, h http.Header) {
 	}
 }
 
-// Traceparent is the traceparent for an event produced under ctx's span
-// while tracing: that span, so the event's consumers continue it. Without
-// tracing (or a span), it is a new span id under parent's trace (a new
-// trace with no valid parent), so every hop still has an id of its own.
-func Traceparent(ctx context.Context, parent string) string {
-	if sc := trace.SpanContextFromContext(ctx); enabled.Load() && sc.IsValid() {
-		c := propagation.MapCarrier{}
-		w3c.Inject(ctx, c)
-		if tp := c["traceparent"]; tp != "" {
-			return tp
-		}
+// Traceparent is the traceparent of ctx's span while tracing: set on an
+// event produced under that span, so its consumers continue it. ok is false
+// when nothing is recorded; the caller then keeps the traceparent it has
+// (ce.ChildTraceparent), so every hop still has an id of its own.
+func Traceparent(ctx context.Context) (tp string, ok bool) {
+	if sc := trace.SpanContextFromContext(ctx); !enabled.Load() || !sc.IsValid() {
+		return "", false
 	}
-	return ce.ChildTraceparent(parent)
+	c := propagation.MapCarrier{}
+	w3c.Inject(ctx, c)
+	tp = c["traceparent"]
+	return tp, tp != ""
 }

@@ -1,0 +1,133 @@
+package handler_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
+	"orderflow.dev/shared/ce"
+	"orderflow.dev/shared/events"
+	"orderflow.dev/shared/handlertest"
+	"orderflow.dev/shared/saga"
+	"orderflow.dev/shared/tracing"
+)
+
+// scrape reads the function's /metrics into "name{labels}" -> value.
+func scrape(t *testing.T, url string) map[string]float64 {
+	t.Helper()
+	resp, err := http.Get(url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("GET /metrics: %d %s", resp.StatusCode, b)
+	}
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			t.Fatalf("metrics line %q: %v", line, err)
+		}
+		out[line[:i]] = v
+	}
+	return out
+}
+
+func TestMetricsCountEveryOutcome(t *testing.T) {
+	p := newProbe()
+	h := handlertest.Start(t, p, nil)
+	first := handlertest.Event(t, events.PlaceOrder, placeData("o-1"), nil)
+	h.Send(t, first)
+	h.Send(t, first)                                                                                   // duplicate
+	h.Send(t, handlertest.Event(t, events.OrderCreated, events.OrderCreatedData{OrderID: "o-1"}, nil)) // ignored
+	p.reactWith(func() ([]saga.Emit, error) { return nil, saga.Unprocessable("orderId", "no") })
+	h.Send(t, handlertest.Event(t, events.PlaceOrder, placeData("o-2"), nil)) // refused
+	p.reactWith(func() ([]saga.Emit, error) { return nil, saga.Retry("later") })
+	h.Send(t, handlertest.Event(t, events.PlaceOrder, placeData("o-3"), nil)) // failed
+	made := handlertest.Event(t, events.PlaceOrder, placeData("o-4"), nil)
+	made.SetType("com.example.made.up.v1")
+	h.Send(t, made)                                                        // refused, its type not a label of its own
+	h.Post(t, map[string]string{"content-type": "application/json"}, `{}`) // not a CloudEvent
+	h.Flush(t)
+
+	m := scrape(t, h.URL)
+	place := `cloudevents_type="` + events.PlaceOrder + `",function="probe"`
+	for series, want := range map[string]float64{
+		`orderflow_deliveries_total{` + place + `,http_response_status_code="200",outcome="handled"}`:                                                   1,
+		`orderflow_deliveries_total{` + place + `,http_response_status_code="200",outcome="duplicate"}`:                                                 1,
+		`orderflow_deliveries_total{cloudevents_type="` + events.OrderCreated + `",function="probe",http_response_status_code="200",outcome="ignored"}`: 1,
+		`orderflow_deliveries_total{` + place + `,http_response_status_code="422",outcome="refused"}`:                                                   1,
+		`orderflow_deliveries_total{` + place + `,http_response_status_code="503",outcome="failed"}`:                                                    1,
+		`orderflow_deliveries_total{cloudevents_type="unknown",function="probe",http_response_status_code="400",outcome="refused"}`:                     2,
+		`orderflow_events_published_total{cloudevents_type="` + events.OrderCreated + `",function="probe"}`:                                             1,
+		`orderflow_outbox_backlog{function="probe"}`:                                                                                                    0,
+		`orderflow_outbox_oldest_age_seconds{function="probe"}`:                                                                                         0,
+	} {
+		if got, ok := m[series]; !ok || got != want {
+			t.Errorf("%s = %v (present %v), want %v", series, got, ok, want)
+		}
+	}
+	if m[`orderflow_store_transaction_duration_seconds_count{function="probe"}`] < 3 {
+		t.Errorf("store transactions counted %v, want at least 3", m[`orderflow_store_transaction_duration_seconds_count{function="probe"}`])
+	}
+
+	// The sink refuses: the failure is counted and the event waits.
+	h.Sink.Answer(http.StatusServiceUnavailable)
+	p.react.Store(nil)
+	h.Send(t, handlertest.Event(t, events.PlaceOrder, placeData("o-5"), nil))
+	h.F.App().Flush(context.Background())
+	m = scrape(t, h.URL)
+	if m[`orderflow_publish_failures_total{function="probe",http_response_status_code="503"}`] < 1 || m[`orderflow_outbox_backlog{function="probe"}`] != 1 {
+		t.Errorf("after a refused publish: failures %v, backlog %v; want at least 1 and 1",
+			m[`orderflow_publish_failures_total{function="probe",http_response_status_code="503"}`], m[`orderflow_outbox_backlog{function="probe"}`])
+	}
+}
+
+// A delivery is a span under the hop that sent it, and what it emits
+// carries that span, so the next function's delivery is its child.
+func TestDeliverySpanParentsWhatItEmits(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	tracing.Use(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec)))
+	defer tracing.Use(nil)
+	h := handlertest.Start(t, newProbe(), nil)
+	const dispatcher = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	e := handlertest.Event(t, events.PlaceOrder, placeData("o-t"), nil)
+	r := h.Post(t, map[string]string{"ce-specversion": "1.0", "ce-id": e.ID(), "ce-source": e.Source(), "ce-type": e.Type(),
+		"ce-traceparent": ce.String(e, ce.Traceparent), "content-type": "application/json", "traceparent": dispatcher}, string(e.Data()))
+	if r.Status != 200 {
+		t.Fatalf("status %d: %s", r.Status, r.Body)
+	}
+	out := h.Flush(t)
+	var deliver sdktrace.ReadOnlySpan
+	for _, s := range rec.Ended() {
+		if s.Name() == "deliver "+events.PlaceOrder {
+			deliver = s
+		}
+	}
+	if deliver == nil {
+		t.Fatalf("no delivery span among %d", len(rec.Ended()))
+	}
+	if got := deliver.Parent().SpanID().String(); got != "00f067aa0ba902b7" || deliver.SpanContext().TraceID().String() != "4bf92f3577b34da6a3ce929d0e0e4736" {
+		t.Errorf("delivery span's parent %s in trace %s, want the dispatcher's span", got, deliver.SpanContext().TraceID())
+	}
+	want := fmt.Sprintf("00-%s-%s-01", deliver.SpanContext().TraceID(), deliver.SpanContext().SpanID())
+	if len(out) != 1 || ce.String(out[0], ce.Traceparent) != want {
+		t.Fatalf("emitted %d event(s), traceparent %q; want the delivery span %s", len(out), ce.String(out[0], ce.Traceparent), want)
+	}
+}
