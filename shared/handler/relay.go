@@ -59,7 +59,7 @@ type Relay struct {
 	// observe, when set, hears each publish: err nil when the sink
 	// acknowledged it (metrics).
 	observe func(typ string, err error)
-	now         func() time.Time
+	now     func() time.Time
 
 	// mu lets one sweep run at a time. Two sweeps side by side would send
 	// the same chain twice at once, and the slow copy of an earlier event
