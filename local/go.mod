@@ -46,6 +46,7 @@ require (
 
 require (
 	github.com/prometheus/client_golang v1.25.0
+	github.com/rickb777/date v1.14.1
 	github.com/robfig/cron/v3 v3.0.1
 	go.opentelemetry.io/otel v1.47.0
 	go.opentelemetry.io/otel/trace v1.47.0

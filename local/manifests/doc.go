@@ -4,8 +4,9 @@
 //
 // What it reads: a kustomization.yaml's `resources:` (files, and directories
 // holding their own kustomization.yaml), each file split into YAML documents,
-// and of those the kinds KafkaTopic (Strimzi), KafkaSink, KafkaSource and
-// SinkBinding. Other kinds are kept (as Object) and otherwise ignored.
+// and of those the kinds KafkaTopic (Strimzi), KafkaSink, KafkaSource,
+// SinkBinding and PingSource. Other kinds are kept (as Object) and
+// otherwise ignored.
 //
 // Strictness: a typo in a field of a modelled kind would silently change
 // behaviour on one side only (the cluster's API server rejects unknown
@@ -23,10 +24,12 @@
 // SinkBinding spec.subject.selector, Strimzi spec.config values) are
 // accepted as opaque JSON: that is the documented allow-list.
 //
-// Defaults follow the Knative types (see DESIGN.md): KafkaSink contentMode
-// binary; KafkaSource initialOffset latest, ordering ordered, consumers 1;
-// delivery left out => retry 10, exponential, PT0.3S, timeout PT600S. When
-// delivery is present but a field is missing, that field takes the same
-// default (a choice of ours: Knative leaves a partial delivery's missing
-// fields to the data plane's own defaults).
+// Values are read as a cluster reads them: defaults as the Knative types
+// and controllers apply them (KafkaSink contentMode binary; KafkaSource
+// initialOffset latest, ordering ordered, consumers 1; PingSource schedule
+// every minute; a KafkaSource's delivery as conv.delivery describes), and
+// delivery durations with the ISO-8601 library and rules Knative uses
+// (ParseDuration). deploy/validate's agree_test.go reads knative/ both ways,
+// this package against kustomize and the real Knative types and code, and
+// fails on any field read differently.
 package manifests

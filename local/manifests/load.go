@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"sigs.k8s.io/yaml"
 )
@@ -418,49 +419,64 @@ func (c *conv) source(w *wireKafkaSource, o Origin) (KafkaSource, bool) {
 	return s, !c.failed
 }
 
+// sourceDefaultDelivery is what the KafkaSource reconciler gives a source
+// without spec.delivery (eventing-kafka-broker v0.50.1
+// reconciler/source/source.go reconcileConsumerGroup).
+var sourceDefaultDelivery = wireDelivery{Retry: new(int32(10)), BackoffPolicy: new(BackoffExponential),
+	BackoffDelay: new("PT0.3S"), Timeout: new("PT600S")}
+
+// delivery reads spec.delivery as a cluster runs it. Fields left out of a
+// delivery that is there: no retry; backoff exponential from 200 ms (the
+// consumer reconciler's default, reconciler/consumer/consumer.go); the
+// dispatcher's timeout of 600 s (WebClientCloudEventSender.DEFAULT_TIMEOUT_MS).
+// Without retry the control plane never reads backoffDelay, so then only
+// the webhook's check applies to it.
 func (c *conv) delivery(w *wireDelivery) Delivery {
-	d := Delivery{Retry: DefaultRetry, BackoffPolicy: DefaultBackoffPolicy,
-		BackoffDelayISO: DefaultBackoffDelay, TimeoutISO: DefaultTimeout}
-	if w != nil {
-		if w.Retry != nil {
-			if *w.Retry < 0 {
-				c.fail("spec.delivery.retry", "must not be negative, got %d", *w.Retry)
-			}
-			d.Retry = int(*w.Retry)
+	if w == nil {
+		w = &sourceDefaultDelivery
+	}
+	d := Delivery{BackoffPolicy: BackoffExponential, BackoffDelay: 200 * time.Millisecond, Timeout: 600 * time.Second}
+	if w.Retry != nil {
+		if *w.Retry < 0 {
+			c.fail("spec.delivery.retry", "must not be negative, got %d", *w.Retry)
 		}
-		if w.BackoffPolicy != nil {
-			switch *w.BackoffPolicy {
-			case BackoffLinear, BackoffExponential:
-				d.BackoffPolicy = *w.BackoffPolicy
-			default:
-				c.fail("spec.delivery.backoffPolicy", "%q is not linear or exponential", *w.BackoffPolicy)
-			}
-		}
-		if w.BackoffDelay != nil {
-			d.BackoffDelayISO = *w.BackoffDelay
-		}
-		if w.Timeout != nil {
-			d.TimeoutISO = *w.Timeout
-		}
-		if w.RetryAfterMax != nil {
-			if _, err := ParseDuration(*w.RetryAfterMax); err != nil {
-				c.fail("spec.delivery.retryAfterMax", "%v", err)
-			}
-		}
-		if w.DeadLetterSink != nil {
-			if dls, ok := c.destination(w.DeadLetterSink, "spec.delivery.deadLetterSink"); ok {
-				d.DeadLetterSink = &dls
-			}
+		d.Retry = int(*w.Retry)
+	}
+	if w.BackoffPolicy != nil {
+		switch *w.BackoffPolicy {
+		case BackoffLinear, BackoffExponential:
+			d.BackoffPolicy = *w.BackoffPolicy
+		default:
+			c.fail("spec.delivery.backoffPolicy", "%q is not linear or exponential", *w.BackoffPolicy)
 		}
 	}
 	var err error
-	if d.BackoffDelay, err = ParseDuration(d.BackoffDelayISO); err != nil {
-		c.fail("spec.delivery.backoffDelay", "%v", err)
+	if s := w.BackoffDelay; s != nil {
+		if w.Retry != nil {
+			d.BackoffDelay, err = ParseDuration(*s)
+		} else {
+			err = checkDuration(*s)
+		}
+		if err != nil {
+			c.fail("spec.delivery.backoffDelay", "%v", err)
+		}
 	}
-	if d.Timeout, err = ParseDuration(d.TimeoutISO); err != nil {
-		c.fail("spec.delivery.timeout", "%v", err)
-	} else if d.Timeout <= 0 {
-		c.fail("spec.delivery.timeout", "must be positive")
+	if s := w.Timeout; s != nil {
+		if d.Timeout, err = ParseDuration(*s); err != nil {
+			c.fail("spec.delivery.timeout", "%v", err)
+		} else if d.Timeout == 0 {
+			c.fail("spec.delivery.timeout", "%q: must not be zero (Knative's webhook refuses it)", *s)
+		}
+	}
+	if w.RetryAfterMax != nil {
+		if err := checkDuration(*w.RetryAfterMax); err != nil {
+			c.fail("spec.delivery.retryAfterMax", "%v", err)
+		}
+	}
+	if w.DeadLetterSink != nil {
+		if dls, ok := c.destination(w.DeadLetterSink, "spec.delivery.deadLetterSink"); ok {
+			d.DeadLetterSink = &dls
+		}
 	}
 	return d
 }
@@ -541,8 +557,9 @@ func (c *conv) ping(w *wirePingSource, o Origin) (PingSource, bool) {
 	ps := PingSource{Origin: o, Name: w.Metadata.Name, Namespace: c.ns, Schedule: w.Spec.Schedule,
 		Timezone: w.Spec.Timezone, ContentType: w.Spec.ContentType}
 	if ps.Schedule == "" {
-		c.fail("spec.schedule", "missing")
-	} else if _, err := ParseSchedule(ps.Schedule, ps.Timezone); err != nil {
+		ps.Schedule = "* * * * *" // eventing v0.50.0 PingSourceSpec.SetDefaults
+	}
+	if _, err := ParseSchedule(ps.Schedule, ps.Timezone); err != nil {
 		c.fail("spec.schedule", "%v", err)
 	}
 	switch {

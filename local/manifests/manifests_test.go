@@ -86,14 +86,23 @@ spec:
   topics: [t]
   delivery: {retry: 2}
   sink: {uri: "http://x/"}
+---
+apiVersion: sources.knative.dev/v1beta1
+kind: KafkaSource
+metadata: {name: no-retry, namespace: ns1}
+spec:
+  bootstrapServers: [k:9092]
+  topics: [t]
+  delivery: {timeout: PT5S}
+  sink: {uri: "http://x/"}
 `)
 	s, err := Load(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	src := s.Sources[0]
-	want := Delivery{Retry: 10, BackoffPolicy: "exponential", BackoffDelay: 300 * time.Millisecond, Timeout: 600 * time.Second,
-		BackoffDelayISO: "PT0.3S", TimeoutISO: "PT600S"}
+	// No delivery: the KafkaSource reconciler's.
+	want := Delivery{Retry: 10, BackoffPolicy: "exponential", BackoffDelay: 300 * time.Millisecond, Timeout: 600 * time.Second}
 	if src.Delivery != want {
 		t.Errorf("defaults = %+v, want %+v", src.Delivery, want)
 	}
@@ -103,8 +112,14 @@ spec:
 	if src.ConsumerGroup != "knative-kafka-source-ns1-s" {
 		t.Errorf("consumer group = %q", src.ConsumerGroup)
 	}
-	if p := s.Sources[1].Delivery; p.Retry != 2 || p.BackoffPolicy != "exponential" || p.Timeout != 600*time.Second {
-		t.Errorf("partial delivery = %+v", p)
+	// Fields left out of a delivery: the consumer reconciler's backoff
+	// (200 ms), the dispatcher's timeout, no retry.
+	want = Delivery{Retry: 2, BackoffPolicy: "exponential", BackoffDelay: 200 * time.Millisecond, Timeout: 600 * time.Second}
+	if p := s.Sources[1].Delivery; p != want {
+		t.Errorf("partial delivery = %+v, want %+v", p, want)
+	}
+	if p := s.Sources[2].Delivery; p.Retry != 0 || p.Timeout != 5*time.Second {
+		t.Errorf("delivery without retry = %+v", p)
 	}
 }
 
@@ -170,8 +185,8 @@ func TestBrokenFixtures(t *testing.T) {
 			`testdata/badvalues/bad.yaml: KafkaSource "order": spec.initialOffset: "oldest" is not earliest or latest`,
 			`testdata/badvalues/bad.yaml: KafkaSource "order": spec.ordering: "random" is not ordered or unordered`,
 			`testdata/badvalues/bad.yaml: KafkaSource "order": spec.delivery.backoffPolicy: "fibonacci" is not linear or exponential`,
-			`testdata/badvalues/bad.yaml: KafkaSource "order": spec.delivery.backoffDelay: invalid ISO-8601 duration "300ms": must start with P`,
-			`testdata/badvalues/bad.yaml: KafkaSource "order": spec.delivery.timeout: invalid ISO-8601 duration "P1M": months have no fixed length`,
+			`testdata/badvalues/bad.yaml: KafkaSource "order": spec.delivery.backoffDelay: "300ms" is not an ISO-8601 duration Knative takes: 300ms: expected 'P' period mark at the start`,
+			`testdata/badvalues/bad.yaml: KafkaSource "order": spec.delivery.timeout: "PT0S": must not be zero (Knative's webhook refuses it)`,
 			`testdata/badvalues/bad.yaml: KafkaSource "order": spec.sink.ref.apiVersion: missing`,
 		}},
 	}

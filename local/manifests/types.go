@@ -32,15 +32,6 @@ const (
 	BackoffExponential = "exponential"
 )
 
-// Delivery defaults when a KafkaSource leaves delivery (or one of its fields)
-// out, as DESIGN.md records them.
-const (
-	DefaultRetry         = 10
-	DefaultBackoffPolicy = BackoffExponential
-	DefaultBackoffDelay  = "PT0.3S"
-	DefaultTimeout       = "PT600S"
-)
-
 // Origin says where an object was read, for error messages.
 type Origin struct {
 	File string // path as reached from the directory given to Load
@@ -112,8 +103,9 @@ func (d Destination) String() string {
 	}
 }
 
-// Delivery is a KafkaSource's delivery spec with defaults applied and
-// durations parsed.
+// Delivery is a KafkaSource's delivery as a cluster's dispatcher runs it:
+// defaults applied and durations read as Knative reads them (see
+// ParseDuration and conv.delivery).
 type Delivery struct {
 	Retry         int           // attempts = Retry + 1
 	BackoffPolicy string        // linear | exponential
@@ -121,9 +113,6 @@ type Delivery struct {
 	Timeout       time.Duration // per attempt
 	// DeadLetterSink is nil when none is configured.
 	DeadLetterSink *Destination
-	// The ISO-8601 strings as written (or defaulted), for messages.
-	BackoffDelayISO string
-	TimeoutISO      string
 }
 
 // KafkaSource consumes topics and delivers each record, as a CloudEvent, to
