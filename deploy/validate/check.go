@@ -322,6 +322,12 @@ func (c *checker) object(def, val context.Context, o Object) {
 			}
 		}
 		c.configs[key] = cm
+	case "monitoring.coreos.com/v1, PrometheusRule":
+		pr := &PrometheusRule{}
+		if !c.decode(o, pr) {
+			return
+		}
+		c.prometheusRule(o, pr)
 	default:
 		c.fail(o, "apiVersion", "%s %s is not a kind this validator knows: teach deploy/validate its API type before deploying it", o.APIVersion, o.Kind)
 	}
