@@ -7,7 +7,7 @@ MODULES := shared functions/order functions/inventory functions/payment function
 PKGS    := $(addsuffix /...,$(addprefix ./,$(MODULES)))
 ORDERS  ?= 1000
 
-.PHONY: demo up build test test-embedded test-deploy test-real test-replication vet unit e2e tidy func-build
+.PHONY: demo up build test test-embedded test-deploy test-real test-replication vet unit e2e tidy tidy-check func-build jaeger
 
 ## demo: the main job: the whole saga on the embedded broker, $(ORDERS) orders, invariants checked
 demo: build
@@ -57,6 +57,9 @@ e2e:
 	  "store SQLite (modernc.org/sqlite $$(cd shared && go list -m -f '{{.Version}}' modernc.org/sqlite))"
 	go test -count=1 -v -timeout 20m ./local/e2e/
 
-## tidy: tidy each function's go.mod the way a func build resolves it
+## tidy: tidy every module the way it resolves outside the workspace (tidy-check: only check)
 tidy:
-	scripts/tidy-functions.sh
+	scripts/tidy.sh
+
+tidy-check:
+	scripts/tidy.sh --check
