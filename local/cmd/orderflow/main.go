@@ -20,6 +20,7 @@ import (
 
 	"orderflow.dev/local/broker"
 	"orderflow.dev/local/fnserve"
+	"orderflow.dev/local/orderflow"
 	"orderflow.dev/local/plane"
 	"orderflow.dev/local/profile"
 	"orderflow.dev/local/source"
@@ -221,12 +222,14 @@ func (f *upFlags) options(g *globals, stateDir string, progress *os.File) (plane
 	if err != nil {
 		return plane.Options{}, err
 	}
-	return plane.Options{
+	opts := plane.Options{
 		Manifests: manifests, FunctionsDir: filepath.Join(root, "functions"), Brokers: f.brokers,
 		BrokerPort: f.brokerPort, TopicReplicas: int16(f.topicReplicas), TopicMinInsync: f.minInsync, IngressPort: f.ingressPort, APIPort: f.apiPort, StateDir: abs,
 		Command: cmd, DuplicateDelivery: f.duplicateDelivery, PingEvery: f.pingEvery, Env: env, HoldLimit: f.holdLimit,
 		Log: slog.New(slog.NewJSONHandler(logFile, nil)), Progress: progress,
-	}, nil
+	}
+	orderflow.Wire(&opts)
+	return opts, nil
 }
 
 // freshRun prepares a command that starts topologies of its own (bench,
