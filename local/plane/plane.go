@@ -41,7 +41,8 @@ type Options struct {
 	Manifests string
 	// FunctionsDir holds functions/<name>/func.yaml.
 	FunctionsDir string
-	// Functions to run (default: every Service the sources deliver to).
+	// Functions to run (default: every Service the sources deliver to,
+	// dead letters included).
 	Functions []string
 	// Brokers are external bootstrap servers; empty starts the embedded one.
 	Brokers []string
@@ -175,12 +176,12 @@ func Up(ctx context.Context, opts Options) (p *Plane, err error) {
 }
 
 func servicesOf(set *manifests.Set) []string {
-	seen := map[string]bool{}
 	var out []string
 	for _, s := range set.Sources {
-		if s.Sink.Ref != nil && s.Sink.Ref.Kind == manifests.KindService && !seen[s.Sink.Ref.Name] {
-			seen[s.Sink.Ref.Name] = true
-			out = append(out, s.Sink.Ref.Name)
+		for _, d := range []*manifests.Destination{&s.Sink, s.Delivery.DeadLetterSink} {
+			if d != nil && d.Ref != nil && d.Ref.Kind == manifests.KindService && !slices.Contains(out, d.Ref.Name) {
+				out = append(out, d.Ref.Name)
+			}
 		}
 	}
 	return out
