@@ -56,7 +56,7 @@ func cliFails(t *testing.T, p *plane.Plane, args ...string) string {
 // and then dead-lettered; after the fix they are replayed and purged.
 func TestDeadLettersAreShownReplayedAfterAFixAndPurged(t *testing.T) {
 	p := up(t, nil)
-	p.Webhook.FailWith(503)
+	webhooks[p].FailWith(503)
 	c, err := client.New(10 * time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -88,12 +88,12 @@ func TestDeadLettersAreShownReplayedAfterAFixAndPurged(t *testing.T) {
 	if !strings.Contains(out, "NOT replayed") {
 		t.Fatalf("replay before the fix:\n%s", out)
 	}
-	p.Webhook.FailWith(0)
+	webhooks[p].FailWith(0)
 	out = cli(t, p, "dlq", "replay", "--all", "--function", "notify")
 	if !strings.Contains(out, "replayed 1, failed 0") {
 		t.Fatalf("replay after the fix:\n%s", out)
 	}
-	if got := p.Webhook.Stats().Distinct; got != 1 {
+	if got := webhooks[p].Stats().Distinct; got != 1 {
 		t.Fatalf("webhook got %d notifications, want 1", got)
 	}
 	if out := cliFails(t, p, "dlq", "purge", "notify"); !strings.Contains(out, "add --yes") {

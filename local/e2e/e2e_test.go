@@ -22,6 +22,7 @@ import (
 	"orderflow.dev/local/demo"
 	"orderflow.dev/local/dlq"
 	"orderflow.dev/local/kafkalog"
+	"orderflow.dev/local/orderflow"
 	"orderflow.dev/local/plane"
 	"orderflow.dev/shared/events"
 	"orderflow.dev/shared/store/storetest"
@@ -80,6 +81,7 @@ func up(t *testing.T, mutate func(*plane.Options)) *plane.Plane {
 		Progress:     testWriter{t},
 		Env:          databaseEnv(t),
 	}
+	hook := orderflow.Wire(&opts)
 	if mutate != nil {
 		mutate(&opts)
 	}
@@ -92,6 +94,7 @@ func up(t *testing.T, mutate func(*plane.Options)) *plane.Plane {
 	if err != nil {
 		t.Fatalf("up: %v", err)
 	}
+	webhooks[p] = hook
 	t.Cleanup(func() {
 		if t.Failed() {
 			for _, n := range []string{"order", "inventory", "payment", "notify", "analytics"} {
@@ -101,13 +104,18 @@ func up(t *testing.T, mutate func(*plane.Options)) *plane.Plane {
 			}
 		}
 		p.Close()
+		delete(webhooks, p)
 	})
 	return p
 }
 
+// webhooks holds each running plane's customer-notification stub, for
+// the tests that count what it received or make it fail.
+var webhooks = map[*plane.Plane]*orderflow.Webhook{}
+
 // databaseEnv points the functions at PostgreSQL when
 // ORDERFLOW_TEST_POSTGRES_URL is set: one fresh schema per function (and
-// one for the payment gateway's ledger), per test. Otherwise the plane
+// one for the payment gateway's ledger), per test. Otherwise orderflow.Wire
 // gives each its own SQLite file.
 func databaseEnv(t *testing.T) map[string]string {
 	if !storetest.OnPostgres() {
@@ -201,7 +209,7 @@ func TestSagaEndToEnd(t *testing.T) {
 		if err := c.Query(context.Background(), p.FunctionURL("analytics"), events.AnalyticsQuery, events.AnalyticsQueryData{}, &view); err != nil {
 			t.Fatal(err)
 		}
-		hooks := p.Webhook.Stats()
+		hooks := webhooks[p].Stats()
 		if view.OrdersByState["confirmed"] == res.Check.Confirmed && view.OrdersByState["cancelled"] == res.Check.Cancelled && hooks.Distinct == orders {
 			break
 		}

@@ -24,6 +24,7 @@ import (
 	"orderflow.dev/local/demo"
 	"orderflow.dev/local/kafkalog"
 	"orderflow.dev/local/manifests"
+	"orderflow.dev/local/orderflow"
 	"orderflow.dev/local/plane"
 )
 
@@ -116,6 +117,7 @@ func runOne(ctx context.Context, cfg Config, sc Scenario, n uint64) (row Row) {
 			opts.Env[k] = v
 		}
 	}
+	orderflow.Wire(&opts)
 	if sc.Configure != nil {
 		sc.Configure(&opts)
 	}

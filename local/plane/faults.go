@@ -9,18 +9,17 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
 // Pause stops a function and keeps it stopped (deliveries to it then fail
-// with no response, as to a function scaled to zero that cannot start):
-// the outage a saga-timeout exists for. Resume starts it again.
+// with no response, as to a function scaled to zero that cannot start).
+// Resume starts it again.
 func (p *Plane) Pause(name string) error {
 	p.mu.Lock()
 	proc, ok := p.procs[name]
-	if ok {
-		p.paused[name] = true
+	if ok && p.paused[name] == nil {
+		p.paused[name] = make(chan struct{})
 	}
 	p.mu.Unlock()
 	if !ok {
@@ -33,7 +32,10 @@ func (p *Plane) Pause(name string) error {
 func (p *Plane) Resume(ctx context.Context, name string) error {
 	p.mu.Lock()
 	proc, ok := p.procs[name]
-	delete(p.paused, name)
+	if resume := p.paused[name]; resume != nil {
+		close(resume)
+		delete(p.paused, name)
+	}
 	p.mu.Unlock()
 	if !ok {
 		return fmt.Errorf("no function %s", name)
@@ -48,11 +50,10 @@ func (p *Plane) Resume(ctx context.Context, name string) error {
 // times, well inside the KafkaSource's retries, so the faults cost retries
 // and never a dead letter.
 type faultProxy struct {
-	server   *httptest.Server
-	rate     float64
-	injected atomic.Int64
-	mu       sync.Mutex
-	failed   map[string]int
+	server *httptest.Server
+	rate   float64
+	mu     sync.Mutex
+	failed map[string]int
 }
 
 const maxFailsPerEvent = 2
@@ -66,7 +67,6 @@ func newFaultProxy(target string, rate float64) (*faultProxy, error) {
 	rp := httputil.NewSingleHostReverseProxy(u)
 	f.server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPost && rand.Float64() < f.rate && f.mayFail(r.Header.Get("Ce-Id")) {
-			f.injected.Add(1)
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusServiceUnavailable)
 			fmt.Fprint(w, `{"error":"injected fault: transient 503","status":503}`)
@@ -87,15 +87,6 @@ func (f *faultProxy) mayFail(id string) bool {
 	return true
 }
 
-// InjectedFaults counts the 503s the fault proxies answered, by function.
-func (p *Plane) InjectedFaults() map[string]int64 {
-	out := map[string]int64{}
-	for name, f := range p.proxies {
-		out[name] = f.injected.Load()
-	}
-	return out
-}
-
 func (p *Plane) startFaultProxies() error {
 	p.proxies = map[string]*faultProxy{}
 	for name, rate := range p.opts.TransientFaults {
@@ -113,10 +104,4 @@ func (p *Plane) startFaultProxies() error {
 		p.proxies[name] = f
 	}
 	return nil
-}
-
-func (p *Plane) closeFaultProxies(context.Context) {
-	for _, f := range p.proxies {
-		f.server.Close()
-	}
 }

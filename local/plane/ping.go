@@ -29,9 +29,7 @@ func (p *Plane) runPings(ctx context.Context) {
 			p.opts.Log.Error("ping schedule", "pingsource", ps.Name, "error", err)
 			continue
 		}
-		p.wg.Add(1)
-		go func() {
-			defer p.wg.Done()
+		p.wg.Go(func() {
 			client := &http.Client{Timeout: 30 * time.Second}
 			for {
 				wait := time.Until(sched.Next(time.Now()))
@@ -45,7 +43,7 @@ func (p *Plane) runPings(ctx context.Context) {
 				}
 				p.ping(ctx, client, ps)
 			}
-		}()
+		})
 	}
 }
 

@@ -2,7 +2,9 @@
 // knative/ manifests a cluster runs, it starts a Kafka broker (embedded
 // kfake unless brokers are given), creates the declared topics, serves
 // every KafkaSink as an HTTP ingress, runs each function as its own process
-// with K_SINK from its SinkBinding, and runs every KafkaSource.
+// with K_SINK from its SinkBinding, and runs every KafkaSource. What one
+// topology needs beyond its manifests comes in through Options
+// (FunctionEnv, Routes): orderflow's is local/orderflow.
 package plane
 
 import (
@@ -12,11 +14,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -38,7 +41,8 @@ type Options struct {
 	Manifests string
 	// FunctionsDir holds functions/<name>/func.yaml.
 	FunctionsDir string
-	// Functions to run (default: every Service the sources deliver to).
+	// Functions to run (default: every Service the sources deliver to,
+	// dead letters included).
 	Functions []string
 	// Brokers are external bootstrap servers; empty starts the embedded one.
 	Brokers []string
@@ -52,14 +56,21 @@ type Options struct {
 	TopicMinInsync int
 	// IngressPort and APIPort fix the plane's HTTP ports (0: any).
 	IngressPort, APIPort int
-	// StateDir holds databases, logs and endpoints.json.
+	// StateDir holds logs, endpoints.json, the dead-letter spool, and what
+	// FunctionEnv puts there (databases, say).
 	StateDir string
 	// Command returns the program and arguments serving a function.
 	Command func(name string) []string
 	// DuplicateDelivery makes every source deliver every event twice.
 	DuplicateDelivery bool
+	// FunctionEnv, when set, gives a function what a cluster would give it
+	// from secrets or services, as it starts: so values may depend on the
+	// running plane (its StateDir, APIURL). Env overrides them.
+	FunctionEnv func(p *Plane, name string) map[string]string
 	// Env adds variables to every function, or (key "name/VAR") to one.
 	Env map[string]string
+	// Routes, when set, adds routes to the plane's HTTP API.
+	Routes func(p *Plane, mux *http.ServeMux)
 	// Log receives the plane's structured log; Progress short human lines.
 	Log      *slog.Logger
 	Progress io.Writer
@@ -93,21 +104,19 @@ type Plane struct {
 
 	ingress, api       *http.Server
 	IngressURL, APIURL string
-	Webhook            *Webhook
 
 	mu       sync.Mutex
 	procs    map[string]*runner.Process
 	restarts map[string]int
 	readyIn  map[string]time.Duration
-	paused   map[string]bool
-	closing  bool
+	paused   map[string]chan struct{} // closed by Resume
 	proxies  map[string]*faultProxy
 	pings    atomic.Int64
 	sources  []*source.Source
 	spool    *source.FileSpool
+	ctx      context.Context // cancelled when Close begins
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
-	started  time.Time
 }
 
 // Up starts everything and returns once every function is ready and every
@@ -123,7 +132,8 @@ func Up(ctx context.Context, opts Options) (p *Plane, err error) {
 		return nil, errors.New("plane: no command to start functions with")
 	}
 	// The returns below set p to nil on error: undo through started.
-	started := &Plane{opts: opts, procs: map[string]*runner.Process{}, restarts: map[string]int{}, readyIn: map[string]time.Duration{}, paused: map[string]bool{}, started: time.Now()}
+	started := &Plane{opts: opts, procs: map[string]*runner.Process{}, restarts: map[string]int{}, readyIn: map[string]time.Duration{}, paused: map[string]chan struct{}{}}
+	started.ctx, started.cancel = context.WithCancel(context.Background())
 	p = started
 	defer func() {
 		if err != nil {
@@ -166,12 +176,12 @@ func Up(ctx context.Context, opts Options) (p *Plane, err error) {
 }
 
 func servicesOf(set *manifests.Set) []string {
-	seen := map[string]bool{}
 	var out []string
 	for _, s := range set.Sources {
-		if s.Sink.Ref != nil && s.Sink.Ref.Kind == manifests.KindService && !seen[s.Sink.Ref.Name] {
-			seen[s.Sink.Ref.Name] = true
-			out = append(out, s.Sink.Ref.Name)
+		for _, d := range []*manifests.Destination{&s.Sink, s.Delivery.DeadLetterSink} {
+			if d != nil && d.Ref != nil && d.Ref.Kind == manifests.KindService && !slices.Contains(out, d.Ref.Name) {
+				out = append(out, d.Ref.Name)
+			}
 		}
 	}
 	return out
@@ -258,7 +268,6 @@ func (p *Plane) startHTTP(step func(string, ...any)) error {
 	p.ingress = &http.Server{Handler: p.sinks, ReadHeaderTimeout: 5 * time.Second}
 	go p.ingress.Serve(ln)
 
-	p.Webhook = newWebhook()
 	ln2, err := listen(p.opts.APIPort)
 	if err != nil {
 		return fmt.Errorf("api: %w", err)
@@ -268,6 +277,31 @@ func (p *Plane) startHTTP(step func(string, ...any)) error {
 	go p.api.Serve(ln2)
 	step("kafka sinks: %s (%d ingresses); plane api: %s", p.IngressURL, len(p.Set.Sinks), p.APIURL)
 	return nil
+}
+
+// apiHandler serves what a person wants to look at with curl, and
+// whatever Options.Routes adds.
+func (p *Plane) apiHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /api/endpoints", func(w http.ResponseWriter, r *http.Request) { WriteJSON(w, http.StatusOK, p.Endpoints()) })
+	mux.HandleFunc("GET /api/sources", func(w http.ResponseWriter, r *http.Request) { WriteJSON(w, http.StatusOK, p.SourceStats()) })
+	mux.HandleFunc("GET /api/deadletters/unsent", func(w http.ResponseWriter, r *http.Request) { WriteJSON(w, http.StatusOK, p.Unsent()) })
+	if p.opts.Routes != nil {
+		p.opts.Routes(p, mux)
+	}
+	return mux
+}
+
+// WriteJSON answers v as indented JSON with status.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
 }
 
 // largeRecordProducers gives each topic whose max.message.bytes is above
@@ -312,19 +346,13 @@ func listen(port int) (net.Listener, error) {
 	return net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 }
 
-// localEnv is what a cluster gets from secrets, given locally.
+// localEnv is a function's environment beyond its func.yaml: what
+// Options.FunctionEnv gives it, K_SINK from its SinkBinding, and
+// Options.Env over both.
 func (p *Plane) localEnv(name string) map[string]string {
-	dbDir := filepath.Join(p.opts.StateDir, "db")
-	env := map[string]string{
-		"ORDERFLOW_DATABASE_URL": "sqlite://" + filepath.Join(dbDir, name+".db"),
-		"ORDERFLOW_LOG_LEVEL":    "info",
-	}
-	switch name {
-	case "payment":
-		env["PAYMENT_GATEWAY_DATABASE_URL"] = "sqlite://" + filepath.Join(dbDir, "payment-gateway.db")
-	case "notify":
-		env["NOTIFY_CHANNEL"] = "webhook"
-		env["NOTIFY_WEBHOOK_URL"] = p.APIURL + "/webhook"
+	env := map[string]string{}
+	if p.opts.FunctionEnv != nil {
+		maps.Copy(env, p.opts.FunctionEnv(p, name))
 	}
 	if b, ok := p.Set.BindingFor(p.namespace(), name); ok {
 		if url, err := p.resolve(context.Background(), b.Sink); err == nil {
@@ -351,26 +379,16 @@ func (p *Plane) namespace() string {
 }
 
 func (p *Plane) startFunctions(ctx context.Context, step func(string, ...any)) error {
-	type result struct {
-		name string
-		err  error
+	errs := make([]error, len(p.opts.Functions))
+	var wg sync.WaitGroup
+	for i, name := range p.opts.Functions {
+		wg.Go(func() { errs[i] = p.startFunction(ctx, name) })
 	}
-	results := make(chan result, len(p.opts.Functions))
-	for _, name := range p.opts.Functions {
-		go func() { results <- result{name, p.startFunction(ctx, name)} }()
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
 	}
-	var errs []error
-	for range p.opts.Functions {
-		r := <-results
-		if r.err != nil {
-			errs = append(errs, r.err)
-		}
-	}
-	if len(errs) > 0 {
-		return errors.Join(errs...)
-	}
-	names := append([]string(nil), p.opts.Functions...)
-	sort.Strings(names)
+	names := slices.Sorted(slices.Values(p.opts.Functions))
 	var urls []string
 	for _, n := range names {
 		urls = append(urls, n+"="+p.procs[n].URL)
@@ -414,45 +432,46 @@ func (p *Plane) startFunction(ctx context.Context, name string) error {
 
 // supervise restarts a function whose process ends while the plane runs,
 // as the kubelet restarts a crashed container: a crash is an outage of
-// that function, not the end of the topology.
+// that function, not the end of the topology. Like the kubelet it waits a
+// little before a restart, and longer after one that failed; a paused
+// function waits for Resume first.
 func (p *Plane) supervise(name string) {
-	for {
-		proc := p.Process(name)
+	proc := p.Process(name)
+	for delay := 200 * time.Millisecond; ; {
 		<-proc.Done()
 		p.mu.Lock()
-		closing, current, paused := p.closing, p.procs[name] == proc, p.paused[name]
+		resumed := p.paused[name]
 		p.mu.Unlock()
-		if closing {
-			return
-		}
-		if !current {
-			continue
-		}
-		for paused {
-			time.Sleep(100 * time.Millisecond)
-			p.mu.Lock()
-			closing, paused = p.closing, p.paused[name]
-			p.mu.Unlock()
-			if closing {
-				return
+		if resumed != nil {
+			select {
+			case <-resumed:
+			case <-p.ctx.Done():
 			}
+		}
+		if p.ctx.Err() != nil {
+			return
 		}
 		p.opts.Log.Warn("function exited; restarting", "function", name, "error", fmt.Sprint(proc.Err()))
 		fmt.Fprintf(p.opts.Progress, "  function %s exited (%v); restarting\n", name, proc.Err())
-		time.Sleep(200 * time.Millisecond)
+		select {
+		case <-time.After(delay):
+		case <-p.ctx.Done():
+			return
+		}
 		next, err := proc.Restart()
-		if err != nil {
+		if err != nil { // proc has ended: straight round again, more slowly
 			p.opts.Log.Error("function restart failed", "function", name, "error", err)
-			time.Sleep(time.Second)
+			delay = time.Second
 			continue
 		}
+		delay = 200 * time.Millisecond
 		p.mu.Lock()
-		if p.closing {
+		if p.ctx.Err() != nil { // Close has begun: it stops what procs holds
 			p.mu.Unlock()
 			next.Kill()
 			return
 		}
-		p.procs[name] = next
+		p.procs[name], proc = next, next
 		p.restarts[name]++
 		p.mu.Unlock()
 		if err := next.WaitReady(context.Background(), 60*time.Second); err != nil {
@@ -466,22 +485,14 @@ func (p *Plane) supervise(name string) {
 func (p *Plane) ReadyIn() map[string]time.Duration {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	out := map[string]time.Duration{}
-	for k, v := range p.readyIn {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(p.readyIn)
 }
 
 // Restarts counts the unplanned restarts of each function.
 func (p *Plane) Restarts() map[string]int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	out := map[string]int{}
-	for k, v := range p.restarts {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(p.restarts)
 }
 
 // resolve turns a manifest destination into a URL: a Service is a function
@@ -519,12 +530,10 @@ func (p *Plane) resolve(_ context.Context, d manifests.Destination) (string, err
 }
 
 func (p *Plane) startSources(ctx context.Context, step func(string, ...any)) error {
-	runCtx, cancel := context.WithCancel(context.Background())
-	p.cancel = cancel
 	if err := p.startFaultProxies(); err != nil {
 		return err
 	}
-	p.runPings(runCtx)
+	p.runPings(p.ctx)
 	spool, err := source.NewFileSpool(filepath.Join(p.opts.StateDir, SpoolDir))
 	if err != nil {
 		return err
@@ -548,14 +557,12 @@ func (p *Plane) startSources(ctx context.Context, step func(string, ...any)) err
 			return err
 		}
 		p.sources = append(p.sources, s)
-		p.wg.Add(1)
-		go func() {
-			defer p.wg.Done()
-			if err := s.Run(runCtx); err != nil && runCtx.Err() == nil {
+		p.wg.Go(func() {
+			if err := s.Run(p.ctx); err != nil && p.ctx.Err() == nil {
 				p.opts.Log.Error("source stopped", "source", spec.Name, "error", err)
 				fmt.Fprintf(p.opts.Progress, "  source %s stopped: %v\n", spec.Name, err)
 			}
-		}()
+		})
 	}
 	deadline := time.After(60 * time.Second)
 	for _, s := range p.sources {
@@ -641,6 +648,9 @@ func (p *Plane) waitReplaced(ctx context.Context, name string, old *runner.Proce
 	}
 }
 
+// StateDir is Options.StateDir.
+func (p *Plane) StateDir() string { return p.opts.StateDir }
+
 // SinkURL is the ingress of the KafkaSink name.
 func (p *Plane) SinkURL(name string) string { return sink.URL(p.IngressURL, p.namespace(), name) }
 
@@ -695,21 +705,14 @@ func (p *Plane) SinkStats() sink.Counters {
 // Close stops the sources first (no new deliveries), then the functions
 // (func-go's Stop flushes their outboxes), then the ingress and the broker.
 func (p *Plane) Close() error {
-	if p.cancel != nil {
-		p.cancel()
-		p.wg.Wait()
-	}
+	p.cancel()
+	p.wg.Wait()
 	p.mu.Lock()
-	p.closing = true
-	procs := make([]*runner.Process, 0, len(p.procs))
-	for _, proc := range p.procs {
-		procs = append(procs, proc)
-	}
+	procs := slices.Collect(maps.Values(p.procs))
 	p.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, proc := range procs {
-		wg.Add(1)
-		go func() { defer wg.Done(); _ = proc.Stop(15 * time.Second) }()
+		wg.Go(func() { _ = proc.Stop(15 * time.Second) })
 	}
 	wg.Wait()
 	shutdown := func(s *http.Server) {
@@ -719,7 +722,9 @@ func (p *Plane) Close() error {
 			_ = s.Shutdown(ctx)
 		}
 	}
-	p.closeFaultProxies(context.Background())
+	for _, f := range p.proxies {
+		f.server.Close()
+	}
 	shutdown(p.ingress)
 	shutdown(p.api)
 	for _, lp := range p.large {

@@ -22,6 +22,7 @@ import (
 	"orderflow.dev/local/fault"
 	"orderflow.dev/local/fnserve"
 	"orderflow.dev/local/manifests"
+	"orderflow.dev/local/orderflow"
 	"orderflow.dev/local/plane"
 	"orderflow.dev/local/scratchdb"
 )
@@ -370,6 +371,7 @@ func benchOne(ctx context.Context, opts plane.Options, rate float64, orders int,
 	row := benchRow{OfferedRate: rate, Orders: orders, ReadyMs: map[string]float64{}, IdleRSSMiB: map[string]float64{}}
 	transactions := ceiling.NewTransactionCounter(handles)
 	opts.Observers = append(opts.Observers, transactions)
+	orderflow.Wire(&opts)
 	p, err := plane.Up(ctx, opts)
 	if err != nil {
 		return row, err

@@ -20,6 +20,7 @@ import (
 
 	"orderflow.dev/local/broker"
 	"orderflow.dev/local/fnserve"
+	"orderflow.dev/local/orderflow"
 	"orderflow.dev/local/plane"
 	"orderflow.dev/local/profile"
 	"orderflow.dev/local/source"
@@ -157,17 +158,12 @@ func (f *upFlags) register(cmd *cobra.Command) {
 }
 
 func (f *upFlags) options(g *globals, stateDir string, progress *os.File) (plane.Options, error) {
-	root, err := g.checkout()
+	opts, _, err := g.baseOptions(stateDir)
 	if err != nil {
 		return plane.Options{}, err
 	}
-	cmd, err := functionCommand()
-	if err != nil {
-		return plane.Options{}, err
-	}
-	manifests := f.manifests
-	if manifests == "" {
-		manifests = filepath.Join(root, "knative", "base")
+	if f.manifests != "" {
+		opts.Manifests = f.manifests
 	}
 	for _, b := range f.brokers {
 		if !strings.Contains(b, ":") {
@@ -205,52 +201,53 @@ func (f *upFlags) options(g *globals, stateDir string, progress *os.File) (plane
 		}
 		env[k] = v
 	}
-	abs, err := filepath.Abs(stateDir)
-	if err != nil {
-		return plane.Options{}, err
-	}
 	if !f.keepState || len(f.brokers) == 0 {
 		// The embedded broker starts empty, so yesterday's databases would
 		// disagree with today's topics.
-		if err := os.RemoveAll(filepath.Join(abs, "db")); err != nil {
+		if err := os.RemoveAll(filepath.Join(opts.StateDir, "db")); err != nil {
 			return plane.Options{}, err
 		}
-		_ = os.RemoveAll(filepath.Join(abs, "logs"))
+		_ = os.RemoveAll(filepath.Join(opts.StateDir, "logs"))
 	}
-	logFile, err := openLog(abs)
+	logFile, err := openLog(opts.StateDir)
 	if err != nil {
 		return plane.Options{}, err
 	}
-	return plane.Options{
-		Manifests: manifests, FunctionsDir: filepath.Join(root, "functions"), Brokers: f.brokers,
-		BrokerPort: f.brokerPort, TopicReplicas: int16(f.topicReplicas), TopicMinInsync: f.minInsync, IngressPort: f.ingressPort, APIPort: f.apiPort, StateDir: abs,
-		Command: cmd, DuplicateDelivery: f.duplicateDelivery, PingEvery: f.pingEvery, Env: env, HoldLimit: f.holdLimit,
-		Log: slog.New(slog.NewJSONHandler(logFile, nil)), Progress: progress,
-	}, nil
+	opts.Brokers, opts.BrokerPort, opts.TopicReplicas, opts.TopicMinInsync = f.brokers, f.brokerPort, int16(f.topicReplicas), f.minInsync
+	opts.IngressPort, opts.APIPort, opts.DuplicateDelivery, opts.PingEvery = f.ingressPort, f.apiPort, f.duplicateDelivery, f.pingEvery
+	opts.Env, opts.HoldLimit, opts.Log, opts.Progress = env, f.holdLimit, slog.New(slog.NewJSONHandler(logFile, nil)), progress
+	orderflow.Wire(&opts)
+	return opts, nil
+}
+
+// baseOptions are what every topology this command starts shares: the
+// checkout's (root's) knative/base and functions, served by this binary,
+// state in stateDir made absolute.
+func (g *globals) baseOptions(stateDir string) (opts plane.Options, root string, err error) {
+	if root, err = g.checkout(); err != nil {
+		return opts, "", err
+	}
+	if opts.Command, err = functionCommand(); err != nil {
+		return opts, "", err
+	}
+	opts.Manifests, opts.FunctionsDir = filepath.Join(root, "knative", "base"), filepath.Join(root, "functions")
+	opts.StateDir, err = filepath.Abs(stateDir)
+	return opts, root, err
 }
 
 // freshRun prepares a command that starts topologies of its own (bench,
 // faults): an emptied <state-dir>/<name> with the plane's log in it, and
 // the options every topology of the run shares. root is the checkout.
 func (g *globals) freshRun(name string) (base plane.Options, root string, closeLog func(), err error) {
-	if root, err = g.checkout(); err != nil {
+	if base, root, err = g.baseOptions(filepath.Join(g.stateDir, name)); err != nil {
 		return base, "", nil, err
 	}
-	self, err := functionCommand()
+	_ = os.RemoveAll(base.StateDir)
+	logFile, err := openLog(base.StateDir)
 	if err != nil {
 		return base, "", nil, err
 	}
-	state, err := filepath.Abs(filepath.Join(g.stateDir, name))
-	if err != nil {
-		return base, "", nil, err
-	}
-	_ = os.RemoveAll(state)
-	logFile, err := openLog(state)
-	if err != nil {
-		return base, "", nil, err
-	}
-	base = plane.Options{Manifests: filepath.Join(root, "knative", "base"), FunctionsDir: filepath.Join(root, "functions"),
-		StateDir: state, Command: self, Log: slog.New(slog.NewJSONHandler(logFile, nil))}
+	base.Log = slog.New(slog.NewJSONHandler(logFile, nil))
 	return base, root, func() { logFile.Close() }, nil
 }
 

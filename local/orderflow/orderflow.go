@@ -1,0 +1,125 @@
+// Package orderflow fits orderflow onto the local plane, which knows
+// nothing of it: what the five functions get locally that a cluster gives
+// them from secrets and real services (a SQLite database each, the payment
+// gateway's ledger, a customer-notification provider), that provider's
+// stand-in, and the plane API routes that ask the functions for their read
+// models.
+package orderflow
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"orderflow.dev/local/client"
+	"orderflow.dev/local/plane"
+	"orderflow.dev/shared/events"
+)
+
+// Wire makes opts run orderflow: every function gets its own SQLite file
+// under <state>/db (the payment gateway's ledger one of its own), notify
+// posts its notifications to the returned Webhook, which the plane's API
+// serves at /webhook beside the query routes. opts.Env still overrides
+// any of it (PostgreSQL URLs, say).
+func Wire(opts *plane.Options) *Webhook {
+	hook := &Webhook{keys: map[string]int{}}
+	opts.FunctionEnv = func(p *plane.Plane, name string) map[string]string {
+		db := func(file string) string { return "sqlite://" + filepath.Join(p.StateDir(), "db", file+".db") }
+		env := map[string]string{"ORDERFLOW_DATABASE_URL": db(name), "ORDERFLOW_LOG_LEVEL": "info"}
+		switch name {
+		case "payment":
+			env["PAYMENT_GATEWAY_DATABASE_URL"] = db("payment-gateway")
+		case "notify":
+			env["NOTIFY_CHANNEL"] = "webhook"
+			env["NOTIFY_WEBHOOK_URL"] = p.APIURL + "/webhook"
+		}
+		return env
+	}
+	// func-go only routes CloudEvents POSTs to a function, so these GETs
+	// ask the functions with query events and return the JSON of the reply.
+	opts.Routes = func(p *plane.Plane, mux *http.ServeMux) {
+		mux.Handle("POST /webhook", hook)
+		mux.HandleFunc("GET /api/notifications", func(w http.ResponseWriter, r *http.Request) { plane.WriteJSON(w, http.StatusOK, hook.Stats()) })
+		mux.HandleFunc("GET /api/analytics", query[events.AnalyticsViewData](p, "analytics", events.AnalyticsQuery, func(*http.Request) any { return events.AnalyticsQueryData{} }))
+		mux.HandleFunc("GET /api/stock", query[events.InventoryViewData](p, "inventory", events.InventoryQuery, func(*http.Request) any { return events.InventoryQueryData{} }))
+		mux.HandleFunc("GET /api/orders/{id}", query[events.OrderViewData](p, "order", events.OrderQuery, func(r *http.Request) any { return events.OrderQueryData{OrderID: r.PathValue("id")} }))
+	}
+	return hook
+}
+
+// query asks function fn with a query event of type typ and answers the
+// view V it replies with.
+func query[V any](p *plane.Plane, fn, typ string, q func(*http.Request) any) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var out V
+		c, err := client.New(10 * time.Second)
+		if err == nil {
+			ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+			defer cancel()
+			err = c.Query(ctx, p.FunctionURL(fn), typ, q(r), &out)
+		}
+		if err != nil {
+			plane.WriteJSON(w, http.StatusBadGateway, map[string]string{"error": err.Error()})
+			return
+		}
+		plane.WriteJSON(w, http.StatusOK, out)
+	}
+}
+
+// Webhook stands in for a customer-notification provider: the notify
+// function's webhook channel POSTs here, a real HTTP call.
+type Webhook struct {
+	mu       sync.Mutex
+	received int
+	keys     map[string]int // Idempotency-Key -> deliveries
+	recent   []json.RawMessage
+	failWith int // non-zero: answer this status instead (tests, demos of failure)
+}
+
+// ServeHTTP takes a POSTed notification.
+func (w *Webhook) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err != nil || !json.Valid(body) {
+		http.Error(rw, "body must be a JSON notification", http.StatusBadRequest)
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.failWith != 0 {
+		http.Error(rw, "webhook told to fail", w.failWith)
+		return
+	}
+	w.received++
+	w.keys[r.Header.Get("Idempotency-Key")]++
+	w.recent = append(w.recent, body)
+	if len(w.recent) > 50 {
+		w.recent = w.recent[len(w.recent)-50:]
+	}
+	rw.WriteHeader(http.StatusNoContent)
+}
+
+// FailWith makes the webhook answer status to every notification (0: accept
+// again), to show what a customer-notification outage does.
+func (w *Webhook) FailWith(status int) {
+	w.mu.Lock()
+	w.failWith = status
+	w.mu.Unlock()
+}
+
+// WebhookStats counts what the webhook received.
+type WebhookStats struct {
+	Received int               `json:"received"`
+	Distinct int               `json:"distinct"`
+	Recent   []json.RawMessage `json:"recent"`
+}
+
+// Stats returns the counts.
+func (w *Webhook) Stats() WebhookStats {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return WebhookStats{Received: w.received, Distinct: len(w.keys), Recent: append([]json.RawMessage(nil), w.recent...)}
+}
