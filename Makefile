@@ -21,9 +21,10 @@ build:
 	go build -o bin/orderflow ./local/cmd/orderflow
 	go build -o bin/orderflow-fn ./local/cmd/orderflow-fn
 
-## test: vet and every test, then the end-to-end suite twice: embedded broker +
-## SQLite, and Apache Kafka + PostgreSQL (plus the replication and kcat tests)
-test: test-embedded test-deploy test-real
+## test: every module tidy, vet and every test, then the end-to-end suite twice:
+## embedded broker + SQLite, and Apache Kafka + PostgreSQL (plus the
+## replication and kcat tests)
+test: tidy-check test-embedded test-deploy test-real
 
 ## test-embedded: vet, unit tests, end-to-end suite on the embedded broker and SQLite (Go only)
 test-embedded: vet unit e2e
@@ -52,7 +53,11 @@ vet:
 unit:
 	go test -count=1 -timeout 20m $(filter-out ./local/...,$(PKGS)) $$(go list ./local/... | grep -v '/local/e2e$$')
 
-e2e:
+## jaeger: build Jaeger (tools/jaeger, cached) into bin/jaeger, for the tracing test
+jaeger:
+	scripts/jaeger.sh
+
+e2e: jaeger
 	@echo "== end-to-end suite, run 1 of 2: broker embedded kfake $$(cd local && go list -m -f '{{.Version}}' github.com/twmb/franz-go/pkg/kfake)," \
 	  "store SQLite (modernc.org/sqlite $$(cd shared && go list -m -f '{{.Version}}' modernc.org/sqlite))"
 	go test -count=1 -v -timeout 20m ./local/e2e/

@@ -27,6 +27,7 @@ import (
 // any of it (PostgreSQL URLs, say).
 func Wire(opts *plane.Options) *Webhook {
 	hook := &Webhook{keys: map[string]int{}}
+	opts.TraceService = "orderflow-plane"
 	opts.FunctionEnv = func(p *plane.Plane, name string) map[string]string {
 		db := func(file string) string { return "sqlite://" + filepath.Join(p.StateDir(), "db", file+".db") }
 		env := map[string]string{"ORDERFLOW_DATABASE_URL": db(name), "ORDERFLOW_LOG_LEVEL": "info"}

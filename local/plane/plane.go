@@ -8,6 +8,7 @@
 package plane
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -29,10 +30,13 @@ import (
 	"github.com/IBM/sarama"
 
 	"orderflow.dev/local/broker"
+	"orderflow.dev/local/lag"
 	"orderflow.dev/local/manifests"
+	"orderflow.dev/local/planemetrics"
 	"orderflow.dev/local/runner"
 	"orderflow.dev/local/sink"
 	"orderflow.dev/local/source"
+	"orderflow.dev/shared/tracing"
 )
 
 // Options configure Up.
@@ -85,6 +89,9 @@ type Options struct {
 	// HoldLimit is how long a record may hold its partition while its
 	// dead-letter sink fails transiently (0: source.DefaultHoldLimit).
 	HoldLimit time.Duration
+	// TraceService names the plane's spans when tracing is on (the
+	// standard OTEL_EXPORTER_OTLP_ENDPOINT set; default "kn-eventing-local").
+	TraceService string
 }
 
 // Plane is a running topology.
@@ -101,6 +108,9 @@ type Plane struct {
 	producer sarama.SyncProducer
 	large    []sarama.SyncProducer // for topics that take larger records
 	sinks    *sink.Handler
+	metrics  *planemetrics.Metrics
+	// stopTracing flushes and stops the plane's span exporter.
+	stopTracing func(context.Context) error
 
 	ingress, api       *http.Server
 	IngressURL, APIURL string
@@ -160,6 +170,15 @@ func Up(ctx context.Context, opts Options) (p *Plane, err error) {
 	if err := os.MkdirAll(filepath.Join(opts.StateDir, "logs"), 0o755); err != nil {
 		return nil, err
 	}
+	service := cmp.Or(opts.TraceService, "kn-eventing-local")
+	if p.stopTracing, err = tracing.Setup(ctx, service); err != nil {
+		return nil, err
+	}
+	if tracing.Enabled() {
+		step("tracing: spans of the plane (%s) and of every function go to %s", service,
+			cmp.Or(os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"), os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT")))
+	}
+	p.metrics = planemetrics.New(subscribers(set))
 	if err := p.startKafka(ctx, step); err != nil {
 		return nil, err
 	}
@@ -214,6 +233,7 @@ func (p *Plane) startKafka(ctx context.Context, step func(string, ...any)) error
 	if p.admin, err = sarama.NewClusterAdminFromClient(p.client); err != nil {
 		return err
 	}
+	p.metrics.Register(planemetrics.LagCollector(p.client, lagGroups(p.Set), 5*time.Second))
 	var topicOpts []broker.TopicOption
 	if p.opts.TopicReplicas > 0 || p.opts.TopicMinInsync > 0 {
 		topicOpts = append(topicOpts, broker.OverrideReplication(p.opts.TopicReplicas, p.opts.TopicMinInsync))
@@ -265,7 +285,11 @@ func (p *Plane) startHTTP(step func(string, ...any)) error {
 		return fmt.Errorf("ingress: %w", err)
 	}
 	p.IngressURL = "http://" + ln.Addr().String()
-	p.ingress = &http.Server{Handler: p.sinks, ReadHeaderTimeout: 5 * time.Second}
+	paths := map[string]string{}
+	for _, k := range p.Set.Sinks {
+		paths[sink.Path(k.Namespace, k.Name)] = k.Name
+	}
+	p.ingress = &http.Server{Handler: p.metrics.Ingress(p.sinks, paths), ReadHeaderTimeout: 5 * time.Second}
 	go p.ingress.Serve(ln)
 
 	ln2, err := listen(p.opts.APIPort)
@@ -289,6 +313,7 @@ func (p *Plane) apiHandler() http.Handler {
 	mux.HandleFunc("GET /api/endpoints", func(w http.ResponseWriter, r *http.Request) { WriteJSON(w, http.StatusOK, p.Endpoints()) })
 	mux.HandleFunc("GET /api/sources", func(w http.ResponseWriter, r *http.Request) { WriteJSON(w, http.StatusOK, p.SourceStats()) })
 	mux.HandleFunc("GET /api/deadletters/unsent", func(w http.ResponseWriter, r *http.Request) { WriteJSON(w, http.StatusOK, p.Unsent()) })
+	mux.Handle("GET /metrics", p.metrics.Handler())
 	if p.opts.Routes != nil {
 		p.opts.Routes(p, mux)
 	}
@@ -549,7 +574,7 @@ func (p *Plane) startSources(ctx context.Context, step func(string, ...any)) err
 		if p.opts.DuplicateDelivery {
 			opts = append(opts, source.WithDuplicateDelivery())
 		}
-		for _, o := range p.opts.Observers {
+		for _, o := range append(p.opts.Observers, p.metrics.Observer()) {
 			opts = append(opts, source.WithObserver(o))
 		}
 		s, err := source.New(spec, p.Brokers, p.resolve, opts...)
@@ -741,6 +766,11 @@ func (p *Plane) Close() error {
 	if p.cluster != nil {
 		p.cluster.Close()
 	}
+	if p.stopTracing != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = p.stopTracing(ctx)
+		cancel()
+	}
 	_ = os.Remove(filepath.Join(p.opts.StateDir, EndpointsFile))
 	return nil
 }
@@ -808,4 +838,25 @@ func ReadEndpoints(stateDir string) (Endpoints, error) {
 		return e, fmt.Errorf("%s: %w", filepath.Join(stateDir, EndpointsFile), err)
 	}
 	return e, nil
+}
+
+// subscribers maps each KafkaSource ("namespace/name") to the Service it
+// delivers to, the function label of the dead-letter metrics.
+func subscribers(set *manifests.Set) map[string]string {
+	out := map[string]string{}
+	for _, s := range set.Sources {
+		if r := s.Sink.Ref; r != nil {
+			out[s.Namespace+"/"+s.Name] = r.Name
+		}
+	}
+	return out
+}
+
+// lagGroups is every KafkaSource's consumer group and topics.
+func lagGroups(set *manifests.Set) []lag.Group {
+	var out []lag.Group
+	for _, s := range set.Sources {
+		out = append(out, lag.Group{Name: s.ConsumerGroup, Topics: s.Topics})
+	}
+	return out
 }

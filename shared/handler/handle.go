@@ -118,7 +118,8 @@ func (a *App) HandleEvent(ctx context.Context, e event.Event) (*event.Event, err
 	}
 	ctx, span := tracing.Start(ctx, "deliver "+typeLabel(e.Type()), trace.SpanKindConsumer,
 		attribute.String("faas.name", a.name), attribute.String("cloudevents.event_id", e.ID()),
-		attribute.String("cloudevents.event_type", e.Type()), attribute.String("cloudevents.event_source", e.Source()))
+		attribute.String("cloudevents.event_type", e.Type()), attribute.String("cloudevents.event_source", e.Source()),
+		attribute.String("orderflow.correlation_id", ce.String(e, ce.CorrelationID)))
 	d := &deliveryNote{}
 	reply, err := a.handle(context.WithValue(ctx, deliveryKey{}, d), e)
 	status := statusOfResult(err)

@@ -48,7 +48,7 @@ func newRoot() *cobra.Command {
 	}
 	root.PersistentFlags().StringVar(&g.root, "root", "", "orderflow checkout holding knative/ and functions/ (default: found from the working directory)")
 	root.PersistentFlags().StringVar(&g.stateDir, "state-dir", ".orderflow", "where `up` keeps databases, logs and endpoints.json")
-	root.AddCommand(newUp(g), newDemo(g), newPlace(g), newOrder(g), newDLQ(g), newStats(g), newFaults(g), newBench(g), newLag(g), newFunction())
+	root.AddCommand(newUp(g), newDemo(g), newPlace(g), newOrder(g), newDLQ(g), newStats(g), newFaults(g), newBench(g), newLag(g), newTrace(), newFunction())
 	return root
 }
 
@@ -324,6 +324,8 @@ func printEndpoints(e plane.Endpoints, took time.Duration) {
 	fmt.Printf("  analytics JSON:  curl %s/api/analytics\n", e.API)
 	fmt.Printf("  one order:       curl %s/api/orders/<id>   (or: orderflow order <id>)\n", e.API)
 	fmt.Printf("  dead letters:    orderflow dlq\n")
+	fmt.Printf("  metrics:         curl %s/metrics   (the plane; each function at <its url>/metrics)\n", e.API)
+	fmt.Printf("  consumer lag:    orderflow lag --watch\n")
 	fmt.Printf("  logs:            %s/logs/\n", e.StateDir)
 	fmt.Println("press Ctrl-C to stop")
 }
