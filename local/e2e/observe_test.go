@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -16,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"orderflow.dev/local/client"
 	"orderflow.dev/local/jaegerapi"
 	"orderflow.dev/local/plane"
 	"orderflow.dev/shared/events"
@@ -83,18 +83,6 @@ func hostPort(u string) string {
 	return pu.Host
 }
 
-func getJSON(url string, v any) error {
-	resp, err := http.Get(url)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: HTTP %d", url, resp.StatusCode)
-	}
-	return json.NewDecoder(resp.Body).Decode(v)
-}
-
 // promQuery asks Prometheus for an instant vector and sums it (0 when
 // empty); ok is false while nothing matches.
 func promQuery(t *testing.T, base, q string) (sum float64, ok bool) {
@@ -115,7 +103,7 @@ func promTry(base, q string) (sum float64, ok bool, err error) {
 			}
 		}
 	}
-	if err := getJSON(base+"/api/v1/query?query="+url.QueryEscape(q), &r); err != nil {
+	if err := client.GetJSON(context.Background(), base+"/api/v1/query?query="+url.QueryEscape(q), &r); err != nil {
 		return 0, false, err
 	}
 	for _, s := range r.Data.Result {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -100,11 +99,11 @@ func printStuck(ctx context.Context, ep plane.Endpoints, only []string) error {
 		return false
 	}
 	var stats map[string]source.Stats
-	if err := getJSON(ctx, ep.API+"/api/sources", &stats); err != nil {
+	if err := client.GetJSON(ctx, ep.API+"/api/sources", &stats); err != nil {
 		return err
 	}
 	var unsent map[string][]source.Unsent
-	if err := getJSON(ctx, ep.API+"/api/deadletters/unsent", &unsent); err != nil {
+	if err := client.GetJSON(ctx, ep.API+"/api/deadletters/unsent", &unsent); err != nil {
 		return err
 	}
 	w := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
@@ -148,24 +147,6 @@ func printStuck(ctx context.Context, ep plane.Endpoints, only []string) error {
 		fmt.Fprintln(w)
 	}
 	return w.Flush()
-}
-
-func getJSON(ctx context.Context, url string, v any) error {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: HTTP %d", url, resp.StatusCode)
-	}
-	return json.NewDecoder(resp.Body).Decode(v)
 }
 
 type letterRow struct {
