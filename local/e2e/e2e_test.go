@@ -291,26 +291,31 @@ func TestBadInputIsDeadLetteredWithItsReason(t *testing.T) {
 		t.Fatal(err)
 	}
 	ingress := p.SinkURL("commands")
-	send := func(id string, lines []events.Line) {
+	send := func(id string, lines []events.Line, dataschema string) {
 		// Straight to the ingress, past the client-side checks `place` does.
 		e, err := events.New(events.PlaceOrder, events.PlaceOrderData{OrderID: id, CustomerID: "c", Email: "c@x.org",
 			Currency: "EUR", PaymentToken: "tok_visa", Lines: lines}, nil, "/e2e")
 		if err != nil {
 			t.Fatal(err)
 		}
+		if dataschema != "" {
+			e.SetDataSchema(dataschema)
+		}
 		if err := c.Send(context.Background(), ingress, e); err != nil {
 			t.Fatal(err)
 		}
 	}
-	send("bad-qty", []events.Line{{SKU: "sku-tee", Quantity: -2}})
-	send("bad-sku", []events.Line{{SKU: "sku-unicorn", Quantity: 1}})
-	send("good", []events.Line{{SKU: "sku-tee", Quantity: 1}})
+	send("bad-qty", []events.Line{{SKU: "sku-tee", Quantity: -2}}, "")
+	send("bad-sku", []events.Line{{SKU: "sku-unicorn", Quantity: 1}}, "")
+	send("bad-schema", []events.Line{{SKU: "sku-tee", Quantity: 1}}, "urn:orderflow:schema:dev.orderflow.order.place.v2.json")
+	send("good", []events.Line{{SKU: "sku-tee", Quantity: 1}}, "")
 
 	want := map[string]struct{ code, field string }{
-		"bad-qty":   {"400", "lines[0].quantity"},
-		"bad-sku":   {"422", "lines[0].sku"},
-		"raw-1":     {"400", "type"},
-		"ce-broken": {"400", "type"},
+		"bad-qty":    {"400", "lines[0].quantity"},
+		"bad-sku":    {"422", "lines[0].sku"},
+		"bad-schema": {"400", "dataschema"},
+		"raw-1":      {"400", "type"},
+		"ce-broken":  {"400", "type"},
 	}
 	deadline := time.Now().Add(60 * time.Second)
 	for {

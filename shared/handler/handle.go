@@ -344,6 +344,15 @@ func decode(e event.Event) (any, error) {
 	if ct := e.DataContentType(); ct != "" && !strings.HasPrefix(ct, "application/json") && !strings.HasSuffix(strings.SplitN(ct, ";", 2)[0], "+json") {
 		return nil, saga.Invalid("datacontenttype", "%q is not JSON; orderflow events carry application/json", ct)
 	}
+	// dataschema, when present, must be the one the catalog gives the type:
+	// an event built against another schema (another version, another
+	// producer's idea of the type) is refused naming it rather than read
+	// as if it were this one. Absent is fine, as CloudEvents allows.
+	if ds := e.DataSchema(); ds != "" {
+		if spec, ok := events.Lookup(e.Type()); ok && ds != spec.SchemaURI() {
+			return nil, saga.Invalid("dataschema", "%q is not the schema of %s (%s)", shorten(ds, 200), e.Type(), spec.SchemaURI())
+		}
+	}
 	data, err := events.Decode(e.Type(), e.Data())
 	if err != nil {
 		if fe, ok := errorsAs[*events.FieldError](err); ok {

@@ -131,3 +131,28 @@ func TestDeliverySpanParentsWhatItEmits(t *testing.T) {
 		t.Fatalf("emitted %d event(s), traceparent %q; want the delivery span %s", len(out), ce.String(out[0], ce.Traceparent), want)
 	}
 }
+
+// dataschema names the schema the payload follows: another one is refused
+// naming it (so the dispatcher dead-letters it once), none is accepted.
+func TestDataschemaMustBeTheCatalogs(t *testing.T) {
+	h := handlertest.Start(t, newProbe(), nil)
+	for i, tt := range []struct {
+		schema string
+		status int
+	}{
+		{"", 200},
+		{"urn:orderflow:schema:" + events.PlaceOrder + ".json", 200},
+		{"urn:orderflow:schema:" + events.OrderCreated + ".json", 400},
+		{"https://example.com/schemas/place-order-v7.json", 400},
+	} {
+		e := handlertest.Event(t, events.PlaceOrder, placeData(fmt.Sprintf("o-ds-%d", i)), nil)
+		e.SetDataSchema(tt.schema)
+		r := h.Send(t, e)
+		if r.Status != tt.status {
+			t.Errorf("dataschema %q: status %d, want %d: %s", tt.schema, r.Status, tt.status, r.Body)
+		}
+		if tt.status == 400 && r.Error().Field != "dataschema" {
+			t.Errorf("dataschema %q: refusal names %q, want dataschema", tt.schema, r.Error().Field)
+		}
+	}
+}
