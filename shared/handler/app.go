@@ -47,7 +47,23 @@ type Config struct {
 	// later event of the orders before them.
 	RelayConcurrency int    `envconfig:"ORDERFLOW_RELAY_CONCURRENCY" default:"16"`
 	LogLevel         string `envconfig:"ORDERFLOW_LOG_LEVEL" default:"info"`
+	// Retention is how long processed ids and published outbox rows are
+	// kept; older ones are deleted every PruneInterval, so the store stops
+	// growing with every delivery. An id must outlive every redelivery of
+	// its event, which a KafkaSource makes while it retries (prod: 9
+	// attempts, exponential from 0.5 s, about 4 minutes, plus a 10 s
+	// timeout each), after a restart of its dispatcher (what it had not
+	// committed, however long it was down) and on `orderflow dlq replay
+	// --to topic` (every consumer reads the letter again, same id). A week
+	// covers a dispatcher outage of days and a replay within the week; an
+	// hour is the least accepted.
+	Retention     time.Duration `envconfig:"ORDERFLOW_RETENTION" default:"168h"`
+	PruneInterval time.Duration `envconfig:"ORDERFLOW_PRUNE_INTERVAL" default:"10m"`
 }
+
+// MinRetention is the shortest ORDERFLOW_RETENTION accepted: well past a
+// KafkaSource's whole retry schedule.
+const MinRetention = time.Hour
 
 // App is one function's edge.
 type App struct {
@@ -165,6 +181,12 @@ func (a *App) Start(ctx context.Context) error {
 	if a.cfg.RelayInterval <= 0 {
 		return fmt.Errorf("%s: ORDERFLOW_RELAY_INTERVAL=%s: must be positive", a.name, a.cfg.RelayInterval)
 	}
+	if a.cfg.Retention < MinRetention {
+		return fmt.Errorf("%s: ORDERFLOW_RETENTION=%s: must be at least %s, longer than any redelivery of an event (see the README's Bounded growth)", a.name, a.cfg.Retention, MinRetention)
+	}
+	if a.cfg.PruneInterval <= 0 {
+		return fmt.Errorf("%s: ORDERFLOW_PRUNE_INTERVAL=%s: must be positive", a.name, a.cfg.PruneInterval)
+	}
 	if a.cfg.RelayConcurrency < 1 {
 		return fmt.Errorf("%s: ORDERFLOW_RELAY_CONCURRENCY=%d: must be at least 1", a.name, a.cfg.RelayConcurrency)
 	}
@@ -220,6 +242,11 @@ func (a *App) Start(ctx context.Context) error {
 			a.relay.Run(runCtx, a.cfg.RelayInterval)
 		}()
 	}
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		a.pruneEvery(runCtx, a.cfg.PruneInterval)
+	}()
 	a.ready.Store(true)
 	a.log.Info("started", "database", db.String(), "sink", a.cfg.Sink)
 	return nil
@@ -311,4 +338,46 @@ func shorten(s string, n int) string {
 		return s
 	}
 	return s[:n] + "..."
+}
+
+// pruneBatch bounds one delete, so pruning a large backlog never holds the
+// store for long: batches follow each other until one comes back short.
+const pruneBatch = 1000
+
+// pruneEvery deletes, every interval, the processed ids and published
+// outbox rows older than the retention.
+func (a *App) pruneEvery(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if _, _, err := a.Prune(ctx); err != nil && ctx.Err() == nil {
+			a.log.Warn("pruning the store failed; trying again next time", "error", err)
+		}
+	}
+}
+
+// Prune deletes now what is past the retention, batch by batch.
+func (a *App) Prune(ctx context.Context) (ids, sent int64, err error) {
+	before := time.Now().Add(-a.cfg.Retention)
+	for ctx.Err() == nil {
+		i, s, err := a.db.Prune(ctx, before, pruneBatch)
+		ids, sent = ids+i, sent+s
+		a.metrics.pruned.WithLabelValues("processed_events").Add(float64(i))
+		a.metrics.pruned.WithLabelValues("outbox").Add(float64(s))
+		if err != nil {
+			return ids, sent, err
+		}
+		if i < pruneBatch && s < pruneBatch {
+			break
+		}
+	}
+	if ids+sent > 0 {
+		a.log.Info("store pruned", "processed_ids", ids, "published_events", sent, "older_than", before.UTC().Format(time.RFC3339))
+	}
+	return ids, sent, nil
 }

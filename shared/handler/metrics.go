@@ -35,6 +35,7 @@ type metrics struct {
 	txDuration prometheus.Histogram
 	published  *prometheus.CounterVec
 	pubFailed  *prometheus.CounterVec
+	pruned     *prometheus.CounterVec
 }
 
 // Delivery and transaction times span an SQLite commit (~0.1 ms) to a
@@ -60,8 +61,11 @@ func newMetrics(function string) *metrics {
 		pubFailed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "orderflow_publish_failures_total", ConstLabels: fn,
 			Help: "Publishes K_SINK did not acknowledge (the event stays in the outbox and is sent again), by HTTP status (0: no answer)."},
 			[]string{"http_response_status_code"}),
+		pruned: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "orderflow_store_pruned_rows_total", ConstLabels: fn,
+			Help: "Rows deleted past ORDERFLOW_RETENTION: processed ids (processed_events) and published events (outbox)."},
+			[]string{"table"}),
 	}
-	reg.MustRegister(m.deliveries, m.duration, m.txDuration, m.published, m.pubFailed,
+	reg.MustRegister(m.deliveries, m.duration, m.txDuration, m.published, m.pubFailed, m.pruned,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

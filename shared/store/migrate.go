@@ -32,6 +32,10 @@ var EdgeMigrations = []string{
 		last_error    TEXT
 	)`,
 	`CREATE INDEX outbox_pending ON outbox (seq) WHERE sent_at IS NULL`,
+	// For Prune: the oldest processed ids and published rows, found
+	// without reading the tables whole.
+	`CREATE INDEX processed_events_at ON processed_events (processed_at)`,
+	`CREATE INDEX outbox_sent ON outbox (sent_at) WHERE sent_at IS NOT NULL`,
 }
 
 // Migrate applies, in order and once each, the schema steps of a component.

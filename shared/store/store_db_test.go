@@ -437,3 +437,60 @@ func TestSQLiteBelongsToOneProcess(t *testing.T) {
 	}
 	again.Close()
 }
+
+// Prune removes what is older than the cut, oldest first and at most the
+// limit, and never an unpublished event.
+func TestPruneKeepsWhatIsRecentAndWhatIsUnsent(t *testing.T) {
+	db := openTemp(t)
+	ctx := context.Background()
+	for i := 0; i < 5; i++ {
+		if err := db.InTx(ctx, func(tx *store.Tx) error {
+			_, err := tx.MarkProcessed(ctx, "c", "/s", fmt.Sprint("id-", i), "t")
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mk := func(id string) event.Event {
+		e := event.New()
+		e.SetID(id)
+		e.SetSource("/t")
+		e.SetType("t")
+		return e
+	}
+	if err := db.InTx(ctx, func(tx *store.Tx) error { return tx.Enqueue(ctx, mk("sent"), mk("unsent")) }); err != nil {
+		t.Fatal(err)
+	}
+	items, err := db.PendingOutbox(ctx, 10, store.OutboxSkip{})
+	if err != nil || len(items) != 2 {
+		t.Fatalf("pending %d, %v", len(items), err)
+	}
+	if err := db.MarkSent(ctx, items[0].Seq); err != nil {
+		t.Fatal(err)
+	}
+
+	if ids, sent, err := db.Prune(ctx, time.Now().Add(-time.Hour), 100); ids != 0 || sent != 0 || err != nil {
+		t.Fatalf("an hour-old cut pruned %d ids, %d rows (%v); want nothing", ids, sent, err)
+	}
+	future := time.Now().Add(time.Second)
+	if ids, sent, err := db.Prune(ctx, future, 2); ids != 2 || sent != 1 || err != nil {
+		t.Fatalf("limit 2: pruned %d ids, %d rows (%v); want 2 and the one sent row", ids, sent, err)
+	}
+	if ids, _, err := db.Prune(ctx, future, 100); ids != 3 || err != nil {
+		t.Fatalf("then %d ids (%v), want the other 3", ids, err)
+	}
+	if n, _, _ := db.OutboxBacklog(ctx); n != 1 {
+		t.Fatalf("backlog %d after pruning: the unsent event must stay", n)
+	}
+	// A pruned id is forgotten: the same event would be handled again,
+	// which is why the retention must outlast every redelivery.
+	if err := db.InTx(ctx, func(tx *store.Tx) error {
+		first, err := tx.MarkProcessed(ctx, "c", "/s", "id-0", "t")
+		if err == nil && !first {
+			t.Error("a pruned id still counts as processed")
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,65 @@
+package handler_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"orderflow.dev/shared/events"
+	"orderflow.dev/shared/handlertest"
+	"orderflow.dev/shared/store/storetest"
+)
+
+// Past the retention, processed ids and published events go; what is
+// recent still answers a redelivery as a duplicate.
+func TestPruneForgetsOnlyWhatIsPastTheRetention(t *testing.T) {
+	p := newProbe()
+	h := handlertest.Start(t, p, map[string]string{"ORDERFLOW_RETENTION": "2h"})
+	old := handlertest.Event(t, events.PlaceOrder, placeData("o-old"), nil)
+	recent := handlertest.Event(t, events.PlaceOrder, placeData("o-recent"), nil)
+	h.Send(t, old)
+	h.Send(t, recent)
+	h.Flush(t)
+	// Age the first delivery and what it published by three hours.
+	db := p.App().DB()
+	ctx := context.Background()
+	threeHours := int64(3 * time.Hour / time.Millisecond)
+	if _, err := db.Exec(ctx, `UPDATE processed_events SET processed_at = processed_at - ? WHERE event_id = ?`, threeHours, old.ID()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(ctx, `UPDATE outbox SET sent_at = sent_at - ? WHERE seq = (SELECT MIN(seq) FROM outbox)`, threeHours); err != nil {
+		t.Fatal(err)
+	}
+	ids, sent, err := p.App().Prune(ctx)
+	if ids != 1 || sent != 1 || err != nil {
+		t.Fatalf("pruned %d ids and %d published events (%v), want the old one of each", ids, sent, err)
+	}
+	if got := scrape(t, h.URL)[`orderflow_store_pruned_rows_total{function="probe",table="processed_events"}`]; got != 1 {
+		t.Errorf("orderflow_store_pruned_rows_total for processed_events = %v, want 1", got)
+	}
+	before := p.seen.Load()
+	h.Send(t, recent)
+	if p.seen.Load() != before {
+		t.Error("a redelivery inside the retention was handled again")
+	}
+}
+
+func TestRetentionShorterThanAnHourIsRefused(t *testing.T) {
+	sink := handlertest.NewSink(t)
+	for _, value := range []string{"30m", "0", "-1h", "a week"} {
+		t.Run(value, func(t *testing.T) {
+			t.Setenv("K_SINK", sink.URL)
+			t.Setenv("ORDERFLOW_DATABASE_URL", storetest.URL(t, "probe"))
+			t.Setenv("ORDERFLOW_RETENTION", value)
+			app := newProbe().App()
+			err := app.Start(context.Background())
+			if err == nil {
+				_ = app.Stop(context.Background())
+			}
+			if err == nil || !strings.Contains(err.Error(), "ORDERFLOW_RETENTION") {
+				t.Fatalf("ORDERFLOW_RETENTION=%s: %v, want an error naming it", value, err)
+			}
+		})
+	}
+}
