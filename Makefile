@@ -7,7 +7,7 @@ MODULES := shared functions/order functions/inventory functions/payment function
 PKGS    := $(addsuffix /...,$(addprefix ./,$(MODULES)))
 ORDERS  ?= 1000
 
-.PHONY: demo up build test test-embedded test-deploy test-real test-replication vet unit e2e tidy tidy-check func-build jaeger
+.PHONY: demo up build test test-prereqs test-embedded test-deploy test-real test-replication vet unit e2e tidy tidy-check func-build jaeger
 
 ## demo: the main job: the whole saga on the embedded broker, $(ORDERS) orders, invariants checked
 demo: build
@@ -24,7 +24,11 @@ build:
 ## test: every module tidy, vet and every test, then the end-to-end suite twice:
 ## embedded broker + SQLite, and Apache Kafka + PostgreSQL (plus the
 ## replication and kcat tests)
-test: tidy-check test-embedded test-deploy test-real
+test: test-prereqs tidy-check test-embedded test-deploy test-real
+
+## test-prereqs: what the real half needs is here (it stops at once, naming what is missing)
+test-prereqs:
+	scripts/test-real.sh check
 
 ## test-embedded: vet, unit tests, end-to-end suite on the embedded broker and SQLite (Go only)
 test-embedded: vet unit e2e

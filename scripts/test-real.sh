@@ -10,6 +10,8 @@
 #   replication   the replication test on a three-node Kafka cluster
 #                 (RF 3, min.insync.replicas 2, node 2 stopped mid-run)
 #   all           both (the default; what `make test` runs)
+#   check         only say what is missing (`make test` runs it first, so a
+#                 missing tool stops it at once, not after the Go-only half)
 #
 # It needs Java 17+, Maven (or the Kafka jars already in .cache/kafka),
 # PostgreSQL's server binaries and kcat; it says which are missing. As root it
@@ -25,7 +27,7 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 mode="${1:-all}"
-case "$mode" in all | suite | e2e | replication) ;; *) echo "usage: $0 [all|suite|e2e|replication]" >&2; exit 2 ;; esac
+case "$mode" in all | suite | e2e | replication | check) ;; *) echo "usage: $0 [all|suite|e2e|replication|check]" >&2; exit 2 ;; esac
 
 state="${TEST_STATE:-$root/.cache/test-real}"
 export KAFKA_PORT="${TEST_KAFKA_PORT:-29092}"
@@ -60,12 +62,18 @@ if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 && [ -z "${PG_BIN:-}"
   missing+=("PostgreSQL server binaries (/usr/lib/postgresql/*/bin, or set PG_BIN); Debian: postgresql")
 fi
 command -v kcat >/dev/null || missing+=("kcat, the Kafka client the interop test drives; Debian: kcat")
+command -v prometheus >/dev/null && command -v promtool >/dev/null ||
+  missing+=("prometheus and promtool, for the metrics test and the alert rules' tests; Debian: prometheus")
 if [ ${#missing[@]} -gt 0 ]; then
   say "test-real: cannot run the tests on real Kafka and PostgreSQL; missing:" >&2
   for m in "${missing[@]}"; do say "  - $m" >&2; done
-  say "Install them (Debian/Ubuntu, as root: apt-get install -y postgresql kcat openjdk-17-jre-headless maven;" >&2
+  say "Install them (Debian/Ubuntu, as root: apt-get install -y postgresql kcat prometheus openjdk-17-jre-headless maven;" >&2
   say ".ci/run does exactly that), or run only the embedded half with: make test-embedded" >&2
   exit 1
+fi
+if [ "$mode" = check ]; then
+  say "test-real: every prerequisite is here (java, maven or the Kafka jars, PostgreSQL, kcat, prometheus)"
+  exit 0
 fi
 
 # ---------------------------------------------------------------- infrastructure
