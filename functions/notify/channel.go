@@ -17,13 +17,21 @@ import (
 // Config is the notify function's own configuration.
 type Config struct {
 	// Channel is log (one JSON line per notification on stdout, the
-	// default: it works everywhere with nothing to set up) or webhook.
+	// default: it works everywhere with nothing to set up), webhook or smtp.
 	Channel string `envconfig:"NOTIFY_CHANNEL" default:"log"`
 	// WebhookURL receives an HTTP POST of each notification's JSON.
 	WebhookURL string `envconfig:"NOTIFY_WEBHOOK_URL"`
 	// WebhookTimeout bounds one POST. Keep it below the KafkaSource
 	// delivery timeout, or the dispatcher gives up before we do.
 	WebhookTimeout time.Duration `envconfig:"NOTIFY_WEBHOOK_TIMEOUT" default:"5s"`
+	// SMTP (NOTIFY_CHANNEL=smtp) sends an e-mail per notification through
+	// the server at SMTPAddr (host:port), from SMTPFrom, with PLAIN auth
+	// when SMTPUser is set (only over TLS: STARTTLS is used when offered).
+	SMTPAddr     string        `envconfig:"NOTIFY_SMTP_ADDR"`
+	SMTPFrom     string        `envconfig:"NOTIFY_SMTP_FROM" default:"orderflow <orders@orderflow.example>"`
+	SMTPUser     string        `envconfig:"NOTIFY_SMTP_USER"`
+	SMTPPassword string        `envconfig:"NOTIFY_SMTP_PASSWORD"`
+	SMTPTimeout  time.Duration `envconfig:"NOTIFY_SMTP_TIMEOUT" default:"5s"`
 }
 
 // Channel delivers a notification. Deliver returns nil once the channel
@@ -57,8 +65,10 @@ func NewChannel(cfg Config, stdout io.Writer) (Channel, error) {
 				CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 			},
 		}, nil
+	case "smtp":
+		return newSMTPChannel(cfg)
 	}
-	return nil, fmt.Errorf("NOTIFY_CHANNEL=%q: want log or webhook", cfg.Channel)
+	return nil, fmt.Errorf("NOTIFY_CHANNEL=%q: want log, webhook or smtp", cfg.Channel)
 }
 
 // logChannel writes each notification as one JSON line on stdout, where a
