@@ -7,7 +7,7 @@ MODULES := shared functions/order functions/inventory functions/payment function
 PKGS    := $(addsuffix /...,$(addprefix ./,$(MODULES)))
 ORDERS  ?= 1000
 
-.PHONY: demo up build test test-prereqs test-embedded test-deploy test-real test-replication vet unit e2e tidy tidy-check func-build jaeger
+.PHONY: demo up build test test-prereqs test-embedded test-deploy test-real test-replication vet unit e2e tidy tidy-check func-build tools
 
 ## demo: the main job: the whole saga on the embedded broker, $(ORDERS) orders, invariants checked
 demo: build
@@ -57,11 +57,11 @@ vet:
 unit:
 	go test -count=1 -timeout 20m $(filter-out ./local/...,$(PKGS)) $$(go list ./local/... | grep -v '/local/e2e$$')
 
-## jaeger: build Jaeger (tools/jaeger, cached) into bin/jaeger, for the tracing test
-jaeger:
-	scripts/jaeger.sh
+## tools: build Jaeger and Mailpit (tools/jaeger, tools/mailpit; cached) into bin/, for the tracing and e-mail tests
+tools:
+	scripts/tool.sh jaeger mailpit
 
-e2e: jaeger
+e2e: tools
 	@echo "== end-to-end suite, run 1 of 2: broker embedded kfake $$(cd local && go list -m -f '{{.Version}}' github.com/twmb/franz-go/pkg/kfake)," \
 	  "store SQLite (modernc.org/sqlite $$(cd shared && go list -m -f '{{.Version}}' modernc.org/sqlite))"
 	go test -count=1 -v -timeout 20m ./local/e2e/

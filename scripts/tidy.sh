@@ -17,7 +17,7 @@ cd "$root"
 
 check=0
 if [ "${1:-}" = "--check" ]; then check=1; shift; fi
-all=(shared functions/order functions/inventory functions/payment functions/notify functions/analytics local deploy/validate tools tools/func tools/jaeger)
+all=(shared functions/order functions/inventory functions/payment functions/notify functions/analytics local deploy/validate tools tools/func tools/jaeger tools/mailpit)
 mods=("$@")
 [ ${#mods[@]} -gt 0 ] || mods=("${all[@]}")
 

@@ -204,7 +204,7 @@ func TestOneOrderIsOneTrace(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(root, "bin", "jaeger")); err == nil {
 			jaeger = filepath.Join(root, "bin", "jaeger")
 		} else {
-			needTool(t, EnvJaeger+" not set and no bin/jaeger (make jaeger builds it)")
+			needTool(t, EnvJaeger+" not set and no bin/jaeger (make tools builds it)")
 		}
 	}
 	// A Jaeger already listening would answer with traces of its own.

@@ -23,7 +23,7 @@ orderflow.correlation_id every delivery span carries, and prints its spans as a
 tree with the time each started and took. Tracing is on when the standard
 OTEL_EXPORTER_OTLP_ENDPOINT is set where orderflow runs, e.g.
 
-  scripts/jaeger.sh && bin/jaeger &
+  scripts/tool.sh jaeger && bin/jaeger &
   OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 bin/orderflow up
   bin/orderflow place --sku sku-tee:1        # prints the order id
   bin/orderflow trace ord-1234abcd --png trace.png`,

@@ -1,0 +1,104 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"orderflow.dev/local/client"
+	"orderflow.dev/local/plane"
+)
+
+// EnvMailpit names the Mailpit binary for TestNotificationsAreEmails
+// (make tools builds it from tools/mailpit into bin/mailpit).
+const EnvMailpit = "ORDERFLOW_MAILPIT"
+
+// mailpitMessages is the part of Mailpit's message list the test reads.
+type mailpitMessages struct {
+	Total    int `json:"total"`
+	Messages []struct {
+		MessageID string `json:"MessageID"`
+		Subject   string `json:"Subject"`
+		To        []struct {
+			Address string `json:"Address"`
+		} `json:"To"`
+	} `json:"messages"`
+}
+
+// With NOTIFY_CHANNEL=smtp, every order's outcome reaches the customer as
+// one e-mail through a real SMTP server: Mailpit receives one message per
+// order, to the order's address, whatever the redeliveries.
+func TestNotificationsAreEmails(t *testing.T) {
+	bin := os.Getenv(EnvMailpit)
+	if bin == "" {
+		if _, err := os.Stat(filepath.Join(root, "bin", "mailpit")); err != nil {
+			needTool(t, EnvMailpit+" not set and no bin/mailpit (make tools builds it)")
+		}
+		bin = filepath.Join(root, "bin", "mailpit")
+	}
+	smtpPort, httpPort := freePort(t), freePort(t)
+	startProcess(t, bin, "--smtp", fmt.Sprintf("127.0.0.1:%d", smtpPort), "--listen", fmt.Sprintf("127.0.0.1:%d", httpPort),
+		"--database", filepath.Join(t.TempDir(), "mailpit.db"), "--max", "5000", "--disable-version-check")
+	api := fmt.Sprintf("http://127.0.0.1:%d/api/v1/messages", httpPort)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var m mailpitMessages
+		if client.GetJSON(context.Background(), api, &m) == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("mailpit did not answer within 30 s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	p := up(t, func(o *plane.Options) {
+		if o.Env == nil {
+			o.Env = map[string]string{}
+		}
+		o.Env["notify/NOTIFY_CHANNEL"] = "smtp"
+		o.Env["notify/NOTIFY_SMTP_ADDR"] = fmt.Sprintf("127.0.0.1:%d", smtpPort)
+	})
+	const orders = 100
+	res := runDemo(t, p, orders, 31)
+	expectSplit(t, res, orders)
+
+	var m mailpitMessages
+	deadline = time.Now().Add(60 * time.Second)
+	for {
+		if err := client.GetJSON(context.Background(), api+"?limit=5000", &m); err != nil {
+			t.Fatal(err)
+		}
+		if m.Total >= res.Check.Confirmed+res.Check.Cancelled || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	byID := map[string]int{}
+	for _, msg := range m.Messages {
+		byID[msg.MessageID]++
+		if len(msg.To) != 1 || !strings.Contains(msg.To[0].Address, "@") {
+			t.Errorf("message %s to %+v", msg.MessageID, msg.To)
+		}
+	}
+	ended := 0
+	for _, o := range res.Results {
+		outcome, _, _ := strings.Cut(o.Outcome, ":") // cancelled:<reason>
+		if outcome != "confirmed" && outcome != "cancelled" {
+			continue // refused at placement: no saga, nothing to tell
+		}
+		ended++
+		id := fmt.Sprintf("ntf-%s-%s@orderflow-notify", o.ID, outcome)
+		if byID[id] == 0 {
+			t.Errorf("order %s (%s): no e-mail %s among %d", o.ID, o.Outcome, id, m.Total)
+		}
+	}
+	if len(byID) != ended || ended == 0 {
+		t.Errorf("%d distinct e-mails for %d ended orders (%d messages)", len(byID), ended, m.Total)
+	}
+	t.Logf("mailpit received %d messages, %d distinct, for %d orders; e.g. %q", m.Total, len(byID), orders, m.Messages[0].Subject)
+}
