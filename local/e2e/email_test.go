@@ -9,8 +9,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cloudevents/sdk-go/v2/event"
+
 	"orderflow.dev/local/client"
+	"orderflow.dev/local/kafkalog"
 	"orderflow.dev/local/plane"
+	"orderflow.dev/shared/events"
 )
 
 // EnvMailpit names the Mailpit binary for TestNotificationsAreEmails
@@ -41,8 +45,11 @@ func TestNotificationsAreEmails(t *testing.T) {
 		bin = filepath.Join(root, "bin", "mailpit")
 	}
 	smtpPort, httpPort := freePort(t), freePort(t)
-	startProcess(t, bin, "--smtp", fmt.Sprintf("127.0.0.1:%d", smtpPort), "--listen", fmt.Sprintf("127.0.0.1:%d", httpPort),
-		"--database", filepath.Join(t.TempDir(), "mailpit.db"), "--max", "5000", "--disable-version-check")
+	// Mailpit refuses any recipient outside example.org, as a mail server
+	// refuses an address it has no mailbox for.
+	mailpit := startProcess(t, bin, "--smtp", fmt.Sprintf("127.0.0.1:%d", smtpPort), "--listen", fmt.Sprintf("127.0.0.1:%d", httpPort),
+		"--database", filepath.Join(t.TempDir(), "mailpit.db"), "--max", "5000", "--disable-version-check",
+		"--smtp-allowed-recipients", `@example\.org$`)
 	api := fmt.Sprintf("http://127.0.0.1:%d/api/v1/messages", httpPort)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -101,4 +108,43 @@ func TestNotificationsAreEmails(t *testing.T) {
 		t.Errorf("%d distinct e-mails for %d ended orders (%d messages)", len(byID), ended, m.Total)
 	}
 	t.Logf("mailpit received %d messages, %d distinct, for %d orders; e.g. %q", m.Total, len(byID), orders, m.Messages[0].Subject)
+
+	// A recipient the server refuses for good: notification.failed, with
+	// the server's answer, and no retry.
+	cli(t, p, "place", "--id", "ord-refused-rcpt", "--email", "nobody@refused.example", "--sku", "sku-tee:1")
+	failed := waitEvent(t, p, events.TopicNotifications, events.NotificationFailed, "ord-refused-rcpt", 30*time.Second)
+	var fd events.NotificationFailedData
+	if err := failed.DataAs(&fd); err != nil || !strings.Contains(fd.Reason, "smtp") {
+		t.Errorf("notification.failed for a refused recipient: %+v (%v), want the SMTP server's refusal", fd, err)
+	}
+
+	// No server at all: retried by the KafkaSource, then dead-lettered.
+	_ = mailpit.Process.Kill()
+	_, _ = mailpit.Process.Wait()
+	cli(t, p, "place", "--id", "ord-no-smtp", "--no-wait", "--sku", "sku-tee:1")
+	letter := waitLetters(t, p, "notify", 1, 90*time.Second)[0]
+	if letter.OrderID != "ord-no-smtp" || letter.Code != "503" || fmt.Sprint(letter.Event.Extensions()["orderflowattempts"]) == "1" {
+		t.Errorf("dead letter %+v (attempts %v), want ord-no-smtp after retries, code 503", letter, letter.Event.Extensions()["orderflowattempts"])
+	}
+}
+
+// waitEvent waits for an event of type typ about order on topic.
+func waitEvent(t *testing.T, p *plane.Plane, topic, typ, order string, within time.Duration) event.Event {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		recs, err := kafkalog.ReadAll(context.Background(), p.Kafka(), topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range recs {
+			if r.Event != nil && r.Event.Type() == typ && r.Key == order {
+				return *r.Event
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s for %s on %s within %s", typ, order, topic, within)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
 }

@@ -49,7 +49,7 @@ func freePort(t *testing.T) int {
 
 // startProcess runs a program for the test, its output in a log file
 // shown when the test fails.
-func startProcess(t *testing.T, name string, args ...string) {
+func startProcess(t *testing.T, name string, args ...string) *exec.Cmd {
 	t.Helper()
 	logPath := filepath.Join(t.TempDir(), filepath.Base(name)+".log")
 	logf, err := os.Create(logPath)
@@ -73,6 +73,7 @@ func startProcess(t *testing.T, name string, args ...string) {
 			t.Logf("--- %s log tail:\n%s", name, b)
 		}
 	})
+	return cmd
 }
 
 func hostPort(u string) string {
