@@ -55,7 +55,16 @@ type Function struct {
 	// {{ configMap:NAME:KEY }} values of its run.envs, as "NAME:KEY".
 	SecretRefs    []string
 	ConfigMapRefs []string
+	// Labels are its deploy.labels, which func deploy puts on the Service.
+	Labels map[string]string
 }
+
+// VisibilityLabel makes a Knative Service cluster-local when its value is
+// ClusterLocal: no route from outside the cluster.
+const (
+	VisibilityLabel = "networking.knative.dev/visibility"
+	ClusterLocal    = "cluster-local"
+)
 
 var (
 	keyFromSecret    = regexp.MustCompile(`^{{\s*secret:((?:\w|['-]\w)+):([-._a-zA-Z0-9]+)\s*}}$`)
@@ -82,12 +91,21 @@ func LoadFunctions(root string) ([]Function, error) {
 					Value string `json:"value"`
 				} `json:"envs"`
 			} `json:"run"`
+			Deploy struct {
+				Labels []struct {
+					Key   string `json:"key"`
+					Value string `json:"value"`
+				} `json:"labels"`
+			} `json:"deploy"`
 		}
 		rel, _ := filepath.Rel(root, f)
 		if err := yaml.Unmarshal(data, &w); err != nil {
 			return nil, fmt.Errorf("%s: %w", rel, err)
 		}
-		fn := Function{Name: w.Name, File: filepath.ToSlash(rel)}
+		fn := Function{Name: w.Name, File: filepath.ToSlash(rel), Labels: map[string]string{}}
+		for _, l := range w.Deploy.Labels {
+			fn.Labels[l.Key] = l.Value
+		}
 		for _, e := range w.Run.Envs {
 			if m := keyFromSecret.FindStringSubmatch(e.Value); m != nil {
 				fn.SecretRefs = append(fn.SecretRefs, m[1]+":"+m[2])
@@ -643,6 +661,10 @@ func (c *checker) functionNeeds(sourceFor map[string][]*sourceDecl) {
 		where := fn.File
 		if len(sourceFor[name]) == 0 {
 			c.probs = append(c.probs, Problem{Where: where, Msg: fmt.Sprintf("no KafkaSource delivers to the %s Service", name)})
+		}
+		if v := fn.Labels[VisibilityLabel]; v != ClusterLocal {
+			c.probs = append(c.probs, Problem{Where: where, Field: "deploy.labels",
+				Msg: fmt.Sprintf("%s is %q, want %q: without it func deploy makes the Service reachable from outside the cluster, and these functions take events that move money", VisibilityLabel, v, ClusterLocal)})
 		}
 		ns := ""
 		for _, sd := range sourceFor[name] {
