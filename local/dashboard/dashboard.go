@@ -55,8 +55,11 @@ type Config struct {
 	JaegerUI string
 	// MaxOrders bounds the orders the tracker follows (default 100,000).
 	MaxOrders int
-	// Every is the update period (default 1s).
-	Every time.Duration
+	// Every is the update period (default 1s); every ScrapeEvery-th
+	// update (default 2) also reads the functions' metrics, the lag and
+	// the dead letters.
+	Every       time.Duration
+	ScrapeEvery int
 }
 
 // Dashboard serves the page; its Tracker must observe the plane's sources.
@@ -80,6 +83,9 @@ func New(cfg Config) (*Dashboard, error) {
 	}
 	if cfg.Every <= 0 {
 		cfg.Every = time.Second
+	}
+	if cfg.ScrapeEvery <= 0 {
+		cfg.ScrapeEvery = 2
 	}
 	b := make([]byte, 16)
 	if _, err := rand.Read(b); err != nil {

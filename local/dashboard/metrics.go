@@ -6,13 +6,12 @@ import (
 	"io"
 	"net/http"
 
-	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 )
 
-// families is one reading of a registry or a /metrics page, by name.
+// families is one reading of a /metrics page, by name.
 type families map[string]*dto.MetricFamily
 
 // maxMetricsPage bounds what one function's /metrics may make us read.
@@ -34,17 +33,6 @@ func scrape(ctx context.Context, hc *http.Client, url string) (families, error) 
 	}
 	p := expfmt.NewTextParser(model.UTF8Validation)
 	return p.TextToMetricFamilies(io.LimitReader(res.Body, maxMetricsPage))
-}
-
-// gather reads an in-process registry (the plane's) without the text
-// round trip.
-func gather(g prometheus.Gatherer) (families, error) {
-	mfs, err := g.Gather()
-	out := families{}
-	for _, mf := range mfs {
-		out[mf.GetName()] = mf
-	}
-	return out, err
 }
 
 func labelsOf(m *dto.Metric) map[string]string {

@@ -673,10 +673,6 @@ func (p *Plane) waitReplaced(ctx context.Context, name string, old *runner.Proce
 	}
 }
 
-// Metrics is the plane's registry and instruments (what it serves at
-// /metrics), for an in-process reader such as the dashboard.
-func (p *Plane) Metrics() *planemetrics.Metrics { return p.metrics }
-
 // Done is closed when Close begins: long-lived requests (a dashboard's
 // event stream) end on it, so the API server's shutdown need not wait.
 func (p *Plane) Done() <-chan struct{} { return p.ctx.Done() }
