@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cloudevents/sdk-go/v2/event"
+
 	"orderflow.dev/local/client"
 	"orderflow.dev/local/dlq"
 	"orderflow.dev/local/kafkalog"
@@ -39,6 +41,26 @@ func waitLetters(t *testing.T, p *plane.Plane, fn string, n int, within time.Dur
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// sendUnknownSKU places an order for a SKU the catalog does not have,
+// straight to the ingress (past the checks `place` does): a poison
+// command the order function refuses, so it is dead-lettered.
+func sendUnknownSKU(t *testing.T, p *plane.Plane, orderID string) event.Event {
+	t.Helper()
+	c, err := client.New(10 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := events.New(events.PlaceOrder, events.PlaceOrderData{OrderID: orderID, CustomerID: "c", Email: "c@x.org",
+		Currency: "EUR", PaymentToken: "tok_visa", Lines: []events.Line{{SKU: "sku-unicorn", Quantity: 1}}}, nil, "/e2e")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Send(context.Background(), p.SinkURL("commands"), e); err != nil {
+		t.Fatal(err)
+	}
+	return e
 }
 
 func cliFails(t *testing.T, p *plane.Plane, args ...string) string {
@@ -115,18 +137,7 @@ func TestDeadLettersAreShownReplayedAfterAFixAndPurged(t *testing.T) {
 // replay is refused instead of looping.
 func TestReplayLoopsAreRefused(t *testing.T) {
 	p := up(t, nil)
-	c, err := client.New(10 * time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := events.New(events.PlaceOrder, events.PlaceOrderData{OrderID: "o-loop", CustomerID: "c", Email: "c@x.org",
-		Currency: "EUR", PaymentToken: "tok_visa", Lines: []events.Line{{SKU: "sku-unicorn", Quantity: 1}}}, nil, "/e2e")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Send(context.Background(), p.SinkURL("commands"), e); err != nil {
-		t.Fatal(err)
-	}
+	e := sendUnknownSKU(t, p, "o-loop")
 	idRE := regexp.MustCompile(`order:\d+:\d+`)
 	for round := 1; round <= 2; round++ {
 		letters := waitLetters(t, p, "order", round, 30*time.Second)

@@ -11,12 +11,14 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
 	"orderflow.dev/local/client"
+	"orderflow.dev/local/dashboard"
 	"orderflow.dev/local/plane"
 	"orderflow.dev/shared/events"
 )
@@ -24,10 +26,15 @@ import (
 // Wire makes opts run orderflow: every function gets its own SQLite file
 // under <state>/db (the payment gateway's ledger one of its own), notify
 // posts its notifications to the returned Webhook, which the plane's API
-// serves at /webhook beside the query routes. opts.Env still overrides
-// any of it (PostgreSQL URLs, say).
+// serves at /webhook beside the query routes and the dashboard (whose
+// tracker observes every source). opts.Env still overrides any of it
+// (PostgreSQL URLs, say).
 func Wire(opts *plane.Options) *Webhook {
 	hook := &Webhook{keys: map[string]int{}}
+	dash, dashErr := dashboard.New(dashboard.Config{JaegerUI: os.Getenv(EnvJaegerUI)})
+	if dashErr == nil {
+		opts.Observers = append(opts.Observers, dash.Observer())
+	}
 	opts.TraceService = "orderflow-plane"
 	opts.FunctionEnv = func(p *plane.Plane, name string) map[string]string {
 		db := func(file string) string { return "sqlite://" + filepath.Join(p.StateDir(), "db", file+".db") }
@@ -61,9 +68,21 @@ func Wire(opts *plane.Options) *Webhook {
 			_, _ = w.Write(body)
 		})
 		mux.HandleFunc("GET /api/orders/{id}", query[events.OrderViewData](p, "order", events.OrderQuery, func(r *http.Request) any { return events.OrderQueryData{OrderID: r.PathValue("id")} }))
+		if dashErr == nil {
+			dashErr = dash.Routes(p, mux)
+		}
+		if dashErr != nil { // say so where the page would be, rather than stop the topology for it
+			mux.HandleFunc("/dashboard/", func(w http.ResponseWriter, _ *http.Request) {
+				http.Error(w, "dashboard unavailable: "+dashErr.Error(), http.StatusServiceUnavailable)
+			})
+		}
 	}
 	return hook
 }
+
+// EnvJaegerUI overrides where the dashboard links an order's trace
+// (dashboard.DefaultJaegerUI) when tracing is on.
+const EnvJaegerUI = "ORDERFLOW_JAEGER_UI"
 
 // query asks function fn with a query event of type typ and answers the
 // view V it replies with.

@@ -673,6 +673,10 @@ func (p *Plane) waitReplaced(ctx context.Context, name string, old *runner.Proce
 	}
 }
 
+// Done is closed when Close begins: long-lived requests (a dashboard's
+// event stream) end on it, so the API server's shutdown need not wait.
+func (p *Plane) Done() <-chan struct{} { return p.ctx.Done() }
+
 // StateDir is Options.StateDir.
 func (p *Plane) StateDir() string { return p.opts.StateDir }
 

@@ -13,6 +13,9 @@ type Record struct {
 	Offset    int64
 	EventID   string
 	EventType string
+	// Key is the record's key: for saga events the order id (their
+	// partitionkey), so an observer can follow each order.
+	Key string
 }
 
 // Attempt is one HTTP delivery attempt.

@@ -374,8 +374,8 @@ func (s *Source) handle(ctx context.Context, msg *sarama.ConsumerMessage) bool {
 
 	e, _ := ToEvent(msg, s.spec.Namespace, s.spec.Name)
 	applyOverrides(&e, s.spec.CEOverrides)
-	d := &delivery{Record: Record{Source: s.id, Topic: msg.Topic, Partition: msg.Partition, Offset: msg.Offset, EventID: e.ID(), EventType: e.Type()},
-		msg: msg}
+	d := &delivery{Record: Record{Source: s.id, Topic: msg.Topic, Partition: msg.Partition, Offset: msg.Offset, EventID: e.ID(), EventType: e.Type(),
+		Key: string(msg.Key)}, msg: msg}
 	for d.copy = 1; d.copy <= s.copies; d.copy++ {
 		if !s.settle(ctx, d, &e) {
 			return false

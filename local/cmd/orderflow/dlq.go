@@ -15,18 +15,13 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
-	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/spf13/cobra"
 
 	"orderflow.dev/local/broker"
 	"orderflow.dev/local/client"
 	"orderflow.dev/local/dlq"
-	"orderflow.dev/local/kafkalog"
-	"orderflow.dev/local/manifests"
 	"orderflow.dev/local/plane"
-	"orderflow.dev/local/sink"
 	"orderflow.dev/local/source"
-	"orderflow.dev/shared/events"
 )
 
 func newDLQ(g *globals) *cobra.Command {
@@ -149,11 +144,7 @@ func printStuck(ctx context.Context, ep plane.Endpoints, only []string) error {
 	return w.Flush()
 }
 
-type letterRow struct {
-	ID       string `json:"id"`
-	Function string `json:"function"`
-	dlq.Letter
-}
+type letterRow = dlq.Row
 
 func connect(g *globals) (plane.Endpoints, sarama.Client, error) {
 	ep, err := plane.ReadEndpoints(g.stateDir)
@@ -165,60 +156,11 @@ func connect(g *globals) (plane.Endpoints, sarama.Client, error) {
 }
 
 func readDeadLetters(ctx context.Context, ep plane.Endpoints, kc sarama.Client, only []string) ([]letterRow, error) {
-	topics := map[string]string{} // topic -> function
-	for fn, topic := range ep.DLQTopics {
-		topics[topic] = fn
-	}
-	var want []string
-	for _, fn := range only {
-		t, ok := ep.DLQTopics[fn]
-		if !ok {
-			return nil, fmt.Errorf("no dead-letter topic for %q (functions: %s)", fn, strings.Join(slices.Sorted(maps.Keys(ep.DLQTopics)), ", "))
-		}
-		want = append(want, t)
-	}
-	if len(want) == 0 {
-		for t := range topics {
-			want = append(want, t)
-		}
-	}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	recs, err := kafkalog.ReadAll(ctx, kc, want...)
-	if err != nil {
-		return nil, err
-	}
-	var out []letterRow
-	for _, r := range recs {
-		if l, ok := dlq.FromRecord(r); ok {
-			fn := topics[r.Topic]
-			out = append(out, letterRow{ID: dlq.ID(fn, l), Function: fn, Letter: l})
-		}
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if !out[i].Time.Equal(out[j].Time) {
-			return out[i].Time.Before(out[j].Time)
-		}
-		return out[i].ID < out[j].ID
-	})
-	return out, nil
+	return dlq.Read(ctx, kc, ep.DLQTopics, only)
 }
 
 func findLetter(ctx context.Context, ep plane.Endpoints, kc sarama.Client, id string) (letterRow, error) {
-	fn, partition, offset, err := dlq.ParseID(id)
-	if err != nil {
-		return letterRow{}, err
-	}
-	letters, err := readDeadLetters(ctx, ep, kc, []string{fn})
-	if err != nil {
-		return letterRow{}, err
-	}
-	for _, l := range letters {
-		if l.Partition == partition && l.Offset == offset {
-			return l, nil
-		}
-	}
-	return letterRow{}, fmt.Errorf("no dead letter %s (purged, or never there; `orderflow dlq list %s` shows what is)", id, fn)
+	return dlq.Find(ctx, kc, ep.DLQTopics, id)
 }
 
 func newDLQShow(g *globals, asJSON *bool) *cobra.Command {
@@ -319,7 +261,7 @@ stop those).
 An event that was replayed --max-replays times and dead-lettered again is
 refused: replaying it once more would only loop.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if to != "destination" && to != "topic" {
+			if to != dlq.ToDestination && to != dlq.ToTopic {
 				return fmt.Errorf("--to %q: want destination or topic", to)
 			}
 			if maxReplays < 1 {
@@ -355,26 +297,16 @@ refused: replaying it once more would only loop.`,
 				return err
 			}
 			var producer sarama.SyncProducer
-			if to == "topic" {
+			if to == dlq.ToTopic {
 				if producer, err = sarama.NewSyncProducerFromClient(kc); err != nil {
 					return err
 				}
 				defer producer.Close()
 			}
+			r := dlq.Replayer{HTTP: c, Producer: producer, MaxReplays: maxReplays}
 			replayed, failed := 0, 0
 			for _, l := range letters {
-				e, err := dlq.ForReplay(l.Letter, maxReplays)
-				if err == nil {
-					switch {
-					case to == "destination":
-						err = c.Send(cmd.Context(), l.Dest, e)
-					case l.Original != nil:
-						// The record itself, byte for byte, as its producer wrote it.
-						err = produceRecord(producer, *l.Original)
-					default:
-						err = produceBack(cmd.Context(), producer, e)
-					}
-				}
+				err := r.Replay(cmd.Context(), l.Letter, to)
 				if err != nil {
 					failed++
 					fmt.Printf("%s  %s  NOT replayed: %v\n", l.ID, l.OrderID, err)
@@ -395,44 +327,6 @@ refused: replaying it once more would only loop.`,
 	cmd.Flags().StringVar(&to, "to", "destination", "destination (POST to the function that failed) or topic (write back to the source topic)")
 	cmd.Flags().IntVar(&maxReplays, "max-replays", 3, "refuse events already replayed this many times")
 	return cmd
-}
-
-// produceBack writes the event to the topic it travelled on: the catalog's
-// topic for saga events, the topic named in the source of a converted
-// plain record (/apis/v1/namespaces/<ns>/kafkasources/<name>#<topic>).
-// It goes in keyed by its partitionkey, as the KafkaSink would write it.
-func produceBack(ctx context.Context, producer sarama.SyncProducer, e event.Event) error {
-	var topic string
-	if spec, ok := events.Lookup(e.Type()); ok && spec.Topic != "" {
-		topic = spec.Topic
-	} else if _, t, ok := strings.Cut(e.Source(), "#"); ok && strings.Contains(e.Source(), "/kafkasources/") {
-		topic = t
-	}
-	if topic == "" {
-		return fmt.Errorf("cannot tell which topic %s events came from; replay --to destination", e.Type())
-	}
-	msg, err := sink.ProducerMessage(ctx, &e, manifests.KafkaSink{Topic: topic, ContentMode: "binary"})
-	if err != nil {
-		return err
-	}
-	_, _, err = producer.SendMessage(msg)
-	return err
-}
-
-// produceRecord writes back a record a record-form dead letter carried.
-func produceRecord(producer sarama.SyncProducer, o dlq.Original) error {
-	if o.Topic == "" {
-		return errors.New("the dead letter does not say which topic its record came from; replay --to destination")
-	}
-	msg := &sarama.ProducerMessage{Topic: o.Topic, Headers: o.Headers}
-	if o.Key != nil {
-		msg.Key = sarama.ByteEncoder(o.Key)
-	}
-	if o.Value != nil {
-		msg.Value = sarama.ByteEncoder(o.Value)
-	}
-	_, _, err := producer.SendMessage(msg)
-	return err
 }
 
 func newDLQPurge(g *globals) *cobra.Command {

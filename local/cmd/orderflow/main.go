@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"orderflow.dev/local/broker"
+	"orderflow.dev/local/dashboard"
 	"orderflow.dev/local/fnserve"
 	"orderflow.dev/local/orderflow"
 	"orderflow.dev/local/plane"
@@ -320,6 +321,9 @@ func printEndpoints(e plane.Endpoints, took time.Duration) {
 		if u, ok := e.Functions[n]; ok {
 			fmt.Printf("  function %-10s %s\n", n+":", u)
 		}
+	}
+	if u, err := dashboard.URL(e.API, e.StateDir); err == nil {
+		fmt.Printf("  dashboard:       %s\n", u)
 	}
 	fmt.Printf("  analytics JSON:  curl %s/api/analytics\n", e.API)
 	fmt.Printf("  one order:       curl %s/api/orders/<id>   (or: orderflow order <id>)\n", e.API)
