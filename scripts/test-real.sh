@@ -64,15 +64,17 @@ fi
 command -v kcat >/dev/null || missing+=("kcat, the Kafka client the interop test drives; Debian: kcat")
 command -v prometheus >/dev/null && command -v promtool >/dev/null ||
   missing+=("prometheus and promtool, for the metrics test and the alert rules' tests; Debian: prometheus")
+command -v chromium >/dev/null || command -v chromium-browser >/dev/null ||
+  missing+=("chromium, for the dashboard's browser test; Debian: chromium")
 if [ ${#missing[@]} -gt 0 ]; then
   say "test-real: cannot run the tests on real Kafka and PostgreSQL; missing:" >&2
   for m in "${missing[@]}"; do say "  - $m" >&2; done
-  say "Install them (Debian/Ubuntu, as root: apt-get install -y postgresql kcat prometheus openjdk-17-jre-headless maven;" >&2
+  say "Install them (Debian/Ubuntu, as root: apt-get install -y postgresql kcat prometheus chromium openjdk-17-jre-headless maven;" >&2
   say ".ci/run does exactly that), or run only the embedded half with: make test-embedded" >&2
   exit 1
 fi
 if [ "$mode" = check ]; then
-  say "test-real: every prerequisite is here (java, maven or the Kafka jars, PostgreSQL, kcat, prometheus)"
+  say "test-real: every prerequisite is here (java, maven or the Kafka jars, PostgreSQL, kcat, prometheus, chromium)"
   exit 0
 fi
 
