@@ -55,18 +55,7 @@ func Wire(opts *plane.Options) *Webhook {
 		mux.HandleFunc("GET /api/notifications", func(w http.ResponseWriter, r *http.Request) { plane.WriteJSON(w, http.StatusOK, hook.Stats()) })
 		mux.HandleFunc("GET /api/analytics", query[events.AnalyticsViewData](p, "analytics", events.AnalyticsQuery, func(*http.Request) any { return events.AnalyticsQueryData{} }))
 		mux.HandleFunc("GET /api/stock", query[events.InventoryViewData](p, "inventory", events.InventoryQuery, func(*http.Request) any { return events.InventoryQueryData{} }))
-		// The catalog's dataschema URIs (urn:orderflow:schema:<type>.json)
-		// name a schema; locally this is where to read it.
-		mux.HandleFunc("GET /schemas/{file}", func(w http.ResponseWriter, r *http.Request) {
-			typ, ok := strings.CutSuffix(r.PathValue("file"), ".json")
-			body, known := events.Schema(typ)
-			if !ok || !known {
-				http.Error(w, "no schema "+r.PathValue("file")+" in the event catalog", http.StatusNotFound)
-				return
-			}
-			w.Header().Set("Content-Type", "application/schema+json")
-			_, _ = w.Write(body)
-		})
+		mux.HandleFunc("GET /schemas/{file}", ServeSchema)
 		mux.HandleFunc("GET /api/orders/{id}", query[events.OrderViewData](p, "order", events.OrderQuery, func(r *http.Request) any { return events.OrderQueryData{OrderID: r.PathValue("id")} }))
 		if dashErr == nil {
 			dashErr = dash.Routes(p, mux)
@@ -155,4 +144,18 @@ func (w *Webhook) Stats() WebhookStats {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return WebhookStats{Received: w.received, Distinct: len(w.keys), Recent: append([]json.RawMessage(nil), w.recent...)}
+}
+
+// ServeSchema answers GET /schemas/{file}: the catalog's dataschema URIs
+// (urn:orderflow:schema:<type>.json) name a schema; locally this is where
+// to read it.
+func ServeSchema(w http.ResponseWriter, r *http.Request) {
+	typ, ok := strings.CutSuffix(r.PathValue("file"), ".json")
+	body, known := events.Schema(typ)
+	if !ok || !known {
+		http.Error(w, "no schema "+r.PathValue("file")+" in the event catalog", http.StatusNotFound)
+		return
+	}
+	w.Header().Set("Content-Type", "application/schema+json")
+	_, _ = w.Write(body)
 }
