@@ -45,7 +45,10 @@ type Rule struct {
 // RuleFile is the spec as a Prometheus rule file.
 func (p *PrometheusRule) RuleFile() ([]byte, error) { return yaml.Marshal(p.Spec) }
 
-var metricName = regexp.MustCompile(`^[a-zA-Z_:][a-zA-Z0-9_:]*$`)
+var (
+	metricName = regexp.MustCompile(`^[a-zA-Z_:][a-zA-Z0-9_:]*$`)
+	promDays   = regexp.MustCompile(`^(\d+)([dwy])$`)
+)
 
 // prometheusRule checks what the operator's admission webhook checks
 // before Prometheus would (PromQL itself is promtool's, in TestAlertRules).
@@ -91,7 +94,7 @@ func (c *checker) prometheusRule(o Object, p *PrometheusRule) {
 // parsePromDuration accepts Prometheus' durations (1h30m, 10m, 90s, 1d):
 // Go's parser plus d, w and y.
 func parsePromDuration(s string) (time.Duration, error) {
-	if m := regexp.MustCompile(`^(\d+)([dwy])$`).FindStringSubmatch(s); m != nil {
+	if m := promDays.FindStringSubmatch(s); m != nil {
 		var n int
 		fmt.Sscan(m[1], &n)
 		unit := map[string]time.Duration{"d": 24 * time.Hour, "w": 7 * 24 * time.Hour, "y": 365 * 24 * time.Hour}[m[2]]

@@ -9,6 +9,7 @@ package orderflow
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -153,7 +154,7 @@ func ServeSchema(w http.ResponseWriter, r *http.Request) {
 	typ, ok := strings.CutSuffix(r.PathValue("file"), ".json")
 	body, known := events.Schema(typ)
 	if !ok || !known {
-		http.Error(w, "no schema "+r.PathValue("file")+" in the event catalog", http.StatusNotFound)
+		http.Error(w, fmt.Sprintf("no schema %q in the event catalog", r.PathValue("file")), http.StatusNotFound)
 		return
 	}
 	w.Header().Set("Content-Type", "application/schema+json")

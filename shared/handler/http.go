@@ -60,7 +60,7 @@ func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		refusal := refusalOf(err)
 		a.log.Warn("refused", "status", refusal.status, "field", refusal.Field, "error", refusal.Msg)
 		writeError(w, refusal.status, events.ErrorData{Error: refusal.Msg, Field: refusal.Field, Status: refusal.status, Function: a.name})
-		a.metrics.delivered("", OutcomeRefused, refusal.status, 0)
+		a.metrics.delivered(unknownType, OutcomeRefused, refusal.status, 0)
 		return
 	}
 	// The hop that sent the request (the dispatcher's span, in its

@@ -30,6 +30,7 @@ const (
 // behind one Service) adds up by function.
 type metrics struct {
 	reg        *prometheus.Registry
+	handler    http.Handler // serves reg at /metrics
 	deliveries *prometheus.CounterVec
 	duration   *prometheus.HistogramVec
 	txDuration prometheus.Histogram
@@ -67,6 +68,7 @@ func newMetrics(function string) *metrics {
 	}
 	reg.MustRegister(m.deliveries, m.duration, m.txDuration, m.published, m.pubFailed, m.pruned,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 	return m
 }
 
@@ -77,8 +79,11 @@ func typeLabel(typ string) string {
 	if _, ok := events.Lookup(typ); ok {
 		return typ
 	}
-	return "unknown"
+	return unknownType
 }
+
+// unknownType is the cloudevents_type label of any type outside the catalog.
+const unknownType = "unknown"
 
 func outcomeOf(status int) string {
 	switch {
@@ -91,11 +96,8 @@ func outcomeOf(status int) string {
 	}
 }
 
+// delivered counts one delivery; typ is already a label (typeLabel).
 func (m *metrics) delivered(typ, outcome string, status int, took time.Duration) {
-	typ = typeLabel(typ)
-	if outcome == "" {
-		outcome = outcomeOf(status)
-	}
 	m.deliveries.WithLabelValues(typ, outcome, strconv.Itoa(status)).Inc()
 	if took > 0 {
 		m.duration.WithLabelValues(typ).Observe(took.Seconds())
@@ -139,7 +141,7 @@ func (a *App) Registry() prometheus.Registerer { return a.metrics.reg }
 
 // serveMetrics answers GET /metrics in Prometheus' text format.
 func (a *App) serveMetrics(w http.ResponseWriter, r *http.Request) {
-	promhttp.HandlerFor(a.metrics.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}).ServeHTTP(w, r)
+	a.metrics.handler.ServeHTTP(w, r)
 }
 
 // publishedOne counts one publish by the outbox relay.
