@@ -1,5 +1,6 @@
-# orderflow: the commands the README promises. Go 1.26 is all `demo`, `up` and
-# `test-embedded` need; `test` also runs everything on Apache Kafka and
+# orderflow: the commands the README promises. Go 1.26 is all `demo` and `up`
+# need; `test-embedded` also python3 with venv (jsoncompat, for the schema
+# checker's cross-check); `test` also runs everything on Apache Kafka and
 # PostgreSQL (scripts/test-real.sh), with the packages scripts/prereqs.sh
 # checks and, as root, installs first.
 
@@ -7,7 +8,7 @@ MODULES := shared functions/order functions/inventory functions/payment function
 PKGS    := $(addsuffix /...,$(addprefix ./,$(MODULES)))
 ORDERS  ?= 1000
 
-.PHONY: demo up build test test-prereqs test-embedded test-deploy test-real test-replication vet unit e2e tidy tidy-check func-build func-build-all tools
+.PHONY: demo up build test test-prereqs test-embedded schemas-check test-deploy test-real test-replication vet unit e2e tidy tidy-check func-build func-build-all tools
 
 ## demo: the main job: the whole saga on the embedded broker, $(ORDERS) orders, invariants checked
 demo: build
@@ -34,8 +35,14 @@ test: export ORDERFLOW_REQUIRE_TOOLS = 1
 test-prereqs:
 	scripts/prereqs.sh
 
-## test-embedded: vet, unit tests, end-to-end suite on the embedded broker and SQLite (Go only)
-test-embedded: vet unit e2e
+## test-embedded: vet, the schema compatibility gate, unit tests, end-to-end suite on the embedded broker and SQLite
+test-embedded: vet schemas-check unit e2e
+
+## schemas-check: every event family keeps its compatibility rule (`orderflow schemas check`);
+## also installs jsoncompat (scripts/jsoncompat.sh: Python venv in .cache) for the unit tests' cross-check
+schemas-check:
+	scripts/jsoncompat.sh
+	go run ./local/cmd/orderflow schemas check
 
 ## test-deploy: what a cluster would run, proven without one: the manifests
 ## (rendered by kustomize, validated by the Knative types) are checked by
