@@ -124,6 +124,8 @@ func (c Change) String() string {
 	return b.String()
 }
 
+const draft2020 = "https://json-schema.org/draft/2020-12/schema"
+
 // Schema is a parsed, meta-schema-valid JSON Schema document.
 type Schema struct {
 	doc any
@@ -141,6 +143,13 @@ func Parse(raw []byte) (*Schema, error) {
 	case bool, map[string]any:
 	default:
 		return nil, fmt.Errorf("a schema is a JSON object or a boolean, not %T", doc)
+	}
+	// Keywords changed meaning between drafts (exclusiveMinimum was a
+	// boolean, items could be an array): the walker knows 2020-12 only.
+	if m, ok := doc.(map[string]any); ok {
+		if d, ok := m["$schema"]; ok && d != draft2020 {
+			return nil, fmt.Errorf("$schema %v: only draft 2020-12 (%s) is supported", d, draft2020)
+		}
 	}
 	c := jsonschema.NewCompiler()
 	c.DefaultDraft(jsonschema.Draft2020)

@@ -246,6 +246,7 @@ func TestParseRefusesWhatIsNotASchema(t *testing.T) {
 		{"array", `[]`, "a schema is a JSON object or a boolean"},
 		{"bad type", `{"type": 5}`, "not a valid JSON Schema"},
 		{"bad minimum", `{"minimum": "one"}`, "not a valid JSON Schema"},
+		{"older draft", `{"$schema": "http://json-schema.org/draft-04/schema#", "exclusiveMinimum": true}`, "only draft 2020-12"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := Parse([]byte(tt.raw))
