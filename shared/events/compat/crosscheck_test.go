@@ -114,22 +114,7 @@ func TestCrossCheckWithJsoncompat(t *testing.T) {
 	if len(pairs) < 25 {
 		t.Fatalf("only %d fixture pairs", len(pairs))
 	}
-	stdin, err := json.Marshal(input)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(py, filepath.Join("testdata", "jsoncompat_check.py"))
-	cmd.Stdin = bytes.NewReader(stdin)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("jsoncompat: %v\n%s", err, stderr.String())
-	}
-	var results []jsoncompatResult
-	if err := json.Unmarshal(out, &results); err != nil || len(results) != len(pairs) {
-		t.Fatalf("jsoncompat answered %d results for %d pairs (%v): %s", len(results), len(pairs), err, out)
-	}
+	results := runJsoncompat(t, py, input)
 	seen := map[string]bool{}
 	agreed := 0
 	for i, p := range pairs {
@@ -174,6 +159,71 @@ func TestCrossCheckWithJsoncompat(t *testing.T) {
 		}
 	}
 	t.Logf("%d pair-directions agree, %d documented disagreements", agreed, len(seen))
+}
+
+// runJsoncompat runs the driver once on every pair ({"old","new"} file paths).
+func runJsoncompat(t *testing.T, py string, pairs []map[string]string) []jsoncompatResult {
+	t.Helper()
+	stdin, err := json.Marshal(pairs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(py, filepath.Join("testdata", "jsoncompat_check.py"))
+	cmd.Stdin = bytes.NewReader(stdin)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("jsoncompat: %v\n%s", err, stderr.String())
+	}
+	var results []jsoncompatResult
+	if err := json.Unmarshal(out, &results); err != nil || len(results) != len(pairs) {
+		t.Fatalf("jsoncompat answered %d results for %d pairs (%v): %.500s", len(results), len(pairs), err, out)
+	}
+	return results
+}
+
+// TestCrossCheckMutationsWithJsoncompat: the edits of the real catalog's
+// schemas (catalogMutations: required fields, bounds, enums, content
+// models, types) get the same verdict from jsoncompat as from us, in both
+// directions, with no exception.
+func TestCrossCheckMutationsWithJsoncompat(t *testing.T) {
+	py := jsoncompatPython(t)
+	muts := catalogMutations(t)
+	dir := t.TempDir()
+	var input []map[string]string
+	for i, m := range muts {
+		pair := map[string]string{}
+		for side, doc := range map[string]any{"old": m.old, "new": m.new} {
+			b, err := json.Marshal(doc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(dir, fmt.Sprintf("%d.%s.json", i, side))
+			if err := os.WriteFile(path, b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			pair[side] = path
+		}
+		input = append(input, pair)
+	}
+	results := runJsoncompat(t, py, input)
+	for i, m := range muts {
+		old, next := mustSchema(t, m.old), mustSchema(t, m.new)
+		for _, d := range []struct {
+			dir    string
+			theirs any
+			ours   bool
+		}{
+			{"BACKWARD", results[i].Deserializer, len(CheckBackward(old, next)) == 0},
+			{"FORWARD", results[i].Serializer, len(CheckForward(old, next)) == 0},
+		} {
+			if theirs, ok := d.theirs.(bool); !ok || theirs != d.ours {
+				t.Errorf("%s %s: jsoncompat says compatible=%v, we say %v", m.name, d.dir, d.theirs, d.ours)
+			}
+		}
+	}
+	t.Logf("%d catalog mutations, both directions: jsoncompat and this checker agree", len(muts))
 }
 
 // proveWitness shows that the "compatible" verdict is wrong: the witness is
