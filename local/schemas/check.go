@@ -171,11 +171,18 @@ func Report(w io.Writer, verdicts []Verdict) error {
 			fmt.Fprintf(w, "    %s -> %s  %s\n", shortVersion(f.Old), shortVersion(f.New), f.Change)
 		}
 	}
-	fmt.Fprintf(w, "%d families, %d breaking\n", len(verdicts), failed)
+	fmt.Fprintf(w, "%s, %d breaking\n", families(len(verdicts)), failed)
 	if failed > 0 {
-		return fmt.Errorf("%w: %d change(s) in %d famil%s", ErrIncompatible, changes, failed, map[bool]string{true: "y", false: "ies"}[failed == 1])
+		return fmt.Errorf("%w: %d change(s) in %s", ErrIncompatible, changes, families(failed))
 	}
 	return nil
+}
+
+func families(n int) string {
+	if n == 1 {
+		return "1 family"
+	}
+	return fmt.Sprintf("%d families", n)
 }
 
 func versionLabel(v Version) string {

@@ -43,7 +43,7 @@ func TestDirReportNamesEachBreakingChange(t *testing.T) {
 		{"remove-property-closed", compat.Backward, true, []string{"b: property: old optional, new not allowed (additionalProperties false)"}},
 		{"remove-property-closed", compat.Forward, false, nil},
 		{"unsupported-keyword", compat.Backward, true, []string{"b: oneOf:", "[cannot prove BACKWARD compatibility]"}},
-		{"annotations-only", compat.FullTransitive, false, []string{"1 families, 0 breaking"}},
+		{"annotations-only", compat.FullTransitive, false, []string{"1 family, 0 breaking"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.fixture+"/"+string(tt.rule), func(t *testing.T) {
