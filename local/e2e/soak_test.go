@@ -119,6 +119,7 @@ func TestSoakRefusesBadFlags(t *testing.T) {
 		{[]string{"--duration", "1s", "--rate", "0.5", "--sample", "1s"}, "places no order"},
 		{[]string{"--retention", "1m"}, "--retention 1m0s: must be at least 2m0s"},
 		{[]string{"--duration", "1m", "--warmup", "1m"}, "--warmup 1m0s"},
+		{[]string{"--warmup", "-5s"}, "--warmup -5s"},
 	} {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			cmd := exec.Command(binary, append([]string{"soak", "--state-dir", t.TempDir()}, tt.args...)...)

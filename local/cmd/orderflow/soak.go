@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"syscall"
@@ -16,6 +18,7 @@ import (
 
 	"orderflow.dev/local/demo"
 	"orderflow.dev/local/plane"
+	"orderflow.dev/local/profile"
 	"orderflow.dev/local/soak"
 	"orderflow.dev/shared/handler"
 )
@@ -27,6 +30,7 @@ func newSoak(g *globals) *cobra.Command {
 		out         string
 		seed        uint64
 		concurrency int
+		profileDir  string
 	)
 	cmd := &cobra.Command{
 		Use:   "soak",
@@ -53,7 +57,7 @@ It exits non-zero if an order did not end, ended other than predicted, or an
 invariant is violated.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if cfg.WarmUp < 0 {
+			if !cmd.Flags().Changed("warmup") {
 				cfg.WarmUp = cfg.Duration / 5
 			}
 			if err := cfg.Validate(); err != nil {
@@ -77,6 +81,14 @@ invariant is violated.`,
 			}
 			for k, v := range soakEnv(cfg) {
 				opts.Env[k] = v
+			}
+			var prof *profiling
+			if profileDir != "" {
+				if prof, err = startProfiling(profileDir); err != nil {
+					return err
+				}
+				defer prof.plane.Stop()
+				opts.Env[profile.EnvDir] = prof.dir
 			}
 			fmt.Println("starting orderflow for the soak...")
 			p, err := plane.Up(ctx, opts)
@@ -145,6 +157,16 @@ invariant is violated.`,
 				fmt.Printf("no trend: %v\n", err)
 			}
 
+			if prof != nil {
+				// Now, while the broker's log and the run's bookkeeping are
+				// still held: the plane's own heap profile is written after
+				// it stopped.
+				if path, err := writeRunningHeap(prof.dir); err != nil {
+					fmt.Printf("no heap profile of the running plane: %v\n", err)
+				} else {
+					fmt.Printf("heap of the plane before stopping: %s\n", path)
+				}
+			}
 			closePlane() // the functions let go of their database files
 			results.Tables = map[string][]soak.Table{}
 			for name := range results.Samples[len(results.Samples)-1].Functions {
@@ -171,6 +193,11 @@ invariant is violated.`,
 				fmt.Printf(" (picture: %s)", picture)
 			}
 			fmt.Println()
+			if prof != nil {
+				if err := prof.finish(ctx, nil, os.Stdout); err != nil {
+					return err
+				}
+			}
 			if !results.Summary.OK() {
 				return fmt.Errorf("soak failed: %d orders did not end, %d ended other than predicted, %d not accepted, invariants %s",
 					results.Summary.Unfinished, results.Summary.Unexpected, results.Summary.NotAccepted, map[bool]string{true: "hold", false: "VIOLATED"}[results.Summary.Check.OK()])
@@ -182,13 +209,30 @@ invariant is violated.`,
 	cmd.Flags().DurationVar(&cfg.Duration, "duration", 10*time.Minute, "how long to place orders")
 	cmd.Flags().Float64Var(&cfg.Rate, "rate", 20, "orders placed per second, steadily")
 	cmd.Flags().DurationVar(&cfg.Sample, "sample", 10*time.Second, "how often to sample sizes, memory and latency")
-	cmd.Flags().DurationVar(&cfg.WarmUp, "warmup", -1, "what the figures at the end are compared with: the first sample past this (default a fifth of --duration)")
+	cmd.Flags().DurationVar(&cfg.WarmUp, "warmup", 0, "what the figures at the end are compared with: the first sample past this (default a fifth of --duration)")
 	cmd.Flags().DurationVar(&cfg.Retention, "retention", 0, "the functions' ORDERFLOW_RETENTION (default theirs, 168h; under 1h, at least 2m, also sets ORDERFLOW_ALLOW_SHORT_RETENTION)")
 	cmd.Flags().DurationVar(&cfg.PruneInterval, "prune-interval", 0, "the functions' ORDERFLOW_PRUNE_INTERVAL (default theirs, 10m)")
 	cmd.Flags().StringVar(&out, "out", "", "write the samples here as JSON, the picture beside it as .png (default <state-dir>/soak/results-<run>.json)")
 	cmd.Flags().Uint64Var(&seed, "seed", 1, "seed of the order mix")
 	cmd.Flags().IntVar(&concurrency, "concurrency", 16, "placements in flight at once")
+	cmd.Flags().StringVar(&profileDir, "profile", "", "profile every process into this directory, as demo --profile does (the heap profiles show what holds the memory at the end)")
 	return cmd
+}
+
+// writeRunningHeap writes the plane's heap profile as it is now, after a
+// collection, to <dir>/plane.heap-running.pprof.
+func writeRunningHeap(dir string) (string, error) {
+	path := profile.File(dir, planeProcess, "heap-running")
+	f, err := os.Create(path)
+	if err != nil {
+		return "", err
+	}
+	runtime.GC()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		f.Close()
+		return "", err
+	}
+	return path, f.Close()
 }
 
 // soakEnv is what the soak's settings tell the functions.
