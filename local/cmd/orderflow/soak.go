@@ -147,7 +147,15 @@ invariant is violated.`,
 				Ended: window.Add})
 			stopSampling()
 			sampling.Wait()
+			if out == "" {
+				out = filepath.Join(stateDir, "results-"+runID+".json")
+			}
 			if runErr != nil {
+				// Interrupted: keep what was measured.
+				results.Samples = sampler.Samples()
+				if err := writeResults(out, results); err == nil && len(results.Samples) > 0 {
+					fmt.Printf("the samples so far: %s\n", out)
+				}
 				return runErr
 			}
 			sampler.Take(ctx, time.Now(), true)
@@ -177,9 +185,6 @@ invariant is violated.`,
 
 			res.Print(os.Stdout)
 			printTrends(results.Trend)
-			if out == "" {
-				out = filepath.Join(stateDir, "results-"+runID+".json")
-			}
 			if err := writeResults(out, results); err != nil {
 				return err
 			}
