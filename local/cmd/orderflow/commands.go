@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"orderflow.dev/local/client"
+	"orderflow.dev/local/door"
 	"orderflow.dev/local/plane"
 	"orderflow.dev/shared/events"
 )
@@ -80,13 +81,18 @@ func newPlace(g *globals) *cobra.Command {
 }
 
 // running reads the endpoints of the orderflow `up` started in the state
-// directory and a client for them, with a per-request timeout.
+// directory and a client for them, with a per-request timeout, that
+// presents the plane's token to its doors.
 func (g *globals) running(timeout time.Duration) (plane.Endpoints, *client.Client, error) {
 	ep, err := plane.ReadEndpoints(g.stateDir)
 	if err != nil {
 		return ep, nil, err
 	}
-	c, err := client.New(timeout)
+	token, err := door.ClientToken(ep.TokenFile)
+	if err != nil {
+		return ep, nil, err
+	}
+	c, err := client.NewWithToken(timeout, token, ep.Ingress, ep.API)
 	return ep, c, err
 }
 

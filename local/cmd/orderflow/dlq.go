@@ -20,6 +20,7 @@ import (
 	"orderflow.dev/local/broker"
 	"orderflow.dev/local/client"
 	"orderflow.dev/local/dlq"
+	"orderflow.dev/local/door"
 	"orderflow.dev/local/plane"
 	"orderflow.dev/local/source"
 )
@@ -93,12 +94,16 @@ func printStuck(ctx context.Context, ep plane.Endpoints, only []string) error {
 		}
 		return false
 	}
+	token, err := door.ClientToken(ep.TokenFile)
+	if err != nil {
+		return err
+	}
 	var stats map[string]source.Stats
-	if err := client.GetJSON(ctx, ep.API+"/api/sources", &stats); err != nil {
+	if err := client.GetJSONWithToken(ctx, ep.API+"/api/sources", token, &stats); err != nil {
 		return err
 	}
 	var unsent map[string][]source.Unsent
-	if err := client.GetJSON(ctx, ep.API+"/api/deadletters/unsent", &unsent); err != nil {
+	if err := client.GetJSONWithToken(ctx, ep.API+"/api/deadletters/unsent", token, &unsent); err != nil {
 		return err
 	}
 	w := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
