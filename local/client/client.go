@@ -50,14 +50,21 @@ func NewWithToken(timeout time.Duration, token string, doorURLs ...string) (*Cli
 // returns nil the command is in Kafka (the ingress answers 202 after the
 // broker acknowledged with acks=all): it will not be lost.
 func (c *Client) Place(ctx context.Context, ingressURL string, order events.PlaceOrderData) (event.Event, error) {
-	if _, err := events.Decode(events.PlaceOrder, mustJSON(order)); err != nil {
-		return event.Event{}, err
-	}
-	e, err := events.New(events.PlaceOrder, order, nil, Source)
+	e, err := PlaceEvent(order)
 	if err != nil {
 		return event.Event{}, err
 	}
 	return e, c.Send(ctx, ingressURL, e)
+}
+
+// PlaceEvent is the place-order command for order, checked against its
+// schema: what Place posts, and what `orderflow place --brokers` writes
+// to the commands topic itself.
+func PlaceEvent(order events.PlaceOrderData) (event.Event, error) {
+	if _, err := events.Decode(events.PlaceOrder, mustJSON(order)); err != nil {
+		return event.Event{}, err
+	}
+	return events.New(events.PlaceOrder, order, nil, Source)
 }
 
 // Send posts one event and wants a 2xx.
