@@ -173,4 +173,3 @@ func nonLoopbackIP() string {
 	}
 	return ""
 }
-

@@ -872,20 +872,20 @@ const EndpointsFile = "endpoints.json"
 
 // Endpoints is the content of EndpointsFile.
 type Endpoints struct {
-	PID       int               `json:"pid"`
-	Embedded  bool              `json:"embedded"`
-	Brokers   []string          `json:"brokers"`
-	Ingress   string            `json:"ingress"`
-	API       string            `json:"api"`
+	PID      int      `json:"pid"`
+	Embedded bool     `json:"embedded"`
+	Brokers  []string `json:"brokers"`
+	Ingress  string   `json:"ingress"`
+	API      string   `json:"api"`
 	// TokenFile holds the bearer token; TokenRequired says whether Ingress
 	// and API ask for it (they are bound to a non-loopback address).
-	TokenFile     string `json:"tokenFile"`
-	TokenRequired bool   `json:"tokenRequired"`
-	Sinks     map[string]string `json:"sinks"`
-	Functions map[string]string `json:"functions"`
-	DLQTopics map[string]string `json:"deadLetterTopics"`
-	Topics    []string          `json:"topics"`
-	StateDir  string            `json:"stateDir"`
+	TokenFile     string            `json:"tokenFile"`
+	TokenRequired bool              `json:"tokenRequired"`
+	Sinks         map[string]string `json:"sinks"`
+	Functions     map[string]string `json:"functions"`
+	DLQTopics     map[string]string `json:"deadLetterTopics"`
+	Topics        []string          `json:"topics"`
+	StateDir      string            `json:"stateDir"`
 }
 
 // Endpoints describes the running plane.

@@ -107,23 +107,25 @@ func orderIDOf(r kafkalog.Record) string {
 	return ""
 }
 
-// distinct drops a record whose event id was seen before (a redelivery, a
-// replay to its topic): a function's dedupe absorbs those too.
+// distinct drops a record whose event id was seen before on its topic (a
+// redelivery, a replay to its topic): a function's dedupe absorbs those
+// too. A dead letter keeps the id of the event it carries, on a topic of
+// its own: it stays.
 func distinct(recs []kafkalog.Record) []kafkalog.Record {
-	seen := map[string]bool{}
+	seen := map[[2]string]bool{}
 	var out []kafkalog.Record
 	for _, r := range recs {
 		if r.Event != nil {
-			if seen[r.Event.ID()] {
+			k := [2]string{r.Topic, r.Event.ID()}
+			if seen[k] {
 				continue
 			}
-			seen[r.Event.ID()] = true
+			seen[k] = true
 		}
 		out = append(out, r)
 	}
 	return out
 }
-
 
 // Order rebuilds one order's view from the records: its state by the
 // order function's own fold of order.created, .confirmed and .cancelled,

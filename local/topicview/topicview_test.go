@@ -1,6 +1,7 @@
 package topicview
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -82,5 +83,17 @@ func TestAnalyticsIsTheProjectionOfTheFacts(t *testing.T) {
 	}
 	if v.SagaDurationMillis.Count != 2 || v.SagaDurationMillis.Max != 3000 {
 		t.Fatalf("durations %+v, want 2 ended sagas, the longest 3 s", v.SagaDurationMillis)
+	}
+}
+
+// A dead letter carries the id of the event it failed to deliver: it is an
+// entry of its own in the timeline, not a duplicate of that event.
+func TestADeadLetterIsInTheTimeline(t *testing.T) {
+	place := rec(t, events.TopicCommands, events.PlaceOrder, events.PlaceOrderData{OrderID: "o-9", CustomerID: "c", Email: "a@x.org", Currency: "EUR", PaymentToken: "tok_visa", Lines: []events.Line{{SKU: "sku-x", Quantity: 1}}}, 0, "place-9")
+	letter := place
+	letter.Topic = DeadLetterPrefix + "order"
+	v := Order("o-9", []kafkalog.Record{place, letter})
+	if v.Found || len(v.Timeline) != 2 || !strings.HasPrefix(v.Timeline[1].Summary, "dead-lettered by order") {
+		t.Fatalf("view %+v: want not found, the command and its dead letter", v)
 	}
 }

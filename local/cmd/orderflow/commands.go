@@ -15,12 +15,12 @@ import (
 	"github.com/spf13/cobra"
 
 	"orderflow.dev/local/client"
+	"orderflow.dev/local/door"
 	"orderflow.dev/local/kafkalog"
 	"orderflow.dev/local/manifests"
+	"orderflow.dev/local/plane"
 	"orderflow.dev/local/sink"
 	"orderflow.dev/local/topicview"
-	"orderflow.dev/local/door"
-	"orderflow.dev/local/plane"
 	"orderflow.dev/shared/events"
 )
 
