@@ -45,9 +45,9 @@ func Names() []string { return []string{"order", "inventory", "payment", "notify
 // net/http/pprof; unset, it serves none.
 const DebugAddrEnv = "ORDERFLOW_DEBUG_ADDR"
 
-// DebugTokenFileEnv names a token file (see package door): only with it
-// may DebugAddrEnv be an address other than loopback, and every request
-// there must then carry that token as a bearer token.
+// DebugTokenFileEnv names a token file (see package door): with it
+// DebugAddrEnv may be any address, and every request there must carry
+// that token as a bearer token.
 const DebugTokenFileEnv = "ORDERFLOW_DEBUG_TOKEN_FILE"
 
 // Serve runs the named function until SIGINT/SIGTERM. With
@@ -97,14 +97,15 @@ func Serve(name string) error {
 	return errors.Join(err, session.Stop())
 }
 
-// debugServer binds the pprof listener and its handler: on loopback, open;
-// elsewhere only when tokenFile holds a token, which every request must
-// then present. pprof hands out the process's memory contents and stacks,
-// and lets anyone who reaches it make the process burn CPU.
+// debugServer binds the pprof listener and its handler: without tokenFile
+// on loopback only, open; with it on any address, and every request must
+// present the token it holds. pprof hands out the process's memory
+// contents and stacks, and lets anyone who reaches it make the process
+// burn CPU.
 func debugServer(addr, tokenFile string) (net.Listener, http.Handler, error) {
-	if loopbackOnly(addr) == nil || tokenFile == "" {
+	if tokenFile == "" {
 		ln, err := listenDebug(addr)
-		if err != nil && tokenFile == "" && strings.Contains(err.Error(), "not a loopback address") {
+		if err != nil && strings.Contains(err.Error(), "not a loopback address") {
 			err = fmt.Errorf("%w (to serve pprof there anyway, behind a bearer token, set %s to a token file)", err, DebugTokenFileEnv)
 		}
 		return ln, http.DefaultServeMux, err

@@ -80,6 +80,11 @@ func TestDebugServerBeyondLoopbackWantsAToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	lo, open, err := debugServer("127.0.0.1:0", "")
+	if err != nil || open != http.DefaultServeMux {
+		t.Fatalf("debugServer on loopback without a token file: %v, want pprof served as it is", err)
+	}
+	lo.Close()
 	srv := &http.Server{Handler: h}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
