@@ -14,6 +14,7 @@ import (
 
 	"orderflow.dev/local/check"
 	"orderflow.dev/local/client"
+	"orderflow.dev/local/door"
 	"orderflow.dev/local/kafkalog"
 	"orderflow.dev/local/plane"
 	"orderflow.dev/local/profile"
@@ -24,6 +25,7 @@ import (
 // Target is a running topology, however it was started.
 type Target struct {
 	CommandsIngress string // KafkaSink ingress of the commands topic, where orders are placed
+	TokenFile       string // the plane's bearer token, presented to CommandsIngress (see package door)
 	OrderURL        string // function URLs, for queries
 	InventoryURL    string
 	PaymentURL      string
@@ -217,7 +219,11 @@ func Run(ctx context.Context, target Target, cfg Config) (Result, error) {
 		return Result{}, fmt.Errorf("following %s: %w", target.OrdersTopic, err)
 	}
 
-	c, err := client.New(15 * time.Second)
+	token, err := door.ClientToken(target.TokenFile)
+	if err != nil {
+		return Result{}, err
+	}
+	c, err := client.NewWithToken(15*time.Second, token, target.CommandsIngress)
 	if err != nil {
 		return Result{}, err
 	}
@@ -499,7 +505,7 @@ func (r Result) unfinished() []OrderResult {
 // through kc. exclusive: the plane saw no orders but this run's.
 func TargetOf(ep plane.Endpoints, kc sarama.Client, exclusive bool) Target {
 	return Target{
-		CommandsIngress: ep.Sinks["commands"], OrderURL: ep.Functions["order"], InventoryURL: ep.Functions["inventory"],
+		CommandsIngress: ep.Sinks["commands"], TokenFile: ep.TokenFile, OrderURL: ep.Functions["order"], InventoryURL: ep.Functions["inventory"],
 		PaymentURL: ep.Functions["payment"], Kafka: kc, OrdersTopic: events.TopicOrders,
 		OrderDeadLetter: ep.DLQTopics["order"], Exclusive: exclusive,
 	}
