@@ -74,6 +74,12 @@ func loadOrder(ctx context.Context, tx *store.Tx, orderID string) (Order, error)
 		if err := json.Unmarshal([]byte(raw), data); err != nil {
 			return Order{}, fmt.Errorf("order %s: stored %s does not decode: %w", orderID, typ, err)
 		}
+		// The store keeps each event as it was recorded, older versions
+		// included (an order created before v2): fold the current shape.
+		typ, data, err = events.Upcast(typ, data)
+		if err != nil {
+			return Order{}, fmt.Errorf("order %s: %w", orderID, err)
+		}
 		o = o.Apply(typ, data)
 	}
 	return o, rows.Err()
