@@ -1,16 +1,12 @@
 package events
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
-	"os"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/cloudevents/sdk-go/v2/event"
 )
 
 func TestVersionsOfTheCatalog(t *testing.T) {
@@ -133,72 +129,5 @@ func TestUpcastRefusesAForeignPayload(t *testing.T) {
 	typ, p, err := Upcast(PaymentCompleted, &PaymentCompletedData{OrderID: "o"})
 	if err != nil || typ != PaymentCompleted || p.(*PaymentCompletedData).OrderID != "o" {
 		t.Fatalf("a current type changed: %s %+v %v", typ, p, err)
-	}
-}
-
-// readLog reads one of the committed logs: structured CloudEvents, one a
-// line, as the topics hold them.
-func readLog(t *testing.T, path string) []event.Event {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var out []event.Event
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 1<<20)
-	for n := 1; sc.Scan(); n++ {
-		var e event.Event
-		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-			t.Fatalf("%s:%d: %v", path, n, err)
-		}
-		out = append(out, e)
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
-// The v1 fixture is what the tree before v2 published for six orders
-// (testdata/README.md). Every record still decodes; each order.created.v1
-// upcasts to a valid v2 value, the very one the v2 log holds for it.
-func TestTheV1LogDecodesAndUpcasts(t *testing.T) {
-	v1log, v2log := readLog(t, "testdata/v1-log.jsonl"), readLog(t, "testdata/v2-log.jsonl")
-	if len(v1log) != len(v2log) || len(v1log) < 20 {
-		t.Fatalf("%d v1 records, %d v2", len(v1log), len(v2log))
-	}
-	created := 0
-	for i, e := range v1log {
-		spec, ok := Lookup(e.Type())
-		if !ok || e.DataSchema() != spec.SchemaURI() || e.Validate() != nil {
-			t.Fatalf("record %d: %s with dataschema %s", i+1, e.Type(), e.DataSchema())
-		}
-		if strings.HasSuffix(e.Type(), ".v2") {
-			t.Fatalf("record %d: the v1 log holds a %s", i+1, e.Type())
-		}
-		got, err := Decode(e.Type(), e.Data())
-		if err != nil {
-			t.Fatalf("record %d (%s): %v", i+1, e.Type(), err)
-		}
-		twin := v2log[i]
-		want, err := Decode(twin.Type(), twin.Data())
-		if err != nil || twin.ID() != e.ID() {
-			t.Fatalf("v2 record %d (%s %s): %v", i+1, twin.Type(), twin.ID(), err)
-		}
-		if !reflect.DeepEqual(got, want) {
-			t.Fatalf("record %d: %s decodes to %+v, its v2 twin to %+v", i+1, e.Type(), got, want)
-		}
-		if e.Type() == OrderCreatedV1 {
-			created++
-			if twin.Type() != OrderCreated {
-				t.Fatalf("record %d: twin is %s", i+1, twin.Type())
-			}
-			assertValidCurrent(t, got.(*OrderCreatedData))
-		}
-	}
-	if created != 6 {
-		t.Fatalf("%d order.created.v1 records, want 6", created)
 	}
 }
