@@ -1,6 +1,7 @@
 package events
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 )
@@ -146,4 +147,20 @@ func Upcast(typ string, payload any) (string, any, error) {
 		typ, payload = step.to, next
 	}
 	return "", nil, fmt.Errorf("events: upcasting %s does not end", typ)
+}
+
+// Unmarshal reads a payload of typ that this system itself recorded (an
+// aggregate's event store, the log an oracle reads back) without the
+// schema check, and upcasts it like Decode: it returns the current type
+// and a pointer to its payload.
+func Unmarshal(typ string, data []byte) (string, any, error) {
+	spec, ok := catalog[typ]
+	if !ok {
+		return "", nil, fmt.Errorf("events: %q is not in the catalog", typ)
+	}
+	out := spec.NewData()
+	if err := json.Unmarshal(data, out); err != nil {
+		return "", nil, fmt.Errorf("events: %s does not decode: %w", typ, err)
+	}
+	return Upcast(typ, out)
 }

@@ -131,3 +131,21 @@ func TestUpcastRefusesAForeignPayload(t *testing.T) {
 		t.Fatalf("a current type changed: %s %+v %v", typ, p, err)
 	}
 }
+
+// Unmarshal is Decode without the schema, for payloads this system itself
+// stored: it upcasts the same way.
+func TestUnmarshalUpcastsWithoutTheSchema(t *testing.T) {
+	typ, p, err := Unmarshal(OrderCreatedV1, []byte(`{"orderId":"o-9","totalCents":700}`))
+	if err != nil || typ != OrderCreated {
+		t.Fatalf("%s %v", typ, err)
+	}
+	if d := p.(*OrderCreatedData); d.OrderID != "o-9" || d.SubtotalCents != 700 || d.TotalCents != 700 || d.ShippingCountry != UnknownCountry {
+		t.Fatalf("%+v", d)
+	}
+	if _, _, err := Unmarshal("dev.orderflow.nope.v1", []byte(`{}`)); err == nil {
+		t.Fatal("unknown type read")
+	}
+	if _, _, err := Unmarshal(OrderCreatedV1, []byte(`{"totalCents":"7"}`)); err == nil {
+		t.Fatal("a string total read as a number")
+	}
+}
