@@ -63,7 +63,7 @@ func TestDecidePlace(t *testing.T) {
 		{"the command's destination decides the tax", Order{}, to("NL"), priced(4200, 882, "NL"), "", ""},
 		{"a tax-free destination", Order{}, to("CH"), priced(4200, 0, "CH"), "", ""},
 		{"tax rounds half up to the cent", Order{}, placeCmd(events.Line{SKU: "sku-sticker-50", Quantity: 1}), priced(50, 10, "DE"), "", ""}, // 9.5 cents
-		{"tax rounds down below the half", Order{}, placeCmd(events.Line{SKU: "sku-sticker-49", Quantity: 1}), priced(49, 9, "DE"), "", ""}, // 9.31 cents
+		{"tax rounds down below the half", Order{}, placeCmd(events.Line{SKU: "sku-sticker-49", Quantity: 1}), priced(49, 9, "DE"), "", ""},  // 9.31 cents
 		{"a country the shop does not ship to", Order{}, to("JP"), nil, saga.KindUnprocessable, "shippingCountry"},
 		{"same command again is a no-op", existing, cmd, nil, "", ""},
 		{"same command naming the home country is the same", existing, to("DE"), nil, "", ""},
