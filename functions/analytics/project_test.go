@@ -15,7 +15,7 @@ func at(d time.Duration) time.Time { return t0.Add(d) }
 
 func created(id string, total int64, t time.Time) Fact {
 	return Fact{events.OrderCreated, t, events.OrderCreatedData{OrderID: id, CustomerID: "c", Email: "c@example.org", Currency: "EUR", PaymentToken: "tok",
-		Lines: []events.PricedLine{{SKU: "sku-tee", Quantity: 1, UnitPriceCents: total}}, TotalCents: total}}
+		Lines: []events.PricedLine{{SKU: "sku-tee", Quantity: 1, UnitPriceCents: total}}, SubtotalCents: total, TotalCents: total, ShippingCountry: "CH"}}
 }
 func reserved(id string, t time.Time) Fact {
 	return Fact{events.InventoryReserved, t, events.InventoryReservedData{OrderID: id, Lines: []events.Line{{SKU: "sku-tee", Quantity: 1}}}}

@@ -58,9 +58,9 @@ func TestStalledSagasAreReportedOnTick(t *testing.T) {
 	// even on a loaded machine (50 ms did not, under -race in CI).
 	h := handlertest.Start(t, New(), map[string]string{"ANALYTICS_STALL_AFTER": "1s"})
 	for _, e := range []event.Event{
-		handlertest.Event(t, events.OrderCreated, events.OrderCreatedData{OrderID: "o-stuck", CustomerID: "c", Email: "c@example.org", PaymentToken: "tok", Currency: "EUR", TotalCents: 100,
+		handlertest.Event(t, events.OrderCreated, events.OrderCreatedData{OrderID: "o-stuck", CustomerID: "c", Email: "c@example.org", PaymentToken: "tok", Currency: "EUR", SubtotalCents: 100, TotalCents: 100, ShippingCountry: "CH",
 			Lines: []events.PricedLine{{SKU: "sku-tee", Quantity: 1, UnitPriceCents: 100}}}, nil),
-		handlertest.Event(t, events.OrderCreated, events.OrderCreatedData{OrderID: "o-done", CustomerID: "c", Email: "c@example.org", PaymentToken: "tok", Currency: "EUR", TotalCents: 100,
+		handlertest.Event(t, events.OrderCreated, events.OrderCreatedData{OrderID: "o-done", CustomerID: "c", Email: "c@example.org", PaymentToken: "tok", Currency: "EUR", SubtotalCents: 100, TotalCents: 100, ShippingCountry: "CH",
 			Lines: []events.PricedLine{{SKU: "sku-tee", Quantity: 1, UnitPriceCents: 100}}}, nil),
 		handlertest.Event(t, events.OrderConfirmed, events.OrderConfirmedData{OrderID: "o-done", Currency: "EUR", TotalCents: 100, PaymentID: "p"}, nil),
 	} {

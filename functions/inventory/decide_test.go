@@ -12,11 +12,13 @@ import (
 )
 
 func createdData(id string, lines ...events.Line) events.OrderCreatedData {
-	d := events.OrderCreatedData{OrderID: id, CustomerID: "c-1", Email: "c@example.org", Currency: "EUR", PaymentToken: "tok_ok"}
+	d := events.OrderCreatedData{OrderID: id, CustomerID: "c-1", Email: "c@example.org", Currency: "EUR", PaymentToken: "tok_ok", ShippingCountry: "DE"}
 	for _, l := range lines {
 		d.Lines = append(d.Lines, events.PricedLine{SKU: l.SKU, Quantity: l.Quantity, UnitPriceCents: 100})
-		d.TotalCents += int64(l.Quantity) * 100
+		d.SubtotalCents += int64(l.Quantity) * 100
 	}
+	d.TaxCents = d.SubtotalCents * 19 / 100
+	d.TotalCents = d.SubtotalCents + d.TaxCents
 	return d
 }
 

@@ -271,11 +271,17 @@ func TestIgnoresThePlaceCommandAndRefusesBadInput(t *testing.T) {
 	if r.Status != http.StatusBadRequest || r.Error().Field != "type" {
 		t.Fatalf("misrouted event: %d %s", r.Status, r.Body)
 	}
-	r = h.Post(t, map[string]string{
-		"ce-specversion": "1.0", "ce-id": "bad-1", "ce-source": "/test", "ce-type": events.OrderCreated, "content-type": "application/json",
-	}, `{"orderId":"o-2","customerId":"c","email":"c@example.org","currency":"EUR","paymentToken":"t","totalCents":1,"lines":[{"sku":"sku-tee","quantity":0,"unitPriceCents":1}]}`)
-	if r.Status != http.StatusBadRequest || r.Error().Field != "lines[0].quantity" {
-		t.Fatalf("zero quantity: %d %s", r.Status, r.Body)
+	// Either version of order.created is held to its own schema.
+	for typ, body := range map[string]string{
+		events.OrderCreated:   `{"orderId":"o-2","customerId":"c","email":"c@example.org","currency":"EUR","paymentToken":"t","subtotalCents":1,"taxCents":0,"totalCents":1,"shippingCountry":"DE","lines":[{"sku":"sku-tee","quantity":0,"unitPriceCents":1}]}`,
+		events.OrderCreatedV1: `{"orderId":"o-2","customerId":"c","email":"c@example.org","currency":"EUR","paymentToken":"t","totalCents":1,"lines":[{"sku":"sku-tee","quantity":0,"unitPriceCents":1}]}`,
+	} {
+		r = h.Post(t, map[string]string{
+			"ce-specversion": "1.0", "ce-id": "bad-" + typ, "ce-source": "/test", "ce-type": typ, "content-type": "application/json",
+		}, body)
+		if r.Status != http.StatusBadRequest || r.Error().Field != "lines[0].quantity" {
+			t.Fatalf("%s with zero quantity: %d %s", typ, r.Status, r.Body)
+		}
 	}
 	if out := h.Flush(t); len(out) != 0 {
 		t.Fatalf("published %v", out)

@@ -257,8 +257,10 @@ func TestOtherOrderEventsAreIgnored(t *testing.T) {
 	h := startWebhook(t, hook.URL, nil)
 	place := events.PlaceOrderData{OrderID: "o-i", CustomerID: "c", Email: "c@example.org", Currency: "EUR", PaymentToken: "t", Lines: []events.Line{{SKU: "sku-tee", Quantity: 1}}}
 	created := events.OrderCreatedData{OrderID: "o-i", CustomerID: "c", Email: "c@example.org", Currency: "EUR", PaymentToken: "t",
+		Lines: []events.PricedLine{{SKU: "sku-tee", Quantity: 1, UnitPriceCents: 100}}, SubtotalCents: 100, TaxCents: 19, TotalCents: 119, ShippingCountry: "DE"}
+	createdV1 := events.OrderCreatedV1Data{OrderID: "o-i", CustomerID: "c", Email: "c@example.org", Currency: "EUR", PaymentToken: "t",
 		Lines: []events.PricedLine{{SKU: "sku-tee", Quantity: 1, UnitPriceCents: 100}}, TotalCents: 100}
-	for typ, data := range map[string]any{events.PlaceOrder: place, events.OrderCreated: created} {
+	for typ, data := range map[string]any{events.PlaceOrder: place, events.OrderCreated: created, events.OrderCreatedV1: createdV1} {
 		if r := h.Send(t, handlertest.Event(t, typ, data, nil)); r.Status != http.StatusOK {
 			t.Fatalf("%s: %d %s", typ, r.Status, r.Body)
 		}

@@ -95,8 +95,11 @@ func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
 		}
 		raw, setting = b, "ORDER_CATALOG_FILE="+own.CatalogFile
 	}
-	if err := json.Unmarshal(raw, &f.prices); err != nil || f.prices.Currency == "" || len(f.prices.Prices) == 0 {
-		return fmt.Errorf("order: %s: want {\"currency\": \"EUR\", \"prices\": {\"sku\": cents}} (%v)", setting, err)
+	if err := json.Unmarshal(raw, &f.prices); err != nil {
+		return fmt.Errorf("order: %s: not JSON: %w", setting, err)
+	}
+	if err := f.prices.Check(); err != nil {
+		return fmt.Errorf("order: %s: %w", setting, err)
 	}
 	return f.Lifecycle.Start(ctx, cfg)
 }
@@ -177,7 +180,8 @@ func noteOwnFacts(ctx context.Context, tx *store.Tx, _ event.Event, out []handle
 		var id, summary string
 		switch d := em.Data.(type) {
 		case events.OrderCreatedData:
-			id, summary = d.OrderID, fmt.Sprintf("created: %d line(s), %s", len(d.Lines), money(d.TotalCents, d.Currency))
+			id, summary = d.OrderID, fmt.Sprintf("created: %d line(s), %s (tax %s), ship to %s", len(d.Lines),
+				money(d.TotalCents, d.Currency), money(d.TaxCents, d.Currency), d.ShippingCountry)
 		case events.OrderConfirmedData:
 			id, summary = d.OrderID, "confirmed, payment "+d.PaymentID
 		case events.OrderCancelledData:

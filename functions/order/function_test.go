@@ -3,12 +3,15 @@ package function
 import (
 	"context"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"orderflow.dev/shared/ce"
 	"orderflow.dev/shared/events"
 	"orderflow.dev/shared/handlertest"
+	"orderflow.dev/shared/store"
 )
 
 func place(id string, lines ...events.Line) events.PlaceOrderData {
@@ -51,7 +54,7 @@ func TestPlaceConfirmAndQuery(t *testing.T) {
 		t.Fatalf("duplicate placement published %v", again)
 	}
 
-	paid := handlertest.Event(t, events.PaymentCompleted, events.PaymentCompletedData{OrderID: "o-42", PaymentID: "pay-1", AmountCents: 3000, Currency: "EUR"}, &createdEvt)
+	paid := handlertest.Event(t, events.PaymentCompleted, events.PaymentCompletedData{OrderID: "o-42", PaymentID: "pay-1", AmountCents: 3570, Currency: "EUR"}, &createdEvt)
 	if r := h.Send(t, paid); r.Status != http.StatusOK {
 		t.Fatalf("paid: %d %s", r.Status, r.Body)
 	}
@@ -66,7 +69,7 @@ func TestPlaceConfirmAndQuery(t *testing.T) {
 
 	var view events.OrderViewData
 	h.Query(t, events.OrderQuery, events.OrderQueryData{OrderID: "o-42"}, &view)
-	if !view.Found || view.Status != "confirmed" || view.TotalCents != 3000 || view.Version != 2 {
+	if !view.Found || view.Status != "confirmed" || view.TotalCents != 3570 || view.Version != 2 { // 2 tees, 19% tax
 		t.Fatalf("view %+v", view)
 	}
 	var types []string
@@ -193,5 +196,52 @@ func TestBadCatalogConfigNamesTheSetting(t *testing.T) {
 	err := New().Start(context.Background(), nil)
 	if err == nil || !strings.Contains(err.Error(), "ORDER_CATALOG_FILE") {
 		t.Fatalf("err %v", err)
+	}
+}
+
+// A catalog file from before v2 (no tax rates) is refused at start, naming
+// what to add, rather than selling tax-free by accident.
+func TestCatalogWithoutTaxRatesIsRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "catalog.json")
+	if err := os.WriteFile(path, []byte(`{"currency":"EUR","prices":{"sku-tee":1500}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("ORDER_CATALOG_FILE", path)
+	err := New().Start(context.Background(), nil)
+	if err == nil || !strings.Contains(err.Error(), "taxRatesBasisPoints") || !strings.Contains(err.Error(), path) {
+		t.Fatalf("err %v", err)
+	}
+}
+
+// An order the tree before v2 created sits in the event store as
+// order.created.v1. It still folds (upcast on load), goes on through the
+// saga, and its retried command is still recognised.
+func TestAnOrderStoredAsV1GoesOn(t *testing.T) {
+	h := handlertest.Start(t, New(), nil)
+	v1 := `{"orderId":"o-old","customerId":"c-1","email":"c1@example.org","currency":"EUR","paymentToken":"tok_ok","lines":[{"sku":"sku-tee","quantity":2,"unitPriceCents":1500}],"totalCents":3000}`
+	ctx := context.Background()
+	if err := h.F.App().DB().InTx(ctx, func(tx *store.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO order_events (order_id, version, event_type, data, caused_by, recorded_at) VALUES (?, 1, ?, ?, 'cmd-old', 0)`,
+			"o-old", events.OrderCreatedV1, v1)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	retry := place("o-old", events.Line{SKU: "sku-tee", Quantity: 2})
+	retry.CustomerID, retry.Email, retry.ShippingCountry = "c-1", "c1@example.org", "NL"
+	if r := h.Send(t, handlertest.Event(t, events.PlaceOrder, retry, nil)); r.Status != http.StatusOK {
+		t.Fatalf("retried command: %d %s", r.Status, r.Body)
+	}
+	if out := h.Flush(t); len(out) != 0 {
+		t.Fatalf("a retried command of a v1 order published %v", out)
+	}
+	paid := handlertest.Event(t, events.PaymentCompleted, events.PaymentCompletedData{OrderID: "o-old", PaymentID: "pay-old", AmountCents: 3000, Currency: "EUR"}, nil)
+	if r := h.Send(t, paid); r.Status != http.StatusOK {
+		t.Fatalf("paid: %d %s", r.Status, r.Body)
+	}
+	out := h.Flush(t)
+	var confirmed events.OrderConfirmedData
+	if len(out) != 1 || out[0].Type() != events.OrderConfirmed || out[0].DataAs(&confirmed) != nil || confirmed.TotalCents != 3000 || confirmed.Email != "c1@example.org" {
+		t.Fatalf("published %v (%+v)", out, confirmed)
 	}
 }

@@ -70,11 +70,13 @@ func loadOrder(ctx context.Context, tx *store.Tx, orderID string) (Order, error)
 		if err := rows.Scan(&typ, &raw); err != nil {
 			return Order{}, err
 		}
-		data := events.MustLookup(typ).NewData()
-		if err := json.Unmarshal([]byte(raw), data); err != nil {
-			return Order{}, fmt.Errorf("order %s: stored %s does not decode: %w", orderID, typ, err)
+		// The store keeps each event as it was recorded, older versions
+		// included (an order created before v2): fold the current shape.
+		current, data, err := events.Unmarshal(typ, []byte(raw))
+		if err != nil {
+			return Order{}, fmt.Errorf("order %s: stored %w", orderID, err)
 		}
-		o = o.Apply(typ, data)
+		o = o.Apply(current, data)
 	}
 	return o, rows.Err()
 }
@@ -98,11 +100,11 @@ func appendEvents(ctx context.Context, tx *store.Tx, o Order, cause event.Event,
 			return o, err
 		}
 		// Fold the typed copy, as a reload would.
-		data := events.MustLookup(em.Type).NewData()
-		if err := json.Unmarshal(raw, data); err != nil {
+		current, data, err := events.Unmarshal(em.Type, raw)
+		if err != nil {
 			return o, err
 		}
-		o = o.Apply(em.Type, data)
+		o = o.Apply(current, data)
 	}
 	if len(emits) == 0 {
 		return o, nil

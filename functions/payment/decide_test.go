@@ -10,9 +10,11 @@ import (
 	"orderflow.dev/shared/saga"
 )
 
+// createdData is an order whose total (what payment charges) is cents:
+// all of it subtotal, as for a country the shop sells to tax-free.
 func createdData(id string, cents int64, token string) events.OrderCreatedData {
 	return events.OrderCreatedData{OrderID: id, CustomerID: "c-1", Email: "c@example.org", Currency: "EUR", PaymentToken: token,
-		Lines: []events.PricedLine{{SKU: "sku-tee", Quantity: 1, UnitPriceCents: cents}}, TotalCents: cents}
+		Lines: []events.PricedLine{{SKU: "sku-tee", Quantity: 1, UnitPriceCents: cents}}, SubtotalCents: cents, TotalCents: cents, ShippingCountry: "CH"}
 }
 
 func reservedData(id string) events.InventoryReservedData {

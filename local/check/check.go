@@ -32,14 +32,16 @@ func NewLog() *Log {
 }
 
 // Add folds one event of the orders topic into the log. Redelivered copies
-// (same id) are counted once.
+// (same id) are counted once. An order.created of any version is read as
+// the current one (upcast, as consumers do).
 func (l *Log) Add(e event.Event) error {
-	switch e.Type() {
+	switch events.Current(e.Type()) {
 	case events.OrderCreated:
-		var d events.OrderCreatedData
-		if err := e.DataAs(&d); err != nil {
-			return err
+		_, data, err := events.Unmarshal(e.Type(), e.Data())
+		if err != nil {
+			return fmt.Errorf("%s: %w", e.ID(), err)
 		}
+		d := *data.(*events.OrderCreatedData)
 		l.Created[d.OrderID] = d
 	case events.OrderConfirmed, events.OrderCancelled:
 		var id, reason string

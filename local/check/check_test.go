@@ -62,6 +62,11 @@ func TestEvaluate(t *testing.T) {
 			in.Placed = append(in.Placed, "o3")
 			in.Refused = map[string]bool{"o3": true}
 		}, func(r Report) bool { return r.OK() }},
+		{"an order created in v1 is known to the log", func(t *testing.T, in *Input) {
+			in.Placed = append(in.Placed, "o5")
+			in.Log.Add(ev(t, events.OrderCreatedV1, events.OrderCreatedV1Data{OrderID: "o5", Lines: []events.PricedLine{{SKU: "tee", Quantity: 1}}, TotalCents: 500}))
+			in.Log.Add(ev(t, events.OrderCancelled, events.OrderCancelledData{OrderID: "o5", Reason: events.ReasonPaymentDeclined}))
+		}, func(r Report) bool { return r.OK() && r.Lost == 0 && r.Cancelled == 2 }},
 		{"created and never ended is lost", func(t *testing.T, in *Input) {
 			in.Placed = append(in.Placed, "o4")
 			in.Log.Add(ev(t, events.OrderCreated, events.OrderCreatedData{OrderID: "o4", Lines: []events.PricedLine{{SKU: "tee", Quantity: 1}}}))

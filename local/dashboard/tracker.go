@@ -86,7 +86,10 @@ func NewTracker(maxOrders int) *Tracker {
 		buckets: make([][window]int, len(Steps)), orders: map[string]orderState{}}
 	for i, s := range Steps {
 		for _, typ := range s.Types {
-			t.stepOf[typ] = i
+			// An older version still in the log passes the same step.
+			for _, v := range events.Accepted(typ) {
+				t.stepOf[v] = i
+			}
 		}
 	}
 	return t

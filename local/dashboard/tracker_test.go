@@ -41,14 +41,15 @@ func TestEachEventPassesItsStepOnce(t *testing.T) {
 		deliver(tr, "o1", events.OrderCreated, "e1")
 	}
 	deliver(tr, "o2", events.OrderCreated, "e2")
+	deliver(tr, "o3", events.OrderCreatedV1, "e5") // an older version replayed from the log
 	deliver(tr, "o1", "dev.example.unknown", "e3") // not a step
 	deliver(tr, "", events.OrderCreated, "e4")     // no order to follow
 	s := tr.Snapshot()
-	if got := step(s, "created"); got.LastMinute != 2 || got.Waiting != 2 {
-		t.Fatalf("created %+v, want 2 passed, 2 waiting", got)
+	if got := step(s, "created"); got.LastMinute != 3 || got.Waiting != 3 {
+		t.Fatalf("created %+v, want 3 passed, 3 waiting", got)
 	}
-	if s.Followed != 2 {
-		t.Fatalf("followed %d, want 2", s.Followed)
+	if s.Followed != 3 {
+		t.Fatalf("followed %d, want 3", s.Followed)
 	}
 }
 

@@ -39,6 +39,10 @@ var mix = []struct {
 
 var everydaySKUs = []string{"sku-tee", "sku-mug", "sku-cap", "sku-hoodie", "sku-sticker"}
 
+// destinations of normal orders: "" leaves it to the shop's home country;
+// the others are countries of the built-in catalog, taxed and tax-free.
+var destinations = []string{"", "DE", "FR", "NL", "CH"}
+
 // Plan builds n orders with ids <runID>-00001... The split between kinds is
 // exact (rounded) for any n, and the order of kinds is shuffled by seed.
 func Plan(n int, seed uint64, runID string) []Planned {
@@ -71,6 +75,7 @@ func Plan(n int, seed uint64, runID string) []Planned {
 		switch kind {
 		case Normal:
 			o.Lines = everyday(rng, 1+rng.IntN(3))
+			o.ShippingCountry = destinations[rng.IntN(len(destinations))]
 			p.Expect = []string{"confirmed"}
 		case DeclinedToken:
 			o.Lines = everyday(rng, 1+rng.IntN(2))

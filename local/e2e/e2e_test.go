@@ -390,6 +390,7 @@ func TestPlaceRefusesBadFlags(t *testing.T) {
 		{[]string{"place", "--sku", "sku-tee:0"}, "must be a whole number of at least 1"},
 		{[]string{"place", "--sku", "sku-tee:two"}, "must be a whole number"},
 		{[]string{"place", "--sku", "sku-tee:1", "--currency", "euro"}, "--currency"},
+		{[]string{"place", "--sku", "sku-tee:1", "--ship-to", "Germany"}, "--ship-to"},
 		{[]string{"place", "--sku", "sku-tee:1", "--email", "nobody"}, "--email"},
 		{[]string{"place", "--sku", "sku-tee:1", "--state-dir", t.TempDir()}, "no orderflow is running"},
 		{[]string{"place", "--bogus"}, "unknown flag: --bogus"},

@@ -21,7 +21,7 @@ func BenchmarkDecodePlaceOrder(b *testing.B) {
 // Building one outgoing event: ids, extensions, trace, data.
 func BenchmarkNewEvent(b *testing.B) {
 	cause, _ := New(PlaceOrder, PlaceOrderData{OrderID: "o-1"}, nil, "/client")
-	data := OrderCreatedData{OrderID: "o-1", Lines: []PricedLine{{SKU: "sku-tee", Quantity: 2, UnitPriceCents: 1500}}, TotalCents: 3000}
+	data := OrderCreatedData{OrderID: "o-1", Lines: []PricedLine{{SKU: "sku-tee", Quantity: 2, UnitPriceCents: 1500}}, SubtotalCents: 3000, TaxCents: 570, TotalCents: 3570, ShippingCountry: "DE"}
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := New(OrderCreated, data, &cause, "/orderflow/order"); err != nil {

@@ -17,7 +17,7 @@ const (
 	PlaceOrder = "dev.orderflow.order.place.v1"
 
 	// Facts: something happened; consumers react or ignore.
-	OrderCreated       = "dev.orderflow.order.created.v1"
+	OrderCreated       = "dev.orderflow.order.created.v2"
 	OrderConfirmed     = "dev.orderflow.order.confirmed.v1"
 	OrderCancelled     = "dev.orderflow.order.cancelled.v1"
 	InventoryReserved  = "dev.orderflow.inventory.reserved.v1"
@@ -28,6 +28,11 @@ const (
 	PaymentRefunded    = "dev.orderflow.payment.refunded.v1"
 	NotificationSent   = "dev.orderflow.notification.sent.v1"
 	NotificationFailed = "dev.orderflow.notification.failed.v1"
+	// Superseded versions: no producer emits them any more, but the log
+	// keeps them forever and consumers still accept them, upcast to the
+	// current version (upcast.go) before any decision sees them.
+	OrderCreatedV1 = "dev.orderflow.order.created.v1"
+
 	// SagaStalled: analytics saw no progress on a pending order for too
 	// long; order answers by cancelling it, and the usual compensations
 	// (release, refund) follow.
@@ -94,8 +99,13 @@ type Spec struct {
 	// Terminal marks a fact that ends a chain: published for audit and
 	// analytics, with no saga step reacting to it.
 	Terminal bool
-	Doc      string
-	newData  func() any
+	// SupersededBy is, for an old version of a type, the next version its
+	// upcaster turns it into; empty for the version producers emit now.
+	// The handler routes a superseded type to the reaction of its current
+	// version and refuses to emit it.
+	SupersededBy string
+	Doc          string
+	newData      func() any
 }
 
 // NewData returns a pointer to a zero payload of this type, ready for
@@ -124,7 +134,10 @@ func init() {
 	def[PlaceOrderData](Spec{Type: PlaceOrder, Kind: KindCommand, Producer: "client", Topic: TopicCommands,
 		ConsumedBy: []string{"order"}, Doc: "a customer asks to buy; the order function validates, prices and accepts or refuses it"})
 	def[OrderCreatedData](Spec{Type: OrderCreated, Kind: KindFact, Producer: "order", Topic: TopicOrders,
-		ConsumedBy: []string{"inventory", "payment", "analytics"}, Doc: "an order was accepted and priced; the saga starts"})
+		ConsumedBy: []string{"inventory", "payment", "analytics"}, Doc: "an order was accepted and priced, tax and destination included; the saga starts"})
+	def[OrderCreatedV1Data](Spec{Type: OrderCreatedV1, Kind: KindFact, Producer: "order", Topic: TopicOrders,
+		ConsumedBy: []string{"inventory", "payment", "analytics"}, SupersededBy: OrderCreated,
+		Doc: "order.created before tax and destination were recorded; still in the log, read as " + OrderCreated})
 	def[OrderConfirmedData](Spec{Type: OrderConfirmed, Kind: KindFact, Producer: "order", Topic: TopicOrders,
 		ConsumedBy: []string{"inventory", "notify", "analytics"}, Doc: "stock is reserved and payment taken: the order is final"})
 	def[OrderCancelledData](Spec{Type: OrderCancelled, Kind: KindFact, Producer: "order", Topic: TopicOrders,
@@ -160,6 +173,7 @@ func init() {
 	def[AnalyticsQueryData](Spec{Type: AnalyticsQuery, Kind: KindQuery, Producer: "client", ConsumedBy: []string{"analytics"}, Doc: "the live projections"})
 	def[AnalyticsViewData](Spec{Type: AnalyticsView, Kind: KindReply, Producer: "analytics", Doc: "reply to " + AnalyticsQuery})
 	def[ErrorData](Spec{Type: Error, Kind: KindReply, Producer: "any", Doc: "a refusal naming the offending field"})
+	registerUpcasters()
 }
 
 // Lookup returns the catalog entry of a type.

@@ -63,7 +63,7 @@ func TestDecodeNamesTheField(t *testing.T) {
 		{"missing orderId", PlaceOrder, strings.Replace(good, `"orderId":"o-1",`, ``, 1), "orderId"},
 		{"extra field", PlaceOrder, strings.Replace(good, `{"orderId"`, `{"coupon":"X","orderId"`, 1), "coupon"},
 		{"bad sku", PlaceOrder, strings.Replace(good, `sku-tee`, `SKU TEE`, 1), "lines[0].sku"},
-		{"negative total", OrderCreated, `{"orderId":"o","customerId":"c","email":"a@b","currency":"EUR","paymentToken":"t","lines":[{"sku":"a","quantity":1,"unitPriceCents":1}],"totalCents":-5}`, "totalCents"},
+		{"negative total", OrderCreatedV1, `{"orderId":"o","customerId":"c","email":"a@b","currency":"EUR","paymentToken":"t","lines":[{"sku":"a","quantity":1,"unitPriceCents":1}],"totalCents":-5}`, "totalCents"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

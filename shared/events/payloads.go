@@ -1,6 +1,10 @@
 package events
 
-import "time"
+import (
+	"fmt"
+	"math"
+	"time"
+)
 
 // Money is always an integer number of minor units (cents) with an ISO 4217
 // currency beside it: floats do not add up.
@@ -27,8 +31,16 @@ type PlaceOrderData struct {
 	Currency     string `json:"currency"`
 	PaymentToken string `json:"paymentToken"`
 	Lines        []Line `json:"lines"`
+	// ShippingCountry is where the order goes (ISO 3166-1 alpha-2). It
+	// decides the tax; absent, the shop's home country (the order
+	// function's catalog) is assumed. Optional, so the command kept its v1.
+	ShippingCountry string `json:"shippingCountry,omitempty"`
 }
 
+// OrderCreatedData is order.created as producers emit it now (v2). It keeps
+// every field of v1 with the same meaning, and adds what selling across
+// borders needs: the tax shown apart from the net amount (invoices,
+// net revenue) and the destination that decides it.
 type OrderCreatedData struct {
 	OrderID      string       `json:"orderId"`
 	CustomerID   string       `json:"customerId"`
@@ -36,7 +48,37 @@ type OrderCreatedData struct {
 	Currency     string       `json:"currency"`
 	PaymentToken string       `json:"paymentToken"`
 	Lines        []PricedLine `json:"lines"`
+	// SubtotalCents is the sum of the lines, before tax.
+	SubtotalCents int64 `json:"subtotalCents"`
+	// TaxCents is the tax on the subtotal for ShippingCountry.
+	TaxCents int64 `json:"taxCents"`
+	// TotalCents is SubtotalCents + TaxCents: what payment charges.
+	TotalCents int64 `json:"totalCents"`
+	// ShippingCountry is the destination, ISO 3166-1 alpha-2;
+	// UnknownCountry for an order recorded before v2 said.
+	ShippingCountry string `json:"shippingCountry"`
+}
+
+// OrderCreatedV1Data is order.created.v1, frozen as it was emitted: the
+// log keeps such records forever. Nothing decides on it; the upcaster
+// turns it into OrderCreatedData.
+type OrderCreatedV1Data struct {
+	OrderID      string       `json:"orderId"`
+	CustomerID   string       `json:"customerId"`
+	Email        string       `json:"email"`
+	Currency     string       `json:"currency"`
+	PaymentToken string       `json:"paymentToken"`
+	Lines        []PricedLine `json:"lines"`
 	TotalCents   int64        `json:"totalCents"`
+}
+
+// check holds what the schema cannot say: the total is the subtotal plus
+// the tax, so payment charges exactly what the invoice shows.
+func (p *OrderCreatedData) check() *FieldError {
+	if p.SubtotalCents > math.MaxInt64-p.TaxCents || p.TotalCents != p.SubtotalCents+p.TaxCents {
+		return &FieldError{Field: "totalCents", Reason: fmt.Sprintf("%d is not subtotalCents (%d) + taxCents (%d)", p.TotalCents, p.SubtotalCents, p.TaxCents)}
+	}
+	return nil
 }
 
 type OrderConfirmedData struct {
@@ -253,6 +295,7 @@ func Key(payload any) string {
 
 func (p PlaceOrderData) key() string         { return p.OrderID }
 func (p OrderCreatedData) key() string       { return p.OrderID }
+func (p OrderCreatedV1Data) key() string     { return p.OrderID }
 func (p OrderConfirmedData) key() string     { return p.OrderID }
 func (p OrderCancelledData) key() string     { return p.OrderID }
 func (p InventoryReservedData) key() string  { return p.OrderID }

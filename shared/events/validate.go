@@ -103,9 +103,29 @@ func Schema(typ string) ([]byte, bool) {
 	return raw, err == nil
 }
 
-// Decode checks data against the JSON Schema of typ and unmarshals it into
-// the type's Go payload. Every failure is a *FieldError.
+// Decode checks data against the JSON Schema of typ, unmarshals it into
+// the type's Go payload and, when typ is a superseded version, upcasts it
+// to the current one (upcast.go): what it returns is always a pointer to
+// the payload of Current(typ), so decisions see one shape per family.
+// Every failure is a *FieldError.
 func Decode(typ string, data []byte) (any, error) {
+	out, err := decodeAs(typ, data)
+	if err != nil {
+		return nil, err
+	}
+	_, current, err := Upcast(typ, out)
+	if err != nil {
+		return nil, &FieldError{Field: "data", Reason: err.Error()}
+	}
+	return current, nil
+}
+
+// checked is a payload with a rule its schema cannot express (a sum of
+// fields, say); Decode applies it after the schema.
+type checked interface{ check() *FieldError }
+
+// decodeAs is Decode without the upcast: the payload of typ itself.
+func decodeAs(typ string, data []byte) (any, error) {
 	spec, ok := catalog[typ]
 	if !ok {
 		return nil, &FieldError{Field: "type", Reason: fmt.Sprintf("unknown event type %q", typ)}
@@ -134,6 +154,11 @@ func Decode(typ string, data []byte) (any, error) {
 		// large for int64): still the payload's fault.
 		return nil, &FieldError{Field: "data", Reason: err.Error()}
 	}
+	if c, ok := out.(checked); ok {
+		if fe := c.check(); fe != nil {
+			return nil, fe
+		}
+	}
 	return out, nil
 }
 
@@ -157,8 +182,9 @@ func fieldErrorOf(ve *jsonschema.ValidationError) *FieldError {
 	field := fieldPath(leaf.InstanceLocation)
 	reason := leaf.ErrorKind.LocalizedString(printer)
 	// A missing or unexpected property is reported at its parent; name the
-	// property itself, since that is what the sender has to fix.
-	if strings.HasPrefix(reason, "missing property ") || strings.HasPrefix(reason, "additional properties ") {
+	// property itself (the first, when several are missing), since that is
+	// what the sender has to fix.
+	if strings.HasPrefix(reason, "missing propert") || strings.HasPrefix(reason, "additional properties ") {
 		if name := firstQuoted(reason); name != "" {
 			field = joinField(field, name)
 		}

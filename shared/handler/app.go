@@ -166,11 +166,13 @@ func (a *App) Log() *slog.Logger { return a.log }
 
 // Ignore lists types that arrive on the function's topics but need no
 // reaction from it (its own events, or another step's). They are answered
-// 200 and dropped on purpose.
+// 200 and dropped on purpose, and so are their older versions.
 func (a *App) Ignore(types ...string) {
 	for _, t := range types {
 		events.MustLookup(t)
-		a.ignored[t] = true
+		for _, v := range events.Accepted(t) {
+			a.ignored[v] = true
+		}
 	}
 }
 

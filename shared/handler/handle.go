@@ -41,11 +41,20 @@ type route func(ctx context.Context, tx *store.Tx, e event.Event, data any) ([]s
 // outbox sweep, a type ignored on purpose, a refusal.
 type direct func(ctx context.Context, e event.Event) (*event.Event, error)
 
-// On registers the reaction of the function to events of type typ.
+// On registers the reaction of the function to events of type typ, which
+// must be the current version of its family. Every older version the
+// catalog still accepts goes to the same reaction: decode has upcast it,
+// so the reaction sees only P (In.Event keeps the type as it arrived).
 func On[P any](a *App, typ string, react Reaction[P]) {
 	checkPayload[P](typ)
-	a.routes[typ] = func(ctx context.Context, tx *store.Tx, e event.Event, data any) ([]saga.Emit, error) {
+	if cur := events.Current(typ); cur != typ {
+		panic(fmt.Sprintf("handler: %s is superseded by %s; route %s and the older versions follow", typ, cur, cur))
+	}
+	r := func(ctx context.Context, tx *store.Tx, e event.Event, data any) ([]saga.Emit, error) {
 		return react(ctx, tx, In[P]{Event: e, Data: *data.(*P)})
+	}
+	for _, t := range events.Accepted(typ) {
+		a.routes[t] = r
 	}
 }
 
@@ -282,6 +291,9 @@ func (a *App) enqueue(ctx context.Context, tx *store.Tx, cause event.Event, emit
 	}
 	out := make([]event.Event, len(emits))
 	for i, em := range emits {
+		if cur := events.Current(em.Type); cur != em.Type {
+			return nil, fmt.Errorf("handler: %s emitted %s, which is superseded by %s: producers emit the current version only", a.name, em.Type, cur)
+		}
 		e, err := events.New(em.Type, em.Data, &cause, a.source)
 		if err != nil {
 			return nil, err
@@ -358,7 +370,9 @@ func decode(e event.Event) (any, error) {
 	// dataschema, when present, must be the one the catalog gives the type:
 	// an event built against another schema (another version, another
 	// producer's idea of the type) is refused naming it rather than read
-	// as if it were this one. Absent is fine, as CloudEvents allows.
+	// as if it were this one. Absent is fine, as CloudEvents allows. An
+	// older version carries its own version's URI, and is checked against
+	// that version's schema before Decode upcasts it.
 	if ds := e.DataSchema(); ds != "" {
 		if spec, ok := events.Lookup(e.Type()); ok && ds != spec.SchemaURI() {
 			return nil, saga.Invalid("dataschema", "%q is not the schema of %s (%s)", shorten(ds, 200), e.Type(), spec.SchemaURI())

@@ -230,7 +230,8 @@ func TestBuiltFunctions(t *testing.T) {
 	}
 	order := uuid.NewString()
 	created := events.OrderCreatedData{OrderID: order, CustomerID: "c-1", Email: "c1@orderflow.test", Currency: "EUR",
-		PaymentToken: "tok_ok", Lines: []events.PricedLine{{SKU: "sku-tee", Quantity: 1, UnitPriceCents: 1500}}, TotalCents: 1500}
+		PaymentToken: "tok_ok", Lines: []events.PricedLine{{SKU: "sku-tee", Quantity: 1, UnitPriceCents: 1500}},
+		SubtotalCents: 1500, TaxCents: 285, TotalCents: 1785, ShippingCountry: "DE"}
 	cases := []struct {
 		fn      string
 		send    event.Event

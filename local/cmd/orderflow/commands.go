@@ -27,6 +27,7 @@ import (
 func newPlace(g *globals) *cobra.Command {
 	var (
 		id, customer, email, token, currency string
+		shipTo                               string
 		skus                                 []string
 		wait, noWait                         bool
 		timeout                              time.Duration
@@ -36,7 +37,8 @@ func newPlace(g *globals) *cobra.Command {
 		Use:   "place --sku SKU:QTY [--sku SKU:QTY...]",
 		Short: "Place one order through the orders KafkaSink and follow it to its outcome",
 		Example: `  orderflow place --sku sku-tee:2 --sku sku-mug:1
-  orderflow place --sku sku-lamp:9 --token tok_declined --no-wait`,
+  orderflow place --sku sku-lamp:9 --token tok_declined --no-wait
+  orderflow place --sku sku-hoodie:1 --ship-to NL`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			lines, err := parseLines(skus)
@@ -46,7 +48,8 @@ func newPlace(g *globals) *cobra.Command {
 			if id == "" {
 				id = "ord-" + uuid.NewString()[:8]
 			}
-			order := events.PlaceOrderData{OrderID: id, CustomerID: customer, Email: email, Currency: currency, PaymentToken: token, Lines: lines}
+			order := events.PlaceOrderData{OrderID: id, CustomerID: customer, Email: email, Currency: currency, PaymentToken: token, Lines: lines,
+				ShippingCountry: shipTo}
 			// Check the command against its schema here, so a bad flag is a
 			// clear error now rather than a dead letter later.
 			raw, _ := json.Marshal(order)
@@ -83,6 +86,7 @@ func newPlace(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&email, "email", "customer@example.org", "customer email for the notification")
 	cmd.Flags().StringVar(&token, "token", "tok_visa", "payment token (tok_declined is declined by the simulator)")
 	cmd.Flags().StringVar(&currency, "currency", "EUR", "ISO 4217 currency of the catalog")
+	cmd.Flags().StringVar(&shipTo, "ship-to", "", "destination country, ISO 3166-1 alpha-2; it decides the tax (default: the shop's home country)")
 	cmd.Flags().BoolVar(&wait, "wait", true, "wait for the order's outcome")
 	cmd.Flags().BoolVar(&noWait, "no-wait", false, "return once the order is in Kafka")
 	cmd.Flags().DurationVar(&timeout, "timeout", 30*time.Second, "how long to wait for the outcome")
@@ -142,6 +146,8 @@ func flagName(err error) error {
 		field = "--" + field
 	case field == "paymentToken":
 		field = "--token"
+	case field == "shippingCountry":
+		field = "--ship-to"
 	case strings.HasPrefix(field, "lines"):
 		field = "--sku " + field
 	}
