@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -9,7 +10,7 @@ import (
 	"orderflow.dev/local/plane"
 )
 
-// Payment is down for longer than every retry: sagas stop at
+// Payment is down until every saga has ended: sagas stop at
 // inventory.reserved. Analytics, ticked by its PingSource, reports them
 // stalled; order cancels them (saga_timeout); inventory releases the
 // stock. When payment comes back it finds the cancellations (and whatever
@@ -28,14 +29,24 @@ func TestStalledSagasAreCancelledAndCompensated(t *testing.T) {
 	if err := p.Pause("payment"); err != nil {
 		t.Fatal(err)
 	}
+	// Payment comes back only once every order has ended (each cancelled
+	// by the stall, or refused): then none can have been confirmed, however
+	// slowly the orders went in, and payment still meets the deliveries
+	// its KafkaSource is retrying (a minute of retries against seconds of
+	// stall).
 	resumed := make(chan error, 1)
-	go func() {
-		time.Sleep(8 * time.Second) // past the stall, inside the retries of the first deliveries
-		resumed <- p.Resume(ctx, "payment")
-	}()
+	var once sync.Once
+	resume := func() {
+		once.Do(func() { go func() { resumed <- p.Resume(ctx, "payment") }() })
+	}
 	const orders = 60
 	res, err := demo.Run(ctx, target(t, p), demo.Config{Orders: orders, Concurrency: 8, Seed: 31, RunID: "stall",
-		Timeout: 2 * time.Minute, Settle: time.Minute})
+		Timeout: 2 * time.Minute, Settle: time.Minute, Progress: func(pr demo.Progress) {
+			if pr.Total > 0 && pr.Finished == pr.Total {
+				resume() // Progress is called under the run's lock: resume from elsewhere
+			}
+		}})
+	resume() // if the run ended without every order finishing, payment still comes back
 	if err != nil {
 		t.Fatal(err)
 	}
