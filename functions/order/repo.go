@@ -51,6 +51,14 @@ var migrations = []string{
 	`CREATE INDEX order_timeline_order ON order_timeline (order_id, id)`,
 }
 
+// projections are the order's read models and the version of the code
+// that builds each (see store.CheckProjections). The event store is the
+// aggregate's truth, versioned with the view folded from it.
+var projections = []store.Projection{
+	{Name: "view", Version: 1, Tables: []string{"order_view", "order_events"}},
+	{Name: "timeline", Version: 1, Tables: []string{"order_timeline"}},
+}
+
 // loadOrder folds the aggregate's events, first taking the order's lock for
 // the rest of the transaction, so concurrent deliveries about one order
 // decide in turn instead of racing to the same version; the primary key on
