@@ -184,7 +184,9 @@ func noteOwnFacts(ctx context.Context, tx *store.Tx, _ event.Event, out []handle
 
 // placedSummary notes the place-order command that created its order;
 // repeatedPlacementSummary one that repeated it.
-func placedSummary(cmd events.PlaceOrderData) string { return "place-order command from " + cmd.CustomerID }
+func placedSummary(cmd events.PlaceOrderData) string {
+	return "place-order command from " + cmd.CustomerID
+}
 
 const repeatedPlacementSummary = "repeated place-order command: no change"
 

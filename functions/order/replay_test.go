@@ -48,7 +48,7 @@ func TestRebuildFromTheLogEqualsTheLiveModel(t *testing.T) {
 
 	ok := handlertest.Event(t, events.PlaceOrder, place("o-ok", tee), nil)
 	deliver(ok, http.StatusOK)
-	deliver(ok, http.StatusOK) // redelivered
+	deliver(ok, http.StatusOK)                                                               // redelivered
 	deliver(handlertest.Event(t, events.PlaceOrder, place("o-ok", tee), nil), http.StatusOK) // the client's retry: repeated
 	created := lastOf(events.OrderCreated)
 	deliver(handlertest.Event(t, events.InventoryReserved, events.InventoryReservedData{OrderID: "o-ok", Lines: []events.Line{tee}}, created), http.StatusOK)
