@@ -159,4 +159,3 @@ func printVerdict(cmd *cobra.Command, name string, v replay.Verdict) error {
 	}
 	return nil
 }
-
