@@ -7,9 +7,11 @@ import (
 	"net/http"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
 
+	"orderflow.dev/shared/ce"
 	"orderflow.dev/shared/events"
 	"orderflow.dev/shared/handler"
 	"orderflow.dev/shared/handlertest"
@@ -69,6 +71,13 @@ func TestRebuildFromTheLogEqualsTheLiveModel(t *testing.T) {
 	// A stall report for an order that ended changes nothing but is noted.
 	deliver(handlertest.Event(t, events.SagaStalled, events.SagaStalledData{OrderID: "o-ok", LastStep: events.PaymentCompleted, StalledForMillis: 1}, nil), http.StatusOK)
 
+	// The relay stamps what it publishes with when it sent it: when each
+	// fact reached the log, which analytics judges lateness by.
+	for _, e := range published {
+		if at, ok := ce.Time(e, ce.PublishedTime); !ok || at.Before(e.Time().Truncate(time.Second)) {
+			t.Fatalf("%s %s: publishedtime %v (%v), time %v", e.Type(), e.ID(), at, ok, e.Time())
+		}
+	}
 	if err := h.F.Stop(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -181,3 +181,28 @@ func TestReplayRebuildsTheLiveModels(t *testing.T) {
 		}
 	}
 }
+
+// TestReplayCommandErrors: bad input to `orderflow replay` exits non-zero
+// with one line naming what is wrong, before touching any store.
+func TestReplayCommandErrors(t *testing.T) {
+	state := t.TempDir()
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"replay", "inventory"}, `cannot replay "inventory": replay rebuilds analytics, order`},
+		{[]string{"replay"}, "accepts 1 arg(s)"},
+		{[]string{"replay", "order", "--brokers", "127.0.0.1:1"}, "cannot reach Kafka: kafka 127.0.0.1:1"},
+		{[]string{"replay", "order"}, "no orderflow is running with state in " + state},
+		{[]string{"replay", "order", "--live-database", "sqlite:///x.db"}, "--live-database is only read with --verify"},
+		{[]string{"replay", "order", "--brokers", "127.0.0.1:1", "--verify"}, "--verify needs the live database: give --live-database"},
+		{[]string{"replay", "order", "--progress", "0s"}, "--progress 0s: must be positive"},
+	}
+	for _, tt := range tests {
+		cmd := exec.Command(binary, append(tt.args, "--root", root, "--state-dir", state)...)
+		out, err := cmd.CombinedOutput()
+		if err == nil || !strings.Contains(string(out), tt.want) || strings.Contains(string(out), "goroutine ") {
+			t.Errorf("orderflow %s: %v\n%s\nwant an error saying %q", strings.Join(tt.args, " "), err, out, tt.want)
+		}
+	}
+}
