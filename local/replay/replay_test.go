@@ -2,12 +2,14 @@ package replay
 
 import (
 	"bytes"
+	"context"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 
 	"orderflow.dev/local/manifests"
+	"orderflow.dev/shared/store/storetest"
 )
 
 func TestPlanReadsTheManifests(t *testing.T) {
@@ -89,5 +91,20 @@ func TestProgressLines(t *testing.T) {
 	if len(lines) != 3 || !strings.HasPrefix(lines[0], "replay order: 2/7 records after") ||
 		strings.TrimSpace(lines[1]) != "a 2/7 [0:1/3 1:1/4]" || strings.TrimSpace(lines[2]) != "b 0/0 [0:0/0]" {
 		t.Fatalf("progress:\n%s", out.String())
+	}
+}
+
+func TestReplayRefusesAStoreThatIsNotFresh(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.Open(t, "not-fresh")
+	fn, _ := Lookup("order")
+	if err := ensureFresh(ctx, db, fn); err != nil {
+		t.Fatalf("an empty store: %v", err)
+	}
+	if err := fn.NewApp().PrepareStore(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	if err := ensureFresh(ctx, db, fn); err == nil || !strings.Contains(err.Error(), "already holds order's tables") {
+		t.Fatalf("a store holding order's tables: %v", err)
 	}
 }
