@@ -1,13 +1,14 @@
-# orderflow: the commands the README promises. Go 1.26 is all `demo`, `up` and
-# `test-embedded` need; `test` also runs everything on Apache Kafka and
-# PostgreSQL (scripts/test-real.sh: Java 17, Maven, postgresql, kcat), which
-# .ci/run installs itself.
+# orderflow: the commands the README promises. Go 1.26 is all `demo` and `up`
+# need; `test-embedded` also python3 with venv (jsoncompat, for the schema
+# checker's cross-check); `test` also runs everything on Apache Kafka and
+# PostgreSQL (scripts/test-real.sh), with the packages scripts/prereqs.sh
+# checks and, as root, installs first.
 
 MODULES := shared functions/order functions/inventory functions/payment functions/notify functions/analytics local tools deploy/validate
 PKGS    := $(addsuffix /...,$(addprefix ./,$(MODULES)))
 ORDERS  ?= 1000
 
-.PHONY: demo up build test test-prereqs test-embedded test-deploy test-real test-replication vet unit e2e tidy tidy-check func-build tools
+.PHONY: demo up build test test-prereqs test-embedded schemas-check test-deploy test-real test-replication vet unit e2e tidy tidy-check func-build func-build-all tools
 
 ## demo: the main job: the whole saga on the embedded broker, $(ORDERS) orders, invariants checked
 demo: build
@@ -25,22 +26,37 @@ build:
 ## embedded broker + SQLite, and Apache Kafka + PostgreSQL (plus the
 ## replication and kcat tests)
 test: test-prereqs tidy-check test-embedded test-deploy test-real
+# Everything a test needs was checked (or installed) first: one that finds a
+# tool missing fails rather than skips.
+test: export ORDERFLOW_REQUIRE_TOOLS = 1
 
-## test-prereqs: what the real half needs is here (it stops at once, naming what is missing)
+## test-prereqs: what the tests need beyond Go is here; as root, apt-get installs
+## what is missing; otherwise it stops at once naming it (scripts/prereqs.sh)
 test-prereqs:
-	scripts/test-real.sh check
+	scripts/prereqs.sh
 
-## test-embedded: vet, unit tests, end-to-end suite on the embedded broker and SQLite (Go only)
-test-embedded: vet unit e2e
+## test-embedded: vet, the schema compatibility gate, unit tests, end-to-end suite on the embedded broker and SQLite
+test-embedded: vet schemas-check unit e2e
+
+## schemas-check: every event family keeps its compatibility rule (`orderflow schemas check`);
+## also installs jsoncompat (scripts/jsoncompat.sh: Python venv in .cache) for the unit tests' cross-check
+schemas-check:
+	scripts/jsoncompat.sh
+	go run ./local/cmd/orderflow schemas check
 
 ## test-deploy: what a cluster would run, proven without one: the manifests
 ## (rendered by kustomize, validated by the Knative types) are checked by
-## the unit tests of deploy/validate; here every function is built by the
-## real func CLI (func build --builder=host) and each binary served
+## the unit tests of deploy/validate; here every function is built by func's
+## host builder for this machine's platform (the first also by the func CLI,
+## all three platforms) and each binary served
 test-deploy: func-build
 
 func-build:
 	scripts/func-build.sh
+
+## func-build-all: every function by the func CLI for all three platforms it builds (linux/amd64, arm64, arm/v7)
+func-build-all:
+	scripts/func-build.sh --all-platforms
 
 ## test-real: store tests on PostgreSQL, end-to-end suite on Apache Kafka + PostgreSQL,
 ## replication test on a three-broker cluster (starts and stops them itself)

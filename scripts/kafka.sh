@@ -36,6 +36,18 @@ KAFKA_PORT="${KAFKA_PORT:-19092}"
 KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-$((KAFKA_PORT + 100))}"
 KAFKA_HEAP="${KAFKA_HEAP:--Xms256m -Xmx512m}"
 KAFKA_START_TIMEOUT="${KAFKA_START_TIMEOUT:-120}"
+# Kafka 4.x needs Java 17+. Where the default java is older and a newer
+# JDK is installed beside it (Debian's openjdk-17 does not take over the
+# default), use the newest one found.
+java_major() { java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n 1; }
+if ! command -v java >/dev/null || [ "$(java_major)" -lt 17 ] 2>/dev/null; then
+  for jbin in $(ls -d /usr/lib/jvm/*/bin 2>/dev/null | sort -V -r); do
+    if [ -x "$jbin/java" ] && [ "$("$jbin/java" -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n 1)" -ge 17 ] 2>/dev/null; then
+      PATH="$jbin:$PATH"
+      break
+    fi
+  done
+fi
 libs="$KAFKA_CACHE/libs"
 single="$KAFKA_RUN/run-single"
 cluster="$KAFKA_RUN/run-cluster"

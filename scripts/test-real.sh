@@ -10,12 +10,11 @@
 #   replication   the replication test on a three-node Kafka cluster
 #                 (RF 3, min.insync.replicas 2, node 2 stopped mid-run)
 #   all           both (the default; what `make test` runs)
-#   check         only say what is missing (`make test` runs it first, so a
-#                 missing tool stops it at once, not after the Go-only half)
+#   check         only say what is missing (scripts/prereqs.sh --check)
 #
-# It needs Java 17+, Maven (or the Kafka jars already in .cache/kafka),
-# PostgreSQL's server binaries and kcat; it says which are missing. As root it
-# runs PostgreSQL as the `postgres` user, otherwise as you.
+# It needs what scripts/prereqs.sh checks (`make test` runs that first and,
+# as root, installs what is missing). As root it runs PostgreSQL as the
+# `postgres` user, otherwise as you.
 #
 # It uses its own ports and state, so a broker or database you run by hand
 # with the scripts' defaults is left alone:
@@ -46,37 +45,11 @@ phase_done() { say "== done in $((SECONDS - phase_start))s"; }
 
 # ---------------------------------------------------------------- prerequisites
 
-missing=()
-command -v go >/dev/null || missing+=("go (Go 1.26)")
-if command -v java >/dev/null; then
-  jv="$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n 1)"
-  if [ -z "$jv" ] || [ "$jv" -lt 17 ]; then missing+=("Java 17+ for Kafka (found: $(java -version 2>&1 | head -n 1)); Debian: openjdk-17-jre-headless"); fi
-else
-  missing+=("Java 17+ for Kafka (java); Debian: openjdk-17-jre-headless")
-fi
 kafka_version="$(scripts/kafka.sh version)"
-if [ ! -f "$root/.cache/kafka/$kafka_version/libs/.complete" ] && ! command -v mvn >/dev/null; then
-  missing+=("Maven (mvn), to fetch Kafka $kafka_version from Maven Central once; Debian: maven")
-fi
-if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 && [ -z "${PG_BIN:-}" ]; then
-  missing+=("PostgreSQL server binaries (/usr/lib/postgresql/*/bin, or set PG_BIN); Debian: postgresql")
-fi
-command -v kcat >/dev/null || missing+=("kcat, the Kafka client the interop test drives; Debian: kcat")
-command -v prometheus >/dev/null && command -v promtool >/dev/null ||
-  missing+=("prometheus and promtool, for the metrics test and the alert rules' tests; Debian: prometheus")
-command -v chromium >/dev/null || command -v chromium-browser >/dev/null ||
-  missing+=("chromium, for the dashboard's browser test; Debian: chromium")
-if [ ${#missing[@]} -gt 0 ]; then
-  say "test-real: cannot run the tests on real Kafka and PostgreSQL; missing:" >&2
-  for m in "${missing[@]}"; do say "  - $m" >&2; done
-  say "Install them (Debian/Ubuntu, as root: apt-get install -y postgresql kcat prometheus chromium openjdk-17-jre-headless maven;" >&2
-  say ".ci/run does exactly that), or run only the embedded half with: make test-embedded" >&2
-  exit 1
-fi
-if [ "$mode" = check ]; then
-  say "test-real: every prerequisite is here (java, maven or the Kafka jars, PostgreSQL, kcat, prometheus, chromium)"
-  exit 0
-fi
+# scripts/prereqs.sh names whatever is missing (make test installs it first
+# when run as root).
+scripts/prereqs.sh --check >&2
+[ "$mode" = check ] && exit 0
 
 # ---------------------------------------------------------------- infrastructure
 

@@ -39,7 +39,7 @@ type Config struct {
 	// still count in its window; later ones are counted and listed as
 	// late. The default covers a fact held in an outbox through one sweep
 	// (every minute) and the relay's retries; a fact later than that was
-	// held by an outage someone should see.
+	// held by an outage someone should see. Keep DefaultLateness equal.
 	Lateness time.Duration `envconfig:"ANALYTICS_LATENESS" default:"2m"`
 }
 

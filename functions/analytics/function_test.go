@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/kelseyhightower/envconfig"
 
 	"orderflow.dev/shared/ce"
 	"orderflow.dev/shared/events"
@@ -315,5 +316,15 @@ func TestAStoreOfAnotherProjectionVersionIsRefusedAtStart(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("%q does not say %q", err, want)
 		}
+	}
+}
+
+func TestTheLatenessDefaultIsDefaultLateness(t *testing.T) {
+	var cfg Config
+	if err := envconfig.Process("", &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Lateness != DefaultLateness {
+		t.Fatalf("ANALYTICS_LATENESS defaults to %s, DefaultLateness is %s", cfg.Lateness, DefaultLateness)
 	}
 }

@@ -116,6 +116,41 @@ func pick(first bool, a, b WindowFact) WindowFact {
 	return b
 }
 
+// DefaultLateness is ANALYTICS_LATENESS's default (Config), for those who
+// fold the facts without the function's configuration (topicview).
+const DefaultLateness = 2 * time.Minute
+
+// FoldWindowFacts keeps, per fact key, the record that counts (Prefer), as
+// the function's store does; the map is updated in place.
+func FoldWindowFacts(into map[string]WindowFact, w WindowFact) {
+	if old, ok := into[w.Key]; ok {
+		w = Prefer(old, w)
+	}
+	into[w.Key] = w
+}
+
+// LatestLate lists the latest n facts past the bound, newest first (by
+// event time, then key), as the view does.
+func LatestLate(facts []WindowFact, bound time.Duration, n int) []events.LateFact {
+	var late []WindowFact
+	for _, f := range facts {
+		if f.Late(bound) {
+			late = append(late, f)
+		}
+	}
+	slices.SortFunc(late, func(a, b WindowFact) int {
+		if c := b.At.Compare(a.At); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Key, b.Key)
+	})
+	out := []events.LateFact{}
+	for _, f := range late[:min(n, len(late))] {
+		out = append(out, events.LateFact{OrderID: f.OrderID, Type: f.Type, Time: f.At, PublishedAt: f.PublishedAt, LatenessMillis: f.Lateness().Milliseconds()})
+	}
+	return out
+}
+
 // WindowTally is the stored facts of one window and type, split by the
 // lateness bound: what the view's query reads.
 type WindowTally struct {

@@ -28,11 +28,7 @@ func rec(f Fact, id string, published time.Time) record {
 func foldWindows(recs []record) map[string]WindowFact {
 	out := map[string]WindowFact{}
 	for _, r := range recs {
-		w := WindowFactOf(r.f, r.published)
-		if old, ok := out[w.Key]; ok {
-			w = Prefer(old, w)
-		}
-		out[w.Key] = w
+		FoldWindowFacts(out, WindowFactOf(r.f, r.published))
 	}
 	return out
 }
@@ -158,10 +154,17 @@ func TestWindowsAreAFunctionOfTheSetOfFacts(t *testing.T) {
 	if late == 0 || counted+late != 4*300 {
 		t.Fatalf("%d counted + %d late, want 1200 facts with some late", counted, late)
 	}
+	wantLate := LatestLate(slices.Collect(maps.Values(foldWindows(recs))), 2*time.Minute, 20)
+	if len(wantLate) == 0 || len(wantLate) > 20 || !wantLate[0].Time.After(wantLate[len(wantLate)-1].Time) {
+		t.Fatalf("latest late facts %+v: want up to 20, newest first", wantLate)
+	}
 	for range 10 {
 		rng.Shuffle(len(recs), func(i, j int) { recs[i], recs[j] = recs[j], recs[i] })
 		if got := windowsOf(recs, 2*time.Minute); !reflect.DeepEqual(got, want) {
 			t.Fatal("arrival order changed the windows")
+		}
+		if got := LatestLate(slices.Collect(maps.Values(foldWindows(recs))), 2*time.Minute, 20); !reflect.DeepEqual(got, wantLate) {
+			t.Fatal("arrival order changed the late facts")
 		}
 	}
 }

@@ -8,13 +8,16 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/cloudevents/sdk-go/v2/event"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 
+	"orderflow.dev/local/door"
 	"orderflow.dev/shared/events"
 )
 
@@ -27,8 +30,12 @@ type Client struct {
 }
 
 // New builds a client with a per-request timeout.
-func New(timeout time.Duration) (*Client, error) {
-	p, err := cloudevents.NewHTTP(cehttp.WithClient(http.Client{Timeout: timeout}))
+func New(timeout time.Duration) (*Client, error) { return NewWithToken(timeout, "") }
+
+// NewWithToken builds a client that presents token as a bearer token to
+// the plane's doors (doorURLs: its ingress and API) and to nothing else.
+func NewWithToken(timeout time.Duration, token string, doorURLs ...string) (*Client, error) {
+	p, err := cloudevents.NewHTTP(cehttp.WithClient(http.Client{Timeout: timeout, Transport: transport(token, doorURLs)}))
 	if err != nil {
 		return nil, err
 	}
@@ -43,14 +50,21 @@ func New(timeout time.Duration) (*Client, error) {
 // returns nil the command is in Kafka (the ingress answers 202 after the
 // broker acknowledged with acks=all): it will not be lost.
 func (c *Client) Place(ctx context.Context, ingressURL string, order events.PlaceOrderData) (event.Event, error) {
-	if _, err := events.Decode(events.PlaceOrder, mustJSON(order)); err != nil {
-		return event.Event{}, err
-	}
-	e, err := events.New(events.PlaceOrder, order, nil, Source)
+	e, err := PlaceEvent(order)
 	if err != nil {
 		return event.Event{}, err
 	}
 	return e, c.Send(ctx, ingressURL, e)
+}
+
+// PlaceEvent is the place-order command for order, checked against its
+// schema: what Place posts, and what `orderflow place --brokers` writes
+// to the commands topic itself.
+func PlaceEvent(order events.PlaceOrderData) (event.Event, error) {
+	if _, err := events.Decode(events.PlaceOrder, mustJSON(order)); err != nil {
+		return event.Event{}, err
+	}
+	return events.New(events.PlaceOrder, order, nil, Source)
 }
 
 // Send posts one event and wants a 2xx.
@@ -93,20 +107,33 @@ func mustJSON(v any) []byte {
 // GetJSON GETs url (within 5 s, or ctx's own deadline if sooner) and
 // decodes its 200 answer's JSON into v: for the plane's API and the other
 // JSON services a command or test reads.
-func GetJSON(ctx context.Context, url string, v any) error {
+func GetJSON(ctx context.Context, url string, v any) error { return GetJSONWithToken(ctx, url, "", v) }
+
+func transport(token string, doorURLs []string) http.RoundTripper {
+	t := door.Transport{Token: token}
+	for _, u := range doorURLs {
+		t.Hosts = append(t.Hosts, door.HostOf(u))
+	}
+	return t
+}
+
+// GetJSONWithToken is GetJSON presenting token as a bearer token (to
+// url's host alone: it is a door of the plane).
+func GetJSONWithToken(ctx context.Context, url, token string, v any) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := (&http.Client{Transport: transport(token, []string{url})}).Do(req)
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: HTTP %d", url, resp.StatusCode)
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return fmt.Errorf("GET %s: HTTP %d %s", url, resp.StatusCode, strings.TrimSpace(string(body)))
 	}
 	return json.NewDecoder(resp.Body).Decode(v)
 }

@@ -9,18 +9,13 @@
 package dashboard
 
 import (
-	"crypto/rand"
-	"crypto/subtle"
 	"embed"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -28,6 +23,7 @@ import (
 
 	"orderflow.dev/local/client"
 	"orderflow.dev/local/dlq"
+	"orderflow.dev/local/door"
 	"orderflow.dev/local/plane"
 	"orderflow.dev/local/source"
 	"orderflow.dev/shared/events"
@@ -36,14 +32,6 @@ import (
 
 //go:embed static
 var static embed.FS
-
-// TokenFile (in the state directory, mode 0600) holds the token a replay
-// must present: whoever can read it could run `orderflow dlq replay` with
-// the same state directory anyway.
-const TokenFile = "dashboard-token"
-
-// TokenHeader carries the token on a replay request.
-const TokenHeader = "X-Orderflow-Token"
 
 // maxSubscribers bounds the open pages (each holds a connection).
 const maxSubscribers = 32
@@ -76,7 +64,9 @@ type Dashboard struct {
 	coll *collector // nil while no page is open
 }
 
-// New returns a dashboard with a fresh random token.
+// New returns a dashboard; Routes gives it the plane's token, which a
+// replay must present (package door): whoever can read the token file
+// could run `orderflow dlq replay` with the same state directory anyway.
 func New(cfg Config) (*Dashboard, error) {
 	if cfg.MaxOrders <= 0 {
 		cfg.MaxOrders = 100_000
@@ -87,15 +77,11 @@ func New(cfg Config) (*Dashboard, error) {
 	if cfg.ScrapeEvery <= 0 {
 		cfg.ScrapeEvery = 2
 	}
-	b := make([]byte, 16)
-	if _, err := rand.Read(b); err != nil {
-		return nil, err
-	}
 	c, err := client.New(15 * time.Second)
 	if err != nil {
 		return nil, err
 	}
-	return &Dashboard{Tracker: NewTracker(cfg.MaxOrders), cfg: cfg, token: hex.EncodeToString(b),
+	return &Dashboard{Tracker: NewTracker(cfg.MaxOrders), cfg: cfg,
 		hc: &http.Client{Timeout: 2 * time.Second}, replay: dlq.Replayer{HTTP: c, MaxReplays: 3},
 		subs: map[chan []byte]struct{}{}}, nil
 }
@@ -106,8 +92,7 @@ func (d *Dashboard) Observer() source.Observer { return d.Tracker }
 // DefaultJaegerUI is where scripts/jaeger.sh's Jaeger serves its UI.
 const DefaultJaegerUI = "http://127.0.0.1:16686"
 
-// Routes writes the token file and serves the page on mux, under
-// /dashboard/.
+// Routes serves the page on mux, under /dashboard/.
 func (d *Dashboard) Routes(p *plane.Plane, mux *http.ServeMux) error {
 	d.p = p
 	if !tracing.Enabled() {
@@ -115,22 +100,15 @@ func (d *Dashboard) Routes(p *plane.Plane, mux *http.ServeMux) error {
 	} else if d.cfg.JaegerUI == "" {
 		d.cfg.JaegerUI = DefaultJaegerUI
 	}
-	if err := d.writeToken(p.StateDir()); err != nil {
-		return err
+	if p.Token() == "" {
+		return errors.New("the plane has no token for the replay to ask for")
 	}
-	d.mount(mux)
+	d.mount(mux, p.Token())
 	return nil
 }
 
-func (d *Dashboard) writeToken(stateDir string) error {
-	path := filepath.Join(stateDir, TokenFile)
-	if err := os.WriteFile(path, []byte(d.token+"\n"), 0o600); err != nil {
-		return err
-	}
-	return os.Chmod(path, 0o600) // it may have been there, looser
-}
-
-func (d *Dashboard) mount(mux *http.ServeMux) {
+func (d *Dashboard) mount(mux *http.ServeMux, token string) {
+	d.token = token
 	files, _ := fs.Sub(static, "static")
 	mux.Handle("GET /dashboard/", secured(http.StripPrefix("/dashboard/", http.FileServerFS(files))))
 	mux.Handle("GET /dashboard", http.RedirectHandler("/dashboard/", http.StatusMovedPermanently))
@@ -147,12 +125,26 @@ func (d *Dashboard) mount(mux *http.ServeMux) {
 
 // URL is the address `up` prints: the page, with the token in the
 // fragment, which the browser keeps to itself (no request or log has it).
-func URL(api, stateDir string) (string, error) {
-	b, err := os.ReadFile(filepath.Join(stateDir, TokenFile))
+func URL(api, tokenFile string) (string, error) {
+	t, err := door.ReadFile(tokenFile)
 	if err != nil {
 		return "", err
 	}
-	return api + "/dashboard/#token=" + strings.TrimSpace(string(b)), nil
+	return api + "/dashboard/#token=" + t, nil
+}
+
+// Static reports whether r asks for one of the page's own files (HTML,
+// script, style), which hold no data: a closed API door lets those
+// through, so a browser can load the page that then sends the token.
+func Static(r *http.Request) bool {
+	if r.Method != http.MethodGet {
+		return false
+	}
+	switch r.URL.Path {
+	case "/dashboard", "/dashboard/", "/dashboard/index.html", "/dashboard/app.js", "/dashboard/style.css":
+		return true
+	}
+	return false
 }
 
 func secured(h http.Handler) http.Handler {
@@ -277,13 +269,8 @@ func (d *Dashboard) showLetter(w http.ResponseWriter, r *http.Request) {
 // replayLetter sends a dead letter again to where it failed, as `orderflow
 // dlq replay ID` does, for a caller holding the token.
 func (d *Dashboard) replayLetter(w http.ResponseWriter, r *http.Request) {
-	got := r.Header.Get(TokenHeader)
-	if got == "" {
-		fail(w, http.StatusUnauthorized, "replay needs the token `orderflow up` wrote to "+TokenFile+" in its state directory, in the "+TokenHeader+" header")
-		return
-	}
-	if subtle.ConstantTimeCompare([]byte(got), []byte(d.token)) != 1 {
-		fail(w, http.StatusForbidden, "wrong token")
+	if !door.Authorized(r, d.token) {
+		door.Refuse(w, r, "a replay needs it even on loopback; the page has it from the #token= of the URL `orderflow up` printed ("+door.Hint+")")
 		return
 	}
 	// A replay takes no body; refuse a big one rather than read it.

@@ -19,7 +19,7 @@ func testServer(t *testing.T) (*httptest.Server, *Dashboard) {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
-	d.mount(mux)
+	d.mount(mux, "the-plane-token")
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return srv, d
@@ -34,8 +34,8 @@ func TestHostileRequestsGetAClear4xx(t *testing.T) {
 		want                      int
 		says                      string
 	}{
-		{"replay without token", "POST", replay, "", nil, 401, "token"},
-		{"replay with wrong token", "POST", replay, "nope", nil, 403, "wrong token"},
+		{"replay without token", "POST", replay, "", nil, 401, "needs a bearer token"},
+		{"replay with wrong token", "POST", replay, "nope", nil, 401, "wrong or malformed token"},
 		{"replay by GET", "GET", replay, d.token, nil, 405, "POST"},
 		{"replay with a huge body", "POST", replay, d.token, strings.NewReader(strings.Repeat("x", 1<<20)), 413, "no body"},
 		{"replay of a bad id", "POST", srv.URL + "/dashboard/api/deadletters/notify:1/replay", d.token, nil, 400, "FUNCTION:PARTITION:OFFSET"},
@@ -54,7 +54,7 @@ func TestHostileRequestsGetAClear4xx(t *testing.T) {
 				t.Fatal(err)
 			}
 			if c.token != "" {
-				req.Header.Set(TokenHeader, c.token)
+				req.Header.Set("Authorization", "Bearer "+c.token)
 			}
 			res, err := http.DefaultClient.Do(req)
 			if err != nil {
@@ -65,13 +65,16 @@ func TestHostileRequestsGetAClear4xx(t *testing.T) {
 			if res.StatusCode != c.want || !strings.Contains(string(body), c.says) {
 				t.Fatalf("%s %s: %d %s, want %d saying %q", c.method, c.path, res.StatusCode, body, c.want, c.says)
 			}
+			if c.want == 401 && !strings.HasPrefix(res.Header.Get("WWW-Authenticate"), "Bearer") {
+				t.Fatalf("401 without a Bearer challenge: WWW-Authenticate %q", res.Header.Get("WWW-Authenticate"))
+			}
 		})
 	}
 }
 
 func TestThePageIsServedEmbeddedAndLockedDown(t *testing.T) {
 	srv, _ := testServer(t)
-	for path, want := range map[string]string{"/dashboard/": "<title>orderflow: live saga</title>", "/dashboard/app.js": "EventSource", "/dashboard/style.css": "#flow"} {
+	for path, want := range map[string]string{"/dashboard/": "<title>orderflow: live saga</title>", "/dashboard/app.js": "Authorization: \"Bearer \" + token", "/dashboard/style.css": "#flow"} {
 		res, err := http.Get(srv.URL + path)
 		if err != nil {
 			t.Fatal(err)
@@ -87,29 +90,34 @@ func TestThePageIsServedEmbeddedAndLockedDown(t *testing.T) {
 	}
 }
 
-func TestTheTokenFileIsPrivateAndInTheURL(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, TokenFile)
-	if err := os.WriteFile(path, []byte("old\n"), 0o644); err != nil {
+func TestTheURLCarriesTheTokenInItsFragment(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(path, []byte("abc123\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	d, err := New(Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := d.writeToken(dir); err != nil {
-		t.Fatal(err)
-	}
-	fi, err := os.Stat(path)
-	if err != nil || fi.Mode().Perm() != 0o600 {
-		t.Fatalf("token file %v %v, want mode 0600", fi.Mode(), err)
-	}
-	u, err := URL("http://127.0.0.1:1", dir)
-	if err != nil || u != "http://127.0.0.1:1/dashboard/#token="+d.token {
+	u, err := URL("http://127.0.0.1:1", path)
+	if err != nil || u != "http://127.0.0.1:1/dashboard/#token=abc123" {
 		t.Fatalf("URL %q %v", u, err)
 	}
-	other, _ := New(Config{})
-	if other.token == d.token || len(d.token) != 32 {
-		t.Fatalf("tokens %q and %q: want 32 random hex digits each", d.token, other.token)
+	if _, err := URL("http://127.0.0.1:1", filepath.Join(t.TempDir(), "none")); err == nil {
+		t.Fatal("URL of a missing token file: no error")
+	}
+}
+
+// Only the page's own files pass a closed door without the token: every
+// path that answers with data must not.
+func TestStaticIsThePageAlone(t *testing.T) {
+	for path, want := range map[string]bool{
+		"/dashboard": true, "/dashboard/": true, "/dashboard/app.js": true, "/dashboard/style.css": true, "/dashboard/index.html": true,
+		"/dashboard/events": false, "/dashboard/api/orders/o-1": false, "/dashboard/api/deadletters/notify:0:1": false,
+		"/api/analytics": false, "/webhook": false, "/dashboard/../api/analytics": false,
+	} {
+		r := httptest.NewRequest(http.MethodGet, "http://x"+path, nil)
+		if got := Static(r); got != want {
+			t.Errorf("Static(GET %s) = %v, want %v", path, got, want)
+		}
+	}
+	if Static(httptest.NewRequest(http.MethodPost, "http://x/dashboard/", nil)) {
+		t.Error("Static(POST /dashboard/) = true, want false")
 	}
 }

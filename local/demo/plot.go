@@ -68,19 +68,27 @@ func Plot(res Result, path string) error {
 	rate.Legend.Add("ended (confirmed or cancelled)", fl)
 	rate.Legend.Top = true
 
-	return saveSideBySide(path, vg.Points(1000), vg.Points(380), cdf, rate)
+	return SaveSideBySide(path, vg.Points(1000), vg.Points(380), cdf, rate)
 }
 
-// saveSideBySide writes the plots as one PNG, left to right, their axes
+// SaveSideBySide writes the plots as one PNG, left to right, their axes
 // aligned.
-func saveSideBySide(path string, width, height vg.Length, plots ...*plot.Plot) error {
+func SaveSideBySide(path string, width, height vg.Length, plots ...*plot.Plot) error {
+	return SaveGrid(path, width, height, [][]*plot.Plot{plots})
+}
+
+// SaveGrid writes rows of plots (each row as long as the first) as one
+// PNG, their axes aligned.
+func SaveGrid(path string, width, height vg.Length, rows [][]*plot.Plot) error {
 	img := vgimg.New(width, height)
 	dc := draw.New(img)
-	tiles := draw.Tiles{Rows: 1, Cols: len(plots), PadX: vg.Millimeter * 6, PadLeft: vg.Millimeter * 2, PadRight: vg.Millimeter * 2,
+	tiles := draw.Tiles{Rows: len(rows), Cols: len(rows[0]), PadX: vg.Millimeter * 6, PadY: vg.Millimeter * 6, PadLeft: vg.Millimeter * 2, PadRight: vg.Millimeter * 2,
 		PadTop: vg.Millimeter * 2, PadBottom: vg.Millimeter * 2}
-	canvases := plot.Align([][]*plot.Plot{plots}, tiles, dc)
-	for i, p := range plots {
-		p.Draw(canvases[0][i])
+	canvases := plot.Align(rows, tiles, dc)
+	for r, row := range rows {
+		for c, p := range row {
+			p.Draw(canvases[r][c])
+		}
 	}
 	f, err := os.Create(path)
 	if err != nil {
@@ -111,7 +119,7 @@ func PlotRates(points []RatePoint, ceiling float64, path string) error {
 	if err != nil {
 		return err
 	}
-	return saveSideBySide(path, vg.Points(1000), vg.Points(380), throughput, latency)
+	return SaveSideBySide(path, vg.Points(1000), vg.Points(380), throughput, latency)
 }
 
 func throughputPlot(points []RatePoint, ceiling float64) (*plot.Plot, error) {

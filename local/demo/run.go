@@ -14,6 +14,7 @@ import (
 
 	"orderflow.dev/local/check"
 	"orderflow.dev/local/client"
+	"orderflow.dev/local/door"
 	"orderflow.dev/local/kafkalog"
 	"orderflow.dev/local/plane"
 	"orderflow.dev/local/profile"
@@ -24,6 +25,7 @@ import (
 // Target is a running topology, however it was started.
 type Target struct {
 	CommandsIngress string // KafkaSink ingress of the commands topic, where orders are placed
+	TokenFile       string // the plane's bearer token, presented to CommandsIngress (see package door)
 	OrderURL        string // function URLs, for queries
 	InventoryURL    string
 	PaymentURL      string
@@ -51,6 +53,11 @@ type Config struct {
 	// Result.CPU reports from the first placement until the last order
 	// ended (or Timeout passed); nil measures none.
 	Processes func() []profile.Proc
+	// Ended is called once per placed order as it reaches its outcome
+	// (confirmed, cancelled or refused), with when it was placed and when
+	// it ended, under the run's lock (it must not block); nil for none.
+	// The soak computes each interval's latency from it.
+	Ended func(placedAt, endedAt time.Time)
 }
 
 // Progress is a snapshot while the run goes.
@@ -111,6 +118,7 @@ type tracker struct {
 	pending  int
 	progress Progress
 	report   func(Progress)
+	ended    func(placedAt, endedAt time.Time)
 }
 
 func (t *tracker) observe(r kafkalog.Record, orders, deadLetters string) {
@@ -128,7 +136,7 @@ func (t *tracker) observe(r kafkalog.Record, orders, deadLetters string) {
 		id := ce.String(*r.Event, ce.PartitionKey)
 		if _, ok := t.want[id]; ok {
 			if _, seen := t.finished[id]; !seen {
-				t.finished[id] = time.Now()
+				t.end(id)
 				if r.Event.Type() == events.OrderConfirmed {
 					t.progress.Confirmed++
 				} else {
@@ -142,11 +150,34 @@ func (t *tracker) observe(r kafkalog.Record, orders, deadLetters string) {
 		if _, ok := t.want[id]; ok && r.Event.Type() == events.PlaceOrder && !t.refused[id] {
 			t.refused[id] = true
 			if _, seen := t.finished[id]; !seen {
-				t.finished[id] = time.Now()
+				t.end(id)
 				t.progress.Refused++
 				t.finish()
 			}
 		}
+	}
+}
+
+// end records that order id reached its outcome now; Config.Ended hears
+// of it at once, or, if the outcome came before its placement's answer,
+// once that answer sets PlacedAt (see placed).
+func (t *tracker) end(id string) {
+	now := time.Now()
+	t.finished[id] = now
+	if placedAt := t.want[id].PlacedAt; t.ended != nil && !placedAt.IsZero() {
+		t.ended(placedAt, now)
+	}
+}
+
+// placed records an order's accepted placement.
+func (t *tracker) placed(id string, at time.Time) {
+	t.want[id].PlacedAt = at
+	t.progress.Placed++
+	if endedAt, ok := t.finished[id]; ok && t.ended != nil {
+		t.ended(at, endedAt)
+	}
+	if t.report != nil {
+		t.report(t.progress)
 	}
 }
 
@@ -172,7 +203,7 @@ func Run(ctx context.Context, target Target, cfg Config) (Result, error) {
 	}
 	plan := Plan(cfg.Orders, cfg.Seed, cfg.RunID)
 	t := &tracker{want: map[string]*OrderResult{}, log: check.NewLog(), refused: map[string]bool{},
-		finished: map[string]time.Time{}, done: make(chan struct{}), pending: len(plan), report: cfg.Progress}
+		finished: map[string]time.Time{}, done: make(chan struct{}), pending: len(plan), report: cfg.Progress, ended: cfg.Ended}
 	t.progress.Total = len(plan)
 	for _, p := range plan {
 		t.want[p.Order.OrderID] = &OrderResult{ID: p.Order.OrderID, Kind: p.Kind, Expected: p.Expect}
@@ -188,7 +219,11 @@ func Run(ctx context.Context, target Target, cfg Config) (Result, error) {
 		return Result{}, fmt.Errorf("following %s: %w", target.OrdersTopic, err)
 	}
 
-	c, err := client.New(15 * time.Second)
+	token, err := door.ClientToken(target.TokenFile)
+	if err != nil {
+		return Result{}, err
+	}
+	c, err := client.NewWithToken(15*time.Second, token, target.CommandsIngress)
 	if err != nil {
 		return Result{}, err
 	}
@@ -217,11 +252,7 @@ func Run(ctx context.Context, target Target, cfg Config) (Result, error) {
 				}
 				now := time.Now()
 				t.mu.Lock()
-				t.want[p.Order.OrderID].PlacedAt = now
-				t.progress.Placed++
-				if t.report != nil {
-					t.report(t.progress)
-				}
+				t.placed(p.Order.OrderID, now)
 				t.mu.Unlock()
 				placed.Add(1)
 			}
@@ -474,7 +505,7 @@ func (r Result) unfinished() []OrderResult {
 // through kc. exclusive: the plane saw no orders but this run's.
 func TargetOf(ep plane.Endpoints, kc sarama.Client, exclusive bool) Target {
 	return Target{
-		CommandsIngress: ep.Sinks["commands"], OrderURL: ep.Functions["order"], InventoryURL: ep.Functions["inventory"],
+		CommandsIngress: ep.Sinks["commands"], TokenFile: ep.TokenFile, OrderURL: ep.Functions["order"], InventoryURL: ep.Functions["inventory"],
 		PaymentURL: ep.Functions["payment"], Kafka: kc, OrdersTopic: events.TopicOrders,
 		OrderDeadLetter: ep.DLQTopics["order"], Exclusive: exclusive,
 	}

@@ -145,12 +145,7 @@ func produceBack(ctx context.Context, producer sarama.SyncProducer, e event.Even
 	if topic == "" {
 		return fmt.Errorf("cannot tell which topic %s events came from; replay --to destination", e.Type())
 	}
-	msg, err := sink.ProducerMessage(ctx, &e, manifests.KafkaSink{Topic: topic, ContentMode: "binary"})
-	if err != nil {
-		return err
-	}
-	_, _, err = producer.SendMessage(msg)
-	return err
+	return sink.Produce(ctx, producer, &e, manifests.KafkaSink{Topic: topic, ContentMode: manifests.ContentModeBinary})
 }
 
 // produceRecord writes back a record a record-form dead letter carried.

@@ -25,6 +25,17 @@ import (
 // waits until the page is live (its first server-sent update arrived).
 func browser(t *testing.T, p *plane.Plane) context.Context {
 	t.Helper()
+	u, err := dashboard.URL(p.APIURL, p.TokenFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return openDashboard(t, u)
+}
+
+// openDashboard starts chromium headless on the dashboard at u and waits
+// until the page is live.
+func openDashboard(t *testing.T, u string) context.Context {
+	t.Helper()
 	path, err := exec.LookPath("chromium")
 	if err != nil {
 		needTool(t, "the dashboard test needs chromium (apt-get install chromium)")
@@ -34,10 +45,6 @@ func browser(t *testing.T, p *plane.Plane) context.Context {
 	t.Cleanup(cancelAlloc)
 	ctx, cancel := chromedp.NewContext(alloc, chromedp.WithErrorf(t.Logf))
 	t.Cleanup(cancel)
-	u, err := dashboard.URL(p.APIURL, p.StateDir())
-	if err != nil {
-		t.Fatal(err)
-	}
 	// The first call starts the browser, which lives as long as that
 	// call's context: no timeout on it (chromedp's rule).
 	if err := chromedp.Do(ctx, chromedp.Navigate(u)); err != nil {

@@ -132,6 +132,12 @@ func clusterAdmin(t *testing.T, servers []string) sarama.ClusterAdmin {
 // checkTopics asserts that every KafkaTopic exists with its declared
 // partitions and the given replication factor, and min.insync.replicas
 // when minInsync > 0.
+//
+// On a cluster, the broker that answers may not have caught up with the
+// topics the plane just created (a node restarted by the test before this
+// one replays the metadata log): its answer names the topic unknown, or a
+// partition without a leader. Those are waited out, up to a minute; what
+// the metadata says once it has converged is what is asserted.
 func checkTopics(t *testing.T, p *plane.Plane, replicas int16, minInsync int) {
 	t.Helper()
 	admin := clusterAdmin(t, p.Brokers)
@@ -141,14 +147,11 @@ func checkTopics(t *testing.T, p *plane.Plane, replicas int16, minInsync int) {
 		names = append(names, tp.TopicName)
 		declared[tp.TopicName] = tp
 	}
-	md, err := admin.DescribeTopics(names)
+	md, err := convergedTopics(admin, names, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, m := range md {
-		if !errors.Is(m.Err, sarama.ErrNoError) {
-			t.Fatalf("topic %s: %v", m.Name, m.Err)
-		}
 		want := declared[m.Name]
 		if int32(len(m.Partitions)) != want.Partitions {
 			t.Errorf("topic %s: %d partitions, KafkaTopic %s declares %d", m.Name, len(m.Partitions), want.Name, want.Partitions)
@@ -168,6 +171,42 @@ func checkTopics(t *testing.T, p *plane.Plane, replicas int16, minInsync int) {
 				t.Errorf("topic %s: min.insync.replicas %+v, want %d", m.Name, entries, minInsync)
 			}
 		}
+	}
+}
+
+// convergedTopics describes topics until every one is known and every
+// partition has a leader, or until wait has passed: then it names what was
+// still missing.
+func convergedTopics(admin sarama.ClusterAdmin, names []string, wait time.Duration) ([]*sarama.TopicMetadata, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		md, err := admin.DescribeTopics(names)
+		pending := ""
+		if err != nil {
+			pending = err.Error()
+		}
+		for _, m := range md {
+			if pending != "" {
+				break
+			}
+			if !errors.Is(m.Err, sarama.ErrNoError) {
+				pending = fmt.Sprintf("topic %s: %v", m.Name, m.Err)
+				break
+			}
+			for _, part := range m.Partitions {
+				if !errors.Is(part.Err, sarama.ErrNoError) || part.Leader < 0 {
+					pending = fmt.Sprintf("topic %s partition %d: leader %d, %v", m.Name, part.ID, part.Leader, part.Err)
+					break
+				}
+			}
+		}
+		if pending == "" {
+			return md, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("topic metadata did not converge in %s: %s", wait, pending)
+		}
+		time.Sleep(500 * time.Millisecond)
 	}
 }
 

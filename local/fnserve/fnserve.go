@@ -25,6 +25,7 @@ import (
 	notify "orderflow.dev/functions/notify"
 	order "orderflow.dev/functions/order"
 	payment "orderflow.dev/functions/payment"
+	"orderflow.dev/local/door"
 	"orderflow.dev/local/profile"
 	"orderflow.dev/shared/handler"
 )
@@ -44,6 +45,11 @@ func Names() []string { return []string{"order", "inventory", "payment", "notify
 // net/http/pprof; unset, it serves none.
 const DebugAddrEnv = "ORDERFLOW_DEBUG_ADDR"
 
+// DebugTokenFileEnv names a token file (see package door): with it
+// DebugAddrEnv may be any address, and every request there must carry
+// that token as a bearer token.
+const DebugTokenFileEnv = "ORDERFLOW_DEBUG_TOKEN_FILE"
+
 // Serve runs the named function until SIGINT/SIGTERM. With
 // ORDERFLOW_PROFILE_DIR set it profiles itself for its whole life and
 // writes the profiles there as it stops (see profile.Session).
@@ -60,11 +66,11 @@ func Serve(name string) error {
 	// func-go takes every signal for itself (no SIGQUIT stack dump), so a
 	// stuck function is inspected through pprof instead.
 	if addr := os.Getenv(DebugAddrEnv); addr != "" {
-		ln, err := listenDebug(addr)
+		ln, h, err := debugServer(addr, os.Getenv(DebugTokenFileEnv))
 		if err != nil {
 			return err
 		}
-		go func() { _ = http.Serve(ln, nil) }()
+		go func() { _ = http.Serve(ln, h) }()
 	}
 	dir := os.Getenv(profile.EnvDir)
 	if dir == "" {
@@ -91,9 +97,31 @@ func Serve(name string) error {
 	return errors.Join(err, session.Stop())
 }
 
-// listenDebug binds the pprof listener, on a loopback address only: pprof
-// hands out the process's memory contents and stacks, and lets anyone who
-// reaches it make the process burn CPU.
+// debugServer binds the pprof listener and its handler: without tokenFile
+// on loopback only, open; with it on any address, and every request must
+// present the token it holds. pprof hands out the process's memory
+// contents and stacks, and lets anyone who reaches it make the process
+// burn CPU.
+func debugServer(addr, tokenFile string) (net.Listener, http.Handler, error) {
+	if tokenFile == "" {
+		ln, err := listenDebug(addr)
+		if err != nil && strings.Contains(err.Error(), "not a loopback address") {
+			err = fmt.Errorf("%w (to serve pprof there anyway, behind a bearer token, set %s to a token file)", err, DebugTokenFileEnv)
+		}
+		return ln, http.DefaultServeMux, err
+	}
+	token, err := door.ReadFile(tokenFile)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s=%q: %w", DebugTokenFileEnv, tokenFile, err)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s=%q: %w", DebugAddrEnv, addr, err)
+	}
+	return ln, door.Require(token, nil, http.DefaultServeMux), nil
+}
+
+// listenDebug binds the pprof listener, on a loopback address only.
 func listenDebug(addr string) (net.Listener, error) {
 	if err := loopbackOnly(addr); err != nil {
 		return nil, fmt.Errorf("%s=%q: %w", DebugAddrEnv, addr, err)

@@ -1,6 +1,11 @@
 package fnserve
 
 import (
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -52,4 +57,58 @@ func TestListenDebugNamesTheVariable(t *testing.T) {
 		t.Fatal(err)
 	}
 	ln.Close()
+}
+
+// pprof on an address other machines reach is refused unless a token
+// file is given; then it answers only with that token.
+func TestDebugServerBeyondLoopbackWantsAToken(t *testing.T) {
+	if _, _, err := debugServer("0.0.0.0:0", ""); err == nil || !strings.Contains(err.Error(), DebugTokenFileEnv) {
+		t.Fatalf("debugServer without a token file = %v, want a refusal naming %s", err, DebugTokenFileEnv)
+	}
+	empty := filepath.Join(t.TempDir(), "empty")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := debugServer("0.0.0.0:0", empty); err == nil || !strings.Contains(err.Error(), "empty") {
+		t.Fatalf("debugServer with an empty token file = %v, want a refusal", err)
+	}
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tokenFile, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ln, h, err := debugServer("0.0.0.0:0", tokenFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lo, open, err := debugServer("127.0.0.1:0", "")
+	if err != nil || open != http.DefaultServeMux {
+		t.Fatalf("debugServer on loopback without a token file: %v, want pprof served as it is", err)
+	}
+	lo.Close()
+	srv := &http.Server{Handler: h}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	url := "http://127.0.0.1:" + port + "/debug/pprof/cmdline"
+	for _, c := range []struct {
+		auth string
+		want int
+	}{{"", 401}, {"Bearer wrong", 401}, {"Bearer s3cret", 200}} {
+		req, _ := http.NewRequest(http.MethodGet, url, nil)
+		if c.auth != "" {
+			req.Header.Set("Authorization", c.auth)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != c.want {
+			t.Fatalf("GET %s with %q: %d %s, want %d", url, c.auth, res.StatusCode, body, c.want)
+		}
+		if c.want == 401 && (!strings.HasPrefix(res.Header.Get("WWW-Authenticate"), "Bearer") || !strings.Contains(string(body), "token")) {
+			t.Fatalf("401 with WWW-Authenticate %q and body %s: want a Bearer challenge and a clear body", res.Header.Get("WWW-Authenticate"), body)
+		}
+	}
 }

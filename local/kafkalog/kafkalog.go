@@ -6,6 +6,7 @@ package kafkalog
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -133,6 +134,34 @@ func ReadRange(ctx context.Context, consumer sarama.Consumer, topic string, p in
 	}
 }
 
+// consumePartition starts a partition consumer, waiting out the errors a
+// cluster gives while its metadata settles (a partition whose leader just
+// moved, or a topic a restarted broker has not learnt of yet): the client's
+// metadata is refreshed and the start retried for up to 30 seconds. Any
+// other error, or the same one after that, is returned as it is.
+func consumePartition(ctx context.Context, client sarama.Client, consumer sarama.Consumer, topic string, p int32, start int64) (sarama.PartitionConsumer, error) {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		pc, err := consumer.ConsumePartition(topic, p, start)
+		if err == nil || !settling(err) || time.Now().After(deadline) {
+			return pc, err
+		}
+		_ = client.RefreshMetadata(topic)
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// settling reports the errors a partition gives while leadership moves.
+func settling(err error) bool {
+	return errors.Is(err, sarama.ErrNotLeaderForPartition) || errors.Is(err, sarama.ErrLeaderNotAvailable) ||
+		errors.Is(err, sarama.ErrUnknownTopicOrPartition) ||
+		errors.Is(err, sarama.ErrOffsetNotAvailable)
+}
+
 // Follow streams every record of the topics from the given start (oldest
 // or newest) until ctx ends, for live progress.
 func Follow(ctx context.Context, client sarama.Client, fromOldest bool, topics []string, fn func(Record)) error {
@@ -153,7 +182,7 @@ func Follow(ctx context.Context, client sarama.Client, fromOldest bool, topics [
 			return err
 		}
 		for _, p := range parts {
-			pc, err := consumer.ConsumePartition(topic, p, start)
+			pc, err := consumePartition(ctx, client, consumer, topic, p, start)
 			if err != nil {
 				consumer.Close()
 				return err

@@ -31,6 +31,7 @@ import (
 	"github.com/IBM/sarama"
 
 	"orderflow.dev/local/broker"
+	"orderflow.dev/local/door"
 	"orderflow.dev/local/lag"
 	"orderflow.dev/local/manifests"
 	"orderflow.dev/local/planemetrics"
@@ -61,6 +62,19 @@ type Options struct {
 	TopicMinInsync int
 	// IngressPort and APIPort fix the plane's HTTP ports (0: any).
 	IngressPort, APIPort int
+	// Host is the address the ingress and the API bind (default
+	// 127.0.0.1). Any address that is not loopback closes both doors:
+	// every request must then carry the plane's token as a bearer token
+	// (see package door), and the functions and sources reach the plane
+	// through loopback listeners of its own.
+	Host string
+	// TokenFile names a file holding the token; else Token is the token;
+	// else one is made. Unless TokenFile names it, the token is kept in
+	// <StateDir>/token (mode 0600) for the commands that call the doors.
+	TokenFile, Token string
+	// Open, when set, lets requests through the API's closed door without
+	// the token (the dashboard's page, which holds no data).
+	Open func(*http.Request) bool
 	// StateDir holds logs, endpoints.json, the dead-letter spool, and what
 	// FunctionEnv puts there (databases, say).
 	StateDir string
@@ -114,7 +128,12 @@ type Plane struct {
 	stopTracing func(context.Context) error
 
 	ingress, api       *http.Server
-	IngressURL, APIURL string
+	IngressURL, APIURL string // loopback, for the functions and sources
+	// The doors bound to Options.Host, closed by the token, when Host is
+	// not loopback (else the same as the loopback ones).
+	publicIngress, publicAPI       *http.Server
+	publicIngressURL, publicAPIURL string
+	token, tokenFile               string
 
 	mu       sync.Mutex
 	procs    map[string]*runner.Process
@@ -180,6 +199,9 @@ func Up(ctx context.Context, opts Options) (p *Plane, err error) {
 			cmp.Or(os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"), os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT")))
 	}
 	p.metrics = planemetrics.New(subscribers(set))
+	if err := p.setupToken(); err != nil {
+		return nil, err
+	}
 	if err := p.startKafka(ctx, step); err != nil {
 		return nil, err
 	}
@@ -281,28 +303,96 @@ func (p *Plane) startHTTP(step func(string, ...any)) error {
 		return err
 	}
 	p.sinks = sink.New(p.producer, p.Set.Sinks, append(sinkOpts, sink.WithLogger(p.opts.Log))...)
-	ln, err := listen(p.opts.IngressPort)
-	if err != nil {
-		return fmt.Errorf("ingress: %w", err)
-	}
-	p.IngressURL = "http://" + ln.Addr().String()
 	paths := map[string]string{}
 	for _, k := range p.Set.Sinks {
 		paths[sink.Path(k.Namespace, k.Name)] = k.Name
 	}
-	p.ingress = &http.Server{Handler: p.metrics.Ingress(p.sinks, paths), ReadHeaderTimeout: 5 * time.Second}
-	go p.ingress.Serve(ln)
-
-	ln2, err := listen(p.opts.APIPort)
-	if err != nil {
-		return fmt.Errorf("api: %w", err)
+	ingress, api := p.metrics.Ingress(p.sinks, paths), p.apiHandler()
+	host := cmp.Or(p.opts.Host, "127.0.0.1")
+	if door.Loopback(host) {
+		if p.ingress, p.IngressURL, err = serve("ingress", host, p.opts.IngressPort, ingress); err != nil {
+			return err
+		}
+		if p.api, p.APIURL, err = serve("api", host, p.opts.APIPort, api); err != nil {
+			return err
+		}
+		p.publicIngressURL, p.publicAPIURL = p.IngressURL, p.APIURL
+		step("kafka sinks: %s (%d ingresses); plane api: %s", p.IngressURL, len(p.Set.Sinks), p.APIURL)
+		return nil
 	}
-	p.APIURL = "http://" + ln2.Addr().String()
-	p.api = &http.Server{Handler: p.apiHandler(), ReadHeaderTimeout: 5 * time.Second}
-	go p.api.Serve(ln2)
-	step("kafka sinks: %s (%d ingresses); plane api: %s", p.IngressURL, len(p.Set.Sinks), p.APIURL)
+	// Bound where others can reach: those doors want the token. The
+	// functions (K_SINK, the webhook) and the sources' dead letters use
+	// loopback doors of their own, open as the default ones are.
+	apiOpen := func(r *http.Request) bool {
+		return (r.Method == http.MethodGet && r.URL.Path == "/healthz") || (p.opts.Open != nil && p.opts.Open(r))
+	}
+	if p.publicIngress, p.publicIngressURL, err = serve("ingress", host, p.opts.IngressPort, door.Require(p.token, nil, ingress)); err != nil {
+		return err
+	}
+	if p.publicAPI, p.publicAPIURL, err = serve("api", host, p.opts.APIPort, door.Require(p.token, apiOpen, api)); err != nil {
+		return err
+	}
+	if p.ingress, p.IngressURL, err = serve("ingress (loopback)", "127.0.0.1", 0, ingress); err != nil {
+		return err
+	}
+	if p.api, p.APIURL, err = serve("api (loopback)", "127.0.0.1", 0, api); err != nil {
+		return err
+	}
+	step("kafka sinks: %s (%d ingresses); plane api: %s; both bound to %s, so closed: they want the bearer token in %s",
+		p.publicIngressURL, len(p.Set.Sinks), p.publicAPIURL, host, p.tokenFile)
 	return nil
 }
+
+// serve starts an HTTP server for h on host:port and returns it with its
+// URL. A server bound to every interface (0.0.0.0, ::) is addressed
+// through loopback, the one address of it sure to answer here.
+func serve(name, host string, port int, h http.Handler) (*http.Server, string, error) {
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %w", name, err)
+	}
+	addr := ln.Addr().(*net.TCPAddr)
+	dial := addr.String()
+	if addr.IP.IsUnspecified() {
+		dial = net.JoinHostPort("127.0.0.1", strconv.Itoa(addr.Port))
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	return srv, "http://" + dial, nil
+}
+
+// setupToken reads or makes the plane's token and keeps it where the
+// commands find it (endpoints.json names the file). Every plane has one,
+// bound on loopback too: the dashboard's replay asks for it always.
+func (p *Plane) setupToken() error {
+	if p.opts.TokenFile != "" {
+		t, err := door.ReadFile(p.opts.TokenFile)
+		if err != nil {
+			return err
+		}
+		p.token = t
+		p.tokenFile, err = filepath.Abs(p.opts.TokenFile)
+		return err
+	}
+	t := strings.TrimSpace(p.opts.Token)
+	if strings.ContainsAny(t, " \t\r\n") {
+		return fmt.Errorf("%s: the token must be one line without spaces", door.EnvToken)
+	}
+	if t == "" {
+		var err error
+		if t, err = door.NewToken(); err != nil {
+			return err
+		}
+	}
+	p.token, p.tokenFile = t, filepath.Join(p.opts.StateDir, door.FileName)
+	return door.WriteFile(p.tokenFile, t)
+}
+
+// Token is the plane's bearer token.
+func (p *Plane) Token() string { return p.token }
+
+// TokenFile is the file holding Token.
+func (p *Plane) TokenFile() string { return p.tokenFile }
 
 // apiHandler serves what a person wants to look at with curl, and
 // whatever Options.Routes adds.
@@ -366,10 +456,6 @@ func (p *Plane) largeRecordProducers() ([]sink.Option, error) {
 		}
 	}
 	return opts, nil
-}
-
-func listen(port int) (net.Listener, error) {
-	return net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 }
 
 // localEnv is a function's environment beyond its func.yaml: what
@@ -757,6 +843,8 @@ func (p *Plane) Close() error {
 	}
 	shutdown(p.ingress)
 	shutdown(p.api)
+	shutdown(p.publicIngress)
+	shutdown(p.publicAPI)
 	for _, lp := range p.large {
 		lp.Close()
 	}
@@ -785,28 +873,33 @@ const EndpointsFile = "endpoints.json"
 
 // Endpoints is the content of EndpointsFile.
 type Endpoints struct {
-	PID       int               `json:"pid"`
-	Embedded  bool              `json:"embedded"`
-	Brokers   []string          `json:"brokers"`
-	Ingress   string            `json:"ingress"`
-	API       string            `json:"api"`
-	Sinks     map[string]string `json:"sinks"`
-	Functions map[string]string `json:"functions"`
-	DLQTopics map[string]string `json:"deadLetterTopics"`
-	Topics    []string          `json:"topics"`
-	StateDir  string            `json:"stateDir"`
+	PID      int      `json:"pid"`
+	Embedded bool     `json:"embedded"`
+	Brokers  []string `json:"brokers"`
+	Ingress  string   `json:"ingress"`
+	API      string   `json:"api"`
+	// TokenFile holds the bearer token; TokenRequired says whether Ingress
+	// and API ask for it (they are bound to a non-loopback address).
+	TokenFile     string            `json:"tokenFile"`
+	TokenRequired bool              `json:"tokenRequired"`
+	Sinks         map[string]string `json:"sinks"`
+	Functions     map[string]string `json:"functions"`
+	DLQTopics     map[string]string `json:"deadLetterTopics"`
+	Topics        []string          `json:"topics"`
+	StateDir      string            `json:"stateDir"`
 	// Databases are the functions' ORDERFLOW_DATABASE_URLs (only those
-	// set locally), for tools that read a live read model
-	// (orderflow replay --verify).
+	// set locally, without a password), for tools that read a live read
+	// model (orderflow replay --verify).
 	Databases map[string]string `json:"databases,omitempty"`
 }
 
 // Endpoints describes the running plane.
 func (p *Plane) Endpoints() Endpoints {
-	e := Endpoints{PID: os.Getpid(), Embedded: p.Embedded(), Brokers: p.Brokers, Ingress: p.IngressURL, API: p.APIURL,
+	e := Endpoints{PID: os.Getpid(), Embedded: p.Embedded(), Brokers: p.Brokers, Ingress: p.publicIngressURL, API: p.publicAPIURL,
+		TokenFile: p.tokenFile, TokenRequired: p.publicAPI != nil,
 		Sinks: map[string]string{}, Functions: map[string]string{}, DLQTopics: map[string]string{}, StateDir: p.opts.StateDir}
 	for _, s := range p.Set.Sinks {
-		e.Sinks[s.Name] = sink.URL(p.IngressURL, s.Namespace, s.Name)
+		e.Sinks[s.Name] = sink.URL(p.publicIngressURL, s.Namespace, s.Name)
 	}
 	for _, n := range p.opts.Functions {
 		e.Functions[n] = p.FunctionURL(n)

@@ -286,6 +286,20 @@ func ProducerMessage(ctx context.Context, e *event.Event, s manifests.KafkaSink)
 	return pm, nil
 }
 
+// Produce writes e to s's topic as the KafkaSink would (ProducerMessage)
+// and returns once Kafka acknowledged it: for writers that reach Kafka
+// without an ingress (a replay to its topic, `orderflow place --brokers`).
+func Produce(ctx context.Context, producer sarama.SyncProducer, e *event.Event, s manifests.KafkaSink) error {
+	msg, err := ProducerMessage(ctx, e, s)
+	if err != nil {
+		return err
+	}
+	if _, _, err := producer.SendMessage(msg); err != nil {
+		return fmt.Errorf("writing %s to %s: %w", e.Type(), s.Topic, err)
+	}
+	return nil
+}
+
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)

@@ -59,11 +59,22 @@ type Config struct {
 	// hour is the least accepted.
 	Retention     time.Duration `envconfig:"ORDERFLOW_RETENTION" default:"168h"`
 	PruneInterval time.Duration `envconfig:"ORDERFLOW_PRUNE_INTERVAL" default:"10m"`
+	// AllowShortRetention lowers the least retention from MinRetention to
+	// MinShortRetention, for soaks and tests that must see pruning within
+	// minutes: it covers the base KafkaSource's retries but not a
+	// dispatcher outage or a replay from the dead-letter topic.
+	AllowShortRetention bool `envconfig:"ORDERFLOW_ALLOW_SHORT_RETENTION" default:"false"`
 }
 
 // MinRetention is the shortest ORDERFLOW_RETENTION accepted: well past a
 // KafkaSource's whole retry schedule.
 const MinRetention = time.Hour
+
+// MinShortRetention is the least ORDERFLOW_RETENTION with
+// ORDERFLOW_ALLOW_SHORT_RETENTION: twice the base KafkaSource's whole retry
+// schedule (6 attempts of up to 10 s each plus 6.2 s of backoff: 66 s), so
+// every retry of a delivery still finds its id.
+const MinShortRetention = 2 * time.Minute
 
 // App is one function's edge.
 type App struct {
@@ -216,8 +227,11 @@ func (a *App) Start(ctx context.Context) error {
 	if a.cfg.RelayInterval <= 0 {
 		return fmt.Errorf("%s: ORDERFLOW_RELAY_INTERVAL=%s: must be positive", a.name, a.cfg.RelayInterval)
 	}
-	if a.cfg.Retention < MinRetention {
-		return fmt.Errorf("%s: ORDERFLOW_RETENTION=%s: must be at least %s, longer than any redelivery of an event (see the README's Bounded growth)", a.name, a.cfg.Retention, MinRetention)
+	if a.cfg.AllowShortRetention && a.cfg.Retention < MinShortRetention {
+		return fmt.Errorf("%s: ORDERFLOW_RETENTION=%s: must be at least %s even with ORDERFLOW_ALLOW_SHORT_RETENTION, longer than a KafkaSource's retries of a delivery", a.name, a.cfg.Retention, MinShortRetention)
+	}
+	if !a.cfg.AllowShortRetention && a.cfg.Retention < MinRetention {
+		return fmt.Errorf("%s: ORDERFLOW_RETENTION=%s: must be at least %s, longer than any redelivery of an event (see the README's Bounded growth; ORDERFLOW_ALLOW_SHORT_RETENTION=true allows %s for soaks and tests)", a.name, a.cfg.Retention, MinRetention, MinShortRetention)
 	}
 	if a.cfg.PruneInterval <= 0 {
 		return fmt.Errorf("%s: ORDERFLOW_PRUNE_INTERVAL=%s: must be positive", a.name, a.cfg.PruneInterval)

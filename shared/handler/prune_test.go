@@ -63,3 +63,31 @@ func TestRetentionShorterThanAnHourIsRefused(t *testing.T) {
 		})
 	}
 }
+
+// ORDERFLOW_ALLOW_SHORT_RETENTION (soaks, tests) lowers the floor to
+// MinShortRetention and no further; without it 30m stays refused (above).
+func TestShortRetentionNeedsItsSettingAndHasAFloor(t *testing.T) {
+	sink := handlertest.NewSink(t)
+	for _, c := range []struct {
+		retention string
+		ok        bool
+	}{{"2m", true}, {"30m", true}, {"119s", false}, {"1s", false}} {
+		t.Run(c.retention, func(t *testing.T) {
+			t.Setenv("K_SINK", sink.URL)
+			t.Setenv("ORDERFLOW_DATABASE_URL", storetest.URL(t, "probe"))
+			t.Setenv("ORDERFLOW_RETENTION", c.retention)
+			t.Setenv("ORDERFLOW_ALLOW_SHORT_RETENTION", "true")
+			app := newProbe().App()
+			err := app.Start(context.Background())
+			if err == nil {
+				_ = app.Stop(context.Background())
+			}
+			if c.ok && err != nil {
+				t.Fatalf("ORDERFLOW_RETENTION=%s with the short setting: %v, want accepted", c.retention, err)
+			}
+			if !c.ok && (err == nil || !strings.Contains(err.Error(), "ORDERFLOW_ALLOW_SHORT_RETENTION")) {
+				t.Fatalf("ORDERFLOW_RETENTION=%s with the short setting: %v, want refused naming the setting", c.retention, err)
+			}
+		})
+	}
+}

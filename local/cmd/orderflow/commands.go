@@ -10,11 +10,17 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/google/uuid"
 	"github.com/spf13/cobra"
 
 	"orderflow.dev/local/client"
+	"orderflow.dev/local/door"
+	"orderflow.dev/local/kafkalog"
+	"orderflow.dev/local/manifests"
 	"orderflow.dev/local/plane"
+	"orderflow.dev/local/sink"
+	"orderflow.dev/local/topicview"
 	"orderflow.dev/shared/events"
 )
 
@@ -24,6 +30,7 @@ func newPlace(g *globals) *cobra.Command {
 		skus                                 []string
 		wait, noWait                         bool
 		timeout                              time.Duration
+		kf                                   brokersFlag
 	)
 	cmd := &cobra.Command{
 		Use:   "place --sku SKU:QTY [--sku SKU:QTY...]",
@@ -45,6 +52,9 @@ func newPlace(g *globals) *cobra.Command {
 			raw, _ := json.Marshal(order)
 			if _, err := events.Decode(events.PlaceOrder, raw); err != nil {
 				return fmt.Errorf("invalid order: %w", flagName(err))
+			}
+			if kf.set() {
+				return placeInKafka(cmd.Context(), &kf, order, wait && !noWait, timeout)
 			}
 			ep, c, err := g.running(15 * time.Second)
 			if err != nil {
@@ -76,17 +86,23 @@ func newPlace(g *globals) *cobra.Command {
 	cmd.Flags().BoolVar(&wait, "wait", true, "wait for the order's outcome")
 	cmd.Flags().BoolVar(&noWait, "no-wait", false, "return once the order is in Kafka")
 	cmd.Flags().DurationVar(&timeout, "timeout", 30*time.Second, "how long to wait for the outcome")
+	kf.register(cmd, false)
 	return cmd
 }
 
 // running reads the endpoints of the orderflow `up` started in the state
-// directory and a client for them, with a per-request timeout.
+// directory and a client for them, with a per-request timeout, that
+// presents the plane's token to its doors.
 func (g *globals) running(timeout time.Duration) (plane.Endpoints, *client.Client, error) {
 	ep, err := plane.ReadEndpoints(g.stateDir)
 	if err != nil {
 		return ep, nil, err
 	}
-	c, err := client.New(timeout)
+	token, err := door.ClientToken(ep.TokenFile)
+	if err != nil {
+		return ep, nil, err
+	}
+	c, err := client.NewWithToken(timeout, token, ep.Ingress, ep.API)
 	return ep, c, err
 }
 
@@ -157,19 +173,30 @@ func waitTerminal(ctx context.Context, c *client.Client, orderURL, id string, ti
 }
 
 func newOrder(g *globals) *cobra.Command {
-	var asJSON bool
+	var (
+		asJSON bool
+		kf     brokersFlag
+	)
 	cmd := &cobra.Command{
 		Use:   "order ID",
-		Short: "Show one order's state and timeline (from the order function's read model)",
+		Short: "Show one order's state and timeline (from the order function's read model, or with --brokers from the topics)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ep, c, err := g.running(10 * time.Second)
-			if err != nil {
-				return err
-			}
 			var view events.OrderViewData
-			if err := c.Query(cmd.Context(), ep.Functions["order"], events.OrderQuery, events.OrderQueryData{OrderID: args[0]}, &view); err != nil {
-				return err
+			if kf.set() {
+				recs, err := readTopics(cmd.Context(), &kf, true)
+				if err != nil {
+					return err
+				}
+				view = topicview.Order(args[0], recs)
+			} else {
+				ep, c, err := g.running(10 * time.Second)
+				if err != nil {
+					return err
+				}
+				if err := c.Query(cmd.Context(), ep.Functions["order"], events.OrderQuery, events.OrderQueryData{OrderID: args[0]}, &view); err != nil {
+					return err
+				}
 			}
 			if asJSON {
 				return printJSON(view)
@@ -182,6 +209,7 @@ func newOrder(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the view as JSON")
+	kf.register(cmd, false)
 	return cmd
 }
 
@@ -203,11 +231,19 @@ func printOrder(v events.OrderViewData) {
 }
 
 func newStats(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var kf brokersFlag
+	cmd := &cobra.Command{
 		Use:   "stats",
-		Short: "Print the analytics projections as JSON",
+		Short: "Print the analytics projections as JSON (from the analytics function, or with --brokers from the topics)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if kf.set() {
+				recs, err := readTopics(cmd.Context(), &kf, false)
+				if err != nil {
+					return err
+				}
+				return printJSON(topicview.Analytics(recs))
+			}
 			ep, c, err := g.running(10 * time.Second)
 			if err != nil {
 				return err
@@ -218,6 +254,75 @@ func newStats(g *globals) *cobra.Command {
 			}
 			return printJSON(view)
 		},
+	}
+	kf.register(cmd, false)
+	return cmd
+}
+
+// readTopics reads orderflow's event topics (and dead-letter topics) from
+// the Kafka of --brokers.
+func readTopics(ctx context.Context, kf *brokersFlag, withDeadLetters bool) ([]kafkalog.Record, error) {
+	kc, err := kf.client("orderflow-cli")
+	if err != nil {
+		return nil, err
+	}
+	defer kc.Close()
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	return topicview.Read(ctx, kc, withDeadLetters)
+}
+
+// commandsSink is the KafkaSink orders are placed through (knative/base's
+// commands sink; a test holds the two alike): --brokers writes to its
+// topic the record that sink would write.
+var commandsSink = manifests.KafkaSink{Name: "commands", Topic: events.TopicCommands, ContentMode: manifests.ContentModeBinary}
+
+// placeInKafka writes the place-order command straight to the commands
+// topic, keyed and encoded as the commands KafkaSink would write it, and
+// then, if wait, follows the order in the topics to its outcome.
+func placeInKafka(ctx context.Context, kf *brokersFlag, order events.PlaceOrderData, wait bool, timeout time.Duration) error {
+	e, err := client.PlaceEvent(order)
+	if err != nil {
+		return fmt.Errorf("invalid order: %w", flagName(err))
+	}
+	kc, err := kf.client("orderflow-cli")
+	if err != nil {
+		return err
+	}
+	defer kc.Close()
+	producer, err := sarama.NewSyncProducerFromClient(kc)
+	if err != nil {
+		return err
+	}
+	defer producer.Close()
+	if err := sink.Produce(ctx, producer, &e, commandsSink); err != nil {
+		return err
+	}
+	fmt.Printf("placed %s (event %s) into Kafka (%s)\n", order.OrderID, e.ID(), commandsSink.Topic)
+	if !wait {
+		return nil
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		recs, err := topicview.Read(rctx, kc, true)
+		cancel()
+		if err != nil {
+			return err
+		}
+		view := topicview.Order(order.OrderID, recs)
+		if view.Status == "confirmed" || view.Status == "cancelled" {
+			printOrder(view)
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("order %s: no outcome in the topics after %s (status %q); if it was refused, `orderflow dlq --brokers ...` shows why", order.OrderID, timeout, view.Status)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
 	}
 }
 

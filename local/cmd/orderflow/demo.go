@@ -285,7 +285,7 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-func writeResults(path string, res demo.Result) error {
+func writeResults(path string, res any) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}

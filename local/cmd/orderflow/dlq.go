@@ -20,27 +20,36 @@ import (
 	"orderflow.dev/local/broker"
 	"orderflow.dev/local/client"
 	"orderflow.dev/local/dlq"
+	"orderflow.dev/local/door"
 	"orderflow.dev/local/plane"
 	"orderflow.dev/local/source"
+	"orderflow.dev/local/topicview"
 )
 
 func newDLQ(g *globals) *cobra.Command {
-	var asJSON bool
+	var (
+		asJSON bool
+		kf     brokersFlag
+	)
 	list := func(cmd *cobra.Command, args []string) error {
-		ep, kc, err := connect(g)
+		t, err := connect(g, &kf)
 		if err != nil {
 			return err
 		}
-		defer kc.Close()
-		letters, err := readDeadLetters(cmd.Context(), ep, kc, args)
+		defer t.kc.Close()
+		letters, err := t.read(cmd.Context(), args)
 		if err != nil {
 			return err
 		}
 		if asJSON {
 			return printJSON(letters)
 		}
-		if err := printStuck(cmd.Context(), ep, args); err != nil {
-			fmt.Fprintf(os.Stderr, "(holds and unsent letters unknown: %v)\n", err)
+		// Holds and the spool are a local plane's (with --brokers there is
+		// none: a cluster's dispatcher reports its own in its logs).
+		if t.plane != nil {
+			if err := printStuck(cmd.Context(), *t.plane, args); err != nil {
+				fmt.Fprintf(os.Stderr, "(holds and unsent letters unknown: %v)\n", err)
+			}
 		}
 		if len(letters) == 0 {
 			fmt.Println("no dead letters")
@@ -70,12 +79,18 @@ to be is dead-lettered as the original record (key, headers and value kept).
 
 The list also shows, first, any record holding its partition now (its
 dead-letter sink failing; at most --hold-limit of up) and any dead letter the
-dead-letter sink did not take, kept in the spool and offered to it again.`,
+dead-letter sink did not take, kept in the spool and offered to it again.
+
+With --brokers they work against any Kafka holding orderflow's topics, with no
+local plane: the dead-letter topics are found in Kafka (orderflow.dlq.*), a
+replay goes back to the topic (--to topic, the default there), and a purge
+deletes records with Kafka's DeleteRecords.`,
 		RunE: list,
 	}
 	cmd.PersistentFlags().BoolVar(&asJSON, "json", false, "print as JSON")
+	kf.register(cmd, true)
 	listCmd := &cobra.Command{Use: "list [FUNCTION...]", Short: "List dead letters with the reason each delivery failed", RunE: list}
-	cmd.AddCommand(listCmd, newDLQShow(g, &asJSON), newDLQReplay(g), newDLQPurge(g))
+	cmd.AddCommand(listCmd, newDLQShow(g, &asJSON, &kf), newDLQReplay(g, &kf), newDLQPurge(g, &kf))
 	return cmd
 }
 
@@ -93,12 +108,16 @@ func printStuck(ctx context.Context, ep plane.Endpoints, only []string) error {
 		}
 		return false
 	}
+	token, err := door.ClientToken(ep.TokenFile)
+	if err != nil {
+		return err
+	}
 	var stats map[string]source.Stats
-	if err := client.GetJSON(ctx, ep.API+"/api/sources", &stats); err != nil {
+	if err := client.GetJSONWithToken(ctx, ep.API+"/api/sources", token, &stats); err != nil {
 		return err
 	}
 	var unsent map[string][]source.Unsent
-	if err := client.GetJSON(ctx, ep.API+"/api/deadletters/unsent", &unsent); err != nil {
+	if err := client.GetJSONWithToken(ctx, ep.API+"/api/deadletters/unsent", token, &unsent); err != nil {
 		return err
 	}
 	w := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
@@ -146,35 +165,55 @@ func printStuck(ctx context.Context, ep plane.Endpoints, only []string) error {
 
 type letterRow = dlq.Row
 
-func connect(g *globals) (plane.Endpoints, sarama.Client, error) {
+// deadLetters is where the dlq commands read: the Kafka of the running
+// plane (plane set), or any Kafka given by --brokers (plane nil).
+type deadLetters struct {
+	kc     sarama.Client
+	topics map[string]string // function -> dead-letter topic
+	plane  *plane.Endpoints
+}
+
+func connect(g *globals, kf *brokersFlag) (deadLetters, error) {
+	if kf.set() {
+		kc, err := kf.client("orderflow-cli")
+		if err != nil {
+			return deadLetters{}, err
+		}
+		topics, err := topicview.DeadLetterTopics(kc)
+		if err != nil {
+			kc.Close()
+			return deadLetters{}, err
+		}
+		return deadLetters{kc: kc, topics: topics}, nil
+	}
 	ep, err := plane.ReadEndpoints(g.stateDir)
 	if err != nil {
-		return ep, nil, err
+		return deadLetters{}, fmt.Errorf("%w; or give any Kafka with --brokers", err)
 	}
 	kc, err := broker.NewClient(ep.Brokers, "orderflow-cli")
-	return ep, kc, err
+	return deadLetters{kc: kc, topics: ep.DLQTopics, plane: &ep}, err
 }
 
-func readDeadLetters(ctx context.Context, ep plane.Endpoints, kc sarama.Client, only []string) ([]letterRow, error) {
-	return dlq.Read(ctx, kc, ep.DLQTopics, only)
+func (t deadLetters) read(ctx context.Context, only []string) ([]letterRow, error) {
+	return dlq.Read(ctx, t.kc, t.topics, only)
 }
 
-func findLetter(ctx context.Context, ep plane.Endpoints, kc sarama.Client, id string) (letterRow, error) {
-	return dlq.Find(ctx, kc, ep.DLQTopics, id)
+func (t deadLetters) find(ctx context.Context, id string) (letterRow, error) {
+	return dlq.Find(ctx, t.kc, t.topics, id)
 }
 
-func newDLQShow(g *globals, asJSON *bool) *cobra.Command {
+func newDLQShow(g *globals, asJSON *bool, kf *brokersFlag) *cobra.Command {
 	return &cobra.Command{
 		Use:   "show ID",
 		Short: "Show one dead letter: the original event, the error decoded, the attempts",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ep, kc, err := connect(g)
+			t, err := connect(g, kf)
 			if err != nil {
 				return err
 			}
-			defer kc.Close()
-			l, err := findLetter(cmd.Context(), ep, kc, args[0])
+			defer t.kc.Close()
+			l, err := t.find(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
@@ -240,7 +279,7 @@ func newDLQShow(g *globals, asJSON *bool) *cobra.Command {
 	}
 }
 
-func newDLQReplay(g *globals) *cobra.Command {
+func newDLQReplay(g *globals, kf *brokersFlag) *cobra.Command {
 	var (
 		all        bool
 		functions  []string
@@ -257,10 +296,17 @@ nothing). --to destination (the default) POSTs it to where delivery failed
 back to the topic it came from, for every consumer group to read again (a letter
 that carries the original record writes that record back, key, headers and value
 byte for byte; the replay count cannot travel with it, so --max-replays does not
-stop those).
+stop those). With --brokers the default is --to topic: a cluster's
+destinations are its own addresses, seldom reachable from here.
 An event that was replayed --max-replays times and dead-lettered again is
 refused: replaying it once more would only loop.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if to == "" {
+				to = dlq.ToDestination
+				if kf.set() {
+					to = dlq.ToTopic
+				}
+			}
 			if to != dlq.ToDestination && to != dlq.ToTopic {
 				return fmt.Errorf("--to %q: want destination or topic", to)
 			}
@@ -273,19 +319,20 @@ refused: replaying it once more would only loop.`,
 			if all && len(args) > 0 {
 				return errors.New("--all replays every dead letter; it cannot go with IDs")
 			}
-			ep, kc, err := connect(g)
+			t, err := connect(g, kf)
 			if err != nil {
 				return err
 			}
-			defer kc.Close()
+			defer t.kc.Close()
+			kc := t.kc
 			var letters []letterRow
 			if all {
-				if letters, err = readDeadLetters(cmd.Context(), ep, kc, functions); err != nil {
+				if letters, err = t.read(cmd.Context(), functions); err != nil {
 					return err
 				}
 			} else {
 				for _, id := range args {
-					l, err := findLetter(cmd.Context(), ep, kc, id)
+					l, err := t.find(cmd.Context(), id)
 					if err != nil {
 						return err
 					}
@@ -324,12 +371,12 @@ refused: replaying it once more would only loop.`,
 	}
 	cmd.Flags().BoolVar(&all, "all", false, "replay every dead letter (of --function only, if given)")
 	cmd.Flags().StringSliceVar(&functions, "function", nil, "with --all: only these functions' dead letters")
-	cmd.Flags().StringVar(&to, "to", "destination", "destination (POST to the function that failed) or topic (write back to the source topic)")
+	cmd.Flags().StringVar(&to, "to", "", "destination (POST to the function that failed; the default) or topic (write back to the source topic; the default with --brokers)")
 	cmd.Flags().IntVar(&maxReplays, "max-replays", 3, "refuse events already replayed this many times")
 	return cmd
 }
 
-func newDLQPurge(g *globals) *cobra.Command {
+func newDLQPurge(g *globals, kf *brokersFlag) *cobra.Command {
 	var (
 		yes     bool
 		through string
@@ -340,18 +387,21 @@ func newDLQPurge(g *globals) *cobra.Command {
 		Long: `purge deletes records from the start of a function's dead-letter topic (Kafka's
 DeleteRecords): all of them, or with --through only those up to and including
 that letter in its partition. Records cannot be deleted from the middle of a
-topic, so replay what you need first.`,
+topic, so replay what you need first. It is Kafka's own deletion, not a marker
+this command would remember: every reader of the topic (kcat, the dashboard,
+another operator) sees the letters gone, and the broker frees their space.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ep, kc, err := connect(g)
+			t, err := connect(g, kf)
 			if err != nil {
 				return err
 			}
-			defer kc.Close()
+			defer t.kc.Close()
+			kc := t.kc
 			fn := args[0]
-			topic, ok := ep.DLQTopics[fn]
+			topic, ok := t.topics[fn]
 			if !ok {
-				return fmt.Errorf("no dead-letter topic for %q (functions: %s)", fn, strings.Join(slices.Sorted(maps.Keys(ep.DLQTopics)), ", "))
+				return fmt.Errorf("no dead-letter topic for %q (functions: %s)", fn, strings.Join(slices.Sorted(maps.Keys(t.topics)), ", "))
 			}
 			upTo := map[int32]int64{}
 			if through != "" {
@@ -376,7 +426,7 @@ topic, so replay what you need first.`,
 					upTo[p] = end
 				}
 			}
-			letters, err := readDeadLetters(cmd.Context(), ep, kc, []string{fn})
+			letters, err := t.read(cmd.Context(), []string{fn})
 			if err != nil {
 				return err
 			}

@@ -20,6 +20,7 @@ import (
 
 	"orderflow.dev/local/broker"
 	"orderflow.dev/local/dashboard"
+	"orderflow.dev/local/door"
 	"orderflow.dev/local/fnserve"
 	"orderflow.dev/local/orderflow"
 	"orderflow.dev/local/plane"
@@ -49,7 +50,7 @@ func newRoot() *cobra.Command {
 	}
 	root.PersistentFlags().StringVar(&g.root, "root", "", "orderflow checkout holding knative/ and functions/ (default: found from the working directory)")
 	root.PersistentFlags().StringVar(&g.stateDir, "state-dir", ".orderflow", "where `up` keeps databases, logs and endpoints.json")
-	root.AddCommand(newUp(g), newDemo(g), newPlace(g), newOrder(g), newDLQ(g), newStats(g), newFaults(g), newBench(g), newLag(g), newTrace(), newFunction(), newReplay(g))
+	root.AddCommand(newUp(g), newDemo(g), newPlace(g), newOrder(g), newDLQ(g), newStats(g), newFaults(g), newBench(g), newLag(g), newTrace(), newFunction(), newSchemas(), newSoak(g), newReplay(g))
 	return root
 }
 
@@ -136,6 +137,7 @@ type upFlags struct {
 	minInsync         int
 	ingressPort       int
 	apiPort           int
+	host, tokenFile   string
 	duplicateDelivery bool
 	pingEvery         time.Duration
 	keepState         bool
@@ -151,6 +153,8 @@ func (f *upFlags) register(cmd *cobra.Command) {
 	cmd.Flags().IntVar(&f.minInsync, "min-insync-replicas", 0, "set min.insync.replicas on the topics it creates (e.g. 2 with --topic-replicas 3)")
 	cmd.Flags().IntVar(&f.ingressPort, "ingress-port", 0, "port of the KafkaSink ingress (default: any free port)")
 	cmd.Flags().IntVar(&f.apiPort, "api-port", 0, "port of the plane's HTTP API and webhook (default: any free port)")
+	cmd.Flags().StringVar(&f.host, "host", "127.0.0.1", "address the KafkaSink ingress and the plane's API bind; any but loopback makes both ask for a bearer token")
+	cmd.Flags().StringVar(&f.tokenFile, "token-file", "", "file holding that bearer token (default: $"+door.EnvToken+", else a new one kept in <state-dir>/"+door.FileName+")")
 	cmd.Flags().BoolVar(&f.duplicateDelivery, "duplicate-delivery", false, "deliver every event twice (proves the functions idempotent)")
 	cmd.Flags().DurationVar(&f.pingEvery, "ping-every", 0, "fire the PingSources (outbox sweep, stalled-saga check) at this interval instead of their cron schedules")
 	cmd.Flags().BoolVar(&f.keepState, "keep-state", false, "keep the functions' databases from a previous run (only sensible with --brokers: the embedded broker starts empty)")
@@ -216,6 +220,7 @@ func (f *upFlags) options(g *globals, stateDir string, progress *os.File) (plane
 	}
 	opts.Brokers, opts.BrokerPort, opts.TopicReplicas, opts.TopicMinInsync = f.brokers, f.brokerPort, int16(f.topicReplicas), f.minInsync
 	opts.IngressPort, opts.APIPort, opts.DuplicateDelivery, opts.PingEvery = f.ingressPort, f.apiPort, f.duplicateDelivery, f.pingEvery
+	opts.Host, opts.TokenFile, opts.Token = f.host, f.tokenFile, os.Getenv(door.EnvToken)
 	opts.Env, opts.HoldLimit, opts.Log, opts.Progress = env, f.holdLimit, slog.New(slog.NewJSONHandler(logFile, nil)), progress
 	orderflow.Wire(&opts)
 	return opts, nil
@@ -322,7 +327,10 @@ func printEndpoints(e plane.Endpoints, took time.Duration) {
 			fmt.Printf("  function %-10s %s\n", n+":", u)
 		}
 	}
-	if u, err := dashboard.URL(e.API, e.StateDir); err == nil {
+	if e.TokenRequired { // the token is never printed: it would end up in logs
+		fmt.Printf("  doors closed:    ingress and API want Authorization: Bearer <the token in %s>\n", e.TokenFile)
+		fmt.Printf("  dashboard:       %s/dashboard/#token=<the token in %s>\n", e.API, e.TokenFile)
+	} else if u, err := dashboard.URL(e.API, e.TokenFile); err == nil {
 		fmt.Printf("  dashboard:       %s\n", u)
 	}
 	fmt.Printf("  analytics JSON:  curl %s/api/analytics\n", e.API)

@@ -4,6 +4,9 @@
 "use strict";
 
 const token = new URLSearchParams(location.hash.slice(1)).get("token") || "";
+// Every request carries the token as a bearer token: the plane's API asks
+// for it when bound to a non-loopback address, the replay always.
+const auth = token ? { Authorization: "Bearer " + token } : {};
 const $ = (sel) => document.querySelector(sel);
 const el = (tag, attrs = {}, ...kids) => {
   const e = document.createElement(tag);
@@ -142,7 +145,7 @@ function renderLetters(dl) {
 
 async function showLetter(id) {
   const pre = $("#dl-event");
-  const res = await fetch("api/deadletters/" + encodeURIComponent(id));
+  const res = await fetch("api/deadletters/" + encodeURIComponent(id), { headers: auth });
   pre.textContent = JSON.stringify(await res.json(), null, 2);
   pre.hidden = false;
 }
@@ -150,7 +153,7 @@ async function showLetter(id) {
 async function replayLetter(id) {
   const out = $("#dl-result");
   out.className = ""; out.textContent = "replaying " + id + "…";
-  const res = await fetch("api/deadletters/" + encodeURIComponent(id) + "/replay", { method: "POST", headers: { "X-Orderflow-Token": token } });
+  const res = await fetch("api/deadletters/" + encodeURIComponent(id) + "/replay", { method: "POST", headers: auth });
   const body = await res.json().catch(() => ({ error: "HTTP " + res.status }));
   out.className = res.ok ? "ok" : "err";
   out.textContent = res.ok ? "replayed " + id + " to " + body.to : id + ": " + body.error;
@@ -159,7 +162,7 @@ async function replayLetter(id) {
 async function showOrder(id) {
   const box = $("#order");
   box.replaceChildren(el("p", { class: "dim" }, "looking up " + id + "…"));
-  const res = await fetch("api/orders/" + encodeURIComponent(id));
+  const res = await fetch("api/orders/" + encodeURIComponent(id), { headers: auth });
   const v = await res.json().catch(() => ({ error: "HTTP " + res.status }));
   if (!res.ok) { box.replaceChildren(el("p", { class: "bad", id: "order-error" }, v.error)); return; }
   const head = el("p", { id: "order-head" }, el("b", {}, v.orderId), " · " + v.status + (v.reason ? " (" + v.reason + ")" : "") +
@@ -212,6 +215,29 @@ function render(data) {
 }
 
 const status = $("#status");
-const stream = new EventSource("events");
-stream.onmessage = (ev) => { status.className = "status on"; status.textContent = "live"; render(ev.data); };
-stream.onerror = () => { status.className = "status off"; status.textContent = "disconnected, retrying…"; };
+// The server-sent events are read with fetch, not EventSource, which cannot
+// send the Authorization header; reconnects after a second, as EventSource does.
+async function follow() {
+  for (;;) {
+    try {
+      const res = await fetch("events", { headers: auth });
+      if (!res.ok) throw new Error("HTTP " + res.status);
+      const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buf = "";
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buf += value;
+        let end;
+        while ((end = buf.indexOf("\n\n")) >= 0) {
+          const data = buf.slice(0, end).split("\n").filter((l) => l.startsWith("data: ")).map((l) => l.slice(6)).join("\n");
+          buf = buf.slice(end + 2);
+          if (data) { status.className = "status on"; status.textContent = "live"; render(data); }
+        }
+      }
+    } catch (e) { /* shown below, then retried */ }
+    status.className = "status off"; status.textContent = "disconnected, retrying…";
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+follow();

@@ -1,0 +1,55 @@
+package main
+
+// --brokers for the operator commands: each works against the running
+// `orderflow up` of the state directory by default, or, given --brokers,
+// against any Kafka holding orderflow's topics, reading what it needs from
+// Kafka itself (security from the ORDERFLOW_KAFKA_* variables, as for up).
+
+import (
+	"fmt"
+	"net"
+
+	"github.com/IBM/sarama"
+	"github.com/spf13/cobra"
+
+	"orderflow.dev/local/broker"
+)
+
+// brokersFlag is a command's --brokers.
+type brokersFlag struct{ servers []string }
+
+// register adds --brokers to cmd (persistent: for its subcommands too).
+func (b *brokersFlag) register(cmd *cobra.Command, persistent bool) {
+	flags := cmd.Flags()
+	if persistent {
+		flags = cmd.PersistentFlags()
+	}
+	flags.StringSliceVar(&b.servers, "brokers", nil,
+		"bootstrap servers (host:port,...) of any Kafka holding orderflow's topics, instead of the running up's; SASL/TLS from ORDERFLOW_KAFKA_* as for up")
+}
+
+// set reports whether --brokers was given.
+func (b *brokersFlag) set() bool { return len(b.servers) > 0 }
+
+// client connects to the given brokers, named clientID in their logs.
+func (b *brokersFlag) client(clientID string) (sarama.Client, error) {
+	if err := checkBrokers("--brokers", b.servers); err != nil {
+		return nil, err
+	}
+	kc, err := broker.NewClient(b.servers, clientID)
+	if err != nil {
+		return nil, fmt.Errorf("--brokers: %w", err)
+	}
+	return kc, nil
+}
+
+// checkBrokers wants every server as host:port.
+func checkBrokers(flag string, servers []string) error {
+	for _, s := range servers {
+		host, port, err := net.SplitHostPort(s)
+		if err != nil || host == "" || port == "" {
+			return fmt.Errorf("%s %q: want host:port", flag, s)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,274 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"orderflow.dev/local/demo"
+	"orderflow.dev/local/plane"
+	"orderflow.dev/local/profile"
+	"orderflow.dev/local/soak"
+	"orderflow.dev/shared/handler"
+)
+
+func newSoak(g *globals) *cobra.Command {
+	var (
+		up          upFlags
+		cfg         soak.Config
+		out         string
+		seed        uint64
+		concurrency int
+		profileDir  string
+	)
+	cmd := &cobra.Command{
+		Use:   "soak",
+		Short: "Place orders at a steady rate for a long time and record each function's database size, memory and latency over time",
+		Long: `soak starts the whole topology (as demo does: embedded Kafka unless --brokers),
+places --rate orders a second for --duration (demo's mix of orders), follows
+each to its outcome, and every --sample records each function's database size
+on disk (its SQLite files and their WALs), each function's resident memory
+(VmRSS), the plane's own, the rows its pruning deleted, and the p50 and p99
+placement-to-outcome latency of the orders that ended in the interval: a line
+per sample on stderr. At the end it checks the invariants (as demo does),
+prints how each series moved from the end of --warmup to the end of the
+placing, and writes every sample to --out (JSON) with a picture beside it
+(.png), and each database's tables (rows, bytes) once the functions stopped.
+
+--retention and --prune-interval set the functions' ORDERFLOW_RETENTION and
+ORDERFLOW_PRUNE_INTERVAL, so pruning shows within a short soak; a retention
+under an hour (at least 2m) also sets ORDERFLOW_ALLOW_SHORT_RETENTION, which
+covers the KafkaSources' retries but not a dispatcher outage or a replay
+from a dead-letter topic (see the README's Bounded growth).
+
+Database sizes are of SQLite only (the files under <state-dir>/soak/db).
+It exits non-zero if an order did not end, ended other than predicted, or an
+invariant is violated.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !cmd.Flags().Changed("warmup") {
+				cfg.WarmUp = cfg.Duration / 5
+			}
+			if err := cfg.Validate(); err != nil {
+				return err
+			}
+			if cfg.Retention > 0 && cfg.Retention < handler.MinShortRetention {
+				return fmt.Errorf("--retention %s: must be at least %s, longer than a KafkaSource's retries of a delivery", cfg.Retention, handler.MinShortRetention)
+			}
+			if concurrency < 1 {
+				return fmt.Errorf("--concurrency %d: must be at least 1", concurrency)
+			}
+			if os.Getenv(databaseURLEnv) != "" {
+				return fmt.Errorf("%s is set: soak measures the functions' SQLite files only; unset it", databaseURLEnv)
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			stateDir := filepath.Join(g.stateDir, "soak")
+			opts, err := up.options(g, stateDir, os.Stdout)
+			if err != nil {
+				return err
+			}
+			for k, v := range soakEnv(cfg) {
+				opts.Env[k] = v
+			}
+			var prof *profiling
+			if profileDir != "" {
+				if prof, err = startProfiling(profileDir); err != nil {
+					return err
+				}
+				defer prof.plane.Stop()
+				opts.Env[profile.EnvDir] = prof.dir
+			}
+			fmt.Println("starting orderflow for the soak...")
+			p, err := plane.Up(ctx, opts)
+			if err != nil {
+				return err
+			}
+			closePlane := sync.OnceFunc(func() {
+				fmt.Println("stopping...")
+				p.Close()
+			})
+			defer closePlane()
+			ep := p.Endpoints()
+
+			runID := "soak-" + randomHex(3)
+			results := soak.Results{Command: "orderflow " + strings.Join(os.Args[1:], " "), Started: time.Now().UTC(), Broker: "embedded",
+				Rate: cfg.Rate, Duration: cfg.Duration.String(), Sample: cfg.Sample.String(), WarmUp: cfg.WarmUp.String(),
+				Retention: orDefault(cfg.Retention, "168h (default)"), PruneInt: orDefault(cfg.PruneInterval, "10m (default)")}
+			if !ep.Embedded {
+				results.Broker = strings.Join(ep.Brokers, ",")
+			}
+			var counts struct {
+				sync.Mutex
+				placed, ended int
+			}
+			window := &soak.Window{}
+			sampler := &soak.Sampler{
+				Probe: soak.Probe{DBDir: filepath.Join(opts.StateDir, "db"), PlanePID: os.Getpid(), Client: &http.Client{},
+					Processes: func() map[string]soak.Process {
+						procs := map[string]soak.Process{}
+						for name, pid := range p.PIDs() {
+							procs[name] = soak.Process{PID: pid, URL: p.FunctionURL(name)}
+						}
+						return procs
+					}},
+				Window: window, Every: cfg.Sample,
+				Counts: func() (int, int) {
+					counts.Lock()
+					defer counts.Unlock()
+					return counts.placed, counts.ended
+				},
+				OnSample: func(s soak.Sample) { fmt.Fprintln(os.Stderr, soak.Line(s)) },
+			}
+			fmt.Printf("soak %s: %d orders at %.1f/s for %s, a sample every %s (retention %s, prune interval %s)\n",
+				runID, cfg.Orders(), cfg.Rate, cfg.Duration, cfg.Sample, results.Retention, results.PruneInt)
+			sampleCtx, stopSampling := context.WithCancel(ctx)
+			var sampling sync.WaitGroup
+			start := time.Now()
+			sampling.Go(func() { sampler.Run(sampleCtx, start) })
+			res, runErr := demo.Run(ctx, demo.TargetOf(ep, p.Kafka(), true), demo.Config{Orders: cfg.Orders(), Concurrency: concurrency,
+				Rate: cfg.Rate, Seed: seed, RunID: runID,
+				Progress: func(pr demo.Progress) {
+					counts.Lock()
+					counts.placed, counts.ended = pr.Placed, pr.Finished
+					counts.Unlock()
+				},
+				Ended: window.Add})
+			stopSampling()
+			sampling.Wait()
+			if out == "" {
+				out = filepath.Join(stateDir, "results-"+runID+".json")
+			}
+			if runErr != nil {
+				// Interrupted: keep what was measured.
+				results.Samples = sampler.Samples()
+				if err := writeResults(out, results); err == nil && len(results.Samples) > 0 {
+					fmt.Printf("the samples so far: %s\n", out)
+				}
+				return runErr
+			}
+			sampler.Take(ctx, time.Now(), true)
+			results.Samples = sampler.Samples()
+			results.Summary = soak.Summarize(res)
+			if results.Trend, err = soak.Trends(results.Samples, cfg.WarmUp, cfg.Duration); err != nil {
+				fmt.Printf("no trend: %v\n", err)
+			}
+
+			if prof != nil {
+				// Now, while the broker's log and the run's bookkeeping are
+				// still held: the plane's own heap profile is written after
+				// it stopped.
+				if path, err := writeRunningHeap(prof.dir); err != nil {
+					fmt.Printf("no heap profile of the running plane: %v\n", err)
+				} else {
+					fmt.Printf("heap of the plane before stopping: %s\n", path)
+				}
+			}
+			closePlane() // the functions let go of their database files
+			results.Tables = map[string][]soak.Table{}
+			for name := range results.Samples[len(results.Samples)-1].Functions {
+				if results.Tables[name], err = soak.Tables(ctx, sampler.Probe.DBDir, name); err != nil {
+					fmt.Printf("no table sizes of %s: %v\n", name, err)
+				}
+			}
+
+			res.Print(os.Stdout)
+			printTrends(results.Trend)
+			if err := writeResults(out, results); err != nil {
+				return err
+			}
+			picture := strings.TrimSuffix(out, ".json") + ".png"
+			if err := soak.Plot(results, cfg.WarmUp.Minutes(), cfg.Duration.Minutes(), picture); err != nil {
+				fmt.Printf("no picture: %v\n", err)
+				picture = ""
+			}
+			fmt.Printf("results: %s", out)
+			if picture != "" {
+				fmt.Printf(" (picture: %s)", picture)
+			}
+			fmt.Println()
+			if prof != nil {
+				if err := prof.finish(ctx, nil, os.Stdout); err != nil {
+					return err
+				}
+			}
+			if !results.Summary.OK() {
+				return fmt.Errorf("soak failed: %d orders did not end, %d ended other than predicted, %d not accepted, invariants %s",
+					results.Summary.Unfinished, results.Summary.Unexpected, results.Summary.NotAccepted, map[bool]string{true: "hold", false: "VIOLATED"}[results.Summary.Check.OK()])
+			}
+			return nil
+		},
+	}
+	up.register(cmd)
+	cmd.Flags().DurationVar(&cfg.Duration, "duration", 10*time.Minute, "how long to place orders")
+	cmd.Flags().Float64Var(&cfg.Rate, "rate", 20, "orders placed per second, steadily")
+	cmd.Flags().DurationVar(&cfg.Sample, "sample", 10*time.Second, "how often to sample sizes, memory and latency")
+	cmd.Flags().DurationVar(&cfg.WarmUp, "warmup", 0, "what the figures at the end are compared with: the first sample past this (default a fifth of --duration)")
+	cmd.Flags().DurationVar(&cfg.Retention, "retention", 0, "the functions' ORDERFLOW_RETENTION (default theirs, 168h; under 1h, at least 2m, also sets ORDERFLOW_ALLOW_SHORT_RETENTION)")
+	cmd.Flags().DurationVar(&cfg.PruneInterval, "prune-interval", 0, "the functions' ORDERFLOW_PRUNE_INTERVAL (default theirs, 10m)")
+	cmd.Flags().StringVar(&out, "out", "", "write the samples here as JSON, the picture beside it as .png (default <state-dir>/soak/results-<run>.json)")
+	cmd.Flags().Uint64Var(&seed, "seed", 1, "seed of the order mix")
+	cmd.Flags().IntVar(&concurrency, "concurrency", 16, "placements in flight at once")
+	cmd.Flags().StringVar(&profileDir, "profile", "", "profile every process into this directory, as demo --profile does (the heap profiles show what holds the memory at the end)")
+	return cmd
+}
+
+// writeRunningHeap writes the plane's heap profile as it is now, after a
+// collection, to <dir>/plane.heap-running.pprof.
+func writeRunningHeap(dir string) (string, error) {
+	path := profile.File(dir, planeProcess, "heap-running")
+	f, err := os.Create(path)
+	if err != nil {
+		return "", err
+	}
+	runtime.GC()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		f.Close()
+		return "", err
+	}
+	return path, f.Close()
+}
+
+// soakEnv is what the soak's settings tell the functions.
+func soakEnv(cfg soak.Config) map[string]string {
+	env := map[string]string{}
+	if cfg.Retention > 0 {
+		env["ORDERFLOW_RETENTION"] = cfg.Retention.String()
+		if cfg.Retention < handler.MinRetention {
+			env["ORDERFLOW_ALLOW_SHORT_RETENTION"] = "true"
+		}
+	}
+	if cfg.PruneInterval > 0 {
+		env["ORDERFLOW_PRUNE_INTERVAL"] = cfg.PruneInterval.String()
+	}
+	return env
+}
+
+func orDefault(d time.Duration, def string) string {
+	if d == 0 {
+		return def
+	}
+	return d.String()
+}
+
+func printTrends(trends []soak.Trend) {
+	if len(trends) == 0 {
+		return
+	}
+	fmt.Println("from the end of the warm-up to the end of the placing:")
+	fmt.Printf("  %-22s %10s %10s %10s %9s %12s\n", "series", "warm-up", "end", "max", "change", "per minute")
+	for _, t := range trends {
+		fmt.Printf("  %-22s %10.1f %10.1f %10.1f %8.1f%% %12.2f\n", t.Series, t.WarmUp, t.End, t.Max, t.ChangePercent, t.PerMinute)
+	}
+}

@@ -1,0 +1,136 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"orderflow.dev/local/soak"
+)
+
+// A short soak on the embedded broker: every placed order ends, the
+// invariants hold, and every sample has each function's database size and
+// memory; once the functions stopped, each database's tables are listed.
+func TestSoakRecordsEveryFunctionOverTime(t *testing.T) {
+	if brokers() != nil {
+		t.Skip("the soak's end-to-end test runs on the embedded broker (its topology is its own)")
+	}
+	dir := t.TempDir()
+	out := filepath.Join(dir, "soak.json")
+	cmd := exec.Command(binary, "soak", "--duration", "20s", "--rate", "10", "--sample", "2s", "--warmup", "4s",
+		"--retention", "2m", "--prune-interval", "5s", "--state-dir", filepath.Join(dir, "state"), "--out", out)
+	cmd.Dir = root
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = testWriter{t}, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("orderflow soak: %v\nstderr:\n%s", err, stderr.String())
+	}
+	raw, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res soak.Results
+	if err := json.Unmarshal(raw, &res); err != nil {
+		t.Fatalf("%s: %v", out, err)
+	}
+
+	s := res.Summary
+	if s.Placed != 200 || s.Ended != s.Placed || s.Unfinished != 0 || s.NotAccepted != 0 || s.Unexpected != 0 {
+		t.Errorf("placed %d, ended %d, unfinished %d, not accepted %d, unexpected %d; want 200 placed, all ended as predicted",
+			s.Placed, s.Ended, s.Unfinished, s.NotAccepted, s.Unexpected)
+	}
+	if !s.Check.OK() || s.Check.Placed != s.Placed {
+		t.Errorf("invariants: %s", s.Check)
+	}
+
+	// Ten ticks while placing, one at the end: some jitter allowed, not a
+	// soak of one sample.
+	if len(res.Samples) < 8 {
+		t.Fatalf("%d samples, want one every 2s of 20s", len(res.Samples))
+	}
+	functions := []string{"order", "inventory", "payment", "notify", "analytics"}
+	for i, sample := range res.Samples {
+		if sample.PlaneRSS <= 0 {
+			t.Errorf("sample %d (%.0fs): plane rss %d", i, sample.Seconds, sample.PlaneRSS)
+		}
+		for _, name := range functions {
+			f, ok := sample.Functions[name]
+			if !ok || f.DBBytes <= 0 || f.RSSBytes <= 0 || f.PID <= 0 || f.PrunedRows < 0 || len(f.Errors) > 0 {
+				t.Errorf("sample %d (%.0fs): %s = %+v (present %v), want its pid, database size, rss and pruned rows", i, sample.Seconds, name, f, ok)
+			}
+		}
+	}
+	last := res.Samples[len(res.Samples)-1]
+	if !last.Final || last.Placed != s.Placed || last.Ended != s.Placed {
+		t.Errorf("last sample: final %v, placed %d, ended %d; want the final one with every order ended", last.Final, last.Placed, last.Ended)
+	}
+	var withLatency int
+	for _, sample := range res.Samples {
+		if sample.EndedPerSecond > 0 && sample.P99Millis >= sample.P50Millis && sample.P50Millis > 0 {
+			withLatency++
+		}
+	}
+	if withLatency < len(res.Samples)/2 {
+		t.Errorf("only %d of %d samples have a p50 and p99 of the orders ended in them", withLatency, len(res.Samples))
+	}
+	if len(res.Trend) == 0 {
+		t.Error("no trend from the warm-up to the end")
+	}
+
+	// Every function records what it handled in processed_events.
+	for _, name := range functions {
+		var processed int64 = -1
+		for _, table := range res.Tables[name] {
+			if table.File == name+".db" && table.Name == "processed_events" {
+				processed = table.Rows
+			}
+		}
+		if processed <= 0 {
+			t.Errorf("%s: processed_events has %d rows after the soak (tables %+v)", name, processed, res.Tables[name])
+		}
+	}
+
+	png, err := os.ReadFile(strings.TrimSuffix(out, ".json") + ".png")
+	if err != nil || !bytes.HasPrefix(png, []byte("\x89PNG")) {
+		t.Errorf("picture beside the results: %v (starts %q)", err, png[:min(len(png), 8)])
+	}
+	// A progress line per sample on stderr, naming every function.
+	lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+	if len(lines) < len(res.Samples) || !strings.Contains(lines[0], "analytics db") || !strings.Contains(lines[0], "p99") {
+		t.Errorf("stderr has %d lines for %d samples; first: %q", len(lines), len(res.Samples), lines[0])
+	}
+}
+
+func TestSoakRefusesBadFlags(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--rate", "0"}, "--rate 0: must be positive"},
+		{[]string{"--rate", "-5"}, "--rate -5: must be positive"},
+		{[]string{"--duration", "0s"}, "--duration 0s: must be positive"},
+		{[]string{"--duration", "-1m"}, "--duration -1m0s: must be positive"},
+		{[]string{"--duration", "1m", "--sample", "2m"}, "--sample 2m0s is longer than --duration 1m0s"},
+		{[]string{"--sample", "0s"}, "--sample 0s: must be positive"},
+		{[]string{"--duration", "1s", "--rate", "0.5", "--sample", "1s"}, "places no order"},
+		{[]string{"--retention", "1m"}, "--retention 1m0s: must be at least 2m0s"},
+		{[]string{"--duration", "1m", "--warmup", "1m"}, "--warmup 1m0s"},
+		{[]string{"--warmup", "-5s"}, "--warmup -5s"},
+	} {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			cmd := exec.Command(binary, append([]string{"soak", "--state-dir", t.TempDir()}, tt.args...)...)
+			cmd.Dir = root
+			out, err := cmd.CombinedOutput()
+			if err == nil {
+				t.Fatalf("exit 0, want failure:\n%s", out)
+			}
+			if !strings.Contains(string(out), tt.want) || strings.Contains(string(out), "starting orderflow") {
+				t.Fatalf("output:\n%s\nwant %q before anything starts", out, tt.want)
+			}
+		})
+	}
+}
