@@ -3,6 +3,7 @@ package function
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
@@ -95,10 +96,14 @@ func foldOwnFact(ctx context.Context, tx *store.Tx, e event.Event, data any) err
 	if err != nil {
 		return err
 	}
-	// caused_by is the event the live decision reacted to.
+	// caused_by is the event the live decision reacted to. The fact is
+	// stored as the log holds it, its type and payload as recorded (what
+	// the live function stored when it emitted them: the same JSON), not
+	// as decoded: an older version stays the older version, and folds
+	// through the same decoding as the live event store's.
 	cause := event.New()
 	cause.SetID(ce.String(e, ce.CausationID))
-	if _, err := appendEvents(ctx, tx, o, cause, []saga.Emit{{Type: e.Type(), Data: data}}); err != nil {
+	if _, err := appendEvents(ctx, tx, o, cause, []saga.Emit{{Type: e.Type(), Data: json.RawMessage(e.Data())}}); err != nil {
 		return fmt.Errorf("order %s: folding %s %s: %w", orderID, e.Type(), e.ID(), err)
 	}
 	return recordTimeline(ctx, tx, orderID, e, summaryOf(data))

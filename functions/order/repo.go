@@ -99,9 +99,9 @@ func appendEvents(ctx context.Context, tx *store.Tx, o Order, cause event.Event,
 			return o, err
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO order_events (order_id, version, event_type, data, caused_by, recorded_at)
-			VALUES (?, ?, ?, ?, ?, ?)`, orderIDOf(em.Data), o.Version+1, em.Type, string(raw), cause.ID(), store.NowMillis()); err != nil {
+			VALUES (?, ?, ?, ?, ?, ?)`, o.ID, o.Version+1, em.Type, string(raw), cause.ID(), store.NowMillis()); err != nil {
 			if store.IsUniqueViolation(err) {
-				return o, saga.Conflict("order %s changed concurrently (version %d taken)", orderIDOf(em.Data), o.Version+1)
+				return o, saga.Conflict("order %s changed concurrently (version %d taken)", o.ID, o.Version+1)
 			}
 			return o, err
 		}
@@ -118,7 +118,6 @@ func appendEvents(ctx context.Context, tx *store.Tx, o Order, cause event.Event,
 	return o, saveView(ctx, tx, o)
 }
 
-func orderIDOf(data any) string { return events.Key(data) }
 
 func saveView(ctx context.Context, tx *store.Tx, o Order) error {
 	lines, err := json.Marshal(o.Created.Lines)

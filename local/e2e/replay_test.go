@@ -15,6 +15,7 @@ import (
 	"orderflow.dev/local/manifests"
 	"orderflow.dev/local/plane"
 	"orderflow.dev/local/replay"
+	"orderflow.dev/shared/events"
 	"orderflow.dev/shared/handler"
 	"orderflow.dev/shared/store/storetest"
 )
@@ -45,6 +46,25 @@ func TestReplayRebuildsTheLiveModels(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
+	// The demo returns once every order has its outcome; the
+	// notifications (and the analytics of them) trail it. Let them land,
+	// so that verify compares every order rather than leave the last ones
+	// out as in flight (which it would, correctly).
+	deadline := time.Now().Add(time.Minute)
+	for {
+		ends, err := replay.EndOffsets(p.Kafka(), []string{events.TopicNotifications})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int64
+		for _, e := range ends[events.TopicNotifications] {
+			n += e
+		}
+		if n >= orders || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 
 	for _, name := range []string{"analytics", "order"} {
 		t.Run(name, func(t *testing.T) {
