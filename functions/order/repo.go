@@ -118,7 +118,6 @@ func appendEvents(ctx context.Context, tx *store.Tx, o Order, cause event.Event,
 	return o, saveView(ctx, tx, o)
 }
 
-
 func saveView(ctx context.Context, tx *store.Tx, o Order) error {
 	lines, err := json.Marshal(o.Created.Lines)
 	if err != nil {
