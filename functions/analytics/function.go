@@ -15,11 +15,13 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/kelseyhightower/envconfig"
 
+	"orderflow.dev/shared/ce"
 	"orderflow.dev/shared/events"
 	"orderflow.dev/shared/handler"
 	"orderflow.dev/shared/saga"
@@ -33,6 +35,12 @@ type Config struct {
 	StallAfter time.Duration `envconfig:"ANALYTICS_STALL_AFTER" default:"2m"`
 	// StallBatch bounds the reports of one tick.
 	StallBatch int `envconfig:"ANALYTICS_STALL_BATCH" default:"500"`
+	// Lateness is how long after its time a fact may reach the log and
+	// still count in its window; later ones are counted and listed as
+	// late. The default covers a fact held in an outbox through one sweep
+	// (every minute) and the relay's retries; a fact later than that was
+	// held by an outage someone should see. Keep DefaultLateness equal.
+	Lateness time.Duration `envconfig:"ANALYTICS_LATENESS" default:"2m"`
 }
 
 // Function is the analytics function.
@@ -43,7 +51,8 @@ type Function struct {
 
 // New builds the function; func-go calls it once per process.
 func New() *Function {
-	app := handler.New("analytics", handler.Publishes(), handler.WithMigrations(append(migrations, stalledMigrations...)...))
+	app := handler.New("analytics", handler.Publishes(), handler.WithMigrations(slices.Concat(migrations, stalledMigrations, windowMigrations)...),
+		handler.WithProjections(projections...))
 	f := &Function{Lifecycle: app.Lifecycle()}
 	observe[events.OrderCreatedData](app, events.OrderCreated)
 	observe[events.OrderConfirmedData](app, events.OrderConfirmed)
@@ -85,6 +94,9 @@ func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
 	if f.cfg.StallAfter <= 0 {
 		return fmt.Errorf("analytics: ANALYTICS_STALL_AFTER=%s: must be positive", f.cfg.StallAfter)
 	}
+	if f.cfg.Lateness < 0 {
+		return fmt.Errorf("analytics: ANALYTICS_LATENESS=%s: must not be negative", f.cfg.Lateness)
+	}
 	if f.cfg.StallBatch < 1 {
 		return fmt.Errorf("analytics: ANALYTICS_STALL_BATCH=%d: must be at least 1", f.cfg.StallBatch)
 	}
@@ -92,7 +104,7 @@ func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
 }
 
 func (f *Function) query(ctx context.Context, db *store.DB, _ handler.In[events.AnalyticsQueryData]) (any, error) {
-	return readView(ctx, db)
+	return readView(ctx, db, f.cfg.Lateness)
 }
 
 // observe routes one fact type into the projection. The edge has already
@@ -100,14 +112,16 @@ func (f *Function) query(ctx context.Context, db *store.DB, _ handler.In[events.
 // under a new id, arrival out of order) is the projection's job.
 func observe[P any](app *handler.App, typ string) {
 	handler.On(app, typ, func(ctx context.Context, tx *store.Tx, in handler.In[P]) ([]saga.Emit, error) {
-		return nil, react(ctx, tx, Fact{Type: typ, Time: eventTime(in.Event), Data: in.Data})
+		published, _ := ce.Time(in.Event, ce.PublishedTime)
+		return nil, react(ctx, tx, Fact{Type: typ, ID: in.Event.ID(), Time: eventTime(in.Event), Data: in.Data}, published)
 	})
 }
 
 // react is the shape of every analytics step: load the fact's saga, fold
-// the fact into it (Project), save it, and count the fact in its minute.
-// It emits nothing.
-func react(ctx context.Context, tx *store.Tx, f Fact) error {
+// the fact into it (Project), save it, and keep the fact's contribution to
+// its window (Prefer of the stored one and this record's). It emits
+// nothing. published is when the record reached the log, zero if unknown.
+func react(ctx context.Context, tx *store.Tx, f Fact, published time.Time) error {
 	s, err := loadSaga(ctx, tx, events.Key(f.Data))
 	if err != nil {
 		return err
@@ -115,10 +129,17 @@ func react(ctx context.Context, tx *store.Tx, f Fact) error {
 	if err := saveSaga(ctx, tx, Project(s, f)); err != nil {
 		return err
 	}
-	_, err = tx.Exec(ctx, `INSERT INTO analytics_windows (window_start, event_type, events) VALUES (?, ?, 1)
-		ON CONFLICT (window_start, event_type) DO UPDATE SET events = analytics_windows.events + 1`,
-		WindowStart(f.Time).UnixMilli(), f.Type)
-	return err
+	w := WindowFactOf(f, published)
+	old, found, err := loadWindowFact(ctx, tx, w.Key)
+	if err != nil {
+		return err
+	}
+	if found {
+		if w = Prefer(old, w); w.Equal(old) {
+			return nil
+		}
+	}
+	return saveWindowFact(ctx, tx, w)
 }
 
 // eventTime is when the fact happened. Windows and durations use it, not

@@ -6,13 +6,17 @@ import (
 	"fmt"
 	"net/http"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/kelseyhightower/envconfig"
 
+	"orderflow.dev/shared/ce"
 	"orderflow.dev/shared/events"
 	"orderflow.dev/shared/handlertest"
+	"orderflow.dev/shared/store"
 )
 
 // send delivers a fact as the dispatcher would, stamped with a chosen
@@ -115,8 +119,51 @@ func TestDuplicatesAndResendsCountOnce(t *testing.T) {
 	if v.SagaDurationMillis.Max != 2000 {
 		t.Fatalf("duration %+v", v.SagaDurationMillis)
 	}
-	if v.EventsSeen != 3 {
-		t.Fatalf("eventsSeen %d, want 3 (created, confirmed, its re-send)", v.EventsSeen)
+	// Windows count facts, not deliveries: the re-send under a new id is
+	// the same fact (issue 12 found it counted twice).
+	if v.EventsSeen != 2 {
+		t.Fatalf("eventsSeen %d, want 2 (created, confirmed; the re-send is the same fact)", v.EventsSeen)
+	}
+	if len(v.Windows) != 1 || v.Windows[0].Counts[events.OrderConfirmed] != 1 || v.Windows[0].RevenueCents != 700 {
+		t.Fatalf("windows %+v, want the confirmation once with its 700", v.Windows)
+	}
+}
+
+func TestLateFactsAreCountedApartNeverDropped(t *testing.T) {
+	t.Setenv("ANALYTICS_LATENESS", "1m")
+	h := handlertest.Start(t, New(), nil)
+	publishedAfter := func(f Fact, d time.Duration) {
+		t.Helper()
+		e := handlertest.Event(t, f.Type, f.Data, nil)
+		e.SetTime(f.Time)
+		e.SetExtension(ce.PublishedTime, f.Time.Add(d))
+		if r := h.Send(t, e); r.Status != http.StatusOK {
+			t.Fatalf("%s: %d %s", f.Type, r.Status, r.Body)
+		}
+	}
+	publishedAfter(created("o-1", 900, at(0)), time.Second)
+	publishedAfter(confirmed("o-1", 900, at(5*time.Second)), time.Minute) // late, but within the bound
+	publishedAfter(created("o-2", 400, at(6*time.Second)), time.Second)
+	publishedAfter(confirmed("o-2", 400, at(7*time.Second)), time.Minute+time.Millisecond) // past it
+
+	v := view(t, h)
+	if v.LatenessBoundMillis != 60000 || v.LateFacts != 1 || v.EventsSeen != 4 {
+		t.Fatalf("bound %d, late %d, seen %d; want 60000, 1, 4", v.LatenessBoundMillis, v.LateFacts, v.EventsSeen)
+	}
+	if len(v.LatestLate) != 1 || v.LatestLate[0].OrderID != "o-2" || v.LatestLate[0].LatenessMillis != 60001 {
+		t.Fatalf("late list %+v", v.LatestLate)
+	}
+	if len(v.Windows) != 1 {
+		t.Fatalf("windows %+v", v.Windows)
+	}
+	w := v.Windows[0]
+	if w.Counts[events.OrderConfirmed] != 1 || w.Counts[events.OrderCreated] != 2 || w.RevenueCents != 900 || w.LateFacts != 1 {
+		t.Fatalf("window %+v: want 2 created, 1 confirmed with 900, 1 late", w)
+	}
+	// The saga projection is not windowed: the late confirmation still
+	// confirms its order and counts in the total revenue.
+	if v.RevenueCents != 1300 || v.OrdersByState["confirmed"] != 2 {
+		t.Fatalf("revenue %d, states %v", v.RevenueCents, v.OrdersByState)
 	}
 }
 
@@ -238,5 +285,46 @@ func TestAPlainGetAnswersTheViewAsJSON(t *testing.T) {
 	resp2.Body.Close()
 	if resp2.StatusCode != http.StatusMethodNotAllowed {
 		t.Fatalf("DELETE: %d, want 405", resp2.StatusCode)
+	}
+}
+
+func TestAStoreOfAnotherProjectionVersionIsRefusedAtStart(t *testing.T) {
+	h := handlertest.Start(t, New(), nil)
+	send(t, h, created("o-v", 100, at(0)))
+	if err := h.F.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// The same store as version 1 of the windows left it: counts per
+	// delivery, in the table version 2 no longer writes.
+	db, err := store.Open(context.Background(), "test", h.DBURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(context.Background(), `DELETE FROM orderflow_projections WHERE projection = 'windows'`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(context.Background(), `INSERT INTO analytics_windows (window_start, event_type, events) VALUES (0, 'x', 3)`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	err = New().Start(context.Background(), nil)
+	if err == nil {
+		t.Fatal("analytics started on windows built by version 1")
+	}
+	for _, want := range []string{"analytics/windows", "version 1", "version 2", "orderflow replay analytics"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("%q does not say %q", err, want)
+		}
+	}
+}
+
+func TestTheLatenessDefaultIsDefaultLateness(t *testing.T) {
+	var cfg Config
+	if err := envconfig.Process("", &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Lateness != DefaultLateness {
+		t.Fatalf("ANALYTICS_LATENESS defaults to %s, DefaultLateness is %s", cfg.Lateness, DefaultLateness)
 	}
 }

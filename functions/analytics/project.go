@@ -30,6 +30,7 @@ const (
 // Fact is one saga event as the projection needs it.
 type Fact struct {
 	Type string
+	ID   string    // the CloudEvent id of the record it came in
 	Time time.Time // the CloudEvent time: when it happened, not when it arrived
 	Data any       // the catalog payload, as a value
 }
@@ -183,35 +184,6 @@ func (s Saga) NotificationCounts() (sent, failed int) {
 // WindowStart is the one-minute tumbling window an event falls in: its
 // time in UTC, truncated to the minute.
 func WindowStart(t time.Time) time.Time { return t.UTC().Truncate(time.Minute) }
-
-// WindowRow is one stored count: events of one type in one window.
-type WindowRow struct {
-	Start time.Time
-	Type  string
-	Count int
-}
-
-// RecentWindows groups counts into windows and keeps the latest n, oldest
-// first. Minutes without any event have no window: the list is sparse.
-func RecentWindows(rows []WindowRow, n int) []events.WindowCount {
-	byStart := map[time.Time]map[string]int{}
-	for _, r := range rows {
-		start := WindowStart(r.Start)
-		if byStart[start] == nil {
-			byStart[start] = map[string]int{}
-		}
-		byStart[start][r.Type] += r.Count
-	}
-	starts := slices.SortedFunc(maps.Keys(byStart), func(a, b time.Time) int { return a.Compare(b) })
-	if len(starts) > n {
-		starts = starts[len(starts)-n:]
-	}
-	out := make([]events.WindowCount, 0, len(starts))
-	for _, s := range starts {
-		out = append(out, events.WindowCount{Start: s, End: s.Add(time.Minute), Counts: byStart[s]})
-	}
-	return out
-}
 
 // Percentiles summarises durations with the nearest-rank method: the p-th
 // percentile is the smallest value with at least p% of the values at or

@@ -14,39 +14,39 @@ var t0 = time.Date(2026, 1, 2, 10, 0, 30, 0, time.UTC)
 func at(d time.Duration) time.Time { return t0.Add(d) }
 
 func created(id string, total int64, t time.Time) Fact {
-	return Fact{events.OrderCreated, t, events.OrderCreatedData{OrderID: id, CustomerID: "c", Email: "c@example.org", Currency: "EUR", PaymentToken: "tok",
+	return Fact{Type: events.OrderCreated, Time: t, Data: events.OrderCreatedData{OrderID: id, CustomerID: "c", Email: "c@example.org", Currency: "EUR", PaymentToken: "tok",
 		Lines: []events.PricedLine{{SKU: "sku-tee", Quantity: 1, UnitPriceCents: total}}, SubtotalCents: total, TotalCents: total, ShippingCountry: "CH"}}
 }
 func reserved(id string, t time.Time) Fact {
-	return Fact{events.InventoryReserved, t, events.InventoryReservedData{OrderID: id, Lines: []events.Line{{SKU: "sku-tee", Quantity: 1}}}}
+	return Fact{Type: events.InventoryReserved, Time: t, Data: events.InventoryReservedData{OrderID: id, Lines: []events.Line{{SKU: "sku-tee", Quantity: 1}}}}
 }
 func rejected(id string, t time.Time) Fact {
-	return Fact{events.InventoryRejected, t, events.InventoryRejectedData{OrderID: id, Reason: events.ReasonOutOfStock, SKU: "sku-tee"}}
+	return Fact{Type: events.InventoryRejected, Time: t, Data: events.InventoryRejectedData{OrderID: id, Reason: events.ReasonOutOfStock, SKU: "sku-tee"}}
 }
 func released(id string, t time.Time) Fact {
-	return Fact{events.InventoryReleased, t, events.InventoryReleasedData{OrderID: id, Lines: []events.Line{{SKU: "sku-tee", Quantity: 1}}}}
+	return Fact{Type: events.InventoryReleased, Time: t, Data: events.InventoryReleasedData{OrderID: id, Lines: []events.Line{{SKU: "sku-tee", Quantity: 1}}}}
 }
 func paid(id string, cents int64, t time.Time) Fact {
-	return Fact{events.PaymentCompleted, t, events.PaymentCompletedData{OrderID: id, PaymentID: "pay-" + id, AmountCents: cents, Currency: "EUR"}}
+	return Fact{Type: events.PaymentCompleted, Time: t, Data: events.PaymentCompletedData{OrderID: id, PaymentID: "pay-" + id, AmountCents: cents, Currency: "EUR"}}
 }
 func declined(id string, t time.Time) Fact {
-	return Fact{events.PaymentFailed, t, events.PaymentFailedData{OrderID: id, AmountCents: 1, Currency: "EUR", Reason: "card declined"}}
+	return Fact{Type: events.PaymentFailed, Time: t, Data: events.PaymentFailedData{OrderID: id, AmountCents: 1, Currency: "EUR", Reason: "card declined"}}
 }
 func refunded(id, paymentID string, cents int64, t time.Time) Fact {
-	return Fact{events.PaymentRefunded, t, events.PaymentRefundedData{OrderID: id, PaymentID: paymentID, AmountCents: cents, Currency: "EUR"}}
+	return Fact{Type: events.PaymentRefunded, Time: t, Data: events.PaymentRefundedData{OrderID: id, PaymentID: paymentID, AmountCents: cents, Currency: "EUR"}}
 }
 func confirmed(id string, total int64, t time.Time) Fact {
-	return Fact{events.OrderConfirmed, t, events.OrderConfirmedData{OrderID: id, Email: "c@example.org", TotalCents: total, Currency: "EUR", PaymentID: "pay-" + id}}
+	return Fact{Type: events.OrderConfirmed, Time: t, Data: events.OrderConfirmedData{OrderID: id, Email: "c@example.org", TotalCents: total, Currency: "EUR", PaymentID: "pay-" + id}}
 }
 func cancelled(id, reason string, t time.Time) Fact {
-	return Fact{events.OrderCancelled, t, events.OrderCancelledData{OrderID: id, Email: "c@example.org", Reason: reason, Lines: []events.Line{{SKU: "sku-tee", Quantity: 1}}}}
+	return Fact{Type: events.OrderCancelled, Time: t, Data: events.OrderCancelledData{OrderID: id, Email: "c@example.org", Reason: reason, Lines: []events.Line{{SKU: "sku-tee", Quantity: 1}}}}
 }
 func notified(id, outcome string, ok bool, t time.Time) Fact {
 	nid := "ntf-" + id + "-" + outcome
 	if ok {
-		return Fact{events.NotificationSent, t, events.NotificationSentData{OrderID: id, NotificationID: nid, Channel: "log", Outcome: outcome, Recipient: "c@example.org"}}
+		return Fact{Type: events.NotificationSent, Time: t, Data: events.NotificationSentData{OrderID: id, NotificationID: nid, Channel: "log", Outcome: outcome, Recipient: "c@example.org"}}
 	}
-	return Fact{events.NotificationFailed, t, events.NotificationFailedData{OrderID: id, NotificationID: nid, Channel: "log", Outcome: outcome, Reason: "400"}}
+	return Fact{Type: events.NotificationFailed, Time: t, Data: events.NotificationFailedData{OrderID: id, NotificationID: nid, Channel: "log", Outcome: outcome, Reason: "400"}}
 }
 
 func fold(facts ...Fact) Saga {
@@ -216,34 +216,6 @@ func TestWindowStart(t *testing.T) {
 		if !got.Equal(tt.want) || got.Location() != time.UTC {
 			t.Errorf("WindowStart(%v) = %v, want %v", tt.in, got, tt.want)
 		}
-	}
-}
-
-func TestRecentWindows(t *testing.T) {
-	base := time.Date(2026, 1, 2, 10, 0, 0, 0, time.UTC)
-	var rows []WindowRow
-	for m := range 70 { // 70 minutes with events, one silent minute between each
-		start := base.Add(time.Duration(2*m) * time.Minute)
-		rows = append(rows, WindowRow{start, events.OrderCreated, m + 1}, WindowRow{start, events.OrderConfirmed, 1})
-	}
-	got := RecentWindows(rows, 60)
-	if len(got) != 60 {
-		t.Fatalf("%d windows", len(got))
-	}
-	first, last := got[0], got[59]
-	if !first.Start.Equal(base.Add(20*time.Minute)) || !last.Start.Equal(base.Add(138*time.Minute)) {
-		t.Fatalf("windows from %v to %v", first.Start, last.Start)
-	}
-	if !last.End.Equal(last.Start.Add(time.Minute)) || last.Counts[events.OrderCreated] != 70 || last.Counts[events.OrderConfirmed] != 1 {
-		t.Fatalf("last window %+v", last)
-	}
-	for i := 1; i < len(got); i++ {
-		if !got[i-1].Start.Before(got[i].Start) {
-			t.Fatalf("not oldest first at %d", i)
-		}
-	}
-	if none := RecentWindows(nil, 60); len(none) != 0 {
-		t.Fatalf("no rows: %v", none)
 	}
 }
 

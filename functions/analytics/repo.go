@@ -12,8 +12,12 @@ import (
 	"orderflow.dev/shared/store"
 )
 
-// recentWindows is how many one-minute windows the view shows.
-const recentWindows = 60
+// recentWindows is how many one-minute windows the view shows, and
+// latestLate how many late facts it lists.
+const (
+	recentWindows = 60
+	latestLate    = 20
+)
 
 // migrations of the analytics function's own tables: one row per saga
 // (the projection as JSON, to fold the next event into, plus the columns
@@ -38,12 +42,43 @@ var migrations = []string{
 	// Open sagas by how long they have been waiting: what a stuck-saga
 	// detector scans.
 	`CREATE INDEX analytics_sagas_open ON analytics_sagas (state, last_at)`,
+	// Version 1 of the windows projection: a count per delivery, which a
+	// fact re-sent under a new id raised twice. No longer written; kept so
+	// that a store it holds rows in is recognised as built by version 1
+	// (see projections).
 	`CREATE TABLE analytics_windows (
 		window_start BIGINT NOT NULL,
 		event_type   TEXT   NOT NULL,
 		events       BIGINT NOT NULL,
 		PRIMARY KEY (window_start, event_type)
 	)`,
+}
+
+// windowMigrations append to migrations (after stalledMigrations): version
+// 2 of the windows, one row per fact, keyed by the fact's identity, with
+// when it happened and when it reached the log.
+var windowMigrations = []string{
+	`CREATE TABLE analytics_window_facts (
+		fact_key       TEXT   PRIMARY KEY,
+		order_id       TEXT   NOT NULL,
+		event_type     TEXT   NOT NULL,
+		event_id       TEXT   NOT NULL,
+		event_at       BIGINT NOT NULL,
+		published_at   BIGINT NOT NULL,
+		window_start   BIGINT NOT NULL,
+		revenue_cents  BIGINT NOT NULL,
+		refunded_cents BIGINT NOT NULL
+	)`,
+	`CREATE INDEX analytics_window_facts_window ON analytics_window_facts (window_start)`,
+}
+
+// projections are analytics' read models and the version of the code
+// that builds each. Change what a projection stores or means, and raise
+// its version: a store built by the old code is then refused at start
+// (rebuild it with orderflow replay analytics) instead of mixed.
+var projections = []store.Projection{
+	{Name: "sagas", Version: 1, Tables: []string{"analytics_sagas"}},
+	{Name: "windows", Version: 2, Tables: []string{"analytics_window_facts", "analytics_windows"}},
 }
 
 // loadSaga reads a saga's projection, first taking the saga's lock for the
@@ -91,8 +126,10 @@ func saveSaga(ctx context.Context, tx *store.Tx, s Saga) error {
 
 // readView computes the view from the tables, in one transaction so that
 // with SQLite every number comes from the same moment.
-func readView(ctx context.Context, db *store.DB) (events.AnalyticsViewData, error) {
+func readView(ctx context.Context, db *store.DB, bound time.Duration) (events.AnalyticsViewData, error) {
 	v := events.AnalyticsViewData{
+		LatenessBoundMillis:  bound.Milliseconds(),
+		LatestLate:           []events.LateFact{},
 		OrdersByState:        map[string]int{string(StatePending): 0, string(StateConfirmed): 0, string(StateCancelled): 0},
 		CancelledByReason:    map[string]int{},
 		LastStepByOpenOrders: map[string]int{},
@@ -113,15 +150,21 @@ func readView(ctx context.Context, db *store.DB) (events.AnalyticsViewData, erro
 			Scan(&v.RevenueCents, &v.RefundedCents, &v.NotificationsSent, &v.NotificationsFailed); err != nil {
 			return err
 		}
-		if err := tx.QueryRow(ctx, `SELECT COALESCE(SUM(events), 0) FROM analytics_windows`).Scan(&v.EventsSeen); err != nil {
+		if err := tx.QueryRow(ctx, `SELECT COUNT(*), COALESCE(SUM(CASE WHEN published_at - event_at > ? THEN 1 ELSE 0 END), 0)
+				FROM analytics_window_facts`, bound.Milliseconds()).Scan(&v.EventsSeen, &v.LateFacts); err != nil {
 			return err
 		}
+		late, err := latestLateFacts(ctx, tx, latestLate, bound)
+		if err != nil {
+			return err
+		}
+		v.LatestLate = late
 		durations, err := readDurations(ctx, tx)
 		if err != nil {
 			return err
 		}
 		v.SagaDurationMillis = Percentiles(durations)
-		rows, err := readRecentWindows(ctx, tx, recentWindows)
+		rows, err := readRecentWindows(ctx, tx, recentWindows, bound)
 		if err != nil {
 			return err
 		}
@@ -167,24 +210,79 @@ func readDurations(ctx context.Context, tx *store.Tx) ([]int64, error) {
 	return out, rows.Err()
 }
 
-// readRecentWindows loads the counts of the latest n windows that saw events.
-func readRecentWindows(ctx context.Context, tx *store.Tx, n int) ([]WindowRow, error) {
-	rows, err := tx.Query(ctx, `SELECT window_start, event_type, events FROM analytics_windows
+// readRecentWindows tallies the facts of the latest n windows that saw
+// any, split by the lateness bound.
+func readRecentWindows(ctx context.Context, tx *store.Tx, n int, bound time.Duration) ([]WindowTally, error) {
+	rows, err := tx.Query(ctx, `SELECT window_start, event_type, CASE WHEN published_at - event_at > ? THEN 1 ELSE 0 END AS late,
+			COUNT(*), COALESCE(SUM(revenue_cents), 0), COALESCE(SUM(refunded_cents), 0)
+		FROM analytics_window_facts
 		WHERE window_start >= (SELECT COALESCE(MIN(s), 0) FROM
-			(SELECT DISTINCT window_start AS s FROM analytics_windows ORDER BY s DESC LIMIT ?) recent)`, n)
+			(SELECT DISTINCT window_start AS s FROM analytics_window_facts ORDER BY s DESC LIMIT ?) recent)
+		GROUP BY window_start, event_type, late`, bound.Milliseconds(), n)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []WindowRow
+	var out []WindowTally
 	for rows.Next() {
-		var r WindowRow
+		var r WindowTally
 		var start int64
-		if err := rows.Scan(&start, &r.Type, &r.Count); err != nil {
+		var late int
+		if err := rows.Scan(&start, &r.Type, &late, &r.Facts, &r.RevenueCents, &r.RefundedCents); err != nil {
 			return nil, err
 		}
-		r.Start = time.UnixMilli(start).UTC()
+		r.Start, r.Late = time.UnixMilli(start).UTC(), late == 1
 		out = append(out, r)
 	}
 	return out, rows.Err()
+}
+
+// latestLateFacts lists the latest facts past the bound, newest first.
+func latestLateFacts(ctx context.Context, tx *store.Tx, n int, bound time.Duration) ([]events.LateFact, error) {
+	rows, err := tx.Query(ctx, `SELECT order_id, event_type, event_at, published_at FROM analytics_window_facts
+		WHERE published_at - event_at > ? ORDER BY event_at DESC, fact_key LIMIT ?`, bound.Milliseconds(), n)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []events.LateFact{}
+	for rows.Next() {
+		var l events.LateFact
+		var at, published int64
+		if err := rows.Scan(&l.OrderID, &l.Type, &at, &published); err != nil {
+			return nil, err
+		}
+		l.Time, l.PublishedAt, l.LatenessMillis = time.UnixMilli(at).UTC(), time.UnixMilli(published).UTC(), published-at
+		out = append(out, l)
+	}
+	return out, rows.Err()
+}
+
+// loadWindowFact reads the stored contribution of a fact, false if none.
+// The caller holds the saga's lock (the key starts with the order id).
+func loadWindowFact(ctx context.Context, tx *store.Tx, key string) (WindowFact, bool, error) {
+	var w WindowFact
+	var at, published int64
+	err := tx.QueryRow(ctx, `SELECT order_id, event_type, event_id, event_at, published_at, revenue_cents, refunded_cents
+		FROM analytics_window_facts WHERE fact_key = ?`, key).
+		Scan(&w.OrderID, &w.Type, &w.EventID, &at, &published, &w.RevenueCents, &w.RefundedCents)
+	if errors.Is(err, sql.ErrNoRows) {
+		return w, false, nil
+	}
+	if err != nil {
+		return w, false, err
+	}
+	w.Key, w.At, w.PublishedAt = key, time.UnixMilli(at).UTC(), time.UnixMilli(published).UTC()
+	return w, true, nil
+}
+
+func saveWindowFact(ctx context.Context, tx *store.Tx, w WindowFact) error {
+	_, err := tx.Exec(ctx, `INSERT INTO analytics_window_facts (fact_key, order_id, event_type, event_id, event_at, published_at,
+			window_start, revenue_cents, refunded_cents) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (fact_key) DO UPDATE SET order_id = excluded.order_id, event_type = excluded.event_type,
+			event_id = excluded.event_id, event_at = excluded.event_at, published_at = excluded.published_at,
+			window_start = excluded.window_start, revenue_cents = excluded.revenue_cents, refunded_cents = excluded.refunded_cents`,
+		w.Key, w.OrderID, w.Type, w.EventID, w.At.UnixMilli(), w.PublishedAt.UnixMilli(),
+		WindowStart(w.At).UnixMilli(), w.RevenueCents, w.RefundedCents)
+	return err
 }

@@ -47,7 +47,7 @@ type Function struct {
 
 // New builds the function; func-go calls it once per process.
 func New() *Function {
-	app := handler.New("order", handler.Publishes(), handler.WithMigrations(migrations...))
+	app := handler.New("order", handler.Publishes(), handler.WithMigrations(migrations...), handler.WithProjections(projections...))
 	f := &Function{Lifecycle: app.Lifecycle()}
 	handler.On(app, events.PlaceOrder, f.place)
 	handler.On(app, events.InventoryRejected, f.stockRejected)
@@ -69,16 +69,31 @@ func New() *Function {
 	app.Ignore(events.OrderCreated, events.OrderConfirmed, events.OrderCancelled)
 
 	// Facts of the other steps that only go into the timeline.
-	timelineOnly(app, events.InventoryReserved, func(d events.InventoryReservedData) (string, string) {
-		return d.OrderID, fmt.Sprintf("stock reserved for %d line(s)", len(d.Lines))
-	})
-	timelineOnly(app, events.InventoryReleased, func(d events.InventoryReleasedData) (string, string) {
-		return d.OrderID, "stock released"
-	})
-	timelineOnly(app, events.PaymentRefunded, func(d events.PaymentRefundedData) (string, string) {
-		return d.OrderID, "refunded " + money(d.AmountCents, d.Currency)
-	})
+	timelineOnly[events.InventoryReservedData](app, events.InventoryReserved)
+	timelineOnly[events.InventoryReleasedData](app, events.InventoryReleased)
+	timelineOnly[events.PaymentRefundedData](app, events.PaymentRefunded)
 	return f
+}
+
+// loadPrices reads the price catalog: file, or the built-in catalog.json
+// when file is "".
+func loadPrices(file string) (Prices, error) {
+	raw, setting := defaultCatalog, "built-in catalog.json"
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return Prices{}, fmt.Errorf("order: ORDER_CATALOG_FILE: %w", err)
+		}
+		raw, setting = b, "ORDER_CATALOG_FILE="+file
+	}
+	var p Prices
+	if err := json.Unmarshal(raw, &p); err != nil {
+		return Prices{}, fmt.Errorf("order: %s: not JSON: %w", setting, err)
+	}
+	if err := p.Check(); err != nil {
+		return Prices{}, fmt.Errorf("order: %s: %w", setting, err)
+	}
+	return p, nil
 }
 
 // Start loads the catalog and starts the shared edge (store, outbox relay).
@@ -87,20 +102,11 @@ func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
 	if err := envconfig.Process("", &own); err != nil {
 		return fmt.Errorf("order: bad configuration: %w", err)
 	}
-	raw, setting := defaultCatalog, "built-in catalog.json"
-	if own.CatalogFile != "" {
-		b, err := os.ReadFile(own.CatalogFile)
-		if err != nil {
-			return fmt.Errorf("order: ORDER_CATALOG_FILE: %w", err)
-		}
-		raw, setting = b, "ORDER_CATALOG_FILE="+own.CatalogFile
+	prices, err := loadPrices(own.CatalogFile)
+	if err != nil {
+		return err
 	}
-	if err := json.Unmarshal(raw, &f.prices); err != nil {
-		return fmt.Errorf("order: %s: not JSON: %w", setting, err)
-	}
-	if err := f.prices.Check(); err != nil {
-		return fmt.Errorf("order: %s: %w", setting, err)
-	}
+	f.prices = prices
 	return f.Lifecycle.Start(ctx, cfg)
 }
 
@@ -115,9 +121,9 @@ func (f *Function) place(ctx context.Context, tx *store.Tx, in handler.In[events
 	if err != nil {
 		return nil, err
 	}
-	summary := "place-order command from " + in.Data.CustomerID
+	summary := placedSummary(in.Data)
 	if len(emits) == 0 {
-		summary = "repeated place-order command: no change"
+		summary = repeatedPlacementSummary
 	}
 	if err := recordTimeline(ctx, tx, in.Data.OrderID, in.Event, summary); err != nil {
 		return nil, err
@@ -127,26 +133,26 @@ func (f *Function) place(ctx context.Context, tx *store.Tx, in handler.In[events
 }
 
 func (f *Function) stockRejected(ctx context.Context, tx *store.Tx, in handler.In[events.InventoryRejectedData]) ([]saga.Emit, error) {
-	return react(ctx, tx, in.Event, in.Data.OrderID, "stock rejected: "+in.Data.Reason, func(o Order) ([]saga.Emit, error) {
+	return react(ctx, tx, in.Event, in.Data.OrderID, summaryOf(in.Data), func(o Order) ([]saga.Emit, error) {
 		return DecideStockRejected(o, in.Data)
 	})
 }
 
 func (f *Function) paid(ctx context.Context, tx *store.Tx, in handler.In[events.PaymentCompletedData]) ([]saga.Emit, error) {
-	return react(ctx, tx, in.Event, in.Data.OrderID, "paid "+money(in.Data.AmountCents, in.Data.Currency), func(o Order) ([]saga.Emit, error) {
+	return react(ctx, tx, in.Event, in.Data.OrderID, summaryOf(in.Data), func(o Order) ([]saga.Emit, error) {
 		return DecidePaid(o, in.Data)
 	})
 }
 
 func (f *Function) paymentFailed(ctx context.Context, tx *store.Tx, in handler.In[events.PaymentFailedData]) ([]saga.Emit, error) {
-	return react(ctx, tx, in.Event, in.Data.OrderID, "payment failed: "+in.Data.Reason, func(o Order) ([]saga.Emit, error) {
+	return react(ctx, tx, in.Event, in.Data.OrderID, summaryOf(in.Data), func(o Order) ([]saga.Emit, error) {
 		return DecidePaymentFailed(o, in.Data)
 	})
 }
 
 // stalled: analytics saw no progress for too long; give up on the order.
 func (f *Function) stalled(ctx context.Context, tx *store.Tx, in handler.In[events.SagaStalledData]) ([]saga.Emit, error) {
-	return react(ctx, tx, in.Event, in.Data.OrderID, "stalled at "+strings.TrimPrefix(in.Data.LastStep, "dev.orderflow."), func(o Order) ([]saga.Emit, error) {
+	return react(ctx, tx, in.Event, in.Data.OrderID, summaryOf(in.Data), func(o Order) ([]saga.Emit, error) {
 		return DecideStalled(o, in.Data)
 	})
 }
@@ -177,29 +183,61 @@ func react(ctx context.Context, tx *store.Tx, e event.Event, orderID, summary st
 // timeline.
 func noteOwnFacts(ctx context.Context, tx *store.Tx, _ event.Event, out []handler.Emitted) error {
 	for _, em := range out {
-		var id, summary string
-		switch d := em.Data.(type) {
-		case events.OrderCreatedData:
-			id, summary = d.OrderID, fmt.Sprintf("created: %d line(s), %s (tax %s), ship to %s", len(d.Lines),
-				money(d.TotalCents, d.Currency), money(d.TaxCents, d.Currency), d.ShippingCountry)
-		case events.OrderConfirmedData:
-			id, summary = d.OrderID, "confirmed, payment "+d.PaymentID
-		case events.OrderCancelledData:
-			id, summary = d.OrderID, "cancelled: "+d.Reason
-		default:
+		summary := summaryOf(em.Data)
+		if summary == "" {
 			continue
 		}
-		if err := recordTimeline(ctx, tx, id, em.Event, summary); err != nil {
+		if err := recordTimeline(ctx, tx, events.Key(em.Data), em.Event, summary); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func timelineOnly[P any](app *handler.App, typ string, describe func(P) (orderID, summary string)) {
+// What the timeline says of each event, for the live function and for a
+// rebuild from the log alike.
+
+// placedSummary notes the place-order command that created its order;
+// repeatedPlacementSummary one that repeated it.
+func placedSummary(cmd events.PlaceOrderData) string {
+	return "place-order command from " + cmd.CustomerID
+}
+
+const repeatedPlacementSummary = "repeated place-order command: no change"
+
+// summaryOf is the timeline's line for any other event the order notes: its
+// own facts and the other steps' (payload by value, as the catalog decodes
+// it); "" for one it does not note.
+func summaryOf(data any) string {
+	switch d := data.(type) {
+	case events.OrderCreatedData:
+		return fmt.Sprintf("created: %d line(s), %s (tax %s), ship to %s", len(d.Lines),
+			money(d.TotalCents, d.Currency), money(d.TaxCents, d.Currency), d.ShippingCountry)
+	case events.OrderConfirmedData:
+		return "confirmed, payment " + d.PaymentID
+	case events.OrderCancelledData:
+		return "cancelled: " + d.Reason
+	case events.InventoryRejectedData:
+		return "stock rejected: " + d.Reason
+	case events.PaymentCompletedData:
+		return "paid " + money(d.AmountCents, d.Currency)
+	case events.PaymentFailedData:
+		return "payment failed: " + d.Reason
+	case events.SagaStalledData:
+		return "stalled at " + strings.TrimPrefix(d.LastStep, "dev.orderflow.")
+	case events.InventoryReservedData:
+		return fmt.Sprintf("stock reserved for %d line(s)", len(d.Lines))
+	case events.InventoryReleasedData:
+		return "stock released"
+	case events.PaymentRefundedData:
+		return "refunded " + money(d.AmountCents, d.Currency)
+	}
+	return ""
+}
+
+func timelineOnly[P any](app *handler.App, typ string) {
 	handler.On(app, typ, func(ctx context.Context, tx *store.Tx, in handler.In[P]) ([]saga.Emit, error) {
-		id, summary := describe(in.Data)
-		return nil, recordTimeline(ctx, tx, id, in.Event, summary)
+		return nil, recordTimeline(ctx, tx, events.Key(in.Data), in.Event, summaryOf(in.Data))
 	})
 }
 

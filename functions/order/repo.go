@@ -51,6 +51,15 @@ var migrations = []string{
 	`CREATE INDEX order_timeline_order ON order_timeline (order_id, id)`,
 }
 
+// projections are the order's read models and the version of the code
+// that builds each (see store.CheckProjections). The event store is the
+// aggregate's truth, versioned with the view folded from it.
+var projections = []store.Projection{
+	{Name: "view", Version: 1, Tables: []string{"order_view", "order_events"}},
+	// timeline 2: order.created's line names tax and destination (v2).
+	{Name: "timeline", Version: 2, Tables: []string{"order_timeline"}},
+}
+
 // loadOrder folds the aggregate's events, first taking the order's lock for
 // the rest of the transaction, so concurrent deliveries about one order
 // decide in turn instead of racing to the same version; the primary key on
@@ -93,9 +102,9 @@ func appendEvents(ctx context.Context, tx *store.Tx, o Order, cause event.Event,
 			return o, err
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO order_events (order_id, version, event_type, data, caused_by, recorded_at)
-			VALUES (?, ?, ?, ?, ?, ?)`, orderIDOf(em.Data), o.Version+1, em.Type, string(raw), cause.ID(), store.NowMillis()); err != nil {
+			VALUES (?, ?, ?, ?, ?, ?)`, o.ID, o.Version+1, em.Type, string(raw), cause.ID(), store.NowMillis()); err != nil {
 			if store.IsUniqueViolation(err) {
-				return o, saga.Conflict("order %s changed concurrently (version %d taken)", orderIDOf(em.Data), o.Version+1)
+				return o, saga.Conflict("order %s changed concurrently (version %d taken)", o.ID, o.Version+1)
 			}
 			return o, err
 		}
@@ -111,8 +120,6 @@ func appendEvents(ctx context.Context, tx *store.Tx, o Order, cause event.Event,
 	}
 	return o, saveView(ctx, tx, o)
 }
-
-func orderIDOf(data any) string { return events.Key(data) }
 
 func saveView(ctx context.Context, tx *store.Tx, o Order) error {
 	lines, err := json.Marshal(o.Created.Lines)

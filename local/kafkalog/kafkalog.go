@@ -95,24 +95,41 @@ func ReadAll(ctx context.Context, client sarama.Client, topics ...string) ([]Rec
 }
 
 func readPartition(ctx context.Context, consumer sarama.Consumer, topic string, p int32, start, end int64) ([]Record, error) {
+	var out []Record
+	err := ReadRange(ctx, consumer, topic, p, start, end, func(r Record) error {
+		out = append(out, r)
+		return nil
+	})
+	return out, err
+}
+
+// ReadRange hands fn every record of one partition from offset start up to
+// (not including) end, in offset order, and stops at fn's first error.
+func ReadRange(ctx context.Context, consumer sarama.Consumer, topic string, p int32, start, end int64, fn func(Record) error) error {
+	if end <= start {
+		return nil
+	}
 	pc, err := consumer.ConsumePartition(topic, p, start)
 	if err != nil {
-		return nil, fmt.Errorf("topic %s partition %d: %w", topic, p, err)
+		return fmt.Errorf("topic %s partition %d: %w", topic, p, err)
 	}
 	defer pc.Close()
-	var out []Record
+	read := int64(0)
 	for {
 		select {
 		case m := <-pc.Messages():
-			out = append(out, Record{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Key: string(m.Key),
-				Timestamp: m.Timestamp, Event: Decode(m), Raw: m})
+			read++
+			if err := fn(Record{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Key: string(m.Key),
+				Timestamp: m.Timestamp, Event: Decode(m), Raw: m}); err != nil {
+				return err
+			}
 			if m.Offset+1 >= end {
-				return out, nil
+				return nil
 			}
 		case err := <-pc.Errors():
-			return out, err
+			return err
 		case <-ctx.Done():
-			return out, fmt.Errorf("reading %s/%d: %w (at %d of %d)", topic, p, ctx.Err(), len(out), end-start)
+			return fmt.Errorf("reading %s/%d: %w (at %d of %d)", topic, p, ctx.Err(), read, end-start)
 		}
 	}
 }

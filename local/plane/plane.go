@@ -18,6 +18,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -886,6 +887,10 @@ type Endpoints struct {
 	DLQTopics     map[string]string `json:"deadLetterTopics"`
 	Topics        []string          `json:"topics"`
 	StateDir      string            `json:"stateDir"`
+	// Databases are the functions' ORDERFLOW_DATABASE_URLs (only those
+	// set locally, without a password), for tools that read a live read
+	// model (orderflow replay --verify).
+	Databases map[string]string `json:"databases,omitempty"`
 }
 
 // Endpoints describes the running plane.
@@ -898,6 +903,12 @@ func (p *Plane) Endpoints() Endpoints {
 	}
 	for _, n := range p.opts.Functions {
 		e.Functions[n] = p.FunctionURL(n)
+		if u := withoutPassword(p.localEnv(n)["ORDERFLOW_DATABASE_URL"]); u != "" {
+			if e.Databases == nil {
+				e.Databases = map[string]string{}
+			}
+			e.Databases[n] = u
+		}
 	}
 	for _, s := range p.Set.Sources {
 		if dl := s.Delivery.DeadLetterSink; dl != nil && dl.Ref != nil && dl.Ref.Kind == manifests.KindKafkaSink {
@@ -914,6 +925,23 @@ func (p *Plane) Endpoints() Endpoints {
 		e.Topics = append(e.Topics, t.TopicName)
 	}
 	return e
+}
+
+// withoutPassword drops a password from a database URL: the endpoints file
+// is for any local tool to read, not a place for credentials.
+func withoutPassword(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || raw == "" {
+		return ""
+	}
+	if _, has := u.User.Password(); has {
+		u.User = url.User(u.User.Username())
+	}
+	if q := u.Query(); q.Has("password") {
+		q.Del("password")
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
 }
 
 func (p *Plane) writeEndpoints() error {

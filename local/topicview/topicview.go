@@ -166,9 +166,12 @@ func Order(id string, recs []kafkalog.Record) events.OrderViewData {
 	return v
 }
 
-// recentWindows is how many minutes the analytics view lists (as the
-// analytics function does).
-const recentWindows = 60
+// recentWindows is how many minutes the analytics view lists, and
+// latestLate how many late facts (as the analytics function does).
+const (
+	recentWindows = 60
+	latestLate    = 20
+)
 
 // Analytics rebuilds the analytics view: every saga fact of the event
 // topics folded by the analytics function's own projection, then summed
@@ -181,7 +184,7 @@ func Analytics(recs []kafkalog.Record) events.AnalyticsViewData {
 		Windows:              []events.WindowCount{},
 	}
 	sagas := map[string]analytics.Saga{}
-	var windows []analytics.WindowRow
+	facts := map[string]analytics.WindowFact{}
 	for _, r := range distinct(recs) {
 		if r.Event == nil || strings.HasPrefix(r.Topic, DeadLetterPrefix) {
 			continue
@@ -194,11 +197,13 @@ func Analytics(recs []kafkalog.Record) events.AnalyticsViewData {
 		if d == nil {
 			continue // the function would have refused it: it is a dead letter, not a fact
 		}
-		f := analytics.Fact{Type: r.Event.Type(), Time: cmp.Or(r.Event.Time(), r.Timestamp), Data: reflect.ValueOf(d).Elem().Interface()}
+		// Labelled by the version producers emit now, as the analytics
+		// function labels an upcast fact.
+		f := analytics.Fact{Type: events.Current(r.Event.Type()), ID: r.Event.ID(), Time: cmp.Or(r.Event.Time(), r.Timestamp), Data: reflect.ValueOf(d).Elem().Interface()}
 		id := events.Key(f.Data)
 		sagas[id] = analytics.Project(sagas[id], f)
-		windows = append(windows, analytics.WindowRow{Start: analytics.WindowStart(f.Time), Type: f.Type, Count: 1})
-		v.EventsSeen++
+		published, _ := ce.Time(*r.Event, ce.PublishedTime)
+		analytics.FoldWindowFacts(facts, analytics.WindowFactOf(f, published))
 	}
 	var durations []int64
 	for _, s := range sagas {
@@ -219,6 +224,18 @@ func Analytics(recs []kafkalog.Record) events.AnalyticsViewData {
 		}
 	}
 	v.SagaDurationMillis = analytics.Percentiles(durations)
-	v.Windows = analytics.RecentWindows(windows, recentWindows)
+	// The windows as the function's query sums its rows: each fact once,
+	// late ones apart, judged by the function's default bound.
+	bound := analytics.DefaultLateness
+	all := slices.Collect(maps.Values(facts))
+	v.EventsSeen = len(all)
+	v.LatenessBoundMillis = bound.Milliseconds()
+	for _, f := range all {
+		if f.Late(bound) {
+			v.LateFacts++
+		}
+	}
+	v.LatestLate = analytics.LatestLate(all, bound, latestLate)
+	v.Windows = analytics.RecentWindows(analytics.Tally(all, bound), recentWindows)
 	return v
 }

@@ -28,7 +28,7 @@ func rec(t *testing.T, topic, typ string, data any, sec int, id string) kafkalog
 
 func saga(t *testing.T) []kafkalog.Record {
 	lines := []events.PricedLine{{SKU: "sku-tee", Quantity: 2, UnitPriceCents: 1500}}
-	created := events.OrderCreatedData{OrderID: "o-1", CustomerID: "cus-1", Email: "a@x.org", Currency: "EUR", PaymentToken: "tok_visa", Lines: lines, TotalCents: 3000}
+	created := events.OrderCreatedData{OrderID: "o-1", CustomerID: "cus-1", Email: "a@x.org", Currency: "EUR", PaymentToken: "tok_visa", Lines: lines, SubtotalCents: 3000, TotalCents: 3000, ShippingCountry: "DE"}
 	return []kafkalog.Record{
 		rec(t, events.TopicCommands, events.PlaceOrder, events.PlaceOrderData{OrderID: "o-1", CustomerID: "cus-1", Email: "a@x.org", Currency: "EUR", PaymentToken: "tok_visa", Lines: []events.Line{{SKU: "sku-tee", Quantity: 2}}}, 0, ""),
 		rec(t, events.TopicOrders, events.OrderCreated, created, 1, "created-1"),
@@ -36,9 +36,9 @@ func saga(t *testing.T) []kafkalog.Record {
 		rec(t, events.TopicInventory, events.InventoryReserved, events.InventoryReservedData{OrderID: "o-1", Lines: []events.Line{{SKU: "sku-tee", Quantity: 2}}}, 2, ""),
 		rec(t, events.TopicPayments, events.PaymentCompleted, events.PaymentCompletedData{OrderID: "o-1", PaymentID: "pay-1", AmountCents: 3000, Currency: "EUR"}, 3, ""),
 		rec(t, events.TopicOrders, events.OrderConfirmed, events.OrderConfirmedData{OrderID: "o-1", Email: "a@x.org", TotalCents: 3000, Currency: "EUR", PaymentID: "pay-1"}, 4, ""),
-		rec(t, events.TopicOrders, events.OrderCreated, events.OrderCreatedData{OrderID: "o-2", CustomerID: "cus-2", Email: "b@x.org", Currency: "EUR", PaymentToken: "tok_declined", Lines: lines, TotalCents: 3000}, 5, ""),
+		rec(t, events.TopicOrders, events.OrderCreated, events.OrderCreatedData{OrderID: "o-2", CustomerID: "cus-2", Email: "b@x.org", Currency: "EUR", PaymentToken: "tok_declined", Lines: lines, SubtotalCents: 3000, TotalCents: 3000, ShippingCountry: "DE"}, 5, ""),
 		rec(t, events.TopicOrders, events.OrderCancelled, events.OrderCancelledData{OrderID: "o-2", Email: "b@x.org", Reason: events.ReasonPaymentDeclined, Lines: []events.Line{{SKU: "sku-tee", Quantity: 2}}}, 7, ""),
-		rec(t, events.TopicOrders, events.OrderCreated, events.OrderCreatedData{OrderID: "o-3", CustomerID: "cus-3", Email: "c@x.org", Currency: "EUR", PaymentToken: "tok_visa", Lines: lines, TotalCents: 3000}, 8, ""),
+		rec(t, events.TopicOrders, events.OrderCreated, events.OrderCreatedData{OrderID: "o-3", CustomerID: "cus-3", Email: "c@x.org", Currency: "EUR", PaymentToken: "tok_visa", Lines: lines, SubtotalCents: 3000, TotalCents: 3000, ShippingCountry: "DE"}, 8, ""),
 	}
 }
 

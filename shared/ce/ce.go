@@ -9,8 +9,10 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/cloudevents/sdk-go/v2/types"
 )
 
 // Extension attribute names. CloudEvents extension names are lower-case
@@ -29,6 +31,11 @@ const (
 	// partitioning extension). It is the order id, so one order's events
 	// stay in one partition, in order.
 	PartitionKey = "partitionkey"
+	// PublishedTime is when the outbox relay handed the event to its sink:
+	// how late a fact reached the log after its time, which analytics'
+	// event-time windows judge lateness by. It travels in the record, so a
+	// replay of the log sees the same value the live consumer saw.
+	PublishedTime = "publishedtime"
 )
 
 // String returns an extension as a string, or "" when absent.
@@ -39,6 +46,20 @@ func String(e event.Event, name string) string {
 	}
 	s, _ := v.(string)
 	return s
+}
+
+// Time returns an extension as a time, false when absent or not a time
+// (a binary record carries it as an RFC 3339 string).
+func Time(e event.Event, name string) (time.Time, bool) {
+	v, ok := e.Extensions()[name]
+	if !ok {
+		return time.Time{}, false
+	}
+	t, err := types.ToTime(v)
+	if err != nil {
+		return time.Time{}, false
+	}
+	return t.UTC(), true
 }
 
 // ChildTraceparent returns a traceparent for an event caused by one carrying

@@ -254,10 +254,26 @@ type Percentiles struct {
 	Max   float64 `json:"max"`
 }
 
+// WindowCount is one minute of event time: the facts that happened in it
+// and reached the log within the lateness bound, counted once each by
+// type, with the money they moved; LateFacts happened in it but reached
+// the log past the bound (counted there, not in Counts).
 type WindowCount struct {
-	Start  time.Time      `json:"start"`
-	End    time.Time      `json:"end"`
-	Counts map[string]int `json:"counts"`
+	Start         time.Time      `json:"start"`
+	End           time.Time      `json:"end"`
+	Counts        map[string]int `json:"counts"`
+	RevenueCents  int64          `json:"revenueCents"`
+	RefundedCents int64          `json:"refundedCents"`
+	LateFacts     int            `json:"lateFacts"`
+}
+
+// LateFact is a fact that reached the log past the lateness bound.
+type LateFact struct {
+	OrderID        string    `json:"orderId"`
+	Type           string    `json:"type"`
+	Time           time.Time `json:"time"`
+	PublishedAt    time.Time `json:"publishedAt"`
+	LatenessMillis int64     `json:"latenessMillis"`
 }
 
 type AnalyticsViewData struct {
@@ -271,6 +287,11 @@ type AnalyticsViewData struct {
 	NotificationsSent    int            `json:"notificationsSent"`
 	NotificationsFailed  int            `json:"notificationsFailed"`
 	LastStepByOpenOrders map[string]int `json:"lastStepOfOpenOrders"`
+	// LatenessBoundMillis is the bound windows judge facts by; LateFacts
+	// counts the facts past it and LatestLate lists the latest of them.
+	LatenessBoundMillis int64      `json:"latenessBoundMillis"`
+	LateFacts           int        `json:"lateFacts"`
+	LatestLate          []LateFact `json:"latestLate"`
 }
 
 // ErrorData is the body of every refusal.

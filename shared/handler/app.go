@@ -81,7 +81,9 @@ type App struct {
 	name       string
 	source     string
 	migrations []string
-	publishes  bool
+	// projections are the read models and their code versions (WithProjections).
+	projections []store.Projection
+	publishes   bool
 
 	onStart []func(ctx context.Context, db *store.DB) error
 
@@ -123,6 +125,39 @@ func WithMigrations(steps ...string) Option {
 // data, say). Its error fails the start.
 func WithStartHook(fn func(ctx context.Context, db *store.DB) error) Option {
 	return func(a *App) { a.onStart = append(a.onStart, fn) }
+}
+
+// WithProjections declares the function's read models and the version of
+// the code that builds each: a store built by another version is refused
+// at start rather than extended (store.CheckProjections).
+func WithProjections(ps ...store.Projection) Option {
+	return func(a *App) { a.projections = append(a.projections, ps...) }
+}
+
+// PrepareStore readies a store for the function: the edge's tables and its
+// own, migrated; its projections' versions checked; its start hooks run.
+// Start calls it on the live store, replay on a fresh one.
+func (a *App) PrepareStore(ctx context.Context, db *store.DB) error {
+	if err := db.Migrate(ctx, "orderflow", store.EdgeMigrations); err != nil {
+		return fmt.Errorf("%s: %w", a.name, err)
+	}
+	if err := db.Migrate(ctx, a.name, a.migrations); err != nil {
+		return fmt.Errorf("%s: %w", a.name, err)
+	}
+	if len(a.projections) > 0 {
+		if err := db.Migrate(ctx, "orderflow-projections", store.ProjectionMigrations); err != nil {
+			return fmt.Errorf("%s: %w", a.name, err)
+		}
+		if err := db.CheckProjections(ctx, a.name, a.projections); err != nil {
+			return fmt.Errorf("%s: %w", a.name, err)
+		}
+	}
+	for _, hook := range a.onStart {
+		if err := hook(ctx, db); err != nil {
+			return fmt.Errorf("%s: %w", a.name, err)
+		}
+	}
+	return nil
 }
 
 // DefaultDatabaseURL is the store of a function when ORDERFLOW_DATABASE_URL
@@ -230,19 +265,9 @@ func (a *App) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", a.name, err)
 	}
-	if err := db.Migrate(ctx, "orderflow", store.EdgeMigrations); err != nil {
+	if err := a.PrepareStore(ctx, db); err != nil {
 		db.Close()
-		return fmt.Errorf("%s: %w", a.name, err)
-	}
-	if err := db.Migrate(ctx, a.name, a.migrations); err != nil {
-		db.Close()
-		return fmt.Errorf("%s: %w", a.name, err)
-	}
-	for _, hook := range a.onStart {
-		if err := hook(ctx, db); err != nil {
-			db.Close()
-			return fmt.Errorf("%s: %w", a.name, err)
-		}
+		return err
 	}
 	a.db = db
 	runCtx, cancel := context.WithCancel(context.Background())

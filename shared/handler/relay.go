@@ -273,6 +273,9 @@ func (s *sweep) publish(ctx context.Context, c *chain, marks *marker) {
 		sendCtx, cancel := context.WithTimeout(ctx, sendTimeout)
 		sendCtx, span := tracing.Start(tracing.WithParent(sendCtx, ce.String(it.Event, ce.Traceparent)), "outbox publish", trace.SpanKindProducer,
 			attribute.String("cloudevents.event_id", it.Event.ID()), attribute.String("cloudevents.event_type", it.Event.Type()))
+		// Stamped per attempt: the record that lands carries when it was
+		// sent, which is when the fact reached the log.
+		it.Event.SetExtension(ce.PublishedTime, time.Now().UTC())
 		err := s.relay.sender.Send(sendCtx, it.Event)
 		if err != nil {
 			span.SetStatus(codes.Error, err.Error())
