@@ -92,6 +92,9 @@ type Options struct {
 	// TraceService names the plane's spans when tracing is on (the
 	// standard OTEL_EXPORTER_OTLP_ENDPOINT set; default "kn-eventing-local").
 	TraceService string
+	// DataPlane, when set, runs the KafkaSinks and KafkaSources instead of
+	// the plane's own ingress and sources (see DataPlane).
+	DataPlane DataPlane
 }
 
 // Plane is a running topology.
@@ -182,7 +185,7 @@ func Up(ctx context.Context, opts Options) (p *Plane, err error) {
 	if err := p.startKafka(ctx, step); err != nil {
 		return nil, err
 	}
-	if err := p.startHTTP(step); err != nil {
+	if err := p.startHTTP(ctx, step); err != nil {
 		return nil, err
 	}
 	if err := p.startFunctions(ctx, step); err != nil {
@@ -274,7 +277,16 @@ func (p *Plane) startKafka(ctx context.Context, step func(string, ...any)) error
 	return nil
 }
 
-func (p *Plane) startHTTP(step func(string, ...any)) error {
+func (p *Plane) startHTTP(ctx context.Context, step func(string, ...any)) error {
+	if dp := p.opts.DataPlane; dp != nil {
+		url, err := dp.StartIngress(ctx, p)
+		if err != nil {
+			return fmt.Errorf("%s ingress: %w", dp.Name(), err)
+		}
+		p.IngressURL = strings.TrimRight(url, "/")
+		step("kafka sinks: %s (%d ingresses, %s data plane)", p.IngressURL, len(p.Set.Sinks), dp.Name())
+		return p.startAPI(step)
+	}
 	sinkOpts, err := p.largeRecordProducers()
 	if err != nil {
 		return err
@@ -291,7 +303,11 @@ func (p *Plane) startHTTP(step func(string, ...any)) error {
 	}
 	p.ingress = &http.Server{Handler: p.metrics.Ingress(p.sinks, paths), ReadHeaderTimeout: 5 * time.Second}
 	go p.ingress.Serve(ln)
+	step("kafka sinks: %s (%d ingresses)", p.IngressURL, len(p.Set.Sinks))
+	return p.startAPI(step)
+}
 
+func (p *Plane) startAPI(step func(string, ...any)) error {
 	ln2, err := listen(p.opts.APIPort)
 	if err != nil {
 		return fmt.Errorf("api: %w", err)
@@ -299,7 +315,7 @@ func (p *Plane) startHTTP(step func(string, ...any)) error {
 	p.APIURL = "http://" + ln2.Addr().String()
 	p.api = &http.Server{Handler: p.apiHandler(), ReadHeaderTimeout: 5 * time.Second}
 	go p.api.Serve(ln2)
-	step("kafka sinks: %s (%d ingresses); plane api: %s", p.IngressURL, len(p.Set.Sinks), p.APIURL)
+	step("plane api: %s", p.APIURL)
 	return nil
 }
 
@@ -559,6 +575,13 @@ func (p *Plane) startSources(ctx context.Context, step func(string, ...any)) err
 		return err
 	}
 	p.runPings(p.ctx)
+	if dp := p.opts.DataPlane; dp != nil {
+		if err := dp.StartSources(ctx, p); err != nil {
+			return fmt.Errorf("%s sources: %w", dp.Name(), err)
+		}
+		step("sources running: %d (%s data plane)", len(p.Set.Sources), dp.Name())
+		return nil
+	}
 	spool, err := source.NewFileSpool(filepath.Join(p.opts.StateDir, SpoolDir))
 	if err != nil {
 		return err
@@ -736,6 +759,11 @@ func (p *Plane) SinkStats() sink.Counters {
 func (p *Plane) Close() error {
 	p.cancel()
 	p.wg.Wait()
+	if dp := p.opts.DataPlane; dp != nil {
+		if err := dp.StopSources(); err != nil {
+			p.opts.Log.Warn("stopping the data plane's sources", "dataplane", dp.Name(), "error", err)
+		}
+	}
 	p.mu.Lock()
 	procs := slices.Collect(maps.Values(p.procs))
 	p.mu.Unlock()
@@ -755,6 +783,11 @@ func (p *Plane) Close() error {
 		f.server.Close()
 	}
 	shutdown(p.ingress)
+	if dp := p.opts.DataPlane; dp != nil {
+		if err := dp.Close(); err != nil {
+			p.opts.Log.Warn("stopping the data plane", "dataplane", dp.Name(), "error", err)
+		}
+	}
 	shutdown(p.api)
 	for _, lp := range p.large {
 		lp.Close()
