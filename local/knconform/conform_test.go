@@ -269,6 +269,27 @@ type observation struct {
 	Delivered   map[string][]request `json:"delivered"`   // by case: every attempt at the subscriber
 	DeadLetters map[string][]request `json:"deadLetters"` // by case: records in the dead-letter topic
 	Refused     map[string][]request `json:"refused"`     // by case: attempts at the refusing dead-letter sink
+	// Kept counts the dead letters a data plane kept when their sink
+	// refused them (the local plane's spool), by source.
+	Kept map[string]int `json:"kept"`
+}
+
+// normalize replaces the servers' addresses, which differ between the two
+// runs, with their roles.
+func (o observation) normalize(addresses map[string]string) observation {
+	for _, m := range []map[string][]request{o.Delivered, o.DeadLetters, o.Refused} {
+		for _, reqs := range m {
+			for _, r := range reqs {
+				for k, v := range r.Headers {
+					for addr, role := range addresses {
+						v = strings.ReplaceAll(v, addr, role)
+					}
+					r.Headers[k] = v
+				}
+			}
+		}
+	}
+	return o
 }
 
 func run(t *testing.T, dataPlane plane.DataPlane) observation {
@@ -284,7 +305,7 @@ func run(t *testing.T, dataPlane plane.DataPlane) observation {
 		}
 	}
 	state := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	p, err := plane.Up(ctx, plane.Options{Manifests: dir, FunctionsDir: dir, StateDir: state, DataPlane: dataPlane,
 		Command: func(string) []string { return []string{"false"} }, HoldLimit: 3 * time.Second})
@@ -335,7 +356,20 @@ func run(t *testing.T, dataPlane plane.DataPlane) observation {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	return observation{Delivered: sub.snapshot(), DeadLetters: letters, Refused: refusing.snapshot()}
+	kept := map[string]int{}
+	for source, letters := range p.Unsent() {
+		kept[source] = len(letters)
+	}
+	obs := observation{Delivered: sub.snapshot(), DeadLetters: letters, Refused: refusing.snapshot(), Kept: kept}
+	if out := os.Getenv("KNCONFORM_OUT"); out != "" && dataPlane != nil {
+		// The JVMs' logs, for reading what Knative did and why.
+		for _, role := range []string{"receiver", "dispatcher"} {
+			if b, err := os.ReadFile(filepath.Join(state, "knative", role+".log")); err == nil {
+				_ = os.WriteFile(filepath.Join(out, role+".log"), b, 0o644)
+			}
+		}
+	}
+	return obs.normalize(map[string]string{sub.server.URL: "<subscriber>", refusing.server.URL: "<refusing-sink>"})
 }
 
 func name(dp plane.DataPlane) string {
@@ -413,7 +447,7 @@ func differences(local, kn observation) []string {
 		for _, c := range cases {
 			l, k := part.l[c], part.k[c]
 			if len(l) != len(k) {
-				out = append(out, fmt.Sprintf("%s %s: %d times locally, %d by Knative", c, part.what, len(l), len(k)))
+				out = append(out, fmt.Sprintf("%s %s: %s times locally, %s by Knative", c, part.what, times(len(l)), times(len(k))))
 			}
 			if len(l) == 0 || len(k) == 0 {
 				continue
@@ -436,7 +470,21 @@ func differences(local, kn observation) []string {
 			}
 		}
 	}
+	for _, source := range keys(merge2(local.Kept, kn.Kept)) {
+		if local.Kept[source] != kn.Kept[source] {
+			out = append(out, fmt.Sprintf("source %s: dead letters kept after their sink refused them: %d locally, %d by Knative", source, local.Kept[source], kn.Kept[source]))
+		}
+	}
 	return out
+}
+
+// times is an attempt count; past 10 (a partition held on a failing
+// sink, retried until the hold limit) the exact number depends on timing.
+func times(n int) string {
+	if n > 10 {
+		return "more than 10"
+	}
+	return strconv.Itoa(n)
 }
 
 func merge2[V any](a, b map[string]V) map[string]V {

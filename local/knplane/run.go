@@ -144,7 +144,7 @@ func (d *DataPlane) StartIngress(ctx context.Context, p *plane.Plane) (string, e
 	for _, r := range sinks.Resources {
 		paths = append(paths, r.Ingress.Path)
 	}
-	if err := waitIngress(ctx, proc, base, paths, 90*time.Second); err != nil {
+	if err := waitIngress(ctx, proc, base, paths, startLimit); err != nil {
 		return "", err
 	}
 	return base, nil
@@ -174,8 +174,12 @@ func (d *DataPlane) StartSources(ctx context.Context, p *plane.Plane) error {
 	for _, s := range p.Set.Sources {
 		groups = append(groups, s.ConsumerGroup)
 	}
-	return waitGroups(ctx, proc, p.Kafka(), groups, 90*time.Second)
+	return waitGroups(ctx, proc, p.Kafka(), groups, startLimit)
 }
+
+// startLimit is how long a JVM may take to serve or to join: on a busy
+// 2-core machine a start has taken more than 90 s.
+const startLimit = 3 * time.Minute
 
 // StopSources implements plane.DataPlane.
 func (d *DataPlane) StopSources() error {
@@ -244,11 +248,16 @@ func (d *DataPlane) start(role string) (*process, error) {
 
 // exited describes an ended JVM with the end of its log.
 func (p *process) exited() error {
+	return fmt.Errorf("knative %s exited (%v); end of %s:\n%s", p.role, p.err, p.log, p.tail())
+}
+
+// tail is the end of the JVM's log.
+func (p *process) tail() []byte {
 	b, _ := os.ReadFile(p.log)
 	if len(b) > 3000 {
 		b = b[len(b)-3000:]
 	}
-	return fmt.Errorf("knative %s exited (%v); end of %s:\n%s", p.role, p.err, p.log, b)
+	return b
 }
 
 func (p *process) stop(grace time.Duration) error {
@@ -301,7 +310,7 @@ func waitIngress(ctx context.Context, p *process, base string, paths []string, l
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("knative receiver at %s not serving %s after %s (log: %s)", base, strings.Join(pending, ", "), limit, p.log)
+			return fmt.Errorf("knative receiver at %s not serving %s after %s; end of %s:\n%s", base, strings.Join(pending, ", "), limit, p.log, p.tail())
 		}
 		select {
 		case <-p.done:
@@ -339,7 +348,7 @@ func waitGroups(ctx context.Context, p *process, client sarama.Client, groups []
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("knative dispatcher: consumer groups not joined after %s: %v (log: %s)", limit, waiting, p.log)
+			return fmt.Errorf("knative dispatcher: consumer groups not joined after %s: %v; end of %s:\n%s", limit, waiting, p.log, p.tail())
 		}
 		select {
 		case <-p.done:
