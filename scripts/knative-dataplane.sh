@@ -17,7 +17,8 @@
 #
 # A config folder DIR holds receiver.env and dispatcher.env (KEY=VALUE lines,
 # the Deployments' env), the properties files they name, the logback
-# configuration, and contract.json (the data-plane contract, protobuf JSON).
+# configuration, and receiver-contract.json and dispatcher-contract.json (the
+# data-plane contracts, protobuf JSON).
 #
 # Settings (environment):
 #   KNATIVE_DP_CACHE   build cache (.cache/knative-dataplane/<version>)
@@ -147,7 +148,8 @@ pid_of() { # DIR ROLE
 
 cmd_start() {
   local dir="${1:-}" role
-  [ -n "$dir" ] && [ -f "$dir/contract.json" ] || die "start: no contract.json in config folder '${dir:-}' (write one with: orderflow knative-config --out DIR)"
+  [ -n "$dir" ] && [ -f "$dir/receiver-contract.json" ] && [ -f "$dir/dispatcher-contract.json" ] ||
+    die "start: no receiver-contract.json and dispatcher-contract.json in config folder '${dir:-}' (write them with: orderflow knative-config --out DIR ...)"
   dir="$(cd "$dir" && pwd)"
   cmd_build
   for role in receiver dispatcher; do
@@ -160,8 +162,9 @@ cmd_start() {
     say "$role started (pid $!, log $dir/$role.log)"
   done
   local port path
-  port="$(sed -n 's/^INGRESS_PORT=//p' "$dir/receiver.env")"
-  path="$(sed -n 's/^READINESS_PROBE_PATH=//p' "$dir/receiver.env")"
+  # receiver.env's values are single-quoted (it is sourced by exec).
+  port="$(sed -n "s/^INGRESS_PORT='\{0,1\}\([^']*\)'\{0,1\}\$/\1/p" "$dir/receiver.env")"
+  path="$(sed -n "s/^READINESS_PROBE_PATH='\{0,1\}\([^']*\)'\{0,1\}\$/\1/p" "$dir/receiver.env")"
   for _ in $(seq 1 120); do
     if curl -fsS -o /dev/null "http://127.0.0.1:$port$path" 2>/dev/null; then
       say "receiver ready on 127.0.0.1:$port"
