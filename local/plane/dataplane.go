@@ -34,6 +34,3 @@ type DataPlane interface {
 func (p *Plane) Resolve(ctx context.Context, d manifests.Destination) (string, error) {
 	return p.resolve(ctx, d)
 }
-
-// Options returns the options the plane was started with.
-func (p *Plane) Options() Options { return p.opts }
