@@ -21,6 +21,14 @@ var configMaps = map[string]string{
 	"dispatcher": filepath.Join("config", "source", "100-config-kafka-source-data-plane.yaml"),
 }
 
+// loopbackOnly keeps the receiver's ingress on 127.0.0.1: in its pod it
+// binds every interface (Vert.x's default host), here that would expose
+// the KafkaSinks to the network. The properties file is read into the
+// HttpServerOptions, whose host the receiver listens on.
+var loopbackOnly = map[string]map[string]string{
+	"config-kafka-sink-httpserver.properties": {"host": "127.0.0.1"},
+}
+
 // Files of a config folder.
 const (
 	ReceiverContract   = "receiver-contract.json"
@@ -66,7 +74,12 @@ func WriteConfig(dir string, c Config) error {
 			return err
 		}
 		for name, body := range files {
-			body = override(body, c.Properties[name])
+			set := maps.Clone(loopbackOnly[name])
+			if set == nil {
+				set = map[string]string{}
+			}
+			maps.Copy(set, c.Properties[name])
+			body = override(body, set)
 			path := filepath.Join(dir, name)
 			if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
 				return err

@@ -180,6 +180,9 @@ func TestWriteConfigUsesTheShippedProperties(t *testing.T) {
 	if string(consumer) != "max.poll.records=500\n# fetch.min.bytes=1\nfetch.min.bytes=2\n" {
 		t.Errorf("consumer properties:\n%s", consumer)
 	}
+	if server, _ := os.ReadFile(filepath.Join(dir, "config-kafka-sink-httpserver.properties")); string(server) != "idleTimeout=0\nhost=127.0.0.1\n" {
+		t.Errorf("the receiver's HTTP server is not kept on loopback:\n%s", server)
+	}
 	env, _ := os.ReadFile(filepath.Join(dir, "receiver.env"))
 	for _, want := range []string{"INGRESS_PORT='18080'", "SERVICE_NAMESPACE='orderflow'", "DATA_PLANE_CONFIG_FILE_PATH='" + filepath.Join(dir, ReceiverContract) + "'",
 		"PRODUCER_CONFIG_FILE_PATH='" + filepath.Join(dir, "config-kafka-sink-producer.properties") + "'"} {
