@@ -8,7 +8,7 @@ MODULES := shared functions/order functions/inventory functions/payment function
 PKGS    := $(addsuffix /...,$(addprefix ./,$(MODULES)))
 ORDERS  ?= 1000
 
-.PHONY: demo up build test test-prereqs test-embedded schemas-check test-deploy test-real test-replication vet unit e2e tidy tidy-check func-build func-build-all tools
+.PHONY: demo up build test test-prereqs test-embedded schemas-check test-deploy test-real test-replication test-knative vet unit e2e tidy tidy-check func-build func-build-all tools
 
 ## demo: the main job: the whole saga on the embedded broker, $(ORDERS) orders, invariants checked
 demo: build
@@ -25,7 +25,7 @@ build:
 ## test: every module tidy, vet and every test, then the end-to-end suite twice:
 ## embedded broker + SQLite, and Apache Kafka + PostgreSQL (plus the
 ## replication and kcat tests)
-test: test-prereqs tidy-check test-embedded test-deploy test-real
+test: test-prereqs tidy-check test-embedded test-deploy test-real test-knative
 # Everything a test needs was checked (or installed) first: one that finds a
 # tool missing fails rather than skips.
 test: export ORDERFLOW_REQUIRE_TOOLS = 1
@@ -65,6 +65,13 @@ test-real:
 
 test-replication:
 	scripts/test-real.sh replication
+
+## test-knative: build Knative's own Kafka data plane (Maven, a JDK 21+; once, cached in .cache/)
+## and run the same records through it and through the local plane (local/knconform);
+## (see README, "Knative's own data plane beside ours")
+test-knative:
+	scripts/knative-dataplane.sh build
+	cd local && go test -count=1 -v -timeout 20m -run TestSameRecordsThroughBothDataPlanes ./knconform/
 
 vet:
 	@test -z "$$(gofmt -l $(MODULES))" || { echo "gofmt needed:"; gofmt -l $(MODULES); exit 1; }

@@ -11,7 +11,7 @@
 # binaries, kcat (the interop test), prometheus and promtool (the metrics
 # test, the alert rules' tests), chromium (the dashboard's browser test),
 # python3 with venv (the schema checker's cross-check installs jsoncompat
-# into .cache). Not root and something missing: it stops at once, naming each
+# into .cache), a JDK 21+ (Knative's own data plane, built by Maven). Not root and something missing: it stops at once, naming each
 # and the one command that installs them all.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -45,6 +45,15 @@ missing_packages() {
   if [ -z "$jv" ] || [ "$jv" -lt 17 ]; then
     say "openjdk-17-jre-headless	Java 17+ for Kafka (found: ${jv:-none})"
   fi
+  # Knative's own data plane (make test-knative) targets Java 21 and is
+  # built with Maven: a JDK (javac beside java), 21 or newer.
+  local jdk21=""
+  for j in /usr/lib/jvm/*/bin/javac $(command -v javac || true); do
+    [ -x "$j" ] || continue
+    v="$("$(dirname "$j")/java" -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n 1)"
+    if [ -n "$v" ] && [ "$v" -ge 21 ]; then jdk21="$j"; break; fi
+  done
+  [ -n "$jdk21" ] || say "openjdk-21-jdk-headless	a JDK 21+ (javac), to build Knative's own data plane for make test-knative (Debian 13 / Ubuntu 24.04: openjdk-21-jdk-headless; elsewhere any JDK 21+ under /usr/lib/jvm)"
   local kafka_version
   kafka_version="$(scripts/kafka.sh version)"
   if [ ! -f "$root/.cache/kafka/$kafka_version/libs/.complete" ] && ! command -v mvn >/dev/null; then

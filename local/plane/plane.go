@@ -107,6 +107,9 @@ type Options struct {
 	// TraceService names the plane's spans when tracing is on (the
 	// standard OTEL_EXPORTER_OTLP_ENDPOINT set; default "kn-eventing-local").
 	TraceService string
+	// DataPlane, when set, runs the KafkaSinks and KafkaSources instead of
+	// the plane's own ingress and sources (see DataPlane).
+	DataPlane DataPlane
 }
 
 // Plane is a running topology.
@@ -205,7 +208,7 @@ func Up(ctx context.Context, opts Options) (p *Plane, err error) {
 	if err := p.startKafka(ctx, step); err != nil {
 		return nil, err
 	}
-	if err := p.startHTTP(step); err != nil {
+	if err := p.startHTTP(ctx, step); err != nil {
 		return nil, err
 	}
 	if err := p.startFunctions(ctx, step); err != nil {
@@ -297,7 +300,17 @@ func (p *Plane) startKafka(ctx context.Context, step func(string, ...any)) error
 	return nil
 }
 
-func (p *Plane) startHTTP(step func(string, ...any)) error {
+func (p *Plane) startHTTP(ctx context.Context, step func(string, ...any)) error {
+	if dp := p.opts.DataPlane; dp != nil {
+		url, err := dp.StartIngress(ctx, p)
+		if err != nil {
+			return fmt.Errorf("%s ingress: %w", dp.Name(), err)
+		}
+		p.IngressURL = strings.TrimRight(url, "/")
+		p.publicIngressURL = p.IngressURL // Knative's receiver is bound to loopback (local/knplane)
+		step("kafka sinks: %s (%d ingresses, %s data plane)", p.IngressURL, len(p.Set.Sinks), dp.Name())
+		return p.startAPI(step)
+	}
 	sinkOpts, err := p.largeRecordProducers()
 	if err != nil {
 		return err
@@ -307,39 +320,54 @@ func (p *Plane) startHTTP(step func(string, ...any)) error {
 	for _, k := range p.Set.Sinks {
 		paths[sink.Path(k.Namespace, k.Name)] = k.Name
 	}
-	ingress, api := p.metrics.Ingress(p.sinks, paths), p.apiHandler()
+	ingress := p.metrics.Ingress(p.sinks, paths)
 	host := cmp.Or(p.opts.Host, "127.0.0.1")
 	if door.Loopback(host) {
 		if p.ingress, p.IngressURL, err = serve("ingress", host, p.opts.IngressPort, ingress); err != nil {
 			return err
 		}
-		if p.api, p.APIURL, err = serve("api", host, p.opts.APIPort, api); err != nil {
-			return err
-		}
-		p.publicIngressURL, p.publicAPIURL = p.IngressURL, p.APIURL
-		step("kafka sinks: %s (%d ingresses); plane api: %s", p.IngressURL, len(p.Set.Sinks), p.APIURL)
-		return nil
+		p.publicIngressURL = p.IngressURL
+		step("kafka sinks: %s (%d ingresses)", p.IngressURL, len(p.Set.Sinks))
+		return p.startAPI(step)
 	}
-	// Bound where others can reach: those doors want the token. The
-	// functions (K_SINK, the webhook) and the sources' dead letters use
-	// loopback doors of their own, open as the default ones are.
-	apiOpen := func(r *http.Request) bool {
-		return (r.Method == http.MethodGet && r.URL.Path == "/healthz") || (p.opts.Open != nil && p.opts.Open(r))
-	}
+	// Bound where others can reach: the door wants the token. The
+	// functions (K_SINK) and the sources' dead letters use a loopback door
+	// of their own, open as the default one is.
 	if p.publicIngress, p.publicIngressURL, err = serve("ingress", host, p.opts.IngressPort, door.Require(p.token, nil, ingress)); err != nil {
-		return err
-	}
-	if p.publicAPI, p.publicAPIURL, err = serve("api", host, p.opts.APIPort, door.Require(p.token, apiOpen, api)); err != nil {
 		return err
 	}
 	if p.ingress, p.IngressURL, err = serve("ingress (loopback)", "127.0.0.1", 0, ingress); err != nil {
 		return err
 	}
+	step("kafka sinks: %s (%d ingresses); bound to %s, so closed: they want the bearer token in %s",
+		p.publicIngressURL, len(p.Set.Sinks), host, p.tokenFile)
+	return p.startAPI(step)
+}
+
+// startAPI serves the plane's API (and webhook, dashboard) by the same
+// rule as the ingress: on loopback open; bound elsewhere, behind the
+// token, with an open loopback twin for the functions.
+func (p *Plane) startAPI(step func(string, ...any)) (err error) {
+	api := p.apiHandler()
+	host := cmp.Or(p.opts.Host, "127.0.0.1")
+	if door.Loopback(host) {
+		if p.api, p.APIURL, err = serve("api", host, p.opts.APIPort, api); err != nil {
+			return err
+		}
+		p.publicAPIURL = p.APIURL
+		step("plane api: %s", p.APIURL)
+		return nil
+	}
+	apiOpen := func(r *http.Request) bool {
+		return (r.Method == http.MethodGet && r.URL.Path == "/healthz") || (p.opts.Open != nil && p.opts.Open(r))
+	}
+	if p.publicAPI, p.publicAPIURL, err = serve("api", host, p.opts.APIPort, door.Require(p.token, apiOpen, api)); err != nil {
+		return err
+	}
 	if p.api, p.APIURL, err = serve("api (loopback)", "127.0.0.1", 0, api); err != nil {
 		return err
 	}
-	step("kafka sinks: %s (%d ingresses); plane api: %s; both bound to %s, so closed: they want the bearer token in %s",
-		p.publicIngressURL, len(p.Set.Sinks), p.publicAPIURL, host, p.tokenFile)
+	step("plane api: %s; bound to %s, so closed: it wants the bearer token in %s", p.publicAPIURL, host, p.tokenFile)
 	return nil
 }
 
@@ -646,6 +674,13 @@ func (p *Plane) startSources(ctx context.Context, step func(string, ...any)) err
 		return err
 	}
 	p.runPings(p.ctx)
+	if dp := p.opts.DataPlane; dp != nil {
+		if err := dp.StartSources(ctx, p); err != nil {
+			return fmt.Errorf("%s sources: %w", dp.Name(), err)
+		}
+		step("sources running: %d (%s data plane)", len(p.Set.Sources), dp.Name())
+		return nil
+	}
 	spool, err := source.NewFileSpool(filepath.Join(p.opts.StateDir, SpoolDir))
 	if err != nil {
 		return err
@@ -823,6 +858,11 @@ func (p *Plane) SinkStats() sink.Counters {
 func (p *Plane) Close() error {
 	p.cancel()
 	p.wg.Wait()
+	if dp := p.opts.DataPlane; dp != nil {
+		if err := dp.StopSources(); err != nil {
+			p.opts.Log.Warn("stopping the data plane's sources", "dataplane", dp.Name(), "error", err)
+		}
+	}
 	p.mu.Lock()
 	procs := slices.Collect(maps.Values(p.procs))
 	p.mu.Unlock()
@@ -842,6 +882,11 @@ func (p *Plane) Close() error {
 		f.server.Close()
 	}
 	shutdown(p.ingress)
+	if dp := p.opts.DataPlane; dp != nil {
+		if err := dp.Close(); err != nil {
+			p.opts.Log.Warn("stopping the data plane", "dataplane", dp.Name(), "error", err)
+		}
+	}
 	shutdown(p.api)
 	shutdown(p.publicIngress)
 	shutdown(p.publicAPI)

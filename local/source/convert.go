@@ -3,6 +3,7 @@ package source
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/IBM/sarama"
@@ -133,6 +134,21 @@ func HeaderExtensionName(header string) string {
 		}
 	}
 	return b.String()
+}
+
+// The extensions Knative's dispatcher adds to every event it delivers,
+// CloudEvent records and plain ones alike: where the record was read. They
+// stay on the event's dead letter.
+const (
+	PartitionExtension = "knativekafkapartition"
+	OffsetExtension    = "knativekafkaoffset"
+)
+
+// setPosition adds the record's partition and offset to e, as Knative's
+// dispatcher does.
+func setPosition(e *event.Event, msg *sarama.ConsumerMessage) {
+	e.SetExtension(PartitionExtension, strconv.Itoa(int(msg.Partition)))
+	e.SetExtension(OffsetExtension, strconv.FormatInt(msg.Offset, 10))
 }
 
 // applyOverrides sets spec.ceOverrides.extensions on e, as Knative's

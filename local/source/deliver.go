@@ -59,8 +59,10 @@ type Response struct {
 const responseBodyDrain = 1 << 20
 
 // send POSTs e in binary content mode to url and waits at most timeout
-// for the answer.
-func send(ctx context.Context, client *http.Client, url string, e *event.Event, timeout time.Duration) Response {
+// for the answer. Like Knative's dispatcher it says "Prefer: reply" and
+// names the source's namespace in Kn-Namespace, to the subscriber and to
+// the dead-letter sink alike.
+func send(ctx context.Context, client *http.Client, url string, e *event.Event, timeout time.Duration, namespace string) Response {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, nil)
@@ -70,6 +72,8 @@ func send(ctx context.Context, client *http.Client, url string, e *event.Event, 
 	if err := writeBinary(ctx, req, e); err != nil {
 		return Response{Err: err, Unsendable: true}
 	}
+	req.Header.Set("Prefer", "reply")
+	req.Header.Set("Kn-Namespace", namespace)
 	tracing.Inject(ctx, req.Header)
 	resp, err := client.Do(req)
 	if err != nil {

@@ -5,9 +5,13 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -249,10 +253,17 @@ func decode(t *testing.T, w http.ResponseWriter, r *http.Request) (event.Event, 
 func TestE2ERetryThenSuccess(t *testing.T) {
 	p := startPlane(t)
 	var got received
+	var headerMu sync.Mutex
+	badHeaders := map[string]string{} // event id -> what Knative's dispatcher sends that this request lacked
 	p.subscriber(t, "sub", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		e, ok := decode(t, w, r)
 		if !ok {
 			return
+		}
+		if r.Header.Get("Prefer") != "reply" || r.Header.Get("Kn-Namespace") != "orderflow" {
+			headerMu.Lock()
+			badHeaders[e.ID()] = fmt.Sprintf("Prefer %q Kn-Namespace %q", r.Header.Get("Prefer"), r.Header.Get("Kn-Namespace"))
+			headerMu.Unlock()
 		}
 		if got.add(e) <= 2 {
 			w.WriteHeader(http.StatusServiceUnavailable)
@@ -287,7 +298,28 @@ func TestE2ERetryThenSuccess(t *testing.T) {
 	if st := s.Stats(); st.Retried != 8 || st.DeadLettered != 0 || st.Received != 4 {
 		t.Errorf("stats = %+v", st)
 	}
+	if len(badHeaders) > 0 {
+		t.Errorf("requests without Knative's Prefer: reply and Kn-Namespace: %v", badHeaders)
+	}
 	var plain *event.Event
+	positionOf := map[string]string{} // event id -> partition/offset it was read at
+	for _, e := range events {
+		// Every event, CloudEvent record or plain, says where it was read.
+		pos := fmt.Sprintf("%v/%v", e.Extensions()[PartitionExtension], e.Extensions()[OffsetExtension])
+		if !regexp.MustCompile(`^\d+/\d+$`).MatchString(pos) {
+			t.Errorf("%s: %s/%s = %s, want two numbers", e.ID(), PartitionExtension, OffsetExtension, pos)
+		}
+		if prev, ok := positionOf[e.ID()]; ok && prev != pos {
+			t.Errorf("%s: read at %s, then at %s", e.ID(), prev, pos)
+		}
+		positionOf[e.ID()] = pos
+		if e.Type() == PlainEventType && e.ID() != "partition:"+strings.Replace(pos, "/", "/offset:", 1) {
+			t.Errorf("plain event %s carries position %s", e.ID(), pos)
+		}
+	}
+	if len(positionOf) != 4 || len(slices.Compact(slices.Sorted(maps.Values(positionOf)))) != 4 {
+		t.Errorf("positions %v: want 4 events at 4 places", positionOf)
+	}
 	for i, e := range events {
 		if e.Extensions()["plane"] != "local" {
 			t.Errorf("ceOverrides not applied to %s", e.ID())

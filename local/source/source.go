@@ -373,6 +373,7 @@ func (s *Source) handle(ctx context.Context, msg *sarama.ConsumerMessage) bool {
 	defer s.stats.inFlight.Add(-1)
 
 	e, _ := ToEvent(msg, s.spec.Namespace, s.spec.Name)
+	setPosition(&e, msg)
 	applyOverrides(&e, s.spec.CEOverrides)
 	d := &delivery{Record: Record{Source: s.id, Topic: msg.Topic, Partition: msg.Partition, Offset: msg.Offset, EventID: e.ID(), EventType: e.Type(),
 		Key: string(msg.Key)}, msg: msg}
@@ -555,7 +556,7 @@ func (s *Source) deliver(ctx context.Context, rec Record, url string, e *event.E
 	for n := 1; ; n++ {
 		t0 := time.Now()
 		sctx, span := s.dispatchSpan(ctx, rec, url, e, deadLetter, n)
-		last = send(sctx, s.client, url, e, s.policy.Timeout)
+		last = send(sctx, s.client, url, e, s.policy.Timeout, s.spec.Namespace)
 		took := time.Since(t0)
 		endDispatchSpan(span, last)
 		if ctx.Err() != nil {
@@ -701,7 +702,7 @@ func (s *Source) offer(ctx context.Context, u Unsent) bool {
 	if err != nil {
 		return false
 	}
-	res := send(ctx, s.client, url, &dl, s.policy.Timeout)
+	res := send(ctx, s.client, url, &dl, s.policy.Timeout, s.spec.Namespace)
 	if !Success(res.Status) {
 		return !TransientDeadLetterFailure(res)
 	}

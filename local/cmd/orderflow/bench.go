@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -21,14 +22,19 @@ import (
 	"orderflow.dev/local/demo"
 	"orderflow.dev/local/fault"
 	"orderflow.dev/local/fnserve"
+	"orderflow.dev/local/knplane"
 	"orderflow.dev/local/manifests"
 	"orderflow.dev/local/orderflow"
 	"orderflow.dev/local/plane"
+	"orderflow.dev/local/profile"
 	"orderflow.dev/local/scratchdb"
 )
 
 // benchRow is one offered rate's measurements.
 type benchRow struct {
+	// DataPlane carried the events: local (the plane's own sinks and
+	// sources) or knative (Knative's receiver and dispatcher).
+	DataPlane   string  `json:"dataPlane,omitempty"`
 	OfferedRate float64 `json:"offeredPerSecond"`
 	Orders      int     `json:"orders"`
 	Throughput  float64 `json:"endedPerSecond"`
@@ -42,6 +48,9 @@ type benchRow struct {
 	// same per order ended.
 	Work     ceiling.Work                  `json:"work"`
 	PerOrder map[ceiling.Primitive]float64 `json:"perOrder"`
+	// CPUMsPerOrder is the CPU time of every process (the plane, the
+	// functions, Knative's JVMs when they run) per order ended.
+	CPUMsPerOrder float64 `json:"cpuMillisPerOrderEnded"`
 }
 
 // benchResults is the results file.
@@ -74,6 +83,7 @@ func newBench(g *globals) *cobra.Command {
 		results    string
 		brokers    []string
 		ceilingFor time.Duration
+		dataPlanes []string
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -112,7 +122,15 @@ per function in it (created for the run and dropped after).`,
 					return fmt.Errorf("--brokers %q: want host:port", b)
 				}
 			}
-			base, _, closeLog, err := g.freshRun("bench")
+			for _, dp := range dataPlanes {
+				if dp != dataPlaneLocal && dp != knplane.Name {
+					return fmt.Errorf("--data-plane %q: want %s and/or %s", dp, dataPlaneLocal, knplane.Name)
+				}
+			}
+			if !slices.Contains(dataPlanes, dataPlaneLocal) {
+				return fmt.Errorf("--data-plane %s: include %s too; the ceiling's work per order is counted by the local plane's sources and ingress", strings.Join(dataPlanes, ","), dataPlaneLocal)
+			}
+			base, root, closeLog, err := g.freshRun("bench")
 			if err != nil {
 				return err
 			}
@@ -154,34 +172,43 @@ per function in it (created for the run and dropped after).`,
 			}
 			var total ceiling.Work
 			for i, rate := range rates {
-				fmt.Printf("== %d/%d: %d orders offered at %.0f/s\n", i+1, len(rates), orders, rate)
-				opts := base
-				opts.StateDir = filepath.Join(base.StateDir, fmt.Sprint(rate))
-				if schemas != nil {
-					if opts.Env, err = functionSchemas(ctx, schemas, fmt.Sprintf("r%d", i+1), shape.Functions()); err != nil {
+				for _, dp := range dataPlanes {
+					fmt.Printf("== %d/%d: %d orders offered at %.0f/s (%s data plane)\n", i+1, len(rates), orders, rate, dp)
+					opts := base
+					opts.StateDir = filepath.Join(base.StateDir, fmt.Sprint(rate), dp)
+					if dp == knplane.Name {
+						opts.DataPlane = knplane.New(knplane.Options{Root: root, Progress: os.Stdout})
+					}
+					if schemas != nil {
+						if opts.Env, err = functionSchemas(ctx, schemas, fmt.Sprintf("r%d", i+1), shape.Functions()); err != nil {
+							return err
+						}
+					}
+					if len(brokers) > 0 {
+						// An existing Kafka keeps the last rate's records and
+						// offsets: every rate starts from empty topics.
+						if err := fault.ResetBroker(ctx, base.Manifests, brokers); err != nil {
+							return err
+						}
+					}
+					row, err := benchOne(ctx, opts, rate, orders, handles)
+					if err != nil {
 						return err
 					}
-				}
-				if len(brokers) > 0 {
-					// An existing Kafka keeps the last rate's records and
-					// offsets: every rate starts from empty topics.
-					if err := fault.ResetBroker(ctx, base.Manifests, brokers); err != nil {
-						return err
+					if schemas != nil {
+						if err := schemas.Drop(ctx); err != nil {
+							return err
+						}
 					}
-				}
-				row, err := benchOne(ctx, opts, rate, orders, handles)
-				if err != nil {
-					return err
-				}
-				if schemas != nil {
-					if err := schemas.Drop(ctx); err != nil {
-						return err
+					fmt.Printf("   ended %.1f/s, p50 %.0fms p90 %.0fms p99 %.0fms, CPU %.1f ms per order, invariants ok: %v\n", row.Throughput,
+						row.LatencyMs["p50"], row.LatencyMs["p90"], row.LatencyMs["p99"], row.CPUMsPerOrder, row.OK)
+					// The counts per order come from the local plane's own
+					// sources and ingress; Knative's JVMs do not report them.
+					if dp == dataPlaneLocal {
+						total = total.Plus(row.Work)
 					}
+					out.Rates = append(out.Rates, row)
 				}
-				fmt.Printf("   ended %.1f/s, p50 %.0fms p90 %.0fms p99 %.0fms, invariants ok: %v\n", row.Throughput,
-					row.LatencyMs["p50"], row.LatencyMs["p90"], row.LatencyMs["p99"], row.OK)
-				total = total.Plus(row.Work)
-				out.Rates = append(out.Rates, row)
 			}
 			perOrder, err := total.PerOrder()
 			if err != nil {
@@ -220,6 +247,7 @@ per function in it (created for the run and dropped after).`,
 	cmd.Flags().IntVar(&orders, "orders", 600, "orders per rate")
 	cmd.Flags().StringVar(&results, "results", "", "write the results here, the picture beside them (default <state-dir>/bench/bench-results.json)")
 	cmd.Flags().StringSliceVar(&brokers, "brokers", nil, "bootstrap servers of an existing Kafka to run on (default: the embedded broker); its saga topics are reset before each rate")
+	cmd.Flags().StringSliceVar(&dataPlanes, "data-plane", []string{dataPlaneLocal}, "data planes to run each rate on, in turn ("+dataPlaneLocal+", "+knplane.Name+" or both: local,knative), same broker and functions")
 	cmd.Flags().DurationVar(&ceilingFor, "ceiling-for", 3*time.Second, "how long each primitive of the ceiling is counted (after an uncounted warm-up of a third of that)")
 	return cmd
 }
@@ -368,7 +396,10 @@ func functionSchemas(ctx context.Context, schemas *scratchdb.Schemas, label stri
 }
 
 func benchOne(ctx context.Context, opts plane.Options, rate float64, orders int, handles func(string, string) bool) (benchRow, error) {
-	row := benchRow{OfferedRate: rate, Orders: orders, ReadyMs: map[string]float64{}, IdleRSSMiB: map[string]float64{}}
+	row := benchRow{DataPlane: dataPlaneLocal, OfferedRate: rate, Orders: orders, ReadyMs: map[string]float64{}, IdleRSSMiB: map[string]float64{}}
+	if opts.DataPlane != nil {
+		row.DataPlane = opts.DataPlane.Name()
+	}
 	transactions := ceiling.NewTransactionCounter(handles)
 	opts.Observers = append(opts.Observers, transactions)
 	orderflow.Wire(&opts)
@@ -387,11 +418,29 @@ func benchOne(ctx context.Context, opts plane.Options, rate float64, orders int,
 		}
 	}
 	res, err := demo.Run(ctx, demo.TargetOf(p.Endpoints(), p.Kafka(), true),
-		demo.Config{Orders: orders, Concurrency: 16, Rate: rate, Seed: 7, RunID: fmt.Sprintf("bench%.0f", rate), Timeout: 5 * time.Minute, Settle: time.Minute})
+		demo.Config{Orders: orders, Concurrency: 16, Rate: rate, Seed: 7, RunID: fmt.Sprintf("bench%.0f", rate), Timeout: 5 * time.Minute, Settle: time.Minute,
+			Processes: func() []profile.Proc {
+				procs := []profile.Proc{{Name: planeProcess, PID: os.Getpid()}}
+				for name, pid := range p.PIDs() {
+					procs = append(procs, profile.Proc{Name: name, PID: pid})
+				}
+				for name, pid := range dataPlanePIDs(opts) {
+					procs = append(procs, profile.Proc{Name: name, PID: pid})
+				}
+				return procs
+			}})
 	if err != nil {
 		return row, err
 	}
 	row.Throughput, row.LatencyMs, row.OK = res.Throughput, res.Latency, res.OK()
+	if res.CPU != nil {
+		row.CPUMsPerOrder = res.CPU.MsPerOrder
+	}
+	if opts.DataPlane != nil {
+		// The work counts come from the local plane's own sources and
+		// ingress; Knative's JVMs do not report theirs here.
+		return row, nil
+	}
 	if err := waitQuiet(ctx, p); err != nil {
 		return row, err
 	}
@@ -441,10 +490,10 @@ func waitQuiet(ctx context.Context, p *plane.Plane) error {
 func printBench(out benchResults) {
 	fmt.Println()
 	w := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(w, "offered/s\tended/s\tof ceiling\tp50 ms\tp90 ms\tp99 ms\tinvariants\t")
+	fmt.Fprintln(w, "data plane\toffered/s\tended/s\tof ceiling\tp50 ms\tp90 ms\tp99 ms\tCPU ms/order\tinvariants\t")
 	for _, r := range out.Rates {
-		fmt.Fprintf(w, "%.0f\t%.1f\t%.1f%%\t%.0f\t%.0f\t%.0f\t%v\t\n", r.OfferedRate, r.Throughput, 100*r.FractionOfCeiling,
-			r.LatencyMs["p50"], r.LatencyMs["p90"], r.LatencyMs["p99"], r.OK)
+		fmt.Fprintf(w, "%s\t%.0f\t%.1f\t%.1f%%\t%.0f\t%.0f\t%.0f\t%.1f\t%v\t\n", r.DataPlane, r.OfferedRate, r.Throughput, 100*r.FractionOfCeiling,
+			r.LatencyMs["p50"], r.LatencyMs["p90"], r.LatencyMs["p99"], r.CPUMsPerOrder, r.OK)
 	}
 	w.Flush()
 

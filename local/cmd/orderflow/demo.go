@@ -141,6 +141,9 @@ With --attach it drives an orderflow already started by "orderflow up".`,
 					for name, pid := range p.PIDs() {
 						procs = append(procs, profile.Proc{Name: name, PID: pid})
 					}
+					for name, pid := range dataPlanePIDs(opts) {
+						procs = append(procs, profile.Proc{Name: name, PID: pid})
+					}
 					return procs
 				}
 			}

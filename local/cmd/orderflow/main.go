@@ -22,6 +22,7 @@ import (
 	"orderflow.dev/local/dashboard"
 	"orderflow.dev/local/door"
 	"orderflow.dev/local/fnserve"
+	"orderflow.dev/local/knplane"
 	"orderflow.dev/local/orderflow"
 	"orderflow.dev/local/plane"
 	"orderflow.dev/local/profile"
@@ -50,7 +51,7 @@ func newRoot() *cobra.Command {
 	}
 	root.PersistentFlags().StringVar(&g.root, "root", "", "orderflow checkout holding knative/ and functions/ (default: found from the working directory)")
 	root.PersistentFlags().StringVar(&g.stateDir, "state-dir", ".orderflow", "where `up` keeps databases, logs and endpoints.json")
-	root.AddCommand(newUp(g), newDemo(g), newPlace(g), newOrder(g), newDLQ(g), newStats(g), newFaults(g), newBench(g), newLag(g), newTrace(), newFunction(), newSchemas(), newSoak(g), newReplay(g))
+	root.AddCommand(newUp(g), newDemo(g), newPlace(g), newOrder(g), newDLQ(g), newStats(g), newFaults(g), newBench(g), newLag(g), newTrace(), newFunction(), newSchemas(), newSoak(g), newReplay(g), newKnativeConfig(g))
 	return root
 }
 
@@ -143,6 +144,7 @@ type upFlags struct {
 	keepState         bool
 	holdLimit         time.Duration
 	env               []string
+	dataPlane         string
 }
 
 func (f *upFlags) register(cmd *cobra.Command) {
@@ -159,6 +161,7 @@ func (f *upFlags) register(cmd *cobra.Command) {
 	cmd.Flags().DurationVar(&f.pingEvery, "ping-every", 0, "fire the PingSources (outbox sweep, stalled-saga check) at this interval instead of their cron schedules")
 	cmd.Flags().BoolVar(&f.keepState, "keep-state", false, "keep the functions' databases from a previous run (only sensible with --brokers: the embedded broker starts empty)")
 	cmd.Flags().DurationVar(&f.holdLimit, "hold-limit", source.DefaultHoldLimit, "longest a record may hold its partition while its dead-letter sink fails transiently; then its dead letter goes to the spool (<state-dir>/"+plane.SpoolDir+")")
+	cmd.Flags().StringVar(&f.dataPlane, "data-plane", dataPlaneLocal, "what carries events between Kafka and HTTP: "+dataPlaneLocal+" (the plane's own KafkaSink ingress and KafkaSources) or "+knplane.Name+" (Knative's Java receiver and dispatcher, built once by "+knplane.Script+")")
 	cmd.Flags().StringArrayVar(&f.env, "env", nil, "extra function environment VAR=value, or FUNCTION/VAR=value for one function (repeatable)")
 }
 
@@ -223,6 +226,9 @@ func (f *upFlags) options(g *globals, stateDir string, progress *os.File) (plane
 	opts.Host, opts.TokenFile, opts.Token = f.host, f.tokenFile, os.Getenv(door.EnvToken)
 	opts.Env, opts.HoldLimit, opts.Log, opts.Progress = env, f.holdLimit, slog.New(slog.NewJSONHandler(logFile, nil)), progress
 	orderflow.Wire(&opts)
+	if err := f.useDataPlane(g, &opts, progress); err != nil {
+		return plane.Options{}, err
+	}
 	return opts, nil
 }
 

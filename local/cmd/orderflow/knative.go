@@ -1,0 +1,150 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"orderflow.dev/local/knplane"
+	"orderflow.dev/local/manifests"
+	"orderflow.dev/local/plane"
+	"orderflow.dev/local/sink"
+)
+
+// dataPlaneLocal is --data-plane's default: the plane's own sinks and sources.
+const dataPlaneLocal = "local"
+
+// useDataPlane puts Knative's data plane into opts when --data-plane asks
+// for it. What only the local plane's sources do has no Knative twin, so
+// those flags are refused with it rather than silently ignored.
+func (f *upFlags) useDataPlane(g *globals, opts *plane.Options, progress io.Writer) error {
+	switch f.dataPlane {
+	case dataPlaneLocal:
+		return nil
+	case knplane.Name:
+	default:
+		return fmt.Errorf("--data-plane %q: want %s or %s", f.dataPlane, dataPlaneLocal, knplane.Name)
+	}
+	if f.duplicateDelivery {
+		return fmt.Errorf("--duplicate-delivery is the local plane's sources' own; it cannot go with --data-plane %s", knplane.Name)
+	}
+	root, err := g.checkout()
+	if err != nil {
+		return err
+	}
+	opts.DataPlane = knplane.New(knplane.Options{Root: root, IngressPort: f.ingressPort, Progress: progress})
+	return nil
+}
+
+// dataPlanePIDs are the processes of a data plane other than the plane's
+// own (Knative's JVMs), for the CPU accounting.
+func dataPlanePIDs(opts plane.Options) map[string]int {
+	if kp, ok := opts.DataPlane.(*knplane.DataPlane); ok {
+		return kp.PIDs()
+	}
+	return nil
+}
+
+// newKnativeConfig writes a config folder for scripts/knative-dataplane.sh
+// start: Knative's receiver and dispatcher run by hand, beside functions
+// started some other way.
+func newKnativeConfig(g *globals) *cobra.Command {
+	var (
+		out, manifestsDir string
+		brokers, funcs    []string
+		ingressPort       int
+	)
+	cmd := &cobra.Command{
+		Use:    "knative-config",
+		Short:  "Write the config folder (env, properties, contracts from knative/base) of Knative's data plane for " + knplane.Script + " start",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if out == "" || len(brokers) == 0 {
+				return fmt.Errorf("--out and --brokers are required")
+			}
+			if ingressPort <= 0 || ingressPort > 65535 {
+				return fmt.Errorf("--ingress-port %d: not a port", ingressPort)
+			}
+			root, err := g.checkout()
+			if err != nil {
+				return err
+			}
+			if manifestsDir == "" {
+				manifestsDir = filepath.Join(root, "knative", "base")
+			}
+			urls := map[string]string{}
+			for _, kv := range funcs {
+				name, url, ok := strings.Cut(kv, "=")
+				if !ok || name == "" || !strings.HasPrefix(url, "http") {
+					return fmt.Errorf("--function %q: want NAME=http://host:port", kv)
+				}
+				urls[name] = url
+			}
+			set, err := manifests.Load(manifestsDir)
+			if err != nil {
+				return err
+			}
+			if err := manifests.Resolve(set); err != nil {
+				return err
+			}
+			source, err := knplane.Build(context.Background(), root, os.Stderr)
+			if err != nil {
+				return err
+			}
+			if err := os.MkdirAll(out, 0o755); err != nil {
+				return err
+			}
+			out, _ = filepath.Abs(out)
+			tlsPort := ingressPort + 1
+			ns := set.Namespace
+			if ns == "" {
+				ns = manifests.DefaultNamespace
+			}
+			if err := knplane.WriteConfig(out, knplane.Config{Source: source, Namespace: ns, IngressPort: ingressPort, IngressTLSPort: tlsPort}); err != nil {
+				return err
+			}
+			sinks, err := knplane.SinkContract(set, brokers, 1)
+			if err != nil {
+				return err
+			}
+			ingress := fmt.Sprintf("http://127.0.0.1:%d", ingressPort)
+			sources, err := knplane.SourceContract(set, brokers, func(d manifests.Destination) (string, error) {
+				switch {
+				case d.Ref == nil:
+					return d.URI, nil
+				case d.Ref.Kind == manifests.KindKafkaSink:
+					return sink.URL(ingress, d.Ref.Namespace, d.Ref.Name) + d.URI, nil
+				case d.Ref.Kind == manifests.KindService:
+					if u, ok := urls[d.Ref.Name]; ok {
+						return strings.TrimSuffix(u, "/") + d.URI, nil
+					}
+					return "", fmt.Errorf("no --function %s=URL", d.Ref.Name)
+				}
+				return "", fmt.Errorf("cannot address a %s", d.Ref.Kind)
+			}, 1)
+			if err != nil {
+				return err
+			}
+			if err := knplane.WriteContract(out, knplane.ReceiverContract, sinks); err != nil {
+				return err
+			}
+			if err := knplane.WriteContract(out, knplane.DispatcherContract, sources); err != nil {
+				return err
+			}
+			fmt.Printf("wrote %s: %d KafkaSinks at %s, %d KafkaSources; start with: %s start %s\n", out, len(sinks.Resources), ingress, len(sources.Resources), knplane.Script, out)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&out, "out", "", "the config folder to write")
+	cmd.Flags().StringVar(&manifestsDir, "manifests", "", "kustomization directory (default <root>/knative/base)")
+	cmd.Flags().StringSliceVar(&brokers, "brokers", nil, "Kafka bootstrap servers")
+	cmd.Flags().StringArrayVar(&funcs, "function", nil, "a function's address, NAME=http://host:port (repeatable)")
+	cmd.Flags().IntVar(&ingressPort, "ingress-port", 8090, "the receiver's port (the next one is its unused TLS port)")
+	return cmd
+}
