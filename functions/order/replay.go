@@ -108,7 +108,12 @@ func foldOwnFact(ctx context.Context, tx *store.Tx, e event.Event, data any) err
 	if _, err := appendEvents(ctx, tx, o, cause, []saga.Emit{{Type: e.Type(), Data: json.RawMessage(e.Data())}}); err != nil {
 		return fmt.Errorf("order %s: folding %s %s: %w", orderID, e.Type(), e.ID(), err)
 	}
-	return recordTimeline(ctx, tx, orderID, e, summaryOf(data))
+	// The timeline is a read model: it names the fact as decisions see it
+	// (an upcast order.created.v1 as the v2 it reads as), as the live
+	// function names what it emits now.
+	shown := e.Clone()
+	shown.SetType(events.Current(e.Type()))
+	return recordTimeline(ctx, tx, orderID, shown, summaryOf(data))
 }
 
 // notePlacement notes a place-order command as the live function did: the
