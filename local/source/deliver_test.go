@@ -196,7 +196,10 @@ func TestNoResponseDeadLetter(t *testing.T) {
 	t.Cleanup(func() { close(release) }) // runs before the server's Close
 	dlq := &recorder{script: []int{202}}
 	spec := testSpec(1, true)
-	spec.Delivery.Timeout = 20 * time.Millisecond
+	// Long enough for each attempt to reach the handler on a loaded
+	// machine (at 20 ms one sometimes timed out on the way, and the
+	// subscriber saw one call of the two).
+	spec.Delivery.Timeout = 250 * time.Millisecond
 	s, _ := newTestSource(t, spec, map[string]string{"sub": hang, "dlq": serve(t, dlq)})
 	e := testEvent()
 	s.settle(context.Background(), &delivery{}, &e)
