@@ -1,7 +1,8 @@
 // Package soak measures the saga over time at a steady rate: every sample
-// interval it reads each function's database size on disk and resident
-// memory, the plane's memory, and the placement-to-outcome latency of the
-// orders that ended in the interval. The orders themselves are placed and
+// interval it reads each function's database size on disk, its tables
+// (bookkeeping apart from domain) and resident memory, the plane's memory,
+// and the placement-to-outcome latency of the orders that ended in the
+// interval. The orders themselves are placed and
 // followed by demo.Run; this package is the sampling, its statistics, the
 // results file and the picture.
 package soak
