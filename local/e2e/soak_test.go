@@ -13,8 +13,9 @@ import (
 )
 
 // A short soak on the embedded broker: every placed order ends, the
-// invariants hold, and every sample has each function's database size and
-// memory; once the functions stopped, each database's tables are listed.
+// invariants hold, and every sample has each function's database size,
+// memory and tables (bookkeeping apart from domain); once the functions
+// stopped, each database's tables are listed.
 func TestSoakRecordsEveryFunctionOverTime(t *testing.T) {
 	if brokers() != nil {
 		t.Skip("the soak's end-to-end test runs on the embedded broker (its topology is its own)")
@@ -64,6 +65,61 @@ func TestSoakRecordsEveryFunctionOverTime(t *testing.T) {
 			}
 		}
 	}
+	// Every sample reads each function's tables while it runs: its
+	// bookkeeping tables (processed_events and outbox, in its own file)
+	// with their rows, the split adding up to what the tables say, and
+	// the domain per ended order once orders ended.
+	processedSeen := map[string]bool{}
+	for i, sample := range res.Samples {
+		for _, name := range functions {
+			f := sample.Functions[name]
+			var bookkeeping, domain int64
+			present := map[string]bool{}
+			for _, table := range f.Tables {
+				switch {
+				case table.Name == soak.FreePages:
+				case soak.BookkeepingTables[table.Name]:
+					bookkeeping += table.Bytes
+				default:
+					domain += table.Bytes
+				}
+				if table.File == name+".db" && soak.BookkeepingTables[table.Name] {
+					present[table.Name] = table.Rows >= 0 && table.Bytes > 0
+					if table.Name == "processed_events" && table.Rows > 0 {
+						processedSeen[name] = true
+					}
+				}
+			}
+			if !present["processed_events"] || !present["outbox"] {
+				t.Errorf("sample %d (%.0fs): %s's tables %+v, want processed_events and outbox of %s.db with rows and bytes", i, sample.Seconds, name, f.Tables, name)
+			}
+			if f.BookkeepingBytes != bookkeeping || f.DomainBytes != domain || bookkeeping <= 0 || domain <= 0 {
+				t.Errorf("sample %d (%.0fs): %s bookkeeping %d, domain %d; its tables add up to %d and %d", i, sample.Seconds, name, f.BookkeepingBytes, f.DomainBytes, bookkeeping, domain)
+			}
+			if sample.Ended > 0 && (f.DomainBytesPerOrder <= 0 || f.DomainBytesPerOrder > float64(f.DomainBytes)/float64(sample.Ended)) {
+				t.Errorf("sample %d (%.0fs): %s domain %.0f bytes per order of %d bytes, %d ended (at least, when its tables were read)",
+					i, sample.Seconds, name, f.DomainBytesPerOrder, f.DomainBytes, sample.Ended)
+			}
+		}
+	}
+	for _, name := range functions {
+		if !processedSeen[name] {
+			t.Errorf("%s: no sample has a processed id in processed_events", name)
+		}
+	}
+	var bookkeepingVerdicts, domainVerdicts int
+	for _, v := range res.Verdicts {
+		switch v.Part {
+		case "bookkeeping":
+			bookkeepingVerdicts++
+		case "domain per order":
+			domainVerdicts++
+		}
+	}
+	if bookkeepingVerdicts != len(functions)+1 || domainVerdicts != len(functions)+1 {
+		t.Errorf("verdicts %+v: want bookkeeping and domain per order of every function and of all", res.Verdicts)
+	}
+
 	last := res.Samples[len(res.Samples)-1]
 	if !last.Final || last.Placed != s.Placed || last.Ended != s.Placed {
 		t.Errorf("last sample: final %v, placed %d, ended %d; want the final one with every order ended", last.Final, last.Placed, last.Ended)

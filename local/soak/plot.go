@@ -12,44 +12,60 @@ import (
 	"orderflow.dev/local/demo"
 )
 
-// Plot draws the soak as a PNG of four panels against minutes of the run:
-// each function's database size and resident memory, the plane's memory,
-// and each interval's p50 and p99 latency. A dashed line marks the end of
-// the warm-up, another the end of the placing.
+// Plot draws the soak as a PNG of six panels against minutes of the run:
+// each function's bookkeeping (what pruning bounds), its domain tables per
+// ended order, its database size on disk and its resident memory, the
+// plane's memory, and each interval's p50 and p99 latency. A dashed line
+// marks the end of the warm-up, another the end of the placing.
 func Plot(r Results, warmUpMinutes, placingMinutes float64, path string) error {
 	if len(r.Samples) == 0 {
 		return fmt.Errorf("no sample to plot")
 	}
 	names := functionNames(r.Samples)
 	const mb = 1 << 20
-	perFunction := func(value func(Function) float64) []any {
+	// value says false for a sample it has no figure in.
+	perFunction := func(value func(Function) (float64, bool)) []any {
 		var lines []any
 		for _, name := range names {
 			pts := make(plotter.XYs, 0, len(r.Samples))
 			for _, s := range r.Samples {
 				if f, ok := s.Functions[name]; ok {
-					pts = append(pts, plotter.XY{X: s.Seconds / 60, Y: value(f)})
+					if y, ok := value(f); ok {
+						pts = append(pts, plotter.XY{X: s.Seconds / 60, Y: y})
+					}
 				}
 			}
 			lines = append(lines, name, pts)
 		}
 		return lines
 	}
+	bookkeeping := newPanel("bookkeeping: processed_events + outbox (pruned)", "MB")
+	if err := plotutil.AddLines(bookkeeping, perFunction(func(f Function) (float64, bool) {
+		return float64(f.BookkeepingBytes) / mb, len(f.Tables) > 0
+	})...); err != nil {
+		return err
+	}
+	perOrder := newPanel("domain tables (the orders) per ended order", "KB")
+	if err := plotutil.AddLines(perOrder, perFunction(func(f Function) (float64, bool) {
+		return f.DomainBytesPerOrder / 1024, f.DomainBytesPerOrder > 0
+	})...); err != nil {
+		return err
+	}
 
-	db := newPanel("database size on disk (SQLite file + WAL)", "MB")
-	if err := plotutil.AddLines(db, perFunction(func(f Function) float64 { return float64(f.DBBytes) / mb })...); err != nil {
+	db := newPanel("database on disk (files + WALs: grows with the orders)", "MB")
+	if err := plotutil.AddLines(db, perFunction(func(f Function) (float64, bool) { return float64(f.DBBytes) / mb, true })...); err != nil {
 		return err
 	}
 	rss := newPanel("resident memory of each function (VmRSS)", "MB")
-	if err := plotutil.AddLines(rss, perFunction(func(f Function) float64 { return float64(f.RSSBytes) / mb })...); err != nil {
+	if err := plotutil.AddLines(rss, perFunction(func(f Function) (float64, bool) { return float64(f.RSSBytes) / mb, true })...); err != nil {
 		return err
 	}
-	planeTitle := "resident memory of the plane (sources, ingress, this soak)"
+	planeTitle := "resident memory of the plane (Kafka outside it)"
 	if r.Broker == "embedded" {
-		planeTitle = "resident memory of the plane (and the embedded broker's log)"
+		planeTitle = "resident memory of the plane (+ embedded broker's log)"
 	}
 	plane := newPanel(planeTitle, "MB")
-	latency := newPanel("placement -> outcome of the orders ended in each interval", "milliseconds")
+	latency := newPanel("placement -> outcome, orders ended in each interval", "milliseconds")
 	var planePts, p50, p99 plotter.XYs
 	for _, s := range r.Samples {
 		planePts = append(planePts, plotter.XY{X: s.Seconds / 60, Y: float64(s.PlaneRSS) / mb})
@@ -66,13 +82,13 @@ func Plot(r Results, warmUpMinutes, placingMinutes float64, path string) error {
 			return err
 		}
 	}
-	for _, p := range []*plot.Plot{db, rss, plane, latency} {
+	for _, p := range []*plot.Plot{bookkeeping, perOrder, db, rss, plane, latency} {
 		p.X.Min, p.Y.Min = 0, 0
 		if err := markPhases(p, warmUpMinutes, placingMinutes); err != nil {
 			return err
 		}
 	}
-	return demo.SaveGrid(path, vg.Points(1100), vg.Points(760), [][]*plot.Plot{{db, rss}, {plane, latency}})
+	return demo.SaveGrid(path, vg.Points(1500), vg.Points(820), [][]*plot.Plot{{bookkeeping, perOrder, db}, {rss, plane, latency}})
 }
 
 func newPanel(title, unit string) *plot.Plot {

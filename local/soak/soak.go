@@ -1,7 +1,8 @@
 // Package soak measures the saga over time at a steady rate: every sample
-// interval it reads each function's database size on disk and resident
-// memory, the plane's memory, and the placement-to-outcome latency of the
-// orders that ended in the interval. The orders themselves are placed and
+// interval it reads each function's database size on disk, its tables
+// (bookkeeping apart from domain) and resident memory, the plane's memory,
+// and the placement-to-outcome latency of the orders that ended in the
+// interval. The orders themselves are placed and
 // followed by demo.Run; this package is the sampling, its statistics, the
 // results file and the picture.
 package soak
@@ -92,8 +93,28 @@ type Function struct {
 	// (orderflow_store_pruned_rows_total, all tables); -1 when its
 	// /metrics could not be read.
 	PrunedRows int64 `json:"prunedRows"`
+	// Tables is each table of its databases now (rows, and bytes with its
+	// indexes), read from a copy of the files (SnapshotTables), and the
+	// free pages of each file.
+	Tables []Table `json:"tables,omitempty"`
+	// BookkeepingBytes, DomainBytes and FreeBytes split Tables (Split):
+	// what pruning bounds, the orders themselves, and pages kept for reuse.
+	BookkeepingBytes int64 `json:"bookkeepingBytes"`
+	DomainBytes      int64 `json:"domainBytes"`
+	FreeBytes        int64 `json:"freeBytes"`
+	// DomainBytesPerOrder is DomainBytes over the orders ended when the
+	// tables had been read; 0 before the first ended.
+	DomainBytesPerOrder float64 `json:"domainBytesPerOrder"`
 	// Errors says what could not be read (the figure is then 0).
 	Errors []string `json:"errors,omitempty"`
+}
+
+// PerOrder sets DomainBytesPerOrder for the orders ended so far.
+func (f *Function) PerOrder(ended int) {
+	f.DomainBytesPerOrder = 0
+	if ended > 0 {
+		f.DomainBytesPerOrder = float64(f.DomainBytes) / float64(ended)
+	}
 }
 
 // Window gathers the latencies of orders ending between two samples. Add
@@ -162,7 +183,10 @@ func (s *Sampler) Run(ctx context.Context, start time.Time) {
 		case <-ctx.Done():
 			return
 		case now := <-tick.C:
-			s.Take(ctx, now, false)
+			// A sample begun is finished whole even if the soak stops
+			// meanwhile (its reads are bounded: files, and /metrics with
+			// a timeout), rather than recorded with a cancelled read.
+			s.Take(context.WithoutCancel(ctx), now, false)
 		}
 	}
 }
@@ -180,6 +204,13 @@ func (s *Sampler) Take(ctx context.Context, now time.Time, final bool) Sample {
 	sample.PlaneRSS, sample.Functions, err = s.Probe.Read(ctx)
 	if err != nil {
 		sample.Errors = append(sample.Errors, "plane rss: "+err.Error())
+	}
+	// The orders ended by now, once the tables were read: their rows are in
+	// them (an order in flight has some of its rows too, a handful at most).
+	_, endedByNow := s.Counts()
+	for name, f := range sample.Functions {
+		f.PerOrder(endedByNow)
+		sample.Functions[name] = f
 	}
 	s.samples = append(s.samples, sample)
 	if s.OnSample != nil {
@@ -211,6 +242,9 @@ func Line(s Sample) string {
 		fmt.Fprintf(&b, " | %s db %.1fMB rss %.0fMB", name, float64(f.DBBytes)/(1<<20), float64(f.RSSBytes)/(1<<20))
 		if f.PrunedRows > 0 {
 			fmt.Fprintf(&b, " pruned %d", f.PrunedRows)
+		}
+		if len(f.Tables) > 0 {
+			fmt.Fprintf(&b, " bookkeeping %.1fMB domain %.2fKB/order", float64(f.BookkeepingBytes)/(1<<20), f.DomainBytesPerOrder/1024)
 		}
 		if len(f.Errors) > 0 {
 			fmt.Fprintf(&b, " (%s)", strings.Join(f.Errors, "; "))
@@ -256,6 +290,10 @@ func (p Probe) Read(ctx context.Context) (planeRSS int64, fns map[string]Functio
 		if f.DBBytes, e = DatabaseBytes(p.DBDir, name); e != nil {
 			f.Errors = append(f.Errors, "database size: "+e.Error())
 		}
+		if f.Tables, e = SnapshotTables(ctx, p.DBDir, name); e != nil {
+			f.Errors = append(f.Errors, "tables: "+e.Error())
+		}
+		f.BookkeepingBytes, f.DomainBytes, f.FreeBytes = Split(f.Tables)
 		if f.PrunedRows, e = p.prunedRows(ctx, proc.URL); e != nil {
 			f.PrunedRows = -1
 			f.Errors = append(f.Errors, "pruned rows: "+e.Error())
@@ -364,10 +402,13 @@ type Results struct {
 	PruneInt  string    `json:"pruneInterval"`
 	Samples   []Sample  `json:"samples"`
 	// Tables is each function's databases table by table once it stopped
-	// (the files are locked while it runs).
-	Tables  map[string][]Table `json:"tables,omitempty"`
-	Trend   []Trend            `json:"trend"`
-	Summary Summary            `json:"summary"`
+	// (each sample has them too, read from copies while it ran).
+	Tables map[string][]Table `json:"tables,omitempty"`
+	Trend  []Trend            `json:"trend"`
+	// Verdicts say, in words, whether bookkeeping stayed flat after the
+	// warm-up and how the domain grew per order.
+	Verdicts []Verdict `json:"verdicts,omitempty"`
+	Summary  Summary   `json:"summary"`
 }
 
 // Summary is the whole run.

@@ -75,10 +75,22 @@ func TestTrends(t *testing.T) {
 	// 10 minutes, a sample a minute: order's database grows by 1 MB a
 	// minute until minute 3, then stays at 4 MB; its memory climbs 2 MB a
 	// minute throughout; p99 is always 80 ms.
+	// Its bookkeeping tables fill up to 3 MB by minute 3 and stay there;
+	// its domain takes 1 KB per order, 600 orders a minute; notify's
+	// bookkeeping is never pruned: 1 MB more every minute.
 	for m := 0; m <= 10; m++ {
 		db := int64(min(m+1, 4)) * mb
+		ended := 600 * m
+		order := Function{DBBytes: db, RSSBytes: int64(30+2*m) * mb, Tables: []Table{
+			{Name: "processed_events", Bytes: int64(min(m, 3)) * mb / 3}, {Name: "outbox", Bytes: int64(min(m, 3)) * mb / 3 * 2},
+			{Name: "order_events", Bytes: int64(ended) * 1024}, {Name: FreePages, Bytes: 4096}}}
+		order.BookkeepingBytes, order.DomainBytes, order.FreeBytes = Split(order.Tables)
+		order.PerOrder(ended)
+		notify := Function{DBBytes: db, RSSBytes: 30 * mb, Tables: []Table{{Name: "processed_events", Bytes: int64(m+1) * mb}, {Name: "notifications", Bytes: int64(ended) * 512}}}
+		notify.BookkeepingBytes, notify.DomainBytes, notify.FreeBytes = Split(notify.Tables)
+		notify.PerOrder(ended)
 		samples = append(samples, Sample{Seconds: float64(60 * m), EndedPerSecond: 10, P50Millis: 20, P99Millis: 80, PlaneRSS: 100 * mb,
-			Functions: map[string]Function{"order": {DBBytes: db, RSSBytes: int64(30+2*m) * mb}}})
+			Functions: map[string]Function{"order": order, "notify": notify}})
 	}
 	// The drain after the placing and the final sample do not count.
 	samples = append(samples, Sample{Seconds: 630, PlaneRSS: 500 * mb, Functions: map[string]Function{"order": {DBBytes: 50 * mb, RSSBytes: 90 * mb}}},
@@ -105,8 +117,57 @@ func TestTrends(t *testing.T) {
 	check("order rss MB", 36, 50, 2, 100*14.0/36)
 	check("p99 ms", 80, 80, 0, 0)
 	check("plane rss MB", 100, 100, 0, 0)
+	check("order bookkeeping MB", 3, 3, 0, 0)
+	check("order domain KB/order", 1, 1, 0, 0)
+	check("order domain MB", 1800.0/1024, 6000.0/1024, 600.0/1024, 100*4200.0/1800)
+	check("notify bookkeeping MB", 4, 11, 1, 175)
+	check("all functions domain KB/order", 1.5, 1.5, 0, 0)
+	if tr := got["order bookkeeping MB"]; !tr.Flat() || tr.Minutes != 7 {
+		t.Errorf("order bookkeeping: %+v, want flat over 7 minutes", tr)
+	}
+	if tr := got["notify bookkeeping MB"]; tr.Flat() {
+		t.Errorf("notify bookkeeping grows 1 MB a minute from 4 MB: %+v called flat", tr)
+	}
+
+	verdicts := map[string]Verdict{}
+	for _, v := range Verdicts(trends) {
+		verdicts[v.Of+" "+v.Part] = v
+	}
+	for key, want := range map[string]struct {
+		flat bool
+		says string
+	}{
+		"order bookkeeping":              {true, "order bookkeeping (outbox + processed_events, indexes included): 3.00 MB at the warm-up, 3.00 MB at the end, +0.0 %"},
+		"notify bookkeeping":             {false, "4.00 MB at the warm-up, 11.00 MB at the end, +175.0 % (+1.000 MB a minute over 7.0 minutes, max 11.00 MB): NOT flat"},
+		"all functions bookkeeping":      {false, "all functions bookkeeping"},
+		"order domain per order":         {true, "order domain tables: 1.00 KB per ended order at the warm-up, 1.00 KB at the end, +0.0 %: flat per order, so the total grows in step with the orders (1.8 -> 5.9 MB, +0.59 MB a minute)"},
+		"all functions domain per order": {true, "all functions domain tables: 1.50 KB per ended order"},
+		"notify domain per order":        {true, "notify domain tables: 0.50 KB"},
+	} {
+		v, ok := verdicts[key]
+		if !ok || v.Flat != want.flat || !strings.Contains(v.Says, want.says) {
+			t.Errorf("verdict %q: %+v (present %v), want flat %v saying %q", key, v, ok, want.flat, want.says)
+		}
+	}
+	if len(verdicts) != 6 {
+		t.Errorf("%d verdicts, want bookkeeping and domain of order, notify and all: %v", len(verdicts), verdicts)
+	}
 	if got["order rss MB"].Max != 50 {
 		t.Errorf("order rss max %v, want 50 (the drain's 90 left out)", got["order rss MB"].Max)
+	}
+
+	for _, tt := range []struct {
+		t    Trend
+		want bool
+	}{
+		{Trend{WarmUp: 10, End: 10.9, PerMinute: 0.1, Minutes: 7}, true},
+		{Trend{WarmUp: 10, End: 11.1, PerMinute: 0.1, Minutes: 7}, false}, // end past a tenth
+		{Trend{WarmUp: 10, End: 10, PerMinute: 0.2, Minutes: 7}, false},   // its line climbs 1.4 in 7 minutes
+		{Trend{WarmUp: 10, End: 9.5, PerMinute: -0.1, Minutes: 7}, true},
+	} {
+		if got := tt.t.Flat(); got != tt.want {
+			t.Errorf("%+v: Flat = %v, want %v", tt.t, got, tt.want)
+		}
 	}
 
 	if _, err := Trends(samples[:3], 3*time.Minute, 10*time.Minute); err == nil {
@@ -216,11 +277,12 @@ func TestDatabaseBytesAndTables(t *testing.T) {
 func TestLine(t *testing.T) {
 	line := Line(Sample{Seconds: 120, Placed: 2400, Ended: 2390, EndedPerSecond: 20, P50Millis: 25, P99Millis: 140, PlaneRSS: 200 << 20,
 		Functions: map[string]Function{
-			"order":     {DBBytes: 12 << 20, RSSBytes: 40 << 20, PrunedRows: 7000},
+			"order": {DBBytes: 12 << 20, RSSBytes: 40 << 20, PrunedRows: 7000, Tables: []Table{{Name: "outbox"}},
+				BookkeepingBytes: 7 << 20, DomainBytesPerOrder: 2150},
 			"analytics": {DBBytes: 3 << 20, RSSBytes: 35 << 20, Errors: []string{"rss: gone"}},
 		}})
 	for _, want := range []string{"120s placed 2400 ended 2390 (20.0/s) p50 25ms p99 140ms", "plane 200MB",
-		"analytics db 3.0MB rss 35MB (rss: gone) | order db 12.0MB rss 40MB pruned 7000"} {
+		"analytics db 3.0MB rss 35MB (rss: gone) | order db 12.0MB rss 40MB pruned 7000 bookkeeping 7.0MB domain 2.10KB/order"} {
 		if !strings.Contains(line, want) {
 			t.Errorf("Line = %q, want it to contain %q", line, want)
 		}

@@ -3,6 +3,7 @@ package soak
 import (
 	"context"
 	"fmt"
+	"math"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -23,6 +24,23 @@ type Trend struct {
 	// PerMinute is the least-squares slope over the samples between the
 	// two, in the series' unit per minute.
 	PerMinute float64 `json:"perMinute"`
+	// Minutes is how long after the warm-up the series was measured.
+	Minutes float64 `json:"minutes"`
+}
+
+// FlatWithin is how far a series may move after the warm-up and still be
+// called flat: a tenth of its value at the warm-up, both from that value to
+// the end and along its fitted line over the same minutes. A tenth is
+// coarser than the sampling noise of a table's pages (a b-tree grows and
+// reuses pages in steps) and finer than any growth that lasts: a series
+// growing a tenth in 7 minutes doubles in about an hour.
+const FlatWithin = 0.10
+
+// Flat says whether the series stayed within FlatWithin of its value at
+// the warm-up.
+func (t Trend) Flat() bool {
+	limit := FlatWithin * math.Abs(t.WarmUp)
+	return math.Abs(t.End-t.WarmUp) <= limit && math.Abs(t.PerMinute*t.Minutes) <= limit
 }
 
 // Trends works out, for every series, how it moved between the first
@@ -45,7 +63,49 @@ func Trends(samples []Sample, warmUp, placingFor time.Duration) ([]Trend, error)
 		"p99 ms":       func(s Sample) (float64, bool) { return s.P99Millis, s.EndedPerSecond > 0 },
 		"p50 ms":       func(s Sample) (float64, bool) { return s.P50Millis, s.EndedPerSecond > 0 },
 	}
+	const kb = 1 << 10
+	allTables := func(s Sample) bool {
+		for _, f := range s.Functions {
+			if len(f.Tables) == 0 {
+				return false
+			}
+		}
+		return len(s.Functions) > 0
+	}
+	series[AllFunctions+" bookkeeping MB"] = func(s Sample) (float64, bool) {
+		var total int64
+		for _, f := range s.Functions {
+			total += f.BookkeepingBytes
+		}
+		return float64(total) / mb, allTables(s)
+	}
+	series[AllFunctions+" domain MB"] = func(s Sample) (float64, bool) {
+		var total int64
+		for _, f := range s.Functions {
+			total += f.DomainBytes
+		}
+		return float64(total) / mb, allTables(s)
+	}
+	series[AllFunctions+" domain KB/order"] = func(s Sample) (float64, bool) {
+		var perOrder float64
+		for _, f := range s.Functions {
+			perOrder += f.DomainBytesPerOrder
+		}
+		return perOrder / kb, allTables(s) && perOrder > 0
+	}
 	for name := range steady[len(steady)-1].Functions {
+		series[name+" bookkeeping MB"] = func(s Sample) (float64, bool) {
+			f, ok := s.Functions[name]
+			return float64(f.BookkeepingBytes) / mb, ok && len(f.Tables) > 0
+		}
+		series[name+" domain MB"] = func(s Sample) (float64, bool) {
+			f, ok := s.Functions[name]
+			return float64(f.DomainBytes) / mb, ok && len(f.Tables) > 0
+		}
+		series[name+" domain KB/order"] = func(s Sample) (float64, bool) {
+			f, ok := s.Functions[name]
+			return f.DomainBytesPerOrder / kb, ok && len(f.Tables) > 0 && f.DomainBytesPerOrder > 0
+		}
 		series[name+" db MB"] = func(s Sample) (float64, bool) {
 			f, ok := s.Functions[name]
 			return float64(f.DBBytes) / mb, ok && f.DBBytes > 0
@@ -66,7 +126,7 @@ func Trends(samples []Sample, warmUp, placingFor time.Duration) ([]Trend, error)
 		if len(ys) < 2 {
 			continue // never measured (an interval with no order ended has no p99)
 		}
-		t := Trend{Series: name, WarmUp: ys[0], End: ys[len(ys)-1], PerMinute: slope(xs, ys)}
+		t := Trend{Series: name, WarmUp: ys[0], End: ys[len(ys)-1], PerMinute: slope(xs, ys), Minutes: xs[len(xs)-1] - xs[0]}
 		for _, y := range ys {
 			t.Max = max(t.Max, y)
 		}
@@ -77,6 +137,75 @@ func Trends(samples []Sample, warmUp, placingFor time.Duration) ([]Trend, error)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Series < out[j].Series })
 	return out, nil
+}
+
+// AllFunctions names the series that add up every function.
+const AllFunctions = "all functions"
+
+// Verdict is one sentence of the soak's summary about a function's
+// database (or AllFunctions'): Flat is the verdict, Says the figures.
+type Verdict struct {
+	Of     string `json:"of"`   // a function, or AllFunctions
+	Part   string `json:"part"` // "bookkeeping" or "domain per order"
+	Flat   bool   `json:"flat"`
+	Says   string `json:"says"`
+	Series string `json:"series"`
+}
+
+// Verdicts judges, from the trends, each function's bookkeeping after the
+// warm-up (flat is what pruning promises) and its domain per order (flat
+// per order is a total growing in step with the orders, nothing more),
+// the functions by name and AllFunctions last.
+func Verdicts(trends []Trend) []Verdict {
+	byName := map[string]Trend{}
+	var names []string
+	for _, t := range trends {
+		byName[t.Series] = t
+		if of, ok := strings.CutSuffix(t.Series, " bookkeeping MB"); ok && of != AllFunctions {
+			names = append(names, of)
+		}
+	}
+	sort.Strings(names)
+	var out []Verdict
+	for _, of := range append(names, AllFunctions) {
+		if t, ok := byName[of+" bookkeeping MB"]; ok {
+			v := Verdict{Of: of, Part: "bookkeeping", Flat: t.Flat(), Series: t.Series}
+			v.Says = fmt.Sprintf("%s bookkeeping (%s, indexes included): %.2f MB at the warm-up, %.2f MB at the end, %+.1f %% (%+.3f MB a minute over %.1f minutes, max %.2f MB): %s",
+				of, bookkeepingNames(), t.WarmUp, t.End, t.ChangePercent, t.PerMinute, t.Minutes, t.Max, flatWord(v.Flat))
+			out = append(out, v)
+		}
+		if t, ok := byName[of+" domain KB/order"]; ok {
+			v := Verdict{Of: of, Part: "domain per order", Flat: t.Flat(), Series: t.Series}
+			v.Says = fmt.Sprintf("%s domain tables: %.2f KB per ended order at the warm-up, %.2f KB at the end, %+.1f %%: %s",
+				of, t.WarmUp, t.End, t.ChangePercent, flatWord(v.Flat))
+			if v.Flat {
+				v.Says += " per order, so the total grows in step with the orders"
+			} else {
+				v.Says += " per order: the total does not grow in step with the orders"
+			}
+			if total, ok := byName[of+" domain MB"]; ok {
+				v.Says += fmt.Sprintf(" (%.1f -> %.1f MB, %+.2f MB a minute)", total.WarmUp, total.End, total.PerMinute)
+			}
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func flatWord(flat bool) string {
+	if flat {
+		return "flat"
+	}
+	return fmt.Sprintf("NOT flat (moved more than %.0f %%)", 100*FlatWithin)
+}
+
+func bookkeepingNames() string {
+	names := make([]string, 0, len(BookkeepingTables))
+	for n := range BookkeepingTables {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return strings.Join(names, " + ")
 }
 
 // slope is the least-squares line's through (xs, ys); 0 when every x is

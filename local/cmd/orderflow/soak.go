@@ -38,7 +38,9 @@ func newSoak(g *globals) *cobra.Command {
 		Long: `soak starts the whole topology (as demo does: embedded Kafka unless --brokers),
 places --rate orders a second for --duration (demo's mix of orders), follows
 each to its outcome, and every --sample records each function's database size
-on disk (its SQLite files and their WALs), each function's resident memory
+on disk (its SQLite files and their WALs) and each of its tables (rows, and
+bytes with their indexes, read from a copy of the files: a running function
+holds its file exclusively), each function's resident memory
 (VmRSS), the plane's own, the rows its pruning deleted, and the p50 and p99
 placement-to-outcome latency of the orders that ended in the interval: a line
 per sample on stderr. At the end it checks the invariants (as demo does),
@@ -164,6 +166,7 @@ invariant is violated.`,
 			if results.Trend, err = soak.Trends(results.Samples, cfg.WarmUp, cfg.Duration); err != nil {
 				fmt.Printf("no trend: %v\n", err)
 			}
+			results.Verdicts = soak.Verdicts(results.Trend)
 
 			if prof != nil {
 				// Now, while the broker's log and the run's bookkeeping are
@@ -185,6 +188,7 @@ invariant is violated.`,
 
 			res.Print(os.Stdout)
 			printTrends(results.Trend)
+			printVerdicts(results.Verdicts)
 			if err := writeResults(out, results); err != nil {
 				return err
 			}
@@ -262,13 +266,31 @@ func orDefault(d time.Duration, def string) string {
 	return d.String()
 }
 
+// printVerdicts says bookkeeping's change after the warm-up apart from the
+// domain's growth per order.
+func printVerdicts(verdicts []soak.Verdict) {
+	for _, part := range []string{"bookkeeping", "domain per order"} {
+		first := true
+		for _, v := range verdicts {
+			if v.Part != part {
+				continue
+			}
+			if first {
+				fmt.Printf("%s after the warm-up:\n", part)
+				first = false
+			}
+			fmt.Printf("  %s\n", v.Says)
+		}
+	}
+}
+
 func printTrends(trends []soak.Trend) {
 	if len(trends) == 0 {
 		return
 	}
 	fmt.Println("from the end of the warm-up to the end of the placing:")
-	fmt.Printf("  %-22s %10s %10s %10s %9s %12s\n", "series", "warm-up", "end", "max", "change", "per minute")
+	fmt.Printf("  %-32s %10s %10s %10s %9s %12s\n", "series", "warm-up", "end", "max", "change", "per minute")
 	for _, t := range trends {
-		fmt.Printf("  %-22s %10.1f %10.1f %10.1f %8.1f%% %12.2f\n", t.Series, t.WarmUp, t.End, t.Max, t.ChangePercent, t.PerMinute)
+		fmt.Printf("  %-32s %10.2f %10.2f %10.2f %8.1f%% %12.3f\n", t.Series, t.WarmUp, t.End, t.Max, t.ChangePercent, t.PerMinute)
 	}
 }
