@@ -88,7 +88,14 @@ if [ "$mode" = install ] && [ "$(id -u)" = 0 ] && ! grep -q '^golang' <<<"$missi
   t0=$SECONDS
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends ca-certificates "${pkgs[@]}" >/dev/null
+  # A package this distribution does not carry (openjdk-21 is not in
+  # Debian 12) would fail the whole install: leave it out and name it below.
+  available=()
+  for pkg in "${pkgs[@]}"; do
+    if apt-cache show "$pkg" >/dev/null 2>&1; then available+=("$pkg"); else say "prereqs: $pkg is not in this system's package archive" >&2; fi
+  done
+  pkgs=("${available[@]}")
+  [ ${#pkgs[@]} -eq 0 ] || apt-get install -y -qq --no-install-recommends ca-certificates "${pkgs[@]}" >/dev/null
   say "prereqs: installed ${pkgs[*]} in $((SECONDS - t0))s"
   left="$(missing_packages)"
   if [ -n "$left" ]; then
