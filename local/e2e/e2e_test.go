@@ -9,6 +9,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -88,15 +89,27 @@ func up(t *testing.T, mutate func(*plane.Options)) *plane.Plane {
 	if len(opts.Brokers) > 0 {
 		resetKafka(t, opts) // a real Kafka outlives the tests: start from empty topics
 	}
+	// The plane's structured log goes to a file in the state directory; a
+	// failed test prints its warnings and errors (why a group did not
+	// join, why a sink write failed), which the short progress lines omit.
+	logPath := filepath.Join(state, "plane.log")
+	if opts.Log == nil {
+		if f, err := os.Create(logPath); err == nil {
+			t.Cleanup(func() { f.Close() })
+			opts.Log = slog.New(slog.NewTextHandler(f, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	p, err := plane.Up(ctx, opts)
 	if err != nil {
+		logTail(t, "plane log (warnings and errors)", logPath, 40)
 		t.Fatalf("up: %v", err)
 	}
 	webhooks[p] = hook
 	t.Cleanup(func() {
 		if t.Failed() {
+			logTail(t, "plane log (warnings and errors)", logPath, 40)
 			for _, n := range []string{"order", "inventory", "payment", "notify", "analytics"} {
 				if proc := p.Process(n); proc != nil {
 					t.Logf("--- %s log tail:\n%s", n, proc.LogTail(15))
@@ -422,4 +435,18 @@ func cli(t *testing.T, p *plane.Plane, args ...string) string {
 		t.Fatalf("orderflow %v: %v\n%s", args, err, out)
 	}
 	return string(out)
+}
+
+// logTail logs the last n lines of the file at path, if it has any.
+func logTail(t *testing.T, what, path string, n int) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil || len(b) == 0 {
+		return
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	t.Logf("--- %s, last %d lines of %s:\n%s", what, len(lines), path, strings.Join(lines, "\n"))
 }

@@ -47,6 +47,11 @@ func TestReplicationSurvivesABrokerStop(t *testing.T) {
 		stopAt   = orders / 3
 		stopNode = "2"
 	)
+	// A test before this one (the fault suite's one-of-three-brokers-down)
+	// may have just restarted a node: start from a whole cluster, every
+	// partition (__consumer_offsets, where groups are joined, included)
+	// back to three in-sync replicas.
+	awaitWholeCluster(t, strings.Split(servers, ","), 3, 2*time.Minute)
 	p := up(t, func(o *plane.Options) {
 		o.Brokers = strings.Split(servers, ",")
 		o.TopicReplicas = 3
@@ -172,6 +177,62 @@ func underReplicated(t *testing.T, admin sarama.ClusterAdmin, p *plane.Plane) st
 		for _, part := range m.Partitions {
 			if len(part.Isr) < 3 {
 				return fmt.Sprintf("%s/%d isr %v", m.Name, part.ID, part.Isr)
+			}
+		}
+	}
+	return ""
+}
+
+// awaitWholeCluster waits until the cluster at servers lists nodes brokers
+// and every partition of every topic, the internal ones included, has all
+// its replicas in sync; it fails the test naming what is still short.
+func awaitWholeCluster(t *testing.T, servers []string, nodes int, wait time.Duration) {
+	t.Helper()
+	admin := clusterAdmin(t, servers)
+	deadline := time.Now().Add(wait)
+	for {
+		short := clusterShortfall(admin, nodes)
+		if short == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the cluster at %s is not whole after %s: %s", strings.Join(servers, ","), wait, short)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// clusterShortfall says what keeps the cluster from being whole, or "".
+func clusterShortfall(admin sarama.ClusterAdmin, nodes int) string {
+	bs, _, err := admin.DescribeCluster()
+	if err != nil {
+		return "describe cluster: " + err.Error()
+	}
+	if len(bs) != nodes {
+		return fmt.Sprintf("%d brokers registered, want %d", len(bs), nodes)
+	}
+	topics, err := admin.ListTopics()
+	if err != nil {
+		return "list topics: " + err.Error()
+	}
+	names := make([]string, 0, len(topics))
+	for name := range topics {
+		names = append(names, name)
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	md, err := admin.DescribeTopics(names)
+	if err != nil {
+		return "describe topics: " + err.Error()
+	}
+	for _, m := range md {
+		if m.Err != sarama.ErrNoError {
+			return fmt.Sprintf("%s: %v", m.Name, m.Err)
+		}
+		for _, part := range m.Partitions {
+			if part.Err != sarama.ErrNoError || len(part.Isr) < len(part.Replicas) {
+				return fmt.Sprintf("%s/%d: leader %d, replicas %v, in sync %v (%v)", m.Name, part.ID, part.Leader, part.Replicas, part.Isr, part.Err)
 			}
 		}
 	}

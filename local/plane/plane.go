@@ -711,15 +711,8 @@ func (p *Plane) startSources(ctx context.Context, step func(string, ...any)) err
 			}
 		})
 	}
-	deadline := time.After(60 * time.Second)
-	for _, s := range p.sources {
-		select {
-		case <-s.Ready():
-		case <-deadline:
-			return errors.New("sources did not join their consumer groups within 60s")
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+	if err := p.awaitSourcesJoined(ctx, 60*time.Second); err != nil {
+		return err
 	}
 	dup := ""
 	if p.opts.DuplicateDelivery {
@@ -1029,4 +1022,38 @@ func lagGroups(set *manifests.Set) []lag.Group {
 		out = append(out, lag.Group{Name: s.ConsumerGroup, Topics: s.Topics})
 	}
 	return out
+}
+
+// awaitSourcesJoined waits until every source's consumer group has given
+// it partitions. When some have not within limit, the error names each of
+// them with its group and the group's latest error: "did not join" alone
+// leaves an operator (or a CI log) nothing to go on.
+func (p *Plane) awaitSourcesJoined(ctx context.Context, limit time.Duration) error {
+	deadline := time.After(limit)
+	for _, s := range p.sources {
+		select {
+		case <-s.Ready():
+			continue
+		case <-deadline:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		var waiting []string
+		for i, s := range p.sources {
+			select {
+			case <-s.Ready():
+				continue
+			default:
+			}
+			why := "no error reported yet"
+			if err := s.LastGroupError(); err != nil {
+				why = "last error: " + err.Error()
+			}
+			waiting = append(waiting, fmt.Sprintf("%s (group %s, topics %s): %s",
+				s.ID(), p.Set.Sources[i].ConsumerGroup, strings.Join(p.Set.Sources[i].Topics, ","), why))
+		}
+		return fmt.Errorf("%d of %d sources did not join their consumer groups within %s: %s",
+			len(waiting), len(p.sources), limit, strings.Join(waiting, "; "))
+	}
+	return nil
 }

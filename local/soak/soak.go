@@ -76,6 +76,10 @@ type Sample struct {
 	P50Millis      float64             `json:"p50Millis"`
 	P99Millis      float64             `json:"p99Millis"`
 	PlaneRSS       int64               `json:"planeRssBytes"`
+	// PlaneGo is the Go runtime's part of the plane's memory, when the
+	// plane runs in the soak's own process: PlaneRSS minus its Resident
+	// is memory outside the Go runtime.
+	PlaneGo *profile.GoMemory `json:"planeGo,omitempty"`
 	Functions      map[string]Function `json:"functions"`
 	// Errors says what of the plane could not be read.
 	Errors []string `json:"errors,omitempty"`
@@ -205,6 +209,13 @@ func (s *Sampler) Take(ctx context.Context, now time.Time, final bool) Sample {
 	if err != nil {
 		sample.Errors = append(sample.Errors, "plane rss: "+err.Error())
 	}
+	if s.Probe.PlanePID == os.Getpid() {
+		if m, err := profile.ReadGoMemory(); err != nil {
+			sample.Errors = append(sample.Errors, "plane go memory: "+err.Error())
+		} else {
+			sample.PlaneGo = &m
+		}
+	}
 	// The orders ended by now, once the tables were read: their rows are in
 	// them (an order in flight has some of its rows too, a handful at most).
 	_, endedByNow := s.Counts()
@@ -232,6 +243,10 @@ func Line(s Sample) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%5.0fs placed %d ended %d (%.1f/s) p50 %.0fms p99 %.0fms | plane %.0fMB", s.Seconds, s.Placed, s.Ended,
 		s.EndedPerSecond, s.P50Millis, s.P99Millis, float64(s.PlaneRSS)/(1<<20))
+	if g := s.PlaneGo; g != nil {
+		fmt.Fprintf(&b, " (go %.0fMB: heap %.0f free %.0f stacks %.1f, %d goroutines)", float64(g.Resident)/(1<<20),
+			float64(g.HeapObjects)/(1<<20), float64(g.HeapFree)/(1<<20), float64(g.Stacks)/(1<<20), g.Goroutines)
+	}
 	names := make([]string, 0, len(s.Functions))
 	for name := range s.Functions {
 		names = append(names, name)

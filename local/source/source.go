@@ -136,6 +136,11 @@ type Source struct {
 	stats     stats
 	readyOnce sync.Once
 	ready     chan struct{}
+
+	// groupErr is the consumer group's latest error, kept so that a source
+	// that never joins can say why (the plane's log may go nowhere).
+	groupErrMu sync.Mutex
+	groupErr   error
 }
 
 // New prepares the KafkaSource spec to consume from brokers, resolving its
@@ -199,6 +204,20 @@ func (s *Source) Stats() Stats {
 // first partitions (useful before producing with initialOffset latest).
 func (s *Source) Ready() <-chan struct{} { return s.ready }
 
+// LastGroupError returns the latest error the consumer group reported
+// (joining, syncing, fetching committed offsets), or nil.
+func (s *Source) LastGroupError() error {
+	s.groupErrMu.Lock()
+	defer s.groupErrMu.Unlock()
+	return s.groupErr
+}
+
+func (s *Source) noteGroupError(err error) {
+	s.groupErrMu.Lock()
+	s.groupErr = err
+	s.groupErrMu.Unlock()
+}
+
 // Run consumes until ctx is cancelled, then leaves the group (committing
 // what was marked) and returns nil; it returns an error only when the
 // consumer group cannot be created.
@@ -240,6 +259,7 @@ func (s *Source) Run(ctx context.Context) error {
 		go func() {
 			defer wg.Done()
 			for err := range g.Errors() {
+				s.noteGroupError(err)
 				s.log.Warn("consumer group error", "member", i, "err", err)
 			}
 		}()
@@ -267,6 +287,7 @@ func (s *Source) consume(ctx context.Context, g sarama.ConsumerGroup, member int
 			return
 		}
 		if err != nil {
+			s.noteGroupError(err)
 			s.log.Error("consume failed; retrying", "member", member, "topics", s.spec.Topics, "err", err)
 			select {
 			case <-ctx.Done():

@@ -1,0 +1,34 @@
+package profile
+
+import (
+	"os"
+	"testing"
+)
+
+func TestReadGoMemoryAccountsForThisProcess(t *testing.T) {
+	hold := make([]byte, 8<<20) // 8 MiB of live heap while we read
+	for i := range hold {
+		hold[i] = byte(i)
+	}
+	m, err := ReadGoMemory()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.HeapObjects < int64(len(hold)) {
+		t.Errorf("heap objects %d bytes, less than the %d held", m.HeapObjects, len(hold))
+	}
+	if m.Resident < m.HeapObjects+m.Stacks {
+		t.Errorf("resident %d < objects %d + stacks %d", m.Resident, m.HeapObjects, m.Stacks)
+	}
+	if m.Goroutines < 1 {
+		t.Errorf("goroutines %d", m.Goroutines)
+	}
+	rss, err := ResidentBytes(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rss < int64(len(hold)) {
+		t.Errorf("VmRSS %d below the %d bytes written", rss, len(hold))
+	}
+	_ = hold[len(hold)-1]
+}
