@@ -70,17 +70,17 @@ type Sample struct {
 	Seconds float64 `json:"seconds"` // since the first placement
 	// Placed and Ended count since the start of the soak; EndedPerSecond,
 	// P50Millis and P99Millis are of the orders that ended in the interval.
-	Placed         int                 `json:"placed"`
-	Ended          int                 `json:"ended"`
-	EndedPerSecond float64             `json:"endedPerSecond"`
-	P50Millis      float64             `json:"p50Millis"`
-	P99Millis      float64             `json:"p99Millis"`
-	PlaneRSS       int64               `json:"planeRssBytes"`
+	Placed         int     `json:"placed"`
+	Ended          int     `json:"ended"`
+	EndedPerSecond float64 `json:"endedPerSecond"`
+	P50Millis      float64 `json:"p50Millis"`
+	P99Millis      float64 `json:"p99Millis"`
+	PlaneRSS       int64   `json:"planeRssBytes"`
 	// PlaneGo is the Go runtime's part of the plane's memory, when the
 	// plane runs in the soak's own process: PlaneRSS minus its Resident
 	// is memory outside the Go runtime.
-	PlaneGo *profile.GoMemory `json:"planeGo,omitempty"`
-	Functions      map[string]Function `json:"functions"`
+	PlaneGo   *profile.GoMemory   `json:"planeGo,omitempty"`
+	Functions map[string]Function `json:"functions"`
 	// Errors says what of the plane could not be read.
 	Errors []string `json:"errors,omitempty"`
 	// Final marks the sample taken once every order ended: its interval
