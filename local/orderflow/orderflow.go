@@ -31,7 +31,7 @@ import (
 // tracker observes every source). opts.Env still overrides any of it
 // (PostgreSQL URLs, say).
 func Wire(opts *plane.Options) *Webhook {
-	hook := &Webhook{keys: map[string]int{}}
+	hook := NewWebhook()
 	dash, dashErr := dashboard.New(dashboard.Config{JaegerUI: os.Getenv(EnvJaegerUI)})
 	if dashErr == nil {
 		opts.Observers = append(opts.Observers, dash.Observer())
@@ -96,12 +96,33 @@ func query[V any](p *plane.Plane, fn, typ string, q func(*http.Request) any) htt
 
 // Webhook stands in for a customer-notification provider: the notify
 // function's webhook channel POSTs here, a real HTTP call.
+//
+// It counts distinct Idempotency-Keys, so a resend shows as one
+// notification. The keys are remembered for two generations of
+// keyMemory (at least that long, at most twice), not forever: a plane that
+// runs for days would otherwise hold one key per order ever notified (the
+// soak saw it as steady growth of the plane's heap). A resend comes within
+// the KafkaSource's retry schedule (about a minute) or a dead-letter
+// replay an operator makes soon after; keyMemory covers both with room.
 type Webhook struct {
-	mu       sync.Mutex
-	received int
-	keys     map[string]int // Idempotency-Key -> deliveries
-	recent   []json.RawMessage
-	failWith int // non-zero: answer this status instead (tests, demos of failure)
+	mu         sync.Mutex
+	received   int
+	distinct   int
+	keys, prev map[string]struct{} // Idempotency-Keys of this generation and the one before
+	rotated    time.Time
+	keyMemory  time.Duration
+	now        func() time.Time
+	recent     []json.RawMessage
+	failWith   int // non-zero: answer this status instead (tests, demos of failure)
+}
+
+// DefaultKeyMemory is how long a Webhook remembers an Idempotency-Key at
+// least.
+const DefaultKeyMemory = 30 * time.Minute
+
+// NewWebhook returns a webhook that remembers keys for DefaultKeyMemory.
+func NewWebhook() *Webhook {
+	return &Webhook{keys: map[string]struct{}{}, prev: map[string]struct{}{}, keyMemory: DefaultKeyMemory, now: time.Now, rotated: time.Now()}
 }
 
 // ServeHTTP takes a POSTed notification.
@@ -118,12 +139,33 @@ func (w *Webhook) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.received++
-	w.keys[r.Header.Get("Idempotency-Key")]++
+	w.remember(r.Header.Get("Idempotency-Key"))
 	w.recent = append(w.recent, body)
 	if len(w.recent) > 50 {
 		w.recent = w.recent[len(w.recent)-50:]
 	}
 	rw.WriteHeader(http.StatusNoContent)
+}
+
+// remember counts key as distinct unless this generation or the one
+// before holds it; a generation older than keyMemory is dropped whole
+// (two small maps swapped, not a scan).
+func (w *Webhook) remember(key string) {
+	switch now := w.now(); {
+	case now.Sub(w.rotated) >= 2*w.keyMemory: // quiet for two generations: both are old
+		w.prev, w.keys, w.rotated = map[string]struct{}{}, map[string]struct{}{}, now
+	case now.Sub(w.rotated) >= w.keyMemory:
+		w.prev, w.keys, w.rotated = w.keys, map[string]struct{}{}, now
+	}
+	if _, ok := w.keys[key]; ok {
+		return
+	}
+	if _, ok := w.prev[key]; ok {
+		w.keys[key] = struct{}{} // seen again: keep it another generation
+		return
+	}
+	w.keys[key] = struct{}{}
+	w.distinct++
 }
 
 // FailWith makes the webhook answer status to every notification (0: accept
@@ -145,7 +187,7 @@ type WebhookStats struct {
 func (w *Webhook) Stats() WebhookStats {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return WebhookStats{Received: w.received, Distinct: len(w.keys), Recent: append([]json.RawMessage(nil), w.recent...)}
+	return WebhookStats{Received: w.received, Distinct: w.distinct, Recent: append([]json.RawMessage(nil), w.recent...)}
 }
 
 // ServeSchema answers GET /schemas/{file}: the catalog's dataschema URIs

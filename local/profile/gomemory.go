@@ -17,11 +17,23 @@ type GoMemory struct {
 	Resident int64 `json:"goResidentBytes"`
 	// HeapObjects is the live and not yet swept objects.
 	HeapObjects int64 `json:"goHeapObjectsBytes"`
+	// HeapLive is the heap the last garbage collection found reachable:
+	// what the process holds, without the garbage of the cycle.
+	HeapLive int64 `json:"goHeapLiveBytes"`
 	// HeapFree is heap memory free for reuse and not released to the OS.
 	HeapFree int64 `json:"goHeapFreeBytes"`
+	// HeapUnused is heap memory reserved for objects but not in use
+	// (fragmentation inside spans).
+	HeapUnused int64 `json:"goHeapUnusedBytes"`
 	// Stacks is goroutine stacks; Goroutines how many goroutines exist.
 	Stacks     int64 `json:"goStacksBytes"`
 	Goroutines int64 `json:"goroutines"`
+	// Metadata is the runtime's own bookkeeping (spans, caches, GC data);
+	// ProfilingBuckets the profiler's stack records; Other the rest
+	// (trace buffers, debugging, the runtime's other internal memory).
+	Metadata         int64 `json:"goMetadataBytes"`
+	ProfilingBuckets int64 `json:"goProfilingBucketsBytes"`
+	Other            int64 `json:"goOtherBytes"`
 }
 
 var goMemoryNames = []string{
@@ -31,6 +43,16 @@ var goMemoryNames = []string{
 	"/memory/classes/heap/free:bytes",
 	"/memory/classes/heap/stacks:bytes",
 	"/sched/goroutines:goroutines",
+	"/memory/classes/heap/unused:bytes",
+	"/memory/classes/metadata/mcache/free:bytes",
+	"/memory/classes/metadata/mcache/inuse:bytes",
+	"/memory/classes/metadata/mspan/free:bytes",
+	"/memory/classes/metadata/mspan/inuse:bytes",
+	"/memory/classes/metadata/other:bytes",
+	"/memory/classes/profiling/buckets:bytes",
+	"/memory/classes/other:bytes",
+	"/memory/classes/os-stacks:bytes",
+	"/gc/heap/live:bytes",
 }
 
 // ReadGoMemory reads GoMemory of this process.
@@ -47,5 +69,6 @@ func ReadGoMemory() (GoMemory, error) {
 		}
 		v[i] = int64(s.Value.Uint64())
 	}
-	return GoMemory{Resident: v[0] - v[1], HeapObjects: v[2], HeapFree: v[3], Stacks: v[4], Goroutines: v[5]}, nil
+	return GoMemory{Resident: v[0] - v[1], HeapObjects: v[2], HeapFree: v[3], Stacks: v[4] + v[14], Goroutines: v[5],
+		HeapUnused: v[6], Metadata: v[7] + v[8] + v[9] + v[10] + v[11], ProfilingBuckets: v[12], Other: v[13], HeapLive: v[15]}, nil
 }

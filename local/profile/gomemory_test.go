@@ -20,6 +20,9 @@ func TestReadGoMemoryAccountsForThisProcess(t *testing.T) {
 	if m.Resident < m.HeapObjects+m.Stacks {
 		t.Errorf("resident %d < objects %d + stacks %d", m.Resident, m.HeapObjects, m.Stacks)
 	}
+	if m.HeapLive <= 0 || m.HeapLive > m.HeapObjects+m.HeapFree+m.HeapUnused {
+		t.Errorf("live heap %d outside the heap (%d objects, %d free, %d unused)", m.HeapLive, m.HeapObjects, m.HeapFree, m.HeapUnused)
+	}
 	if m.Goroutines < 1 {
 		t.Errorf("goroutines %d", m.Goroutines)
 	}

@@ -244,8 +244,9 @@ func Line(s Sample) string {
 	fmt.Fprintf(&b, "%5.0fs placed %d ended %d (%.1f/s) p50 %.0fms p99 %.0fms | plane %.0fMB", s.Seconds, s.Placed, s.Ended,
 		s.EndedPerSecond, s.P50Millis, s.P99Millis, float64(s.PlaneRSS)/(1<<20))
 	if g := s.PlaneGo; g != nil {
-		fmt.Fprintf(&b, " (go %.0fMB: heap %.0f free %.0f stacks %.1f, %d goroutines)", float64(g.Resident)/(1<<20),
-			float64(g.HeapObjects)/(1<<20), float64(g.HeapFree)/(1<<20), float64(g.Stacks)/(1<<20), g.Goroutines)
+		fmt.Fprintf(&b, " (go %.0fMB: live %.1f heap %.1f free %.1f unused %.1f stacks %.1f meta %.1f prof %.1f other %.1f, %d goroutines)", float64(g.Resident)/(1<<20),
+			float64(g.HeapLive)/(1<<20), float64(g.HeapObjects)/(1<<20), float64(g.HeapFree)/(1<<20), float64(g.HeapUnused)/(1<<20), float64(g.Stacks)/(1<<20),
+			float64(g.Metadata)/(1<<20), float64(g.ProfilingBuckets)/(1<<20), float64(g.Other)/(1<<20), g.Goroutines)
 	}
 	names := make([]string, 0, len(s.Functions))
 	for name := range s.Functions {

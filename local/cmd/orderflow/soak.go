@@ -139,6 +139,22 @@ invariant is violated.`,
 			var sampling sync.WaitGroup
 			start := time.Now()
 			sampling.Go(func() { sampler.Run(sampleCtx, start) })
+			if prof != nil {
+				// The heap at the end of the warm-up too: what grew after it
+				// is `go tool pprof -base plane.heap-warmup.pprof
+				// plane.heap-running.pprof`.
+				sampling.Go(func() {
+					select {
+					case <-sampleCtx.Done():
+					case <-time.After(cfg.WarmUp):
+						if path, err := writeHeap(prof.dir, "heap-warmup"); err != nil {
+							fmt.Fprintf(os.Stderr, "no heap profile at the warm-up: %v\n", err)
+						} else {
+							fmt.Fprintf(os.Stderr, "heap of the plane at the end of the warm-up: %s\n", path)
+						}
+					}
+				})
+			}
 			res, runErr := demo.Run(ctx, demo.TargetOf(ep, p.Kafka(), true), demo.Config{Orders: cfg.Orders(), Concurrency: concurrency,
 				Rate: cfg.Rate, Seed: seed, RunID: runID,
 				Progress: func(pr demo.Progress) {
@@ -224,14 +240,18 @@ invariant is violated.`,
 	cmd.Flags().StringVar(&out, "out", "", "write the samples here as JSON, the picture beside it as .png (default <state-dir>/soak/results-<run>.json)")
 	cmd.Flags().Uint64Var(&seed, "seed", 1, "seed of the order mix")
 	cmd.Flags().IntVar(&concurrency, "concurrency", 16, "placements in flight at once")
-	cmd.Flags().StringVar(&profileDir, "profile", "", "profile every process into this directory, as demo --profile does (the heap profiles show what holds the memory at the end)")
+	cmd.Flags().StringVar(&profileDir, "profile", "", "profile every process into this directory, as demo --profile does (the heap profiles show what holds the memory at the end; the plane's also at the end of --warmup, to diff with -base)")
 	return cmd
 }
 
 // writeRunningHeap writes the plane's heap profile as it is now, after a
 // collection, to <dir>/plane.heap-running.pprof.
-func writeRunningHeap(dir string) (string, error) {
-	path := profile.File(dir, planeProcess, "heap-running")
+func writeRunningHeap(dir string) (string, error) { return writeHeap(dir, "heap-running") }
+
+// writeHeap writes the plane's heap profile as it is now, after a
+// collection, to <dir>/plane.<kind>.pprof.
+func writeHeap(dir, kind string) (string, error) {
+	path := profile.File(dir, planeProcess, kind)
 	f, err := os.Create(path)
 	if err != nil {
 		return "", err
