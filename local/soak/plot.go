@@ -66,15 +66,29 @@ func Plot(r Results, warmUpMinutes, placingMinutes float64, path string) error {
 	}
 	plane := newPanel(planeTitle, "MB")
 	latency := newPanel("placement -> outcome, orders ended in each interval", "milliseconds")
-	var planePts, p50, p99 plotter.XYs
+	var planePts, planeLive, harnessPts, p50, p99 plotter.XYs
 	for _, s := range r.Samples {
 		planePts = append(planePts, plotter.XY{X: s.Seconds / 60, Y: float64(s.PlaneRSS) / mb})
+		if s.PlaneGo != nil {
+			planeLive = append(planeLive, plotter.XY{X: s.Seconds / 60, Y: float64(s.PlaneGo.HeapLive) / mb})
+		}
+		if s.HarnessRSS > 0 {
+			harnessPts = append(harnessPts, plotter.XY{X: s.Seconds / 60, Y: float64(s.HarnessRSS) / mb})
+		}
 		if s.EndedPerSecond > 0 {
 			p50 = append(p50, plotter.XY{X: s.Seconds / 60, Y: s.P50Millis})
 			p99 = append(p99, plotter.XY{X: s.Seconds / 60, Y: s.P99Millis})
 		}
 	}
-	if err := plotutil.AddLines(plane, "plane", planePts); err != nil {
+	planeLines := []any{"plane", planePts}
+	if len(planeLive) > 0 {
+		// In-process: the plane's and the load generator's live Go heap.
+		planeLines = append(planeLines, "live Go heap (plane + load generator)", planeLive)
+	}
+	if len(harnessPts) > 0 {
+		planeLines = append(planeLines, "load generator (soak's own process)", harnessPts)
+	}
+	if err := plotutil.AddLines(plane, planeLines...); err != nil {
 		return err
 	}
 	if len(p99) > 0 {

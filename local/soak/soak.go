@@ -79,8 +79,13 @@ type Sample struct {
 	// PlaneGo is the Go runtime's part of the plane's memory, when the
 	// plane runs in the soak's own process: PlaneRSS minus its Resident
 	// is memory outside the Go runtime.
-	PlaneGo   *profile.GoMemory   `json:"planeGo,omitempty"`
-	Functions map[string]Function `json:"functions"`
+	PlaneGo *profile.GoMemory `json:"planeGo,omitempty"`
+	// HarnessRSS and HarnessGo are the soak's own process when the plane
+	// runs apart: the load generator, which keeps a record of every order
+	// for the invariant check at the end (so it grows with the orders).
+	HarnessRSS int64               `json:"harnessRssBytes,omitempty"`
+	HarnessGo  *profile.GoMemory   `json:"harnessGo,omitempty"`
+	Functions  map[string]Function `json:"functions"`
 	// Errors says what of the plane could not be read.
 	Errors []string `json:"errors,omitempty"`
 	// Final marks the sample taken once every order ended: its interval
@@ -209,11 +214,14 @@ func (s *Sampler) Take(ctx context.Context, now time.Time, final bool) Sample {
 	if err != nil {
 		sample.Errors = append(sample.Errors, "plane rss: "+err.Error())
 	}
-	if s.Probe.PlanePID == os.Getpid() {
-		if m, err := profile.ReadGoMemory(); err != nil {
-			sample.Errors = append(sample.Errors, "plane go memory: "+err.Error())
-		} else {
-			sample.PlaneGo = &m
+	if m, err := profile.ReadGoMemory(); err != nil {
+		sample.Errors = append(sample.Errors, "go memory: "+err.Error())
+	} else if s.Probe.PlanePID == os.Getpid() {
+		sample.PlaneGo = &m
+	} else {
+		sample.HarnessGo = &m
+		if sample.HarnessRSS, err = profile.ResidentBytes(os.Getpid()); err != nil {
+			sample.Errors = append(sample.Errors, "harness rss: "+err.Error())
 		}
 	}
 	// The orders ended by now, once the tables were read: their rows are in
@@ -243,7 +251,10 @@ func Line(s Sample) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%5.0fs placed %d ended %d (%.1f/s) p50 %.0fms p99 %.0fms | plane %.0fMB", s.Seconds, s.Placed, s.Ended,
 		s.EndedPerSecond, s.P50Millis, s.P99Millis, float64(s.PlaneRSS)/(1<<20))
-	if g := s.PlaneGo; g != nil {
+	if s.HarnessRSS > 0 {
+		fmt.Fprintf(&b, " | harness %.0fMB", float64(s.HarnessRSS)/(1<<20))
+	}
+	if g := cmpOr(s.PlaneGo, s.HarnessGo); g != nil {
 		fmt.Fprintf(&b, " (go %.0fMB: live %.1f heap %.1f free %.1f unused %.1f stacks %.1f meta %.1f prof %.1f other %.1f, %d goroutines)", float64(g.Resident)/(1<<20),
 			float64(g.HeapLive)/(1<<20), float64(g.HeapObjects)/(1<<20), float64(g.HeapFree)/(1<<20), float64(g.HeapUnused)/(1<<20), float64(g.Stacks)/(1<<20),
 			float64(g.Metadata)/(1<<20), float64(g.ProfilingBuckets)/(1<<20), float64(g.Other)/(1<<20), g.Goroutines)
@@ -458,4 +469,13 @@ func Summarize(res demo.Result) Summary {
 // invariants hold.
 func (s Summary) OK() bool {
 	return s.NotAccepted == 0 && s.Unfinished == 0 && s.Unexpected == 0 && s.Check.OK()
+}
+
+func cmpOr[T any](ps ...*T) *T {
+	for _, p := range ps {
+		if p != nil {
+			return p
+		}
+	}
+	return nil
 }

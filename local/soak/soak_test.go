@@ -143,14 +143,16 @@ func TestTrends(t *testing.T) {
 		"order domain per order":         {true, "order domain tables: 1.00 KB per ended order at the warm-up, 1.00 KB at the end, +0.0 %: flat per order, so the total grows in step with the orders (1.8 -> 5.9 MB, +0.59 MB a minute)"},
 		"all functions domain per order": {true, "all functions domain tables: 1.50 KB per ended order"},
 		"notify domain per order":        {true, "notify domain tables: 0.50 KB"},
+		"order memory":                   {false, "order resident memory: 36.0 MB at the warm-up, 50.0 MB at the end, +38.9 % (+2.00 MB a minute over 7.0 minutes, max 50.0 MB): NOT flat"},
+		"plane memory":                   {true, "plane resident memory: 100.0 MB at the warm-up, 100.0 MB at the end, +0.0 %"},
 	} {
 		v, ok := verdicts[key]
 		if !ok || v.Flat != want.flat || !strings.Contains(v.Says, want.says) {
 			t.Errorf("verdict %q: %+v (present %v), want flat %v saying %q", key, v, ok, want.flat, want.says)
 		}
 	}
-	if len(verdicts) != 6 {
-		t.Errorf("%d verdicts, want bookkeeping and domain of order, notify and all: %v", len(verdicts), verdicts)
+	if len(verdicts) != 9 {
+		t.Errorf("%d verdicts, want bookkeeping and domain of order, notify and all, memory of order, notify and the plane: %v", len(verdicts), verdicts)
 	}
 	if got["order rss MB"].Max != 50 {
 		t.Errorf("order rss max %v, want 50 (the drain's 90 left out)", got["order rss MB"].Max)

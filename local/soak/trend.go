@@ -60,8 +60,11 @@ func Trends(samples []Sample, warmUp, placingFor time.Duration) ([]Trend, error)
 	const mb = 1 << 20
 	series := map[string]func(Sample) (float64, bool){
 		"plane rss MB": func(s Sample) (float64, bool) { return float64(s.PlaneRSS) / mb, s.PlaneRSS > 0 },
-		"p99 ms":       func(s Sample) (float64, bool) { return s.P99Millis, s.EndedPerSecond > 0 },
-		"p50 ms":       func(s Sample) (float64, bool) { return s.P50Millis, s.EndedPerSecond > 0 },
+		"load generator rss MB": func(s Sample) (float64, bool) {
+			return float64(s.HarnessRSS) / mb, s.HarnessRSS > 0
+		},
+		"p99 ms": func(s Sample) (float64, bool) { return s.P99Millis, s.EndedPerSecond > 0 },
+		"p50 ms": func(s Sample) (float64, bool) { return s.P50Millis, s.EndedPerSecond > 0 },
 	}
 	const kb = 1 << 10
 	allTables := func(s Sample) bool {
@@ -189,8 +192,22 @@ func Verdicts(trends []Trend) []Verdict {
 			out = append(out, v)
 		}
 	}
+	// Memory: each function's resident size and the plane's, judged as
+	// the bookkeeping is (the load generator's is reported, not judged: it
+	// keeps every order for the final check by design).
+	for _, of := range append(names, PlaneProcess) {
+		if t, ok := byName[of+" rss MB"]; ok {
+			v := Verdict{Of: of, Part: "memory", Flat: t.Flat(), Series: t.Series}
+			v.Says = fmt.Sprintf("%s resident memory: %.1f MB at the warm-up, %.1f MB at the end, %+.1f %% (%+.2f MB a minute over %.1f minutes, max %.1f MB): %s",
+				of, t.WarmUp, t.End, t.ChangePercent, t.PerMinute, t.Minutes, t.Max, flatWord(v.Flat))
+			out = append(out, v)
+		}
+	}
 	return out
 }
+
+// PlaneProcess names the plane in trends and verdicts.
+const PlaneProcess = "plane"
 
 func flatWord(flat bool) string {
 	if flat {

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/spf13/cobra"
 
 	"orderflow.dev/local/demo"
@@ -35,7 +36,11 @@ func newSoak(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "soak",
 		Short: "Place orders at a steady rate for a long time and record each function's database size, memory and latency over time",
-		Long: `soak starts the whole topology (as demo does: embedded Kafka unless --brokers),
+		Long: `soak starts the whole topology (as demo does: embedded Kafka unless --brokers;
+the plane as an "orderflow up" process of its own, whose output goes to
+<state-dir>/soak/up.log, so that its memory is measured apart from the load
+generator's, which keeps every order for the final check; with --profile the
+plane runs inside the soak's process, where it can be profiled),
 places --rate orders a second for --duration (demo's mix of orders), follows
 each to its outcome, and every --sample records each function's database size
 on disk (its SQLite files and their WALs) and each of its tables (rows, and
@@ -92,17 +97,50 @@ invariant is violated.`,
 				defer prof.plane.Stop()
 				opts.Env[profile.EnvDir] = prof.dir
 			}
-			fmt.Println("starting orderflow for the soak...")
-			p, err := plane.Up(ctx, opts)
-			if err != nil {
-				return err
+			// The plane runs as a process of its own (`orderflow up`), so
+			// its memory is measured without the load generator's; with
+			// --profile it runs in this process, where it can be profiled.
+			var (
+				ep         plane.Endpoints
+				kc         sarama.Client
+				planePID   int
+				processes  func() map[string]soak.Process
+				closePlane func()
+			)
+			if prof != nil {
+				fmt.Println("starting orderflow for the soak (in this process, to profile it)...")
+				p, err := plane.Up(ctx, opts)
+				if err != nil {
+					return err
+				}
+				closePlane = sync.OnceFunc(func() {
+					fmt.Println("stopping...")
+					p.Close()
+				})
+				ep, kc, planePID = p.Endpoints(), p.Kafka(), os.Getpid()
+				processes = func() map[string]soak.Process {
+					procs := map[string]soak.Process{}
+					for name, pid := range p.PIDs() {
+						procs[name] = soak.Process{PID: pid, URL: p.FunctionURL(name)}
+					}
+					return procs
+				}
+			} else {
+				fmt.Printf("starting orderflow for the soak (orderflow up, its own process; output in %s)...\n", filepath.Join(stateDir, "up.log"))
+				child, err := startChildPlane(ctx, g, stateDir, upArgs(cmd, soakEnv(cfg)))
+				if err != nil {
+					return err
+				}
+				closePlane = sync.OnceFunc(func() {
+					fmt.Println("stopping...")
+					if err := child.stop(); err != nil {
+						fmt.Printf("stopping the plane: %v\n", err)
+					}
+				})
+				ep, kc, planePID, processes = child.ep, child.kc, child.cmd.Process.Pid, child.processes
+				fmt.Printf("  plane pid %d, functions: %s\n", planePID, strings.Join(sortedKeys(ep.Functions), ", "))
 			}
-			closePlane := sync.OnceFunc(func() {
-				fmt.Println("stopping...")
-				p.Close()
-			})
 			defer closePlane()
-			ep := p.Endpoints()
 
 			runID := "soak-" + randomHex(3)
 			results := soak.Results{Command: "orderflow " + strings.Join(os.Args[1:], " "), Started: time.Now().UTC(), Broker: "embedded",
@@ -117,14 +155,8 @@ invariant is violated.`,
 			}
 			window := &soak.Window{}
 			sampler := &soak.Sampler{
-				Probe: soak.Probe{DBDir: filepath.Join(opts.StateDir, "db"), PlanePID: os.Getpid(), Client: &http.Client{},
-					Processes: func() map[string]soak.Process {
-						procs := map[string]soak.Process{}
-						for name, pid := range p.PIDs() {
-							procs[name] = soak.Process{PID: pid, URL: p.FunctionURL(name)}
-						}
-						return procs
-					}},
+				Probe: soak.Probe{DBDir: filepath.Join(opts.StateDir, "db"), PlanePID: planePID, Client: &http.Client{},
+					Processes: processes},
 				Window: window, Every: cfg.Sample,
 				Counts: func() (int, int) {
 					counts.Lock()
@@ -155,7 +187,7 @@ invariant is violated.`,
 					}
 				})
 			}
-			res, runErr := demo.Run(ctx, demo.TargetOf(ep, p.Kafka(), true), demo.Config{Orders: cfg.Orders(), Concurrency: concurrency,
+			res, runErr := demo.Run(ctx, demo.TargetOf(ep, kc, true), demo.Config{Orders: cfg.Orders(), Concurrency: concurrency,
 				Rate: cfg.Rate, Seed: seed, RunID: runID,
 				Progress: func(pr demo.Progress) {
 					counts.Lock()
@@ -289,7 +321,7 @@ func orDefault(d time.Duration, def string) string {
 // printVerdicts says bookkeeping's change after the warm-up apart from the
 // domain's growth per order.
 func printVerdicts(verdicts []soak.Verdict) {
-	for _, part := range []string{"bookkeeping", "domain per order"} {
+	for _, part := range []string{"bookkeeping", "domain per order", "memory"} {
 		first := true
 		for _, v := range verdicts {
 			if v.Part != part {
