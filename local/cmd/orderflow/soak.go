@@ -3,12 +3,14 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -138,7 +140,7 @@ invariant is violated.`,
 					}
 				})
 				ep, kc, planePID, processes = child.ep, child.kc, child.cmd.Process.Pid, child.processes
-				fmt.Printf("  plane pid %d, functions: %s\n", planePID, strings.Join(sortedKeys(ep.Functions), ", "))
+				fmt.Printf("  plane pid %d, functions: %s\n", planePID, strings.Join(slices.Sorted(maps.Keys(ep.Functions)), ", "))
 			}
 			defer closePlane()
 

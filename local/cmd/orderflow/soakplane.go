@@ -4,10 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -58,12 +59,7 @@ func upArgs(cmd *cobra.Command, env map[string]string) []string {
 		}
 		args = append(args, "--"+f.Name+"="+f.Value.String())
 	})
-	keys := make([]string, 0, len(env))
-	for k := range env {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(env)) {
 		args = append(args, "--env="+k+"="+env[k])
 	}
 	return args
@@ -179,11 +175,3 @@ func tail(path string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
