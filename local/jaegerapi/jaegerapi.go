@@ -4,13 +4,14 @@
 package jaegerapi
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"net/url"
 	"sort"
 	"strings"
-	"time"
+
+	"orderflow.dev/local/client"
 )
 
 // Trace is one trace as the query API returns it.
@@ -60,18 +61,9 @@ func Recent(base, service string, limit int) ([]Trace, error) {
 }
 
 func get(u string) ([]Trace, error) {
-	c := http.Client{Timeout: 10 * time.Second}
-	resp, err := c.Get(u)
-	if err != nil {
-		return nil, fmt.Errorf("jaeger: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("jaeger: GET %s: HTTP %d", u, resp.StatusCode)
-	}
 	var r struct{ Data []Trace }
-	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
-		return nil, fmt.Errorf("jaeger: %s: %w", u, err)
+	if err := client.GetJSON(context.Background(), u, &r); err != nil {
+		return nil, fmt.Errorf("jaeger: %w", err)
 	}
 	return r.Data, nil
 }
