@@ -64,6 +64,12 @@ func Plot(r Results, warmUpMinutes, placingMinutes float64, path string) error {
 	if r.Broker == "embedded" {
 		planeTitle = "resident memory of the plane (+ embedded broker's log)"
 	}
+	for _, s := range r.Samples {
+		if s.HarnessRSS > 0 {
+			planeTitle += " and of the load generator"
+			break
+		}
+	}
 	plane := newPanel(planeTitle, "MB")
 	latency := newPanel("placement -> outcome, orders ended in each interval", "milliseconds")
 	var planePts, planeLive, harnessPts, p50, p99 plotter.XYs

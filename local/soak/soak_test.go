@@ -172,6 +172,24 @@ func TestTrends(t *testing.T) {
 		}
 	}
 
+	// Samples that count placements: one taken once all were placed and
+	// had ended (the invariant check's queries) is the run's end, not its
+	// steady state, even inside the placing time.
+	counted := []Sample{
+		{Seconds: 180, Placed: 100, Ended: 98, PlaneRSS: 100 * mb},
+		{Seconds: 300, Placed: 200, Ended: 199, PlaneRSS: 100 * mb},
+		{Seconds: 600, Placed: 300, Ended: 300, PlaneRSS: 160 * mb},
+	}
+	if trends, err := Trends(counted, 3*time.Minute, 10*time.Minute); err != nil {
+		t.Fatal(err)
+	} else {
+		for _, tr := range trends {
+			if tr.Series == "plane rss MB" && (tr.End != 100 || tr.Minutes != 2) {
+				t.Errorf("plane rss with the run's end sample: %+v, want it left out (end 100 MB at minute 5)", tr)
+			}
+		}
+	}
+
 	if _, err := Trends(samples[:3], 3*time.Minute, 10*time.Minute); err == nil {
 		t.Error("Trends with no sample past the warm-up: no error")
 	}

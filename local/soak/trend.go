@@ -46,11 +46,20 @@ func (t Trend) Flat() bool {
 // Trends works out, for every series, how it moved between the first
 // sample at or past warmUp and the last one taken while orders were
 // placed (by placingFor, give or take the tick's lateness; later ones are
-// the drain, and the final sample is left out). It needs two such samples.
+// the drain, and the final sample is left out). A sample taken once every
+// order had been placed and had ended is left out too: the run is over,
+// and its invariant check is asking the functions for everything at once
+// (payment's whole ledger), which is no steady state. It needs two such
+// samples.
 func Trends(samples []Sample, warmUp, placingFor time.Duration) ([]Trend, error) {
+	lastPlaced := 0
+	for _, s := range samples {
+		lastPlaced = max(lastPlaced, s.Placed)
+	}
 	var steady []Sample
 	for _, s := range samples {
-		if !s.Final && s.Seconds >= warmUp.Seconds() && s.Seconds <= placingFor.Seconds()+0.5 {
+		over := lastPlaced > 0 && s.Placed == lastPlaced && s.Ended >= s.Placed
+		if !s.Final && !over && s.Seconds >= warmUp.Seconds() && s.Seconds <= placingFor.Seconds()+0.5 {
 			steady = append(steady, s)
 		}
 	}
