@@ -159,6 +159,47 @@ func TestSoakRecordsEveryFunctionOverTime(t *testing.T) {
 	if len(lines) < len(res.Samples) || !strings.Contains(lines[0], "analytics db") || !strings.Contains(lines[0], "p99") {
 		t.Errorf("stderr has %d lines for %d samples; first: %q", len(lines), len(res.Samples), lines[0])
 	}
+
+	// The plane ran as a process of its own: the soak's own memory (the
+	// load generator's) is recorded apart, every sample, and the plane's
+	// is not this process's.
+	for i, sample := range res.Samples {
+		if sample.HarnessRSS <= 0 || sample.HarnessGo == nil || sample.HarnessGo.HeapLive <= 0 || sample.PlaneGo != nil {
+			t.Errorf("sample %d (%.0fs): load generator rss %d, go %+v, plane go %+v; want the load generator measured apart from the plane",
+				i, sample.Seconds, sample.HarnessRSS, sample.HarnessGo, sample.PlaneGo)
+		}
+	}
+	if !strings.Contains(string(raw), `"harnessRssBytes"`) {
+		t.Error("results file has no harnessRssBytes")
+	}
+
+	// soak report judges the file again from its samples, here from
+	// another warm-up, writes the judgement back and redraws the picture.
+	os.Remove(strings.TrimSuffix(out, ".json") + ".png")
+	report := exec.Command(binary, "soak", "report", "--warmup", "6s", out)
+	report.Dir = root
+	if b, err := report.CombinedOutput(); err != nil || !strings.Contains(string(b), "memory after the warm-up") {
+		t.Fatalf("orderflow soak report: %v\n%s", err, b)
+	}
+	raw, err = os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var judged soak.Results
+	if err := json.Unmarshal(raw, &judged); err != nil {
+		t.Fatal(err)
+	}
+	if judged.Judged.IsZero() || judged.WarmUp != "6s" || len(judged.Verdicts) == 0 || len(judged.Samples) != len(res.Samples) {
+		t.Errorf("after report: judged %v, warm-up %q, %d verdicts, %d samples (had %d)", judged.Judged, judged.WarmUp, len(judged.Verdicts), len(judged.Samples), len(res.Samples))
+	}
+	if png, err := os.ReadFile(strings.TrimSuffix(out, ".json") + ".png"); err != nil || !bytes.HasPrefix(png, []byte("\x89PNG")) {
+		t.Errorf("picture redrawn by report: %v", err)
+	}
+	bad := exec.Command(binary, "soak", "report", "--warmup", "1h", out)
+	bad.Dir = root
+	if b, err := bad.CombinedOutput(); err == nil || !strings.Contains(string(b), "--warmup 1h0m0s") {
+		t.Errorf("soak report --warmup 1h: %v\n%s\nwant a refusal naming --warmup", err, b)
+	}
 }
 
 func TestSoakRefusesBadFlags(t *testing.T) {

@@ -436,6 +436,9 @@ type Results struct {
 	// warm-up and how the domain grew per order.
 	Verdicts []Verdict `json:"verdicts,omitempty"`
 	Summary  Summary   `json:"summary"`
+	// Judged is when `orderflow soak report` last worked out Trend and
+	// Verdicts again from the samples (zero: as the run itself did).
+	Judged time.Time `json:"judged,omitzero"`
 }
 
 // Summary is the whole run.

@@ -44,22 +44,15 @@ func (t Trend) Flat() bool {
 }
 
 // Trends works out, for every series, how it moved between the first
-// sample at or past warmUp and the last one taken while orders were
-// placed (by placingFor, give or take the tick's lateness; later ones are
-// the drain, and the final sample is left out). A sample taken once every
-// order had been placed and had ended is left out too: the run is over,
-// and its invariant check is asking the functions for everything at once
-// (payment's whole ledger), which is no steady state. It needs two such
-// samples.
+// sample at or past warmUp and the last one taken while orders were still
+// being placed, before placingFor. A sample at placingFor or later is the
+// run's end: the drain, the final sample, and the invariant check, which
+// asks the functions for everything at once (payment's whole ledger) while
+// such a sample may be reading them. It needs two samples in the window.
 func Trends(samples []Sample, warmUp, placingFor time.Duration) ([]Trend, error) {
-	lastPlaced := 0
-	for _, s := range samples {
-		lastPlaced = max(lastPlaced, s.Placed)
-	}
 	var steady []Sample
 	for _, s := range samples {
-		over := lastPlaced > 0 && s.Placed == lastPlaced && s.Ended >= s.Placed
-		if !s.Final && !over && s.Seconds >= warmUp.Seconds() && s.Seconds <= placingFor.Seconds()+0.5 {
+		if !s.Final && s.Seconds >= warmUp.Seconds() && s.Seconds < placingFor.Seconds() {
 			steady = append(steady, s)
 		}
 	}

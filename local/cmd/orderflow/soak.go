@@ -264,6 +264,7 @@ invariant is violated.`,
 			return nil
 		},
 	}
+	cmd.AddCommand(newSoakReport())
 	up.register(cmd)
 	cmd.Flags().DurationVar(&cfg.Duration, "duration", 10*time.Minute, "how long to place orders")
 	cmd.Flags().Float64Var(&cfg.Rate, "rate", 20, "orders placed per second, steadily")
