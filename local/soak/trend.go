@@ -26,21 +26,44 @@ type Trend struct {
 	PerMinute float64 `json:"perMinute"`
 	// Minutes is how long after the warm-up the series was measured.
 	Minutes float64 `json:"minutes"`
+	// FirstMinute and LastMinute are the series' means over the first and
+	// the last minute of those: what Flat compares, rather than two single
+	// samples, because a pruned table is a saw-tooth (a prune interval of
+	// rows comes in, the prune takes it out) and two single samples can
+	// land on a tooth's foot and on its tip.
+	FirstMinute float64 `json:"firstMinuteMean"`
+	LastMinute  float64 `json:"lastMinuteMean"`
 }
 
 // FlatWithin is how far a series may move after the warm-up and still be
-// called flat: a tenth of its value at the warm-up, both from that value to
-// the end and along its fitted line over the same minutes. A tenth is
+// called flat: a tenth of its mean over the first minute after the
+// warm-up, both from that mean to the mean of the last minute and along
+// its fitted line over the same minutes. A tenth is
 // coarser than the sampling noise of a table's pages (a b-tree grows and
 // reuses pages in steps) and finer than any growth that lasts: a series
 // growing a tenth in 7 minutes doubles in about an hour.
 const FlatWithin = 0.10
 
-// Flat says whether the series stayed within FlatWithin of its value at
-// the warm-up.
+// Flat says whether the series stayed within FlatWithin of its level
+// after the warm-up.
 func (t Trend) Flat() bool {
-	limit := FlatWithin * math.Abs(t.WarmUp)
-	return math.Abs(t.End-t.WarmUp) <= limit && math.Abs(t.PerMinute*t.Minutes) <= limit
+	limit := FlatWithin * math.Abs(t.FirstMinute)
+	return math.Abs(t.LastMinute-t.FirstMinute) <= limit && math.Abs(t.PerMinute*t.Minutes) <= limit
+}
+
+// minuteMeans are the means of ys over the first and the last minute of
+// xs (minutes, ascending).
+func minuteMeans(xs, ys []float64) (first, last float64) {
+	var nf, nl float64
+	for i, x := range xs {
+		if x <= xs[0]+1 {
+			first, nf = first+ys[i], nf+1
+		}
+		if x >= xs[len(xs)-1]-1 {
+			last, nl = last+ys[i], nl+1
+		}
+	}
+	return first / nf, last / nl
 }
 
 // Trends works out, for every series, how it moved between the first
@@ -132,6 +155,7 @@ func Trends(samples []Sample, warmUp, placingFor time.Duration) ([]Trend, error)
 			continue // never measured (an interval with no order ended has no p99)
 		}
 		t := Trend{Series: name, WarmUp: ys[0], End: ys[len(ys)-1], PerMinute: slope(xs, ys), Minutes: xs[len(xs)-1] - xs[0]}
+		t.FirstMinute, t.LastMinute = minuteMeans(xs, ys)
 		for _, y := range ys {
 			t.Max = max(t.Max, y)
 		}
@@ -175,8 +199,8 @@ func Verdicts(trends []Trend) []Verdict {
 	for _, of := range append(names, AllFunctions) {
 		if t, ok := byName[of+" bookkeeping MB"]; ok {
 			v := Verdict{Of: of, Part: "bookkeeping", Flat: t.Flat(), Series: t.Series}
-			v.Says = fmt.Sprintf("%s bookkeeping (%s, indexes included): %.2f MB at the warm-up, %.2f MB at the end, %+.1f %% (%+.3f MB a minute over %.1f minutes, max %.2f MB): %s",
-				of, bookkeepingNames(), t.WarmUp, t.End, t.ChangePercent, t.PerMinute, t.Minutes, t.Max, flatWord(v.Flat))
+			v.Says = fmt.Sprintf("%s bookkeeping (%s, indexes included): %.2f MB at the warm-up, %.2f MB at the end, %+.1f %% (first and last minute's means %.2f and %.2f MB, %+.3f MB a minute over %.1f minutes, max %.2f MB): %s",
+				of, bookkeepingNames(), t.WarmUp, t.End, t.ChangePercent, t.FirstMinute, t.LastMinute, t.PerMinute, t.Minutes, t.Max, flatWord(v.Flat))
 			out = append(out, v)
 		}
 		if t, ok := byName[of+" domain KB/order"]; ok {
@@ -200,8 +224,8 @@ func Verdicts(trends []Trend) []Verdict {
 	for _, of := range append(names, PlaneProcess) {
 		if t, ok := byName[of+" rss MB"]; ok {
 			v := Verdict{Of: of, Part: "memory", Flat: t.Flat(), Series: t.Series}
-			v.Says = fmt.Sprintf("%s resident memory: %.1f MB at the warm-up, %.1f MB at the end, %+.1f %% (%+.2f MB a minute over %.1f minutes, max %.1f MB): %s",
-				of, t.WarmUp, t.End, t.ChangePercent, t.PerMinute, t.Minutes, t.Max, flatWord(v.Flat))
+			v.Says = fmt.Sprintf("%s resident memory: %.1f MB at the warm-up, %.1f MB at the end, %+.1f %% (first and last minute's means %.1f and %.1f MB, %+.2f MB a minute over %.1f minutes, max %.1f MB): %s",
+				of, t.WarmUp, t.End, t.ChangePercent, t.FirstMinute, t.LastMinute, t.PerMinute, t.Minutes, t.Max, flatWord(v.Flat))
 			out = append(out, v)
 		}
 	}
