@@ -7,8 +7,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
+	"orderflow.dev/local/plane"
 	"orderflow.dev/local/soak"
 )
 
@@ -229,5 +232,54 @@ func TestSoakRefusesBadFlags(t *testing.T) {
 				t.Fatalf("output:\n%s\nwant %q before anything starts", out, tt.want)
 			}
 		})
+	}
+}
+
+// The plane killed mid-soak ends the soak at once, naming the plane's
+// exit, with the samples so far kept: not a soak placing into nothing.
+func TestSoakEndsWhenItsPlaneDies(t *testing.T) {
+	if brokers() != nil {
+		t.Skip("runs on the embedded broker")
+	}
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state")
+	out := filepath.Join(dir, "soak.json")
+	cmd := exec.Command(binary, "--state-dir", state, "soak", "--duration", "2m", "--rate", "10", "--sample", "2s", "--warmup", "10s", "--out", out)
+	cmd.Dir = root
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	var ep plane.Endpoints
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		var err error
+		if ep, err = plane.ReadEndpoints(filepath.Join(state, "soak")); err == nil && ep.PID > 0 && ep.PID != cmd.Process.Pid {
+			break
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("no plane started by the soak within 2 minutes:\n%s\n%s", stdout.String(), stderr.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	time.Sleep(5 * time.Second) // orders going in
+	if err := syscall.Kill(ep.PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatalf("soak exited 0 after its plane was killed:\n%s", stdout.String())
+		}
+	case <-time.After(60 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("soak still running a minute after its plane was killed:\n%s", stdout.String())
+	}
+	if !strings.Contains(stderr.String(), "exited mid-run") || !strings.Contains(stdout.String(), "the samples so far: "+out) {
+		t.Errorf("want the plane's exit named and the samples kept; stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
 	}
 }

@@ -108,6 +108,9 @@ invariant is violated.`,
 				planePID   int
 				processes  func() map[string]soak.Process
 				closePlane func()
+				// runCtx is the placing's: the plane's exit ends it early.
+				runCtx = ctx
+				endRun = func(error) {}
 			)
 			if prof != nil {
 				fmt.Println("starting orderflow for the soak (in this process, to profile it)...")
@@ -140,6 +143,17 @@ invariant is violated.`,
 					}
 				})
 				ep, kc, planePID, processes = child.ep, child.kc, child.cmd.Process.Pid, child.processes
+				// A plane that dies mid-run ends the run, saying so,
+				// rather than leaving it placing into nothing.
+				runCtx, endRun = context.WithCancelCause(ctx)
+				go func() {
+					select {
+					case <-child.exited:
+						endRun(fmt.Errorf("the plane (orderflow up, pid %d) exited mid-run: %v; the end of its output (%s):\n%s",
+							planePID, child.waitErr, child.log, tail(child.log, 10)))
+					case <-runCtx.Done():
+					}
+				}()
 				fmt.Printf("  plane pid %d, functions: %s\n", planePID, strings.Join(slices.Sorted(maps.Keys(ep.Functions)), ", "))
 			}
 			defer closePlane()
@@ -189,7 +203,7 @@ invariant is violated.`,
 					}
 				})
 			}
-			res, runErr := demo.Run(ctx, demo.TargetOf(ep, kc, true), demo.Config{Orders: cfg.Orders(), Concurrency: concurrency,
+			res, runErr := demo.Run(runCtx, demo.TargetOf(ep, kc, true), demo.Config{Orders: cfg.Orders(), Concurrency: concurrency,
 				Rate: cfg.Rate, Seed: seed, RunID: runID,
 				Progress: func(pr demo.Progress) {
 					counts.Lock()
@@ -197,6 +211,7 @@ invariant is violated.`,
 					counts.Unlock()
 				},
 				Ended: window.Add})
+			endRun(nil) // the plane's exit from here on is the soak stopping it
 			stopSampling()
 			sampling.Wait()
 			if out == "" {
@@ -207,6 +222,9 @@ invariant is violated.`,
 				results.Samples = sampler.Samples()
 				if err := writeResults(out, results); err == nil && len(results.Samples) > 0 {
 					fmt.Printf("the samples so far: %s\n", out)
+				}
+				if cause := context.Cause(runCtx); cause != nil && cause != runCtx.Err() {
+					return cause
 				}
 				return runErr
 			}
