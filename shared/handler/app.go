@@ -275,6 +275,7 @@ func (a *App) Start(ctx context.Context) error {
 	if sender != nil {
 		a.relay = NewRelay(db, sender, a.log, a.cfg.RelayConcurrency)
 		a.relay.observe = a.metrics.publishedOne
+		a.relay.possibleDuplicate = a.metrics.possibleDuplicates
 		a.wg.Add(1)
 		go func() {
 			defer a.wg.Done()
@@ -304,6 +305,7 @@ func (a *App) Stop(ctx context.Context) error {
 		if _, err := a.relay.Flush(ctx); err != nil {
 			a.log.Warn("outbox not empty at stop; the next start publishes it", "error", err)
 		}
+		a.relay.Close()
 	}
 	if a.traceShutdown != nil {
 		if err := a.traceShutdown(ctx); err != nil {

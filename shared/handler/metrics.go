@@ -37,6 +37,7 @@ type metrics struct {
 	published  *prometheus.CounterVec
 	pubFailed  *prometheus.CounterVec
 	pruned     *prometheus.CounterVec
+	dupes      *prometheus.CounterVec
 }
 
 // Delivery and transaction times span an SQLite commit (~0.1 ms) to a
@@ -65,8 +66,11 @@ func newMetrics(function string) *metrics {
 		pruned: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "orderflow_store_pruned_rows_total", ConstLabels: fn,
 			Help: "Rows deleted past ORDERFLOW_RETENTION: processed ids (processed_events) and published events (outbox)."},
 			[]string{"table"}),
+		dupes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "orderflow_outbox_possible_duplicates_total", ConstLabels: fn,
+			Help: "Events the outbox relay may send twice (consumers drop the second copy): acknowledged by K_SINK but not marked sent (reason unmarked), or in flight or unmarked when the relay lost its lease to another replica (reason lease_lost; an upper bound)."},
+			[]string{"reason"}),
 	}
-	reg.MustRegister(m.deliveries, m.duration, m.txDuration, m.published, m.pubFailed, m.pruned,
+	reg.MustRegister(m.deliveries, m.duration, m.txDuration, m.published, m.pubFailed, m.pruned, m.dupes,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 	return m
@@ -142,6 +146,11 @@ func (a *App) Registry() prometheus.Registerer { return a.metrics.reg }
 // serveMetrics answers GET /metrics in Prometheus' text format.
 func (a *App) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	a.metrics.handler.ServeHTTP(w, r)
+}
+
+// possibleDuplicates counts events the relay may send twice.
+func (m *metrics) possibleDuplicates(reason string, n int) {
+	m.dupes.WithLabelValues(reason).Add(float64(n))
 }
 
 // publishedOne counts one publish by the outbox relay.

@@ -61,6 +61,10 @@ type Relay struct {
 	observe func(typ string, err error)
 	now     func() time.Time
 
+	// possibleDuplicate, when set, hears of events that may reach the sink
+	// twice (metrics): reason is dupUnmarked or dupLeaseLost.
+	possibleDuplicate func(reason string, n int)
+
 	// mu lets one sweep run at a time. Two sweeps side by side would send
 	// the same chain twice at once, and the slow copy of an earlier event
 	// could then land after a later one.
@@ -68,7 +72,37 @@ type Relay struct {
 	// refused holds back the chains whose head the sink refused for good,
 	// until their backoff ends. Guarded by mu.
 	refused map[chainID]*refusal
+	// lease is the right to relay this outbox (store.RelayLease): replicas
+	// share one outbox on PostgreSQL, and only the holder sweeps it; nil
+	// while another process holds it. Guarded by mu.
+	lease *store.RelayLease
+	// standing is set while another process holds the lease, so that
+	// standing by is logged once, not on every tick. Guarded by mu.
+	standing bool
+	// leaseRetry spaces a standby's tries for the lease (Run sets it to its
+	// interval): every handled event kicks the relay, and a try is a round
+	// trip to the database. lastTry is the last one. Guarded by mu.
+	leaseRetry time.Duration
+	lastTry    time.Time
+	// leading mirrors lease != nil for readers that must not wait for a
+	// sweep (metrics, tests).
+	leading atomic.Bool
 }
+
+// Reasons an event may reach the sink twice, the reason label of
+// orderflow_outbox_possible_duplicates_total. Nothing else sends an event
+// twice while the relay's process lives (consumers dedupe either way).
+const (
+	// dupUnmarked: the sink acknowledged it, but marking it sent failed
+	// (the database went away): the next sweep, here or in the process
+	// that takes the lease over, sends it again.
+	dupUnmarked = "unmarked"
+	// dupLeaseLost: the relay lost its lease (its database session was
+	// cut) while the event was in flight or its mark was not yet written:
+	// the send is abandoned, and the relay that takes the lease over may
+	// send it while this copy still lands.
+	dupLeaseLost = "lease_lost"
+)
 
 // chainID names a chain of events published in commit order, one at a
 // time: all events of one partition key, or, for an event without a key,
@@ -114,20 +148,91 @@ func (r *Relay) Kick() {
 }
 
 // Run sweeps at start, on every kick and every interval until ctx ends.
+// While another process holds the outbox's lease it only stands by, trying
+// for the lease on every tick. An ended ctx stops Run from starting sends;
+// the sends already in flight finish (see Flush).
 func (r *Relay) Run(ctx context.Context, interval time.Duration) {
+	r.mu.Lock()
+	r.leaseRetry = interval
+	r.mu.Unlock()
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		if _, err := r.Flush(ctx); err != nil && ctx.Err() == nil {
 			r.log.Warn("outbox publish failed; will retry", "error", err, "sink", r.sender.Target())
 		}
+		var heard, gone <-chan struct{}
+		if l := r.currentLease(); l != nil {
+			heard, gone = l.Heard(), l.Done()
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-r.kick:
+		case <-heard:
+		case <-gone:
 		case <-t.C:
 		}
 	}
+}
+
+func (r *Relay) currentLease() *store.RelayLease {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.lease
+}
+
+// Close gives up the outbox's lease, so that a standby replica takes over
+// at once. Call it after the last Flush.
+func (r *Relay) Close() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.lease != nil {
+		r.lease.Release()
+		r.lease = nil
+		r.leading.Store(false)
+	}
+}
+
+// Leading reports whether this relay holds the outbox's lease, as of its
+// last sweep.
+func (r *Relay) Leading() bool { return r.leading.Load() }
+
+// holdLease reports whether this relay holds the outbox's lease, taking it
+// when it is free. Called with mu held.
+func (r *Relay) holdLease(ctx context.Context) (bool, error) {
+	if r.lease != nil {
+		select {
+		case <-r.lease.Done():
+			r.log.Warn("outbox: lost the relay lease; another replica may take over", "error", r.lease.Err())
+			r.lease = nil
+			r.leading.Store(false)
+		default:
+			return true, nil
+		}
+	}
+	if r.standing && time.Since(r.lastTry) < r.leaseRetry {
+		return false, nil
+	}
+	r.lastTry = time.Now()
+	l, err := r.db.TryRelayLease(ctx)
+	if err != nil {
+		return false, err
+	}
+	if l == nil {
+		if !r.standing {
+			r.log.Info("outbox: another process holds the relay lease; standing by", "database", r.db.String())
+			r.standing = true
+		}
+		return false, nil
+	}
+	if r.standing {
+		r.log.Info("outbox: took over the relay lease", "database", r.db.String())
+	}
+	r.standing = false
+	r.lease = l
+	r.leading.Store(true)
+	return true, nil
 }
 
 // Flush publishes what the outbox holds, returning the number of events
@@ -135,11 +240,40 @@ func (r *Relay) Run(ctx context.Context, interval time.Duration) {
 // back by a failure, and reports the failures of this sweep as its error;
 // chains still waiting out a refusal's backoff are skipped without error
 // (their refusal was reported when it happened). It waits for a sweep
-// already running, so it is safe beside Run.
+// already running, so it is safe beside Run. While another process holds
+// the outbox's lease it publishes nothing and returns (0, nil): that
+// process publishes.
+//
+// An ended ctx stops the sweep from starting sends, but lets the sends in
+// flight run to their answer (sendTimeout) and be marked: the sink may
+// have taken an event already, and abandoning its answer would leave it
+// pending, to be sent a second time by the next sweep. Only a lost lease
+// abandons them, since another process may then be sending the same
+// events.
 func (r *Relay) Flush(ctx context.Context) (int, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	s := &sweep{relay: r, started: r.now(), held: map[chainID]bool{}}
+	if ctx.Err() != nil {
+		return 0, ctx.Err()
+	}
+	leading, err := r.holdLease(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("outbox: %w", err)
+	}
+	if !leading {
+		return 0, nil
+	}
+	lease := r.lease
+	sends, abandon := context.WithCancel(context.WithoutCancel(ctx))
+	defer abandon()
+	go func() {
+		select {
+		case <-lease.Done():
+			abandon()
+		case <-sends.Done():
+		}
+	}()
+	s := &sweep{relay: r, started: r.now(), held: map[chainID]bool{}, sends: sends, lease: lease}
 	for len(s.held) < maxHeldPerSweep {
 		page, err := r.db.PendingOutbox(ctx, relayPage, s.skip())
 		if err != nil {
@@ -193,7 +327,11 @@ func chainsOf(page []store.OutboxItem) []*chain {
 type sweep struct {
 	relay   *Relay
 	started time.Time
-	sent    atomic.Int64
+	// sends is the context of each send: not the caller's, which only
+	// stops new sends, but ended when the lease is lost.
+	sends context.Context
+	lease *store.RelayLease
+	sent  atomic.Int64
 	// sinkDown is set once the sink failed `concurrency` sends in a row
 	// without an acknowledgement between them: then it is most likely down
 	// for every key, and offering it every other key's head would only
@@ -253,14 +391,31 @@ func (s *sweep) round(ctx context.Context, chains []*chain) {
 		})
 	}
 	wg.Wait()
-	if err := marks.close(); err != nil {
+	err := marks.close()
+	if err != nil {
 		s.fail(err)
+	}
+	d := s.relay.possibleDuplicate
+	if d == nil {
+		return
+	}
+	if marks.unmarked > 0 {
+		d(dupUnmarked, marks.unmarked)
+	}
+	select {
+	case <-s.lease.Done():
+		// Lost during this round: the marks written raced the first read
+		// of the lease's next holder, so each may go out again.
+		if n := marks.queued - marks.unmarked; n > 0 {
+			d(dupLeaseLost, n)
+		}
+	default:
 	}
 }
 
 // stopping reports whether the sweep should start no more sends.
 func (s *sweep) stopping(ctx context.Context) bool {
-	return ctx.Err() != nil || s.sinkDown.Load() || s.markFailed.Load()
+	return ctx.Err() != nil || s.sends.Err() != nil || s.sinkDown.Load() || s.markFailed.Load()
 }
 
 // publish sends a chain's events in order, each only after the previous
@@ -270,7 +425,7 @@ func (s *sweep) publish(ctx context.Context, c *chain, marks *marker) {
 		if s.stopping(ctx) {
 			return
 		}
-		sendCtx, cancel := context.WithTimeout(ctx, sendTimeout)
+		sendCtx, cancel := context.WithTimeout(s.sends, sendTimeout)
 		sendCtx, span := tracing.Start(tracing.WithParent(sendCtx, ce.String(it.Event, ce.Traceparent)), "outbox publish", trace.SpanKindProducer,
 			attribute.String("cloudevents.event_id", it.Event.ID()), attribute.String("cloudevents.event_type", it.Event.Type()))
 		// Stamped per attempt: the record that lands carries when it was
@@ -308,9 +463,13 @@ func (s *sweep) publish(ctx context.Context, c *chain, marks *marker) {
 // attempt. A refusal for good also holds it back across sweeps, with a
 // growing wait, and is logged as an error: it needs a person.
 func (s *sweep) failed(ctx context.Context, id chainID, it store.OutboxItem, err error) {
-	if ctx.Err() != nil {
-		// Our own cancellation (Stop), not the sink's failure: the event
-		// simply stays pending.
+	if s.sends.Err() != nil {
+		// Abandoned because the lease was lost, not the sink's failure:
+		// the event stays pending for the lease's next holder, and the
+		// sink may have taken this copy.
+		if d := s.relay.possibleDuplicate; d != nil {
+			d(dupLeaseLost, 1)
+		}
 		return
 	}
 	if merr := s.relay.db.MarkFailed(ctx, it.Seq, err); merr != nil {
@@ -378,6 +537,9 @@ type marker struct {
 	err   error
 	// failed is set as soon as a write failed, for add to report.
 	failed atomic.Bool
+	// queued and unmarked count the acknowledgements taken and those not
+	// written; read them after close.
+	queued, unmarked int
 }
 
 // startMarker takes up to capacity acknowledgements without blocking a
@@ -411,16 +573,19 @@ func (m *marker) run() {
 				break gather
 			}
 		}
+		m.queued += len(batch)
 		if m.err != nil {
 			// Marking on after a failed write could mark a key's later
 			// event but not an earlier one, which the next sweep would
 			// then send again after it. Unmarked, both go again, in order.
+			m.unmarked += len(batch)
 			continue
 		}
 		ctx, cancel := context.WithTimeout(m.ctx, markTimeout)
 		if err := m.db.MarkSent(ctx, batch...); err != nil {
 			m.err = fmt.Errorf("outbox: events acknowledged by the sink but not marked sent (the next sweep sends them again): %w", err)
 			m.failed.Store(true)
+			m.unmarked += len(batch)
 		}
 		cancel()
 	}

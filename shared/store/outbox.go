@@ -13,7 +13,18 @@ import (
 
 // Enqueue writes events to the outbox inside the caller's transaction, so
 // they exist if and only if the state change that caused them committed.
+//
+// On PostgreSQL, when the relay lease is held by another process (a
+// replica), the transaction also announces itself on the outbox's channel:
+// the server delivers the notification at commit, so the relay that holds
+// the lease sweeps at once rather than at its next tick. The holder's own
+// commits need no announcement; its handlers kick its relay directly.
 func (tx *Tx) Enqueue(ctx context.Context, events ...event.Event) error {
+	if len(events) > 0 && tx.dialect == Postgres && tx.db != nil && !tx.db.relayHere.Load() {
+		if _, err := tx.Exec(ctx, `SELECT pg_notify(?, '')`, tx.db.notifyChannel); err != nil {
+			return fmt.Errorf("store: announcing outbox events: %w", err)
+		}
+	}
 	for _, e := range events {
 		body, err := json.Marshal(e)
 		if err != nil {

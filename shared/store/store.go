@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"modernc.org/sqlite" // registers the pure-Go "sqlite" driver
@@ -62,6 +63,16 @@ type DB struct {
 	where   string // the URL without credentials, for messages
 	stmts   stmtCache
 	group   *groupCommit // SQLite's: InTx shares transactions among concurrent callers
+
+	// PostgreSQL: the channel outbox commits are announced on, and whether
+	// this process holds the outbox's relay lease (then its own relay is
+	// kicked directly and nobody needs telling). See RelayLease.
+	notifyChannel string
+	relayHere     atomic.Bool
+	// lease is the relay lease taken through this handle, released by
+	// Close: its session holds a connection out of the pool, which Close
+	// would otherwise wait for.
+	lease atomic.Pointer[RelayLease]
 }
 
 // Open connects to the database at rawURL and checks it answers. Errors name
@@ -95,6 +106,12 @@ func Open(ctx context.Context, setting, rawURL string) (*DB, error) {
 	d := &DB{sql: db, dialect: dialect, where: redact(u)}
 	if dialect == SQLite {
 		d.group = newGroupCommit(d)
+	}
+	if dialect == Postgres {
+		if err := d.resolveNotifyChannel(pingCtx); err != nil {
+			db.Close()
+			return nil, &openError{msg: fmt.Sprintf("%s=%s: %s", setting, redact(u), oneLine(err.Error())), err: err}
+		}
 	}
 	return d, nil
 }
@@ -186,8 +203,12 @@ func (db *DB) Dialect() Dialect { return db.dialect }
 // String names the database without its credentials.
 func (db *DB) String() string { return db.where }
 
-// Close releases the statements and the connections.
+// Close gives up the relay lease, if held, and releases the statements
+// and the connections.
 func (db *DB) Close() error {
+	if l := db.lease.Load(); l != nil {
+		l.Release()
+	}
 	db.stmts.mu.Lock()
 	for q, st := range db.stmts.m {
 		st.Close()
