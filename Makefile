@@ -8,11 +8,16 @@ MODULES := shared functions/order functions/inventory functions/payment function
 PKGS    := $(addsuffix /...,$(addprefix ./,$(MODULES)))
 ORDERS  ?= 1000
 
-.PHONY: demo up build test test-prereqs test-embedded schemas-check test-deploy test-real test-replication test-knative vet unit e2e tidy tidy-check func-build func-build-all tools
+.PHONY: demo demo-real up build test test-prereqs test-embedded schemas-check test-deploy test-real test-replication test-knative vet unit e2e tidy tidy-check func-build func-build-all tools
 
 ## demo: the main job: the whole saga on the embedded broker, $(ORDERS) orders, invariants checked
 demo: build
 	bin/orderflow demo --orders $(ORDERS)
+
+## demo-real: the production path: the same burst on Apache Kafka and a durable PostgreSQL
+## (fsync and synchronous_commit on), machine CPU per order, invariants; stops what it starts
+demo-real: build
+	ORDERS=$(ORDERS) scripts/demo-real.sh
 
 ## up: start the topology and keep it running (Ctrl-C stops it)
 up: build

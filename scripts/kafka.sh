@@ -12,6 +12,8 @@
 #   scripts/kafka.sh create-topic NAME [PARTITIONS]   (auto-creation is off)
 #   scripts/kafka.sh version         the pinned version
 #   scripts/kafka.sh server-version  the version the running broker reports in its log ("Kafka version: ...")
+#   scripts/kafka.sh requests        requests the single node has served so far, by type (needs KAFKA_JMX_PORT
+#                                    at start): "Produce 1234" per line, from the broker's RequestMetrics over JMX
 #
 # Settings (environment):
 #   KAFKA_CACHE            jar cache (.cache/kafka/<version>); fetch fills KAFKA_CACHE/libs, later runs need no network
@@ -21,6 +23,7 @@
 #   KAFKA_CONTROLLER_PORT  controller port of node 1 (KAFKA_PORT+100); node N on +N-1
 #   KAFKA_HEAP             JVM heap flags per node (-Xms256m -Xmx512m)
 #   KAFKA_START_TIMEOUT    seconds to wait for readiness (120)
+#   KAFKA_JMX_PORT         if set, node 1 serves JMX on 127.0.0.1:KAFKA_JMX_PORT (for `requests`)
 #
 # A start with nothing running begins from empty storage (a throwaway
 # broker); a node restarted inside a running cluster keeps its data.
@@ -247,8 +250,15 @@ launch() {
   dir="$(node_dir "$mode" "$n")"
   port_free "$(port_of "$n")" || die "127.0.0.1:$(port_of "$n") is taken by another process (set KAFKA_PORT)"
   port_free "$(cport_of "$n")" || die "127.0.0.1:$(cport_of "$n") is taken by another process (set KAFKA_CONTROLLER_PORT)"
+  local jmx=()
+  if [ -n "${KAFKA_JMX_PORT:-}" ] && [ "$n" = 1 ]; then
+    port_free "$KAFKA_JMX_PORT" || die "127.0.0.1:$KAFKA_JMX_PORT is taken by another process (set KAFKA_JMX_PORT)"
+    jmx=(-Dcom.sun.management.jmxremote.port="$KAFKA_JMX_PORT" -Dcom.sun.management.jmxremote.rmi.port="$KAFKA_JMX_PORT"
+      -Dcom.sun.management.jmxremote.host=127.0.0.1 -Djava.rmi.server.hostname=127.0.0.1
+      -Dcom.sun.management.jmxremote.authenticate=false -Dcom.sun.management.jmxremote.ssl=false)
+  fi
   # shellcheck disable=SC2086 # KAFKA_HEAP is a list of flags
-  nohup java $KAFKA_HEAP -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:+ExitOnOutOfMemoryError \
+  nohup java $KAFKA_HEAP "${jmx[@]}" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:+ExitOnOutOfMemoryError \
     -Djava.awt.headless=true -Dlog4j2.configurationFile="$dir/log4j2.properties" \
     -cp "$libs/*" kafka.Kafka "$dir/server.properties" >"$dir/kafka.log" 2>&1 </dev/null &
   echo $! >"$dir/kafka.pid"
@@ -473,8 +483,22 @@ cmd_create_topic() {
     --create --if-not-exists --topic "$name" --partitions "$parts"
 }
 
+# cmd_requests prints, per request type, how many requests the broker has
+# served since it started (kafka.network RequestMetrics RequestsPerSec's
+# Count), read over JMX by Kafka's own JmxTool.
+cmd_requests() {
+  [ -n "${KAFKA_JMX_PORT:-}" ] || die "requests: set KAFKA_JMX_PORT (the port given at start)"
+  need_libs; tools_log_config
+  tool org.apache.kafka.tools.JmxTool --one-time true --report-format properties \
+    --jmx-url "service:jmx:rmi:///jndi/rmi://127.0.0.1:$KAFKA_JMX_PORT/jmxrmi" \
+    --object-name 'kafka.network:type=RequestMetrics,name=RequestsPerSec,request=*,version=*' --attributes Count 2>/dev/null |
+    sed -n 's/.*request=\([A-Za-z]*\),version=[0-9]*:Count=\([0-9]*\).*/\1 \2/p' |
+    awk '{n[$1] += $2} END {for (k in n) print k, n[k]}' | sort
+}
+
 case "${1:-}" in
   fetch) cmd_fetch ;;
+  requests) cmd_requests ;;
   start) cmd_start ;;
   start-cluster) cmd_start_cluster ;;
   stop) shift; cmd_stop "${1:-}" ;;

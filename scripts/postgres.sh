@@ -16,9 +16,12 @@
 #               when the postgres user cannot reach it, /var/tmp/orderflow-postgres-<hash>
 #   PG_BIN      server binaries (the newest /usr/lib/postgresql/*/bin)
 #   PG_TIMEOUT  seconds to wait for readiness (60)
+#   PG_DURABLE  1: keep PostgreSQL's durable defaults (fsync, synchronous_commit and
+#               full_page_writes on), what a user runs; the default turns them off for tests
+#   PG_STATEMENTS 1: load pg_stat_statements (statement counts for docs/performance.md)
 #
 # As root, the server runs as the `postgres` OS user (it refuses root);
-# otherwise as the user running the script. It is tuned
+# otherwise as the user running the script. Unless PG_DURABLE=1 it is tuned
 # for tests, not durability: fsync and synchronous_commit are off. TCP
 # logins need the password (scram-sha-256), so a wrong one really fails;
 # the superuser only logs in over the unix socket in PG_DIR.
@@ -120,8 +123,13 @@ cmd_start() {
   local t0=$SECONDS
   # One line: pg_ctl pastes these into a shell command.
   local opts="-c listen_addresses=127.0.0.1 -c port=$PG_PORT -c unix_socket_directories=$PG_DIR"
-  opts+=" -c max_connections=300 -c shared_buffers=128MB -c fsync=off -c synchronous_commit=off"
-  opts+=" -c full_page_writes=off -c log_min_messages=warning"
+  opts+=" -c max_connections=300 -c shared_buffers=128MB -c log_min_messages=warning"
+  if [ "${PG_DURABLE:-0}" != 1 ]; then
+    opts+=" -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+  fi
+  if [ "${PG_STATEMENTS:-0}" = 1 ]; then
+    opts+=" -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all"
+  fi
   as_pg "$bin/pg_ctl" -D "$data" -l "$logfile" -w -t "$PG_TIMEOUT" -s \
     -o "$opts" \
     start || { tail -n 30 "$logfile" >&2; die "the server did not start (log: $logfile)"; }
@@ -138,6 +146,9 @@ SELECT 'CREATE ROLE $DB_ROLE LOGIN' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE
 ALTER ROLE $DB_ROLE LOGIN PASSWORD '$DB_PASSWORD';
 SELECT 'CREATE DATABASE $DB_NAME OWNER $DB_ROLE' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '$DB_NAME') \gexec
 SQL
+  if [ "${PG_STATEMENTS:-0}" = 1 ]; then
+    PSQL_DB="$DB_NAME" psql_super -c 'CREATE EXTENSION IF NOT EXISTS pg_stat_statements' -c "GRANT pg_read_all_stats TO $DB_ROLE"
+  fi
   echo "PostgreSQL $major ready on 127.0.0.1:$PG_PORT in $((SECONDS - t0))s (data $data, log $logfile)" >&2
   url
 }

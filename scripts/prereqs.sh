@@ -5,6 +5,8 @@
 #   scripts/prereqs.sh           check; as root, install what is missing
 #                                (apt-get update, then apt-get install)
 #   scripts/prereqs.sh --check   only check and name what is missing
+#   PREREQS_FOR=demo-real scripts/prereqs.sh   only what `make demo-real` needs:
+#                                Java 17+, Maven (or the Kafka jars), PostgreSQL
 #
 # Needed: Java 17+ (Kafka 4.x), Maven (to fetch Kafka from Maven Central
 # once; not needed when .cache/kafka holds the jars), PostgreSQL's server
@@ -17,6 +19,8 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 mode="${1:-install}"
+scope="${PREREQS_FOR:-all}"
+case "$scope" in all | demo-real) ;; *) echo "PREREQS_FOR=$scope: want all or demo-real" >&2; exit 2 ;; esac
 case "$mode" in install | --install) mode=install ;; --check | check) mode=check ;;
   *) echo "usage: $0 [--check]" >&2; exit 2 ;; esac
 
@@ -45,6 +49,16 @@ missing_packages() {
   if [ -z "$jv" ] || [ "$jv" -lt 17 ]; then
     say "openjdk-17-jre-headless	Java 17+ for Kafka (found: ${jv:-none})"
   fi
+  local kafka_version
+  kafka_version="$(scripts/kafka.sh version)"
+  if [ ! -f "$root/.cache/kafka/$kafka_version/libs/.complete" ] && ! command -v mvn >/dev/null; then
+    say "maven	Maven (mvn), to fetch Kafka $kafka_version from Maven Central once"
+  fi
+  if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 && [ -z "${PG_BIN:-}" ]; then
+    say "postgresql	PostgreSQL server binaries (/usr/lib/postgresql/*/bin, or set PG_BIN)"
+  fi
+  command -v make >/dev/null || say "make	make"
+  [ "$scope" = all ] || return 0
   # Knative's own data plane (make test-knative) targets Java 21 and is
   # built with Maven: a JDK (javac beside java), 21 or newer.
   local jdk21=""
@@ -54,14 +68,6 @@ missing_packages() {
     if [ -n "$v" ] && [ "$v" -ge 21 ]; then jdk21="$j"; break; fi
   done
   [ -n "$jdk21" ] || say "openjdk-21-jdk-headless	a JDK 21+ (javac), to build Knative's own data plane for make test-knative (Debian 13 / Ubuntu 24.04: openjdk-21-jdk-headless; elsewhere any JDK 21+ under /usr/lib/jvm)"
-  local kafka_version
-  kafka_version="$(scripts/kafka.sh version)"
-  if [ ! -f "$root/.cache/kafka/$kafka_version/libs/.complete" ] && ! command -v mvn >/dev/null; then
-    say "maven	Maven (mvn), to fetch Kafka $kafka_version from Maven Central once"
-  fi
-  if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 && [ -z "${PG_BIN:-}" ]; then
-    say "postgresql	PostgreSQL server binaries (/usr/lib/postgresql/*/bin, or set PG_BIN)"
-  fi
   command -v kcat >/dev/null || say "kcat	kcat, the Kafka client the interop test drives"
   { command -v prometheus >/dev/null && command -v promtool >/dev/null; } ||
     say "prometheus	prometheus and promtool, for the metrics test and the alert rules' tests"
@@ -69,13 +75,16 @@ missing_packages() {
     say "chromium	chromium, for the dashboard's browser test"
   { command -v python3 >/dev/null && python3 -c 'import ensurepip, venv' 2>/dev/null; } ||
     say "python3-venv	python3 with venv, for the schema checker's cross-check (jsoncompat, installed into .cache)"
-  command -v make >/dev/null || say "make	make"
   return 0
 }
 
 missing="$(missing_packages)"
 if [ -z "$missing" ]; then
-  say "prereqs: everything the tests need is here (java $(java_major), maven or the Kafka jars, PostgreSQL, kcat, prometheus, chromium, python3-venv)"
+  if [ "$scope" = demo-real ]; then
+    say "prereqs: everything make demo-real needs is here (java $(java_major), maven or the Kafka jars, PostgreSQL)"
+  else
+    say "prereqs: everything the tests need is here (java $(java_major), maven or the Kafka jars, PostgreSQL, kcat, prometheus, chromium, python3-venv)"
+  fi
   exit 0
 fi
 
@@ -106,7 +115,7 @@ if [ "$mode" = install ] && [ "$(id -u)" = 0 ] && ! grep -q '^golang' <<<"$missi
   exit 0
 fi
 
-say "prereqs: the tests need what is not here:" >&2
+say "prereqs: $([ "$scope" = demo-real ] && echo "make demo-real" || echo "the tests") need(s) what is not here:" >&2
 while IFS=$'\t' read -r pkg why; do say "  - $why (Debian: $pkg)" >&2; done <<<"$missing"
 pkgs="$(cut -f1 <<<"$missing" | grep -v '^golang$' | tr '\n' ' ')"
 if [ -n "$pkgs" ]; then

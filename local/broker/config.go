@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/rcrowley/go-metrics"
 	"github.com/xdg-go/scram"
 )
 
@@ -79,6 +80,7 @@ func SaramaConfig(opts ...ConfigOption) (*sarama.Config, error) {
 	cfg := sarama.NewConfig()
 	cfg.ClientID = o.clientID
 	cfg.Version = KafkaVersion
+	cfg.MetricRegistry = clientMetrics
 
 	cfg.Producer.RequiredAcks = sarama.WaitForAll
 	cfg.Producer.Idempotent = true
@@ -233,4 +235,30 @@ func NewClient(servers []string, clientID string) (sarama.Client, error) {
 		return nil, fmt.Errorf("kafka %s: %w", strings.Join(servers, ","), err)
 	}
 	return kc, nil
+}
+
+// clientMetrics is the one registry every sarama client of this process
+// reports to (sarama gives each config a registry of its own), so that
+// ClientRequests adds up the process's traffic to Kafka.
+var clientMetrics = metrics.NewRegistry()
+
+// ClientRequests counts what this process's Kafka clients have sent since
+// it started: requests of every kind, fetch requests, produce requests
+// and the records they carried (from sarama's metrics).
+func ClientRequests() map[string]float64 {
+	count := func(name string) float64 {
+		switch m := clientMetrics.Get(name).(type) {
+		case metrics.Meter:
+			return float64(m.Count())
+		case metrics.Histogram:
+			return float64(m.Count())
+		}
+		return 0
+	}
+	return map[string]float64{
+		"requests (all kinds)": count("request-rate"),
+		"fetch requests":       count("consumer-fetch-rate"),
+		"produce requests":     count("records-per-request"),
+		"records produced":     count("record-send-rate"),
+	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/IBM/sarama"
 
+	"orderflow.dev/local/account"
 	"orderflow.dev/local/check"
 	"orderflow.dev/local/client"
 	"orderflow.dev/local/door"
@@ -58,6 +59,9 @@ type Config struct {
 	// it ended, under the run's lock (it must not block); nil for none.
 	// The soak computes each interval's latency from it.
 	Ended func(placedAt, endedAt time.Time)
+	// Account, when set, is read over the same window as the CPU: what
+	// each layer served per order (Result.Account).
+	Account *account.Ledger
 }
 
 // Progress is a snapshot while the run goes.
@@ -94,6 +98,7 @@ type Result struct {
 	Results       []OrderResult           `json:"results"`
 	Timeline      []TimelinePoint         `json:"timeline"`
 	CPU           *profile.CPUReport      `json:"cpu,omitempty"`
+	Account       *account.Report         `json:"account,omitempty"`
 }
 
 // TimelinePoint counts finished orders per second of the run, for the
@@ -232,6 +237,9 @@ func Run(ctx context.Context, target Target, cfg Config) (Result, error) {
 		meter = profile.NewMeter(cfg.Processes)
 		meter.Start()
 	}
+	if cfg.Account != nil {
+		cfg.Account.Start(ctx)
+	}
 	start := time.Now()
 	var notAccepted atomic.Int64
 	jobs := make(chan Planned)
@@ -294,6 +302,11 @@ feed:
 	if meter != nil {
 		meter.Stop()
 	}
+	if cfg.Account != nil {
+		// After the CPU window: waiting out the account's lag must not
+		// count as the run's time.
+		cfg.Account.Stop(ctx)
+	}
 
 	res := Result{RunID: cfg.RunID, Orders: cfg.Orders, Placed: int(placed.Load()), NotAccepted: int(notAccepted.Load()),
 		Outcomes: map[string]int{}, ByKind: map[Kind]map[string]int{}}
@@ -340,6 +353,10 @@ feed:
 	if meter != nil {
 		report := meter.Report(len(lat))
 		res.CPU = &report
+	}
+	if cfg.Account != nil {
+		report := cfg.Account.Report(len(lat))
+		res.Account = &report
 	}
 	SortDurations(lat)
 	res.P50, res.P90, res.P99, res.Max = Percentile(lat, 50), Percentile(lat, 90), Percentile(lat, 99), Percentile(lat, 100)

@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"orderflow.dev/local/broker"
 	"orderflow.dev/local/door"
@@ -803,6 +804,10 @@ func (p *Plane) SinkURL(name string) string { return sink.URL(p.IngressURL, p.na
 // publish. A caller that also produces while reading should produce
 // through a client of its own, for the same reason.
 func (p *Plane) Kafka() sarama.Client { return p.client }
+
+// Metrics is the registry the plane serves at /metrics: its sources'
+// deliveries, the sink ingress's requests, lag.
+func (p *Plane) Metrics() prometheus.Gatherer { return p.metrics.Registry() }
 
 // SaramaConfig is the client configuration the plane uses.
 func (p *Plane) SaramaConfig() *sarama.Config { return p.saramaCfg }

@@ -165,12 +165,72 @@ func Cmdline(pid int) ([]string, error) {
 type Meter struct {
 	procs       func() []Proc
 	read        func(pid int) (Stat, error)
+	machine     func() (MachineTicks, error)
 	from, until sample
 }
 
 type sample struct {
-	at    time.Time
-	procs map[string]procTicks
+	at      time.Time
+	procs   map[string]procTicks
+	machine MachineTicks
+	mErr    error
+	// every process on the machine by pid, for the machine's CPU by
+	// command (postgres, java, ...).
+	all map[int]Stat
+}
+
+// MachineTicks is the first line of /proc/stat: the CPU time of every core
+// since boot, in clock ticks, busy and idle.
+type MachineTicks struct {
+	Busy, Idle uint64
+	Cores      int
+}
+
+// ReadMachine reads /proc/stat.
+func ReadMachine() (MachineTicks, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return MachineTicks{}, err
+	}
+	return ParseProcStat(string(b))
+}
+
+// ParseProcStat reads the aggregate "cpu" line of /proc/stat (proc(5)):
+// user nice system idle iowait irq softirq steal [guest guest_nice]. Idle
+// is idle plus iowait; busy is the rest but guest time, which the kernel
+// already counts in user and nice. Cores counts the "cpuN" lines.
+func ParseProcStat(text string) (MachineTicks, error) {
+	var m MachineTicks
+	found := false
+	for _, line := range strings.Split(text, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || !strings.HasPrefix(f[0], "cpu") {
+			continue
+		}
+		if f[0] != "cpu" {
+			m.Cores++
+			continue
+		}
+		if len(f) < 9 {
+			return MachineTicks{}, fmt.Errorf("/proc/stat: the cpu line has %d fields, want at least 8 counters", len(f)-1)
+		}
+		for i, v := range f[1:9] {
+			n, err := strconv.ParseUint(v, 10, 64)
+			if err != nil {
+				return MachineTicks{}, fmt.Errorf("/proc/stat: cpu counter %d %q: %w", i+1, v, err)
+			}
+			if i == 3 || i == 4 { // idle, iowait
+				m.Idle += n
+			} else {
+				m.Busy += n
+			}
+		}
+		found = true
+	}
+	if !found {
+		return MachineTicks{}, fmt.Errorf("/proc/stat: no aggregate cpu line")
+	}
+	return m, nil
 }
 
 type procTicks struct {
@@ -183,7 +243,7 @@ type procTicks struct {
 // so a process that was replaced in between (a restarted function) is
 // seen as such.
 func NewMeter(procs func() []Proc) *Meter {
-	return &Meter{procs: procs, read: ReadStat}
+	return &Meter{procs: procs, read: ReadStat, machine: ReadMachine}
 }
 
 // Start opens the window.
@@ -194,6 +254,10 @@ func (m *Meter) Stop() { m.until = m.sample() }
 
 func (m *Meter) sample() sample {
 	s := sample{at: time.Now(), procs: map[string]procTicks{}}
+	if m.machine != nil {
+		s.machine, s.mErr = m.machine()
+		s.all = allProcesses()
+	}
 	for _, p := range m.procs() {
 		st, err := m.read(p.PID)
 		s.procs[p.Name] = procTicks{pid: p.PID, ticks: st.UserTicks + st.SystemTicks, err: err}
@@ -213,6 +277,88 @@ type CPUReport struct {
 	// CoresBusy is CPUSeconds over WindowSeconds: how many cores the
 	// processes kept busy on average.
 	CoresBusy float64 `json:"coresBusy"`
+	// Machine is the whole machine's CPU over the window (/proc/stat):
+	// every process, a Kafka and a PostgreSQL beside the topology
+	// included; nil when /proc/stat could not be read.
+	Machine *MachineCPU `json:"machine,omitempty"`
+}
+
+// MachineCPU is the busy time of every core over the window.
+type MachineCPU struct {
+	CPUSeconds float64 `json:"cpuSeconds"`
+	MsPerOrder float64 `json:"cpuMillisPerOrderEnded"`
+	CoresBusy  float64 `json:"coresBusy"`
+	Cores      int     `json:"cores"`
+	// ByCommand is the CPU of the processes alive at the window's end,
+	// added up by command name (every postgres backend as "postgres", a
+	// Kafka broker as "java"), busiest first. A process that ended inside
+	// the window is missing, so the commands may add up to less than the
+	// machine: the kernel's own work, interrupts and such processes are
+	// the difference.
+	ByCommand []CommandCPU `json:"byCommand,omitempty"`
+}
+
+// CommandCPU is the CPU of the processes of one command name.
+type CommandCPU struct {
+	Command    string  `json:"command"`
+	Processes  int     `json:"processes"`
+	CPUSeconds float64 `json:"cpuSeconds"`
+	MsPerOrder float64 `json:"cpuMillisPerOrderEnded"`
+}
+
+// allProcesses reads every /proc/<pid>/stat (those that vanish while read
+// are left out).
+func allProcesses() map[int]Stat {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	out := map[int]Stat{}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if st, err := ReadStat(pid); err == nil {
+			out[pid] = st
+		}
+	}
+	return out
+}
+
+// byCommand adds up each command's CPU between two readings of every
+// process: a pid seen at both (with the same command) by its growth, a pid
+// new at the end by its whole life.
+func byCommand(from, until map[int]Stat, hz, orders int) []CommandCPU {
+	sum := map[string]*CommandCPU{}
+	for pid, end := range until {
+		ticks := end.UserTicks + end.SystemTicks
+		if begin, ok := from[pid]; ok && begin.Comm == end.Comm {
+			ticks -= min(ticks, begin.UserTicks+begin.SystemTicks)
+		}
+		c := sum[end.Comm]
+		if c == nil {
+			c = &CommandCPU{Command: end.Comm}
+			sum[end.Comm] = c
+		}
+		c.Processes++
+		c.CPUSeconds += float64(ticks) / float64(hz)
+	}
+	out := make([]CommandCPU, 0, len(sum))
+	for _, c := range sum {
+		if c.CPUSeconds <= 0 {
+			continue
+		}
+		c.MsPerOrder = perOrder(c.CPUSeconds, orders)
+		out = append(out, *c)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].CPUSeconds != out[j].CPUSeconds {
+			return out[i].CPUSeconds > out[j].CPUSeconds
+		}
+		return out[i].Command < out[j].Command
+	})
+	return out
 }
 
 // ProcessCPU is one process's share.
@@ -273,6 +419,15 @@ func (m *Meter) Report(ended int) CPUReport {
 	if r.WindowSeconds > 0 {
 		r.CoresBusy = r.CPUSeconds / r.WindowSeconds
 	}
+	if m.from.mErr == nil && m.until.mErr == nil && m.until.machine.Busy >= m.from.machine.Busy && m.until.machine.Busy > 0 {
+		secs := float64(m.until.machine.Busy-m.from.machine.Busy) / float64(hz)
+		mc := &MachineCPU{CPUSeconds: secs, MsPerOrder: perOrder(secs, ended), Cores: m.until.machine.Cores,
+			ByCommand: byCommand(m.from.all, m.until.all, hz, ended)}
+		if r.WindowSeconds > 0 {
+			mc.CoresBusy = secs / r.WindowSeconds
+		}
+		r.Machine = mc
+	}
 	return r
 }
 
@@ -283,10 +438,26 @@ func perOrder(seconds float64, orders int) float64 {
 	return seconds * 1000 / float64(orders)
 }
 
-// Summary is the one line every demo prints.
+// Summary is what every demo prints: the topology's processes, then the
+// whole machine.
 func (r CPUReport) Summary() string {
-	return fmt.Sprintf("CPU: %.1f ms per order ended, all processes (%.2f CPU-s for %d orders in %.1f s: %.2f cores busy)",
+	s := fmt.Sprintf("CPU: %.1f ms per order ended, all processes (%.2f CPU-s for %d orders in %.1f s: %.2f cores busy)",
 		r.MsPerOrder, r.CPUSeconds, r.OrdersEnded, r.WindowSeconds, r.CoresBusy)
+	if m := r.Machine; m != nil {
+		s += fmt.Sprintf("\nmachine CPU: %.1f ms per order (every process on the machine, /proc/stat: %.2f CPU-s, %.2f of %d cores busy)",
+			m.MsPerOrder, m.CPUSeconds, m.CoresBusy, m.Cores)
+		var parts []string
+		for i, c := range m.ByCommand {
+			if i == 6 {
+				break
+			}
+			parts = append(parts, fmt.Sprintf("%s %.1f", c.Command, c.MsPerOrder))
+		}
+		if len(parts) > 0 {
+			s += "\n  by command, ms per order: " + strings.Join(parts, ", ")
+		}
+	}
+	return s
 }
 
 // PrintTable writes the per-process table, busiest first, and the total

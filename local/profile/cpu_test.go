@@ -227,3 +227,71 @@ func TestMeterReportProcessGoneAndNoOrders(t *testing.T) {
 }
 
 func near(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
+
+func TestParseProcStat(t *testing.T) {
+	text := "cpu  100 5 50 1000 20 3 7 2 9 1\ncpu0 50 2 25 500 10 1 3 1 0 0\ncpu1 50 3 25 500 10 2 4 1 0 0\nintr 1 2 3\n"
+	m, err := ParseProcStat(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// busy: user+nice+system+irq+softirq+steal = 100+5+50+3+7+2; idle: 1000+20.
+	if m.Busy != 167 || m.Idle != 1020 || m.Cores != 2 {
+		t.Fatalf("got %+v, want busy 167 idle 1020 cores 2", m)
+	}
+	for _, bad := range []string{"", "intr 1\n", "cpu 1 2 3\n", "cpu 1 2 3 x 5 6 7 8\n"} {
+		if _, err := ParseProcStat(bad); err == nil {
+			t.Errorf("ParseProcStat(%q): no error", bad)
+		}
+	}
+}
+
+func TestMeterReportsTheMachine(t *testing.T) {
+	readings := []MachineTicks{{Busy: 1000, Idle: 5000, Cores: 2}, {Busy: 1300, Idle: 5100, Cores: 2}}
+	m := NewMeter(func() []Proc { return nil })
+	m.machine = func() (MachineTicks, error) { r := readings[0]; readings = readings[1:]; return r, nil }
+	m.Start()
+	m.Stop()
+	r := m.Report(100)
+	if r.Machine == nil {
+		t.Fatal("no machine figures")
+	}
+	want := 300.0 / float64(ClockTicks())
+	if r.Machine.CPUSeconds != want || r.Machine.MsPerOrder != want*10 || r.Machine.Cores != 2 {
+		t.Fatalf("machine %+v, want %.2f CPU-s, %.2f ms per order, 2 cores", *r.Machine, want, want*10)
+	}
+	if !strings.Contains(r.Summary(), "machine CPU: ") {
+		t.Fatalf("summary %q names no machine CPU", r.Summary())
+	}
+}
+
+func TestByCommandAddsUpEachCommandsGrowth(t *testing.T) {
+	from := map[int]Stat{
+		10: {PID: 10, Comm: "postgres", UserTicks: 100, SystemTicks: 50},
+		11: {PID: 11, Comm: "postgres", UserTicks: 10},
+		20: {PID: 20, Comm: "java", UserTicks: 1000},
+		30: {PID: 30, Comm: "gone"}, // ended in the window: not counted
+		40: {PID: 40, Comm: "old", UserTicks: 500},
+	}
+	until := map[int]Stat{
+		10: {PID: 10, Comm: "postgres", UserTicks: 150, SystemTicks: 60}, // +60
+		11: {PID: 11, Comm: "postgres", UserTicks: 30},                   // +20
+		12: {PID: 12, Comm: "postgres", UserTicks: 5},                    // new: whole life
+		20: {PID: 20, Comm: "java", UserTicks: 1100},                     // +100
+		40: {PID: 40, Comm: "reused", UserTicks: 7},                      // pid reused: whole life
+	}
+	got := byCommand(from, until, 100, 10)
+	want := []CommandCPU{
+		{Command: "java", Processes: 1, CPUSeconds: 1, MsPerOrder: 100},
+		{Command: "postgres", Processes: 3, CPUSeconds: 0.85, MsPerOrder: 85},
+		{Command: "reused", Processes: 1, CPUSeconds: 0.07, MsPerOrder: 7},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %+v, want %+v", got, want)
+	}
+	for i := range want {
+		g, w := got[i], want[i]
+		if g.Command != w.Command || g.Processes != w.Processes || math.Abs(g.CPUSeconds-w.CPUSeconds) > 1e-9 || math.Abs(g.MsPerOrder-w.MsPerOrder) > 1e-9 {
+			t.Errorf("row %d: got %+v, want %+v", i, g, w)
+		}
+	}
+}

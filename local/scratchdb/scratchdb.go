@@ -56,6 +56,29 @@ func Open(ctx context.Context, setting, rawURL string) (*Schemas, error) {
 // String names the database without its credentials.
 func (s *Schemas) String() string { return s.admin.String() }
 
+// DB is the connection to the database itself (outside the run's
+// schemas), for reading the server's statistics.
+func (s *Schemas) DB() *store.DB { return s.admin }
+
+// durabilitySettings are the server settings that decide what a commit
+// costs and what it promises, in the order Settings names them.
+var durabilitySettings = []string{"fsync", "synchronous_commit", "full_page_writes", "wal_sync_method", "commit_delay"}
+
+// Settings names the server's durability settings as name=value words,
+// e.g. "fsync=on synchronous_commit=on full_page_writes=on ...": a figure
+// measured with fsync off is not a figure for production.
+func (s *Schemas) Settings(ctx context.Context) (string, error) {
+	words := make([]string, 0, len(durabilitySettings))
+	for _, name := range durabilitySettings {
+		var v string
+		if err := s.admin.QueryRow(ctx, `SELECT current_setting('`+name+`')`).Scan(&v); err != nil {
+			return "", fmt.Errorf("scratchdb: reading %s from %s: %w", name, s.admin, err)
+		}
+		words = append(words, name+"="+v)
+	}
+	return strings.Join(words, " "), nil
+}
+
 var notIdentifier = regexp.MustCompile(`[^a-z0-9]+`)
 
 // URL creates a fresh schema labelled label and returns the database URL

@@ -2,6 +2,7 @@ package scratchdb
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"orderflow.dev/shared/store"
@@ -55,6 +56,17 @@ func TestSchemas(t *testing.T) {
 	}
 	if made[0] == made[1] {
 		t.Fatalf("both labels got schema %s", made[0])
+	}
+	// The test server runs with fsync off (scripts/postgres.sh): Settings
+	// must say so, with every durability setting named.
+	settings, err := s.Settings(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"fsync=", "synchronous_commit=", "full_page_writes=", "wal_sync_method=", "commit_delay="} {
+		if !strings.Contains(settings, name) {
+			t.Errorf("settings %q name no %s", settings, name)
+		}
 	}
 	if err := s.Close(ctx); err != nil {
 		t.Fatal(err)

@@ -180,7 +180,7 @@ func New(name string, opts ...Option) *App {
 		log:     slog.New(slog.NewJSONHandler(os.Stderr, nil)).With("function", name),
 	}
 	a.metrics = newMetrics(name)
-	a.metrics.reg.MustRegister(outboxCollector{a})
+	a.metrics.reg.MustRegister(outboxCollector{a}, storeCollector{a})
 	for _, o := range opts {
 		o(a)
 	}

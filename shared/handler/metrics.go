@@ -76,6 +76,21 @@ func newMetrics(function string) *metrics {
 	return m
 }
 
+// storeCollector reads the store's own counters at each scrape.
+type storeCollector struct{ a *App }
+
+var roundTripsDesc = prometheus.NewDesc("orderflow_store_round_trips_total",
+	"Requests sent to PostgreSQL and waited for: a statement outside a transaction, or a pipeline of a transaction's statements (0 on SQLite, which runs in-process).", []string{"function"}, nil)
+
+func (c storeCollector) Describe(ch chan<- *prometheus.Desc) { ch <- roundTripsDesc }
+
+func (c storeCollector) Collect(ch chan<- prometheus.Metric) {
+	if !c.a.ready.Load() {
+		return // not started (or stopping): no store to read
+	}
+	ch <- prometheus.MustNewConstMetric(roundTripsDesc, prometheus.CounterValue, float64(c.a.db.RoundTrips()), c.a.name)
+}
+
 // typeLabel keeps the cloudevents_type label to the catalog's types:
 // anyone can POST a made-up type, and a series per made-up type would grow
 // without end.

@@ -2,8 +2,7 @@ package store
 
 import "time"
 
-// For the tests of package store_test. Group commit exists on SQLite only:
-// these are for a SQLite database.
+// For the tests of package store_test. Group commit serves both dialects.
 
 // ObserveGroupCommit has observe called as each of db's group-commit
 // batches ends, with the number of callers the batch took.

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // Group commit, for SQLite.
@@ -113,8 +115,11 @@ type groupBatch struct {
 	// alone backs calls when the batch has one caller, the common case of
 	// an idle database, which then allocates no slice for it.
 	alone [1]*groupCall
-	sqlTx *sql.Tx
-	own   Tx // the batch's own statements (savepoints), cached like any
+	sqlTx *sql.Tx // SQLite's transaction
+	// PostgreSQL's: the pipelined transaction and its pooled connection.
+	pg     *pgTx
+	pgConn *pgxpool.Conn
+	own    Tx // the batch's own statements (savepoints), cached like any
 	// shared: more than one caller, so each runs in a savepoint.
 	shared bool
 	next   int  // index in calls of the next caller to give the turn to
@@ -216,6 +221,20 @@ func (g *groupCommit) open() {
 		c.batch = b
 	}
 	g.mu.Unlock()
+	if g.db.pg != nil {
+		// BEGIN is queued: it goes out with the first caller's first
+		// statement (pgtx.go).
+		conn, err := g.db.pg.Acquire(context.Background())
+		if err != nil {
+			b.beginErr = fmt.Errorf("store: begin: %w", err)
+			b.end()
+			return
+		}
+		b.pgConn, b.pg = conn, &pgTx{conn: conn.Conn(), trips: &g.db.roundTrips}
+		b.own = Tx{pg: b.pg, dialect: g.db.dialect, db: g.db}
+		b.passOn()
+		return
+	}
 	// Not any caller's context: database/sql rolls a transaction back when
 	// the context it began with ends, and this one holds everyone's work.
 	sqlTx, err := g.db.sql.BeginTx(context.Background(), nil)
@@ -267,7 +286,7 @@ func (b *groupBatch) takeTurn(ctx context.Context, c *groupCall, fn func(*Tx) er
 			return
 		}
 	}
-	c.tx = &Tx{tx: b.sqlTx, dialect: b.g.db.dialect, db: b.g.db, shared: b.shared}
+	c.tx = &Tx{tx: b.sqlTx, pg: b.pg, dialect: b.g.db.dialect, db: b.g.db, shared: b.shared}
 	c.ranAfterWork = b.workIn
 	returned := false
 	defer func() {
@@ -299,11 +318,28 @@ func (b *groupBatch) endTurn(c *groupCall, err error) {
 	}
 	ctx := context.Background()
 	if err == nil {
-		if _, rerr := b.own.Exec(ctx, "RELEASE "+groupSavepoint); rerr != nil {
+		_, rerr := b.own.Exec(ctx, "RELEASE "+groupSavepoint)
+		if rerr == nil {
+			rerr = b.settle(ctx)
+		}
+		switch {
+		case rerr == nil:
+			c.workIn, b.workIn = true, true
+			return
+		case b.pg == nil:
 			c.err = b.breaks(fmt.Errorf("store: release savepoint: %w", rerr))
 			return
 		}
-		c.workIn, b.workIn = true, true
+		// PostgreSQL: a statement the function queued failed as its turn
+		// ended (a lost race on a unique key, say): the function failed,
+		// and its savepoint undoes it as below.
+		err = rerr
+		c.err = rerr
+	}
+	if b.pg != nil {
+		if rerr := b.pg.rollbackTo(ctx, groupSavepoint); rerr != nil {
+			b.breaks(fmt.Errorf("store: rollback to savepoint, after %v: %w", err, rerr))
+		}
 		return
 	}
 	// ROLLBACK TO undoes the work and keeps the savepoint; RELEASE drops it.
@@ -313,7 +349,42 @@ func (b *groupBatch) endTurn(c *groupCall, err error) {
 	}
 	if _, rerr := b.own.Exec(ctx, "RELEASE "+groupSavepoint); rerr != nil {
 		b.breaks(fmt.Errorf("store: release savepoint: %w", rerr))
+		return
 	}
+	if rerr := b.settle(ctx); rerr != nil {
+		b.breaks(fmt.Errorf("store: rollback to savepoint, after %v: %w", err, rerr))
+	}
+}
+
+// settle sends what the turn queued (PostgreSQL; on SQLite every statement
+// has run already), so that a failure is the turn's own, not the next
+// caller's.
+func (b *groupBatch) settle(ctx context.Context) error {
+	if b.pg == nil {
+		return nil
+	}
+	return b.pg.flush(ctx)
+}
+
+// endPostgres commits or rolls back the pipelined transaction and gives
+// its connection back; it returns the batch's failure.
+func (b *groupBatch) endPostgres() error {
+	ctx := context.Background()
+	var failure error
+	switch {
+	case b.broken != nil:
+		_ = b.pg.rollback(ctx)
+		failure = b.broken
+	case b.workIn:
+		if err := b.pg.commit(ctx); err != nil {
+			_ = b.pg.rollback(ctx)
+			failure = fmt.Errorf("store: commit: %w", err)
+		}
+	default:
+		_ = b.pg.rollback(ctx)
+	}
+	releasePg(b.pgConn, b.pg)
+	return failure
 }
 
 // breaks records that the transaction can no longer be trusted (a
@@ -332,6 +403,8 @@ func (b *groupBatch) end() {
 	g := b.g
 	failure := b.beginErr
 	switch {
+	case b.pg != nil:
+		failure = b.endPostgres()
 	case b.sqlTx == nil:
 	case b.broken != nil:
 		_ = b.sqlTx.Rollback()

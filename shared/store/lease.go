@@ -4,13 +4,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"database/sql"
-	"database/sql/driver"
 	"encoding/hex"
 	"fmt"
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // RelayLease is the right to publish a database's outbox. Replicas of a
@@ -53,67 +53,65 @@ func (db *DB) TryRelayLease(ctx context.Context) (*RelayLease, error) {
 		l.cancel = func() {}
 		return l, nil
 	}
-	conn, err := db.sql.Conn(ctx)
+	conn, err := db.pg.Acquire(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("store: relay lease: %w", err)
 	}
 	var got bool
-	if err := conn.QueryRowContext(ctx, `SELECT pg_try_advisory_lock(hashtextextended(COALESCE(current_schema(), '') || '/' || $1, 0))`,
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock(hashtextextended(COALESCE(current_schema(), '') || '/' || $1, 0))`,
 		relayLeaseLock).Scan(&got); err != nil {
-		conn.Raw(func(any) error { return driver.ErrBadConn }) // discard: its state is unknown
-		conn.Close()
+		discard(conn) // its state is unknown
 		return nil, fmt.Errorf("store: relay lease: %w", err)
 	}
 	if !got {
-		conn.Close()
+		conn.Release()
 		return nil, nil
 	}
-	if _, err := conn.ExecContext(ctx, `LISTEN `+db.notifyChannel); err != nil {
-		conn.Raw(func(any) error { return driver.ErrBadConn }) // the session ends, and the lock with it
-		conn.Close()
+	if _, err := conn.Exec(ctx, `LISTEN `+db.notifyChannel); err != nil {
+		discard(conn) // the session ends, and the lock with it
 		return nil, fmt.Errorf("store: relay lease: listening for commits: %w", err)
 	}
 	db.relayHere.Store(true)
 	listenCtx, cancel := context.WithCancel(context.Background())
 	l.cancel = cancel
 	db.lease.Store(l)
-	go l.listen(listenCtx, conn)
+	go l.listen(listenCtx, conn.Hijack())
 	return l, nil
 }
 
+// discard closes a pooled connection instead of giving it back.
+func discard(conn *pgxpool.Conn) {
+	_ = conn.Hijack().Close(context.Background())
+}
+
 // listen waits on the lease's session for notifications until the lease
-// is released or the session fails. The connection never goes back to the
-// pool: its session holds the lock, so it is closed, which ends the lock
-// on the server even where an unlock could not be sent.
-func (l *RelayLease) listen(ctx context.Context, conn *sql.Conn) {
+// is released or the session fails. The connection left the pool when the
+// lease was taken: its session holds the lock, so it is closed at the end,
+// which ends the lock on the server even where an unlock could not be sent.
+func (l *RelayLease) listen(ctx context.Context, conn *pgx.Conn) {
 	var lostErr error
-	_ = conn.Raw(func(dc any) error {
-		pc, ok := dc.(*stdlib.Conn)
-		if !ok {
-			lostErr = fmt.Errorf("store: relay lease: unexpected driver connection %T", dc)
-			return driver.ErrBadConn
+	for {
+		_, err := conn.WaitForNotification(ctx)
+		if ctx.Err() != nil {
+			// Released: unlock now rather than when the server sees the
+			// socket close, so a standby can take over at once.
+			unlockCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			_, _ = conn.Exec(unlockCtx, `SELECT pg_advisory_unlock_all()`)
+			cancel()
+			break
 		}
-		for {
-			_, err := pc.Conn().WaitForNotification(ctx)
-			if ctx.Err() != nil {
-				// Released: unlock now rather than when the server sees the
-				// socket close, so a standby can take over at once.
-				unlockCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-				_, _ = pc.Conn().Exec(unlockCtx, `SELECT pg_advisory_unlock_all()`)
-				cancel()
-				return driver.ErrBadConn
-			}
-			if err != nil {
-				lostErr = fmt.Errorf("store: relay lease lost: its database session failed: %w", err)
-				return driver.ErrBadConn
-			}
-			select {
-			case l.heard <- struct{}{}:
-			default:
-			}
+		if err != nil {
+			lostErr = fmt.Errorf("store: relay lease lost: its database session failed: %w", err)
+			break
 		}
-	})
-	conn.Close()
+		select {
+		case l.heard <- struct{}{}:
+		default:
+		}
+	}
+	closeCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	_ = conn.Close(closeCtx)
+	cancel()
 	l.db.relayHere.Store(false)
 	l.db.lease.CompareAndSwap(l, nil)
 	l.mu.Lock()
@@ -159,7 +157,7 @@ func notifyChannelOf(schema string) string {
 // selects; outbox commits are announced on its channel.
 func (db *DB) resolveNotifyChannel(ctx context.Context) error {
 	var schema sql.NullString
-	if err := db.sql.QueryRowContext(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
+	if err := db.QueryRow(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
 		return fmt.Errorf("reading the current schema: %w", err)
 	}
 	db.notifyChannel = notifyChannelOf(schema.String)

@@ -19,6 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"modernc.org/sqlite" // registers the pure-Go "sqlite" driver
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -41,9 +42,26 @@ func (d Dialect) String() string {
 	return "sqlite"
 }
 
-// Opener opens a database for a URL scheme. Drivers register themselves, so
-// a function binary only links the databases it is built with.
-type Opener func(ctx context.Context, u *url.URL) (*sql.DB, Dialect, error)
+// Opener opens a database for a URL scheme: a DB with its dialect and its
+// connections (sql for SQLite, pg for PostgreSQL). Drivers register
+// themselves, so a function binary only links the databases it is built
+// with.
+type Opener func(ctx context.Context, u *url.URL) (*DB, error)
+
+// Rows is a query's result set: database/sql's on SQLite, pgx's on
+// PostgreSQL.
+type Rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Close() error
+	Err() error
+}
+
+// Row is the first row of a query; Scan reports sql.ErrNoRows when there
+// is none.
+type Row interface {
+	Scan(dest ...any) error
+}
 
 var openers = map[string]Opener{}
 
@@ -58,7 +76,8 @@ func init() { Register(openSQLite, "sqlite", "file") }
 
 // DB is a function's database.
 type DB struct {
-	sql     *sql.DB
+	sql     *sql.DB       // SQLite
+	pg      *pgxpool.Pool // PostgreSQL
 	dialect Dialect
 	where   string // the URL without credentials, for messages
 	stmts   stmtCache
@@ -69,6 +88,9 @@ type DB struct {
 	// kicked directly and nobody needs telling). See RelayLease.
 	notifyChannel string
 	relayHere     atomic.Bool
+	// roundTrips counts the requests sent to PostgreSQL and waited for: a
+	// statement outside a transaction, or a pipeline (RoundTrips).
+	roundTrips atomic.Int64
 	// lease is the relay lease taken through this handle, released by
 	// Close: its session holds a connection out of the pool, which Close
 	// would otherwise wait for.
@@ -93,23 +115,21 @@ func Open(ctx context.Context, setting, rawURL string) (*DB, error) {
 		}
 		return nil, fmt.Errorf("%s: unsupported database scheme %q (this build supports %s)", setting, u.Scheme, strings.Join(known, ", "))
 	}
-	db, dialect, err := open(ctx, u)
+	d, err := open(ctx, u)
 	if err != nil {
 		return nil, &openError{msg: fmt.Sprintf("%s=%s: %s", setting, redact(u), oneLine(err.Error())), err: err}
 	}
+	d.where = redact(u)
 	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if err := db.PingContext(pingCtx); err != nil {
-		db.Close()
+	if err := d.Ping(pingCtx); err != nil {
+		d.Close()
 		return nil, &openError{msg: fmt.Sprintf("%s=%s: cannot connect: %s", setting, redact(u), oneLine(err.Error())), err: err}
 	}
-	d := &DB{sql: db, dialect: dialect, where: redact(u)}
-	if dialect == SQLite {
-		d.group = newGroupCommit(d)
-	}
-	if dialect == Postgres {
+	d.group = newGroupCommit(d)
+	if d.dialect == Postgres {
 		if err := d.resolveNotifyChannel(pingCtx); err != nil {
-			db.Close()
+			d.Close()
 			return nil, &openError{msg: fmt.Sprintf("%s=%s: %s", setting, redact(u), oneLine(err.Error())), err: err}
 		}
 	}
@@ -142,17 +162,17 @@ func redact(u *url.URL) string {
 // openSQLite accepts sqlite:///abs/path.db, sqlite://rel/path.db and
 // file:path.db. One connection serialises every transaction: SQLite has one
 // writer anyway, and this way a transaction never meets SQLITE_BUSY.
-func openSQLite(ctx context.Context, u *url.URL) (*sql.DB, Dialect, error) {
+func openSQLite(ctx context.Context, u *url.URL) (*DB, error) {
 	path := u.Opaque
 	if path == "" {
 		path = u.Host + u.Path
 	}
 	if path == "" {
-		return nil, SQLite, errors.New("no file path in the sqlite URL")
+		return nil, errors.New("no file path in the sqlite URL")
 	}
 	if dir := filepath.Dir(path); dir != "." {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return nil, SQLite, fmt.Errorf("cannot create the database folder: %w", err)
+			return nil, fmt.Errorf("cannot create the database folder: %w", err)
 		}
 	}
 	// locking_mode EXCLUSIVE: a function's database belongs to its one
@@ -168,7 +188,7 @@ func openSQLite(ctx context.Context, u *url.URL) (*sql.DB, Dialect, error) {
 		"&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
-		return nil, SQLite, err
+		return nil, err
 	}
 	db.SetMaxOpenConns(1)
 	// Take the lock now, so a second process on the same file (two
@@ -177,9 +197,9 @@ func openSQLite(ctx context.Context, u *url.URL) (*sql.DB, Dialect, error) {
 	// released it already; one still stopping gets a few seconds.
 	if err := claimSQLite(ctx, db); err != nil {
 		db.Close()
-		return nil, SQLite, err
+		return nil, err
 	}
-	return db, SQLite, nil
+	return &DB{sql: db, dialect: SQLite}, nil
 }
 
 // sqliteClaimTimeout is how long a start waits for another process to let
@@ -200,6 +220,11 @@ func claimSQLite(ctx context.Context, db *sql.DB) error {
 // Dialect reports the SQL flavour.
 func (db *DB) Dialect() Dialect { return db.dialect }
 
+// RoundTrips is how many times this process has sent PostgreSQL a request
+// and waited for its answer (0 on SQLite, which is in-process): one per
+// statement outside a transaction, one per pipeline inside one.
+func (db *DB) RoundTrips() int64 { return db.roundTrips.Load() }
+
 // String names the database without its credentials.
 func (db *DB) String() string { return db.where }
 
@@ -208,6 +233,10 @@ func (db *DB) String() string { return db.where }
 func (db *DB) Close() error {
 	if l := db.lease.Load(); l != nil {
 		l.Release()
+	}
+	if db.pg != nil {
+		db.pg.Close()
+		return nil
 	}
 	db.stmts.mu.Lock()
 	for q, st := range db.stmts.m {
@@ -219,10 +248,23 @@ func (db *DB) Close() error {
 }
 
 // Ping checks the database answers; readiness probes use it.
-func (db *DB) Ping(ctx context.Context) error { return db.sql.PingContext(ctx) }
+func (db *DB) Ping(ctx context.Context) error {
+	if db.pg != nil {
+		return db.pg.Ping(ctx)
+	}
+	return db.sql.PingContext(ctx)
+}
 
 // Exec runs a statement outside any transaction.
 func (db *DB) Exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	if db.pg != nil {
+		db.roundTrips.Add(1)
+		tag, err := db.pg.Exec(ctx, db.dialect.rebind(q), args...)
+		if err != nil {
+			return nil, err
+		}
+		return &pgResult{sent: true, tag: tag}, nil
+	}
 	if st := db.prepared(ctx, q); st != nil {
 		return st.ExecContext(ctx, args...)
 	}
@@ -232,7 +274,15 @@ func (db *DB) Exec(ctx context.Context, q string, args ...any) (sql.Result, erro
 // Query runs a query outside any transaction. Do not call it while holding
 // a Tx from the same DB: with SQLite there is one connection and it would
 // wait for itself.
-func (db *DB) Query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+func (db *DB) Query(ctx context.Context, q string, args ...any) (Rows, error) {
+	if db.pg != nil {
+		db.roundTrips.Add(1)
+		rows, err := db.pg.Query(ctx, db.dialect.rebind(q), args...)
+		if err != nil {
+			return nil, err
+		}
+		return &pgRows{rows: rows}, nil
+	}
 	if st := db.prepared(ctx, q); st != nil {
 		return st.QueryContext(ctx, args...)
 	}
@@ -240,7 +290,11 @@ func (db *DB) Query(ctx context.Context, q string, args ...any) (*sql.Rows, erro
 }
 
 // QueryRow runs a one-row query outside any transaction.
-func (db *DB) QueryRow(ctx context.Context, q string, args ...any) *sql.Row {
+func (db *DB) QueryRow(ctx context.Context, q string, args ...any) Row {
+	if db.pg != nil {
+		rows, err := db.Query(ctx, q, args...)
+		return &pgRow{rows: rows, err: err}
+	}
 	if st := db.prepared(ctx, q); st != nil {
 		return st.QueryRowContext(ctx, args...)
 	}
@@ -249,7 +303,8 @@ func (db *DB) QueryRow(ctx context.Context, q string, args ...any) *sql.Row {
 
 // Tx is one transaction.
 type Tx struct {
-	tx      *sql.Tx
+	tx      *sql.Tx // SQLite
+	pg      *pgTx   // PostgreSQL
 	dialect Dialect
 	db      *DB      // nil: no statement cache (migrations)
 	unseen  []string // statements run unprepared, to prepare after the transaction
@@ -269,24 +324,47 @@ func (tx *Tx) Exec(ctx context.Context, q string, args ...any) (sql.Result, erro
 		}
 		ctx = context.WithoutCancel(ctx)
 	}
+	if tx.pg != nil {
+		return tx.pg.exec(ctx, tx.dialect.rebind(q), args)
+	}
 	if st := tx.stmt(ctx, q); st != nil {
 		return st.ExecContext(ctx, args...)
 	}
 	return tx.tx.ExecContext(ctx, tx.dialect.rebind(q), args...)
 }
 
-func (tx *Tx) Query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+func (tx *Tx) Query(ctx context.Context, q string, args ...any) (Rows, error) {
+	ctx = tx.statementContext(ctx)
+	if tx.pg != nil {
+		return tx.pg.query(ctx, tx.dialect.rebind(q), args)
+	}
 	if st := tx.stmt(ctx, q); st != nil {
 		return st.QueryContext(ctx, args...)
 	}
 	return tx.tx.QueryContext(ctx, tx.dialect.rebind(q), args...)
 }
 
-func (tx *Tx) QueryRow(ctx context.Context, q string, args ...any) *sql.Row {
+func (tx *Tx) QueryRow(ctx context.Context, q string, args ...any) Row {
+	ctx = tx.statementContext(ctx)
+	if tx.pg != nil {
+		return tx.pg.queryRow(ctx, tx.dialect.rebind(q), args)
+	}
 	if st := tx.stmt(ctx, q); st != nil {
 		return st.QueryRowContext(ctx, args...)
 	}
 	return tx.tx.QueryRowContext(ctx, tx.dialect.rebind(q), args...)
+}
+
+// statementContext is the context a read of a shared transaction runs
+// under: not cancelled with its caller, since PostgreSQL (pgx) answers a
+// cancelled statement by ending the connection, and the pipeline it goes
+// in carries other callers' writes. A caller whose context ended is
+// stopped before its next statement instead (Exec).
+func (tx *Tx) statementContext(ctx context.Context) context.Context {
+	if tx.shared && tx.pg != nil {
+		return context.WithoutCancel(ctx)
+	}
+	return ctx
 }
 
 // stmt is the cached prepared statement of q bound to this transaction,
@@ -323,6 +401,9 @@ func (tx *Tx) Dialect() Dialect { return tx.dialect }
 func (db *DB) InTx(ctx context.Context, fn func(tx *Tx) error) (err error) {
 	if db.group != nil {
 		return db.group.inTx(ctx, fn)
+	}
+	if db.pg != nil {
+		return db.pgInTx(ctx, fn)
 	}
 	sqlTx, err := db.sql.BeginTx(ctx, nil)
 	if err != nil {
@@ -377,6 +458,9 @@ func (db *DB) prepared(ctx context.Context, q string) *sql.Stmt {
 }
 
 func (db *DB) prepareAll(qs []string) {
+	if db.sql == nil {
+		return // PostgreSQL: pgx prepares and caches each statement per connection
+	}
 	for _, q := range qs {
 		db.stmts.mu.Lock()
 		_, have := db.stmts.m[q]
@@ -491,7 +575,9 @@ func (tx *Tx) Lock(ctx context.Context, key string) error {
 	if tx.dialect != Postgres {
 		return nil
 	}
-	_, err := tx.tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended(COALESCE(current_schema(), '') || '/' || $1, 0))`, key)
+	// Queued on PostgreSQL like any write: it goes out, in order, with the
+	// read that follows, which it therefore precedes.
+	_, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended(COALESCE(current_schema(), '') || '/' || ?, 0))`, key)
 	if err != nil {
 		return fmt.Errorf("store: lock %q: %w", key, err)
 	}

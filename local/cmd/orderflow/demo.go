@@ -5,11 +5,15 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -20,12 +24,14 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"orderflow.dev/local/account"
 	"orderflow.dev/local/broker"
 	"orderflow.dev/local/demo"
 	"orderflow.dev/local/fnserve"
 	"orderflow.dev/local/plane"
 	"orderflow.dev/local/profile"
 	"orderflow.dev/local/scratchdb"
+	"orderflow.dev/shared/store"
 )
 
 func newDemo(g *globals) *cobra.Command {
@@ -38,6 +44,8 @@ func newDemo(g *globals) *cobra.Command {
 		timeout, settle     time.Duration
 		results             string
 		profileDir          string
+		accountOn           bool
+		warmup              int
 	)
 	cmd := &cobra.Command{
 		Use:   "demo",
@@ -63,11 +71,17 @@ With --attach it drives an orderflow already started by "orderflow up".`,
 			if orders < 1 {
 				return fmt.Errorf("--orders %d: must be at least 1", orders)
 			}
+			if warmup < 0 {
+				return fmt.Errorf("--warmup %d: must not be negative", warmup)
+			}
 			if concurrency < 1 {
 				return fmt.Errorf("--concurrency %d: must be at least 1", concurrency)
 			}
 			if rate < 0 {
 				return fmt.Errorf("--rate %v: must not be negative", rate)
+			}
+			if accountOn && attach {
+				return errors.New("--account cannot go with --attach: it reads the counters of the plane this demo starts")
 			}
 			if profileDir != "" && attach {
 				return fmt.Errorf("--profile cannot go with --attach: the running orderflow's functions were started without profiling (start it with `orderflow up --env %s=DIR` for theirs)", profile.EnvDir)
@@ -79,6 +93,8 @@ With --attach it drives an orderflow already started by "orderflow up".`,
 			var kc sarama.Client
 			var processes func() []profile.Proc
 			var prof *profiling
+			var ledger *account.Ledger
+			var pgStats *store.DB
 			closePlane := func() {}
 			exclusive := false
 			stateDir := g.stateDir
@@ -113,7 +129,13 @@ With --attach it drives an orderflow already started by "orderflow up".`,
 					for k, v := range env {
 						opts.Env[k] = v
 					}
+					settings, err := schemas.Settings(ctx)
+					if err != nil {
+						return err
+					}
 					fmt.Printf("store: PostgreSQL %s, a schema per function\n", schemas)
+					fmt.Printf("postgresql settings: %s\n", settings)
+					pgStats = schemas.DB()
 				}
 				if profileDir != "" {
 					// Started before the plane, so its profile covers the
@@ -136,6 +158,9 @@ With --attach it drives an orderflow already started by "orderflow up".`,
 				})
 				defer closePlane()
 				ep, kc, exclusive = p.Endpoints(), p.Kafka(), true
+				if accountOn {
+					ledger = newLedger(p, ep, pgStats)
+				}
 				processes = func() []profile.Proc {
 					procs := []profile.Proc{{Name: planeProcess, PID: os.Getpid()}}
 					for name, pid := range p.PIDs() {
@@ -148,16 +173,25 @@ With --attach it drives an orderflow already started by "orderflow up".`,
 				}
 			}
 
+			if warmup > 0 {
+				if err := warmUp(ctx, demo.TargetOf(ep, kc, exclusive), warmup, concurrency, seed, timeout, settle); err != nil {
+					return err
+				}
+			}
 			runID := "demo-" + randomHex(3)
 			fmt.Printf("placing %d orders (run %s, seed %d, concurrency %d)\n", orders, runID, seed, concurrency)
 			progress := newProgress(orders)
 			res, err := demo.Run(ctx, demo.TargetOf(ep, kc, exclusive), demo.Config{Orders: orders, Concurrency: concurrency, Rate: rate, Seed: seed, RunID: runID,
-				Timeout: timeout, Settle: settle, Progress: progress.update, Processes: processes})
+				Timeout: timeout, Settle: settle, Progress: progress.update, Processes: processes, Account: ledger})
 			progress.done()
 			if err != nil {
 				return err
 			}
 			res.Print(os.Stdout)
+			if res.Account != nil {
+				fmt.Println()
+				res.Account.Print(os.Stdout, 0.05)
+			}
 			if prof != nil && res.CPU != nil {
 				fmt.Println()
 				res.CPU.PrintTable(os.Stdout)
@@ -204,6 +238,8 @@ With --attach it drives an orderflow already started by "orderflow up".`,
 	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Minute, "how long to wait for every order's outcome")
 	cmd.Flags().DurationVar(&settle, "settle", 30*time.Second, "how long compensations may take before the invariant check is final")
 	cmd.Flags().StringVar(&results, "results", "", "write the results JSON here (default <state-dir>/demo/results-<run>.json)")
+	cmd.Flags().IntVar(&warmup, "warmup", 0, "first place this many orders and let them end, unmeasured: a broker just started spends its first minute compiling (Kafka's JVM), which a long-running one does not")
+	cmd.Flags().BoolVar(&accountOn, "account", false, "count what each order cost every layer over the run: KafkaSource deliveries, HTTP requests, Kafka requests, function deliveries by outcome and, on PostgreSQL, transactions, statements and WAL syncs (docs/performance.md)")
 	cmd.Flags().StringVar(&profileDir, "profile", "", "profile every process (CPU, allocations, block, mutex, goroutines) into this directory, with a CPU table per process and `go tool pprof -top` summaries")
 	return cmd
 }
@@ -334,4 +370,53 @@ func (p *progress) done() {
 		_ = p.bar.Finish()
 		fmt.Println()
 	}
+}
+
+// newLedger counts the plane's deliveries and ingress requests, the
+// functions' deliveries by outcome, the process's Kafka requests and, when
+// pg is set, the PostgreSQL server's work in the functions' database.
+func newLedger(p *plane.Plane, ep plane.Endpoints, pg *store.DB) *account.Ledger {
+	urls := make([]string, 0, len(ep.Functions))
+	for _, name := range slices.Sorted(maps.Keys(ep.Functions)) {
+		urls = append(urls, ep.Functions[name])
+	}
+	sources := []account.Source{
+		account.Prometheus{Name: "plane", Gatherer: p.Metrics(), Counters: map[string]string{
+			"http_events_sent_total":           "KafkaSource HTTP requests (deliveries and dead letters)",
+			"orderflow_dispatch_retries_total": "KafkaSource retries",
+			"orderflow_sink_requests_total":    "KafkaSink ingress requests (relay publishes and placements)",
+		}},
+		account.Prometheus{Name: "functions", Gatherer: account.Scrape(&http.Client{Timeout: 5 * time.Second}, urls...),
+			Counters: map[string]string{
+				"orderflow_deliveries_total":                   "deliveries",
+				"orderflow_store_transaction_duration_seconds": "delivery transactions",
+				"orderflow_events_published_total":             "events the relays published",
+				"orderflow_store_round_trips_total":            "PostgreSQL round trips (statements outside a transaction, pipelines inside)",
+			},
+			SplitBy: map[string]string{"orderflow_deliveries_total": "outcome"}},
+		account.Func{Name: "kafka", Fn: broker.ClientRequests},
+	}
+	if pg != nil {
+		sources = append(sources, account.Postgres{DB: pg})
+	}
+	return account.New(sources...)
+}
+
+// warmUp places n orders and waits for them to end, measuring nothing; it
+// fails if they do not end as their kinds predict, since then the measured
+// run would start on a broken topology.
+func warmUp(ctx context.Context, target demo.Target, n, concurrency int, seed uint64, timeout, settle time.Duration) error {
+	runID := "warmup-" + randomHex(3)
+	fmt.Printf("warming up: %d orders (run %s), not measured...\n", n, runID)
+	start := time.Now()
+	res, err := demo.Run(ctx, target, demo.Config{Orders: n, Concurrency: concurrency, Seed: seed + 1, RunID: runID, Timeout: timeout, Settle: settle})
+	if err != nil {
+		return fmt.Errorf("warm-up: %w", err)
+	}
+	if !res.OK() {
+		res.Print(os.Stdout)
+		return fmt.Errorf("warm-up: invariants or expected outcomes violated (see above)")
+	}
+	fmt.Printf("warm-up: %d orders ended in %.1fs\n", len(res.Results), time.Since(start).Seconds())
+	return nil
 }

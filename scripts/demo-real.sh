@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# The production path in one command (make demo-real): Apache Kafka and a
+# PostgreSQL with its durable defaults (fsync, synchronous_commit and
+# full_page_writes on: what a user runs, unlike the test server), every
+# function's store on PostgreSQL (a schema each), the same burst of orders
+# as make demo, the invariant check. It prints what make demo prints, the
+# PostgreSQL settings it ran with and the CPU of the whole machine per
+# order (Kafka and PostgreSQL included), and stops what it started.
+#
+#   scripts/demo-real.sh [demo flags...]     e.g. --orders 2000, --account, --profile DIR
+#
+# Settings (environment):
+#   ORDERS           orders to place (1000)
+#   WARMUP           orders placed first, unmeasured (500): the broker starts with this
+#                    run, and a JVM spends its first minute compiling, which a broker
+#                    that has run for a while does not (0 measures the cold start)
+#   DEMO_REAL_STATE  state folder (.cache/demo-real): kafka/, postgres/, run/
+#   KAFKA_PORT       Kafka's client port (39092; its controller +100)
+#   PG_PORT          PostgreSQL's port (16432)
+#   PG_STATEMENTS=1  load pg_stat_statements, for --account's statement counts
+#
+# Java 17+ and PostgreSQL's server binaries are needed (and Maven, the first
+# time, to fetch Kafka from Maven Central): as root they are installed with
+# apt-get as make test does; otherwise it stops at once, naming them.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+
+state="${DEMO_REAL_STATE:-$root/.cache/demo-real}"
+export KAFKA_PORT="${KAFKA_PORT:-39092}"
+export KAFKA_CONTROLLER_PORT=$((KAFKA_PORT + 100))
+export KAFKA_RUN="$state/kafka"
+export PG_PORT="${PG_PORT:-16432}"
+export PG_DIR="$state/postgres"
+export PG_DURABLE=1
+orders="${ORDERS:-1000}"
+warmup="${WARMUP:-500}"
+
+say() { printf '%s\n' "$*"; }
+
+PREREQS_FOR=demo-real scripts/prereqs.sh
+[ -x bin/orderflow ] || { say "demo-real: bin/orderflow is missing: run make build (make demo-real does)" >&2; exit 1; }
+
+kafka_started=0 pg_started=0
+cleanup() {
+  local rc=$?
+  say "stopping Kafka and PostgreSQL..."
+  if [ "$kafka_started" = 1 ]; then scripts/kafka.sh stop >/dev/null 2>&1 || true; fi
+  if [ "$pg_started" = 1 ]; then scripts/postgres.sh stop >/dev/null 2>&1 || true; fi
+  exit $rc
+}
+trap cleanup EXIT
+
+say "starting Apache Kafka $(scripts/kafka.sh version) on 127.0.0.1:$KAFKA_PORT and PostgreSQL on 127.0.0.1:$PG_PORT (durable defaults)..."
+if scripts/kafka.sh status >/dev/null 2>&1; then scripts/kafka.sh stop >/dev/null; fi
+kafka_started=1
+bootstrap="$(scripts/kafka.sh start)"
+# A server left running by an earlier run may have other settings: start
+# this one afresh, with its data kept.
+if scripts/postgres.sh status >/dev/null 2>&1; then scripts/postgres.sh stop >/dev/null 2>&1; fi
+pg_started=1
+pg_url="$(scripts/postgres.sh start)"
+
+ORDERFLOW_DATABASE_URL="$pg_url" bin/orderflow demo --brokers "$bootstrap" --orders "$orders" --warmup "$warmup" \
+  --state-dir "$state/run" "$@"
