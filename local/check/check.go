@@ -118,6 +118,10 @@ type Input struct {
 	// run (a fresh topology): then each SKU's sold and reserved counts must
 	// also equal what the run's confirmed and open orders hold.
 	Exclusive bool
+	// StockBefore, with Exclusive, is the stock as earlier runs on the
+	// topology left it (all ended): the run's orders must then account for
+	// what moved since.
+	StockBefore *events.InventoryViewData
 }
 
 // Evaluate checks invariants 1-3 (and the accounting part of 4).
@@ -161,6 +165,12 @@ func Evaluate(in Input) Report {
 	}
 
 	// 2. Stock is conserved per SKU.
+	before := map[string]events.StockLevel{}
+	if in.StockBefore != nil {
+		for _, s := range in.StockBefore.Stock {
+			before[s.SKU] = s
+		}
+	}
 	for _, s := range in.Stock.Stock {
 		if s.Initial != s.Available+s.Reserved+s.Sold {
 			r.StockDrift++
@@ -168,13 +178,17 @@ func Evaluate(in Input) Report {
 			continue
 		}
 		if in.Exclusive {
-			if s.Sold != soldBySKU[s.SKU] {
-				r.StockDrift++
-				r.problem("sku %s: inventory sold %d, confirmed orders hold %d", s.SKU, s.Sold, soldBySKU[s.SKU])
+			sold, reserved := s.Sold, s.Reserved
+			if b, ok := before[s.SKU]; ok {
+				sold, reserved = sold-b.Sold, reserved-b.Reserved
 			}
-			if s.Reserved != openBySKU[s.SKU] {
+			if sold != soldBySKU[s.SKU] {
 				r.StockDrift++
-				r.problem("sku %s: inventory reserved %d, open orders hold %d", s.SKU, s.Reserved, openBySKU[s.SKU])
+				r.problem("sku %s: inventory sold %d since the run began, confirmed orders hold %d", s.SKU, sold, soldBySKU[s.SKU])
+			}
+			if reserved != openBySKU[s.SKU] {
+				r.StockDrift++
+				r.problem("sku %s: inventory reserved %d since the run began, open orders hold %d", s.SKU, reserved, openBySKU[s.SKU])
 			}
 		}
 	}

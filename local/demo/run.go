@@ -62,6 +62,10 @@ type Config struct {
 	// Account, when set, is read over the same window as the CPU: what
 	// each layer served per order (Result.Account).
 	Account *account.Ledger
+	// StockBefore is the stock as an earlier run on the same topology left
+	// it (a warm-up's Result.Stock): the check then counts only what moved
+	// since, so a fresh topology's strict per-SKU check still holds.
+	StockBefore *events.InventoryViewData
 }
 
 // Progress is a snapshot while the run goes.
@@ -99,6 +103,8 @@ type Result struct {
 	Timeline      []TimelinePoint         `json:"timeline"`
 	CPU           *profile.CPUReport      `json:"cpu,omitempty"`
 	Account       *account.Report         `json:"account,omitempty"`
+	// Stock is the stock as the final check read it.
+	Stock *events.InventoryViewData `json:"stock,omitempty"`
 }
 
 // TimelinePoint counts finished orders per second of the run, for the
@@ -371,9 +377,10 @@ feed:
 	}
 	settleStart := time.Now()
 	for {
-		report, err := evaluate(ctx, c, target, placedIDs, refused, t)
+		report, stock, err := evaluate(ctx, c, target, placedIDs, refused, t, cfg.StockBefore)
 		if err == nil {
 			res.Check = report
+			res.Stock = &stock
 			if report.OK() || time.Since(settleStart) > settle {
 				break
 			}
@@ -390,20 +397,20 @@ feed:
 	return res, nil
 }
 
-func evaluate(ctx context.Context, c *client.Client, target Target, placed []string, refused map[string]bool, t *tracker) (check.Report, error) {
+func evaluate(ctx context.Context, c *client.Client, target Target, placed []string, refused map[string]bool, t *tracker, before *events.InventoryViewData) (check.Report, events.InventoryViewData, error) {
 	qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	var stock events.InventoryViewData
 	if err := c.Query(qctx, target.InventoryURL, events.InventoryQuery, events.InventoryQueryData{}, &stock); err != nil {
-		return check.Report{}, err
+		return check.Report{}, stock, err
 	}
 	var ledger events.PaymentViewData
 	if err := c.Query(qctx, target.PaymentURL, events.PaymentQuery, events.PaymentQueryData{OrderIDs: placed}, &ledger); err != nil {
-		return check.Report{}, err
+		return check.Report{}, stock, err
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return check.Evaluate(check.Input{Placed: placed, Refused: refused, Log: t.log, Stock: stock, Ledger: ledger, Exclusive: target.Exclusive}), nil
+	return check.Evaluate(check.Input{Placed: placed, Refused: refused, Log: t.log, Stock: stock, StockBefore: before, Ledger: ledger, Exclusive: target.Exclusive}), stock, nil
 }
 
 // placeWithRetry places an order until the ingress accepts it, for up to a

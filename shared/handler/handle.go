@@ -265,11 +265,9 @@ func (a *App) tick(e event.Event) (route, direct) {
 // reaction emits stored in the outbox.
 func (a *App) commit(ctx context.Context, e event.Event, react route, data any) ([]event.Event, bool, error) {
 	var emitted []event.Event
-	first := false
 	err := a.db.InTx(ctx, func(tx *store.Tx) error {
 		emitted = nil
-		var err error
-		if first, err = tx.MarkProcessed(ctx, a.name, e.Source(), e.ID(), e.Type()); err != nil || !first {
+		if err := tx.Guard(ctx, a.name, e.Source(), e.ID(), e.Type()); err != nil {
 			return err
 		}
 		emits, err := react(ctx, tx, e, data)
@@ -279,7 +277,12 @@ func (a *App) commit(ctx context.Context, e event.Event, react route, data any) 
 		emitted, err = a.enqueue(ctx, tx, e, emits)
 		return err
 	})
-	return emitted, first, err
+	if store.IsAlreadyProcessed(err) {
+		// On PostgreSQL found with the reaction's first read or at COMMIT
+		// (store.Guard): the transaction, reaction and all, is gone.
+		return nil, false, nil
+	}
+	return emitted, err == nil, err
 }
 
 // enqueue builds the events a reaction emits, with their final ids and

@@ -19,10 +19,10 @@ func requirePostgres(t *testing.T) {
 	}
 }
 
-// A delivery's transaction on PostgreSQL is three round trips: BEGIN with
-// the processed id (whose answer decides whether to go on), the lock with
-// the first read, and the writes with COMMIT. It was one per statement.
-func TestPostgresDeliveryIsThreeRoundTrips(t *testing.T) {
+// A delivery's transaction on PostgreSQL is two round trips: BEGIN, the
+// processed id (Guard), the lock and the first read together, then the
+// writes with COMMIT. It was one per statement.
+func TestPostgresDeliveryIsTwoRoundTrips(t *testing.T) {
 	requirePostgres(t)
 	db := openTemp(t)
 	ctx := context.Background()
@@ -31,9 +31,8 @@ func TestPostgresDeliveryIsThreeRoundTrips(t *testing.T) {
 	}
 	before := db.RoundTrips()
 	err := db.InTx(ctx, func(tx *store.Tx) error {
-		first, err := tx.MarkProcessed(ctx, "probe", "/test", "e-1", "dev.orderflow.test.v1")
-		if err != nil || !first {
-			return errors.Join(err, errors.New("not first"))
+		if err := tx.Guard(ctx, "probe", "/test", "e-1", "dev.orderflow.test.v1"); err != nil {
+			return err
 		}
 		if err := tx.Lock(ctx, "thing/a"); err != nil {
 			return err
@@ -53,8 +52,8 @@ func TestPostgresDeliveryIsThreeRoundTrips(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := db.RoundTrips() - before; got != 3 {
-		t.Errorf("the delivery took %d round trips, want 3", got)
+	if got := db.RoundTrips() - before; got != 2 {
+		t.Errorf("the delivery took %d round trips, want 2", got)
 	}
 	var n int
 	if err := db.QueryRow(ctx, `SELECT n FROM things WHERE id = ?`, "a").Scan(&n); err != nil || n != 2 {
@@ -151,5 +150,37 @@ func TestPostgresGroupCallerFailsAlone(t *testing.T) {
 	}
 	if len(batches) < 2 || batches[len(batches)-1] != len(ids) {
 		t.Fatalf("batches %v: the three callers did not share one", batches)
+	}
+}
+
+// A redelivery's Guard fails the reaction's first read on PostgreSQL (and
+// answers at once on SQLite) with an error IsAlreadyProcessed reports, and
+// nothing the reaction did stays.
+func TestGuardFailsARedelivery(t *testing.T) {
+	db := openTemp(t)
+	ctx := context.Background()
+	takenThing(t, db)
+	deliver := func(id string) error {
+		return db.InTx(ctx, func(tx *store.Tx) error {
+			if err := tx.Guard(ctx, "probe", "/test", "e-1", "dev.orderflow.test.v1"); err != nil {
+				return err
+			}
+			var n int
+			if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM things`).Scan(&n); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, `INSERT INTO things (id) VALUES (?)`, id)
+			return err
+		})
+	}
+	if err := deliver("first"); err != nil {
+		t.Fatal(err)
+	}
+	if err := deliver("again"); !store.IsAlreadyProcessed(err) {
+		t.Fatalf("the redelivery: %v, want already processed", err)
+	}
+	var n int
+	if err := db.QueryRow(ctx, `SELECT COUNT(*) FROM things WHERE id = 'again'`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("the redelivery's write: %d row(s) (%v), want none", n, err)
 	}
 }

@@ -31,6 +31,7 @@ import (
 	"orderflow.dev/local/plane"
 	"orderflow.dev/local/profile"
 	"orderflow.dev/local/scratchdb"
+	"orderflow.dev/shared/events"
 	"orderflow.dev/shared/store"
 )
 
@@ -173,8 +174,10 @@ With --attach it drives an orderflow already started by "orderflow up".`,
 				}
 			}
 
+			var stockBefore *events.InventoryViewData
 			if warmup > 0 {
-				if err := warmUp(ctx, demo.TargetOf(ep, kc, exclusive), warmup, concurrency, seed, timeout, settle); err != nil {
+				var err error
+				if stockBefore, err = warmUp(ctx, demo.TargetOf(ep, kc, exclusive), warmup, concurrency, seed, timeout, settle); err != nil {
 					return err
 				}
 			}
@@ -182,7 +185,7 @@ With --attach it drives an orderflow already started by "orderflow up".`,
 			fmt.Printf("placing %d orders (run %s, seed %d, concurrency %d)\n", orders, runID, seed, concurrency)
 			progress := newProgress(orders)
 			res, err := demo.Run(ctx, demo.TargetOf(ep, kc, exclusive), demo.Config{Orders: orders, Concurrency: concurrency, Rate: rate, Seed: seed, RunID: runID,
-				Timeout: timeout, Settle: settle, Progress: progress.update, Processes: processes, Account: ledger})
+				Timeout: timeout, Settle: settle, Progress: progress.update, Processes: processes, Account: ledger, StockBefore: stockBefore})
 			progress.done()
 			if err != nil {
 				return err
@@ -405,18 +408,20 @@ func newLedger(p *plane.Plane, ep plane.Endpoints, pg *store.DB) *account.Ledger
 // warmUp places n orders and waits for them to end, measuring nothing; it
 // fails if they do not end as their kinds predict, since then the measured
 // run would start on a broken topology.
-func warmUp(ctx context.Context, target demo.Target, n, concurrency int, seed uint64, timeout, settle time.Duration) error {
+// It returns the stock as the warm-up left it, for the measured run's
+// check.
+func warmUp(ctx context.Context, target demo.Target, n, concurrency int, seed uint64, timeout, settle time.Duration) (*events.InventoryViewData, error) {
 	runID := "warmup-" + randomHex(3)
 	fmt.Printf("warming up: %d orders (run %s), not measured...\n", n, runID)
 	start := time.Now()
 	res, err := demo.Run(ctx, target, demo.Config{Orders: n, Concurrency: concurrency, Seed: seed + 1, RunID: runID, Timeout: timeout, Settle: settle})
 	if err != nil {
-		return fmt.Errorf("warm-up: %w", err)
+		return nil, fmt.Errorf("warm-up: %w", err)
 	}
 	if !res.OK() {
 		res.Print(os.Stdout)
-		return fmt.Errorf("warm-up: invariants or expected outcomes violated (see above)")
+		return nil, fmt.Errorf("warm-up: invariants or expected outcomes violated (see above)")
 	}
 	fmt.Printf("warm-up: %d orders ended in %.1fs\n", len(res.Results), time.Since(start).Seconds())
-	return nil
+	return res.Stock, nil
 }
