@@ -8,6 +8,11 @@
 # order (Kafka and PostgreSQL included), and stops what it started.
 #
 #   scripts/demo-real.sh [demo flags...]     e.g. --orders 2000, --account, --profile DIR
+#   scripts/demo-real.sh bench [bench flags...]   orderflow bench on the same path, e.g. --rates 100:
+#                                            latency at fixed offered rates, beside the ceiling
+#                                            measured on this Kafka and this PostgreSQL
+#   scripts/demo-real.sh faults [faults flags...]  the fault suite on the same path (--broker kafka:
+#                                            this script's Kafka is the one it restarts)
 #
 # Settings (environment):
 #   ORDERS           orders to place (1000)
@@ -37,6 +42,8 @@ orders="${ORDERS:-1000}"
 warmup="${WARMUP:-500}"
 
 say() { printf '%s\n' "$*"; }
+what=demo
+case "${1:-}" in bench | faults) what="$1"; shift ;; esac
 
 PREREQS_FOR=demo-real scripts/prereqs.sh
 [ -x bin/orderflow ] || { say "demo-real: bin/orderflow is missing: run make build (make demo-real does)" >&2; exit 1; }
@@ -61,5 +68,13 @@ if scripts/postgres.sh status >/dev/null 2>&1; then scripts/postgres.sh stop >/d
 pg_started=1
 pg_url="$(scripts/postgres.sh start)"
 
-ORDERFLOW_DATABASE_URL="$pg_url" bin/orderflow demo --brokers "$bootstrap" --orders "$orders" --warmup "$warmup" \
-  --state-dir "$state/run" "$@"
+if [ "$what" = bench ]; then
+  ORDERFLOW_DATABASE_URL="$pg_url" bin/orderflow bench --brokers "$bootstrap" --state-dir "$state/bench" "$@"
+elif [ "$what" = faults ]; then
+  ORDERFLOW_DATABASE_URL="$pg_url" bin/orderflow faults --broker kafka --brokers "$bootstrap" --state-dir "$state/faults" "$@"
+else
+  extra=()
+  [ "$warmup" = 0 ] || extra=(--warmup "$warmup")
+  ORDERFLOW_DATABASE_URL="$pg_url" bin/orderflow demo --brokers "$bootstrap" --orders "$orders" "${extra[@]}" \
+    --state-dir "$state/run" "$@"
+fi

@@ -328,7 +328,16 @@ cmd_start() {
   id="$(tool kafka.tools.StorageTool random-uuid)"
   format single 1 "$id"
   launch single 1
-  wait_started single 1 "$deadline"
+  # A port the last broker held a moment ago can still refuse the bind
+  # (seen once running make demo-real twice in a row): one more try.
+  if ! (wait_started single 1 "$deadline") 2>/dev/null; then
+    if grep -q "BindException" "$single/kafka.log" 2>/dev/null; then
+      say "a port was still taken ($(grep -m1 -o 'failed to bind to [0-9.:]*' "$single/kafka.log")): starting again in 5s"
+      sleep 5
+      launch single 1
+    fi
+    wait_started single 1 "$deadline"
+  fi
   wait_brokers "$(bootstrap_of single)" 1 "$deadline"
   say "Kafka $(version_line "$single") ready in $((SECONDS - t0))s: 1 node (broker+controller), cluster $id, log $single/kafka.log"
   bootstrap_of single

@@ -1,12 +1,15 @@
 package demo
 
 import (
+	"cmp"
 	"fmt"
 	"os"
+	"slices"
 	"time"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
@@ -101,8 +104,11 @@ func SaveGrid(path string, width, height vg.Length, rows [][]*plot.Plot) error {
 	return f.Close()
 }
 
-// RatePoint is one offered rate's outcome, for PlotRates.
+// RatePoint is one offered rate's outcome, for PlotRates. Series names the
+// line it belongs to (a data plane, a path); points of one series are drawn
+// as one line, each series with its own line and legend entry.
 type RatePoint struct {
+	Series         string
 	Offered, Ended float64 // orders per second
 	P50, P99       float64 // milliseconds
 }
@@ -122,32 +128,65 @@ func PlotRates(points []RatePoint, ceiling float64, path string) error {
 	return SaveSideBySide(path, vg.Points(1000), vg.Points(380), throughput, latency)
 }
 
+// ratesSeries splits points by series, in the order each series first
+// appears, each sorted by offered rate.
+func ratesSeries(points []RatePoint) (names []string, by map[string][]RatePoint) {
+	by = map[string][]RatePoint{}
+	for _, pt := range points {
+		if _, ok := by[pt.Series]; !ok {
+			names = append(names, pt.Series)
+		}
+		by[pt.Series] = append(by[pt.Series], pt)
+	}
+	for _, n := range names {
+		slices.SortStableFunc(by[n], func(a, b RatePoint) int { return cmp.Compare(a.Offered, b.Offered) })
+	}
+	return names, by
+}
+
+// seriesLabel is what the legend says for a line of name's points.
+func seriesLabel(what, name string, several bool) string {
+	if !several || name == "" {
+		return what
+	}
+	return what + " (" + name + " data plane)"
+}
+
 func throughputPlot(points []RatePoint, ceiling float64) (*plot.Plot, error) {
 	p := plot.New()
 	p.Title.Text = "orders ended per second at fixed offered rates"
 	p.X.Label.Text = "offered orders per second"
 	p.Y.Label.Text = "orders ended per second"
 	p.X.Min, p.Y.Min = 0, 0
-	ended := make(plotter.XYs, len(points))
 	var right, top float64 // the axes' ends: the highest offered rate, the highest line
-	for i, pt := range points {
-		ended[i].X, ended[i].Y = pt.Offered, pt.Ended
+	for _, pt := range points {
 		right = max(right, pt.Offered)
 		top = max(top, pt.Offered, pt.Ended, ceiling)
 	}
-	le, se, err := plotter.NewLinePoints(ended)
-	if err != nil {
-		return nil, err
+	p.Add(plotter.NewGrid())
+	names, by := ratesSeries(points)
+	for i, name := range names {
+		ended := make(plotter.XYs, len(by[name]))
+		for j, pt := range by[name] {
+			ended[j].X, ended[j].Y = pt.Offered, pt.Ended
+		}
+		le, se, err := plotter.NewLinePoints(ended)
+		if err != nil {
+			return nil, err
+		}
+		le.Width = vg.Points(1.5)
+		le.Color, se.Color = plotutil.Color(i), plotutil.Color(i)
+		se.Shape = plotutil.Shape(i)
+		p.Add(le, se)
+		p.Legend.Add(seriesLabel("ended", name, len(names) > 1), le, se)
 	}
-	le.Width = vg.Points(1.5)
 	// What a saga that keeps up ends: all it is offered.
 	keepUp, err := plotter.NewLine(plotter.XYs{{X: 0, Y: 0}, {X: right, Y: right}})
 	if err != nil {
 		return nil, err
 	}
 	keepUp.Dashes = []vg.Length{vg.Points(2), vg.Points(3)}
-	p.Add(le, se, keepUp, plotter.NewGrid())
-	p.Legend.Add("ended", le, se)
+	p.Add(keepUp)
 	p.Legend.Add("ended = offered", keepUp)
 	if ceiling > 0 {
 		limit, err := plotter.NewLine(plotter.XYs{{X: 0, Y: ceiling}, {X: right, Y: ceiling}})
@@ -169,24 +208,34 @@ func latencyPlot(points []RatePoint) (*plot.Plot, error) {
 	p.Title.Text = "placement -> outcome latency at fixed offered rates"
 	p.X.Label.Text = "offered orders per second"
 	p.Y.Label.Text = "milliseconds"
-	p50 := make(plotter.XYs, len(points))
-	p99 := make(plotter.XYs, len(points))
-	for i, pt := range points {
-		p50[i].X, p50[i].Y = pt.Offered, pt.P50
-		p99[i].X, p99[i].Y = pt.Offered, pt.P99
+	p.Add(plotter.NewGrid())
+	names, by := ratesSeries(points)
+	for i, name := range names {
+		p50 := make(plotter.XYs, len(by[name]))
+		p99 := make(plotter.XYs, len(by[name]))
+		for j, pt := range by[name] {
+			p50[j].X, p50[j].Y = pt.Offered, pt.P50
+			p99[j].X, p99[j].Y = pt.Offered, pt.P99
+		}
+		l50, s50, err := plotter.NewLinePoints(p50)
+		if err != nil {
+			return nil, err
+		}
+		l99, s99, err := plotter.NewLinePoints(p99)
+		if err != nil {
+			return nil, err
+		}
+		for _, l := range []*plotter.Line{l50, l99} {
+			l.Color = plotutil.Color(i)
+		}
+		for _, sc := range []*plotter.Scatter{s50, s99} {
+			sc.Color, sc.Shape = plotutil.Color(i), plotutil.Shape(i)
+		}
+		l99.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
+		p.Add(l50, s50, l99, s99)
+		p.Legend.Add(seriesLabel("p50", name, len(names) > 1), l50, s50)
+		p.Legend.Add(seriesLabel("p99", name, len(names) > 1), l99, s99)
 	}
-	l50, s50, err := plotter.NewLinePoints(p50)
-	if err != nil {
-		return nil, err
-	}
-	l99, s99, err := plotter.NewLinePoints(p99)
-	if err != nil {
-		return nil, err
-	}
-	l99.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
-	p.Add(l50, s50, l99, s99, plotter.NewGrid())
-	p.Legend.Add("p50", l50, s50)
-	p.Legend.Add("p99", l99, s99)
 	p.Legend.Top, p.Legend.Left = true, true
 	return p, nil
 }

@@ -36,7 +36,7 @@ func TestFaultInjectionSuite(t *testing.T) {
 		base.Brokers = strings.Split(cluster, ",")
 	}
 	cfg := fault.Config{Base: base, Orders: orders, Seed: 40, KafkaScript: script, Progress: testWriter{t},
-		Databases: func(string) map[string]string { return databaseEnv(t) }}
+		Databases: func(string) (map[string]string, error) { return databaseEnv(t), nil }}
 	if base.Brokers != nil {
 		cfg.Reset = func(ctx context.Context, servers []string) error {
 			return fault.ResetBroker(ctx, base.Manifests, servers)

@@ -88,7 +88,7 @@ type Config struct {
 	// Databases, when set, gives each scenario's functions fresh databases
 	// (env entries such as "order/ORDERFLOW_DATABASE_URL"); otherwise each
 	// scenario gets its own state directory, hence its own SQLite files.
-	Databases func(scenario string) map[string]string
+	Databases func(scenario string) (map[string]string, error)
 }
 
 // Run runs each scenario on its own fresh topology and returns the rows.
@@ -113,7 +113,12 @@ func runOne(ctx context.Context, cfg Config, sc Scenario, n uint64) (row Row) {
 	opts.StateDir = filepath.Join(cfg.Base.StateDir, sc.Name)
 	opts.Env = copyEnv(cfg.Base.Env)
 	if cfg.Databases != nil {
-		for k, v := range cfg.Databases(sc.Name) {
+		env, err := cfg.Databases(sc.Name)
+		if err != nil {
+			row.Err = fmt.Errorf("databases for %s: %w", sc.Name, err)
+			return row
+		}
+		for k, v := range env {
 			opts.Env[k] = v
 		}
 	}

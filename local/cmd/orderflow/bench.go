@@ -265,7 +265,7 @@ func writeBench(out benchResults, path string) (string, error) {
 	picture := strings.TrimSuffix(path, ".json") + ".png"
 	var pts []demo.RatePoint
 	for _, r := range out.Rates {
-		pts = append(pts, demo.RatePoint{Offered: r.OfferedRate, Ended: r.Throughput, P50: r.LatencyMs["p50"], P99: r.LatencyMs["p99"]})
+		pts = append(pts, demo.RatePoint{Series: r.DataPlane, Offered: r.OfferedRate, Ended: r.Throughput, P50: r.LatencyMs["p50"], P99: r.LatencyMs["p99"]})
 	}
 	return picture, demo.PlotRates(pts, out.Ceiling.OrdersPerSecond, picture)
 }

@@ -11,6 +11,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"orderflow.dev/local/fault"
+	"orderflow.dev/local/fnserve"
+	"orderflow.dev/local/scratchdb"
 )
 
 func newFaults(g *globals) *cobra.Command {
@@ -75,6 +77,26 @@ when any scenario fails.`,
 			if len(brokers) > 0 {
 				cfg.Reset = func(ctx context.Context, servers []string) error {
 					return fault.ResetBroker(ctx, base.Manifests, servers)
+				}
+			}
+			// On PostgreSQL (as demo and bench do): each scenario's
+			// functions get fresh schemas of their own, dropped at the end.
+			if raw := os.Getenv(databaseURLEnv); raw != "" {
+				if !scratchdb.IsPostgres(raw) {
+					return fmt.Errorf("%s: faults runs on SQLite files of its own, or on PostgreSQL when this names a postgres:// database", databaseURLEnv)
+				}
+				schemas, err := scratchdb.Open(ctx, databaseURLEnv, raw)
+				if err != nil {
+					return err
+				}
+				defer schemas.Close(context.Background())
+				settings, err := schemas.Settings(ctx)
+				if err != nil {
+					return err
+				}
+				fmt.Printf("store: PostgreSQL %s, fresh schemas per scenario (%s)\n", schemas, settings)
+				cfg.Databases = func(scenario string) (map[string]string, error) {
+					return functionSchemas(ctx, schemas, scenario, fnserve.Names())
 				}
 			}
 			rows := fault.Run(ctx, cfg, run)
