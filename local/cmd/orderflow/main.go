@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -19,7 +20,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"orderflow.dev/local/broker"
-	"orderflow.dev/local/dashboard"
 	"orderflow.dev/local/door"
 	"orderflow.dev/local/fnserve"
 	"orderflow.dev/local/knplane"
@@ -299,7 +299,7 @@ func newUp(g *globals) *cobra.Command {
 				}
 				return err
 			}
-			printEndpoints(p.Endpoints(), time.Since(start))
+			printEndpoints(os.Stdout, p.Endpoints(), time.Since(start))
 			<-ctx.Done()
 			fmt.Println("\nstopping: sources, then functions (flushing their outboxes), then Kafka...")
 			return p.Close()
@@ -320,32 +320,39 @@ func processAlive(pid int) bool {
 	return proc.Signal(syscall.Signal(0)) == nil
 }
 
-func printEndpoints(e plane.Endpoints, took time.Duration) {
+func printEndpoints(w io.Writer, e plane.Endpoints, took time.Duration) {
 	kind := "external"
 	if e.Embedded {
 		kind = "embedded"
 	}
-	fmt.Printf("\norderflow is up (%s)\n", took.Round(time.Millisecond))
-	fmt.Printf("  kafka (%s):  %s\n", kind, strings.Join(e.Brokers, ","))
-	fmt.Printf("  place orders:    POST a CloudEvent to %s   (or: orderflow place --sku sku-tee:2)\n", e.Sinks["commands"])
+	fmt.Fprintf(w, "\norderflow is up (%s)\n", took.Round(time.Millisecond))
+	fmt.Fprintf(w, "  kafka (%s):  %s\n", kind, strings.Join(e.Brokers, ","))
+	fmt.Fprintf(w, "  place orders:    POST a CloudEvent to %s   (or: orderflow place --sku sku-tee:2)\n", e.Sinks["commands"])
 	for _, n := range fnserve.Names() {
 		if u, ok := e.Functions[n]; ok {
-			fmt.Printf("  function %-10s %s\n", n+":", u)
+			fmt.Fprintf(w, "  function %-10s %s\n", n+":", u)
 		}
 	}
-	if e.TokenRequired { // the token is never printed: it would end up in logs
-		fmt.Printf("  doors closed:    ingress and API want Authorization: Bearer <the token in %s>\n", e.TokenFile)
-		fmt.Printf("  dashboard:       %s/dashboard/#token=<the token in %s>\n", e.API, e.TokenFile)
-	} else if u, err := dashboard.URL(e.API, e.TokenFile); err == nil {
-		fmt.Printf("  dashboard:       %s\n", u)
+	// The token is never printed: stdout ends up in scrollback and CI
+	// logs. The page takes it from the URL's fragment, so the command
+	// below builds that URL from the file when it runs.
+	if e.TokenRequired {
+		fmt.Fprintf(w, "  doors closed:    ingress and API want Authorization: Bearer <the token in %s>\n", e.TokenFile)
 	}
-	fmt.Printf("  analytics JSON:  curl %s/api/analytics\n", e.API)
-	fmt.Printf("  one order:       curl %s/api/orders/<id>   (or: orderflow order <id>)\n", e.API)
-	fmt.Printf("  dead letters:    orderflow dlq\n")
-	fmt.Printf("  metrics:         curl %s/metrics   (the plane; each function at <its url>/metrics)\n", e.API)
-	fmt.Printf("  consumer lag:    orderflow lag --watch\n")
-	fmt.Printf("  logs:            %s/logs/\n", e.StateDir)
-	fmt.Println("press Ctrl-C to stop")
+	fmt.Fprintf(w, "  dashboard:       %s/dashboard/   (its token is in %s)\n", e.API, e.TokenFile)
+	fmt.Fprintf(w, "    open it:       xdg-open \"%s/dashboard/#token=$(cat %s)\"\n", e.API, shellQuote(e.TokenFile))
+	fmt.Fprintf(w, "  analytics JSON:  curl %s/api/analytics\n", e.API)
+	fmt.Fprintf(w, "  one order:       curl %s/api/orders/<id>   (or: orderflow order <id>)\n", e.API)
+	fmt.Fprintf(w, "  dead letters:    orderflow dlq\n")
+	fmt.Fprintf(w, "  metrics:         curl %s/metrics   (the plane; each function at <its url>/metrics)\n", e.API)
+	fmt.Fprintf(w, "  consumer lag:    orderflow lag --watch\n")
+	fmt.Fprintf(w, "  logs:            %s/logs/\n", e.StateDir)
+	fmt.Fprintln(w, "press Ctrl-C to stop")
+}
+
+// shellQuote quotes s for a POSIX shell, whatever it holds.
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 func newFunction() *cobra.Command {
