@@ -184,6 +184,9 @@ func Up(ctx context.Context, opts Options) (p *Plane, err error) {
 		opts.Functions = servicesOf(set)
 		p.opts.Functions = opts.Functions
 	}
+	if err := CheckEnv(opts.Env, opts.Functions); err != nil {
+		return nil, err
+	}
 	if err := manifests.Resolve(set, manifests.WithServices(opts.Functions...)); err != nil {
 		return nil, err
 	}
@@ -525,7 +528,7 @@ func (p *Plane) startFunctions(ctx context.Context, step func(string, ...any)) e
 		wg.Go(func() { errs[i] = p.startFunction(ctx, name) })
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	if err := joinStartErrors(errs); err != nil {
 		return err
 	}
 	names := slices.Sorted(slices.Values(p.opts.Functions))

@@ -204,10 +204,14 @@ func (f *upFlags) options(g *globals, stateDir string, progress *os.File) (plane
 	env := map[string]string{}
 	for _, kv := range f.env {
 		k, v, ok := strings.Cut(kv, "=")
-		if !ok || k == "" {
+		if !ok {
 			return plane.Options{}, fmt.Errorf("--env %q: want VAR=value or FUNCTION/VAR=value", kv)
 		}
 		env[k] = v
+	}
+	opts.Env = env
+	if err := plane.CheckOptions(opts); err != nil {
+		return plane.Options{}, envFlag(err)
 	}
 	if !f.keepState || len(f.brokers) == 0 {
 		// The embedded broker starts empty, so yesterday's databases would
@@ -224,12 +228,22 @@ func (f *upFlags) options(g *globals, stateDir string, progress *os.File) (plane
 	opts.Brokers, opts.BrokerPort, opts.TopicReplicas, opts.TopicMinInsync = f.brokers, f.brokerPort, int16(f.topicReplicas), f.minInsync
 	opts.IngressPort, opts.APIPort, opts.DuplicateDelivery, opts.PingEvery = f.ingressPort, f.apiPort, f.duplicateDelivery, f.pingEvery
 	opts.Host, opts.TokenFile, opts.Token = f.host, f.tokenFile, os.Getenv(door.EnvToken)
-	opts.Env, opts.HoldLimit, opts.Log, opts.Progress = env, f.holdLimit, slog.New(slog.NewJSONHandler(logFile, nil)), progress
+	opts.HoldLimit, opts.Log, opts.Progress = f.holdLimit, slog.New(slog.NewJSONHandler(logFile, nil)), progress
 	orderflow.Wire(&opts)
 	if err := f.useDataPlane(g, &opts, progress); err != nil {
 		return plane.Options{}, err
 	}
 	return opts, nil
+}
+
+// envFlag names the --env flag in an error about one of its variables
+// (not its value, which may be a password).
+func envFlag(err error) error {
+	var bad *plane.EnvError
+	if errors.As(err, &bad) {
+		return fmt.Errorf("--env %s=...: %s", bad.Key, bad.Reason)
+	}
+	return err
 }
 
 // baseOptions are what every topology this command starts shares: the
