@@ -128,6 +128,7 @@ func checkDeadLettersPrintAsJSON(t *testing.T, p *plane.Plane, atLeast int) {
 		t.Error("no dead letter of the order function printed its data as data_base64; the hostile records include binary ones")
 	}
 }
+
 // hostileLetters counts, per hostile record, the dead letters that carry
 // it (by the record's key, its CloudEvent id or, for the record form, the
 // exact original key), keyed "<record> <function>".
