@@ -13,8 +13,6 @@ import (
 	"github.com/IBM/sarama"
 
 	"orderflow.dev/local/check"
-	"orderflow.dev/local/client"
-	"orderflow.dev/local/door"
 	"orderflow.dev/local/kafkalog"
 	"orderflow.dev/local/plane"
 	"orderflow.dev/local/profile"
@@ -34,6 +32,11 @@ type Target struct {
 	OrderDeadLetter string // dead-letter topic of the order function
 	// Exclusive: the topology saw no orders but this run's.
 	Exclusive bool
+	// Reread, when set, reads the topology's endpoints again: a run
+	// attached to an `orderflow up` that restarts meanwhile goes on at its
+	// new ports (its ingress, functions and broker) when the old ones stop
+	// answering.
+	Reread func() (plane.Endpoints, error)
 }
 
 // Config of one run.
@@ -209,23 +212,25 @@ func Run(ctx context.Context, target Target, cfg Config) (Result, error) {
 		t.want[p.Order.OrderID] = &OrderResult{ID: p.Order.OrderID, Kind: p.Kind, Expected: p.Expect}
 	}
 
+	link, err := newConn(target)
+	if err != nil {
+		return Result{}, err
+	}
 	// Follow from the current end of the topics: positions are taken
 	// before the first order goes in, so nothing is missed.
 	followCtx, stopFollow := context.WithCancel(ctx)
 	defer stopFollow()
-	if err := kafkalog.Follow(followCtx, target.Kafka, false, []string{target.OrdersTopic, target.OrderDeadLetter}, func(r kafkalog.Record) {
+	follower, err := kafkalog.Follow(followCtx, kafkalog.FollowConfig{Client: target.Kafka, Redial: link.redial(),
+		Topics: []string{target.OrdersTopic, target.OrderDeadLetter}}, func(r kafkalog.Record) {
 		t.observe(r, target.OrdersTopic, target.OrderDeadLetter)
-	}); err != nil {
+	})
+	if err != nil {
 		return Result{}, fmt.Errorf("following %s: %w", target.OrdersTopic, err)
 	}
-
-	token, err := door.ClientToken(target.TokenFile)
-	if err != nil {
-		return Result{}, err
-	}
-	c, err := client.NewWithToken(15*time.Second, token, target.CommandsIngress)
-	if err != nil {
-		return Result{}, err
+	// lost ends the run early: without the topics it cannot see an
+	// order end.
+	lost := func() error {
+		return fmt.Errorf("stopped following %s: %w", target.OrdersTopic, follower.Err())
 	}
 	var meter *profile.Meter
 	if cfg.Processes != nil {
@@ -242,7 +247,7 @@ func Run(ctx context.Context, target Target, cfg Config) (Result, error) {
 		go func() {
 			defer wg.Done()
 			for p := range jobs {
-				if err := placeWithRetry(ctx, c, target.CommandsIngress, p.Order); err != nil {
+				if err := placeWithRetry(ctx, link, p.Order); err != nil {
 					notAccepted.Add(1)
 					t.mu.Lock()
 					delete(t.want, p.Order.OrderID)
@@ -288,6 +293,8 @@ feed:
 	select {
 	case <-t.done:
 	case <-time.After(timeout):
+	case <-follower.Done():
+		return Result{}, lost()
 	case <-ctx.Done():
 		return Result{}, ctx.Err()
 	}
@@ -354,7 +361,7 @@ feed:
 	}
 	settleStart := time.Now()
 	for {
-		report, err := evaluate(ctx, c, target, placedIDs, refused, t)
+		report, err := evaluate(ctx, link, placedIDs, refused, t)
 		if err == nil {
 			res.Check = report
 			if report.OK() || time.Since(settleStart) > settle {
@@ -362,6 +369,8 @@ feed:
 			}
 		} else if time.Since(settleStart) > settle {
 			return res, err
+		} else {
+			_, _ = link.refresh() // the functions may have moved
 		}
 		select {
 		case <-ctx.Done():
@@ -373,7 +382,8 @@ feed:
 	return res, nil
 }
 
-func evaluate(ctx context.Context, c *client.Client, target Target, placed []string, refused map[string]bool, t *tracker) (check.Report, error) {
+func evaluate(ctx context.Context, link *conn, placed []string, refused map[string]bool, t *tracker) (check.Report, error) {
+	target, c := link.get()
 	qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	var stock events.InventoryViewData
@@ -390,15 +400,17 @@ func evaluate(ctx context.Context, c *client.Client, target Target, placed []str
 }
 
 // placeWithRetry places an order until the ingress accepts it, for up to a
-// minute (a broker restart takes seconds). Every attempt carries the same
-// order id, and the order function treats a repeat of the same command as
-// a no-op, so an attempt that did reach Kafka although its answer was lost
-// costs nothing when the retry succeeds.
-func placeWithRetry(ctx context.Context, c *client.Client, url string, o events.PlaceOrderData) error {
+// minute (a broker restart takes seconds; a restarted `up` serves on new
+// ports, which link learns when the old ones fail). Every attempt carries
+// the same order id, and the order function treats a repeat of the same
+// command as a no-op, so an attempt that did reach Kafka although its
+// answer was lost costs nothing when the retry succeeds.
+func placeWithRetry(ctx context.Context, link *conn, o events.PlaceOrderData) error {
 	deadline := time.Now().Add(time.Minute)
 	wait := 100 * time.Millisecond
 	for {
-		_, err := c.Place(ctx, url, o)
+		target, c := link.get()
+		_, err := c.Place(ctx, target.CommandsIngress, o)
 		if err == nil || time.Now().After(deadline) {
 			return err
 		}
@@ -408,6 +420,7 @@ func placeWithRetry(ctx context.Context, c *client.Client, url string, o events.
 		case <-time.After(wait):
 		}
 		wait = min(2*wait, 2*time.Second)
+		_, _ = link.refresh()
 	}
 }
 

@@ -38,6 +38,7 @@ import (
 	"orderflow.dev/local/runner"
 	"orderflow.dev/local/sink"
 	"orderflow.dev/local/source"
+	"orderflow.dev/local/statedir"
 	"orderflow.dev/shared/tracing"
 )
 
@@ -54,6 +55,13 @@ type Options struct {
 	Brokers []string
 	// BrokerPort fixes the embedded broker's port (0: any free port).
 	BrokerPort int
+	// BrokerDataDir, when set, makes the embedded broker durable: its log
+	// and its consumer groups' offsets live there, every write synced to
+	// disk before the broker answers it (so a 202 from the ingress means
+	// the record is on disk), and a start with the directory as a
+	// previous run left it (stopped or killed) resumes from it. Empty:
+	// the broker keeps everything in memory.
+	BrokerDataDir string
 	// TopicReplicas, when > 0, creates every topic with this replication
 	// factor instead of the KafkaTopics' replicas, and TopicMinInsync (> 0)
 	// sets min.insync.replicas on them: the production shape of the same
@@ -78,6 +86,10 @@ type Options struct {
 	// StateDir holds logs, endpoints.json, the dead-letter spool, and what
 	// FunctionEnv puts there (databases, say).
 	StateDir string
+	// StateLock, when set, is this process's hold on StateDir; every
+	// function process inherits it, so the directory stays held until the
+	// last of them has ended, even when this process is killed first.
+	StateLock *statedir.Lock
 	// Command returns the program and arguments serving a function.
 	Command func(name string) []string
 	// DuplicateDelivery makes every source deliver every event twice.
@@ -239,8 +251,13 @@ func (p *Plane) startKafka(ctx context.Context, step func(string, ...any)) error
 	var opts []broker.Option
 	if len(p.opts.Brokers) > 0 {
 		opts = append(opts, broker.WithBootstrapServers(p.opts.Brokers...))
-	} else if p.opts.BrokerPort != 0 {
-		opts = append(opts, broker.WithPort(p.opts.BrokerPort))
+	} else {
+		if p.opts.BrokerPort != 0 {
+			opts = append(opts, broker.WithPort(p.opts.BrokerPort))
+		}
+		if p.opts.BrokerDataDir != "" {
+			opts = append(opts, broker.WithDataDir(p.opts.BrokerDataDir), broker.WithSyncWrites())
+		}
 	}
 	cluster, err := broker.Start(opts...)
 	if err != nil {
@@ -275,8 +292,11 @@ func (p *Plane) startKafka(ctx context.Context, step func(string, ...any)) error
 		return err
 	}
 	kind := "external"
-	if cluster.Embedded() {
-		kind = "embedded (kfake)"
+	switch {
+	case cluster.Embedded() && p.opts.BrokerDataDir != "":
+		kind = "embedded (kfake, its log in " + p.opts.BrokerDataDir + ", synced on every write)"
+	case cluster.Embedded():
+		kind = "embedded (kfake, in memory)"
 	}
 	shape := ""
 	if p.opts.TopicReplicas > 0 {
@@ -552,7 +572,7 @@ func (p *Plane) startFunction(ctx context.Context, name string) error {
 		t0 := time.Now()
 		proc, err := runner.Start(runner.Spec{
 			Name: name, Dir: filepath.Join(p.opts.FunctionsDir, name), Local: p.localEnv(name),
-			Command: p.opts.Command(name), LogDir: filepath.Join(p.opts.StateDir, "logs"),
+			Command: p.opts.Command(name), LogDir: filepath.Join(p.opts.StateDir, "logs"), Inherit: p.inherited(),
 		})
 		if err != nil {
 			return err
@@ -571,6 +591,15 @@ func (p *Plane) startFunction(ctx context.Context, name string) error {
 		}
 		p.opts.Log.Warn("function port taken before it bound it; retrying on another", "function", name, "attempt", attempt)
 	}
+}
+
+// inherited are the descriptors every function process inherits: the
+// state directory's lock.
+func (p *Plane) inherited() []*os.File {
+	if p.opts.StateLock == nil {
+		return nil
+	}
+	return []*os.File{p.opts.StateLock.File()}
 }
 
 // supervise restarts a function whose process ends while the plane runs,
@@ -905,9 +934,17 @@ func (p *Plane) Close() error {
 		_ = p.stopTracing(ctx)
 		cancel()
 	}
-	_ = os.Remove(filepath.Join(p.opts.StateDir, EndpointsFile))
+	// Only this process's own: without a lock on the directory, another
+	// plane may have written it since.
+	if ep, err := ReadEndpoints(p.opts.StateDir); err == nil && ep.PID == os.Getpid() {
+		_ = os.Remove(filepath.Join(p.opts.StateDir, EndpointsFile))
+	}
 	return nil
 }
+
+// BrokerDir is where, under the state directory, `orderflow up` keeps the
+// embedded broker's log (Options.BrokerDataDir).
+const BrokerDir = "kafka"
 
 // EndpointsFile is where `up` tells the other commands how to reach it.
 const EndpointsFile = "endpoints.json"

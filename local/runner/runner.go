@@ -37,6 +37,9 @@ type Spec struct {
 	Command []string
 	// LogDir receives <name>.log with the process's output.
 	LogDir string
+	// Inherit are descriptors the process keeps open for its life (the
+	// state directory's lock), as fd 3 onwards.
+	Inherit []*os.File
 }
 
 // Process is one running function.
@@ -135,6 +138,7 @@ func Start(spec Spec) (*Process, error) {
 	cmd.Env = env
 	cmd.Dir = spec.Dir
 	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.ExtraFiles = spec.Inherit
 	// Its own process group, so a Ctrl-C in the terminal reaches the plane
 	// only, and the plane stops the functions in order.
 	// Pdeathsig: if the plane itself dies, its functions go too (SIGTERM, so

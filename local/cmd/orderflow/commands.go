@@ -72,7 +72,14 @@ func newPlace(g *globals) *cobra.Command {
 			if !wait || noWait {
 				return nil
 			}
-			view, err := waitTerminal(ctx, c, ep.Functions["order"], id, timeout)
+			view, err := waitTerminal(ctx, c, func() string {
+				// Read again on every try: an up restarted meanwhile has
+				// the order function on a new port.
+				if now, err := plane.ReadEndpoints(g.stateDir); err == nil {
+					return now.Functions["order"]
+				}
+				return ep.Functions["order"]
+			}, id, timeout)
 			if err != nil {
 				return err
 			}
@@ -154,12 +161,12 @@ func flagName(err error) error {
 	return fmt.Errorf("%s: %s", field, fe.Reason)
 }
 
-func waitTerminal(ctx context.Context, c *client.Client, orderURL, id string, timeout time.Duration) (events.OrderViewData, error) {
+func waitTerminal(ctx context.Context, c *client.Client, orderURL func() string, id string, timeout time.Duration) (events.OrderViewData, error) {
 	deadline := time.Now().Add(timeout)
 	var view events.OrderViewData
 	for {
 		qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		err := c.Query(qctx, orderURL, events.OrderQuery, events.OrderQueryData{OrderID: id}, &view)
+		err := c.Query(qctx, orderURL(), events.OrderQuery, events.OrderQueryData{OrderID: id}, &view)
 		cancel()
 		if err == nil && (view.Status == "confirmed" || view.Status == "cancelled") {
 			return view, nil

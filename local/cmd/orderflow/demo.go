@@ -91,13 +91,18 @@ With --attach it drives an orderflow already started by "orderflow up".`,
 					return err
 				}
 				defer kc.Close()
-				processes = attachedProcesses(ep.PID)
+				processes = attachedProcesses(g.stateDir, ep.PID)
 			} else {
 				stateDir = filepath.Join(g.stateDir, "demo")
 				opts, err := up.options(g, stateDir, os.Stdout)
 				if err != nil {
 					return err
 				}
+				closeLog, err := up.claim(&opts)
+				if err != nil {
+					return err
+				}
+				defer closeLog()
 				// On PostgreSQL (as bench does): a schema of its own for
 				// each function, dropped after the run.
 				if raw := os.Getenv(databaseURLEnv); scratchdb.IsPostgres(raw) {
@@ -151,7 +156,12 @@ With --attach it drives an orderflow already started by "orderflow up".`,
 			runID := "demo-" + randomHex(3)
 			fmt.Printf("placing %d orders (run %s, seed %d, concurrency %d)\n", orders, runID, seed, concurrency)
 			progress := newProgress(orders)
-			res, err := demo.Run(ctx, demo.TargetOf(ep, kc, exclusive), demo.Config{Orders: orders, Concurrency: concurrency, Rate: rate, Seed: seed, RunID: runID,
+			target := demo.TargetOf(ep, kc, exclusive)
+			if attach {
+				// An `up` restarted mid-run serves on new ports.
+				target.Reread = func() (plane.Endpoints, error) { return plane.ReadEndpoints(g.stateDir) }
+			}
+			res, err := demo.Run(ctx, target, demo.Config{Orders: orders, Concurrency: concurrency, Rate: rate, Seed: seed, RunID: runID,
 				Timeout: timeout, Settle: settle, Progress: progress.update, Processes: processes})
 			progress.done()
 			if err != nil {
@@ -263,10 +273,14 @@ func (p *profiling) finish(ctx context.Context, cpu *profile.CPUReport, out io.W
 }
 
 // attachedProcesses lists the processes of an orderflow started by `up`:
-// the plane (its pid from endpoints.json), the functions it started (its
+// the plane (its pid from endpoints.json, read again each time: an `up`
+// restarted mid-run is another process), the functions it started (its
 // children) and this demo, which places and follows the orders.
-func attachedProcesses(planePID int) func() []profile.Proc {
+func attachedProcesses(stateDir string, planePID int) func() []profile.Proc {
 	return func() []profile.Proc {
+		if ep, err := plane.ReadEndpoints(stateDir); err == nil {
+			planePID = ep.PID
+		}
 		procs := []profile.Proc{{Name: planeProcess, PID: planePID}, {Name: "demo", PID: os.Getpid()}}
 		// Unreadable /proc leaves the functions out; the plane's row then
 		// says why it was not measured either.

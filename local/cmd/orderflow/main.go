@@ -27,6 +27,7 @@ import (
 	"orderflow.dev/local/plane"
 	"orderflow.dev/local/profile"
 	"orderflow.dev/local/source"
+	"orderflow.dev/local/statedir"
 )
 
 func main() {
@@ -159,7 +160,7 @@ func (f *upFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.tokenFile, "token-file", "", "file holding that bearer token (default: $"+door.EnvToken+", else a new one kept in <state-dir>/"+door.FileName+")")
 	cmd.Flags().BoolVar(&f.duplicateDelivery, "duplicate-delivery", false, "deliver every event twice (proves the functions idempotent)")
 	cmd.Flags().DurationVar(&f.pingEvery, "ping-every", 0, "fire the PingSources (outbox sweep, stalled-saga check) at this interval instead of their cron schedules")
-	cmd.Flags().BoolVar(&f.keepState, "keep-state", false, "keep the functions' databases from a previous run (only sensible with --brokers: the embedded broker starts empty)")
+	cmd.Flags().BoolVar(&f.keepState, "keep-state", false, "resume the previous run in this state directory: keep the functions' databases and the embedded broker's log (with --brokers: the databases; the topics are Kafka's)")
 	cmd.Flags().DurationVar(&f.holdLimit, "hold-limit", source.DefaultHoldLimit, "longest a record may hold its partition while its dead-letter sink fails transiently; then its dead letter goes to the spool (<state-dir>/"+plane.SpoolDir+")")
 	cmd.Flags().StringVar(&f.dataPlane, "data-plane", dataPlaneLocal, "what carries events between Kafka and HTTP: "+dataPlaneLocal+" (the plane's own KafkaSink ingress and KafkaSources) or "+knplane.Name+" (Knative's Java receiver and dispatcher, built once by "+knplane.Script+")")
 	cmd.Flags().StringArrayVar(&f.env, "env", nil, "extra function environment VAR=value, or FUNCTION/VAR=value for one function (repeatable)")
@@ -213,22 +214,13 @@ func (f *upFlags) options(g *globals, stateDir string, progress *os.File) (plane
 	if err := plane.CheckOptions(opts); err != nil {
 		return plane.Options{}, envFlag(err)
 	}
-	if !f.keepState || len(f.brokers) == 0 {
-		// The embedded broker starts empty, so yesterday's databases would
-		// disagree with today's topics.
-		if err := os.RemoveAll(filepath.Join(opts.StateDir, "db")); err != nil {
-			return plane.Options{}, err
-		}
-		_ = os.RemoveAll(filepath.Join(opts.StateDir, "logs"))
-	}
-	logFile, err := openLog(opts.StateDir)
-	if err != nil {
-		return plane.Options{}, err
+	if len(f.brokers) == 0 {
+		opts.BrokerDataDir = filepath.Join(opts.StateDir, plane.BrokerDir)
 	}
 	opts.Brokers, opts.BrokerPort, opts.TopicReplicas, opts.TopicMinInsync = f.brokers, f.brokerPort, int16(f.topicReplicas), f.minInsync
 	opts.IngressPort, opts.APIPort, opts.DuplicateDelivery, opts.PingEvery = f.ingressPort, f.apiPort, f.duplicateDelivery, f.pingEvery
 	opts.Host, opts.TokenFile, opts.Token = f.host, f.tokenFile, os.Getenv(door.EnvToken)
-	opts.HoldLimit, opts.Log, opts.Progress = f.holdLimit, slog.New(slog.NewJSONHandler(logFile, nil)), progress
+	opts.HoldLimit, opts.Progress = f.holdLimit, progress
 	orderflow.Wire(&opts)
 	if err := f.useDataPlane(g, &opts, progress); err != nil {
 		return plane.Options{}, err
@@ -261,14 +253,82 @@ func (g *globals) baseOptions(stateDir string) (opts plane.Options, root string,
 	return opts, root, err
 }
 
+// claim takes opts.StateDir for this process and readies it for a run,
+// before anything there is deleted or written: the lock first (a second
+// `up` on the directory fails at once naming the first; the functions
+// inherit it, see plane.Options.StateLock), then the last run's logs
+// rotated (never deleted), then, unless --keep-state, the last run's
+// databases and broker log removed, then the plane's log opened.
+func (f *upFlags) claim(opts *plane.Options) (closeLog func(), err error) {
+	lock, err := statedir.AcquireWaiting(opts.StateDir, stateHandover)
+	if err != nil {
+		return nil, err
+	}
+	if err := lock.RotateLogs(); err != nil {
+		return nil, err
+	}
+	// A killed run's endpoints name ports nobody serves now.
+	if err := lock.Remove(plane.EndpointsFile); err != nil {
+		return nil, err
+	}
+	if f.keepState {
+		if err := resumable(opts.StateDir, opts.BrokerDataDir != ""); err != nil {
+			return nil, err
+		}
+	} else if err := lock.Remove("db", plane.BrokerDir); err != nil {
+		return nil, err
+	}
+	logFile, err := openLog(opts.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	opts.Log, opts.StateLock = slog.New(slog.NewJSONHandler(logFile, nil)), lock
+	return func() { logFile.Close() }, nil
+}
+
+// stateHandover is how long a start waits for the processes of a run that
+// ended without them (functions stopping after their plane was killed).
+const stateHandover = 30 * time.Second
+
+// resumable refuses --keep-state on the embedded broker when the last
+// run's databases have no broker log beside them (it ran on --brokers, or
+// on an orderflow that kept the broker in memory): they would describe
+// events the broker does not have.
+func resumable(stateDir string, embedded bool) error {
+	if !embedded {
+		return nil
+	}
+	dbs, _ := os.ReadDir(filepath.Join(stateDir, "db"))
+	_, err := os.Stat(filepath.Join(stateDir, plane.BrokerDir, "meta.json"))
+	if len(dbs) > 0 && err != nil {
+		return fmt.Errorf("--keep-state: %s holds the functions' databases but %s holds no broker log (the last run used --brokers, or kept its broker in memory); run with the same --brokers, or without --keep-state to start afresh",
+			filepath.Join(stateDir, "db"), filepath.Join(stateDir, plane.BrokerDir))
+	}
+	return nil
+}
+
 // freshRun prepares a command that starts topologies of its own (bench,
-// faults): an emptied <state-dir>/<name> with the plane's log in it, and
-// the options every topology of the run shares. root is the checkout.
+// faults): <state-dir>/<name> locked and emptied but for the last runs'
+// logs (rotated), the plane's log in it, and the options every topology of
+// the run shares. root is the checkout.
 func (g *globals) freshRun(name string) (base plane.Options, root string, closeLog func(), err error) {
 	if base, root, err = g.baseOptions(filepath.Join(g.stateDir, name)); err != nil {
 		return base, "", nil, err
 	}
-	_ = os.RemoveAll(base.StateDir)
+	lock, err := statedir.Acquire(base.StateDir)
+	if err != nil {
+		return base, "", nil, err
+	}
+	if err := lock.RotateLogs(); err != nil {
+		return base, "", nil, err
+	}
+	keep := []string{"logs"}
+	for i := 1; i <= statedir.KeptLogs; i++ {
+		keep = append(keep, fmt.Sprintf("logs.%d", i))
+	}
+	if err := lock.Clear(keep...); err != nil {
+		return base, "", nil, err
+	}
 	logFile, err := openLog(base.StateDir)
 	if err != nil {
 		return base, "", nil, err
@@ -291,13 +351,15 @@ func newUp(g *globals) *cobra.Command {
 		Short: "Start the whole topology and keep it running until Ctrl-C",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if running, err := plane.ReadEndpoints(g.stateDir); err == nil && processAlive(running.PID) {
-				return fmt.Errorf("an orderflow is already running (pid %d) with state in %s; stop it or pass another --state-dir", running.PID, g.stateDir)
-			}
 			opts, err := f.options(g, g.stateDir, os.Stdout)
 			if err != nil {
 				return err
 			}
+			closeLog, err := f.claim(&opts)
+			if err != nil {
+				return err
+			}
+			defer closeLog()
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			fmt.Println("starting orderflow...")
@@ -321,17 +383,6 @@ func newUp(g *globals) *cobra.Command {
 	}
 	f.register(cmd)
 	return cmd
-}
-
-func processAlive(pid int) bool {
-	if pid <= 0 {
-		return false
-	}
-	proc, err := os.FindProcess(pid)
-	if err != nil {
-		return false
-	}
-	return proc.Signal(syscall.Signal(0)) == nil
 }
 
 func printEndpoints(w io.Writer, e plane.Endpoints, took time.Duration) {

@@ -1,0 +1,114 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"orderflow.dev/local/client"
+	"orderflow.dev/local/demo"
+	"orderflow.dev/local/plane"
+	"orderflow.dev/local/source"
+)
+
+// kill -9 of `orderflow up` in the middle of a burst of orders, driven by
+// `demo --attach` as a user would, then `up --keep-state` on the same state
+// directory: every order the ingress accepted ends, and the invariants
+// hold. On the embedded broker the broker's log is in the state directory,
+// synced before the ingress answers 202 (before, it was in memory: 823 of
+// 1,000 accepted orders were gone after the restart); on Apache Kafka the
+// topics outlive the plane anyway. The demo itself lives through it: its
+// follower of the orders topic reconnects (before, it panicked on the
+// closed channel of its partition consumer) and it finds the restarted
+// plane's new ports in endpoints.json.
+func TestUpKilledMidBurstKeepsEveryAcceptedOrder(t *testing.T) {
+	const orders = 600
+	state := filepath.Join(t.TempDir(), "state")
+	args := upArgs(t)
+	if b := brokers(); b != nil {
+		resetKafka(t, plane.Options{Manifests: filepath.Join(root, "knative", "base"), Brokers: b})
+	}
+	first := startUp(t, state, args...)
+	ep := first.waitUp(t, state)
+
+	results := filepath.Join(t.TempDir(), "results.json")
+	demoLog := filepath.Join(t.TempDir(), "demo.log")
+	out, err := os.Create(demoLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	run := exec.Command(binary, "--state-dir", state, "demo", "--attach", "--orders", "600", "--rate", "60",
+		"--concurrency", "8", "--seed", "41", "--results", results, "--timeout", "4m")
+	run.Dir = root
+	run.Stdout, run.Stderr = out, out
+	if err := run.Start(); err != nil {
+		t.Fatal(err)
+	}
+	demoDone := make(chan error, 1)
+	go func() { demoDone <- run.Wait() }()
+	t.Cleanup(func() {
+		_ = run.Process.Kill()
+		if t.Failed() {
+			b, _ := os.ReadFile(demoLog)
+			t.Logf("--- demo --attach output:\n%s", b)
+		}
+	})
+
+	// The kill lands mid-burst: once the order function has taken a
+	// hundred commands, with most of the run still to be placed.
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		var stats map[string]source.Stats
+		err := client.GetJSON(context.Background(), ep.API+"/api/sources", &stats)
+		if err == nil && stats["order"].Delivered >= 100 {
+			t.Logf("killing up (pid %d): the order source has delivered %d events", first.pid(), stats["order"].Delivered)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the order source did not deliver 100 events within 2 minutes (%v, %+v)", err, stats["order"])
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	first.kill(t)
+
+	second := startUp(t, state, append([]string{"--keep-state"}, args...)...)
+	second.waitUp(t, state)
+
+	select {
+	case err := <-demoDone:
+		if err != nil {
+			t.Fatalf("demo --attach across the crash: %v", err)
+		}
+	case <-time.After(6 * time.Minute):
+		t.Fatal("demo --attach did not finish within 6 minutes of the crash")
+	}
+	b, _ := os.ReadFile(demoLog)
+	if strings.Contains(string(b), "panic:") {
+		t.Fatalf("the demo panicked:\n%s", b)
+	}
+	raw, err := os.ReadFile(results)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res demo.Result
+	if err := json.Unmarshal(raw, &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Placed != orders || res.NotAccepted != 0 || !res.Check.OK() || len(res.Unexpected) != 0 {
+		t.Fatalf("after the crash: placed %d of %d, not accepted %d, check %+v, unexpected %d", res.Placed, orders, res.NotAccepted, res.Check, len(res.Unexpected))
+	}
+	for outcome, n := range res.Outcomes {
+		if outcome != "confirmed" && !strings.HasPrefix(outcome, "cancelled") {
+			t.Errorf("%d orders ended %q", n, outcome)
+		}
+	}
+	if res.Check.Confirmed+res.Check.Cancelled != orders {
+		t.Errorf("%d confirmed and %d cancelled of %d accepted", res.Check.Confirmed, res.Check.Cancelled, orders)
+	}
+}
