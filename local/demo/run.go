@@ -32,6 +32,8 @@ type Target struct {
 	OrderDeadLetter string // dead-letter topic of the order function
 	// Exclusive: the topology saw no orders but this run's.
 	Exclusive bool
+	// API is the plane's API, asked for the functions' readiness.
+	API string
 	// Reread, when set, reads the topology's endpoints again: a run
 	// attached to an `orderflow up` that restarts meanwhile goes on at its
 	// new ports (its ingress, functions and broker) when the old ones stop
@@ -124,6 +126,25 @@ type tracker struct {
 	ended    func(placedAt, endedAt time.Time)
 }
 
+func newTracker(plan []Planned, cfg Config) *tracker {
+	t := &tracker{want: map[string]*OrderResult{}, log: check.NewLog(), refused: map[string]bool{},
+		finished: map[string]time.Time{}, done: make(chan struct{}), pending: len(plan), report: cfg.Progress, ended: cfg.Ended}
+	t.progress.Total = len(plan)
+	for _, p := range plan {
+		t.want[p.Order.OrderID] = &OrderResult{ID: p.Order.OrderID, Kind: p.Kind, Expected: p.Expect}
+	}
+	return t
+}
+
+// outcome is what became of order id: "refused" while its command's dead
+// letter is all there is of it, else what the orders topic says.
+func (t *tracker) outcome(id string) string {
+	if t.refused[id] {
+		return "refused"
+	}
+	return t.log.Outcome(id)
+}
+
 func (t *tracker) observe(r kafkalog.Record, orders, deadLetters string) {
 	if r.Event == nil {
 		return
@@ -137,27 +158,45 @@ func (t *tracker) observe(r kafkalog.Record, orders, deadLetters string) {
 			return
 		}
 		id := ce.String(*r.Event, ce.PartitionKey)
-		if _, ok := t.want[id]; ok {
-			if _, seen := t.finished[id]; !seen {
-				t.end(id)
-				if r.Event.Type() == events.OrderConfirmed {
-					t.progress.Confirmed++
-				} else {
-					t.progress.Cancelled++
-				}
-				t.finish()
+		if _, ok := t.want[id]; !ok {
+			return
+		}
+		if r.Event.Type() == events.OrderConfirmed {
+			t.progress.Confirmed++
+		} else {
+			t.progress.Cancelled++
+		}
+		switch _, seen := t.finished[id]; {
+		case t.refused[id]:
+			// Its command was dead-lettered, then replayed (`dlq replay`)
+			// and taken: it ended after all, and counts as what it became.
+			delete(t.refused, id)
+			t.progress.Refused--
+			if t.report != nil {
+				t.report(t.progress)
+			}
+		case !seen:
+			t.end(id)
+			t.finish()
+		default: // a second terminal event: the check counts it
+			if r.Event.Type() == events.OrderConfirmed {
+				t.progress.Confirmed--
+			} else {
+				t.progress.Cancelled--
 			}
 		}
 	case deadLetters:
 		id := ce.String(*r.Event, ce.PartitionKey)
-		if _, ok := t.want[id]; ok && r.Event.Type() == events.PlaceOrder && !t.refused[id] {
-			t.refused[id] = true
-			if _, seen := t.finished[id]; !seen {
-				t.end(id)
-				t.progress.Refused++
-				t.finish()
-			}
+		if _, ok := t.want[id]; !ok || r.Event.Type() != events.PlaceOrder || t.refused[id] {
+			return
 		}
+		if _, seen := t.finished[id]; seen {
+			return // ended already: a later copy of its command was refused, not the order
+		}
+		t.refused[id] = true
+		t.end(id)
+		t.progress.Refused++
+		t.finish()
 	}
 }
 
@@ -205,12 +244,11 @@ func Run(ctx context.Context, target Target, cfg Config) (Result, error) {
 		cfg.Concurrency = 1
 	}
 	plan := Plan(cfg.Orders, cfg.Seed, cfg.RunID)
-	t := &tracker{want: map[string]*OrderResult{}, log: check.NewLog(), refused: map[string]bool{},
-		finished: map[string]time.Time{}, done: make(chan struct{}), pending: len(plan), report: cfg.Progress, ended: cfg.Ended}
-	t.progress.Total = len(plan)
-	for _, p := range plan {
-		t.want[p.Order.OrderID] = &OrderResult{ID: p.Order.OrderID, Kind: p.Kind, Expected: p.Expect}
-	}
+	t := newTracker(plan, cfg)
+	// A function whose store cannot write ends the run early, naming it:
+	// nothing ends while it lasts (see watchStores).
+	ctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
 
 	link, err := newConn(target)
 	if err != nil {
@@ -227,6 +265,7 @@ func Run(ctx context.Context, target Target, cfg Config) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("following %s: %w", target.OrdersTopic, err)
 	}
+	go watchStores(ctx, link, stop)
 	// lost ends the run early: without the topics it cannot see an
 	// order end.
 	lost := func() error {
@@ -296,7 +335,7 @@ feed:
 	case <-follower.Done():
 		return Result{}, lost()
 	case <-ctx.Done():
-		return Result{}, ctx.Err()
+		return Result{}, context.Cause(ctx)
 	}
 	if meter != nil {
 		meter.Stop()
@@ -310,12 +349,7 @@ feed:
 	lastFinish := start
 	for id, o := range t.want {
 		placedIDs = append(placedIDs, id)
-		switch {
-		case t.refused[id]:
-			o.Outcome = "refused"
-		default:
-			o.Outcome = t.log.Outcome(id)
-		}
+		o.Outcome = t.outcome(id)
 		if f, ok := t.finished[id]; ok {
 			o.Latency = f.Sub(o.PlacedAt)
 			lat = append(lat, o.Latency)
@@ -374,7 +408,7 @@ feed:
 		}
 		select {
 		case <-ctx.Done():
-			return res, ctx.Err()
+			return res, context.Cause(ctx)
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
@@ -520,6 +554,6 @@ func TargetOf(ep plane.Endpoints, kc sarama.Client, exclusive bool) Target {
 	return Target{
 		CommandsIngress: ep.Sinks["commands"], TokenFile: ep.TokenFile, OrderURL: ep.Functions["order"], InventoryURL: ep.Functions["inventory"],
 		PaymentURL: ep.Functions["payment"], Kafka: kc, OrdersTopic: events.TopicOrders,
-		OrderDeadLetter: ep.DLQTopics["order"], Exclusive: exclusive,
+		OrderDeadLetter: ep.DLQTopics["order"], Exclusive: exclusive, API: ep.API,
 	}
 }

@@ -1,19 +1,15 @@
 package e2e
 
 import (
-	"context"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"orderflow.dev/local/client"
 	"orderflow.dev/local/demo"
 	"orderflow.dev/local/plane"
-	"orderflow.dev/local/source"
 )
 
 // kill -9 of `orderflow up` in the middle of a burst of orders, driven by
@@ -35,62 +31,21 @@ func TestUpKilledMidBurstKeepsEveryAcceptedOrder(t *testing.T) {
 	}
 	first := startUp(t, state, args...)
 	ep := first.waitUp(t, state)
-
 	results := filepath.Join(t.TempDir(), "results.json")
-	demoLog := filepath.Join(t.TempDir(), "demo.log")
-	out, err := os.Create(demoLog)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer out.Close()
-	run := exec.Command(binary, "--state-dir", state, "demo", "--attach", "--orders", "600", "--rate", "60",
-		"--concurrency", "8", "--seed", "41", "--results", results, "--timeout", "4m")
-	run.Dir = root
-	run.Stdout, run.Stderr = out, out
-	if err := run.Start(); err != nil {
-		t.Fatal(err)
-	}
-	demoDone := make(chan error, 1)
-	go func() { demoDone <- run.Wait() }()
-	t.Cleanup(func() {
-		_ = run.Process.Kill()
-		if t.Failed() {
-			b, _ := os.ReadFile(demoLog)
-			t.Logf("--- demo --attach output:\n%s", b)
-		}
-	})
-
+	run := startDemo(t, state, "--orders", "600", "--rate", "60", "--concurrency", "8", "--seed", "41", "--results", results, "--timeout", "4m")
 	// The kill lands mid-burst: once the order function has taken a
 	// hundred commands, with most of the run still to be placed.
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		var stats map[string]source.Stats
-		err := client.GetJSON(context.Background(), ep.API+"/api/sources", &stats)
-		if err == nil && stats["order"].Delivered >= 100 {
-			t.Logf("killing up (pid %d): the order source has delivered %d events", first.pid(), stats["order"].Delivered)
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the order source did not deliver 100 events within 2 minutes (%v, %+v)", err, stats["order"])
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	waitDelivered(t, ep, "order", 100)
 	first.kill(t)
 
 	second := startUp(t, state, append([]string{"--keep-state"}, args...)...)
 	second.waitUp(t, state)
 
-	select {
-	case err := <-demoDone:
-		if err != nil {
-			t.Fatalf("demo --attach across the crash: %v", err)
-		}
-	case <-time.After(6 * time.Minute):
-		t.Fatal("demo --attach did not finish within 6 minutes of the crash")
+	if err := run.wait(t, 6*time.Minute); err != nil {
+		t.Fatalf("demo --attach across the crash: %v", err)
 	}
-	b, _ := os.ReadFile(demoLog)
-	if strings.Contains(string(b), "panic:") {
-		t.Fatalf("the demo panicked:\n%s", b)
+	if strings.Contains(run.output(), "panic:") {
+		t.Fatalf("the demo panicked:\n%s", run.output())
 	}
 	raw, err := os.ReadFile(results)
 	if err != nil {

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"maps"
 	"os"
 	"os/exec"
@@ -11,7 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"orderflow.dev/local/client"
 	"orderflow.dev/local/plane"
+	"orderflow.dev/local/source"
 )
 
 // upProcess is `orderflow up` as a user runs it: a process of its own,
@@ -143,4 +146,72 @@ func functionDatabases(t *testing.T, state string) []string {
 	t.Helper()
 	dbs, _ := filepath.Glob(filepath.Join(state, "db", "*.db"))
 	return dbs
+}
+
+// attachedDemo is `orderflow demo --attach` as a user runs it against an
+// `up`: a process of its own, its output in a file.
+type attachedDemo struct {
+	log  string
+	done chan error // its exit
+}
+
+// startDemo runs `orderflow --state-dir state demo --attach args...`.
+func startDemo(t *testing.T, state string, args ...string) *attachedDemo {
+	t.Helper()
+	d := &attachedDemo{log: filepath.Join(t.TempDir(), "demo.log"), done: make(chan error, 1)}
+	out, err := os.Create(d.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := exec.Command(binary, append([]string{"--state-dir", state, "demo", "--attach"}, args...)...)
+	run.Dir = root
+	run.Stdout, run.Stderr = out, out
+	if err := run.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		d.done <- run.Wait()
+		out.Close()
+	}()
+	t.Cleanup(func() {
+		_ = run.Process.Kill()
+		if t.Failed() {
+			t.Logf("--- demo --attach output:\n%s", d.output())
+		}
+	})
+	return d
+}
+
+func (d *attachedDemo) output() string {
+	b, _ := os.ReadFile(d.log)
+	return string(b)
+}
+
+// wait waits for the demo to exit.
+func (d *attachedDemo) wait(t *testing.T, within time.Duration) error {
+	t.Helper()
+	select {
+	case err := <-d.done:
+		return err
+	case <-time.After(within):
+		t.Fatalf("demo --attach still running after %s:\n%s", within, d.output())
+		return nil
+	}
+}
+
+// waitDelivered waits until the KafkaSource src has delivered n events.
+func waitDelivered(t *testing.T, ep plane.Endpoints, src string, n uint64) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		var stats map[string]source.Stats
+		err := client.GetJSON(context.Background(), ep.API+"/api/sources", &stats)
+		if err == nil && stats[src].Delivered >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("source %s did not deliver %d events within 2 minutes (%v, %+v)", src, n, err, stats[src])
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

@@ -30,6 +30,7 @@ import (
 
 	"github.com/IBM/sarama"
 
+	"orderflow.dev/local/activator"
 	"orderflow.dev/local/broker"
 	"orderflow.dev/local/door"
 	"orderflow.dev/local/lag"
@@ -116,6 +117,11 @@ type Options struct {
 	// HoldLimit is how long a record may hold its partition while its
 	// dead-letter sink fails transiently (0: source.DefaultHoldLimit).
 	HoldLimit time.Duration
+	// GateLimit is how long, in all, a delivery waits for its function to
+	// be ready (its readiness probe failing: a full disk, a restart)
+	// before its attempts count again (0: source.DefaultGateLimit). See
+	// package activator.
+	GateLimit time.Duration
 	// TraceService names the plane's spans when tracing is on (the
 	// standard OTEL_EXPORTER_OTLP_ENDPOINT set; default "kn-eventing-local").
 	TraceService string
@@ -156,6 +162,7 @@ type Plane struct {
 	readyIn  map[string]time.Duration
 	paused   map[string]chan struct{} // closed by Resume
 	proxies  map[string]*faultProxy
+	gates    map[string]*activator.Gate // by function: its readiness, as deliveries wait on it
 	pings    atomic.Int64
 	sources  []*source.Source
 	spool    *source.FileSpool
@@ -177,7 +184,8 @@ func Up(ctx context.Context, opts Options) (p *Plane, err error) {
 		return nil, errors.New("plane: no command to start functions with")
 	}
 	// The returns below set p to nil on error: undo through started.
-	started := &Plane{opts: opts, procs: map[string]*runner.Process{}, restarts: map[string]int{}, readyIn: map[string]time.Duration{}, paused: map[string]chan struct{}{}}
+	started := &Plane{opts: opts, procs: map[string]*runner.Process{}, restarts: map[string]int{}, readyIn: map[string]time.Duration{}, paused: map[string]chan struct{}{},
+		gates: map[string]*activator.Gate{}}
 	started.ctx, started.cancel = context.WithCancel(context.Background())
 	p = started
 	defer func() {
@@ -455,6 +463,7 @@ func (p *Plane) apiHandler() http.Handler {
 	mux.HandleFunc("GET /api/endpoints", func(w http.ResponseWriter, r *http.Request) { WriteJSON(w, http.StatusOK, p.Endpoints()) })
 	mux.HandleFunc("GET /api/sources", func(w http.ResponseWriter, r *http.Request) { WriteJSON(w, http.StatusOK, p.SourceStats()) })
 	mux.HandleFunc("GET /api/deadletters/unsent", func(w http.ResponseWriter, r *http.Request) { WriteJSON(w, http.StatusOK, p.Unsent()) })
+	mux.HandleFunc("GET /api/readiness", func(w http.ResponseWriter, r *http.Request) { WriteJSON(w, http.StatusOK, p.Readiness()) })
 	mux.Handle("GET /metrics", p.metrics.Handler())
 	if p.opts.Routes != nil {
 		p.opts.Routes(p, mux)
@@ -559,8 +568,33 @@ func (p *Plane) startFunctions(ctx context.Context, step func(string, ...any)) e
 	step("functions ready: %s", strings.Join(urls, " "))
 	for _, n := range names {
 		go p.supervise(n)
+		// Probed at the process, not through a fault proxy in front.
+		g := activator.New(n, activator.HTTPProbe(func() string { return p.FunctionURL(n) }, 2*time.Second), p.opts.Log, p.opts.Progress)
+		p.mu.Lock()
+		p.gates[n] = g
+		p.mu.Unlock()
+		p.wg.Go(func() { g.Run(p.ctx, time.Second) })
 	}
 	return nil
+}
+
+// gate is a function's readiness gate (nil before it started).
+func (p *Plane) gate(name string) *activator.Gate {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.gates[name]
+}
+
+// Readiness is each function's readiness as the plane's deliveries wait on
+// it (see package activator), by function name.
+func (p *Plane) Readiness() map[string]activator.State {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make(map[string]activator.State, len(p.gates))
+	for n, g := range p.gates {
+		out[n] = g.State()
+	}
+	return out
 }
 
 // startFunction starts one function on a free port and waits until it is
@@ -725,6 +759,9 @@ func (p *Plane) startSources(ctx context.Context, step func(string, ...any)) err
 	for _, spec := range p.Set.Sources {
 		opts := []source.Option{source.WithSaramaConfig(p.saramaCfg), source.WithLogger(p.opts.Log),
 			source.WithSpool(spool, spool.Dir()), source.WithHoldLimit(holdLimit)}
+		if r := spec.Sink.Ref; r != nil && r.Kind == manifests.KindService && p.gate(r.Name) != nil {
+			opts = append(opts, source.WithGate(p.gate(r.Name), p.opts.GateLimit))
+		}
 		if p.opts.DuplicateDelivery {
 			opts = append(opts, source.WithDuplicateDelivery())
 		}

@@ -61,6 +61,7 @@ type DB struct {
 	sql     *sql.DB
 	dialect Dialect
 	where   string // the URL without credentials, for messages
+	file    string // SQLite's database file ("" on PostgreSQL)
 	stmts   stmtCache
 	group   *groupCommit // SQLite's: InTx shares transactions among concurrent callers
 
@@ -106,6 +107,9 @@ func Open(ctx context.Context, setting, rawURL string) (*DB, error) {
 	d := &DB{sql: db, dialect: dialect, where: redact(u)}
 	if dialect == SQLite {
 		d.group = newGroupCommit(d)
+		if d.file, err = filepath.Abs(sqlitePath(u)); err != nil {
+			d.file = sqlitePath(u)
+		}
 	}
 	if dialect == Postgres {
 		if err := d.resolveNotifyChannel(pingCtx); err != nil {
@@ -143,10 +147,7 @@ func redact(u *url.URL) string {
 // file:path.db. One connection serialises every transaction: SQLite has one
 // writer anyway, and this way a transaction never meets SQLITE_BUSY.
 func openSQLite(ctx context.Context, u *url.URL) (*sql.DB, Dialect, error) {
-	path := u.Opaque
-	if path == "" {
-		path = u.Host + u.Path
-	}
+	path := sqlitePath(u)
 	if path == "" {
 		return nil, SQLite, errors.New("no file path in the sqlite URL")
 	}
@@ -180,6 +181,14 @@ func openSQLite(ctx context.Context, u *url.URL) (*sql.DB, Dialect, error) {
 		return nil, SQLite, err
 	}
 	return db, SQLite, nil
+}
+
+// sqlitePath is the database file a sqlite URL names.
+func sqlitePath(u *url.URL) string {
+	if u.Opaque != "" {
+		return u.Opaque
+	}
+	return u.Host + u.Path
 }
 
 // sqliteClaimTimeout is how long a start waits for another process to let

@@ -144,6 +144,7 @@ type upFlags struct {
 	pingEvery         time.Duration
 	keepState         bool
 	holdLimit         time.Duration
+	gateLimit         time.Duration
 	env               []string
 	dataPlane         string
 }
@@ -162,6 +163,7 @@ func (f *upFlags) register(cmd *cobra.Command) {
 	cmd.Flags().DurationVar(&f.pingEvery, "ping-every", 0, "fire the PingSources (outbox sweep, stalled-saga check) at this interval instead of their cron schedules")
 	cmd.Flags().BoolVar(&f.keepState, "keep-state", false, "resume the previous run in this state directory: keep the functions' databases and the embedded broker's log (with --brokers: the databases; the topics are Kafka's)")
 	cmd.Flags().DurationVar(&f.holdLimit, "hold-limit", source.DefaultHoldLimit, "longest a record may hold its partition while its dead-letter sink fails transiently; then its dead letter goes to the spool (<state-dir>/"+plane.SpoolDir+")")
+	cmd.Flags().DurationVar(&f.gateLimit, "ready-hold-limit", source.DefaultGateLimit, "longest a delivery waits, in all, for a function that reports not ready (its store cannot write, say) before its retries count again and it may be dead-lettered")
 	cmd.Flags().StringVar(&f.dataPlane, "data-plane", dataPlaneLocal, "what carries events between Kafka and HTTP: "+dataPlaneLocal+" (the plane's own KafkaSink ingress and KafkaSources) or "+knplane.Name+" (Knative's Java receiver and dispatcher, built once by "+knplane.Script+")")
 	cmd.Flags().StringArrayVar(&f.env, "env", nil, "extra function environment VAR=value, or FUNCTION/VAR=value for one function (repeatable)")
 }
@@ -189,6 +191,9 @@ func (f *upFlags) options(g *globals, stateDir string, progress *os.File) (plane
 	}
 	if f.pingEvery < 0 {
 		return plane.Options{}, fmt.Errorf("--ping-every %s: must not be negative", f.pingEvery)
+	}
+	if f.gateLimit <= 0 {
+		return plane.Options{}, fmt.Errorf("--ready-hold-limit %s: must be positive (how long a delivery may wait for its function to be ready)", f.gateLimit)
 	}
 	if f.holdLimit <= 0 {
 		return plane.Options{}, fmt.Errorf("--hold-limit %s: must be positive (how long a partition may wait on a failing dead-letter sink)", f.holdLimit)
@@ -220,7 +225,7 @@ func (f *upFlags) options(g *globals, stateDir string, progress *os.File) (plane
 	opts.Brokers, opts.BrokerPort, opts.TopicReplicas, opts.TopicMinInsync = f.brokers, f.brokerPort, int16(f.topicReplicas), f.minInsync
 	opts.IngressPort, opts.APIPort, opts.DuplicateDelivery, opts.PingEvery = f.ingressPort, f.apiPort, f.duplicateDelivery, f.pingEvery
 	opts.Host, opts.TokenFile, opts.Token = f.host, f.tokenFile, os.Getenv(door.EnvToken)
-	opts.HoldLimit, opts.Progress = f.holdLimit, progress
+	opts.HoldLimit, opts.GateLimit, opts.Progress = f.holdLimit, f.gateLimit, progress
 	orderflow.Wire(&opts)
 	if err := f.useDataPlane(g, &opts, progress); err != nil {
 		return plane.Options{}, err
