@@ -66,6 +66,13 @@ func TestAFullDiskHoldsDeliveriesAndTheDemoStopsNamingIt(t *testing.T) {
 		t.Errorf("up does not print that a function is not ready because its store cannot write:\n%s", tail(up.output(), 30))
 	}
 
+	// `dlq` names the functions whose deliveries wait, first.
+	list := exec.Command(binary, "--state-dir", state, "dlq")
+	list.Dir = root
+	if b, err := list.CombinedOutput(); err != nil || !strings.Contains(string(b), "NOT READY") || !strings.Contains(string(b), handler.StoreCannotWrite) {
+		t.Errorf("orderflow dlq while the disk is full (%v):\n%s", err, b)
+	}
+
 	free()
 	freed = true
 	deadline := time.Now().Add(2 * time.Minute)

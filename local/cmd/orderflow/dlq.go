@@ -18,6 +18,7 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/spf13/cobra"
 
+	"orderflow.dev/local/activator"
 	"orderflow.dev/local/broker"
 	"orderflow.dev/local/client"
 	"orderflow.dev/local/dlq"
@@ -128,9 +129,27 @@ func printStuck(ctx context.Context, ep plane.Endpoints, only []string) error {
 	if err := client.GetJSONWithToken(ctx, ep.API+"/api/deadletters/unsent", token, &unsent); err != nil {
 		return err
 	}
+	var ready map[string]activator.State
+	if err := client.GetJSONWithToken(ctx, ep.API+"/api/readiness", token, &ready); err != nil {
+		return err
+	}
 	w := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
 	now := time.Now()
 	held := false
+	for _, fn := range slices.Sorted(maps.Keys(ready)) {
+		if g := ready[fn]; !g.Ready && want(fn) {
+			if !held {
+				fmt.Fprintln(w, "NOT READY: deliveries to these functions wait until they are (up to --ready-hold-limit each)")
+				fmt.Fprintln(w, "FUNCTION\tFOR\tHELD\tREASON")
+				held = true
+			}
+			fmt.Fprintf(w, "%s\t%s\t%d\t%s\n", printable(fn), now.Sub(g.Since).Round(time.Second), g.Held, printable(g.Reason))
+		}
+	}
+	if held {
+		fmt.Fprintln(w)
+		held = false
+	}
 	for _, src := range slices.Sorted(maps.Keys(stats)) {
 		for _, h := range stats[src].Holds {
 			if !want(src) {
