@@ -40,6 +40,10 @@ func TestUpKilledMidBurstKeepsEveryAcceptedOrder(t *testing.T) {
 
 	second := startUp(t, state, append([]string{"--keep-state"}, args...)...)
 	second.waitUp(t, state)
+	// The killed run's logs are kept, the record of what happened.
+	if fi, err := os.Stat(filepath.Join(state, "logs.1", "order.log")); err != nil || fi.Size() == 0 {
+		t.Errorf("the killed run's logs were not kept in logs.1: %v", err)
+	}
 
 	if err := run.wait(t, 6*time.Minute); err != nil {
 		t.Fatalf("demo --attach across the crash: %v", err)
