@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -335,58 +337,24 @@ feed:
 	case <-follower.Done():
 		return Result{}, lost()
 	case <-ctx.Done():
-		return Result{}, context.Cause(ctx)
+		// Stopped early: what was placed so far, and what became of it,
+		// for Recheck once the cause has passed.
+		res := Result{RunID: cfg.RunID, Orders: cfg.Orders, Placed: int(placed.Load()), NotAccepted: int(notAccepted.Load())}
+		t.tally(&res)
+		t.timing(&res, start)
+		return res, context.Cause(ctx)
 	}
 	if meter != nil {
 		meter.Stop()
 	}
 
-	res := Result{RunID: cfg.RunID, Orders: cfg.Orders, Placed: int(placed.Load()), NotAccepted: int(notAccepted.Load()),
-		Outcomes: map[string]int{}, ByKind: map[Kind]map[string]int{}}
-	var placedIDs []string
-	var lat []time.Duration
-	t.mu.Lock()
-	lastFinish := start
-	for id, o := range t.want {
-		placedIDs = append(placedIDs, id)
-		o.Outcome = t.outcome(id)
-		if f, ok := t.finished[id]; ok {
-			o.Latency = f.Sub(o.PlacedAt)
-			lat = append(lat, o.Latency)
-			if f.After(lastFinish) {
-				lastFinish = f
-			}
-		}
-		res.Outcomes[o.Outcome]++
-		if res.ByKind[o.Kind] == nil {
-			res.ByKind[o.Kind] = map[string]int{}
-		}
-		res.ByKind[o.Kind][o.Outcome]++
-		if !contains(o.Expected, o.Outcome) {
-			res.Unexpected = append(res.Unexpected, *o)
-		}
-		res.Results = append(res.Results, *o)
-	}
-	refused := map[string]bool{}
-	for k, v := range t.refused {
-		refused[k] = v
-	}
-	t.mu.Unlock()
-	sort.Slice(res.Results, func(i, j int) bool { return res.Results[i].ID < res.Results[j].ID })
-	sort.Slice(res.Unexpected, func(i, j int) bool { return res.Unexpected[i].ID < res.Unexpected[j].ID })
-	res.Elapsed = lastFinish.Sub(start)
-	if secs := res.Elapsed.Seconds(); secs > 0 {
-		res.Throughput = float64(len(lat)) / secs
-	}
+	res := Result{RunID: cfg.RunID, Orders: cfg.Orders, Placed: int(placed.Load()), NotAccepted: int(notAccepted.Load())}
+	placedIDs, refused := t.tally(&res)
+	ended := t.timing(&res, start)
 	if meter != nil {
-		report := meter.Report(len(lat))
+		report := meter.Report(ended)
 		res.CPU = &report
 	}
-	SortDurations(lat)
-	res.P50, res.P90, res.P99, res.Max = Percentile(lat, 50), Percentile(lat, 90), Percentile(lat, 99), Percentile(lat, 100)
-	res.Latency = map[string]float64{"p50": ms(res.P50), "p90": ms(res.P90), "p99": ms(res.P99), "max": ms(res.Max)}
-	res.Timeline = timeline(res.Results, start)
-
 	// Compensations (stock releases, refunds) follow the terminal event;
 	// judge the state once they are done, or once Settle has passed.
 	settle := cfg.Settle
@@ -414,6 +382,72 @@ feed:
 	}
 	res.SettledIn = time.Since(settleStart)
 	return res, nil
+}
+
+// tally fills res with what became of every order placed: its outcome
+// (Results, Outcomes, ByKind, Unexpected). It returns the ids placed and
+// those refused, for the invariant check.
+func (t *tracker) tally(res *Result) (placed []string, refused map[string]bool) {
+	res.Outcomes, res.ByKind, res.Results, res.Unexpected = map[string]int{}, map[Kind]map[string]int{}, nil, nil
+	refused = map[string]bool{}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for id, o := range t.want {
+		if _, ended := t.finished[id]; o.PlacedAt.IsZero() && !ended {
+			continue // not placed (the run stopped first)
+		}
+		placed = append(placed, id)
+		o.Outcome = t.outcome(id)
+		res.Outcomes[o.Outcome]++
+		if res.ByKind[o.Kind] == nil {
+			res.ByKind[o.Kind] = map[string]int{}
+		}
+		res.ByKind[o.Kind][o.Outcome]++
+		if !contains(o.Expected, o.Outcome) {
+			res.Unexpected = append(res.Unexpected, *o)
+		}
+		res.Results = append(res.Results, *o)
+		if t.refused[id] {
+			refused[id] = true
+		}
+	}
+	sort.Slice(res.Results, func(i, j int) bool { return res.Results[i].ID < res.Results[j].ID })
+	sort.Slice(res.Unexpected, func(i, j int) bool { return res.Unexpected[i].ID < res.Unexpected[j].ID })
+	return placed, refused
+}
+
+// timing fills res with each order's latency, placement to outcome, the
+// run's throughput and percentiles and its timeline, from start. It
+// returns how many orders ended.
+func (t *tracker) timing(res *Result, start time.Time) (ended int) {
+	var lat []time.Duration
+	lastFinish := start
+	t.mu.Lock()
+	for i := range res.Results {
+		o := &res.Results[i]
+		if f, ok := t.finished[o.ID]; ok && !o.PlacedAt.IsZero() {
+			o.Latency = f.Sub(o.PlacedAt)
+			lat = append(lat, o.Latency)
+			if f.After(lastFinish) {
+				lastFinish = f
+			}
+		}
+	}
+	t.mu.Unlock()
+	for i := range res.Unexpected {
+		if j, ok := slices.BinarySearchFunc(res.Results, res.Unexpected[i].ID, func(o OrderResult, id string) int { return strings.Compare(o.ID, id) }); ok {
+			res.Unexpected[i].Latency = res.Results[j].Latency
+		}
+	}
+	res.Elapsed = lastFinish.Sub(start)
+	if secs := res.Elapsed.Seconds(); secs > 0 {
+		res.Throughput = float64(len(lat)) / secs
+	}
+	SortDurations(lat)
+	res.P50, res.P90, res.P99, res.Max = Percentile(lat, 50), Percentile(lat, 90), Percentile(lat, 99), Percentile(lat, 100)
+	res.Latency = map[string]float64{"p50": ms(res.P50), "p90": ms(res.P90), "p99": ms(res.P99), "max": ms(res.Max)}
+	res.Timeline = timeline(res.Results, start)
+	return len(lat)
 }
 
 func evaluate(ctx context.Context, link *conn, placed []string, refused map[string]bool, t *tracker) (check.Report, error) {

@@ -9,8 +9,10 @@ import (
 	"time"
 
 	"orderflow.dev/local/activator"
+	"orderflow.dev/local/check"
 	"orderflow.dev/local/client"
 	"orderflow.dev/local/door"
+	"orderflow.dev/local/kafkalog"
 	"orderflow.dev/shared/handler"
 )
 
@@ -58,4 +60,36 @@ func watchStores(ctx context.Context, link *conn, stop context.CancelCauseFunc) 
 			}
 		}
 	}
+}
+
+// Recheck counts the orders of a past run (prev, as Run returned it and
+// the demo wrote it to its results file) by what became of them since,
+// read from the topics: an order still open when the run stopped early,
+// or whose command was dead-lettered and later replayed, counts as what
+// it became. The invariants are checked again over them; the timings are
+// prev's.
+func Recheck(ctx context.Context, target Target, prev Result) (Result, error) {
+	t := &tracker{want: map[string]*OrderResult{}, log: check.NewLog(), refused: map[string]bool{},
+		finished: map[string]time.Time{}, done: make(chan struct{}), pending: len(prev.Results)}
+	for _, o := range prev.Results {
+		o.Outcome = ""
+		t.want[o.ID] = &o
+	}
+	recs, err := kafkalog.ReadAll(ctx, target.Kafka, target.OrdersTopic, target.OrderDeadLetter)
+	if err != nil {
+		return prev, fmt.Errorf("reading %s and %s: %w", target.OrdersTopic, target.OrderDeadLetter, err)
+	}
+	for _, r := range recs {
+		t.observe(r, target.OrdersTopic, target.OrderDeadLetter)
+	}
+	res := prev
+	placed, refused := t.tally(&res)
+	link, err := newConn(target)
+	if err != nil {
+		return res, err
+	}
+	if res.Check, err = evaluate(ctx, link, placed, refused, t); err != nil {
+		return res, err
+	}
+	return res, nil
 }

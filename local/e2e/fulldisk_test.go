@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"orderflow.dev/local/broker"
 	"orderflow.dev/local/check"
 	"orderflow.dev/local/client"
+	"orderflow.dev/local/demo"
 	"orderflow.dev/local/dlq"
 	"orderflow.dev/local/kafkalog"
 	"orderflow.dev/local/plane"
@@ -41,7 +43,8 @@ func TestAFullDiskHoldsDeliveriesAndTheDemoStopsNamingIt(t *testing.T) {
 	up := startUp(t, state)
 	ep := up.waitUp(t, state)
 
-	run := startDemo(t, state, "--orders", "2000", "--rate", "40", "--seed", "43", "--results", filepath.Join(t.TempDir(), "results.json"))
+	results := filepath.Join(t.TempDir(), "results.json")
+	run := startDemo(t, state, "--orders", "2000", "--rate", "40", "--seed", "43", "--results", results)
 	waitDelivered(t, ep, "order", 300) // a hundred orders or so on their way
 	free := storetest.Fill(t, disk)
 	freed := false
@@ -57,7 +60,7 @@ func TestAFullDiskHoldsDeliveriesAndTheDemoStopsNamingIt(t *testing.T) {
 	said := run.output()
 	t.Logf("the demo, stopped:\n%s", tail(said, 4))
 	t.Logf("up:\n%s", tail(up.output(), 8))
-	for _, want := range []string{"stopped early", handler.StoreCannotWrite + " (disk full)", filepath.Join(state, "db"), "dlq replay --all"} {
+	for _, want := range []string{"stopped early", handler.StoreCannotWrite + " (disk full)", filepath.Join(state, "db"), "dlq replay --all", "demo --recheck " + results} {
 		if !strings.Contains(said, want) {
 			t.Errorf("the demo's output does not say %q:\n%s", want, tail(said, 15))
 		}
@@ -100,6 +103,21 @@ func TestAFullDiskHoldsDeliveriesAndTheDemoStopsNamingIt(t *testing.T) {
 	}
 
 	report, ids := acceptedOrdersEnd(t, ep, 3*time.Minute)
+	// The demo counts the orders it placed by what became of them.
+	recheck := exec.Command(binary, "--state-dir", state, "demo", "--recheck", results)
+	recheck.Dir = root
+	b, err := recheck.CombinedOutput()
+	if err != nil {
+		t.Fatalf("demo --recheck: %v\n%s", err, b)
+	}
+	var again demo.Result
+	if raw, err := os.ReadFile(strings.TrimSuffix(results, ".json") + ".recheck.json"); err != nil || json.Unmarshal(raw, &again) != nil {
+		t.Fatalf("demo --recheck wrote no results: %v", err)
+	}
+	if again.Outcomes["open"] != 0 || again.Outcomes["refused"] != 0 || !again.Check.OK() || len(again.Results) == 0 {
+		t.Fatalf("demo --recheck: outcomes %v, check %+v", again.Outcomes, again.Check)
+	}
+	t.Logf("demo --recheck: %d orders the demo placed, outcomes %v", len(again.Results), again.Outcomes)
 	t.Logf("%d orders accepted before and while the disk was full; %d confirmed, %d cancelled", len(ids), report.Confirmed, report.Cancelled)
 	if !report.OK() || report.Open != 0 || report.Confirmed+report.Cancelled != len(ids) {
 		t.Fatalf("after space was freed:\n%s", report)

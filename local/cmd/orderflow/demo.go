@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -38,6 +39,7 @@ func newDemo(g *globals) *cobra.Command {
 		timeout, settle     time.Duration
 		results             string
 		profileDir          string
+		recheck             string
 	)
 	cmd := &cobra.Command{
 		Use:   "demo",
@@ -60,6 +62,9 @@ tells which file is what).
 With --attach it drives an orderflow already started by "orderflow up".`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if recheck != "" {
+				return recheckRun(cmd.Context(), g, recheck)
+			}
 			if orders < 1 {
 				return fmt.Errorf("--orders %d: must be at least 1", orders)
 			}
@@ -164,6 +169,17 @@ With --attach it drives an orderflow already started by "orderflow up".`,
 			res, err := demo.Run(ctx, target, demo.Config{Orders: orders, Concurrency: concurrency, Rate: rate, Seed: seed, RunID: runID,
 				Timeout: timeout, Settle: settle, Progress: progress.update, Processes: processes})
 			progress.done()
+			if results == "" {
+				results = filepath.Join(stateDir, "results-"+runID+".json")
+			}
+			var down *demo.StoreDownError
+			if errors.As(err, &down) && len(res.Results) > 0 {
+				// Kept, so the orders can be counted once the store writes.
+				if werr := writeResults(results, res); werr == nil {
+					fmt.Printf("results so far (%d orders placed): %s\n", len(res.Results), results)
+					fmt.Printf("once the store writes again (and `orderflow dlq replay --all` sent what was dead-lettered): orderflow demo --recheck %s\n", results)
+				}
+			}
 			if err != nil {
 				return err
 			}
@@ -172,9 +188,6 @@ With --attach it drives an orderflow already started by "orderflow up".`,
 				fmt.Println()
 				res.CPU.PrintTable(os.Stdout)
 				fmt.Printf("  (%s: the broker, the sink ingress and the sources, and this demo placing and following the orders)\n", planeProcess)
-			}
-			if results == "" {
-				results = filepath.Join(stateDir, "results-"+runID+".json")
 			}
 			if err := writeResults(results, res); err != nil {
 				return err
@@ -214,8 +227,48 @@ With --attach it drives an orderflow already started by "orderflow up".`,
 	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Minute, "how long to wait for every order's outcome")
 	cmd.Flags().DurationVar(&settle, "settle", 30*time.Second, "how long compensations may take before the invariant check is final")
 	cmd.Flags().StringVar(&results, "results", "", "write the results JSON here (default <state-dir>/demo/results-<run>.json)")
+	cmd.Flags().StringVar(&recheck, "recheck", "", "count the orders of a past run (its results file) by what became of them since, and check the invariants again, against the running orderflow (`up`)")
 	cmd.Flags().StringVar(&profileDir, "profile", "", "profile every process (CPU, allocations, block, mutex, goroutines) into this directory, with a CPU table per process and `go tool pprof -top` summaries")
 	return cmd
+}
+
+// recheckRun is demo --recheck FILE: the run's orders counted again, by
+// what became of them since it ended (stopped early by a full disk, say).
+func recheckRun(ctx context.Context, g *globals, file string) error {
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		return fmt.Errorf("--recheck: %w", err)
+	}
+	var prev demo.Result
+	if err := json.Unmarshal(raw, &prev); err != nil || len(prev.Results) == 0 {
+		return fmt.Errorf("--recheck %s: not the results file of a demo run (%v)", file, err)
+	}
+	ep, err := plane.ReadEndpoints(g.stateDir)
+	if err != nil {
+		return err
+	}
+	kc, err := broker.NewClient(ep.Brokers, "orderflow-demo")
+	if err != nil {
+		return err
+	}
+	defer kc.Close()
+	res, err := demo.Recheck(ctx, demo.TargetOf(ep, kc, false), prev)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("run %s, %d orders placed, counted again now:\n", res.RunID, len(res.Results))
+	res.Print(os.Stdout)
+	out := strings.TrimSuffix(file, ".json") + ".recheck.json"
+	if err := writeResults(out, res); err != nil {
+		return err
+	}
+	fmt.Printf("results: %s\n", out)
+	// Orders the ingress did not accept are not orders: the check is over
+	// those it did.
+	if !res.Check.OK() || len(res.Unexpected) > 0 {
+		return fmt.Errorf("recheck failed: invariants or expected outcomes violated (see above)")
+	}
+	return nil
 }
 
 // planeProcess names the plane's own process in the CPU table and the
