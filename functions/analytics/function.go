@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
-	"github.com/kelseyhightower/envconfig"
 
 	"orderflow.dev/shared/ce"
 	"orderflow.dev/shared/events"
@@ -88,7 +87,7 @@ func New() *Function {
 
 // Start reads the configuration and starts the shared edge.
 func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
-	if err := envconfig.Process("", &f.cfg); err != nil {
+	if err := handler.ReadEnv(&f.cfg); err != nil {
 		return fmt.Errorf("analytics: bad configuration: %w", err)
 	}
 	if f.cfg.StallAfter <= 0 {

@@ -15,8 +15,6 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/kelseyhightower/envconfig"
-
 	"orderflow.dev/shared/events"
 	"orderflow.dev/shared/handler"
 	"orderflow.dev/shared/saga"
@@ -54,7 +52,7 @@ func New() *Function {
 // relay), which seeds the SKUs the store does not have yet.
 func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
 	var own Config
-	if err := envconfig.Process("", &own); err != nil {
+	if err := handler.ReadEnv(&own); err != nil {
 		return fmt.Errorf("inventory: bad configuration: %w", err)
 	}
 	// Checked before the store opens, so a bad setting fails fast and

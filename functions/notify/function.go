@@ -15,8 +15,6 @@ import (
 	"io"
 	"os"
 
-	"github.com/kelseyhightower/envconfig"
-
 	"orderflow.dev/shared/events"
 	"orderflow.dev/shared/handler"
 	"orderflow.dev/shared/saga"
@@ -47,7 +45,7 @@ func New() *Function {
 // edge. A channel that cannot work is a start error, not a stream of 503s.
 func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
 	var own Config
-	if err := envconfig.Process("", &own); err != nil {
+	if err := handler.ReadEnv(&own); err != nil {
 		return fmt.Errorf("notify: bad configuration: %w", err)
 	}
 	ch, err := NewChannel(own, f.stdout)

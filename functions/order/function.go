@@ -22,7 +22,6 @@ import (
 	"strings"
 
 	"github.com/cloudevents/sdk-go/v2/event"
-	"github.com/kelseyhightower/envconfig"
 
 	"orderflow.dev/shared/events"
 	"orderflow.dev/shared/handler"
@@ -99,7 +98,7 @@ func loadPrices(file string) (Prices, error) {
 // Start loads the catalog and starts the shared edge (store, outbox relay).
 func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
 	var own Config
-	if err := envconfig.Process("", &own); err != nil {
+	if err := handler.ReadEnv(&own); err != nil {
 		return fmt.Errorf("order: bad configuration: %w", err)
 	}
 	prices, err := loadPrices(own.CatalogFile)

@@ -14,8 +14,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/kelseyhightower/envconfig"
-
 	"orderflow.dev/shared/events"
 	"orderflow.dev/shared/handler"
 	"orderflow.dev/shared/saga"
@@ -45,7 +43,7 @@ func New() *Function {
 // relay).
 func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
 	var own Config
-	if err := envconfig.Process("", &own); err != nil {
+	if err := handler.ReadEnv(&own); err != nil {
 		return fmt.Errorf("payment: bad configuration: %w", err)
 	}
 	dbURL, derived, declineAbove, declineTokens, err := gatewaySettings(own)

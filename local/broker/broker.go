@@ -18,11 +18,12 @@ import (
 type Option func(*options)
 
 type options struct {
-	ports     []int
-	brokers   int
-	dataDir   string
-	bootstrap []string
-	kfakeOpts []kfake.Opt
+	ports      []int
+	brokers    int
+	dataDir    string
+	syncWrites bool
+	bootstrap  []string
+	kfakeOpts  []kfake.Opt
 }
 
 // WithPort fixes the port of the (single) embedded broker, so that other
@@ -41,6 +42,14 @@ func WithBrokers(n int) Option { return func(o *options) { o.brokers = n } }
 // reloads them on the next Start, so topics (the audit log) survive a
 // restart of the local plane.
 func WithDataDir(dir string) Option { return func(o *options) { o.dataDir = dir } }
+
+// WithSyncWrites makes the embedded broker with a data directory sync
+// every write (a produced batch, a committed offset) to disk before it
+// answers: an acknowledged record survives a crash of the process and of
+// the machine. Without it kfake leaves writes to the page cache, as
+// Kafka's default does on a replicated cluster, and syncs on segment roll
+// and on Close.
+func WithSyncWrites() Option { return func(o *options) { o.syncWrites = true } }
 
 // WithBootstrapServers uses an existing Kafka cluster instead of starting
 // one; the embedded options are then ignored.
@@ -85,6 +94,9 @@ func Start(opts ...Option) (*Cluster, error) {
 	}
 	if o.dataDir != "" {
 		kopts = append(kopts, kfake.DataDir(o.dataDir))
+		if o.syncWrites {
+			kopts = append(kopts, kfake.SyncWrites())
+		}
 	}
 	// No kfake.AllowAutoTopicCreation: a topic that is not declared in
 	// the manifests must fail here exactly as on a cluster with

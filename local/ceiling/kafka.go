@@ -13,6 +13,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 
 	"orderflow.dev/local/broker"
+	"orderflow.dev/local/kafkalog"
 	"orderflow.dev/local/manifests"
 	"orderflow.dev/local/sink"
 )
@@ -272,7 +273,11 @@ func (rs *readers) measure(ctx context.Context, produced int64, d time.Duration,
 			defer wg.Done()
 			for {
 				select {
-				case <-pc.Messages():
+				case _, ok := <-pc.Messages():
+					if !ok { // the consumer closed itself (a fatal error, sent to Errors)
+						fail(fmt.Errorf("reading a partition: its consumer closed: %w", kafkalog.ClosedError(pc)))
+						return
+					}
 					n := read.Add(1)
 					if n == 1 {
 						firstAt = time.Now()
@@ -285,7 +290,11 @@ func (rs *readers) measure(ctx context.Context, produced int64, d time.Duration,
 					if n == total {
 						close(allRead)
 					}
-				case err := <-pc.Errors():
+				case err, ok := <-pc.Errors():
+					if !ok {
+						fail(errors.New("reading a partition: its consumer closed"))
+						return
+					}
 					fail(err)
 					return
 				case <-ctx.Done():

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,8 +16,6 @@ import (
 
 	"orderflow.dev/local/account"
 	"orderflow.dev/local/check"
-	"orderflow.dev/local/client"
-	"orderflow.dev/local/door"
 	"orderflow.dev/local/kafkalog"
 	"orderflow.dev/local/plane"
 	"orderflow.dev/local/profile"
@@ -35,6 +35,13 @@ type Target struct {
 	OrderDeadLetter string // dead-letter topic of the order function
 	// Exclusive: the topology saw no orders but this run's.
 	Exclusive bool
+	// API is the plane's API, asked for the functions' readiness.
+	API string
+	// Reread, when set, reads the topology's endpoints again: a run
+	// attached to an `orderflow up` that restarts meanwhile goes on at its
+	// new ports (its ingress, functions and broker) when the old ones stop
+	// answering.
+	Reread func() (plane.Endpoints, error)
 }
 
 // Config of one run.
@@ -103,8 +110,10 @@ type Result struct {
 	Timeline      []TimelinePoint         `json:"timeline"`
 	CPU           *profile.CPUReport      `json:"cpu,omitempty"`
 	Account       *account.Report         `json:"account,omitempty"`
-	// Stock is the stock as the final check read it.
-	Stock *events.InventoryViewData `json:"stock,omitempty"`
+	// Stock is the stock as the final check read it; StockBefore the
+	// stock the run started from when a warm-up ran before it (Config).
+	Stock       *events.InventoryViewData `json:"stock,omitempty"`
+	StockBefore *events.InventoryViewData `json:"stockBefore,omitempty"`
 }
 
 // TimelinePoint counts finished orders per second of the run, for the
@@ -132,6 +141,25 @@ type tracker struct {
 	ended    func(placedAt, endedAt time.Time)
 }
 
+func newTracker(plan []Planned, cfg Config) *tracker {
+	t := &tracker{want: map[string]*OrderResult{}, log: check.NewLog(), refused: map[string]bool{},
+		finished: map[string]time.Time{}, done: make(chan struct{}), pending: len(plan), report: cfg.Progress, ended: cfg.Ended}
+	t.progress.Total = len(plan)
+	for _, p := range plan {
+		t.want[p.Order.OrderID] = &OrderResult{ID: p.Order.OrderID, Kind: p.Kind, Expected: p.Expect}
+	}
+	return t
+}
+
+// outcome is what became of order id: "refused" while its command's dead
+// letter is all there is of it, else what the orders topic says.
+func (t *tracker) outcome(id string) string {
+	if t.refused[id] {
+		return "refused"
+	}
+	return t.log.Outcome(id)
+}
+
 func (t *tracker) observe(r kafkalog.Record, orders, deadLetters string) {
 	if r.Event == nil {
 		return
@@ -145,27 +173,45 @@ func (t *tracker) observe(r kafkalog.Record, orders, deadLetters string) {
 			return
 		}
 		id := ce.String(*r.Event, ce.PartitionKey)
-		if _, ok := t.want[id]; ok {
-			if _, seen := t.finished[id]; !seen {
-				t.end(id)
-				if r.Event.Type() == events.OrderConfirmed {
-					t.progress.Confirmed++
-				} else {
-					t.progress.Cancelled++
-				}
-				t.finish()
+		if _, ok := t.want[id]; !ok {
+			return
+		}
+		if r.Event.Type() == events.OrderConfirmed {
+			t.progress.Confirmed++
+		} else {
+			t.progress.Cancelled++
+		}
+		switch _, seen := t.finished[id]; {
+		case t.refused[id]:
+			// Its command was dead-lettered, then replayed (`dlq replay`)
+			// and taken: it ended after all, and counts as what it became.
+			delete(t.refused, id)
+			t.progress.Refused--
+			if t.report != nil {
+				t.report(t.progress)
+			}
+		case !seen:
+			t.end(id)
+			t.finish()
+		default: // a second terminal event: the check counts it
+			if r.Event.Type() == events.OrderConfirmed {
+				t.progress.Confirmed--
+			} else {
+				t.progress.Cancelled--
 			}
 		}
 	case deadLetters:
 		id := ce.String(*r.Event, ce.PartitionKey)
-		if _, ok := t.want[id]; ok && r.Event.Type() == events.PlaceOrder && !t.refused[id] {
-			t.refused[id] = true
-			if _, seen := t.finished[id]; !seen {
-				t.end(id)
-				t.progress.Refused++
-				t.finish()
-			}
+		if _, ok := t.want[id]; !ok || r.Event.Type() != events.PlaceOrder || t.refused[id] {
+			return
 		}
+		if _, seen := t.finished[id]; seen {
+			return // ended already: a later copy of its command was refused, not the order
+		}
+		t.refused[id] = true
+		t.end(id)
+		t.progress.Refused++
+		t.finish()
 	}
 }
 
@@ -213,30 +259,32 @@ func Run(ctx context.Context, target Target, cfg Config) (Result, error) {
 		cfg.Concurrency = 1
 	}
 	plan := Plan(cfg.Orders, cfg.Seed, cfg.RunID)
-	t := &tracker{want: map[string]*OrderResult{}, log: check.NewLog(), refused: map[string]bool{},
-		finished: map[string]time.Time{}, done: make(chan struct{}), pending: len(plan), report: cfg.Progress, ended: cfg.Ended}
-	t.progress.Total = len(plan)
-	for _, p := range plan {
-		t.want[p.Order.OrderID] = &OrderResult{ID: p.Order.OrderID, Kind: p.Kind, Expected: p.Expect}
-	}
+	t := newTracker(plan, cfg)
+	// A function whose store cannot write ends the run early, naming it:
+	// nothing ends while it lasts (see watchStores).
+	ctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
 
+	link, err := newConn(target)
+	if err != nil {
+		return Result{}, err
+	}
 	// Follow from the current end of the topics: positions are taken
 	// before the first order goes in, so nothing is missed.
 	followCtx, stopFollow := context.WithCancel(ctx)
 	defer stopFollow()
-	if err := kafkalog.Follow(followCtx, target.Kafka, false, []string{target.OrdersTopic, target.OrderDeadLetter}, func(r kafkalog.Record) {
+	follower, err := kafkalog.Follow(followCtx, kafkalog.FollowConfig{Client: target.Kafka, Redial: link.redial(),
+		Topics: []string{target.OrdersTopic, target.OrderDeadLetter}}, func(r kafkalog.Record) {
 		t.observe(r, target.OrdersTopic, target.OrderDeadLetter)
-	}); err != nil {
+	})
+	if err != nil {
 		return Result{}, fmt.Errorf("following %s: %w", target.OrdersTopic, err)
 	}
-
-	token, err := door.ClientToken(target.TokenFile)
-	if err != nil {
-		return Result{}, err
-	}
-	c, err := client.NewWithToken(15*time.Second, token, target.CommandsIngress)
-	if err != nil {
-		return Result{}, err
+	go watchStores(ctx, link, stop)
+	// lost ends the run early: without the topics it cannot see an
+	// order end.
+	lost := func() error {
+		return fmt.Errorf("stopped following %s: %w", target.OrdersTopic, follower.Err())
 	}
 	var meter *profile.Meter
 	if cfg.Processes != nil {
@@ -256,7 +304,7 @@ func Run(ctx context.Context, target Target, cfg Config) (Result, error) {
 		go func() {
 			defer wg.Done()
 			for p := range jobs {
-				if err := placeWithRetry(ctx, c, target.CommandsIngress, p.Order); err != nil {
+				if err := placeWithRetry(ctx, link, p.Order); err != nil {
 					notAccepted.Add(1)
 					t.mu.Lock()
 					delete(t.want, p.Order.OrderID)
@@ -302,8 +350,15 @@ feed:
 	select {
 	case <-t.done:
 	case <-time.After(timeout):
+	case <-follower.Done():
+		return Result{}, lost()
 	case <-ctx.Done():
-		return Result{}, ctx.Err()
+		// Stopped early: what was placed so far, and what became of it,
+		// for Recheck once the cause has passed.
+		res := Result{RunID: cfg.RunID, Orders: cfg.Orders, Placed: int(placed.Load()), NotAccepted: int(notAccepted.Load())}
+		t.tally(&res)
+		t.timing(&res, start)
+		return res, context.Cause(ctx)
 	}
 	if meter != nil {
 		meter.Stop()
@@ -314,27 +369,61 @@ feed:
 		cfg.Account.Stop(ctx)
 	}
 
-	res := Result{RunID: cfg.RunID, Orders: cfg.Orders, Placed: int(placed.Load()), NotAccepted: int(notAccepted.Load()),
-		Outcomes: map[string]int{}, ByKind: map[Kind]map[string]int{}}
-	var placedIDs []string
-	var lat []time.Duration
-	t.mu.Lock()
-	lastFinish := start
-	for id, o := range t.want {
-		placedIDs = append(placedIDs, id)
-		switch {
-		case t.refused[id]:
-			o.Outcome = "refused"
-		default:
-			o.Outcome = t.log.Outcome(id)
-		}
-		if f, ok := t.finished[id]; ok {
-			o.Latency = f.Sub(o.PlacedAt)
-			lat = append(lat, o.Latency)
-			if f.After(lastFinish) {
-				lastFinish = f
+	res := Result{RunID: cfg.RunID, Orders: cfg.Orders, Placed: int(placed.Load()), NotAccepted: int(notAccepted.Load()), StockBefore: cfg.StockBefore}
+	placedIDs, refused := t.tally(&res)
+	ended := t.timing(&res, start)
+	if meter != nil {
+		report := meter.Report(ended)
+		res.CPU = &report
+	}
+	if cfg.Account != nil {
+		report := cfg.Account.Report(ended)
+		res.Account = &report
+	}
+	// Compensations (stock releases, refunds) follow the terminal event;
+	// judge the state once they are done, or once Settle has passed.
+	settle := cfg.Settle
+	if settle <= 0 {
+		settle = 30 * time.Second
+	}
+	settleStart := time.Now()
+	for {
+		report, stock, err := evaluate(ctx, link, placedIDs, refused, t, cfg.StockBefore)
+		if err == nil {
+			res.Check = report
+			res.Stock = &stock
+			if report.OK() || time.Since(settleStart) > settle {
+				break
 			}
+		} else if time.Since(settleStart) > settle {
+			return res, err
+		} else {
+			_, _ = link.refresh() // the functions may have moved
 		}
+		select {
+		case <-ctx.Done():
+			return res, context.Cause(ctx)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+	res.SettledIn = time.Since(settleStart)
+	return res, nil
+}
+
+// tally fills res with what became of every order placed: its outcome
+// (Results, Outcomes, ByKind, Unexpected). It returns the ids placed and
+// those refused, for the invariant check.
+func (t *tracker) tally(res *Result) (placed []string, refused map[string]bool) {
+	res.Outcomes, res.ByKind, res.Results, res.Unexpected = map[string]int{}, map[Kind]map[string]int{}, nil, nil
+	refused = map[string]bool{}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for id, o := range t.want {
+		if _, ended := t.finished[id]; o.PlacedAt.IsZero() && !ended {
+			continue // not placed (the run stopped first)
+		}
+		placed = append(placed, id)
+		o.Outcome = t.outcome(id)
 		res.Outcomes[o.Outcome]++
 		if res.ByKind[o.Kind] == nil {
 			res.ByKind[o.Kind] = map[string]int{}
@@ -344,60 +433,51 @@ feed:
 			res.Unexpected = append(res.Unexpected, *o)
 		}
 		res.Results = append(res.Results, *o)
+		if t.refused[id] {
+			refused[id] = true
+		}
 	}
-	refused := map[string]bool{}
-	for k, v := range t.refused {
-		refused[k] = v
-	}
-	t.mu.Unlock()
 	sort.Slice(res.Results, func(i, j int) bool { return res.Results[i].ID < res.Results[j].ID })
 	sort.Slice(res.Unexpected, func(i, j int) bool { return res.Unexpected[i].ID < res.Unexpected[j].ID })
+	return placed, refused
+}
+
+// timing fills res with each order's latency, placement to outcome, the
+// run's throughput and percentiles and its timeline, from start. It
+// returns how many orders ended.
+func (t *tracker) timing(res *Result, start time.Time) (ended int) {
+	var lat []time.Duration
+	lastFinish := start
+	t.mu.Lock()
+	for i := range res.Results {
+		o := &res.Results[i]
+		if f, ok := t.finished[o.ID]; ok && !o.PlacedAt.IsZero() {
+			o.Latency = f.Sub(o.PlacedAt)
+			lat = append(lat, o.Latency)
+			if f.After(lastFinish) {
+				lastFinish = f
+			}
+		}
+	}
+	t.mu.Unlock()
+	for i := range res.Unexpected {
+		if j, ok := slices.BinarySearchFunc(res.Results, res.Unexpected[i].ID, func(o OrderResult, id string) int { return strings.Compare(o.ID, id) }); ok {
+			res.Unexpected[i].Latency = res.Results[j].Latency
+		}
+	}
 	res.Elapsed = lastFinish.Sub(start)
 	if secs := res.Elapsed.Seconds(); secs > 0 {
 		res.Throughput = float64(len(lat)) / secs
-	}
-	if meter != nil {
-		report := meter.Report(len(lat))
-		res.CPU = &report
-	}
-	if cfg.Account != nil {
-		report := cfg.Account.Report(len(lat))
-		res.Account = &report
 	}
 	SortDurations(lat)
 	res.P50, res.P90, res.P99, res.Max = Percentile(lat, 50), Percentile(lat, 90), Percentile(lat, 99), Percentile(lat, 100)
 	res.Latency = map[string]float64{"p50": ms(res.P50), "p90": ms(res.P90), "p99": ms(res.P99), "max": ms(res.Max)}
 	res.Timeline = timeline(res.Results, start)
-
-	// Compensations (stock releases, refunds) follow the terminal event;
-	// judge the state once they are done, or once Settle has passed.
-	settle := cfg.Settle
-	if settle <= 0 {
-		settle = 30 * time.Second
-	}
-	settleStart := time.Now()
-	for {
-		report, stock, err := evaluate(ctx, c, target, placedIDs, refused, t, cfg.StockBefore)
-		if err == nil {
-			res.Check = report
-			res.Stock = &stock
-			if report.OK() || time.Since(settleStart) > settle {
-				break
-			}
-		} else if time.Since(settleStart) > settle {
-			return res, err
-		}
-		select {
-		case <-ctx.Done():
-			return res, ctx.Err()
-		case <-time.After(250 * time.Millisecond):
-		}
-	}
-	res.SettledIn = time.Since(settleStart)
-	return res, nil
+	return len(lat)
 }
 
-func evaluate(ctx context.Context, c *client.Client, target Target, placed []string, refused map[string]bool, t *tracker, before *events.InventoryViewData) (check.Report, events.InventoryViewData, error) {
+func evaluate(ctx context.Context, link *conn, placed []string, refused map[string]bool, t *tracker, before *events.InventoryViewData) (check.Report, events.InventoryViewData, error) {
+	target, c := link.get()
 	qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	var stock events.InventoryViewData
@@ -414,15 +494,17 @@ func evaluate(ctx context.Context, c *client.Client, target Target, placed []str
 }
 
 // placeWithRetry places an order until the ingress accepts it, for up to a
-// minute (a broker restart takes seconds). Every attempt carries the same
-// order id, and the order function treats a repeat of the same command as
-// a no-op, so an attempt that did reach Kafka although its answer was lost
-// costs nothing when the retry succeeds.
-func placeWithRetry(ctx context.Context, c *client.Client, url string, o events.PlaceOrderData) error {
+// minute (a broker restart takes seconds; a restarted `up` serves on new
+// ports, which link learns when the old ones fail). Every attempt carries
+// the same order id, and the order function treats a repeat of the same
+// command as a no-op, so an attempt that did reach Kafka although its
+// answer was lost costs nothing when the retry succeeds.
+func placeWithRetry(ctx context.Context, link *conn, o events.PlaceOrderData) error {
 	deadline := time.Now().Add(time.Minute)
 	wait := 100 * time.Millisecond
 	for {
-		_, err := c.Place(ctx, url, o)
+		target, c := link.get()
+		_, err := c.Place(ctx, target.CommandsIngress, o)
 		if err == nil || time.Now().After(deadline) {
 			return err
 		}
@@ -432,6 +514,7 @@ func placeWithRetry(ctx context.Context, c *client.Client, url string, o events.
 		case <-time.After(wait):
 		}
 		wait = min(2*wait, 2*time.Second)
+		_, _ = link.refresh()
 	}
 }
 
@@ -531,6 +614,6 @@ func TargetOf(ep plane.Endpoints, kc sarama.Client, exclusive bool) Target {
 	return Target{
 		CommandsIngress: ep.Sinks["commands"], TokenFile: ep.TokenFile, OrderURL: ep.Functions["order"], InventoryURL: ep.Functions["inventory"],
 		PaymentURL: ep.Functions["payment"], Kafka: kc, OrdersTopic: events.TopicOrders,
-		OrderDeadLetter: ep.DLQTopics["order"], Exclusive: exclusive,
+		OrderDeadLetter: ep.DLQTopics["order"], Exclusive: exclusive, API: ep.API,
 	}
 }

@@ -25,6 +25,8 @@ func TestUpFailsFastOnBadConfig(t *testing.T) {
 		args   []string
 		within time.Duration
 		want   []string
+		// oneLine: the error (from "orderflow: " on) is a single line.
+		oneLine bool
 	}{
 		{
 			name: "unreachable brokers",
@@ -53,6 +55,41 @@ func TestUpFailsFastOnBadConfig(t *testing.T) {
 			want:   []string{"function inventory failed to start", "ORDERFLOW_DATABASE_URL", `unsupported database scheme "mysql"`},
 		},
 		{
+			name:    "a bad value of a variable every function reads",
+			args:    []string{"up", "--env", "ORDERFLOW_RELAY_INTERVAL=banana"},
+			within:  30 * time.Second,
+			want:    []string{`ORDERFLOW_RELAY_INTERVAL="banana": want a duration`, "functions order, inventory, payment, notify, analytics failed to start"},
+			oneLine: true,
+		},
+		{
+			name:    "a bad value of one function's variable",
+			args:    []string{"up", "--env", "analytics/ANALYTICS_STALL_BATCH=lots"},
+			within:  30 * time.Second,
+			want:    []string{"function analytics failed to start", `ANALYTICS_STALL_BATCH="lots": want a whole number`},
+			oneLine: true,
+		},
+		{
+			name:    "--env for a function not in the topology",
+			args:    []string{"up", "--env", "ordr/ORDERFLOW_DATABASE_URL=postgres://secret@db/x"},
+			within:  5 * time.Second,
+			want:    []string{`--env ordr/ORDERFLOW_DATABASE_URL=...: no function "ordr" in the topology (its functions: analytics, inventory, notify, order, payment)`},
+			oneLine: true,
+		},
+		{
+			name:    "--env for another function not in the topology",
+			args:    []string{"up", "--env", "nosuchfn/FOO=1"},
+			within:  5 * time.Second,
+			want:    []string{`no function "nosuchfn"`, "analytics, inventory, notify, order, payment"},
+			oneLine: true,
+		},
+		{
+			name:    "--env without a variable name",
+			args:    []string{"up", "--env", "order/=x"},
+			within:  5 * time.Second,
+			want:    []string{"--env order/=...: the variable name is empty", "analytics, inventory, notify, order, payment"},
+			oneLine: true,
+		},
+		{
 			name:   "bad replication settings",
 			args:   []string{"up", "--topic-replicas", "1", "--min-insync-replicas", "2"},
 			within: 5 * time.Second,
@@ -79,6 +116,12 @@ func TestUpFailsFastOnBadConfig(t *testing.T) {
 				if !strings.Contains(string(out), w) {
 					t.Errorf("output does not name %q", w)
 				}
+			}
+			if _, msg, ok := strings.Cut(string(out), "orderflow: "); tt.oneLine && (!ok || strings.Count(strings.TrimSpace(msg), "\n") > 0) {
+				t.Errorf("the error is not one line: %q", msg)
+			}
+			if strings.Contains(string(out), "secret") {
+				t.Error("the output shows the value of an --env variable")
 			}
 			for _, bad := range []string{"panic:", "goroutine ", ".go:"} {
 				if strings.Contains(string(out), bad) {

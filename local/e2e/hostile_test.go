@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"maps"
 	"os/exec"
 	"strings"
@@ -71,6 +73,59 @@ func TestHostileRecordsNeverWedgeAPartition(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("orderflow dlq order:\n%s\nmissing %q", out, want)
 		}
+	}
+	if strings.ContainsAny(out, "\t\x1b") {
+		t.Errorf("orderflow dlq order prints raw control characters (a tab shifts the columns):\n%q", out)
+	}
+	checkDeadLettersPrintAsJSON(t, p, len(letters))
+}
+
+// checkDeadLettersPrintAsJSON: every dead letter prints in every JSON
+// form, whatever its data (hostile records are plain text, binary,
+// truncated JSON): `dlq --json`, `dlq --json FUNCTION` and `dlq show
+// --json ID` of each of the order function's letters.
+func checkDeadLettersPrintAsJSON(t *testing.T, p *plane.Plane, atLeast int) {
+	t.Helper()
+	// Read as plain JSON: the CloudEvents SDK's own decoder misreads an
+	// indented data_base64 (it strips one byte either side of the value,
+	// taking the space for a quote), and any reader of this output (jq,
+	// a script) reads it as JSON.
+	type letterJSON struct {
+		ID    string         `json:"id"`
+		Event map[string]any `json:"Event"`
+	}
+	var all []letterJSON
+	if err := json.Unmarshal([]byte(cli(t, p, "dlq", "--json")), &all); err != nil {
+		t.Fatalf("dlq --json: %v", err)
+	}
+	if len(all) < atLeast {
+		t.Fatalf("dlq --json lists %d dead letters, want at least %d", len(all), atLeast)
+	}
+	var order []letterJSON
+	if err := json.Unmarshal([]byte(cli(t, p, "dlq", "--json", "order")), &order); err != nil {
+		t.Fatalf("dlq --json order: %v", err)
+	}
+	if len(order) == 0 {
+		t.Fatal("dlq --json order lists nothing")
+	}
+	binary := 0
+	for _, r := range order {
+		var one letterJSON
+		if err := json.Unmarshal([]byte(cli(t, p, "dlq", "show", "--json", r.ID)), &one); err != nil {
+			t.Fatalf("dlq show --json %s: %v", r.ID, err)
+		}
+		if one.ID != r.ID || one.Event["id"] == nil {
+			t.Errorf("dlq show --json %s: id %q, event %v", r.ID, one.ID, one.Event)
+		}
+		if b64, ok := one.Event["data_base64"].(string); ok {
+			if _, err := base64.StdEncoding.DecodeString(b64); err != nil {
+				t.Errorf("dlq show --json %s: data_base64 %q: %v", r.ID, b64, err)
+			}
+			binary++
+		}
+	}
+	if binary == 0 {
+		t.Error("no dead letter of the order function printed its data as data_base64; the hostile records include binary ones")
 	}
 }
 

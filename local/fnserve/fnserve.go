@@ -72,6 +72,11 @@ func Serve(name string) error {
 		}
 		go func() { _ = http.Serve(ln, h) }()
 	}
+	// func-go logs every failed readiness probe at its default, debug: a
+	// function that is not ready for a while (its disk full) would fill
+	// its log with the reason it already gave once, at every probe of
+	// the plane's.
+	fn.SetLogLevel(fn.LogInfo)
 	dir := os.Getenv(profile.EnvDir)
 	if dir == "" {
 		return fn.Start(ctor())

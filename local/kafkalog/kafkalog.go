@@ -117,7 +117,10 @@ func ReadRange(ctx context.Context, consumer sarama.Consumer, topic string, p in
 	read := int64(0)
 	for {
 		select {
-		case m := <-pc.Messages():
+		case m, ok := <-pc.Messages():
+			if !ok { // the consumer closed itself (a fatal error: the offset left the log, say)
+				return fmt.Errorf("reading %s/%d: its consumer closed at %d of %d: %w", topic, p, read, end-start, ClosedError(pc))
+			}
 			read++
 			if err := fn(Record{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Key: string(m.Key),
 				Timestamp: m.Timestamp, Event: Decode(m), Raw: m}); err != nil {
@@ -126,8 +129,11 @@ func ReadRange(ctx context.Context, consumer sarama.Consumer, topic string, p in
 			if m.Offset+1 >= end {
 				return nil
 			}
-		case err := <-pc.Errors():
-			return err
+		case err, ok := <-pc.Errors():
+			if !ok {
+				return fmt.Errorf("reading %s/%d: its consumer closed at %d of %d", topic, p, read, end-start)
+			}
+			return fmt.Errorf("reading %s/%d: %w", topic, p, err)
 		case <-ctx.Done():
 			return fmt.Errorf("reading %s/%d: %w (at %d of %d)", topic, p, ctx.Err(), read, end-start)
 		}
@@ -162,52 +168,19 @@ func settling(err error) bool {
 		errors.Is(err, sarama.ErrOffsetNotAvailable)
 }
 
-// Follow streams every record of the topics from the given start (oldest
-// or newest) until ctx ends, for live progress.
-func Follow(ctx context.Context, client sarama.Client, fromOldest bool, topics []string, fn func(Record)) error {
-	consumer, err := sarama.NewConsumerFromClient(client)
-	if err != nil {
-		return err
-	}
-	start := sarama.OffsetNewest
-	if fromOldest {
-		start = sarama.OffsetOldest
-	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	for _, topic := range topics {
-		parts, err := client.Partitions(topic)
+// ClosedError is why a partition consumer whose messages channel closed
+// ended: the error it sent last, when one is left to read (a consumer
+// closes itself on errors it cannot retry, such as an offset no longer
+// in the log).
+func ClosedError(pc sarama.PartitionConsumer) error {
+	var last error
+	for err := range pc.Errors() {
 		if err != nil {
-			consumer.Close()
-			return err
-		}
-		for _, p := range parts {
-			pc, err := consumePartition(ctx, client, consumer, topic, p, start)
-			if err != nil {
-				consumer.Close()
-				return err
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer pc.Close()
-				for {
-					select {
-					case m := <-pc.Messages():
-						mu.Lock()
-						fn(Record{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Key: string(m.Key), Timestamp: m.Timestamp, Event: Decode(m), Raw: m})
-						mu.Unlock()
-					case <-pc.Errors():
-					case <-ctx.Done():
-						return
-					}
-				}
-			}()
+			last = err
 		}
 	}
-	go func() {
-		wg.Wait()
-		consumer.Close()
-	}()
-	return nil
+	if last == nil {
+		return errors.New("it gave no error")
+	}
+	return last
 }

@@ -31,6 +31,7 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"orderflow.dev/local/activator"
 	"orderflow.dev/local/broker"
 	"orderflow.dev/local/door"
 	"orderflow.dev/local/lag"
@@ -39,6 +40,7 @@ import (
 	"orderflow.dev/local/runner"
 	"orderflow.dev/local/sink"
 	"orderflow.dev/local/source"
+	"orderflow.dev/local/statedir"
 	"orderflow.dev/shared/tracing"
 )
 
@@ -55,6 +57,13 @@ type Options struct {
 	Brokers []string
 	// BrokerPort fixes the embedded broker's port (0: any free port).
 	BrokerPort int
+	// BrokerDataDir, when set, makes the embedded broker durable: its log
+	// and its consumer groups' offsets live there, every write synced to
+	// disk before the broker answers it (so a 202 from the ingress means
+	// the record is on disk), and a start with the directory as a
+	// previous run left it (stopped or killed) resumes from it. Empty:
+	// the broker keeps everything in memory.
+	BrokerDataDir string
 	// TopicReplicas, when > 0, creates every topic with this replication
 	// factor instead of the KafkaTopics' replicas, and TopicMinInsync (> 0)
 	// sets min.insync.replicas on them: the production shape of the same
@@ -79,6 +88,10 @@ type Options struct {
 	// StateDir holds logs, endpoints.json, the dead-letter spool, and what
 	// FunctionEnv puts there (databases, say).
 	StateDir string
+	// StateLock, when set, is this process's hold on StateDir; every
+	// function process inherits it, so the directory stays held until the
+	// last of them has ended, even when this process is killed first.
+	StateLock *statedir.Lock
 	// Command returns the program and arguments serving a function.
 	Command func(name string) []string
 	// DuplicateDelivery makes every source deliver every event twice.
@@ -105,6 +118,11 @@ type Options struct {
 	// HoldLimit is how long a record may hold its partition while its
 	// dead-letter sink fails transiently (0: source.DefaultHoldLimit).
 	HoldLimit time.Duration
+	// GateLimit is how long, in all, a delivery waits for its function to
+	// be ready (its readiness probe failing: a full disk, a restart)
+	// before its attempts count again (0: source.DefaultGateLimit). See
+	// package activator.
+	GateLimit time.Duration
 	// TraceService names the plane's spans when tracing is on (the
 	// standard OTEL_EXPORTER_OTLP_ENDPOINT set; default "kn-eventing-local").
 	TraceService string
@@ -145,6 +163,7 @@ type Plane struct {
 	readyIn  map[string]time.Duration
 	paused   map[string]chan struct{} // closed by Resume
 	proxies  map[string]*faultProxy
+	gates    map[string]*activator.Gate // by function: its readiness, as deliveries wait on it
 	pings    atomic.Int64
 	sources  []*source.Source
 	spool    *source.FileSpool
@@ -166,7 +185,8 @@ func Up(ctx context.Context, opts Options) (p *Plane, err error) {
 		return nil, errors.New("plane: no command to start functions with")
 	}
 	// The returns below set p to nil on error: undo through started.
-	started := &Plane{opts: opts, procs: map[string]*runner.Process{}, restarts: map[string]int{}, readyIn: map[string]time.Duration{}, paused: map[string]chan struct{}{}}
+	started := &Plane{opts: opts, procs: map[string]*runner.Process{}, restarts: map[string]int{}, readyIn: map[string]time.Duration{}, paused: map[string]chan struct{}{},
+		gates: map[string]*activator.Gate{}}
 	started.ctx, started.cancel = context.WithCancel(context.Background())
 	p = started
 	defer func() {
@@ -184,6 +204,9 @@ func Up(ctx context.Context, opts Options) (p *Plane, err error) {
 	if len(opts.Functions) == 0 {
 		opts.Functions = servicesOf(set)
 		p.opts.Functions = opts.Functions
+	}
+	if err := CheckEnv(opts.Env, opts.Functions); err != nil {
+		return nil, err
 	}
 	if err := manifests.Resolve(set, manifests.WithServices(opts.Functions...)); err != nil {
 		return nil, err
@@ -237,8 +260,13 @@ func (p *Plane) startKafka(ctx context.Context, step func(string, ...any)) error
 	var opts []broker.Option
 	if len(p.opts.Brokers) > 0 {
 		opts = append(opts, broker.WithBootstrapServers(p.opts.Brokers...))
-	} else if p.opts.BrokerPort != 0 {
-		opts = append(opts, broker.WithPort(p.opts.BrokerPort))
+	} else {
+		if p.opts.BrokerPort != 0 {
+			opts = append(opts, broker.WithPort(p.opts.BrokerPort))
+		}
+		if p.opts.BrokerDataDir != "" {
+			opts = append(opts, broker.WithDataDir(p.opts.BrokerDataDir), broker.WithSyncWrites())
+		}
 	}
 	cluster, err := broker.Start(opts...)
 	if err != nil {
@@ -273,8 +301,11 @@ func (p *Plane) startKafka(ctx context.Context, step func(string, ...any)) error
 		return err
 	}
 	kind := "external"
-	if cluster.Embedded() {
-		kind = "embedded (kfake)"
+	switch {
+	case cluster.Embedded() && p.opts.BrokerDataDir != "":
+		kind = "embedded (kfake, its log in " + p.opts.BrokerDataDir + ", synced on every write)"
+	case cluster.Embedded():
+		kind = "embedded (kfake, in memory)"
 	}
 	shape := ""
 	if p.opts.TopicReplicas > 0 {
@@ -433,6 +464,7 @@ func (p *Plane) apiHandler() http.Handler {
 	mux.HandleFunc("GET /api/endpoints", func(w http.ResponseWriter, r *http.Request) { WriteJSON(w, http.StatusOK, p.Endpoints()) })
 	mux.HandleFunc("GET /api/sources", func(w http.ResponseWriter, r *http.Request) { WriteJSON(w, http.StatusOK, p.SourceStats()) })
 	mux.HandleFunc("GET /api/deadletters/unsent", func(w http.ResponseWriter, r *http.Request) { WriteJSON(w, http.StatusOK, p.Unsent()) })
+	mux.HandleFunc("GET /api/readiness", func(w http.ResponseWriter, r *http.Request) { WriteJSON(w, http.StatusOK, p.Readiness()) })
 	mux.Handle("GET /metrics", p.metrics.Handler())
 	if p.opts.Routes != nil {
 		p.opts.Routes(p, mux)
@@ -526,7 +558,7 @@ func (p *Plane) startFunctions(ctx context.Context, step func(string, ...any)) e
 		wg.Go(func() { errs[i] = p.startFunction(ctx, name) })
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	if err := joinStartErrors(errs); err != nil {
 		return err
 	}
 	names := slices.Sorted(slices.Values(p.opts.Functions))
@@ -537,8 +569,33 @@ func (p *Plane) startFunctions(ctx context.Context, step func(string, ...any)) e
 	step("functions ready: %s", strings.Join(urls, " "))
 	for _, n := range names {
 		go p.supervise(n)
+		// Probed at the process, not through a fault proxy in front.
+		g := activator.New(n, activator.HTTPProbe(func() string { return p.FunctionURL(n) }, 2*time.Second), p.opts.Log, p.opts.Progress)
+		p.mu.Lock()
+		p.gates[n] = g
+		p.mu.Unlock()
+		p.wg.Go(func() { g.Run(p.ctx, time.Second) })
 	}
 	return nil
+}
+
+// gate is a function's readiness gate (nil before it started).
+func (p *Plane) gate(name string) *activator.Gate {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.gates[name]
+}
+
+// Readiness is each function's readiness as the plane's deliveries wait on
+// it (see package activator), by function name.
+func (p *Plane) Readiness() map[string]activator.State {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make(map[string]activator.State, len(p.gates))
+	for n, g := range p.gates {
+		out[n] = g.State()
+	}
+	return out
 }
 
 // startFunction starts one function on a free port and waits until it is
@@ -550,7 +607,7 @@ func (p *Plane) startFunction(ctx context.Context, name string) error {
 		t0 := time.Now()
 		proc, err := runner.Start(runner.Spec{
 			Name: name, Dir: filepath.Join(p.opts.FunctionsDir, name), Local: p.localEnv(name),
-			Command: p.opts.Command(name), LogDir: filepath.Join(p.opts.StateDir, "logs"),
+			Command: p.opts.Command(name), LogDir: filepath.Join(p.opts.StateDir, "logs"), Inherit: p.inherited(),
 		})
 		if err != nil {
 			return err
@@ -569,6 +626,15 @@ func (p *Plane) startFunction(ctx context.Context, name string) error {
 		}
 		p.opts.Log.Warn("function port taken before it bound it; retrying on another", "function", name, "attempt", attempt)
 	}
+}
+
+// inherited are the descriptors every function process inherits: the
+// state directory's lock.
+func (p *Plane) inherited() []*os.File {
+	if p.opts.StateLock == nil {
+		return nil
+	}
+	return []*os.File{p.opts.StateLock.File()}
 }
 
 // supervise restarts a function whose process ends while the plane runs,
@@ -694,6 +760,9 @@ func (p *Plane) startSources(ctx context.Context, step func(string, ...any)) err
 	for _, spec := range p.Set.Sources {
 		opts := []source.Option{source.WithSaramaConfig(p.saramaCfg), source.WithLogger(p.opts.Log),
 			source.WithSpool(spool, spool.Dir()), source.WithHoldLimit(holdLimit)}
+		if r := spec.Sink.Ref; r != nil && r.Kind == manifests.KindService && p.gate(r.Name) != nil {
+			opts = append(opts, source.WithGate(p.gate(r.Name), p.opts.GateLimit))
+		}
 		if p.opts.DuplicateDelivery {
 			opts = append(opts, source.WithDuplicateDelivery())
 		}
@@ -907,9 +976,17 @@ func (p *Plane) Close() error {
 		_ = p.stopTracing(ctx)
 		cancel()
 	}
-	_ = os.Remove(filepath.Join(p.opts.StateDir, EndpointsFile))
+	// Only this process's own: without a lock on the directory, another
+	// plane may have written it since.
+	if ep, err := ReadEndpoints(p.opts.StateDir); err == nil && ep.PID == os.Getpid() {
+		_ = os.Remove(filepath.Join(p.opts.StateDir, EndpointsFile))
+	}
 	return nil
 }
+
+// BrokerDir is where, under the state directory, `orderflow up` keeps the
+// embedded broker's log (Options.BrokerDataDir).
+const BrokerDir = "kafka"
 
 // EndpointsFile is where `up` tells the other commands how to reach it.
 const EndpointsFile = "endpoints.json"

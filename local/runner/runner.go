@@ -37,6 +37,9 @@ type Spec struct {
 	Command []string
 	// LogDir receives <name>.log with the process's output.
 	LogDir string
+	// Inherit are descriptors the process keeps open for its life (the
+	// state directory's lock), as fd 3 onwards.
+	Inherit []*os.File
 }
 
 // Process is one running function.
@@ -135,6 +138,7 @@ func Start(spec Spec) (*Process, error) {
 	cmd.Env = env
 	cmd.Dir = spec.Dir
 	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.ExtraFiles = spec.Inherit
 	// Its own process group, so a Ctrl-C in the terminal reaches the plane
 	// only, and the plane stops the functions in order.
 	// Pdeathsig: if the plane itself dies, its functions go too (SIGTERM, so
@@ -174,7 +178,7 @@ func (p *Process) WaitReady(ctx context.Context, timeout time.Duration) error {
 		select {
 		case <-p.done:
 			if reason := p.exitReason(); reason != "" {
-				return fmt.Errorf("function %s failed to start: %s (%v; log %s)", p.Name, reason, p.exitErr(), p.LogPath)
+				return &StartError{Function: p.Name, Reason: reason, Exit: p.exitErr(), LogPath: p.LogPath}
 			}
 			return fmt.Errorf("function %s exited during start (%v):\n%s", p.Name, p.exitErr(), p.LogTail(20))
 		case <-ctx.Done():
@@ -182,6 +186,18 @@ func (p *Process) WaitReady(ctx context.Context, timeout time.Duration) error {
 		case <-time.After(readinessPoll(time.Since(start))):
 		}
 	}
+}
+
+// StartError is a function that exited during its start, saying why.
+type StartError struct {
+	Function string
+	Reason   string // the last line it printed, as it said it
+	Exit     error
+	LogPath  string
+}
+
+func (e *StartError) Error() string {
+	return fmt.Sprintf("function %s failed to start: %s (%v; log %s)", e.Function, e.Reason, e.Exit, e.LogPath)
 }
 
 // readinessPoll is how long to wait before asking again: often while a

@@ -91,6 +91,7 @@ type Stats struct {
 	Retried      uint64 // subscriber attempts beyond the first of a round
 	DeadLettered uint64 // events the dead-letter sink accepted
 	Held         uint64 // times an event was held instead of settled
+	Gated        uint64 // failed attempts not counted: the subscriber was not ready (WithGate)
 	Spooled      uint64 // dead letters put in the spool
 	InFlight     int64  // records being delivered now
 	Holds        []Hold // records holding their partition now
@@ -98,11 +99,11 @@ type Stats struct {
 }
 
 type stats struct {
-	received, delivered, retried, deadLettered, held, spooled atomic.Uint64
-	inFlight                                                  atomic.Int64
+	received, delivered, retried, deadLettered, held, spooled, gated atomic.Uint64
+	inFlight                                                         atomic.Int64
 }
 
 func (s *stats) snapshot() Stats {
 	return Stats{Received: s.received.Load(), Delivered: s.delivered.Load(), Retried: s.retried.Load(),
-		DeadLettered: s.deadLettered.Load(), Held: s.held.Load(), Spooled: s.spooled.Load(), InFlight: s.inFlight.Load()}
+		DeadLettered: s.deadLettered.Load(), Held: s.held.Load(), Spooled: s.spooled.Load(), Gated: s.gated.Load(), InFlight: s.inFlight.Load()}
 }

@@ -111,6 +111,38 @@ func WithSpoolRetry(d time.Duration) Option {
 	return func(s *Source) { s.spoolEvery = max(10*time.Millisecond, d) }
 }
 
+// Gate is the subscriber's readiness as its deliveries wait on it
+// (package activator's Gate: Knative's activator, locally).
+type Gate interface {
+	// Wait returns nil once the subscriber is ready, ctx's error if ctx
+	// ends first, or an error when it stayed not ready for limit.
+	Wait(ctx context.Context, limit time.Duration) error
+	// Check asks the subscriber now and reports whether it is ready.
+	Check(ctx context.Context) bool
+}
+
+// DefaultGateLimit is how long one delivery waits, in all, for a
+// subscriber that is not ready (WithGate): long enough to free a full
+// disk or restart a database; past it the delivery's attempts count
+// again, and it is dead-lettered once they are spent.
+const DefaultGateLimit = 10 * time.Minute
+
+// WithGate makes each delivery to the subscriber wait at g while the
+// subscriber is not ready, as Knative's activator holds requests to a
+// revision without a ready replica, for at most limit in all (0:
+// DefaultGateLimit). An attempt that fails while g says the subscriber
+// is not ready does not count against the delivery's retries: it waits
+// at the gate instead. Without it a function that reports not ready for
+// a minute (a full disk) burns every delivery's retries into dead letters.
+func WithGate(g Gate, limit time.Duration) Option {
+	return func(s *Source) {
+		if limit <= 0 {
+			limit = DefaultGateLimit
+		}
+		s.gate, s.gateLimit = g, limit
+	}
+}
+
 // Source runs one KafkaSource.
 type Source struct {
 	spec        manifests.KafkaSource
@@ -129,6 +161,8 @@ type Source struct {
 	spoolTo     Spool
 	spoolName   string
 	spoolEvery  time.Duration
+	gate        Gate
+	gateLimit   time.Duration
 
 	holdsMu sync.Mutex
 	holds   map[*delivery]Hold
@@ -572,9 +606,30 @@ func (s *Source) spool(ctx context.Context, d *delivery, out Outcome, dl event.E
 }
 
 // deliver makes up to policy.Attempts attempts to url. ok is false when
-// ctx ended first.
+// ctx ended first. To the subscriber (not the dead-letter sink), with a
+// gate, each attempt first waits for the subscriber to be ready, and a
+// failed one the gate then finds not ready is not counted (see WithGate),
+// until the delivery has waited gateLimit in all.
 func (s *Source) deliver(ctx context.Context, rec Record, url string, e *event.Event, deadLetter bool) (last Response, attempts int, ok bool) {
+	gate, gateLeft := s.gate, s.gateLimit
+	if deadLetter {
+		gate = nil
+	}
 	for n := 1; ; n++ {
+		if gate != nil && gateLeft > 0 {
+			t0 := time.Now()
+			err := gate.Wait(ctx, gateLeft)
+			gateLeft -= time.Since(t0)
+			if ctx.Err() != nil {
+				return last, n, false
+			}
+			if err != nil {
+				gateLeft = 0
+				s.log.Error("DELIVERY NO LONGER HELD: its subscriber stayed not ready for the whole gate limit; delivering, its attempts count now",
+					"id", rec.EventID, "type", rec.EventType, "topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset,
+					"url", url, "gate_limit", s.gateLimit, "err", err)
+			}
+		}
 		t0 := time.Now()
 		sctx, span := s.dispatchSpan(ctx, rec, url, e, deadLetter, n)
 		last = send(sctx, s.client, url, e, s.policy.Timeout, s.spec.Namespace)
@@ -586,7 +641,19 @@ func (s *Source) deliver(ctx context.Context, rec Record, url string, e *event.E
 		if !deadLetter && n > 1 {
 			s.stats.retried.Add(1)
 		}
-		retry := !Success(last.Status) && !last.Unsendable && Retryable(last.Status) && n < s.policy.Attempts
+		retryable := !Success(last.Status) && !last.Unsendable && Retryable(last.Status)
+		if retryable && gate != nil && gateLeft > 0 && !gate.Check(ctx) {
+			// The subscriber is not ready: the failure is that, not this
+			// event's. The attempt is not counted; the next waits at the
+			// gate.
+			s.stats.gated.Add(1)
+			s.each(func(o Observer) {
+				o.Attempted(Attempt{Record: rec, URL: url, N: n, Status: last.Status, Err: last.errOf(), Retry: true, Took: took})
+			})
+			n--
+			continue
+		}
+		retry := retryable && n < s.policy.Attempts
 		a := Attempt{Record: rec, URL: url, DeadLetter: deadLetter, N: n, Status: last.Status, Err: last.errOf(), Retry: retry, Took: took}
 		if retry {
 			a.Wait = s.policy.Wait(n)

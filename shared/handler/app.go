@@ -23,7 +23,6 @@ import (
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
-	"github.com/kelseyhightower/envconfig"
 
 	"orderflow.dev/shared/ce"
 	"orderflow.dev/shared/events"
@@ -108,6 +107,8 @@ type App struct {
 	traceShutdown func(context.Context) error
 
 	ready    atomic.Bool
+	health   storeHealth
+	runCtx   context.Context // ends when Stop begins
 	stopping context.CancelFunc
 	wg       sync.WaitGroup
 }
@@ -215,7 +216,7 @@ func (a *App) Ignore(types ...string) {
 // outbox relay. func-go calls it beside the HTTP server, so Handle answers
 // 503 (retry) until it is done.
 func (a *App) Start(ctx context.Context) error {
-	if err := envconfig.Process("", &a.cfg); err != nil {
+	if err := ReadEnv(&a.cfg); err != nil {
 		return fmt.Errorf("%s: bad configuration: %w", a.name, err)
 	}
 	if err := a.faults.load(); err != nil {
@@ -271,10 +272,11 @@ func (a *App) Start(ctx context.Context) error {
 	}
 	a.db = db
 	runCtx, cancel := context.WithCancel(context.Background())
-	a.stopping = cancel
+	a.runCtx, a.stopping = runCtx, cancel
 	if sender != nil {
 		a.relay = NewRelay(db, sender, a.log, a.cfg.RelayConcurrency)
 		a.relay.observe = a.metrics.publishedOne
+		a.relay.storeFailed = a.storeFailed
 		a.relay.possibleDuplicate = a.metrics.possibleDuplicates
 		a.wg.Add(1)
 		go func() {
@@ -318,10 +320,15 @@ func (a *App) Stop(ctx context.Context) error {
 	return nil
 }
 
-// Ready is the readiness probe: started and the store answers.
+// Ready is the readiness probe: started, the store answers, and it takes
+// writes (see storeHealth). Not ready with an error says why: func-go
+// answers the probe 500 with it.
 func (a *App) Ready(ctx context.Context) (bool, error) {
 	if !a.ready.Load() {
 		return false, nil
+	}
+	if err := a.storeDown(); err != nil {
+		return false, err
 	}
 	if err := a.db.Ping(ctx); err != nil {
 		return false, err
@@ -398,7 +405,7 @@ func (a *App) pruneEvery(ctx context.Context, interval time.Duration) {
 			return
 		case <-t.C:
 		}
-		if _, _, err := a.Prune(ctx); err != nil && ctx.Err() == nil {
+		if _, _, err := a.Prune(ctx); err != nil && ctx.Err() == nil && !a.storeFailed(err) {
 			a.log.Warn("pruning the store failed; trying again next time", "error", err)
 		}
 	}

@@ -6,8 +6,6 @@ import (
 	"log/slog"
 	"os"
 
-	"github.com/kelseyhightower/envconfig"
-
 	"orderflow.dev/shared/events"
 )
 
@@ -27,7 +25,7 @@ type faultPoints struct {
 }
 
 func (f *faultPoints) load() error {
-	if err := envconfig.Process("", f); err != nil {
+	if err := ReadEnv(f); err != nil {
 		return err
 	}
 	if f.CrashAfterCommit == "" {

@@ -205,7 +205,19 @@ func (a *App) handle(ctx context.Context, e event.Event) (*event.Event, error) {
 	emitted, first, err := a.commit(ctx, e, react, data)
 	a.metrics.txDuration.Observe(time.Since(txStart).Seconds())
 	if err != nil {
+		if a.storeFailed(err) {
+			// Not this event's fault: retried, and the function reports
+			// not ready until its store writes again (said once, in the
+			// log, by storeFailed: not again for every delivery).
+			if why := a.storeDown(); why != nil {
+				err = saga.Retry("%v", why)
+			}
+			return a.refuseLogged(e, err, a.log.Debug)
+		}
 		return a.refuse(e, err)
+	}
+	if a.health.down.Load() {
+		a.storeWrites()
 	}
 	if !first {
 		return a.duplicate(ctx, e)
@@ -414,11 +426,16 @@ func (a *App) reply(cause event.Event, typ string, data any) (*event.Event, erro
 // refuse answers the failure err with an error event whose JSON body names
 // the problem, and the status that tells the dispatcher whether to retry.
 func (a *App) refuse(e event.Event, err error) (*event.Event, error) {
-	r := refusalOf(err)
 	level := a.log.Warn
-	if r.status >= 500 {
+	if refusalOf(err).status >= 500 {
 		level = a.log.Error
 	}
+	return a.refuseLogged(e, err, level)
+}
+
+// refuseLogged is refuse, logging at level.
+func (a *App) refuseLogged(e event.Event, err error, level func(string, ...any)) (*event.Event, error) {
+	r := refusalOf(err)
 	level("refused", "status", r.status, "field", r.Field, "error", r.Msg, "type", e.Type(), "id", e.ID(),
 		"correlationid", ce.String(e, ce.CorrelationID))
 	body := events.ErrorData{Error: r.Msg, Field: r.Field, Status: r.status, EventType: e.Type(), EventID: e.ID(), Function: a.name}

@@ -65,6 +65,11 @@ type Relay struct {
 	// twice (metrics): reason is dupUnmarked or dupLeaseLost.
 	possibleDuplicate func(reason string, n int)
 
+	// storeFailed, when set, hears a sweep's error and reports whether it
+	// was the store failing to write (said once by the function, not at
+	// every sweep).
+	storeFailed func(error) bool
+
 	// mu lets one sweep run at a time. Two sweeps side by side would send
 	// the same chain twice at once, and the slow copy of an earlier event
 	// could then land after a later one.
@@ -158,7 +163,7 @@ func (r *Relay) Run(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		if _, err := r.Flush(ctx); err != nil && ctx.Err() == nil {
+		if _, err := r.Flush(ctx); err != nil && ctx.Err() == nil && (r.storeFailed == nil || !r.storeFailed(err)) {
 			r.log.Warn("outbox publish failed; will retry", "error", err, "sink", r.sender.Target())
 		}
 		var heard, gone <-chan struct{}

@@ -80,6 +80,7 @@ type DB struct {
 	pg      *pgxpool.Pool // PostgreSQL
 	dialect Dialect
 	where   string // the URL without credentials, for messages
+	file    string // SQLite's database file ("" on PostgreSQL)
 	stmts   stmtCache
 	group   *groupCommit // SQLite's: InTx shares transactions among concurrent callers
 
@@ -127,6 +128,11 @@ func Open(ctx context.Context, setting, rawURL string) (*DB, error) {
 		return nil, &openError{msg: fmt.Sprintf("%s=%s: cannot connect: %s", setting, redact(u), oneLine(err.Error())), err: err}
 	}
 	d.group = newGroupCommit(d)
+	if d.dialect == SQLite {
+		if d.file, err = filepath.Abs(sqlitePath(u)); err != nil {
+			d.file = sqlitePath(u)
+		}
+	}
 	if d.dialect == Postgres {
 		if err := d.resolveNotifyChannel(pingCtx); err != nil {
 			d.Close()
@@ -163,10 +169,7 @@ func redact(u *url.URL) string {
 // file:path.db. One connection serialises every transaction: SQLite has one
 // writer anyway, and this way a transaction never meets SQLITE_BUSY.
 func openSQLite(ctx context.Context, u *url.URL) (*DB, error) {
-	path := u.Opaque
-	if path == "" {
-		path = u.Host + u.Path
-	}
+	path := sqlitePath(u)
 	if path == "" {
 		return nil, errors.New("no file path in the sqlite URL")
 	}
@@ -200,6 +203,14 @@ func openSQLite(ctx context.Context, u *url.URL) (*DB, error) {
 		return nil, err
 	}
 	return &DB{sql: db, dialect: SQLite}, nil
+}
+
+// sqlitePath is the database file a sqlite URL names.
+func sqlitePath(u *url.URL) string {
+	if u.Opaque != "" {
+		return u.Opaque
+	}
+	return u.Host + u.Path
 }
 
 // sqliteClaimTimeout is how long a start waits for another process to let

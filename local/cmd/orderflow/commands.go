@@ -72,7 +72,14 @@ func newPlace(g *globals) *cobra.Command {
 			if !wait || noWait {
 				return nil
 			}
-			view, err := waitTerminal(ctx, c, ep.Functions["order"], id, timeout)
+			view, err := waitTerminal(ctx, c, func() string {
+				// Read again on every try: an up restarted meanwhile has
+				// the order function on a new port.
+				if now, err := plane.ReadEndpoints(g.stateDir); err == nil {
+					return now.Functions["order"]
+				}
+				return ep.Functions["order"]
+			}, id, timeout)
 			if err != nil {
 				return err
 			}
@@ -154,12 +161,12 @@ func flagName(err error) error {
 	return fmt.Errorf("%s: %s", field, fe.Reason)
 }
 
-func waitTerminal(ctx context.Context, c *client.Client, orderURL, id string, timeout time.Duration) (events.OrderViewData, error) {
+func waitTerminal(ctx context.Context, c *client.Client, orderURL func() string, id string, timeout time.Duration) (events.OrderViewData, error) {
 	deadline := time.Now().Add(timeout)
 	var view events.OrderViewData
 	for {
 		qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		err := c.Query(qctx, orderURL, events.OrderQuery, events.OrderQueryData{OrderID: id}, &view)
+		err := c.Query(qctx, orderURL(), events.OrderQuery, events.OrderQueryData{OrderID: id}, &view)
 		cancel()
 		if err == nil && (view.Status == "confirmed" || view.Status == "cancelled") {
 			return view, nil
@@ -220,18 +227,18 @@ func newOrder(g *globals) *cobra.Command {
 }
 
 func printOrder(v events.OrderViewData) {
-	fmt.Printf("order %s: %s", v.OrderID, strings.ToUpper(v.Status))
+	fmt.Printf("order %s: %s", printable(v.OrderID), printable(strings.ToUpper(v.Status)))
 	if v.Reason != "" {
-		fmt.Printf(" (%s)", v.Reason)
+		fmt.Printf(" (%s)", printable(v.Reason))
 	}
-	fmt.Printf("  total %d.%02d %s, version %d\n", v.TotalCents/100, v.TotalCents%100, v.Currency, v.Version)
+	fmt.Printf("  total %d.%02d %s, version %d\n", v.TotalCents/100, v.TotalCents%100, printable(v.Currency), v.Version)
 	for _, l := range v.Lines {
-		fmt.Printf("  %3d x %-12s @ %d.%02d\n", l.Quantity, l.SKU, l.UnitPriceCents/100, l.UnitPriceCents%100)
+		fmt.Printf("  %3d x %-12s @ %d.%02d\n", l.Quantity, printable(l.SKU), l.UnitPriceCents/100, l.UnitPriceCents%100)
 	}
 	w := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "  TIME\tEVENT\tFROM\tWHAT")
 	for _, t := range v.Timeline {
-		fmt.Fprintf(w, "  %s\t%s\t%s\t%s\n", t.Time.Format("15:04:05.000"), strings.TrimPrefix(t.Type, "dev.orderflow."), t.Source, t.Summary)
+		fmt.Fprintf(w, "  %s\t%s\t%s\t%s\n", t.Time.Format("15:04:05.000"), printable(strings.TrimPrefix(t.Type, "dev.orderflow.")), printable(t.Source), printable(t.Summary))
 	}
 	w.Flush()
 }

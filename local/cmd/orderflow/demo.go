@@ -47,6 +47,7 @@ func newDemo(g *globals) *cobra.Command {
 		profileDir          string
 		accountOn           bool
 		warmup              int
+		recheck             string
 	)
 	cmd := &cobra.Command{
 		Use:   "demo",
@@ -69,6 +70,9 @@ tells which file is what).
 With --attach it drives an orderflow already started by "orderflow up".`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if recheck != "" {
+				return recheckRun(cmd.Context(), g, recheck)
+			}
 			if orders < 1 {
 				return fmt.Errorf("--orders %d: must be at least 1", orders)
 			}
@@ -108,13 +112,18 @@ With --attach it drives an orderflow already started by "orderflow up".`,
 					return err
 				}
 				defer kc.Close()
-				processes = attachedProcesses(ep.PID)
+				processes = attachedProcesses(g.stateDir, ep.PID)
 			} else {
 				stateDir = filepath.Join(g.stateDir, "demo")
 				opts, err := up.options(g, stateDir, os.Stdout)
 				if err != nil {
 					return err
 				}
+				closeLog, err := up.claim(&opts)
+				if err != nil {
+					return err
+				}
+				defer closeLog()
 				// On PostgreSQL (as bench does): a schema of its own for
 				// each function, dropped after the run.
 				if raw := os.Getenv(databaseURLEnv); scratchdb.IsPostgres(raw) {
@@ -184,9 +193,25 @@ With --attach it drives an orderflow already started by "orderflow up".`,
 			runID := "demo-" + randomHex(3)
 			fmt.Printf("placing %d orders (run %s, seed %d, concurrency %d)\n", orders, runID, seed, concurrency)
 			progress := newProgress(orders)
-			res, err := demo.Run(ctx, demo.TargetOf(ep, kc, exclusive), demo.Config{Orders: orders, Concurrency: concurrency, Rate: rate, Seed: seed, RunID: runID,
+			target := demo.TargetOf(ep, kc, exclusive)
+			if attach {
+				// An `up` restarted mid-run serves on new ports.
+				target.Reread = func() (plane.Endpoints, error) { return plane.ReadEndpoints(g.stateDir) }
+			}
+			res, err := demo.Run(ctx, target, demo.Config{Orders: orders, Concurrency: concurrency, Rate: rate, Seed: seed, RunID: runID,
 				Timeout: timeout, Settle: settle, Progress: progress.update, Processes: processes, Account: ledger, StockBefore: stockBefore})
 			progress.done()
+			if results == "" {
+				results = filepath.Join(stateDir, "results-"+runID+".json")
+			}
+			var down *demo.StoreDownError
+			if errors.As(err, &down) && len(res.Results) > 0 {
+				// Kept, so the orders can be counted once the store writes.
+				if werr := writeResults(results, res); werr == nil {
+					fmt.Printf("results so far (%d orders placed): %s\n", len(res.Results), results)
+					fmt.Printf("once the store writes again (and `orderflow dlq replay --all` sent what was dead-lettered): orderflow demo --recheck %s\n", results)
+				}
+			}
 			if err != nil {
 				return err
 			}
@@ -199,9 +224,6 @@ With --attach it drives an orderflow already started by "orderflow up".`,
 				fmt.Println()
 				res.CPU.PrintTable(os.Stdout)
 				fmt.Printf("  (%s: the broker, the sink ingress and the sources, and this demo placing and following the orders)\n", planeProcess)
-			}
-			if results == "" {
-				results = filepath.Join(stateDir, "results-"+runID+".json")
 			}
 			if err := writeResults(results, res); err != nil {
 				return err
@@ -243,8 +265,48 @@ With --attach it drives an orderflow already started by "orderflow up".`,
 	cmd.Flags().StringVar(&results, "results", "", "write the results JSON here (default <state-dir>/demo/results-<run>.json)")
 	cmd.Flags().IntVar(&warmup, "warmup", 0, "first place this many orders and let them end, unmeasured: a broker just started spends its first minute compiling (Kafka's JVM), which a long-running one does not")
 	cmd.Flags().BoolVar(&accountOn, "account", false, "count what each order cost every layer over the run: KafkaSource deliveries, HTTP requests, Kafka requests, function deliveries by outcome and, on PostgreSQL, transactions, statements and WAL syncs (docs/performance.md)")
+	cmd.Flags().StringVar(&recheck, "recheck", "", "count the orders of a past run (its results file) by what became of them since, and check the invariants again, against the running orderflow (`up`)")
 	cmd.Flags().StringVar(&profileDir, "profile", "", "profile every process (CPU, allocations, block, mutex, goroutines) into this directory, with a CPU table per process and `go tool pprof -top` summaries")
 	return cmd
+}
+
+// recheckRun is demo --recheck FILE: the run's orders counted again, by
+// what became of them since it ended (stopped early by a full disk, say).
+func recheckRun(ctx context.Context, g *globals, file string) error {
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		return fmt.Errorf("--recheck: %w", err)
+	}
+	var prev demo.Result
+	if err := json.Unmarshal(raw, &prev); err != nil || len(prev.Results) == 0 {
+		return fmt.Errorf("--recheck %s: not the results file of a demo run (%v)", file, err)
+	}
+	ep, err := plane.ReadEndpoints(g.stateDir)
+	if err != nil {
+		return err
+	}
+	kc, err := broker.NewClient(ep.Brokers, "orderflow-demo")
+	if err != nil {
+		return err
+	}
+	defer kc.Close()
+	res, err := demo.Recheck(ctx, demo.TargetOf(ep, kc, false), prev)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("run %s, %d orders placed, counted again now:\n", res.RunID, len(res.Results))
+	res.Print(os.Stdout)
+	out := strings.TrimSuffix(file, ".json") + ".recheck.json"
+	if err := writeResults(out, res); err != nil {
+		return err
+	}
+	fmt.Printf("results: %s\n", out)
+	// Orders the ingress did not accept are not orders: the check is over
+	// those it did.
+	if !res.Check.OK() || len(res.Unexpected) > 0 {
+		return fmt.Errorf("recheck failed: invariants or expected outcomes violated (see above)")
+	}
+	return nil
 }
 
 // planeProcess names the plane's own process in the CPU table and the
@@ -302,10 +364,14 @@ func (p *profiling) finish(ctx context.Context, cpu *profile.CPUReport, out io.W
 }
 
 // attachedProcesses lists the processes of an orderflow started by `up`:
-// the plane (its pid from endpoints.json), the functions it started (its
+// the plane (its pid from endpoints.json, read again each time: an `up`
+// restarted mid-run is another process), the functions it started (its
 // children) and this demo, which places and follows the orders.
-func attachedProcesses(planePID int) func() []profile.Proc {
+func attachedProcesses(stateDir string, planePID int) func() []profile.Proc {
 	return func() []profile.Proc {
+		if ep, err := plane.ReadEndpoints(stateDir); err == nil {
+			planePID = ep.PID
+		}
 		procs := []profile.Proc{{Name: planeProcess, PID: planePID}, {Name: "demo", PID: os.Getpid()}}
 		// Unreadable /proc leaves the functions out; the plane's row then
 		// says why it was not measured either.

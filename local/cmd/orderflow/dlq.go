@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/spf13/cobra"
 
+	"orderflow.dev/local/activator"
 	"orderflow.dev/local/broker"
 	"orderflow.dev/local/client"
 	"orderflow.dev/local/dlq"
@@ -55,17 +57,7 @@ func newDLQ(g *globals) *cobra.Command {
 			fmt.Println("no dead letters")
 			return nil
 		}
-		w := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
-		fmt.Fprintln(w, "ID\tTIME\tORDER\tTYPE\tCODE\tTRIES\tREPLAYS\tREASON")
-		for _, l := range letters {
-			code := l.Code
-			if code == "" {
-				code = "-"
-			}
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n", l.ID, l.Time.Format("15:04:05"), l.OrderID,
-				strings.TrimPrefix(l.Event.Type(), "dev.orderflow."), code, l.Attempts(), l.Replays(), l.Reason)
-		}
-		return w.Flush()
+		return writeLetters(os.Stdout, letters)
 	}
 	cmd := &cobra.Command{
 		Use:   "dlq [FUNCTION...]",
@@ -94,6 +86,23 @@ deletes records with Kafka's DeleteRecords.`,
 	return cmd
 }
 
+// writeLetters prints the dead letters as a table. Every cell is made
+// printable: a dead letter holds what was refused, and a tab or a newline
+// in an event's type would shift the columns (or forge a row).
+func writeLetters(out io.Writer, letters []letterRow) error {
+	w := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "ID\tTIME\tORDER\tTYPE\tCODE\tTRIES\tREPLAYS\tREASON")
+	for _, l := range letters {
+		code := l.Code
+		if code == "" {
+			code = "-"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n", printable(l.ID), l.Time.Format("15:04:05"), printable(l.OrderID),
+			printable(strings.TrimPrefix(l.Event.Type(), "dev.orderflow.")), printable(code), l.Attempts(), l.Replays(), printable(l.Reason))
+	}
+	return w.Flush()
+}
+
 // printStuck shows what the running plane holds now and what waits in its
 // spool: a partition that does not move is the first thing to know.
 func printStuck(ctx context.Context, ep plane.Endpoints, only []string) error {
@@ -120,9 +129,27 @@ func printStuck(ctx context.Context, ep plane.Endpoints, only []string) error {
 	if err := client.GetJSONWithToken(ctx, ep.API+"/api/deadletters/unsent", token, &unsent); err != nil {
 		return err
 	}
+	var ready map[string]activator.State
+	if err := client.GetJSONWithToken(ctx, ep.API+"/api/readiness", token, &ready); err != nil {
+		return err
+	}
 	w := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
 	now := time.Now()
 	held := false
+	for _, fn := range slices.Sorted(maps.Keys(ready)) {
+		if g := ready[fn]; !g.Ready && want(fn) {
+			if !held {
+				fmt.Fprintln(w, "NOT READY: deliveries to these functions wait until they are (up to --ready-hold-limit each)")
+				fmt.Fprintln(w, "FUNCTION\tFOR\tHELD\tREASON")
+				held = true
+			}
+			fmt.Fprintf(w, "%s\t%s\t%d\t%s\n", printable(fn), now.Sub(g.Since).Round(time.Second), g.Held, printable(g.Reason))
+		}
+	}
+	if held {
+		fmt.Fprintln(w)
+		held = false
+	}
 	for _, src := range slices.Sorted(maps.Keys(stats)) {
 		for _, h := range stats[src].Holds {
 			if !want(src) {
@@ -137,7 +164,7 @@ func printStuck(ctx context.Context, ep plane.Endpoints, only []string) error {
 			if !h.RecordTime.IsZero() {
 				age = now.Sub(h.RecordTime).Round(time.Second).String()
 			}
-			fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%s\t%s\t%s\n", src, h.Topic, h.Partition, h.Offset, now.Sub(h.Since).Round(time.Second), age, h.Reason)
+			fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%s\t%s\t%s\n", printable(src), printable(h.Topic), h.Partition, h.Offset, now.Sub(h.Since).Round(time.Second), age, printable(h.Reason))
 		}
 	}
 	n := 0
@@ -154,7 +181,7 @@ func printStuck(ctx context.Context, ep plane.Endpoints, only []string) error {
 				fmt.Fprintln(w, "SOURCE\tID\tTYPE\tSPOOLED\tREASON")
 			}
 			n++
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", src, u.ID, u.Record.EventType, u.Spooled.Local().Format("15:04:05"), u.Reason)
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", printable(src), printable(u.ID), printable(u.Record.EventType), u.Spooled.Local().Format("15:04:05"), printable(u.Reason))
 		}
 	}
 	if held || n > 0 {
@@ -221,7 +248,7 @@ func newDLQShow(g *globals, asJSON *bool, kf *brokersFlag) *cobra.Command {
 				return printJSON(l)
 			}
 			fmt.Printf("dead letter %s (topic %s, partition %d, offset %d, written %s)\n", l.ID, l.Topic, l.Partition, l.Offset, l.Time.Format(time.RFC3339Nano))
-			fmt.Printf("  failed at:  %s\n", l.Dest)
+			fmt.Printf("  failed at:  %s\n", printable(l.Dest))
 			code := l.Code
 			switch {
 			case code == "" && strings.HasPrefix(l.PlaneError, "cannot "):
@@ -229,15 +256,15 @@ func newDLQShow(g *globals, asJSON *bool, kf *brokersFlag) *cobra.Command {
 			case code == "":
 				code = "no response"
 			}
-			fmt.Printf("  status:     %s after %d attempt(s), replayed %d time(s)\n", code, l.Attempts(), l.Replays())
-			fmt.Printf("  reason:     %s\n", l.Reason)
+			fmt.Printf("  status:     %s after %d attempt(s), replayed %d time(s)\n", printable(code), l.Attempts(), l.Replays())
+			fmt.Printf("  reason:     %s\n", printable(l.Reason))
 			if l.Body != "" {
-				fmt.Printf("  response:   %s\n", strings.TrimSpace(l.Body))
+				fmt.Printf("  response:   %s\n", printable(strings.TrimSpace(l.Body)))
 			}
 			if o := l.Original; o != nil {
-				fmt.Printf("  carried as: the original record, because %s\n", l.AsRecord)
+				fmt.Printf("  carried as: the original record, because %s\n", printable(l.AsRecord))
 				fmt.Println("original record:")
-				fmt.Printf("  topic %s\n", o.Topic)
+				fmt.Printf("  topic %s\n", printable(o.Topic))
 				if o.Key == nil {
 					fmt.Println("  key (none)")
 				} else {
@@ -255,7 +282,10 @@ func newDLQShow(g *globals, asJSON *bool, kf *brokersFlag) *cobra.Command {
 			}
 			fmt.Println("original event:")
 			e := l.Event
-			fmt.Printf("  id %s\n  type %s\n  source %s\n  time %s\n", e.ID(), e.Type(), e.Source(), e.Time().Format(time.RFC3339Nano))
+			fmt.Printf("  id %s\n  type %s\n  source %s\n  time %s\n", printable(e.ID()), printable(e.Type()), printable(e.Source()), e.Time().Format(time.RFC3339Nano))
+			if ct := e.DataContentType(); ct != "" {
+				fmt.Printf("  datacontenttype %s\n", printable(ct))
+			}
 			var names []string
 			for k := range e.Extensions() {
 				names = append(names, k)
@@ -265,7 +295,7 @@ func newDLQShow(g *globals, asJSON *bool, kf *brokersFlag) *cobra.Command {
 				if strings.HasPrefix(k, "knativeerror") {
 					continue
 				}
-				fmt.Printf("  %s %v\n", k, e.Extensions()[k])
+				fmt.Printf("  %s %s\n", printable(k), printable(fmt.Sprint(e.Extensions()[k])))
 			}
 			var pretty any
 			if json.Unmarshal(e.Data(), &pretty) == nil {
@@ -356,11 +386,11 @@ refused: replaying it once more would only loop.`,
 				err := r.Replay(cmd.Context(), l.Letter, to)
 				if err != nil {
 					failed++
-					fmt.Printf("%s  %s  NOT replayed: %v\n", l.ID, l.OrderID, err)
+					fmt.Printf("%s  %s  NOT replayed: %s\n", printable(l.ID), printable(l.OrderID), printable(err.Error()))
 					continue
 				}
 				replayed++
-				fmt.Printf("%s  %s  replayed to %s\n", l.ID, l.OrderID, to)
+				fmt.Printf("%s  %s  replayed to %s\n", printable(l.ID), printable(l.OrderID), to)
 			}
 			fmt.Printf("replayed %d, failed %d; the letters stay in the dead-letter topic until `orderflow dlq purge`\n", replayed, failed)
 			if failed > 0 {

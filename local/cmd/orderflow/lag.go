@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -47,7 +48,11 @@ the change since the previous reading.`,
 			if err != nil {
 				return err
 			}
-			if len(brokers) == 0 {
+			// Without --brokers, the running up's Kafka: read again when it
+			// stops answering, since an up restarted meanwhile has a new
+			// address.
+			fromUp := len(brokers) == 0
+			if fromUp {
 				ep, err := plane.ReadEndpoints(g.stateDir)
 				if err != nil {
 					return fmt.Errorf("%w; or give a Kafka with --brokers", err)
@@ -60,17 +65,38 @@ the change since the previous reading.`,
 			if err != nil {
 				return err
 			}
-			defer client.Close()
+			defer func() { client.Close() }()
 			out := cmd.OutOrStdout()
 			var prev map[string]int64
+			lastErr := ""
 			for {
 				parts, err := lag.Read(ctx, client, groups.groups)
 				if err != nil {
 					if ctx.Err() != nil {
 						return nil
 					}
-					return err
+					if !watch {
+						return err
+					}
+					// Said once, not every interval, until it changes.
+					if err.Error() != lastErr {
+						fmt.Fprintf(cmd.ErrOrStderr(), "lag: %v; trying again every %s\n", err, interval)
+						lastErr = err.Error()
+					}
+					if ep, rerr := plane.ReadEndpoints(g.stateDir); fromUp && rerr == nil && !slices.Equal(ep.Brokers, brokers) {
+						if next, cerr := broker.NewClient(ep.Brokers, "orderflow-lag"); cerr == nil {
+							client.Close()
+							client, brokers = next, ep.Brokers
+						}
+					}
+					select {
+					case <-ctx.Done():
+						return nil
+					case <-time.After(interval):
+					}
+					continue
 				}
+				lastErr = ""
 				if asJSON {
 					if err := json.NewEncoder(out).Encode(parts); err != nil {
 						return err

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -19,7 +20,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"orderflow.dev/local/broker"
-	"orderflow.dev/local/dashboard"
 	"orderflow.dev/local/door"
 	"orderflow.dev/local/fnserve"
 	"orderflow.dev/local/knplane"
@@ -27,6 +27,7 @@ import (
 	"orderflow.dev/local/plane"
 	"orderflow.dev/local/profile"
 	"orderflow.dev/local/source"
+	"orderflow.dev/local/statedir"
 )
 
 func main() {
@@ -143,6 +144,7 @@ type upFlags struct {
 	pingEvery         time.Duration
 	keepState         bool
 	holdLimit         time.Duration
+	gateLimit         time.Duration
 	env               []string
 	dataPlane         string
 }
@@ -159,8 +161,9 @@ func (f *upFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.tokenFile, "token-file", "", "file holding that bearer token (default: $"+door.EnvToken+", else a new one kept in <state-dir>/"+door.FileName+")")
 	cmd.Flags().BoolVar(&f.duplicateDelivery, "duplicate-delivery", false, "deliver every event twice (proves the functions idempotent)")
 	cmd.Flags().DurationVar(&f.pingEvery, "ping-every", 0, "fire the PingSources (outbox sweep, stalled-saga check) at this interval instead of their cron schedules")
-	cmd.Flags().BoolVar(&f.keepState, "keep-state", false, "keep the functions' databases from a previous run (only sensible with --brokers: the embedded broker starts empty)")
+	cmd.Flags().BoolVar(&f.keepState, "keep-state", false, "resume the previous run in this state directory: keep the functions' databases and the embedded broker's log (with --brokers: the databases; the topics are Kafka's)")
 	cmd.Flags().DurationVar(&f.holdLimit, "hold-limit", source.DefaultHoldLimit, "longest a record may hold its partition while its dead-letter sink fails transiently; then its dead letter goes to the spool (<state-dir>/"+plane.SpoolDir+")")
+	cmd.Flags().DurationVar(&f.gateLimit, "ready-hold-limit", source.DefaultGateLimit, "longest a delivery waits, in all, for a function that reports not ready (its store cannot write, say) before its retries count again and it may be dead-lettered")
 	cmd.Flags().StringVar(&f.dataPlane, "data-plane", dataPlaneLocal, "what carries events between Kafka and HTTP: "+dataPlaneLocal+" (the plane's own KafkaSink ingress and KafkaSources) or "+knplane.Name+" (Knative's Java receiver and dispatcher, built once by "+knplane.Script+")")
 	cmd.Flags().StringArrayVar(&f.env, "env", nil, "extra function environment VAR=value, or FUNCTION/VAR=value for one function (repeatable)")
 }
@@ -189,6 +192,9 @@ func (f *upFlags) options(g *globals, stateDir string, progress *os.File) (plane
 	if f.pingEvery < 0 {
 		return plane.Options{}, fmt.Errorf("--ping-every %s: must not be negative", f.pingEvery)
 	}
+	if f.gateLimit <= 0 {
+		return plane.Options{}, fmt.Errorf("--ready-hold-limit %s: must be positive (how long a delivery may wait for its function to be ready)", f.gateLimit)
+	}
 	if f.holdLimit <= 0 {
 		return plane.Options{}, fmt.Errorf("--hold-limit %s: must be positive (how long a partition may wait on a failing dead-letter sink)", f.holdLimit)
 	}
@@ -204,32 +210,37 @@ func (f *upFlags) options(g *globals, stateDir string, progress *os.File) (plane
 	env := map[string]string{}
 	for _, kv := range f.env {
 		k, v, ok := strings.Cut(kv, "=")
-		if !ok || k == "" {
+		if !ok {
 			return plane.Options{}, fmt.Errorf("--env %q: want VAR=value or FUNCTION/VAR=value", kv)
 		}
 		env[k] = v
 	}
-	if !f.keepState || len(f.brokers) == 0 {
-		// The embedded broker starts empty, so yesterday's databases would
-		// disagree with today's topics.
-		if err := os.RemoveAll(filepath.Join(opts.StateDir, "db")); err != nil {
-			return plane.Options{}, err
-		}
-		_ = os.RemoveAll(filepath.Join(opts.StateDir, "logs"))
+	opts.Env = env
+	if err := plane.CheckOptions(opts); err != nil {
+		return plane.Options{}, envFlag(err)
 	}
-	logFile, err := openLog(opts.StateDir)
-	if err != nil {
-		return plane.Options{}, err
+	if len(f.brokers) == 0 {
+		opts.BrokerDataDir = filepath.Join(opts.StateDir, plane.BrokerDir)
 	}
 	opts.Brokers, opts.BrokerPort, opts.TopicReplicas, opts.TopicMinInsync = f.brokers, f.brokerPort, int16(f.topicReplicas), f.minInsync
 	opts.IngressPort, opts.APIPort, opts.DuplicateDelivery, opts.PingEvery = f.ingressPort, f.apiPort, f.duplicateDelivery, f.pingEvery
 	opts.Host, opts.TokenFile, opts.Token = f.host, f.tokenFile, os.Getenv(door.EnvToken)
-	opts.Env, opts.HoldLimit, opts.Log, opts.Progress = env, f.holdLimit, slog.New(slog.NewJSONHandler(logFile, nil)), progress
+	opts.HoldLimit, opts.GateLimit, opts.Progress = f.holdLimit, f.gateLimit, progress
 	orderflow.Wire(&opts)
 	if err := f.useDataPlane(g, &opts, progress); err != nil {
 		return plane.Options{}, err
 	}
 	return opts, nil
+}
+
+// envFlag names the --env flag in an error about one of its variables
+// (not its value, which may be a password).
+func envFlag(err error) error {
+	var bad *plane.EnvError
+	if errors.As(err, &bad) {
+		return fmt.Errorf("--env %s=...: %s", bad.Key, bad.Reason)
+	}
+	return err
 }
 
 // baseOptions are what every topology this command starts shares: the
@@ -247,14 +258,82 @@ func (g *globals) baseOptions(stateDir string) (opts plane.Options, root string,
 	return opts, root, err
 }
 
+// claim takes opts.StateDir for this process and readies it for a run,
+// before anything there is deleted or written: the lock first (a second
+// `up` on the directory fails at once naming the first; the functions
+// inherit it, see plane.Options.StateLock), then the last run's logs
+// rotated (never deleted), then, unless --keep-state, the last run's
+// databases and broker log removed, then the plane's log opened.
+func (f *upFlags) claim(opts *plane.Options) (closeLog func(), err error) {
+	lock, err := statedir.AcquireWaiting(opts.StateDir, stateHandover)
+	if err != nil {
+		return nil, err
+	}
+	if err := lock.RotateLogs(); err != nil {
+		return nil, err
+	}
+	// A killed run's endpoints name ports nobody serves now.
+	if err := lock.Remove(plane.EndpointsFile); err != nil {
+		return nil, err
+	}
+	if f.keepState {
+		if err := resumable(opts.StateDir, opts.BrokerDataDir != ""); err != nil {
+			return nil, err
+		}
+	} else if err := lock.Remove("db", plane.BrokerDir); err != nil {
+		return nil, err
+	}
+	logFile, err := openLog(opts.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	opts.Log, opts.StateLock = slog.New(slog.NewJSONHandler(logFile, nil)), lock
+	return func() { logFile.Close() }, nil
+}
+
+// stateHandover is how long a start waits for the processes of a run that
+// ended without them (functions stopping after their plane was killed).
+const stateHandover = 30 * time.Second
+
+// resumable refuses --keep-state on the embedded broker when the last
+// run's databases have no broker log beside them (it ran on --brokers, or
+// on an orderflow that kept the broker in memory): they would describe
+// events the broker does not have.
+func resumable(stateDir string, embedded bool) error {
+	if !embedded {
+		return nil
+	}
+	dbs, _ := os.ReadDir(filepath.Join(stateDir, "db"))
+	_, err := os.Stat(filepath.Join(stateDir, plane.BrokerDir, "meta.json"))
+	if len(dbs) > 0 && err != nil {
+		return fmt.Errorf("--keep-state: %s holds the functions' databases but %s holds no broker log (the last run used --brokers, or kept its broker in memory); run with the same --brokers, or without --keep-state to start afresh",
+			filepath.Join(stateDir, "db"), filepath.Join(stateDir, plane.BrokerDir))
+	}
+	return nil
+}
+
 // freshRun prepares a command that starts topologies of its own (bench,
-// faults): an emptied <state-dir>/<name> with the plane's log in it, and
-// the options every topology of the run shares. root is the checkout.
+// faults): <state-dir>/<name> locked and emptied but for the last runs'
+// logs (rotated), the plane's log in it, and the options every topology of
+// the run shares. root is the checkout.
 func (g *globals) freshRun(name string) (base plane.Options, root string, closeLog func(), err error) {
 	if base, root, err = g.baseOptions(filepath.Join(g.stateDir, name)); err != nil {
 		return base, "", nil, err
 	}
-	_ = os.RemoveAll(base.StateDir)
+	lock, err := statedir.Acquire(base.StateDir)
+	if err != nil {
+		return base, "", nil, err
+	}
+	if err := lock.RotateLogs(); err != nil {
+		return base, "", nil, err
+	}
+	keep := []string{"logs"}
+	for i := 1; i <= statedir.KeptLogs; i++ {
+		keep = append(keep, fmt.Sprintf("logs.%d", i))
+	}
+	if err := lock.Clear(keep...); err != nil {
+		return base, "", nil, err
+	}
 	logFile, err := openLog(base.StateDir)
 	if err != nil {
 		return base, "", nil, err
@@ -277,13 +356,15 @@ func newUp(g *globals) *cobra.Command {
 		Short: "Start the whole topology and keep it running until Ctrl-C",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if running, err := plane.ReadEndpoints(g.stateDir); err == nil && processAlive(running.PID) {
-				return fmt.Errorf("an orderflow is already running (pid %d) with state in %s; stop it or pass another --state-dir", running.PID, g.stateDir)
-			}
 			opts, err := f.options(g, g.stateDir, os.Stdout)
 			if err != nil {
 				return err
 			}
+			closeLog, err := f.claim(&opts)
+			if err != nil {
+				return err
+			}
+			defer closeLog()
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			fmt.Println("starting orderflow...")
@@ -299,7 +380,7 @@ func newUp(g *globals) *cobra.Command {
 				}
 				return err
 			}
-			printEndpoints(p.Endpoints(), time.Since(start))
+			printEndpoints(os.Stdout, p.Endpoints(), time.Since(start))
 			<-ctx.Done()
 			fmt.Println("\nstopping: sources, then functions (flushing their outboxes), then Kafka...")
 			return p.Close()
@@ -309,43 +390,39 @@ func newUp(g *globals) *cobra.Command {
 	return cmd
 }
 
-func processAlive(pid int) bool {
-	if pid <= 0 {
-		return false
-	}
-	proc, err := os.FindProcess(pid)
-	if err != nil {
-		return false
-	}
-	return proc.Signal(syscall.Signal(0)) == nil
-}
-
-func printEndpoints(e plane.Endpoints, took time.Duration) {
+func printEndpoints(w io.Writer, e plane.Endpoints, took time.Duration) {
 	kind := "external"
 	if e.Embedded {
 		kind = "embedded"
 	}
-	fmt.Printf("\norderflow is up (%s)\n", took.Round(time.Millisecond))
-	fmt.Printf("  kafka (%s):  %s\n", kind, strings.Join(e.Brokers, ","))
-	fmt.Printf("  place orders:    POST a CloudEvent to %s   (or: orderflow place --sku sku-tee:2)\n", e.Sinks["commands"])
+	fmt.Fprintf(w, "\norderflow is up (%s)\n", took.Round(time.Millisecond))
+	fmt.Fprintf(w, "  kafka (%s):  %s\n", kind, strings.Join(e.Brokers, ","))
+	fmt.Fprintf(w, "  place orders:    POST a CloudEvent to %s   (or: orderflow place --sku sku-tee:2)\n", e.Sinks["commands"])
 	for _, n := range fnserve.Names() {
 		if u, ok := e.Functions[n]; ok {
-			fmt.Printf("  function %-10s %s\n", n+":", u)
+			fmt.Fprintf(w, "  function %-10s %s\n", n+":", u)
 		}
 	}
-	if e.TokenRequired { // the token is never printed: it would end up in logs
-		fmt.Printf("  doors closed:    ingress and API want Authorization: Bearer <the token in %s>\n", e.TokenFile)
-		fmt.Printf("  dashboard:       %s/dashboard/#token=<the token in %s>\n", e.API, e.TokenFile)
-	} else if u, err := dashboard.URL(e.API, e.TokenFile); err == nil {
-		fmt.Printf("  dashboard:       %s\n", u)
+	// The token is never printed: stdout ends up in scrollback and CI
+	// logs. The page takes it from the URL's fragment, so the command
+	// below builds that URL from the file when it runs.
+	if e.TokenRequired {
+		fmt.Fprintf(w, "  doors closed:    ingress and API want Authorization: Bearer <the token in %s>\n", e.TokenFile)
 	}
-	fmt.Printf("  analytics JSON:  curl %s/api/analytics\n", e.API)
-	fmt.Printf("  one order:       curl %s/api/orders/<id>   (or: orderflow order <id>)\n", e.API)
-	fmt.Printf("  dead letters:    orderflow dlq\n")
-	fmt.Printf("  metrics:         curl %s/metrics   (the plane; each function at <its url>/metrics)\n", e.API)
-	fmt.Printf("  consumer lag:    orderflow lag --watch\n")
-	fmt.Printf("  logs:            %s/logs/\n", e.StateDir)
-	fmt.Println("press Ctrl-C to stop")
+	fmt.Fprintf(w, "  dashboard:       %s/dashboard/   (its token is in %s)\n", e.API, e.TokenFile)
+	fmt.Fprintf(w, "    open it:       xdg-open \"%s/dashboard/#token=$(cat %s)\"\n", e.API, shellQuote(e.TokenFile))
+	fmt.Fprintf(w, "  analytics JSON:  curl %s/api/analytics\n", e.API)
+	fmt.Fprintf(w, "  one order:       curl %s/api/orders/<id>   (or: orderflow order <id>)\n", e.API)
+	fmt.Fprintf(w, "  dead letters:    orderflow dlq\n")
+	fmt.Fprintf(w, "  metrics:         curl %s/metrics   (the plane; each function at <its url>/metrics)\n", e.API)
+	fmt.Fprintf(w, "  consumer lag:    orderflow lag --watch\n")
+	fmt.Fprintf(w, "  logs:            %s/logs/\n", e.StateDir)
+	fmt.Fprintln(w, "press Ctrl-C to stop")
+}
+
+// shellQuote quotes s for a POSIX shell, whatever it holds.
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 func newFunction() *cobra.Command {

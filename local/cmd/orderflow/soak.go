@@ -113,6 +113,13 @@ invariant is violated.`,
 				endRun = func(error) {}
 			)
 			if prof != nil {
+				// In this process: it takes the state directory itself (a
+				// child `up` takes it in its own).
+				closeLog, err := up.claim(&opts)
+				if err != nil {
+					return err
+				}
+				defer closeLog()
 				fmt.Println("starting orderflow for the soak (in this process, to profile it)...")
 				p, err := plane.Up(ctx, opts)
 				if err != nil {

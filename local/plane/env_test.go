@@ -1,0 +1,39 @@
+package plane
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestCheckEnv(t *testing.T) {
+	fns := []string{"order", "inventory", "payment"}
+	for _, tt := range []struct {
+		key  string
+		want string // "" when accepted
+	}{
+		{"ORDERFLOW_LOG_LEVEL", ""},
+		{"order/ORDERFLOW_DATABASE_URL", ""},
+		{"_x9", ""},
+		{"ordr/ORDERFLOW_DATABASE_URL", `env ordr/ORDERFLOW_DATABASE_URL: no function "ordr" in the topology (its functions: inventory, order, payment)`},
+		{"nosuchfn/FOO", `no function "nosuchfn"`},
+		{"/FOO", `no function ""`},
+		{"order/", "the variable name is empty; want VAR=value, or FUNCTION/VAR=value with FUNCTION one of inventory, order, payment"},
+		{"", "the variable name is empty"},
+		{"order/9LIVES", `"9LIVES" is not a variable name`},
+		{"order/A B", `"A B" is not a variable name`},
+		{"order/inventory/X", `"inventory/X" is not a variable name`},
+	} {
+		err := CheckEnv(map[string]string{tt.key: "v"}, fns)
+		if tt.want == "" {
+			if err != nil {
+				t.Errorf("%q: %v", tt.key, err)
+			}
+			continue
+		}
+		var ee *EnvError
+		if !errors.As(err, &ee) || ee.Key != tt.key || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%q: %v, want an EnvError saying %q", tt.key, err, tt.want)
+		}
+	}
+}
