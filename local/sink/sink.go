@@ -314,8 +314,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // instrumentations record every send. It is a child of the publisher's
 // span (the request's traceparent header), else of the span that produced
 // the event, and links to the message's creation context, the event's
-// traceparent, which it leaves as it is: an intermediary must not change
-// it, so the event's consumers descend from whoever created it.
+// traceparent, where that is not its parent already. It leaves the
+// event's traceparent as it is: an intermediary must not change it, so
+// the event's consumers descend from whoever created it.
 func writeSpan(r *http.Request, e *event.Event, k manifests.KafkaSink) trace.Span {
 	if !tracing.Enabled() {
 		return nil

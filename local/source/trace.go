@@ -28,8 +28,8 @@ import (
 // "process" operation, a CONSUMER span "process <topic>" per record,
 // covering every attempt, the dead letter and the spool. Its parent is the
 // message's creation context (the event's traceparent), as the
-// conventions allow for one message processed outside any other span, and
-// it links to it too. Under it, each HTTP attempt is a CLIENT span made by
+// conventions allow for one message processed outside any other span (so
+// no link repeats it: tracing.StartLinked). Under it, each HTTP attempt is a CLIENT span made by
 // otelhttp, whose context the request's traceparent header carries to the
 // subscriber; a retry's says how many went before it in
 // http.request.resend_count.

@@ -107,13 +107,17 @@ func StartMessaging(ctx context.Context, op Operation, m Message, creation strin
 }
 
 // StartLinked begins a span as a child of ctx's span, linked to the span
-// the traceparent link names (none when it names none).
+// the traceparent link names: none when it names none, or names the
+// parent, which already says it. (Jaeger's OTLP translation turns a link
+// to the parent into a FOLLOWS_FROM reference in place of the CHILD_OF,
+// and the span would lose its place in the tree.)
 func StartLinked(ctx context.Context, name string, kind trace.SpanKind, link string, attrs ...attribute.KeyValue) (context.Context, trace.Span) {
 	if !enabled.Load() {
 		return ctx, trace.SpanFromContext(context.Background())
 	}
 	opts := []trace.SpanStartOption{trace.WithSpanKind(kind), trace.WithAttributes(attrs...)}
-	if sc := SpanContextOf(link); sc.IsValid() {
+	parent := trace.SpanContextFromContext(ctx)
+	if sc := SpanContextOf(link); sc.IsValid() && (sc.TraceID() != parent.TraceID() || sc.SpanID() != parent.SpanID()) {
 		opts = append(opts, trace.WithLinks(trace.Link{SpanContext: sc}))
 	}
 	return tracer().Start(ctx, name, opts...)

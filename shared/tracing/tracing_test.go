@@ -162,3 +162,27 @@ func TestMessageSpans(t *testing.T) {
 		}
 	}
 }
+
+// A span links to the message's creation context unless that is already
+// its parent.
+func TestStartLinkedLinksAnythingButTheParent(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	tracing.Use(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec)))
+	defer tracing.Use(nil)
+	_, s1 := tracing.StartLinked(tracing.WithParent(context.Background(), headerTP), "other parent", trace.SpanKindConsumer, eventTP)
+	s1.End()
+	_, s2 := tracing.StartLinked(tracing.WithParent(context.Background(), eventTP), "parent is the link", trace.SpanKindConsumer, eventTP)
+	s2.End()
+	_, s3 := tracing.StartLinked(context.Background(), "no link", trace.SpanKindConsumer, "garbage")
+	s3.End()
+	spans := rec.Ended()
+	if l := spans[0].Links(); len(l) != 1 || l[0].SpanContext.SpanID().String() != "b7ad6b7169203331" {
+		t.Errorf("with another parent: links %v, want the event's span", l)
+	}
+	if l := spans[1].Links(); len(l) != 0 || spans[1].Parent().SpanID().String() != "b7ad6b7169203331" {
+		t.Errorf("parented by the event's span: links %v, parent %s; want no link", l, spans[1].Parent().SpanID())
+	}
+	if l := spans[2].Links(); len(l) != 0 {
+		t.Errorf("with a broken traceparent: links %v, want none", l)
+	}
+}
