@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
@@ -203,5 +204,28 @@ func TestDataschemaMustBeTheCatalogs(t *testing.T) {
 		if tt.status == 400 && r.Error().Field != "dataschema" {
 			t.Errorf("dataschema %q: refusal names %q, want dataschema", tt.schema, r.Error().Field)
 		}
+	}
+}
+
+// A send the sink refuses ends its span in error, error.type its status.
+func TestRefusedSendSpan(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	tracing.Use(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec)))
+	defer tracing.Use(nil)
+	h := handlertest.Start(t, newProbe(), nil)
+	h.Sink.Answer(http.StatusServiceUnavailable)
+	h.Send(t, handlertest.Event(t, events.PlaceOrder, placeData("o-r"), nil))
+	h.F.App().Flush(context.Background())
+	var send sdktrace.ReadOnlySpan
+	for _, s := range rec.Ended() {
+		if s.Name() == "send "+events.TopicOrders {
+			send = s
+		}
+	}
+	if send == nil {
+		t.Fatalf("no send span among %d", len(rec.Ended()))
+	}
+	if a := attrs(send.Attributes()); a["error.type"] != "503" || send.Status().Code != codes.Error {
+		t.Errorf("refused send: error.type %q, status %v; want 503 and Error", a["error.type"], send.Status())
 	}
 }
