@@ -201,7 +201,8 @@ func TestPrometheusSeesTheSaga(t *testing.T) {
 
 // One order placed with tracing on is one trace in a real Jaeger, holding
 // spans of the plane and of all five functions, each function's delivery
-// a descendant of the delivery that caused it.
+// a descendant of the delivery that caused it, every span named, kinded
+// and attributed as OpenTelemetry's messaging and FaaS conventions say.
 func TestOneOrderIsOneTrace(t *testing.T) {
 	jaeger := os.Getenv(EnvJaeger)
 	if jaeger == "" {
@@ -232,6 +233,9 @@ func TestOneOrderIsOneTrace(t *testing.T) {
 	}
 	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318")
 	t.Setenv("OTEL_BSP_SCHEDULE_DELAY", "200")
+	// Honoured by every process's resource (resource.New's environment
+	// detector), so the trace shows it on each.
+	t.Setenv("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment.name=e2e")
 	p := up(t, func(o *plane.Options) {})
 	id := "ord-traced1"
 	t.Logf("placed: %s", strings.TrimSpace(cli(t, p, "place", "--id", id, "--sku", "sku-tee:1")))
@@ -243,10 +247,10 @@ func TestOneOrderIsOneTrace(t *testing.T) {
 	// Causation: inventory's delivery of order.created descends from the
 	// order function's delivery of the placement; payment's from
 	// inventory's; notify's (through order's) from payment's.
-	chains := [][2]string{
-		{"inventory", "order: deliver " + events.PlaceOrder},
-		{"payment", "inventory: deliver " + events.OrderCreated},
-		{"notify", "payment: deliver " + events.InventoryReserved},
+	chains := [][3]string{
+		{"inventory", events.OrderCreated, "order: " + processOf(events.PlaceOrder)},
+		{"payment", events.InventoryReserved, "inventory: " + processOf(events.OrderCreated)},
+		{"notify", events.OrderConfirmed, "payment: " + processOf(events.InventoryReserved)},
 	}
 	var found jaegerapi.Trace
 	var missing []string
@@ -267,14 +271,14 @@ func TestOneOrderIsOneTrace(t *testing.T) {
 			missing = nil
 			for _, chain := range chains {
 				ok := false
-				for i := range found.Spans {
-					if found.Service(i) == chain[0] && strings.HasPrefix(found.Spans[i].OperationName, "deliver ") &&
-						slices.Contains(found.Ancestors(i), chain[1]) {
+				for i, s := range found.Spans {
+					if found.Service(i) == chain[0] && tagOf(s, "cloudevents.event_type") == chain[1] &&
+						slices.Contains(found.Ancestors(i), chain[2]) {
 						ok = true
 					}
 				}
 				if !ok {
-					missing = append(missing, fmt.Sprintf("a %s delivery span descending from %q", chain[0], chain[1]))
+					missing = append(missing, fmt.Sprintf("a %s delivery of %s descending from %q", chain[0], chain[1], chain[2]))
 				}
 			}
 		}
@@ -287,4 +291,118 @@ func TestOneOrderIsOneTrace(t *testing.T) {
 		time.Sleep(time.Second)
 	}
 	t.Logf("%s", found.Text())
+	for _, problem := range conventionProblems(found, "orderflow-plane") {
+		t.Error(problem)
+	}
+	if png := os.Getenv("ORDERFLOW_TRACE_PNG"); png != "" {
+		// How docs/trace-one-order.png is made: the trace this test checked.
+		if err := found.Draw(png, "order "+id+": trace "+found.TraceID); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// processOf is the span name of a delivery of events of type typ:
+// "process <topic>", the topic the catalog puts typ on.
+func processOf(typ string) string { return "process " + events.MustLookup(typ).Topic }
+
+func tagOf(s jaegerapi.Span, key string) string {
+	tag, _ := s.Tag(key)
+	v, _ := tag.Value.(string)
+	return v
+}
+
+// conventionProblems lists what in tr departs from the conventions its
+// spans follow (docs/tracing.md), as Jaeger received them: a function's
+// delivery and the plane's dispatch are CONSUMER "process <topic>" spans,
+// each HTTP attempt of a dispatch a CLIENT span under it and the parent of
+// the function's delivery, the outbox relay's and the KafkaSink's writes
+// PRODUCER "send <topic>" spans; Kafka spans carry messaging.system,
+// operation and destination, the partition as a string; the plane's, the
+// consumer group; every function's resource faas.name, not its spans.
+func conventionProblems(tr jaegerapi.Trace, plane string) []string {
+	var problems []string
+	bad := func(i int, format string, a ...any) {
+		problems = append(problems, fmt.Sprintf("%s: %s: ", tr.Service(i), tr.Spans[i].OperationName)+fmt.Sprintf(format, a...))
+	}
+	want := func(i int, key, value string) {
+		if tag, ok := tr.Spans[i].Tag(key); !ok || fmt.Sprint(tag.Value) != value {
+			bad(i, "%s = %v, want %q", key, tag.Value, value)
+		}
+	}
+	kinds := map[string]int{}
+	for i, s := range tr.Spans {
+		svc, kind := tr.Service(i), tagOf(s, "span.kind")
+		kinds[svc+" "+kind]++
+		if env := tr.Processes[s.ProcessID]; tagOfProcess(env, "deployment.environment.name") != "e2e" {
+			bad(i, "its resource lacks OTEL_RESOURCE_ATTRIBUTES' deployment.environment.name=e2e")
+		}
+		if svc != plane && tagOfProcess(tr.Processes[s.ProcessID], "faas.name") != svc {
+			bad(i, "its resource's faas.name is %q, want %q", tagOfProcess(tr.Processes[s.ProcessID], "faas.name"), svc)
+		}
+		if _, ok := s.Tag("faas.name"); ok {
+			bad(i, "faas.name is on the span, want it on the resource only")
+		}
+		op, topic, _ := strings.Cut(s.OperationName, " ")
+		switch op {
+		case "process", "send":
+			wantKind := map[string]string{"process": "consumer", "send": "producer"}[op]
+			if kind != wantKind {
+				bad(i, "span.kind %q, want %q", kind, wantKind)
+			}
+			want(i, "messaging.system", "kafka")
+			want(i, "messaging.operation.type", op)
+			want(i, "messaging.operation.name", op)
+			want(i, "messaging.destination.name", topic)
+		case "POST":
+			if kind != "client" {
+				bad(i, "span.kind %q, want client", kind)
+			}
+			if p := tr.Parent(i); p < 0 || tr.Service(p) != plane || !strings.HasPrefix(tr.Spans[p].OperationName, "process ") {
+				bad(i, "not under the plane's process span")
+			}
+			if _, ok := s.Tag("http.response.status_code"); !ok {
+				bad(i, "no http.response.status_code")
+			}
+			continue
+		default:
+			continue
+		}
+		if op == "process" || svc == plane {
+			// Where the record is known to be: read (a delivery, a
+			// dispatch) or written (the KafkaSink's send).
+			if tag, ok := s.Tag("messaging.destination.partition.id"); !ok || tag.Type != "string" {
+				bad(i, "messaging.destination.partition.id %+v, want a string", tag)
+			}
+			if tag, ok := s.Tag("messaging.kafka.offset"); !ok || tag.Type != "int64" {
+				bad(i, "messaging.kafka.offset %+v, want an int64", tag)
+			}
+		}
+		switch {
+		case op == "process" && svc == plane:
+			if tagOf(s, "messaging.consumer.group.name") == "" {
+				bad(i, "no messaging.consumer.group.name")
+			}
+		case op == "process":
+			want(i, "faas.trigger", "pubsub")
+			if tagOf(s, "faas.invocation_id") == "" {
+				bad(i, "no faas.invocation_id")
+			}
+			// A delivery is a child of the HTTP attempt that made it.
+			if p := tr.Parent(i); p < 0 || tr.Service(p) != plane || tagOf(tr.Spans[p], "span.kind") != "client" {
+				bad(i, "not a child of the plane's CLIENT span")
+			}
+		}
+	}
+	for _, k := range []string{plane + " consumer", plane + " client", plane + " producer", "order producer", "inventory consumer", "payment consumer", "notify consumer", "analytics consumer"} {
+		if kinds[k] == 0 {
+			problems = append(problems, "no "+k+" span")
+		}
+	}
+	return problems
+}
+
+func tagOfProcess(p jaegerapi.Process, key string) string {
+	tag, _ := p.Tag(key)
+	return fmt.Sprint(tag.Value)
 }

@@ -37,13 +37,34 @@ type Reference struct {
 	SpanID  string `json:"spanID"`
 }
 
+// Tag is a span's or a process's attribute; Type is Jaeger's name for the
+// value's type (string, int64, bool, float64, binary).
 type Tag struct {
 	Key   string `json:"key"`
+	Type  string `json:"type"`
 	Value any    `json:"value"`
 }
 
+// Process is what recorded spans: its service and its resource's other
+// attributes.
 type Process struct {
 	ServiceName string `json:"serviceName"`
+	Tags        []Tag  `json:"tags"`
+}
+
+// Tag returns the span's attribute key (the span kind is "span.kind").
+func (s Span) Tag(key string) (Tag, bool) { return find(s.Tags, key) }
+
+// Tag returns the process's resource attribute key.
+func (p Process) Tag(key string) (Tag, bool) { return find(p.Tags, key) }
+
+func find(tags []Tag, key string) (Tag, bool) {
+	for _, t := range tags {
+		if t.Key == key {
+			return t, true
+		}
+	}
+	return Tag{}, false
 }
 
 // Find returns the traces of service holding a span tagged key=value, newest

@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"sync/atomic"
 
@@ -29,6 +30,7 @@ import (
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 
 	"orderflow.dev/local/manifests"
@@ -164,8 +166,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		producer = p
 	}
 	span := writeSpan(r, e, rt.sink)
-	_, _, err = producer.SendMessage(msg)
-	endWriteSpan(span, err)
+	partition, offset, err := producer.SendMessage(msg)
+	endWriteSpan(span, partition, offset, err)
 	if err != nil {
 		status := ProduceStatus(err)
 		if status == http.StatusServiceUnavailable {
@@ -306,25 +308,44 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// writeSpan is the write to Kafka as a span (while tracing): a child of
-// the publisher's span (the request's traceparent header), else of the
-// span that produced the event.
+// writeSpan is the write to Kafka as a span (while tracing): a PRODUCER
+// "send <topic>" after the messaging conventions (semconv v1.43.0, see
+// shared/tracing), the Kafka client's send of the record, as Kafka client
+// instrumentations record every send. It is a child of the publisher's
+// span (the request's traceparent header), else of the span that produced
+// the event, and links to the message's creation context, the event's
+// traceparent, where that is not its parent already. It leaves the
+// event's traceparent as it is: an intermediary must not change it, so
+// the event's consumers descend from whoever created it.
 func writeSpan(r *http.Request, e *event.Event, k manifests.KafkaSink) trace.Span {
 	if !tracing.Enabled() {
 		return nil
 	}
-	_, span := tracing.Start(tracing.ParentOf(r.Context(), r.Header, ce.String(*e, ce.Traceparent)), "kafkasink write", trace.SpanKindProducer,
-		attribute.String("kn.sink.name", k.Name), attribute.String("messaging.destination.name", k.Topic),
-		attribute.String("cloudevents.event_id", e.ID()), attribute.String("cloudevents.event_type", e.Type()))
+	creation := ce.String(*e, ce.Traceparent)
+	_, span := tracing.StartMessaging(tracing.ParentOf(r.Context(), r.Header, creation), tracing.Send, sendMessage(e, k), creation,
+		append(tracing.CloudEvent(*e), attribute.String("kn.sink.name", k.Name))...)
 	return span
 }
 
-func endWriteSpan(span trace.Span, err error) {
+// sendMessage is the record as the send span records it at its start: the
+// sink's topic, and the key KafkaSink takes from the partitionkey.
+func sendMessage(e *event.Event, k manifests.KafkaSink) tracing.Message {
+	m := ce.Message(*e)
+	m.Topic = k.Topic
+	return m
+}
+
+// endWriteSpan adds where Kafka put the record, known only once written,
+// or why it did not take it.
+func endWriteSpan(span trace.Span, partition int32, offset int64, err error) {
 	if span == nil {
 		return
 	}
 	if err != nil {
+		span.SetAttributes(semconv.ErrorTypeKey.String(strconv.Itoa(ProduceStatus(err))))
 		span.SetStatus(codes.Error, err.Error())
+	} else {
+		span.SetAttributes(semconv.MessagingDestinationPartitionID(tracing.PartitionID(partition)), semconv.MessagingKafkaOffsetKey.Int64(offset))
 	}
 	span.End()
 }

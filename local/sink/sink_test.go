@@ -13,10 +13,16 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
 
 	"orderflow.dev/local/broker"
 	"orderflow.dev/local/broker/brokertest"
 	"orderflow.dev/local/manifests"
+	"orderflow.dev/shared/tracing"
 )
 
 type env struct {
@@ -297,5 +303,70 @@ func TestProduceStatus(t *testing.T) {
 		if got := ProduceStatus(c.err); got != c.want {
 			t.Errorf("ProduceStatus(%v) = %d, want %d", c.err, got, c.want)
 		}
+	}
+}
+
+// A write is a PRODUCER span "send <topic>" under the publisher's span,
+// linked to the event's creation context, carrying what the Kafka
+// conventions ask (the partition as a string, where Kafka put the record);
+// a failed write says why in error.type.
+func TestSinkWriteIsASendSpan(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	tracing.Use(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec)))
+	defer tracing.Use(nil)
+	e := setup(t)
+	const (
+		publisher = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+		creation  = "00-4bf92f3577b34da6a3ce929d0e0e4736-b7ad6b7169203331-01"
+	)
+	h := binaryHeaders("e1")
+	h["traceparent"], h["Ce-Traceparent"] = publisher, creation
+	if status, _ := post(t, URL(e.srv.URL, "ns", "bin"), h, `{"orderId":"order-42"}`); status != http.StatusAccepted {
+		t.Fatalf("status %d", status)
+	}
+	h = binaryHeaders("e2")
+	if status, _ := post(t, URL(e.srv.URL, "ns", "broken"), h, `{}`); status != http.StatusServiceUnavailable {
+		t.Fatalf("broken sink: status %d", status)
+	}
+	spans := rec.Ended()
+	if len(spans) != 2 {
+		t.Fatalf("%d spans, want 2", len(spans))
+	}
+	sent, failed := spans[0], spans[1]
+	if sent.Name() != "send t-bin" || sent.SpanKind() != trace.SpanKindProducer || failed.Name() != "send never-declared" {
+		t.Errorf("spans %q %v and %q, want PRODUCER send t-bin and send never-declared", sent.Name(), sent.SpanKind(), failed.Name())
+	}
+	if sent.Parent().SpanID().String() != "00f067aa0ba902b7" {
+		t.Errorf("parent %s, want the publisher's span", sent.Parent().SpanID())
+	}
+	if l := sent.Links(); len(l) != 1 || l[0].SpanContext.SpanID().String() != "b7ad6b7169203331" {
+		t.Errorf("links %v, want the creation context", l)
+	}
+	got := map[string]attribute.Value{}
+	for _, kv := range sent.Attributes() {
+		got[string(kv.Key)] = kv.Value
+	}
+	for k, want := range map[string]string{"messaging.system": "kafka", "messaging.operation.type": "send", "messaging.operation.name": "send",
+		"messaging.destination.name": "t-bin", "messaging.destination.partition.id": "0", "messaging.kafka.offset": "0",
+		"messaging.kafka.message.key": "order-42", "messaging.message.id": "e1", "messaging.message.conversation_id": "order-42",
+		"kn.sink.name": "bin"} {
+		if got[k].Emit() != want {
+			t.Errorf("%s = %q, want %q", k, got[k].Emit(), want)
+		}
+	}
+	if got["messaging.destination.partition.id"].Type() != attribute.STRING {
+		t.Errorf("partition id is %v, want a string", got["messaging.destination.partition.id"].Type())
+	}
+	errType := ""
+	for _, kv := range failed.Attributes() {
+		if kv.Key == "error.type" {
+			errType = kv.Value.Emit()
+		}
+	}
+	if errType != "503" {
+		t.Errorf("failed write's error.type %q, want 503", errType)
+	}
+	if failed.Status().Code != codes.Error {
+		t.Errorf("failed write's status %v, want Error", failed.Status())
 	}
 }

@@ -19,9 +19,9 @@ import (
 // dispatcher) builds them.
 const (
 	// PlainEventType is the type of an event made from a plain record.
-	PlainEventType = "dev.knative.kafka.event"
+	PlainEventType = ce.PlainKafkaType
 	// KeyExtension carries the record key (besides partitionkey).
-	KeyExtension = "key"
+	KeyExtension = ce.KafkaKey
 	// HeaderExtensionPrefix prefixes each record header turned extension.
 	HeaderExtensionPrefix = "kafkaheader"
 )
@@ -140,8 +140,8 @@ func HeaderExtensionName(header string) string {
 // CloudEvent records and plain ones alike: where the record was read. They
 // stay on the event's dead letter.
 const (
-	PartitionExtension = "knativekafkapartition"
-	OffsetExtension    = "knativekafkaoffset"
+	PartitionExtension = ce.KafkaPartition
+	OffsetExtension    = ce.KafkaOffset
 )
 
 // setPosition adds the record's partition and offset to e, as Knative's

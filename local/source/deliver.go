@@ -16,12 +16,6 @@ import (
 	"github.com/cloudevents/sdk-go/v2/binding"
 	"github.com/cloudevents/sdk-go/v2/event"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/trace"
-
-	"orderflow.dev/shared/ce"
-	"orderflow.dev/shared/tracing"
 )
 
 // Extensions of a dead-lettered event. The first three are Knative's
@@ -74,7 +68,8 @@ func send(ctx context.Context, client *http.Client, url string, e *event.Event, 
 	}
 	req.Header.Set("Prefer", "reply")
 	req.Header.Set("Kn-Namespace", namespace)
-	tracing.Inject(ctx, req.Header)
+	// The traceparent header is the client's to set (Instrument): the
+	// request's own CLIENT span.
 	resp, err := client.Do(req)
 	if err != nil {
 		return Response{Err: err}
@@ -221,37 +216,4 @@ func (r Response) errOf() error {
 	default:
 		return fmt.Errorf("HTTP %d", r.Status)
 	}
-}
-
-// dispatchSpan is one HTTP attempt as a span (while tracing): a child of
-// the span that produced the event (its traceparent), and the parent of
-// the subscriber's, through the request's traceparent header.
-func (s *Source) dispatchSpan(ctx context.Context, rec Record, url string, e *event.Event, deadLetter bool, attempt int) (context.Context, trace.Span) {
-	if !tracing.Enabled() {
-		return ctx, trace.SpanFromContext(context.Background())
-	}
-	name := "kafkasource dispatch"
-	if deadLetter {
-		name = "kafkasource dead-letter"
-	}
-	parent := ""
-	if e != nil {
-		parent = ce.String(*e, ce.Traceparent)
-	}
-	return tracing.Start(tracing.WithParent(ctx, parent), name, trace.SpanKindProducer,
-		attribute.String("kn.source.name", rec.Source), attribute.String("messaging.destination.name", rec.Topic),
-		attribute.Int("messaging.destination.partition.id", int(rec.Partition)), attribute.Int64("messaging.kafka.offset", rec.Offset),
-		attribute.String("cloudevents.event_id", rec.EventID), attribute.String("cloudevents.event_type", rec.EventType),
-		attribute.String("url.full", url), attribute.Int("attempt", attempt))
-}
-
-func endDispatchSpan(span trace.Span, r Response) {
-	if !span.IsRecording() {
-		return
-	}
-	span.SetAttributes(attribute.Int("http.response.status_code", r.Status))
-	if !Success(r.Status) {
-		span.SetStatus(codes.Error, r.describe())
-	}
-	span.End()
 }

@@ -216,6 +216,7 @@ func New(spec manifests.KafkaSource, brokers []string, resolve Resolver, opts ..
 	if s.spoolTo == nil {
 		s.spoolTo, s.spoolName = NewMemorySpool(), "memory (lost when the process ends)"
 	}
+	s.client = instrument(s.client)
 	s.log = s.log.With("source", s.id)
 	return s, nil
 }
@@ -430,6 +431,8 @@ func (s *Source) handle(ctx context.Context, msg *sarama.ConsumerMessage) bool {
 	e, _ := ToEvent(msg, s.spec.Namespace, s.spec.Name)
 	setPosition(&e, msg)
 	applyOverrides(&e, s.spec.CEOverrides)
+	ctx, span := s.processSpan(ctx, msg, e)
+	defer span.End()
 	d := &delivery{Record: Record{Source: s.id, Topic: msg.Topic, Partition: msg.Partition, Offset: msg.Offset, EventID: e.ID(), EventType: e.Type(),
 		Key: string(msg.Key)}, msg: msg}
 	for d.copy = 1; d.copy <= s.copies; d.copy++ {
@@ -474,6 +477,7 @@ func (s *Source) settle(ctx context.Context, d *delivery, e *event.Event) bool {
 		}
 		out := Outcome{Record: d.Record, URL: url, Attempts: attempts, Status: last.Status}
 		if Success(last.Status) {
+			noteOutcome(ctx, outcomeDelivered, last.Status, "")
 			s.stats.delivered.Add(1)
 			s.each(func(o Observer) { o.Delivered(out) })
 			return true
@@ -521,6 +525,7 @@ func (s *Source) deadLetter(ctx context.Context, d *delivery, e *event.Event, ou
 				return false
 			}
 			if Success(res.Status) {
+				noteOutcome(ctx, outcomeDeadLettered, out.Status, last.describe())
 				s.stats.deadLettered.Add(1)
 				s.log.Warn("event dead-lettered", "id", out.EventID, "type", out.EventType, "topic", out.Topic,
 					"partition", out.Partition, "offset", out.Offset, "subscriber", out.URL, "status", out.Status,
@@ -596,6 +601,7 @@ func (s *Source) spool(ctx context.Context, d *delivery, out Outcome, dl event.E
 			return false
 		}
 	}
+	noteOutcome(ctx, outcomeSpooled, out.Status, reason)
 	s.stats.spooled.Add(1)
 	s.log.Error("DEAD LETTER SPOOLED: the dead-letter sink did not take it; kept in the spool and offered again",
 		"id", out.EventID, "type", out.EventType, "topic", out.Topic, "partition", out.Partition, "offset", out.Offset,
@@ -631,10 +637,8 @@ func (s *Source) deliver(ctx context.Context, rec Record, url string, e *event.E
 			}
 		}
 		t0 := time.Now()
-		sctx, span := s.dispatchSpan(ctx, rec, url, e, deadLetter, n)
-		last = send(sctx, s.client, url, e, s.policy.Timeout, s.spec.Namespace)
+		last = send(withResendCount(ctx, n-1), s.client, url, e, s.policy.Timeout, s.spec.Namespace)
 		took := time.Since(t0)
-		endDispatchSpan(span, last)
 		if ctx.Err() != nil {
 			return last, n, false
 		}

@@ -105,6 +105,7 @@ type App struct {
 	metrics       *metrics
 	onCommitted   []func(cause event.Event, emitted []event.Event)
 	traceShutdown func(context.Context) error
+	invoked       atomic.Bool // once the first delivery is traced (faas.coldstart)
 
 	ready    atomic.Bool
 	health   storeHealth
@@ -242,7 +243,7 @@ func (a *App) Start(ctx context.Context) error {
 	if a.cfg.RelayConcurrency < 1 {
 		return fmt.Errorf("%s: ORDERFLOW_RELAY_CONCURRENCY=%d: must be at least 1", a.name, a.cfg.RelayConcurrency)
 	}
-	shutdown, err := tracing.Setup(ctx, a.name)
+	shutdown, err := tracing.Setup(ctx, a.name, tracing.FaaS(a.name)...)
 	if err != nil {
 		return fmt.Errorf("%s: %w", a.name, err)
 	}

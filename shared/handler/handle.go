@@ -10,9 +10,6 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"github.com/google/uuid"
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/trace"
 
 	"orderflow.dev/shared/ce"
 	"orderflow.dev/shared/events"
@@ -123,7 +120,7 @@ func checkPayload[P any](typ string) {
 func (a *App) HandleEvent(ctx context.Context, e event.Event) (*event.Event, error) {
 	t0 := time.Now()
 	typ := typeLabel(e.Type())
-	ctx, span := a.deliverySpan(ctx, e, typ)
+	ctx, span := a.deliverySpan(ctx, e)
 	d := &deliveryNote{}
 	reply, err := a.handle(context.WithValue(ctx, deliveryKey{}, d), e)
 	status := statusOfResult(err)
@@ -131,30 +128,8 @@ func (a *App) HandleEvent(ctx context.Context, e event.Event) (*event.Event, err
 		d.outcome = outcomeOf(status)
 	}
 	a.metrics.delivered(typ, d.outcome, status, time.Since(t0))
-	if span.IsRecording() {
-		span.SetAttributes(attribute.String("orderflow.outcome", d.outcome), attribute.Int("http.response.status_code", status))
-		if status >= 400 {
-			span.SetStatus(codes.Error, fmt.Sprint(err))
-		}
-	}
-	span.End()
+	endDeliverySpan(span, d.outcome, status, err)
 	return reply, err
-}
-
-// deliverySpan starts the delivery's span, a child of the caller's span in
-// ctx or else of the event's traceparent. With tracing off it builds
-// nothing: this runs on every delivery.
-func (a *App) deliverySpan(ctx context.Context, e event.Event, typ string) (context.Context, trace.Span) {
-	if !tracing.Enabled() {
-		return ctx, trace.SpanFromContext(context.Background())
-	}
-	if !trace.SpanContextFromContext(ctx).IsValid() {
-		ctx = tracing.WithParent(ctx, ce.String(e, ce.Traceparent))
-	}
-	return tracing.Start(ctx, "deliver "+typ, trace.SpanKindConsumer,
-		attribute.String("faas.name", a.name), attribute.String("cloudevents.event_id", e.ID()),
-		attribute.String("cloudevents.event_type", e.Type()), attribute.String("cloudevents.event_source", e.Source()),
-		attribute.String("orderflow.correlation_id", ce.String(e, ce.CorrelationID)))
 }
 
 // deliveryNote carries what handle decided about a delivery back to

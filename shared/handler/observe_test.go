@@ -10,8 +10,11 @@ import (
 	"strings"
 	"testing"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
 
 	"orderflow.dev/shared/ce"
 	"orderflow.dev/shared/events"
@@ -99,8 +102,10 @@ func TestMetricsCountEveryOutcome(t *testing.T) {
 	}
 }
 
-// A delivery is a span under the hop that sent it, and what it emits
-// carries that span, so the next function's delivery is its child.
+// A delivery is a CONSUMER span "process <topic>" under the hop that sent
+// it, linked to the event's creation context; what it emits is sent under
+// a PRODUCER span "send <topic>", its child, which the event then carries,
+// so the next function's delivery descends from the send.
 func TestDeliverySpanParentsWhatItEmits(t *testing.T) {
 	rec := tracetest.NewSpanRecorder()
 	tracing.Use(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec)))
@@ -109,27 +114,72 @@ func TestDeliverySpanParentsWhatItEmits(t *testing.T) {
 	const dispatcher = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 	e := handlertest.Event(t, events.PlaceOrder, placeData("o-t"), nil)
 	r := h.Post(t, map[string]string{"ce-specversion": "1.0", "ce-id": e.ID(), "ce-source": e.Source(), "ce-type": e.Type(),
-		"ce-traceparent": ce.String(e, ce.Traceparent), "content-type": "application/json", "traceparent": dispatcher}, string(e.Data()))
+		"ce-traceparent": ce.String(e, ce.Traceparent), "ce-correlationid": "o-t", "ce-partitionkey": "o-t",
+		"ce-knativekafkapartition": "2", "ce-knativekafkaoffset": "17",
+		"content-type": "application/json", "traceparent": dispatcher}, string(e.Data()))
 	if r.Status != 200 {
 		t.Fatalf("status %d: %s", r.Status, r.Body)
 	}
 	out := h.Flush(t)
-	var deliver sdktrace.ReadOnlySpan
+	byName := map[string]sdktrace.ReadOnlySpan{}
 	for _, s := range rec.Ended() {
-		if s.Name() == "deliver "+events.PlaceOrder {
-			deliver = s
+		byName[s.Name()] = s
+	}
+	process, send := byName["process "+events.TopicCommands], byName["send "+events.TopicOrders]
+	if process == nil || send == nil {
+		t.Fatalf("spans %v, want process %s and send %s", keys(byName), events.TopicCommands, events.TopicOrders)
+	}
+	if got := process.Parent().SpanID().String(); got != "00f067aa0ba902b7" || process.SpanContext().TraceID().String() != "4bf92f3577b34da6a3ce929d0e0e4736" {
+		t.Errorf("delivery span's parent %s in trace %s, want the dispatcher's span", got, process.SpanContext().TraceID())
+	}
+	if links := process.Links(); len(links) != 1 || links[0].SpanContext.SpanID() != tracing.SpanContextOf(ce.String(e, ce.Traceparent)).SpanID() {
+		t.Errorf("delivery span links %v, want the event's creation context %s", links, ce.String(e, ce.Traceparent))
+	}
+	if process.SpanKind() != trace.SpanKindConsumer || send.SpanKind() != trace.SpanKindProducer {
+		t.Errorf("kinds %v and %v, want CONSUMER and PRODUCER", process.SpanKind(), send.SpanKind())
+	}
+	if send.Parent().SpanID() != process.SpanContext().SpanID() {
+		t.Errorf("send span's parent %s, want the delivery %s", send.Parent().SpanID(), process.SpanContext().SpanID())
+	}
+	p, s := attrs(process.Attributes()), attrs(send.Attributes())
+	for k, want := range map[string]string{"messaging.system": "kafka", "messaging.operation.type": "process",
+		"messaging.destination.name": events.TopicCommands, "messaging.destination.partition.id": "2", "messaging.kafka.offset": "17",
+		"messaging.kafka.message.key": "o-t", "messaging.message.id": e.ID(), "faas.trigger": "pubsub", "faas.coldstart": "true",
+		"orderflow.outcome": "handled", "http.response.status_code": "200"} {
+		if p[k] != want {
+			t.Errorf("delivery span: %s = %q, want %q", k, p[k], want)
 		}
 	}
-	if deliver == nil {
-		t.Fatalf("no delivery span among %d", len(rec.Ended()))
+	if p["faas.invocation_id"] == "" {
+		t.Error("delivery span has no faas.invocation_id")
 	}
-	if got := deliver.Parent().SpanID().String(); got != "00f067aa0ba902b7" || deliver.SpanContext().TraceID().String() != "4bf92f3577b34da6a3ce929d0e0e4736" {
-		t.Errorf("delivery span's parent %s in trace %s, want the dispatcher's span", got, deliver.SpanContext().TraceID())
+	for k, want := range map[string]string{"messaging.system": "kafka", "messaging.operation.type": "send", "messaging.operation.name": "send",
+		"messaging.destination.name": events.TopicOrders, "messaging.kafka.message.key": "o-t", "messaging.message.id": out[0].ID(),
+		"cloudevents.event_type": events.OrderCreated} {
+		if s[k] != want {
+			t.Errorf("send span: %s = %q, want %q", k, s[k], want)
+		}
 	}
-	want := fmt.Sprintf("00-%s-%s-01", deliver.SpanContext().TraceID(), deliver.SpanContext().SpanID())
+	want := fmt.Sprintf("00-%s-%s-01", send.SpanContext().TraceID(), send.SpanContext().SpanID())
 	if len(out) != 1 || ce.String(out[0], ce.Traceparent) != want {
-		t.Fatalf("emitted %d event(s), traceparent %q; want the delivery span %s", len(out), ce.String(out[0], ce.Traceparent), want)
+		t.Fatalf("emitted %d event(s), traceparent %q; want the send span %s", len(out), ce.String(out[0], ce.Traceparent), want)
 	}
+}
+
+func keys[V any](m map[string]V) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+func attrs(kvs []attribute.KeyValue) map[string]string {
+	m := map[string]string{}
+	for _, kv := range kvs {
+		m[string(kv.Key)] = kv.Value.Emit()
+	}
+	return m
 }
 
 // dataschema names the schema the payload follows: another one is refused
@@ -154,5 +204,28 @@ func TestDataschemaMustBeTheCatalogs(t *testing.T) {
 		if tt.status == 400 && r.Error().Field != "dataschema" {
 			t.Errorf("dataschema %q: refusal names %q, want dataschema", tt.schema, r.Error().Field)
 		}
+	}
+}
+
+// A send the sink refuses ends its span in error, error.type its status.
+func TestRefusedSendSpan(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	tracing.Use(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec)))
+	defer tracing.Use(nil)
+	h := handlertest.Start(t, newProbe(), nil)
+	h.Sink.Answer(http.StatusServiceUnavailable)
+	h.Send(t, handlertest.Event(t, events.PlaceOrder, placeData("o-r"), nil))
+	h.F.App().Flush(context.Background())
+	var send sdktrace.ReadOnlySpan
+	for _, s := range rec.Ended() {
+		if s.Name() == "send "+events.TopicOrders {
+			send = s
+		}
+	}
+	if send == nil {
+		t.Fatalf("no send span among %d", len(rec.Ended()))
+	}
+	if a := attrs(send.Attributes()); a["error.type"] != "503" || send.Status().Code != codes.Error {
+		t.Errorf("refused send: error.type %q, status %v; want 503 and Error", a["error.type"], send.Status())
 	}
 }

@@ -9,10 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/trace"
-
 	"orderflow.dev/shared/ce"
 	"orderflow.dev/shared/store"
 	"orderflow.dev/shared/tracing"
@@ -431,16 +427,16 @@ func (s *sweep) publish(ctx context.Context, c *chain, marks *marker) {
 			return
 		}
 		sendCtx, cancel := context.WithTimeout(s.sends, sendTimeout)
-		sendCtx, span := tracing.Start(tracing.WithParent(sendCtx, ce.String(it.Event, ce.Traceparent)), "outbox publish", trace.SpanKindProducer,
-			attribute.String("cloudevents.event_id", it.Event.ID()), attribute.String("cloudevents.event_type", it.Event.Type()))
+		sendCtx, span := sendSpan(sendCtx, it.Event)
 		// Stamped per attempt: the record that lands carries when it was
-		// sent, which is when the fact reached the log.
+		// sent, which is when the fact reached the log, and, while
+		// tracing, the send that put it there.
 		it.Event.SetExtension(ce.PublishedTime, time.Now().UTC())
-		err := s.relay.sender.Send(sendCtx, it.Event)
-		if err != nil {
-			span.SetStatus(codes.Error, err.Error())
+		if tp, ok := tracing.Traceparent(sendCtx); ok {
+			it.Event.SetExtension(ce.Traceparent, tp)
 		}
-		span.End()
+		err := s.relay.sender.Send(sendCtx, it.Event)
+		endSendSpan(span, err)
 		cancel()
 		if s.relay.observe != nil {
 			s.relay.observe(it.Event.Type(), err)

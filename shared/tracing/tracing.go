@@ -8,6 +8,13 @@
 // OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) is
 // set, and not at all otherwise: then every call here is a no-op on the
 // delivery path, and events still carry a traceparent per hop.
+//
+// Spans and the resource follow OpenTelemetry's semantic conventions as
+// semconv v1.43.0 states them (go.opentelemetry.io/otel/semconv/v1.43.0,
+// the newest the otel v1.47.0 module ships, the one its SDK's resource
+// detectors and otelhttp v0.72.0 use too, so schema URLs agree): the
+// messaging conventions for Kafka (messaging.go) and the FaaS ones for the
+// functions (faas.go). docs/tracing.md says which span is which.
 package tracing
 
 import (
@@ -23,6 +30,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -41,10 +49,9 @@ func Configured() bool {
 
 // Setup installs the process's tracer provider, exporting as service when
 // the environment asks for it (Configured). It returns the function that
-// flushes and stops it; with nothing configured, both are no-ops.
-// OTEL_SERVICE_NAME, when set, wins over service, as OpenTelemetry's
-// convention wants.
-func Setup(ctx context.Context, service string) (shutdown func(context.Context) error, err error) {
+// flushes and stops it; with nothing configured, both are no-ops. attrs
+// are more resource attributes (a function's faas.*, FaaS).
+func Setup(ctx context.Context, service string, attrs ...attribute.KeyValue) (shutdown func(context.Context) error, err error) {
 	if !Configured() || os.Getenv("OTEL_SDK_DISABLED") == "true" {
 		return func(context.Context) error { return nil }, nil
 	}
@@ -52,12 +59,9 @@ func Setup(ctx context.Context, service string) (shutdown func(context.Context) 
 	if err != nil {
 		return nil, fmt.Errorf("tracing: OTLP exporter: %w", err)
 	}
-	if name := os.Getenv("OTEL_SERVICE_NAME"); name != "" {
-		service = name
-	}
-	res, err := resource.Merge(resource.Default(), resource.NewSchemaless(attribute.String("service.name", service)))
+	res, err := Resource(ctx, service, attrs...)
 	if err != nil {
-		return nil, fmt.Errorf("tracing: resource: %w", err)
+		return nil, err
 	}
 	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
 	otel.SetTracerProvider(tp)
@@ -66,6 +70,24 @@ func Setup(ctx context.Context, service string) (shutdown func(context.Context) 
 		enabled.Store(false)
 		return tp.Shutdown(ctx)
 	}, nil
+}
+
+// Resource describes the process that records the spans: service.name
+// (service), attrs, the SDK and the host, and then what the environment
+// says, which wins: OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME, as the
+// SDK's environment detector reads them.
+func Resource(ctx context.Context, service string, attrs ...attribute.KeyValue) (*resource.Resource, error) {
+	res, err := resource.New(ctx,
+		resource.WithSchemaURL(semconv.SchemaURL),
+		resource.WithAttributes(append([]attribute.KeyValue{semconv.ServiceName(service)}, attrs...)...),
+		resource.WithTelemetrySDK(),
+		resource.WithHost(),
+		resource.WithFromEnv(), // last, so that it wins
+	)
+	if err != nil {
+		return nil, fmt.Errorf("tracing: the resource (OTEL_RESOURCE_ATTRIBUTES, OTEL_SERVICE_NAME): %w", err)
+	}
+	return res, nil
 }
 
 // Use makes tp the provider spans go to (tests record them in memory with
@@ -87,7 +109,11 @@ func Start(ctx context.Context, name string, kind trace.SpanKind, attrs ...attri
 	if !enabled.Load() {
 		return ctx, trace.SpanFromContext(context.Background()) // a no-op span
 	}
-	return otel.Tracer(Instrumentation).Start(ctx, name, trace.WithSpanKind(kind), trace.WithAttributes(attrs...))
+	return tracer().Start(ctx, name, trace.WithSpanKind(kind), trace.WithAttributes(attrs...))
+}
+
+func tracer() trace.Tracer {
+	return otel.Tracer(Instrumentation, trace.WithSchemaURL(semconv.SchemaURL))
 }
 
 // WithParent returns ctx holding the remote parent named by traceparent,
