@@ -18,7 +18,11 @@ import (
 // envCrashChild makes this test binary the process that is killed: it
 // starts a durable broker in the directory given, writes records one at
 // a time, commits a group's offset, and prints each acknowledgement.
-const envCrashChild = "ORDERFLOW_BROKER_CRASH_CHILD"
+// envCrashSync=1 has it sync every write.
+const (
+	envCrashChild = "ORDERFLOW_BROKER_CRASH_CHILD"
+	envCrashSync  = "ORDERFLOW_BROKER_CRASH_SYNC"
+)
 
 func TestMain(m *testing.M) {
 	if dir := os.Getenv(envCrashChild); dir != "" {
@@ -32,7 +36,11 @@ func TestMain(m *testing.M) {
 }
 
 func crashChild(dir string) error {
-	c, err := Start(WithDataDir(dir), WithSyncWrites())
+	opts := []Option{WithDataDir(dir)}
+	if os.Getenv(envCrashSync) == "1" {
+		opts = append(opts, WithSyncWrites())
+	}
+	c, err := Start(opts...)
 	if err != nil {
 		return err
 	}
@@ -93,13 +101,24 @@ func (committer) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.Con
 }
 
 // An acknowledged record survives a kill -9 of the process that holds the
-// embedded broker: WithDataDir and WithSyncWrites put it on disk before
-// the broker answers, and a broker started on the directory afterwards
-// serves it, with the consumer group's committed offset.
+// embedded broker: WithDataDir has it written to the log file before the
+// broker answers (the kernel keeps what was written when the process
+// dies), and a broker started on the directory afterwards serves it, with
+// the consumer group's committed offset. WithSyncWrites adds an fsync of
+// each write, for a crash of the machine too, which a test cannot make.
 func TestDurableBrokerKeepsWhatItAcknowledgedThroughAKill(t *testing.T) {
+	for _, sync := range []bool{false, true} {
+		t.Run(fmt.Sprintf("sync=%v", sync), func(t *testing.T) { killAndResume(t, sync) })
+	}
+}
+
+func killAndResume(t *testing.T, sync bool) {
 	dir := t.TempDir()
 	child := exec.Command(os.Args[0], "-test.run=^$")
 	child.Env = append(os.Environ(), envCrashChild+"="+dir)
+	if sync {
+		child.Env = append(child.Env, envCrashSync+"=1")
+	}
 	out, err := child.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -144,7 +163,7 @@ func TestDurableBrokerKeepsWhatItAcknowledgedThroughAKill(t *testing.T) {
 		t.Fatalf("the child acknowledged %d records and committed offset %d before it ended", acked+1, committed)
 	}
 
-	c := startCluster(t, WithDataDir(dir), WithSyncWrites())
+	c := startCluster(t, WithDataDir(dir))
 	cfg := mustConfig(t, WithClientID("after"))
 	client, err := sarama.NewClient(c.BootstrapServers(), cfg)
 	if err != nil {

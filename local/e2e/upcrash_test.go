@@ -16,7 +16,7 @@ import (
 // `demo --attach` as a user would, then `up --keep-state` on the same state
 // directory: every order the ingress accepted ends, and the invariants
 // hold. On the embedded broker the broker's log is in the state directory,
-// synced before the ingress answers 202 (before, it was in memory: 823 of
+// written to its log file before the ingress answers 202 (before, it was in memory: 823 of
 // 1,000 accepted orders were gone after the restart); on Apache Kafka the
 // topics outlive the plane anyway. The demo itself lives through it: its
 // follower of the orders topic reconnects (before, it panicked on the

@@ -58,12 +58,17 @@ type Options struct {
 	// BrokerPort fixes the embedded broker's port (0: any free port).
 	BrokerPort int
 	// BrokerDataDir, when set, makes the embedded broker durable: its log
-	// and its consumer groups' offsets live there, every write synced to
-	// disk before the broker answers it (so a 202 from the ingress means
-	// the record is on disk), and a start with the directory as a
-	// previous run left it (stopped or killed) resumes from it. Empty:
-	// the broker keeps everything in memory.
+	// and its consumer groups' offsets live there, every write written to
+	// the log file before the broker answers it (so a 202 from the
+	// ingress survives a crash of the process), and a start with the
+	// directory as a previous run left it (stopped or killed) resumes from
+	// it. Empty: the broker keeps everything in memory.
 	BrokerDataDir string
+	// BrokerSync, with BrokerDataDir, also syncs every write to disk
+	// before the answer (fsync), so a 202 survives a crash of the machine
+	// too; it costs about half the embedded saga's throughput
+	// (docs/performance.md).
+	BrokerSync bool
 	// TopicReplicas, when > 0, creates every topic with this replication
 	// factor instead of the KafkaTopics' replicas, and TopicMinInsync (> 0)
 	// sets min.insync.replicas on them: the production shape of the same
@@ -265,7 +270,10 @@ func (p *Plane) startKafka(ctx context.Context, step func(string, ...any)) error
 			opts = append(opts, broker.WithPort(p.opts.BrokerPort))
 		}
 		if p.opts.BrokerDataDir != "" {
-			opts = append(opts, broker.WithDataDir(p.opts.BrokerDataDir), broker.WithSyncWrites())
+			opts = append(opts, broker.WithDataDir(p.opts.BrokerDataDir))
+			if p.opts.BrokerSync {
+				opts = append(opts, broker.WithSyncWrites())
+			}
 		}
 	}
 	cluster, err := broker.Start(opts...)
@@ -303,7 +311,11 @@ func (p *Plane) startKafka(ctx context.Context, step func(string, ...any)) error
 	kind := "external"
 	switch {
 	case cluster.Embedded() && p.opts.BrokerDataDir != "":
-		kind = "embedded (kfake, its log in " + p.opts.BrokerDataDir + ", synced on every write)"
+		kind = "embedded (kfake, its log in " + p.opts.BrokerDataDir + ", written before every answer"
+		if p.opts.BrokerSync {
+			kind += " and synced"
+		}
+		kind += ")"
 	case cluster.Embedded():
 		kind = "embedded (kfake, in memory)"
 	}

@@ -145,6 +145,7 @@ type upFlags struct {
 	keepState         bool
 	holdLimit         time.Duration
 	gateLimit         time.Duration
+	brokerSync        bool
 	env               []string
 	dataPlane         string
 }
@@ -163,6 +164,7 @@ func (f *upFlags) register(cmd *cobra.Command) {
 	cmd.Flags().DurationVar(&f.pingEvery, "ping-every", 0, "fire the PingSources (outbox sweep, stalled-saga check) at this interval instead of their cron schedules")
 	cmd.Flags().BoolVar(&f.keepState, "keep-state", false, "resume the previous run in this state directory: keep the functions' databases and the embedded broker's log (with --brokers: the databases; the topics are Kafka's)")
 	cmd.Flags().DurationVar(&f.holdLimit, "hold-limit", source.DefaultHoldLimit, "longest a record may hold its partition while its dead-letter sink fails transiently; then its dead letter goes to the spool (<state-dir>/"+plane.SpoolDir+")")
+	cmd.Flags().BoolVar(&f.brokerSync, "broker-sync", false, "sync the embedded broker's log to disk before it answers each write, so an accepted order survives a crash of the machine, not only of orderflow (about half the throughput; docs/local-state.md)")
 	cmd.Flags().DurationVar(&f.gateLimit, "ready-hold-limit", source.DefaultGateLimit, "longest a delivery waits, in all, for a function that reports not ready (its store cannot write, say) before its retries count again and it may be dead-lettered")
 	cmd.Flags().StringVar(&f.dataPlane, "data-plane", dataPlaneLocal, "what carries events between Kafka and HTTP: "+dataPlaneLocal+" (the plane's own KafkaSink ingress and KafkaSources) or "+knplane.Name+" (Knative's Java receiver and dispatcher, built once by "+knplane.Script+")")
 	cmd.Flags().StringArrayVar(&f.env, "env", nil, "extra function environment VAR=value, or FUNCTION/VAR=value for one function (repeatable)")
@@ -221,6 +223,9 @@ func (f *upFlags) options(g *globals, stateDir string, progress *os.File) (plane
 	}
 	if len(f.brokers) == 0 {
 		opts.BrokerDataDir = filepath.Join(opts.StateDir, plane.BrokerDir)
+		opts.BrokerSync = f.brokerSync
+	} else if f.brokerSync {
+		return plane.Options{}, errors.New("--broker-sync is for the embedded broker; it cannot go with --brokers (a Kafka cluster's durability is its replication: acks=all, min.insync.replicas)")
 	}
 	opts.Brokers, opts.BrokerPort, opts.TopicReplicas, opts.TopicMinInsync = f.brokers, f.brokerPort, int16(f.topicReplicas), f.minInsync
 	opts.IngressPort, opts.APIPort, opts.DuplicateDelivery, opts.PingEvery = f.ingressPort, f.apiPort, f.duplicateDelivery, f.pingEvery
