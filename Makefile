@@ -73,7 +73,7 @@ test-replication:
 
 ## test-knative: build Knative's own Kafka data plane (Maven, a JDK 21+; once, cached in .cache/)
 ## and run the same records through it and through the local plane (local/knconform);
-## (see README, "Knative's own data plane beside ours")
+## (see docs/local-plane.md, "Knative's own data plane beside ours")
 test-knative:
 	scripts/knative-dataplane.sh build
 	cd local && go test -count=1 -v -timeout 20m -run TestSameRecordsThroughBothDataPlanes ./knconform/

@@ -589,7 +589,7 @@ func TestSameRecordsThroughBothDataPlanes(t *testing.T) {
 	}
 	for _, d := range want {
 		if !slices.Contains(got, d) {
-			t.Errorf("known difference gone (update testdata and the README): %s", d)
+			t.Errorf("known difference gone (update testdata and docs/local-plane.md): %s", d)
 		}
 	}
 }

@@ -2,5 +2,5 @@
 // KafkaSource and KafkaSink and through Knative's own dispatcher and
 // receiver (local/knplane), and compares what a subscriber received and
 // what was dead-lettered. Its test holds the known differences
-// (testdata/differences.txt); the README says why each is there.
+// (testdata/differences.txt); docs/local-plane.md says why each is there.
 package knconform

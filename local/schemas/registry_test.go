@@ -16,7 +16,7 @@ import (
 )
 
 // standInRegistry is NOT a real schema registry: no registry could be run
-// on this machine (see README, "Schemas and compatibility"). It implements
+// on this machine (see docs/schemas.md). It implements
 // the four endpoints `schemas push` uses the way Confluent Schema Registry
 // documents them (status codes, error_code bodies, idempotent
 // registration, 404 before the first version, AVRO as the default

@@ -235,7 +235,7 @@ func (a *App) Start(ctx context.Context) error {
 		return fmt.Errorf("%s: ORDERFLOW_RETENTION=%s: must be at least %s even with ORDERFLOW_ALLOW_SHORT_RETENTION, longer than a KafkaSource's retries of a delivery", a.name, a.cfg.Retention, MinShortRetention)
 	}
 	if !a.cfg.AllowShortRetention && a.cfg.Retention < MinRetention {
-		return fmt.Errorf("%s: ORDERFLOW_RETENTION=%s: must be at least %s, longer than any redelivery of an event (see the README's Bounded growth; ORDERFLOW_ALLOW_SHORT_RETENTION=true allows %s for soaks and tests)", a.name, a.cfg.Retention, MinRetention, MinShortRetention)
+		return fmt.Errorf("%s: ORDERFLOW_RETENTION=%s: must be at least %s, longer than any redelivery of an event (see docs/failure-handling.md, on the edge's tables; ORDERFLOW_ALLOW_SHORT_RETENTION=true allows %s for soaks and tests)", a.name, a.cfg.Retention, MinRetention, MinShortRetention)
 	}
 	if a.cfg.PruneInterval <= 0 {
 		return fmt.Errorf("%s: ORDERFLOW_PRUNE_INTERVAL=%s: must be positive", a.name, a.cfg.PruneInterval)

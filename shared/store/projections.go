@@ -48,7 +48,7 @@ type ProjectionVersionError struct {
 
 func (e *ProjectionVersionError) Error() string {
 	return fmt.Sprintf("projection %s/%s in the store was built by version %d, the code builds version %d: "+
-		"rebuild it from the log (orderflow replay %s --database NEW_URL, then point the function at NEW_URL; see the README's Replay)",
+		"rebuild it from the log (orderflow replay %s --database NEW_URL, then point the function at NEW_URL; see docs/replay.md)",
 		e.Component, e.Projection, e.Stored, e.Code, e.Component)
 }
 

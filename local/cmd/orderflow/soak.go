@@ -59,7 +59,7 @@ placing, and writes every sample to --out (JSON) with a picture beside it
 ORDERFLOW_PRUNE_INTERVAL, so pruning shows within a short soak; a retention
 under an hour (at least 2m) also sets ORDERFLOW_ALLOW_SHORT_RETENTION, which
 covers the KafkaSources' retries but not a dispatcher outage or a replay
-from a dead-letter topic (see the README's Bounded growth).
+from a dead-letter topic (see docs/failure-handling.md, on the edge's tables).
 
 Database sizes are of SQLite only (the files under <state-dir>/soak/db).
 It exits non-zero if an order did not end, ended other than predicted, or an
