@@ -53,6 +53,12 @@ func TestUpFailsFastOnBadConfig(t *testing.T) {
 			want:   []string{"function inventory failed to start", "ORDERFLOW_DATABASE_URL", `unsupported database scheme "mysql"`},
 		},
 		{
+			name:   "a function's own setting that is not a number",
+			args:   []string{"up", "--env", "payment/PAYMENT_DECLINE_ABOVE_CENTS=lots"},
+			within: 30 * time.Second,
+			want:   []string{"function payment failed to start", `PAYMENT_DECLINE_ABOVE_CENTS="lots": want a whole number of cents >= 0`},
+		},
+		{
 			name:   "bad replication settings",
 			args:   []string{"up", "--topic-replicas", "1", "--min-insync-replicas", "2"},
 			within: 5 * time.Second,
