@@ -33,6 +33,9 @@ type Function struct {
 func New() *Function {
 	app := handler.New("payment", handler.Publishes(), handler.WithMigrations(migrations...))
 	f := &Function{Lifecycle: app.Lifecycle()}
+	// Every step loads the order's payment under its lock, decides, makes
+	// the gateway call the decision asks for, and writes the row only from
+	// the state it was read in.
 	f.step = handler.Step[string, Payment, Decision]{Load: loadPayment, Act: f.callGateway, Save: savePayment, Emits: Decision.emitted}
 	handler.On(app, events.OrderCreated, f.created)
 	handler.On(app, events.InventoryReserved, f.reserved)
