@@ -42,6 +42,20 @@ type Config struct {
 	Lateness time.Duration `envconfig:"ANALYTICS_LATENESS" default:"2m"`
 }
 
+// Validate checks what envconfig decoded; errors name the variable.
+func (c *Config) Validate() error {
+	if c.StallAfter <= 0 {
+		return fmt.Errorf("ANALYTICS_STALL_AFTER=%s: must be positive", c.StallAfter)
+	}
+	if c.Lateness < 0 {
+		return fmt.Errorf("ANALYTICS_LATENESS=%s: must not be negative", c.Lateness)
+	}
+	if c.StallBatch < 1 {
+		return fmt.Errorf("ANALYTICS_STALL_BATCH=%d: must be at least 1", c.StallBatch)
+	}
+	return nil
+}
+
 // Function is the analytics function.
 type Function struct {
 	handler.Lifecycle
@@ -87,17 +101,8 @@ func New() *Function {
 
 // Start reads the configuration and starts the shared edge.
 func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
-	if err := handler.ReadEnv(&f.cfg); err != nil {
+	if err := handler.ReadConfig(&f.cfg); err != nil {
 		return fmt.Errorf("analytics: bad configuration: %w", err)
-	}
-	if f.cfg.StallAfter <= 0 {
-		return fmt.Errorf("analytics: ANALYTICS_STALL_AFTER=%s: must be positive", f.cfg.StallAfter)
-	}
-	if f.cfg.Lateness < 0 {
-		return fmt.Errorf("analytics: ANALYTICS_LATENESS=%s: must not be negative", f.cfg.Lateness)
-	}
-	if f.cfg.StallBatch < 1 {
-		return fmt.Errorf("analytics: ANALYTICS_STALL_BATCH=%d: must be at least 1", f.cfg.StallBatch)
 	}
 	return f.Lifecycle.Start(ctx, cfg)
 }

@@ -11,10 +11,10 @@ import (
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
-	"github.com/kelseyhightower/envconfig"
 
 	"orderflow.dev/shared/ce"
 	"orderflow.dev/shared/events"
+	"orderflow.dev/shared/handler"
 	"orderflow.dev/shared/handlertest"
 	"orderflow.dev/shared/store"
 )
@@ -321,10 +321,34 @@ func TestAStoreOfAnotherProjectionVersionIsRefusedAtStart(t *testing.T) {
 
 func TestTheLatenessDefaultIsDefaultLateness(t *testing.T) {
 	var cfg Config
-	if err := envconfig.Process("", &cfg); err != nil {
+	if err := handler.ReadConfig(&cfg); err != nil {
 		t.Fatal(err)
 	}
 	if cfg.Lateness != DefaultLateness {
 		t.Fatalf("ANALYTICS_LATENESS defaults to %s, DefaultLateness is %s", cfg.Lateness, DefaultLateness)
+	}
+}
+
+func TestBadSettingsNameTheVariable(t *testing.T) {
+	tests := []struct{ key, value, want string }{
+		{"ANALYTICS_STALL_AFTER", "", `ANALYTICS_STALL_AFTER="": want a duration such as 500ms, 5s or 2m`},
+		{"ANALYTICS_STALL_AFTER", "soon", `ANALYTICS_STALL_AFTER="soon": want a duration`},
+		{"ANALYTICS_STALL_AFTER", "0s", "ANALYTICS_STALL_AFTER=0s: must be positive"},
+		{"ANALYTICS_STALL_AFTER", "-1m", "ANALYTICS_STALL_AFTER=-1m0s: must be positive"},
+		{"ANALYTICS_LATENESS", "-1s", "ANALYTICS_LATENESS=-1s: must not be negative"},
+		{"ANALYTICS_STALL_BATCH", "", `ANALYTICS_STALL_BATCH="": want a whole number`},
+		{"ANALYTICS_STALL_BATCH", "lots", `ANALYTICS_STALL_BATCH="lots": want a whole number`},
+		{"ANALYTICS_STALL_BATCH", "0", "ANALYTICS_STALL_BATCH=0: must be at least 1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.key+"="+tt.value, func(t *testing.T) {
+			t.Setenv(tt.key, tt.value)
+			// A database nobody can open: a bad setting must fail first.
+			t.Setenv("ORDERFLOW_DATABASE_URL", "nosuch://db")
+			err := New().Start(context.Background(), nil)
+			if err == nil || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("error %v, want one line saying %q", err, tt.want)
+			}
+		})
 	}
 }

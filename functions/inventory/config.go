@@ -17,11 +17,20 @@ var defaultStock []byte
 
 // Config is the inventory function's own configuration. At most one of the
 // two settings may be given; either replaces the built-in stock.json.
+// handler.ReadConfig decodes it and calls Validate.
 type Config struct {
 	// StockFile is a JSON object of SKU -> quantity.
 	StockFile string `envconfig:"INVENTORY_STOCK_FILE"`
-	// Stock is the same inline, as "sku-a=10,sku-b=5".
-	Stock string `envconfig:"INVENTORY_STOCK"`
+	// Stock is the same inline, as "sku-a=10,sku-b=5"; nil when not given.
+	Stock StockList `envconfig:"INVENTORY_STOCK"`
+}
+
+// Validate refuses the two settings given together.
+func (c *Config) Validate() error {
+	if c.StockFile != "" && c.Stock != nil {
+		return fmt.Errorf("INVENTORY_STOCK_FILE and INVENTORY_STOCK are both set: set one of them")
+	}
+	return nil
 }
 
 // skuPattern is the SKU pattern of the event schemas: stock under any other
@@ -32,11 +41,8 @@ var skuPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,63}$`)
 // from. Every error names the setting and the entry at fault.
 func initialStock(cfg Config) (map[string]int, string, error) {
 	switch {
-	case cfg.StockFile != "" && cfg.Stock != "":
-		return nil, "", fmt.Errorf("INVENTORY_STOCK_FILE and INVENTORY_STOCK are both set: set one of them")
-	case cfg.Stock != "":
-		s, err := parseStockList(cfg.Stock)
-		return s, "INVENTORY_STOCK", err
+	case cfg.Stock != nil:
+		return cfg.Stock, "INVENTORY_STOCK", nil
 	case cfg.StockFile != "":
 		raw, err := os.ReadFile(cfg.StockFile)
 		if err != nil {
@@ -51,11 +57,17 @@ func initialStock(cfg Config) (map[string]int, string, error) {
 	}
 }
 
-// parseStockList reads "sku-a=10, sku-b=5". Empty entries (a trailing
-// comma) are allowed; a SKU given twice is not, since one of the two
-// quantities would be silently lost.
-func parseStockList(list string) (map[string]int, error) {
-	out := map[string]int{}
+// StockList is INVENTORY_STOCK as envconfig decodes it (Decode), from
+// "sku-a=10, sku-b=5". Set but empty is not given. Empty entries (a
+// trailing comma) are allowed; a SKU given twice is not, since one of the
+// two quantities would be silently lost. Errors name the entry at fault.
+type StockList map[string]int
+
+func (s *StockList) Decode(list string) error {
+	if list == "" {
+		return nil
+	}
+	out := StockList{}
 	for _, entry := range strings.Split(list, ",") {
 		entry = strings.TrimSpace(entry)
 		if entry == "" {
@@ -63,25 +75,26 @@ func parseStockList(list string) (map[string]int, error) {
 		}
 		sku, qty, ok := strings.Cut(entry, "=")
 		if !ok {
-			return nil, fmt.Errorf("INVENTORY_STOCK: entry %q: want sku=quantity", entry)
+			return fmt.Errorf("entry %q: want sku=quantity", entry)
 		}
 		sku, qty = strings.TrimSpace(sku), strings.TrimSpace(qty)
 		n, err := strconv.Atoi(qty)
 		if err != nil || n < 0 {
-			return nil, fmt.Errorf("INVENTORY_STOCK: entry %q: quantity %q is not a whole number >= 0", entry, qty)
+			return fmt.Errorf("entry %q: quantity %q is not a whole number >= 0", entry, qty)
 		}
 		if err := checkSKU(sku); err != nil {
-			return nil, fmt.Errorf("INVENTORY_STOCK: entry %q: %v", entry, err)
+			return fmt.Errorf("entry %q: %v", entry, err)
 		}
 		if _, dup := out[sku]; dup {
-			return nil, fmt.Errorf("INVENTORY_STOCK: entry %q: %s is listed twice", entry, sku)
+			return fmt.Errorf("entry %q: %s is listed twice", entry, sku)
 		}
 		out[sku] = n
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("INVENTORY_STOCK: no entries; want \"sku-a=10,sku-b=5\"")
+		return fmt.Errorf("no entries; want \"sku-a=10,sku-b=5\"")
 	}
-	return out, nil
+	*s = out
+	return nil
 }
 
 // parseStockJSON reads {"sku-a": 10, ...}.

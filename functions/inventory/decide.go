@@ -87,6 +87,8 @@ type Decision struct {
 	Warning string
 }
 
+func (d Decision) emitted() []saga.Emit { return d.Emits }
+
 // DecideCreated reserves all lines of a new order, or none of them.
 func DecideCreated(r Reservation, stock Stock, d events.OrderCreatedData) Decision {
 	if r.State != StateNone {

@@ -29,6 +29,7 @@ type Function struct {
 	// only handles events) once every configured SKU is in the store.
 	stock        map[string]int
 	stockSetting string
+	step         handler.Step[string, Reservation, Decision]
 }
 
 // New builds the function; func-go calls it once per process.
@@ -36,6 +37,10 @@ func New() *Function {
 	f := &Function{}
 	app := handler.New("inventory", handler.Publishes(), handler.WithMigrations(migrations...), handler.WithStartHook(f.seed))
 	f.Lifecycle = app.Lifecycle()
+	// Every step loads the order's reservation under its lock, decides,
+	// warns the operator of what it found wrong, and writes the decision
+	// with guarded updates.
+	f.step = handler.Step[string, Reservation, Decision]{Load: loadReservation, Act: f.warn, Save: saveDecision, Emits: Decision.emitted}
 	handler.On(app, events.OrderCreated, f.created)
 	handler.On(app, events.OrderConfirmed, f.confirmed)
 	handler.On(app, events.OrderCancelled, f.cancelled)
@@ -52,7 +57,7 @@ func New() *Function {
 // relay), which seeds the SKUs the store does not have yet.
 func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
 	var own Config
-	if err := handler.ReadEnv(&own); err != nil {
+	if err := handler.ReadConfig(&own); err != nil {
 		return fmt.Errorf("inventory: bad configuration: %w", err)
 	}
 	// Checked before the store opens, so a bad setting fails fast and
@@ -79,7 +84,7 @@ func (f *Function) seed(ctx context.Context, db *store.DB) error {
 }
 
 func (f *Function) created(ctx context.Context, tx *store.Tx, in handler.In[events.OrderCreatedData]) ([]saga.Emit, error) {
-	return f.react(ctx, tx, in.Data.OrderID, func(r Reservation) (Decision, error) {
+	return f.step.Run(ctx, tx, in.Data.OrderID, func(r Reservation) (Decision, error) {
 		var stock Stock
 		if r.State == StateNone { // decided already otherwise: lock no stock for nothing
 			var err error
@@ -92,34 +97,22 @@ func (f *Function) created(ctx context.Context, tx *store.Tx, in handler.In[even
 }
 
 func (f *Function) confirmed(ctx context.Context, tx *store.Tx, in handler.In[events.OrderConfirmedData]) ([]saga.Emit, error) {
-	return f.react(ctx, tx, in.Data.OrderID, func(r Reservation) (Decision, error) { return DecideConfirmed(r, in.Data) })
+	return f.step.Run(ctx, tx, in.Data.OrderID, func(r Reservation) (Decision, error) { return DecideConfirmed(r, in.Data) })
 }
 
 func (f *Function) cancelled(ctx context.Context, tx *store.Tx, in handler.In[events.OrderCancelledData]) ([]saga.Emit, error) {
-	return f.react(ctx, tx, in.Data.OrderID, func(r Reservation) (Decision, error) { return DecideCancelled(r, in.Data), nil })
+	return f.step.Run(ctx, tx, in.Data.OrderID, func(r Reservation) (Decision, error) { return DecideCancelled(r, in.Data), nil })
 }
 
 func (f *Function) query(ctx context.Context, db *store.DB, _ handler.In[events.InventoryQueryData]) (any, error) {
 	return readView(ctx, db)
 }
 
-// react is the shape of every inventory step: load the order's
-// reservation, decide, and write the decision in the event's transaction;
-// the edge commits it with the events to publish.
-func (f *Function) react(ctx context.Context, tx *store.Tx, orderID string, decide func(Reservation) (Decision, error)) ([]saga.Emit, error) {
-	r, err := loadReservation(ctx, tx, orderID)
-	if err != nil {
-		return nil, err
-	}
-	d, err := decide(r)
-	if err != nil {
-		return nil, err
-	}
+// warn tells the operator what a decision found wrong although nothing is
+// left to do about it (a confirmation of stock that is not held).
+func (f *Function) warn(_ context.Context, orderID string, _ Reservation, d Decision) (Decision, error) {
 	if d.Warning != "" {
 		f.App().Log().Warn(d.Warning, "correlationid", orderID)
 	}
-	if err := save(ctx, tx, r, d); err != nil {
-		return nil, err
-	}
-	return d.Emits, nil
+	return d, nil
 }

@@ -336,6 +336,8 @@ func TestBadStockSettingsNameTheVariableAndEntry(t *testing.T) {
 	}{
 		{"not a number", map[string]string{"INVENTORY_STOCK": "sku-a=1,sku-b=ten"}, []string{"INVENTORY_STOCK", `"sku-b=ten"`}},
 		{"negative", map[string]string{"INVENTORY_STOCK": "sku-a=-1"}, []string{"INVENTORY_STOCK", `"sku-a=-1"`}},
+		{"empty quantity", map[string]string{"INVENTORY_STOCK": "sku-a="}, []string{`INVENTORY_STOCK="sku-a="`, `quantity "" is not a whole number >= 0`}},
+		{"blank", map[string]string{"INVENTORY_STOCK": "  "}, []string{"INVENTORY_STOCK", "no entries"}},
 		{"no equals sign", map[string]string{"INVENTORY_STOCK": "sku-a=1,sku-b"}, []string{"INVENTORY_STOCK", `"sku-b"`}},
 		{"SKU that can never be ordered", map[string]string{"INVENTORY_STOCK": "Sku A=1"}, []string{"INVENTORY_STOCK", `"Sku A=1"`}},
 		{"SKU twice", map[string]string{"INVENTORY_STOCK": "sku-a=1,sku-a=2"}, []string{"INVENTORY_STOCK", `"sku-a=2"`, "twice"}},
@@ -360,6 +362,9 @@ func TestBadStockSettingsNameTheVariableAndEntry(t *testing.T) {
 			err := New().Start(context.Background(), nil)
 			if err == nil {
 				t.Fatal("started")
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Fatalf("error is not one line: %q", err)
 			}
 			for _, w := range tt.want {
 				if !strings.Contains(err.Error(), w) {

@@ -123,7 +123,7 @@ func loadStock(ctx context.Context, tx *store.Tx, skus []string) (Stock, error) 
 	return out, rows.Err()
 }
 
-// save writes a decision made against reservation prev.
+// saveDecision writes a decision made against reservation prev.
 //
 // Both writes are guarded so that a decision taken on a state that changed
 // meanwhile (two deliveries racing on PostgreSQL, where transactions do not
@@ -135,7 +135,7 @@ func loadStock(ctx context.Context, tx *store.Tx, skus []string) (Stock, error) 
 // The counters move in SKU order, the order loadStock locks them in, so a
 // transaction that did not lock them first (confirmed, cancelled) still
 // takes its row locks in the one global order.
-func save(ctx context.Context, tx *store.Tx, prev Reservation, d Decision) error {
+func saveDecision(ctx context.Context, tx *store.Tx, _ string, prev Reservation, d Decision) error {
 	moves := slices.Clone(d.Moves)
 	slices.SortStableFunc(moves, func(a, b Move) int { return strings.Compare(a.SKU, b.SKU) })
 	for _, m := range moves {

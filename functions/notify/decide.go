@@ -96,6 +96,8 @@ type Decision struct {
 	Emits   []saga.Emit
 }
 
+func (d Decision) emitted() []saga.Emit { return d.Emits }
+
 // DecideSend decides, from what was recorded for this (order, outcome),
 // whether the notification goes to the channel.
 func DecideSend(prior Status, n Notification, channel string) Decision {

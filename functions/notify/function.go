@@ -27,12 +27,18 @@ type Function struct {
 	channel Channel
 	// stdout is where the log channel writes; tests replace it.
 	stdout io.Writer
+	step   handler.Step[Notification, Status, Decision]
 }
 
 // New builds the function; func-go calls it once per process.
 func New() *Function {
 	app := handler.New("notify", handler.Publishes(), handler.WithMigrations(migrations...))
 	f := &Function{Lifecycle: app.Lifecycle(), stdout: os.Stdout}
+	// Every step loads what was recorded for the (order, outcome) under its
+	// lock, decides, delivers, and records the final answer, so the
+	// customer is told at most once per (order, outcome), whatever event id
+	// the outcome arrives under.
+	f.step = handler.Step[Notification, Status, Decision]{Load: loadStatus, Act: f.deliver, Save: f.record, Emits: Decision.emitted}
 	handler.On(app, events.OrderConfirmed, f.confirmed)
 	handler.On(app, events.OrderCancelled, f.cancelled)
 	// The orders topic also carries the place command and order.created:
@@ -45,7 +51,7 @@ func New() *Function {
 // edge. A channel that cannot work is a start error, not a stream of 503s.
 func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
 	var own Config
-	if err := handler.ReadEnv(&own); err != nil {
+	if err := handler.ReadConfig(&own); err != nil {
 		return fmt.Errorf("notify: bad configuration: %w", err)
 	}
 	ch, err := NewChannel(own, f.stdout)
@@ -57,17 +63,17 @@ func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
 }
 
 func (f *Function) confirmed(ctx context.Context, tx *store.Tx, in handler.In[events.OrderConfirmedData]) ([]saga.Emit, error) {
-	return f.react(ctx, tx, ComposeConfirmed(in.Data))
+	n := ComposeConfirmed(in.Data)
+	return f.step.Run(ctx, tx, n, func(prior Status) (Decision, error) { return DecideSend(prior, n, f.channel.Name()), nil })
 }
 
 func (f *Function) cancelled(ctx context.Context, tx *store.Tx, in handler.In[events.OrderCancelledData]) ([]saga.Emit, error) {
-	return f.react(ctx, tx, ComposeCancelled(in.Data))
+	n := ComposeCancelled(in.Data)
+	return f.step.Run(ctx, tx, n, func(prior Status) (Decision, error) { return DecideSend(prior, n, f.channel.Name()), nil })
 }
 
-// react is the shape of every notify step: load what was recorded for the
-// (order, outcome), decide, deliver and record the answer, so the customer
-// is told at most once per (order, outcome), whatever event id the outcome
-// arrives under.
+// deliver hands the notification to the channel when the decision says so,
+// and decides on its answer.
 //
 // The delivery runs inside the edge's transaction, on purpose: the
 // recorded status, the processed event id and notification.sent in the
@@ -78,19 +84,17 @@ func (f *Function) cancelled(ctx context.Context, tx *store.Tx, in handler.In[ev
 // so the receiver can drop the repeat. The price is that the transaction
 // stays open for up to NOTIFY_WEBHOOK_TIMEOUT (with SQLite's single
 // connection, the readiness ping waits that long too).
-func (f *Function) react(ctx context.Context, tx *store.Tx, n Notification) ([]saga.Emit, error) {
-	prior, err := loadStatus(ctx, tx, n.OrderID, n.Outcome)
-	if err != nil {
-		return nil, err
+func (f *Function) deliver(ctx context.Context, n Notification, _ Status, d Decision) (Decision, error) {
+	if !d.Deliver {
+		return d, nil
 	}
-	d := DecideSend(prior, n, f.channel.Name())
-	if d.Deliver {
-		if d, err = DecideDelivered(n, f.channel.Name(), f.channel.Deliver(ctx, n)); err != nil {
-			return nil, err
-		}
-	}
+	return DecideDelivered(n, f.channel.Name(), f.channel.Deliver(ctx, n))
+}
+
+// record keeps a final answer; an outcome told already has none to keep.
+func (f *Function) record(ctx context.Context, tx *store.Tx, n Notification, _ Status, d Decision) error {
 	if d.Status == StatusNone {
-		return nil, nil
+		return nil
 	}
-	return d.Emits, saveStatus(ctx, tx, n, f.channel.Name(), d)
+	return saveStatus(ctx, tx, n, f.channel.Name(), d)
 }

@@ -29,12 +29,12 @@ var migrations = []string{
 // taking that outcome's lock for the rest of the transaction: two
 // deliveries of one outcome (under two event ids) then never both reach
 // the channel; the second waits, finds the row and tells nobody again.
-func loadStatus(ctx context.Context, tx *store.Tx, orderID, outcome string) (Status, error) {
-	if err := tx.Lock(ctx, "notify/"+orderID+"/"+outcome); err != nil {
+func loadStatus(ctx context.Context, tx *store.Tx, n Notification) (Status, error) {
+	if err := tx.Lock(ctx, "notify/"+n.OrderID+"/"+n.Outcome); err != nil {
 		return StatusNone, err
 	}
 	var s string
-	err := tx.QueryRow(ctx, `SELECT status FROM notifications WHERE order_id = ? AND outcome = ?`, orderID, outcome).Scan(&s)
+	err := tx.QueryRow(ctx, `SELECT status FROM notifications WHERE order_id = ? AND outcome = ?`, n.OrderID, n.Outcome).Scan(&s)
 	if errors.Is(err, sql.ErrNoRows) {
 		return StatusNone, nil
 	}

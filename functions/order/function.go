@@ -42,12 +42,26 @@ type Config struct {
 type Function struct {
 	handler.Lifecycle
 	prices Prices
+	step   handler.Step[cause, Order, []saga.Emit]
 }
+
+// cause is what an order step is about: the event, and its payload, which
+// names the order and gives the timeline its line.
+type cause struct {
+	event event.Event
+	data  any // by value, as the catalog decodes it
+}
+
+func causeOf[P any](in handler.In[P]) cause { return cause{event: in.Event, data: in.Data} }
 
 // New builds the function; func-go calls it once per process.
 func New() *Function {
 	app := handler.New("order", handler.Publishes(), handler.WithMigrations(migrations...), handler.WithProjections(projections...))
 	f := &Function{Lifecycle: app.Lifecycle()}
+	// Every step folds the order's events under its lock, decides, notes
+	// the event in the timeline and appends the facts decided, whose
+	// version numbers are the optimistic check.
+	f.step = handler.Step[cause, Order, []saga.Emit]{Load: loadCause, Save: saveDecided, Emits: func(e []saga.Emit) []saga.Emit { return e }}
 	handler.On(app, events.PlaceOrder, f.place)
 	handler.On(app, events.InventoryRejected, f.stockRejected)
 	handler.On(app, events.PaymentCompleted, f.paid)
@@ -98,7 +112,7 @@ func loadPrices(file string) (Prices, error) {
 // Start loads the catalog and starts the shared edge (store, outbox relay).
 func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
 	var own Config
-	if err := handler.ReadEnv(&own); err != nil {
+	if err := handler.ReadConfig(&own); err != nil {
 		return fmt.Errorf("order: bad configuration: %w", err)
 	}
 	prices, err := loadPrices(own.CatalogFile)
@@ -112,70 +126,28 @@ func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
 // place: the place-order command. Refusals (unknown SKU, reused id) are
 // answered 4xx and so end in the dead-letter topic with their reason.
 func (f *Function) place(ctx context.Context, tx *store.Tx, in handler.In[events.PlaceOrderData]) ([]saga.Emit, error) {
-	o, err := loadOrder(ctx, tx, in.Data.OrderID)
-	if err != nil {
-		return nil, err
-	}
-	emits, err := DecidePlace(o, in.Data, f.prices)
-	if err != nil {
-		return nil, err
-	}
-	summary := placedSummary(in.Data)
-	if len(emits) == 0 {
-		summary = repeatedPlacementSummary
-	}
-	if err := recordTimeline(ctx, tx, in.Data.OrderID, in.Event, summary); err != nil {
-		return nil, err
-	}
-	_, err = appendEvents(ctx, tx, o, in.Event, emits)
-	return emits, err
+	return f.step.Run(ctx, tx, causeOf(in), func(o Order) ([]saga.Emit, error) { return DecidePlace(o, in.Data, f.prices) })
 }
 
 func (f *Function) stockRejected(ctx context.Context, tx *store.Tx, in handler.In[events.InventoryRejectedData]) ([]saga.Emit, error) {
-	return react(ctx, tx, in.Event, in.Data.OrderID, summaryOf(in.Data), func(o Order) ([]saga.Emit, error) {
-		return DecideStockRejected(o, in.Data)
-	})
+	return f.step.Run(ctx, tx, causeOf(in), func(o Order) ([]saga.Emit, error) { return DecideStockRejected(o, in.Data) })
 }
 
 func (f *Function) paid(ctx context.Context, tx *store.Tx, in handler.In[events.PaymentCompletedData]) ([]saga.Emit, error) {
-	return react(ctx, tx, in.Event, in.Data.OrderID, summaryOf(in.Data), func(o Order) ([]saga.Emit, error) {
-		return DecidePaid(o, in.Data)
-	})
+	return f.step.Run(ctx, tx, causeOf(in), func(o Order) ([]saga.Emit, error) { return DecidePaid(o, in.Data) })
 }
 
 func (f *Function) paymentFailed(ctx context.Context, tx *store.Tx, in handler.In[events.PaymentFailedData]) ([]saga.Emit, error) {
-	return react(ctx, tx, in.Event, in.Data.OrderID, summaryOf(in.Data), func(o Order) ([]saga.Emit, error) {
-		return DecidePaymentFailed(o, in.Data)
-	})
+	return f.step.Run(ctx, tx, causeOf(in), func(o Order) ([]saga.Emit, error) { return DecidePaymentFailed(o, in.Data) })
 }
 
 // stalled: analytics saw no progress for too long; give up on the order.
 func (f *Function) stalled(ctx context.Context, tx *store.Tx, in handler.In[events.SagaStalledData]) ([]saga.Emit, error) {
-	return react(ctx, tx, in.Event, in.Data.OrderID, summaryOf(in.Data), func(o Order) ([]saga.Emit, error) {
-		return DecideStalled(o, in.Data)
-	})
+	return f.step.Run(ctx, tx, causeOf(in), func(o Order) ([]saga.Emit, error) { return DecideStalled(o, in.Data) })
 }
 
 func (f *Function) query(ctx context.Context, db *store.DB, in handler.In[events.OrderQueryData]) (any, error) {
 	return readView(ctx, db, in.Data.OrderID)
-}
-
-// react is the shape of every saga step after placement: fold the order,
-// decide, append what was decided, note the event in the timeline.
-func react(ctx context.Context, tx *store.Tx, e event.Event, orderID, summary string, decide func(Order) ([]saga.Emit, error)) ([]saga.Emit, error) {
-	o, err := loadOrder(ctx, tx, orderID)
-	if err != nil {
-		return nil, err
-	}
-	emits, err := decide(o)
-	if err != nil {
-		return nil, err
-	}
-	if err := recordTimeline(ctx, tx, orderID, e, summary); err != nil {
-		return nil, err
-	}
-	_, err = appendEvents(ctx, tx, o, e, emits)
-	return emits, err
 }
 
 // noteOwnFacts writes each fact the order function emits into the order's
@@ -203,6 +175,18 @@ func placedSummary(cmd events.PlaceOrderData) string {
 }
 
 const repeatedPlacementSummary = "repeated place-order command: no change"
+
+// timelineNote is the timeline's line for an event the order decided on,
+// given what it decided.
+func timelineNote(data any, decided []saga.Emit) string {
+	if cmd, ok := data.(events.PlaceOrderData); ok {
+		if len(decided) == 0 {
+			return repeatedPlacementSummary
+		}
+		return placedSummary(cmd)
+	}
+	return summaryOf(data)
+}
 
 // summaryOf is the timeline's line for any other event the order notes: its
 // own facts and the other steps' (payload by value, as the catalog decodes

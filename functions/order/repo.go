@@ -90,6 +90,21 @@ func loadOrder(ctx context.Context, tx *store.Tx, orderID string) (Order, error)
 	return o, rows.Err()
 }
 
+// loadCause loads the order an event names (see loadOrder).
+func loadCause(ctx context.Context, tx *store.Tx, c cause) (Order, error) {
+	return loadOrder(ctx, tx, events.Key(c.data))
+}
+
+// saveDecided notes the event in the order's timeline and appends what was
+// decided on o (see appendEvents).
+func saveDecided(ctx context.Context, tx *store.Tx, c cause, o Order, decided []saga.Emit) error {
+	if err := recordTimeline(ctx, tx, o.ID, c.event, timelineNote(c.data, decided)); err != nil {
+		return err
+	}
+	_, err := appendEvents(ctx, tx, o, c.event, decided)
+	return err
+}
+
 // appendEvents stores the aggregate's new events after version o.Version.
 // The primary key (order_id, version) is the optimistic concurrency check:
 // if another delivery appended first, the insert fails, the transaction

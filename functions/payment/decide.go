@@ -3,6 +3,7 @@ package function
 import (
 	"errors"
 
+	"orderflow.dev/functions/payment/gateway"
 	"orderflow.dev/shared/events"
 	"orderflow.dev/shared/saga"
 )
@@ -70,6 +71,8 @@ type Decision struct {
 	Emits []saga.Emit
 }
 
+func (d Decision) emitted() []saga.Emit { return d.Emits }
+
 // ChargeKey and RefundKey are the gateway idempotency keys. They are
 // derived from the order alone, never from the delivery, so every retry and
 // every re-sent event of one order asks for the same one charge and the
@@ -111,7 +114,7 @@ func DecideReserved(p Payment, d events.InventoryReservedData) (Decision, error)
 
 // Charged folds the outcome of the charge into the payment.
 func Charged(p Payment, chargeID string, err error) (Decision, error) {
-	var declined *Declined
+	var declined *gateway.Declined
 	switch {
 	case err == nil:
 		next := p

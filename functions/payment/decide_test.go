@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"testing"
 
+	"orderflow.dev/functions/payment/gateway"
 	"orderflow.dev/shared/events"
 	"orderflow.dev/shared/saga"
 )
@@ -99,9 +100,9 @@ func TestChargeOutcome(t *testing.T) {
 	}{
 		{"charged: payment.completed carries the charge id", "ch_9", nil, "", StateCharged,
 			saga.Emit{Type: events.PaymentCompleted, Data: events.PaymentCompletedData{OrderID: "o-1", PaymentID: "ch_9", AmountCents: 4500, Currency: "EUR"}}},
-		{"declined: payment.failed carries the gateway's reason", "", &Declined{Reason: "insufficient_funds", Detail: "no money"}, "", StateDeclined,
+		{"declined: payment.failed carries the gateway's reason", "", &gateway.Declined{Reason: "insufficient_funds", Detail: "no money"}, "", StateDeclined,
 			saga.Emit{Type: events.PaymentFailed, Data: events.PaymentFailedData{OrderID: "o-1", AmountCents: 4500, Currency: "EUR", Reason: "insufficient_funds", Detail: "no money"}}},
-		{"a wrapped decline is still a decline", "", fmt.Errorf("gateway: %w", &Declined{Reason: "card_declined", Detail: "d"}), "", StateDeclined,
+		{"a wrapped decline is still a decline", "", fmt.Errorf("gateway: %w", &gateway.Declined{Reason: "card_declined", Detail: "d"}), "", StateDeclined,
 			saga.Emit{Type: events.PaymentFailed, Data: events.PaymentFailedData{OrderID: "o-1", AmountCents: 4500, Currency: "EUR", Reason: "card_declined", Detail: "d"}}},
 		{"gateway error: retried, nothing decided", "", errors.New("connection reset"), saga.KindRetry, "", saga.Emit{}},
 	}

@@ -14,6 +14,8 @@ import (
 	"context"
 	"fmt"
 
+	"orderflow.dev/functions/payment/gateway"
+	"orderflow.dev/functions/payment/gateway/sim"
 	"orderflow.dev/shared/events"
 	"orderflow.dev/shared/handler"
 	"orderflow.dev/shared/saga"
@@ -23,13 +25,18 @@ import (
 // Function is the payment function.
 type Function struct {
 	handler.Lifecycle
-	gateway Gateway
+	gateway gateway.Gateway
+	step    handler.Step[string, Payment, Decision]
 }
 
 // New builds the function; func-go calls it once per process.
 func New() *Function {
 	app := handler.New("payment", handler.Publishes(), handler.WithMigrations(migrations...))
 	f := &Function{Lifecycle: app.Lifecycle()}
+	// Every step loads the order's payment under its lock, decides, makes
+	// the gateway call the decision asks for, and writes the row only from
+	// the state it was read in.
+	f.step = handler.Step[string, Payment, Decision]{Load: loadPayment, Act: f.callGateway, Save: savePayment, Emits: Decision.emitted}
 	handler.On(app, events.OrderCreated, f.created)
 	handler.On(app, events.InventoryReserved, f.reserved)
 	handler.On(app, events.OrderCancelled, f.cancelled)
@@ -43,15 +50,15 @@ func New() *Function {
 // relay).
 func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
 	var own Config
-	if err := handler.ReadEnv(&own); err != nil {
+	if err := handler.ReadConfig(&own); err != nil {
 		return fmt.Errorf("payment: bad configuration: %w", err)
 	}
-	dbURL, derived, declineAbove, declineTokens, err := gatewaySettings(own)
+	simCfg, derived, err := own.simulator()
 	if err != nil {
 		return fmt.Errorf("payment: %w", err)
 	}
 	// Before the edge starts, so that no event is handled without it.
-	gw, err := OpenSimulator(ctx, "PAYMENT_GATEWAY_DATABASE_URL", dbURL, declineAbove, declineTokens)
+	gw, err := sim.Open(ctx, simCfg)
 	if err != nil {
 		return fmt.Errorf("payment: simulated payment gateway: %w", err)
 	}
@@ -60,8 +67,8 @@ func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
 		_ = gw.Close()
 		return err
 	}
-	f.App().Log().Info("payment gateway: built-in simulator", "ledger", dbURL, "derived", derived,
-		"declineAboveCents", declineAbove, "declineTokens", declineTokens)
+	f.App().Log().Info("payment gateway: built-in simulator", "ledger", simCfg.LedgerURL, "derived", derived,
+		"declineAboveCents", simCfg.DeclineAboveCents, "declineTokens", simCfg.DeclineTokens)
 	return nil
 }
 
@@ -77,15 +84,15 @@ func (f *Function) Stop(ctx context.Context) error {
 }
 
 func (f *Function) created(ctx context.Context, tx *store.Tx, in handler.In[events.OrderCreatedData]) ([]saga.Emit, error) {
-	return f.react(ctx, tx, in.Data.OrderID, func(p Payment) (Decision, error) { return DecideCreated(p, in.Data), nil })
+	return f.step.Run(ctx, tx, in.Data.OrderID, func(p Payment) (Decision, error) { return DecideCreated(p, in.Data), nil })
 }
 
 func (f *Function) reserved(ctx context.Context, tx *store.Tx, in handler.In[events.InventoryReservedData]) ([]saga.Emit, error) {
-	return f.react(ctx, tx, in.Data.OrderID, func(p Payment) (Decision, error) { return DecideReserved(p, in.Data) })
+	return f.step.Run(ctx, tx, in.Data.OrderID, func(p Payment) (Decision, error) { return DecideReserved(p, in.Data) })
 }
 
 func (f *Function) cancelled(ctx context.Context, tx *store.Tx, in handler.In[events.OrderCancelledData]) ([]saga.Emit, error) {
-	return f.react(ctx, tx, in.Data.OrderID, func(p Payment) (Decision, error) { return DecideCancelled(p, in.Data), nil })
+	return f.step.Run(ctx, tx, in.Data.OrderID, func(p Payment) (Decision, error) { return DecideCancelled(p, in.Data), nil })
 }
 
 func (f *Function) query(ctx context.Context, _ *store.DB, in handler.In[events.PaymentQueryData]) (any, error) {
@@ -96,15 +103,15 @@ func (f *Function) query(ctx context.Context, _ *store.DB, in handler.In[events.
 	return events.PaymentViewData{Ledger: ledger}, nil
 }
 
-// react is the shape of every payment step: load the order's payment,
-// decide, make the gateway call the decision asks for, fold its outcome
-// and write the result, all inside the event's transaction.
+// callGateway is the side effect of every payment step (see handler.Step):
+// the gateway call the decision asks for, its outcome folded by Charged or
+// Refunded.
 //
-// The call cannot be part of that transaction: the gateway is another
-// system. So the process may die, or the commit fail, after the gateway
-// moved money and before the row, the processed-event id and the outbox
-// entry are committed. Nothing of the handling is then kept: the row is
-// still awaiting_stock (or charged), the event is redelivered and decided
+// The call cannot be part of the step's transaction: the gateway is
+// another system. So the process may die, or the commit fail, after the
+// gateway moved money and before the row, the processed-event id and the
+// outbox entry are committed. Nothing of the handling is then kept: the row
+// is still awaiting_stock (or charged), the event is redelivered and decided
 // again, and the same call is made again. Its idempotency key comes from the
 // order alone (ChargeKey, RefundKey), so the gateway recognises the call and
 // answers with the charge or refund it already made, or the decline it
@@ -112,16 +119,7 @@ func (f *Function) query(ctx context.Context, _ *store.DB, in handler.In[events.
 // the first attempt would have. The same holds when the gateway's answer is
 // lost on the way: the call fails, the transaction rolls back, and the retry
 // asks again under the same key.
-func (f *Function) react(ctx context.Context, tx *store.Tx, orderID string, decide func(Payment) (Decision, error)) ([]saga.Emit, error) {
-	p, err := loadPayment(ctx, tx, orderID)
-	if err != nil {
-		return nil, err
-	}
-	d, err := decide(p)
-	if err != nil {
-		return nil, err
-	}
-	prev := p
+func (f *Function) callGateway(ctx context.Context, _ string, p Payment, d Decision) (Decision, error) {
 	if d.Next != nil {
 		// The call acts on the row as the decision leaves it (a creation
 		// arriving after the reservation brings the amount to charge).
@@ -129,20 +127,16 @@ func (f *Function) react(ctx context.Context, tx *store.Tx, orderID string, deci
 	}
 	switch d.Call {
 	case ChargeCall:
-		chargeID, cerr := f.gateway.Charge(ctx, ChargeKey(p.OrderID), p.OrderID, p.AmountCents, p.Currency, p.Token)
-		d, err = Charged(p, chargeID, cerr)
+		chargeID, err := f.gateway.Charge(ctx, gateway.ChargeRequest{
+			IdempotencyKey: ChargeKey(p.OrderID), OrderID: p.OrderID, AmountCents: p.AmountCents, Currency: p.Currency, Token: p.Token,
+		})
+		return Charged(p, chargeID, err)
 	case RefundCall:
-		refundID, rerr := f.gateway.Refund(ctx, RefundKey(p.OrderID), p.ChargeID, p.AmountCents)
-		if rerr == nil {
+		refundID, err := f.gateway.Refund(ctx, gateway.RefundRequest{IdempotencyKey: RefundKey(p.OrderID), ChargeID: p.ChargeID, AmountCents: p.AmountCents})
+		if err == nil {
 			f.App().Log().Info("refunded", "correlationid", p.OrderID, "charge", p.ChargeID, "refund", refundID)
 		}
-		d, err = Refunded(p, rerr)
+		return Refunded(p, err)
 	}
-	if err != nil {
-		return nil, err
-	}
-	if err := savePayment(ctx, tx, prev, d.Next); err != nil {
-		return nil, err
-	}
-	return d.Emits, nil
+	return d, nil
 }

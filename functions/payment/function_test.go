@@ -16,6 +16,8 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/event"
 
+	"orderflow.dev/functions/payment/gateway"
+	"orderflow.dev/functions/payment/gateway/sim"
 	"orderflow.dev/shared/ce"
 	"orderflow.dev/shared/events"
 	"orderflow.dev/shared/handlertest"
@@ -206,14 +208,14 @@ func TestReservationBeforeCreationChargesOnCreation(t *testing.T) {
 // lossyGateway does the real call but loses the answer of the first one,
 // as a timeout after the provider acted would.
 type lossyGateway struct {
-	Gateway
+	gateway.Gateway
 	lose  bool
 	calls int
 }
 
-func (g *lossyGateway) Charge(ctx context.Context, key, orderID string, cents int64, currency, token string) (string, error) {
+func (g *lossyGateway) Charge(ctx context.Context, req gateway.ChargeRequest) (string, error) {
 	g.calls++
-	id, err := g.Gateway.Charge(ctx, key, orderID, cents, currency, token)
+	id, err := g.Gateway.Charge(ctx, req)
 	if g.lose {
 		g.lose = false
 		return "", errors.New("read tcp: i/o timeout")
@@ -221,9 +223,9 @@ func (g *lossyGateway) Charge(ctx context.Context, key, orderID string, cents in
 	return id, err
 }
 
-func (g *lossyGateway) Refund(ctx context.Context, key, chargeID string, cents int64) (string, error) {
+func (g *lossyGateway) Refund(ctx context.Context, req gateway.RefundRequest) (string, error) {
 	g.calls++
-	id, err := g.Gateway.Refund(ctx, key, chargeID, cents)
+	id, err := g.Gateway.Refund(ctx, req)
 	if g.lose {
 		g.lose = false
 		return "", errors.New("read tcp: i/o timeout")
@@ -282,7 +284,9 @@ func TestCrashAfterChargeBeforeCommit(t *testing.T) {
 	f := New()
 	h := start(t, f, nil)
 	send(t, h, created(t, "o-1", 4500, "tok_ok"))
-	before, err := f.gateway.Charge(context.Background(), ChargeKey("o-1"), "o-1", 4500, "EUR", "tok_ok")
+	before, err := f.gateway.Charge(context.Background(), gateway.ChargeRequest{
+		IdempotencyKey: ChargeKey("o-1"), OrderID: "o-1", AmountCents: 4500, Currency: "EUR", Token: "tok_ok",
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -496,9 +500,13 @@ func TestGatewayDatabase(t *testing.T) {
 	if err := f.Stop(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	s := openSim(t, gw)
-	if l := ledgerOf(t, s, "o-1"); l[0].Charges != 1 {
-		t.Fatalf("ledger at %s: %+v", gw, l)
+	s, err := sim.Open(context.Background(), sim.Config{LedgerURL: gw, LedgerSetting: "TEST_GATEWAY"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if l, err := s.Ledger(context.Background(), []string{"o-1"}); err != nil || l[0].Charges != 1 {
+		t.Fatalf("ledger at %s: %+v %v", gw, l, err)
 	}
 }
 
@@ -529,9 +537,14 @@ func TestBadSettingsNameTheVariable(t *testing.T) {
 		env  map[string]string
 		want []string
 	}{
-		{"limit not a number", map[string]string{"PAYMENT_DECLINE_ABOVE_CENTS": "lots"}, []string{"PAYMENT_DECLINE_ABOVE_CENTS", `"lots"`}},
-		{"negative limit", map[string]string{"PAYMENT_DECLINE_ABOVE_CENTS": "-1"}, []string{"PAYMENT_DECLINE_ABOVE_CENTS", `"-1"`}},
-		{"empty limit", map[string]string{"PAYMENT_DECLINE_ABOVE_CENTS": ""}, []string{"PAYMENT_DECLINE_ABOVE_CENTS"}},
+		{"limit not a number", map[string]string{"PAYMENT_DECLINE_ABOVE_CENTS": "lots"}, []string{`PAYMENT_DECLINE_ABOVE_CENTS="lots": want a whole number of cents >= 0`}},
+		{"limit a fraction", map[string]string{"PAYMENT_DECLINE_ABOVE_CENTS": "12.50"}, []string{`PAYMENT_DECLINE_ABOVE_CENTS="12.50": want a whole number of cents >= 0`}},
+		{"limit beyond int64", map[string]string{"PAYMENT_DECLINE_ABOVE_CENTS": "99999999999999999999"}, []string{`PAYMENT_DECLINE_ABOVE_CENTS="99999999999999999999": want a whole number`}},
+		{"negative limit", map[string]string{"PAYMENT_DECLINE_ABOVE_CENTS": "-1"}, []string{`PAYMENT_DECLINE_ABOVE_CENTS="-1": want a whole number of cents >= 0`}},
+		{"empty limit", map[string]string{"PAYMENT_DECLINE_ABOVE_CENTS": ""}, []string{`PAYMENT_DECLINE_ABOVE_CENTS="": want a whole number of cents >= 0`}},
+		{"token list item with a space", map[string]string{"PAYMENT_DECLINE_TOKENS": "tok_a, tok b"}, []string{"PAYMENT_DECLINE_TOKENS=", `item "tok b"`, "want card tokens separated by commas"}},
+		{"token list item with a control character", map[string]string{"PAYMENT_DECLINE_TOKENS": "tok_a,tok\x01b"}, []string{"PAYMENT_DECLINE_TOKENS=", `item "tok\x01b"`, "want card tokens"}},
+		{"token list item longer than any order's token", map[string]string{"PAYMENT_DECLINE_TOKENS": "tok_a," + strings.Repeat("x", 129)}, []string{"PAYMENT_DECLINE_TOKENS=", "up to 128 characters"}},
 		{"function on PostgreSQL, no gateway URL", map[string]string{"ORDERFLOW_DATABASE_URL": "postgres://u:secret@db:5432/payment"},
 			[]string{"PAYMENT_GATEWAY_DATABASE_URL", "ORDERFLOW_DATABASE_URL", "not a SQLite file"}},
 		{"gateway on the function's own file", map[string]string{"PAYMENT_GATEWAY_DATABASE_URL": own}, []string{"PAYMENT_GATEWAY_DATABASE_URL", "own database"}},
@@ -542,6 +555,7 @@ func TestBadSettingsNameTheVariable(t *testing.T) {
 			t.Setenv("ORDERFLOW_DATABASE_URL", own)
 			t.Setenv("PAYMENT_GATEWAY_DATABASE_URL", "")
 			t.Setenv("PAYMENT_DECLINE_ABOVE_CENTS", "100000")
+			t.Setenv("PAYMENT_DECLINE_TOKENS", "tok_declined")
 			for k, v := range tt.env {
 				t.Setenv(k, v)
 			}
@@ -555,6 +569,9 @@ func TestBadSettingsNameTheVariable(t *testing.T) {
 				if !strings.Contains(err.Error(), w) {
 					t.Fatalf("error %q does not mention %q", err, w)
 				}
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Fatalf("error is not one line: %q", err)
 			}
 			if strings.Contains(err.Error(), "secret") {
 				t.Fatalf("error leaks a password: %v", err)

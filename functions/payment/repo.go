@@ -50,7 +50,8 @@ func loadPayment(ctx context.Context, tx *store.Tx, orderID string) (Payment, er
 // deliveries racing on PostgreSQL) answers 409, so the event is decided
 // again on the new state. A first insert racing another fails on the
 // primary key, which the edge answers 409 as well.
-func savePayment(ctx context.Context, tx *store.Tx, prev Payment, next *Payment) error {
+func savePayment(ctx context.Context, tx *store.Tx, _ string, prev Payment, d Decision) error {
+	next := d.Next
 	if next == nil {
 		return nil
 	}

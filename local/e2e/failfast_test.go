@@ -90,6 +90,13 @@ func TestUpFailsFastOnBadConfig(t *testing.T) {
 			oneLine: true,
 		},
 		{
+			name:    "a function's own setting that is not a number",
+			args:    []string{"up", "--env", "payment/PAYMENT_DECLINE_ABOVE_CENTS=lots"},
+			within:  30 * time.Second,
+			want:    []string{"function payment failed to start", `PAYMENT_DECLINE_ABOVE_CENTS="lots": want a whole number of cents >= 0`},
+			oneLine: true,
+		},
+		{
 			name:   "bad replication settings",
 			args:   []string{"up", "--topic-replicas", "1", "--min-insync-replicas", "2"},
 			within: 5 * time.Second,

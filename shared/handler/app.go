@@ -217,7 +217,7 @@ func (a *App) Ignore(types ...string) {
 // outbox relay. func-go calls it beside the HTTP server, so Handle answers
 // 503 (retry) until it is done.
 func (a *App) Start(ctx context.Context) error {
-	if err := ReadEnv(&a.cfg); err != nil {
+	if err := ReadConfig(&a.cfg); err != nil {
 		return fmt.Errorf("%s: bad configuration: %w", a.name, err)
 	}
 	if err := a.faults.load(); err != nil {

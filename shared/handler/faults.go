@@ -25,7 +25,7 @@ type faultPoints struct {
 }
 
 func (f *faultPoints) load() error {
-	if err := ReadEnv(f); err != nil {
+	if err := ReadConfig(f); err != nil {
 		return err
 	}
 	if f.CrashAfterCommit == "" {

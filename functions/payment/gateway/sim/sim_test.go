@@ -1,4 +1,4 @@
-package function
+package sim
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"testing"
 
+	"orderflow.dev/functions/payment/gateway"
 	"orderflow.dev/shared/events"
 	"orderflow.dev/shared/handlertest"
 )
@@ -13,7 +14,8 @@ import (
 // openSim opens the simulator on the database at url (see newLedger).
 func openSim(t *testing.T, url string) *Simulator {
 	t.Helper()
-	s, err := OpenSimulator(context.Background(), "TEST_GATEWAY", url, 100000, []string{"tok_declined", "tok_insufficient_funds"})
+	s, err := Open(context.Background(), Config{LedgerURL: url, LedgerSetting: "TEST_GATEWAY",
+		DeclineAboveCents: 100000, DeclineTokens: []string{"tok_declined", "tok_insufficient_funds"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -25,7 +27,7 @@ func openSim(t *testing.T, url string) *Simulator {
 // schema of its own on PostgreSQL (ORDERFLOW_TEST_POSTGRES_URL).
 func newLedger(t *testing.T) string { return handlertest.NewDatabase(t, "gateway") }
 
-func ledgerOf(t *testing.T, g Gateway, ids ...string) []events.LedgerEntry {
+func ledgerOf(t *testing.T, g gateway.Gateway, ids ...string) []events.LedgerEntry {
 	t.Helper()
 	l, err := g.Ledger(context.Background(), ids)
 	if err != nil {
@@ -51,8 +53,8 @@ func TestSimulatorDeclinesByRule(t *testing.T) {
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			id := string(rune('a' + i))
-			chargeID, err := s.Charge(context.Background(), "charge:"+id, id, tt.cents, "EUR", tt.token)
-			var d *Declined
+			chargeID, err := s.Charge(context.Background(), gateway.ChargeRequest{IdempotencyKey: "charge:" + id, OrderID: id, AmountCents: tt.cents, Currency: "EUR", Token: tt.token})
+			var d *gateway.Declined
 			if tt.wantReason == "" {
 				if err != nil || chargeID == "" {
 					t.Fatalf("charge: %q %v", chargeID, err)
@@ -70,29 +72,29 @@ func TestChargeIsIdempotent(t *testing.T) {
 	ctx := context.Background()
 	s := openSim(t, newLedger(t))
 
-	first, err := s.Charge(ctx, "charge:o-1", "o-1", 4500, "EUR", "tok_ok")
+	first, err := s.Charge(ctx, gateway.ChargeRequest{IdempotencyKey: "charge:o-1", OrderID: "o-1", AmountCents: 4500, Currency: "EUR", Token: "tok_ok"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for range 3 {
-		again, err := s.Charge(ctx, "charge:o-1", "o-1", 4500, "EUR", "tok_ok")
+		again, err := s.Charge(ctx, gateway.ChargeRequest{IdempotencyKey: "charge:o-1", OrderID: "o-1", AmountCents: 4500, Currency: "EUR", Token: "tok_ok"})
 		if err != nil || again != first {
 			t.Fatalf("same key answered %q %v, want %q", again, err, first)
 		}
 	}
 	// A decline is recorded and answered again just the same.
 	for range 2 {
-		var d *Declined
-		if _, err := s.Charge(ctx, "charge:o-2", "o-2", 100, "EUR", "tok_declined"); !errors.As(err, &d) {
+		var d *gateway.Declined
+		if _, err := s.Charge(ctx, gateway.ChargeRequest{IdempotencyKey: "charge:o-2", OrderID: "o-2", AmountCents: 100, Currency: "EUR", Token: "tok_declined"}); !errors.As(err, &d) {
 			t.Fatalf("declined key answered %v", err)
 		}
 	}
 	// The same key for another request is an error, not someone's charge.
-	if id, err := s.Charge(ctx, "charge:o-1", "o-1", 9999, "EUR", "tok_ok"); err == nil || id != "" {
+	if id, err := s.Charge(ctx, gateway.ChargeRequest{IdempotencyKey: "charge:o-1", OrderID: "o-1", AmountCents: 9999, Currency: "EUR", Token: "tok_ok"}); err == nil || id != "" {
 		t.Fatalf("reused key for another amount: %q %v", id, err)
 	}
 	// Keys are what make a charge new: another key charges again.
-	second, err := s.Charge(ctx, "charge:o-1:other", "o-1", 4500, "EUR", "tok_ok")
+	second, err := s.Charge(ctx, gateway.ChargeRequest{IdempotencyKey: "charge:o-1:other", OrderID: "o-1", AmountCents: 4500, Currency: "EUR", Token: "tok_ok"})
 	if err != nil || second == first {
 		t.Fatalf("other key: %q %v", second, err)
 	}
@@ -108,25 +110,25 @@ func TestChargeIsIdempotent(t *testing.T) {
 func TestRefundIsIdempotentAndBounded(t *testing.T) {
 	ctx := context.Background()
 	s := openSim(t, newLedger(t))
-	ch, err := s.Charge(ctx, "charge:o-1", "o-1", 4500, "EUR", "tok_ok")
+	ch, err := s.Charge(ctx, gateway.ChargeRequest{IdempotencyKey: "charge:o-1", OrderID: "o-1", AmountCents: 4500, Currency: "EUR", Token: "tok_ok"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	re, err := s.Refund(ctx, "refund:o-1", ch, 4500)
+	re, err := s.Refund(ctx, gateway.RefundRequest{IdempotencyKey: "refund:o-1", ChargeID: ch, AmountCents: 4500})
 	if err != nil || re == "" {
 		t.Fatal(re, err)
 	}
-	if again, err := s.Refund(ctx, "refund:o-1", ch, 4500); err != nil || again != re {
+	if again, err := s.Refund(ctx, gateway.RefundRequest{IdempotencyKey: "refund:o-1", ChargeID: ch, AmountCents: 4500}); err != nil || again != re {
 		t.Fatalf("same key answered %q %v, want %q", again, err, re)
 	}
-	if _, err := s.Refund(ctx, "refund:o-1:more", ch, 1); err == nil {
+	if _, err := s.Refund(ctx, gateway.RefundRequest{IdempotencyKey: "refund:o-1:more", ChargeID: ch, AmountCents: 1}); err == nil {
 		t.Fatal("refunded more than was charged")
 	}
-	if _, err := s.Refund(ctx, "refund:nothing", "ch_nonexistent", 1); err == nil {
+	if _, err := s.Refund(ctx, gateway.RefundRequest{IdempotencyKey: "refund:nothing", ChargeID: "ch_nonexistent", AmountCents: 1}); err == nil {
 		t.Fatal("refunded a charge that does not exist")
 	}
-	var d *Declined
-	if _, err := s.Charge(ctx, "charge:o-2", "o-2", 100, "EUR", "tok_declined"); !errors.As(err, &d) {
+	var d *gateway.Declined
+	if _, err := s.Charge(ctx, gateway.ChargeRequest{IdempotencyKey: "charge:o-2", OrderID: "o-2", AmountCents: 100, Currency: "EUR", Token: "tok_declined"}); !errors.As(err, &d) {
 		t.Fatal(err)
 	}
 	want := []events.LedgerEntry{{OrderID: "o-1", Charges: 1, ChargedCents: 4500, Refunds: 1, RefundedCents: 4500}}
@@ -139,7 +141,7 @@ func TestLedgerIsTheGatewaysOwnAndAnswersPerOrder(t *testing.T) {
 	ctx := context.Background()
 	path := newLedger(t)
 	s := openSim(t, path)
-	if _, err := s.Charge(ctx, "charge:o-1", "o-1", 4500, "EUR", "tok_ok"); err != nil {
+	if _, err := s.Charge(ctx, gateway.ChargeRequest{IdempotencyKey: "charge:o-1", OrderID: "o-1", AmountCents: 4500, Currency: "EUR", Token: "tok_ok"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {
@@ -147,7 +149,7 @@ func TestLedgerIsTheGatewaysOwnAndAnswersPerOrder(t *testing.T) {
 	}
 	// Reopened, it still knows the charge, and the key still holds.
 	s = openSim(t, path)
-	if _, err := s.Charge(ctx, "charge:o-1", "o-1", 4500, "EUR", "tok_ok"); err != nil {
+	if _, err := s.Charge(ctx, gateway.ChargeRequest{IdempotencyKey: "charge:o-1", OrderID: "o-1", AmountCents: 4500, Currency: "EUR", Token: "tok_ok"}); err != nil {
 		t.Fatal(err)
 	}
 	// Asked for orders, it answers each once, in the order asked, zeros

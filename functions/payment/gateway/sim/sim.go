@@ -1,4 +1,9 @@
-package function
+// Package sim is the built-in payment gateway: deterministic, declining
+// by rule (an amount above a limit, or a card token on a list), its ledger
+// in a database of its own, apart from the payment function's, as a real
+// provider's would be: the function's transaction rolling back does not
+// undo a charge.
+package sim
 
 import (
 	"context"
@@ -10,48 +15,33 @@ import (
 	"slices"
 	"strings"
 
+	"orderflow.dev/functions/payment/gateway"
 	"orderflow.dev/shared/events"
 	"orderflow.dev/shared/store"
 )
 
-// Gateway is the payment provider as the payment function sees it: an
-// external system reached over the network, so any call may fail after the
-// provider acted. Both money-moving calls therefore take an idempotency key:
-// the provider records the first result under it and answers every later
-// call with the same key from that record, without moving money again.
-type Gateway interface {
-	// Charge takes amountCents from the card behind token. A refusal is a
-	// *Declined error; any other error leaves the outcome unknown until the
-	// same key is tried again.
-	Charge(ctx context.Context, idempotencyKey, orderID string, amountCents int64, currency, token string) (chargeID string, err error)
-	// Refund gives back amountCents of a charge.
-	Refund(ctx context.Context, idempotencyKey, chargeID string, amountCents int64) (refundID string, err error)
-	// Ledger reports the money moved per order (the provider's reporting
-	// side): the given orders, each once and in the order asked even when
-	// nothing moved, or every order it knows when none is given.
-	Ledger(ctx context.Context, orderIDs []string) ([]events.LedgerEntry, error)
-	Close() error
+// Config is how the simulator is opened.
+type Config struct {
+	// LedgerURL is the simulator's database (sqlite://... or postgres://...);
+	// LedgerSetting names where it came from, for error messages.
+	LedgerURL     string
+	LedgerSetting string
+	// DeclineAboveCents: charges above it are declined (amount_too_large).
+	DeclineAboveCents int64
+	// DeclineTokens: charges with these card tokens are declined.
+	DeclineTokens []string
 }
 
-// Declined is a charge the provider refused: final for that idempotency key.
-type Declined struct {
-	Reason string // short, machine-readable: card_declined, insufficient_funds, amount_too_large
-	Detail string
-}
-
-func (d *Declined) Error() string { return "declined: " + d.Reason + ": " + d.Detail }
-
-// Simulator is the built-in deterministic gateway. It declines by rule
-// (amount above a limit, or a token on a list) and keeps its ledger in a
-// database of its own, apart from the function's, as a real provider would:
-// the function's transaction rolling back does not undo a charge.
+// Simulator is the gateway.Gateway it simulates.
 type Simulator struct {
 	db            *store.DB
 	declineAbove  int64
 	declineTokens []string
 }
 
-var gatewayMigrations = []string{
+var _ gateway.Gateway = (*Simulator)(nil)
+
+var migrations = []string{
 	// Declined charges are recorded too: the idempotency key must answer
 	// the same refusal again.
 	`CREATE TABLE gateway_charges (
@@ -82,33 +72,32 @@ const (
 	outcomeDeclined  = "declined"
 )
 
-// OpenSimulator opens (creating if need be) the simulator's ledger at
-// rawURL; setting names where the URL came from, for error messages.
-func OpenSimulator(ctx context.Context, setting, rawURL string, declineAbove int64, declineTokens []string) (*Simulator, error) {
-	db, err := store.Open(ctx, setting, rawURL)
+// Open opens the simulator's ledger, creating its tables if need be.
+func Open(ctx context.Context, cfg Config) (*Simulator, error) {
+	db, err := store.Open(ctx, cfg.LedgerSetting, cfg.LedgerURL)
 	if err != nil {
 		return nil, err
 	}
-	if err := db.Migrate(ctx, "gateway", gatewayMigrations); err != nil {
+	if err := db.Migrate(ctx, "gateway", migrations); err != nil {
 		db.Close()
 		return nil, err
 	}
-	return &Simulator{db: db, declineAbove: declineAbove, declineTokens: declineTokens}, nil
+	return &Simulator{db: db, declineAbove: cfg.DeclineAboveCents, declineTokens: slices.Clone(cfg.DeclineTokens)}, nil
 }
 
 func (s *Simulator) Close() error { return s.db.Close() }
 
 // decline applies the simulator's rules.
-func (s *Simulator) decline(amountCents int64, token string) *Declined {
+func (s *Simulator) decline(amountCents int64, token string) *gateway.Declined {
 	if slices.Contains(s.declineTokens, token) {
 		reason := strings.TrimPrefix(token, "tok_")
 		if reason == "declined" || reason == "" {
 			reason = "card_declined"
 		}
-		return &Declined{Reason: reason, Detail: "the card behind token " + token + " was refused"}
+		return &gateway.Declined{Reason: reason, Detail: "the card behind token " + token + " was refused"}
 	}
 	if amountCents > s.declineAbove {
-		return &Declined{Reason: "amount_too_large", Detail: fmt.Sprintf("%d cents is above the limit of %d", amountCents, s.declineAbove)}
+		return &gateway.Declined{Reason: "amount_too_large", Detail: fmt.Sprintf("%d cents is above the limit of %d", amountCents, s.declineAbove)}
 	}
 	return nil
 }
@@ -118,71 +107,75 @@ type chargeRecord struct {
 	amount                                         int64
 }
 
-func (s *Simulator) Charge(ctx context.Context, key, orderID string, amountCents int64, currency, token string) (string, error) {
+// Charge takes req.AmountCents unless a rule declines it; the decline is
+// recorded too, so the key answers the same refusal again.
+func (s *Simulator) Charge(ctx context.Context, req gateway.ChargeRequest) (string, error) {
 	var rec chargeRecord
 	err := s.inTxOnce(ctx, func(tx *store.Tx) error {
-		found, err := findCharge(ctx, tx, `idempotency_key = ?`, key, &rec)
+		found, err := findCharge(ctx, tx, `idempotency_key = ?`, req.IdempotencyKey, &rec)
 		if err != nil || found {
 			return err
 		}
-		rec = chargeRecord{id: newID("ch_"), orderID: orderID, currency: currency, outcome: outcomeSucceeded, amount: amountCents}
-		if d := s.decline(amountCents, token); d != nil {
+		rec = chargeRecord{id: newID("ch_"), orderID: req.OrderID, currency: req.Currency, outcome: outcomeSucceeded, amount: req.AmountCents}
+		if d := s.decline(req.AmountCents, req.Token); d != nil {
 			rec.outcome, rec.reason, rec.detail = outcomeDeclined, d.Reason, d.Detail
 		}
 		_, err = tx.Exec(ctx, `INSERT INTO gateway_charges (charge_id, idempotency_key, order_id, amount_cents, currency, outcome, decline_reason, decline_detail, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, rec.id, key, orderID, amountCents, currency, rec.outcome, rec.reason, rec.detail, store.NowMillis())
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, rec.id, req.IdempotencyKey, req.OrderID, req.AmountCents, req.Currency, rec.outcome, rec.reason, rec.detail, store.NowMillis())
 		return err
 	})
 	if err != nil {
-		return "", fmt.Errorf("gateway: charge %s: %w", key, err)
+		return "", fmt.Errorf("gateway: charge %s: %w", req.IdempotencyKey, err)
 	}
 	// A key names one request: reusing it for another is a caller bug that
 	// must not be answered with someone else's charge.
-	if rec.orderID != orderID || rec.amount != amountCents || rec.currency != currency {
+	if rec.orderID != req.OrderID || rec.amount != req.AmountCents || rec.currency != req.Currency {
 		return "", fmt.Errorf("gateway: idempotency key %q was used for %s %d %s, not %s %d %s",
-			key, rec.orderID, rec.amount, rec.currency, orderID, amountCents, currency)
+			req.IdempotencyKey, rec.orderID, rec.amount, rec.currency, req.OrderID, req.AmountCents, req.Currency)
 	}
 	if rec.outcome == outcomeDeclined {
-		return "", &Declined{Reason: rec.reason, Detail: rec.detail}
+		return "", &gateway.Declined{Reason: rec.reason, Detail: rec.detail}
 	}
 	return rec.id, nil
 }
 
-func (s *Simulator) Refund(ctx context.Context, key, chargeID string, amountCents int64) (string, error) {
+// Refund gives back req.AmountCents of a successful charge, never more in
+// all than it took.
+func (s *Simulator) Refund(ctx context.Context, req gateway.RefundRequest) (string, error) {
 	var refundID, refundedCharge string
 	var refundedAmount int64
 	err := s.inTxOnce(ctx, func(tx *store.Tx) error {
-		err := tx.QueryRow(ctx, `SELECT refund_id, charge_id, amount_cents FROM gateway_refunds WHERE idempotency_key = ?`, key).
+		err := tx.QueryRow(ctx, `SELECT refund_id, charge_id, amount_cents FROM gateway_refunds WHERE idempotency_key = ?`, req.IdempotencyKey).
 			Scan(&refundID, &refundedCharge, &refundedAmount)
 		if err == nil || !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
 		var ch chargeRecord
-		found, err := findCharge(ctx, tx, `charge_id = ?`, chargeID, &ch)
+		found, err := findCharge(ctx, tx, `charge_id = ?`, req.ChargeID, &ch)
 		if err != nil {
 			return err
 		}
 		if !found || ch.outcome != outcomeSucceeded {
-			return fmt.Errorf("no successful charge %s to refund", chargeID)
+			return fmt.Errorf("no successful charge %s to refund", req.ChargeID)
 		}
 		var already int64
-		if err := tx.QueryRow(ctx, `SELECT CAST(COALESCE(SUM(amount_cents), 0) AS BIGINT) FROM gateway_refunds WHERE charge_id = ?`, chargeID).Scan(&already); err != nil {
+		if err := tx.QueryRow(ctx, `SELECT CAST(COALESCE(SUM(amount_cents), 0) AS BIGINT) FROM gateway_refunds WHERE charge_id = ?`, req.ChargeID).Scan(&already); err != nil {
 			return err
 		}
-		if amountCents < 0 || already+amountCents > ch.amount {
-			return fmt.Errorf("refund of %d cents: charge %s was %d cents, %d refunded already", amountCents, chargeID, ch.amount, already)
+		if req.AmountCents < 0 || already+req.AmountCents > ch.amount {
+			return fmt.Errorf("refund of %d cents: charge %s was %d cents, %d refunded already", req.AmountCents, req.ChargeID, ch.amount, already)
 		}
-		refundID, refundedCharge, refundedAmount = newID("re_"), chargeID, amountCents
+		refundID, refundedCharge, refundedAmount = newID("re_"), req.ChargeID, req.AmountCents
 		_, err = tx.Exec(ctx, `INSERT INTO gateway_refunds (refund_id, idempotency_key, charge_id, order_id, amount_cents, created_at)
-			VALUES (?, ?, ?, ?, ?, ?)`, refundID, key, chargeID, ch.orderID, amountCents, store.NowMillis())
+			VALUES (?, ?, ?, ?, ?, ?)`, refundID, req.IdempotencyKey, req.ChargeID, ch.orderID, req.AmountCents, store.NowMillis())
 		return err
 	})
 	if err != nil {
-		return "", fmt.Errorf("gateway: refund %s: %w", key, err)
+		return "", fmt.Errorf("gateway: refund %s: %w", req.IdempotencyKey, err)
 	}
-	if refundedCharge != chargeID || refundedAmount != amountCents {
+	if refundedCharge != req.ChargeID || refundedAmount != req.AmountCents {
 		return "", fmt.Errorf("gateway: idempotency key %q was used to refund %d cents of %s, not %d cents of %s",
-			key, refundedAmount, refundedCharge, amountCents, chargeID)
+			req.IdempotencyKey, refundedAmount, refundedCharge, req.AmountCents, req.ChargeID)
 	}
 	return refundID, nil
 }
