@@ -126,16 +126,12 @@ func observe[P any](app *handler.App, typ string) {
 // its window (Prefer of the stored one and this record's). It emits
 // nothing. published is when the record reached the log, zero if unknown.
 func react(ctx context.Context, tx *store.Tx, f Fact, published time.Time) error {
-	s, err := loadSaga(ctx, tx, events.Key(f.Data))
+	w := WindowFactOf(f, published)
+	s, old, found, err := loadSagaAndFact(ctx, tx, events.Key(f.Data), w.Key)
 	if err != nil {
 		return err
 	}
 	if err := saveSaga(ctx, tx, Project(s, f)); err != nil {
-		return err
-	}
-	w := WindowFactOf(f, published)
-	old, found, err := loadWindowFact(ctx, tx, w.Key)
-	if err != nil {
 		return err
 	}
 	if found {
