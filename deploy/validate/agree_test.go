@@ -39,7 +39,7 @@ import (
 	duckv1 "knative.dev/pkg/apis/duck/v1"
 	"sigs.k8s.io/yaml"
 
-	"orderflow.dev/local/manifests"
+	"orderflow.dev/knlocal/manifests"
 )
 
 // fields is what one reader makes of a kustomization, flattened to

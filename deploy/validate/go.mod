@@ -13,7 +13,7 @@ require (
 	knative.dev/eventing v0.50.0
 	knative.dev/eventing-kafka-broker v0.50.1
 	knative.dev/pkg v0.0.0-20260727151759-521cb33b33dd
-	orderflow.dev/local v0.1.0
+	orderflow.dev/knlocal v0.1.0
 	orderflow.dev/shared v0.1.0
 	sigs.k8s.io/kustomize/api v0.21.2
 	sigs.k8s.io/kustomize/kyaml v0.21.2

@@ -18,14 +18,14 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"orderflow.dev/knlocal/knplane"
+	"orderflow.dev/knlocal/manifests"
+	"orderflow.dev/knlocal/plane"
 	"orderflow.dev/local/ceiling"
 	"orderflow.dev/local/demo"
 	"orderflow.dev/local/fault"
 	"orderflow.dev/local/fnserve"
-	"orderflow.dev/local/knplane"
-	"orderflow.dev/local/manifests"
 	"orderflow.dev/local/orderflow"
-	"orderflow.dev/local/plane"
 	"orderflow.dev/local/profile"
 	"orderflow.dev/local/scratchdb"
 )

@@ -10,10 +10,10 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"orderflow.dev/local/knplane"
-	"orderflow.dev/local/manifests"
-	"orderflow.dev/local/plane"
-	"orderflow.dev/local/sink"
+	"orderflow.dev/knlocal/knplane"
+	"orderflow.dev/knlocal/manifests"
+	"orderflow.dev/knlocal/plane"
+	"orderflow.dev/knlocal/sink"
 )
 
 // dataPlaneLocal is --data-plane's default: the plane's own sinks and sources.
