@@ -75,7 +75,7 @@ test-replication:
 ## and run the same records through it and through the local plane (knlocal/knconform);
 ## (see docs/local-plane.md, "Knative's own data plane beside ours")
 test-knative:
-	scripts/knative-dataplane.sh build
+	knlocal/scripts/knative-dataplane.sh build
 	cd knlocal && go test -count=1 -v -timeout 20m -run TestSameRecordsThroughBothDataPlanes ./knconform/
 
 vet:

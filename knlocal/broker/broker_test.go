@@ -54,7 +54,7 @@ func mustConfig(t *testing.T, opts ...ConfigOption) *sarama.Config {
 	return cfg
 }
 
-// The topics of knative/base are created as declared, a second run finds
+// The topics of a project's manifests are created as declared, a second run finds
 // them all, and a partition-count change is reported.
 func TestEnsureTopicsFromManifests(t *testing.T) {
 	c := startCluster(t)
@@ -65,7 +65,7 @@ func TestEnsureTopicsFromManifests(t *testing.T) {
 	if err := WaitReady(context.Background(), c.BootstrapServers(), cfg, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	set, err := manifests.Load("../../knative/base")
+	set, err := manifests.Load("../testdata/greetings/knative")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +104,7 @@ func TestEnsureTopicsFromManifests(t *testing.T) {
 	if !errors.As(err, &me) || len(me.Mismatches) != 1 {
 		t.Fatalf("err = %v", err)
 	}
-	if !strings.Contains(err.Error(), `topics.yaml: KafkaTopic "orderflow.commands": spec.partitions: declares 12 partitions but topic orderflow.commands exists with 6`) {
+	if !strings.Contains(err.Error(), `topics.yaml: KafkaTopic "greet.names": spec.partitions: declares 12 partitions but topic greet.names exists with 2`) {
 		t.Errorf("message = %v", err)
 	}
 }

@@ -28,7 +28,7 @@ import (
 
 var update = flag.Bool("update", false, "rewrite testdata/differences.txt from this run")
 
-const root = "../.."
+const root = ".." // the module, holding knplane.Script
 
 // A record the test writes, and what the subscriber answers to it: the
 // body carries "status=NNN" (or "status":NNN), read by the subscriber

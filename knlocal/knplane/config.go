@@ -143,7 +143,7 @@ func WriteConfig(dir string, c Config) error {
 func writeEnv(path string, lines []string) error {
 	slices.Sort(lines)
 	var b strings.Builder
-	b.WriteString("# written by orderflow (local/knplane): the env of Knative's Deployment, for scripts/knative-dataplane.sh exec\n")
+	b.WriteString("# written by knlocal/knplane: the env of Knative's Deployment, for knlocal/scripts/knative-dataplane.sh exec\n")
 	for _, l := range lines {
 		k, v, _ := strings.Cut(l, "=")
 		if strings.Contains(v, "'") {
@@ -158,7 +158,7 @@ func writeEnv(path string, lines []string) error {
 func readConfigMap(path string) (map[string]string, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("knplane: Knative's data-plane ConfigMap: %w (build it with scripts/knative-dataplane.sh build)", err)
+		return nil, fmt.Errorf("knplane: Knative's data-plane ConfigMap: %w (build it with knlocal/scripts/knative-dataplane.sh build)", err)
 	}
 	var cm struct {
 		Kind string            `json:"kind"`

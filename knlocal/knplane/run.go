@@ -22,7 +22,8 @@ import (
 	"orderflow.dev/knlocal/plane"
 )
 
-// Script builds and runs Knative's data plane, relative to the checkout.
+// Script builds and runs Knative's data plane, relative to the knlocal
+// module's folder.
 const Script = "scripts/knative-dataplane.sh"
 
 // Name is the value of --data-plane that selects this data plane.
@@ -30,7 +31,7 @@ const Name = "knative"
 
 // Options configure a DataPlane.
 type Options struct {
-	// Root is the orderflow checkout holding Script.
+	// Root is the knlocal module's folder, holding Script.
 	Root string
 	// Dir is the config folder (default <plane state>/knative): properties,
 	// env, contracts and the two JVMs' logs.

@@ -98,7 +98,9 @@ type Options struct {
 	// function process inherits it, so the directory stays held until the
 	// last of them has ended, even when this process is killed first.
 	StateLock *statedir.Lock
-	// Command returns the program and arguments serving a function.
+	// Command returns the program and arguments serving a function. Left
+	// out, each function is built from its folder as func's host builder
+	// builds it (package funcbuild), into <StateDir>/builds/<name>.
 	Command func(name string) []string
 	// DuplicateDelivery makes every source deliver every event twice.
 	DuplicateDelivery bool
@@ -195,9 +197,6 @@ func Up(ctx context.Context, opts Options) (p *Plane, err error) {
 	if opts.Progress == nil {
 		opts.Progress = io.Discard
 	}
-	if opts.Command == nil {
-		return nil, errors.New("plane: no command to start functions with")
-	}
 	opts.Naming = opts.Naming.OrDefault()
 	// The returns below set p to nil on error: undo through started.
 	started := &Plane{opts: opts, procs: map[string]*runner.Process{}, restarts: map[string]int{}, readyIn: map[string]time.Duration{}, paused: map[string]chan struct{}{},
@@ -228,6 +227,11 @@ func Up(ctx context.Context, opts Options) (p *Plane, err error) {
 	}
 	p.Set = set
 	step("manifests: %d topics, %d sinks, %d sources, %d bindings from %s", len(set.Topics), len(set.Sinks), len(set.Sources), len(set.Bindings), opts.Manifests)
+	if p.opts.Command == nil {
+		if p.opts.Command, err = buildFunctions(ctx, opts.FunctionsDir, opts.Functions, filepath.Join(opts.StateDir, BuildsDir), step); err != nil {
+			return nil, err
+		}
+	}
 
 	if err := os.MkdirAll(filepath.Join(opts.StateDir, "logs"), 0o755); err != nil {
 		return nil, err

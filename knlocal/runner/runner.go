@@ -160,6 +160,9 @@ func Start(spec Spec) (*Process, error) {
 	return p, nil
 }
 
+// Command is the program and arguments the process runs.
+func (p *Process) Command() []string { return p.spec.Command }
+
 // WaitReady polls the readiness endpoint until it answers 200, the process
 // exits or the timeout passes; failures quote the end of the log.
 func (p *Process) WaitReady(ctx context.Context, timeout time.Duration) error {

@@ -177,7 +177,7 @@ per function in it (created for the run and dropped after).`,
 					opts := base
 					opts.StateDir = filepath.Join(base.StateDir, fmt.Sprint(rate), dp)
 					if dp == knplane.Name {
-						opts.DataPlane = knplane.New(knplane.Options{Root: root, Progress: os.Stdout})
+						opts.DataPlane = knplane.New(knplane.Options{Root: knlocalDir(root), Progress: os.Stdout})
 					}
 					if schemas != nil {
 						if opts.Env, err = functionSchemas(ctx, schemas, fmt.Sprintf("r%d", i+1), shape.Functions()); err != nil {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Knative's own Kafka data plane (eventing-kafka-broker's Java receiver and
 # dispatcher), built from the sources that ship inside the Go module
-# knative.dev/eventing-kafka-broker (required by deploy/validate) and run
+# knative.dev/eventing-kafka-broker (required by knlocal/go.mod) and run
 # without a cluster, beside or instead of the local plane's sinks and sources.
 #
 #   scripts/knative-dataplane.sh build          copy data-plane/ from the Go module cache, build
@@ -21,12 +21,12 @@
 # data-plane contracts, protobuf JSON).
 #
 # Settings (environment):
-#   KNATIVE_DP_CACHE   build cache (.cache/knative-dataplane/<version>)
+#   KNATIVE_DP_CACHE   build cache (knlocal/.cache/knative-dataplane/<version>)
 #   KNATIVE_DP_JAVA    the JDK's java for build and run (default: the newest JDK 21+ in /usr/lib/jvm)
 #   KNATIVE_DP_HEAP    JVM heap flags per process (-Xms64m -Xmx512m)
 set -euo pipefail
 
-KNATIVE_VERSION=v0.50.1 # knative.dev/eventing-kafka-broker, as pinned in deploy/validate/go.mod
+KNATIVE_VERSION=v0.50.1 # knative.dev/eventing-kafka-broker, as pinned in knlocal/go.mod
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
 KNATIVE_DP_CACHE="${KNATIVE_DP_CACHE:-$root/.cache/knative-dataplane/$KNATIVE_VERSION}"
@@ -60,7 +60,7 @@ find_java() {
 
 module_dir() {
   command -v go >/dev/null || die "Go is needed to find the module knative.dev/eventing-kafka-broker"
-  (cd "$root/deploy/validate" && go mod download -json "knative.dev/eventing-kafka-broker@$KNATIVE_VERSION") |
+  (cd "$root" && go mod download -json "knative.dev/eventing-kafka-broker@$KNATIVE_VERSION") |
     sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p'
 }
 
