@@ -9,64 +9,6 @@ import (
 	"time"
 )
 
-const knativeBase = "../../knative/base"
-
-// The real manifests load, resolve against the five functions, and carry
-// the values the saga depends on.
-func TestLoadKnativeBase(t *testing.T) {
-	s, err := Load(knativeBase)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := Resolve(s, WithServices("order", "inventory", "payment", "notify", "analytics")); err != nil {
-		t.Fatalf("resolve: %v", err)
-	}
-	if s.Namespace != "orderflow" {
-		t.Errorf("namespace = %q", s.Namespace)
-	}
-	if len(s.Topics) != 10 || len(s.Sinks) != 10 || len(s.Sources) != 5 || len(s.Bindings) != 5 {
-		t.Errorf("got %d topics, %d sinks, %d sources, %d bindings", len(s.Topics), len(s.Sinks), len(s.Sources), len(s.Bindings))
-	}
-	orders, ok := s.Topic("orderflow.orders")
-	if !ok {
-		t.Fatal("orderflow.orders not declared")
-	}
-	if orders.Partitions != 6 || orders.Replicas != 1 || orders.Config["retention.ms"] != "-1" || orders.Config["cleanup.policy"] != "delete" {
-		t.Errorf("orders topic = %+v", orders)
-	}
-	if !strings.HasSuffix(orders.File, "topics.yaml") {
-		t.Errorf("origin file = %q", orders.File)
-	}
-	src, ok := s.Source("orderflow", "order")
-	if !ok {
-		t.Fatal("KafkaSource order missing")
-	}
-	d := src.Delivery
-	if src.ConsumerGroup != "orderflow-order" || src.InitialOffset != OffsetEarliest || src.Ordering != OrderingOrdered ||
-		src.Consumers != 1 || d.Retry != 5 || d.BackoffPolicy != BackoffExponential ||
-		d.BackoffDelay != 200*time.Millisecond || d.Timeout != 10*time.Second {
-		t.Errorf("source order = %+v", src)
-	}
-	if d.DeadLetterSink == nil || d.DeadLetterSink.Ref.Kind != KindKafkaSink || d.DeadLetterSink.Ref.Name != "dlq-order" || d.DeadLetterSink.Ref.Namespace != "orderflow" {
-		t.Errorf("dead-letter sink = %+v", d.DeadLetterSink)
-	}
-	if src.Sink.Ref == nil || src.Sink.Ref.Kind != KindService || src.Sink.Ref.Name != "order" {
-		t.Errorf("sink = %+v", src.Sink)
-	}
-	sink, ok := s.Sink("orderflow", "orders")
-	if !ok || sink.Topic != "orderflow.orders" || sink.ContentMode != ContentModeBinary {
-		t.Errorf("sink orders = %+v", sink)
-	}
-	b, ok := s.BindingFor("orderflow", "payment")
-	if !ok || b.Sink.Ref.Name != "payments" {
-		t.Errorf("binding of payment = %+v", b)
-	}
-	// analytics publishes saga.stalled reports into the commands topic.
-	if b, ok := s.BindingFor("orderflow", "analytics"); !ok || b.Sink.Ref.Name != "commands" {
-		t.Errorf("binding of analytics = %+v", b)
-	}
-}
-
 func TestDeliveryDefaults(t *testing.T) {
 	dir := t.TempDir()
 	write(t, dir, "kustomization.yaml", "resources: [s.yaml]\n")
@@ -157,8 +99,8 @@ func TestNestedKustomization(t *testing.T) {
 	if src.Namespace != "outer" || src.Ordering != OrderingUnordered || src.Consumers != 2 || src.CEOverrides["origin"] != "tap" || src.Sink.URI != "http://127.0.0.1:9/events" {
 		t.Errorf("source = %+v", src)
 	}
-	if src.Origin.Doc != 4 {
-		t.Errorf("source is document %d of its file, want 4", src.Origin.Doc)
+	if src.File != "testdata/nested/sub/things.yaml" {
+		t.Errorf("source's file %q", src.File)
 	}
 }
 
@@ -180,14 +122,14 @@ func TestBrokenFixtures(t *testing.T) {
 			`testdata/undeclared-topic/all.yaml: KafkaSink "payments": spec.topic: topic "payments" is not declared by any KafkaTopic`,
 		}},
 		{"badvalues", false, []string{
-			`testdata/badvalues/bad.yaml: KafkaTopic "orders": spec.partitions: expected int32, got string`,
-			`testdata/badvalues/bad.yaml: KafkaSink "orders": spec.contentMode: "json" is not binary or structured`,
-			`testdata/badvalues/bad.yaml: KafkaSource "order": spec.initialOffset: "oldest" is not earliest or latest`,
-			`testdata/badvalues/bad.yaml: KafkaSource "order": spec.ordering: "random" is not ordered or unordered`,
-			`testdata/badvalues/bad.yaml: KafkaSource "order": spec.delivery.backoffPolicy: "fibonacci" is not linear or exponential`,
-			`testdata/badvalues/bad.yaml: KafkaSource "order": spec.delivery.backoffDelay: "300ms" is not an ISO-8601 duration Knative takes: 300ms: expected 'P' period mark at the start`,
-			`testdata/badvalues/bad.yaml: KafkaSource "order": spec.delivery.timeout: "PT0S": must not be zero (Knative's webhook refuses it)`,
-			`testdata/badvalues/bad.yaml: KafkaSource "order": spec.sink.ref.apiVersion: missing`,
+			`testdata/badvalues/bad.yaml: KafkaTopic "orders": spec.partitions: cannot be string: must be int32`,
+			`testdata/badvalues/bad.yaml: KafkaSink "orders": spec.contentMode: invalid value: json`,
+			`testdata/badvalues/bad.yaml: KafkaSource "order": spec.initialOffset: invalid value: oldest`,
+			`testdata/badvalues/bad.yaml: KafkaSource "order": spec.ordering: invalid value: random`,
+			`testdata/badvalues/bad.yaml: KafkaSource "order": spec.delivery.backoffPolicy: invalid value: fibonacci [as the KafkaSource's ConsumerGroup is validated]`,
+			`testdata/badvalues/bad.yaml: KafkaSource "order": spec.delivery.backoffDelay: invalid value: 300ms [as the KafkaSource's ConsumerGroup is validated]`,
+			`testdata/badvalues/bad.yaml: KafkaSource "order": spec.delivery.timeout: invalid value: PT0S [as the KafkaSource's ConsumerGroup is validated]`,
+			`testdata/badvalues/bad.yaml: KafkaSource "order": spec.sink.ref.apiVersion: missing field(s)`,
 		}},
 	}
 	for _, c := range cases {
@@ -215,40 +157,28 @@ func TestBrokenFixtures(t *testing.T) {
 	}
 }
 
-func TestResolveServices(t *testing.T) {
-	s, err := Load(knativeBase)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = Resolve(s, WithServices("order", "inventory", "payment", "notify"))
-	if err == nil || !strings.Contains(err.Error(), `KafkaSource "analytics": spec.sink.ref: Service orderflow/analytics is not a known function`) {
-		t.Fatalf("err = %v", err)
-	}
-}
-
 func TestLoadProblems(t *testing.T) {
 	cases := []struct {
 		name  string
 		files map[string]string
 		want  string
 	}{
-		{"no kustomization", map[string]string{"a.yaml": "kind: X\n"}, "no kustomization.yaml"},
-		{"missing resource", map[string]string{"kustomization.yaml": "resources: [nope.yaml]\n"}, `kustomization.yaml: resources[0]: "nope.yaml"`},
-		{"unsupported transformer", map[string]string{"kustomization.yaml": "resources: []\npatches: []\n"}, "kustomization.yaml: patches: not supported by the local plane"},
-		{"unknown kustomization field", map[string]string{"kustomization.yaml": "resorces: [a.yaml]\n"}, "kustomization.yaml: resorces: unknown field"},
+		{"no kustomization", map[string]string{"a.yaml": "kind: X\n"}, ": kustomize build: no kustomization.yaml in this directory"},
+		{"missing resource", map[string]string{"kustomization.yaml": "resources: [nope.yaml]\n"}, `kustomize build: accumulating resources: accumulation err='accumulating resources from 'nope.yaml'`},
+		{"unknown kustomization field", map[string]string{"kustomization.yaml": "resorces: [a.yaml]\n"}, `kustomize build: invalid Kustomization: json: unknown field "resorces"`},
 		{"duplicate object", map[string]string{
 			"kustomization.yaml": "resources: [a.yaml, b.yaml]\n",
 			"a.yaml":             "apiVersion: eventing.knative.dev/v1alpha1\nkind: KafkaSink\nmetadata: {name: s}\nspec: {topic: t, bootstrapServers: [k]}\n",
 			"b.yaml":             "apiVersion: eventing.knative.dev/v1alpha1\nkind: KafkaSink\nmetadata: {name: s}\nspec: {topic: t, bootstrapServers: [k]}\n",
-		}, `b.yaml: KafkaSink "s": metadata.name: defined twice`},
+		}, `may not add resource with an already registered id: KafkaSink.v1alpha1.eventing.knative.dev/s`},
 		{"duplicate key", map[string]string{
 			"kustomization.yaml": "resources: [a.yaml]\n",
 			"a.yaml":             "apiVersion: eventing.knative.dev/v1alpha1\nkind: KafkaSink\nmetadata: {name: s}\nspec:\n  topic: t\n  topic: u\n  bootstrapServers: [k]\n",
-		}, `a.yaml: KafkaSink "s": invalid YAML`},
+		}, `mapping key "topic" already defined at line 5`},
 		{"wrong group", map[string]string{
 			"kustomization.yaml": "resources: [a.yaml]\n",
 			"a.yaml":             "apiVersion: example.com/v1\nkind: KafkaSource\nmetadata: {name: s}\n",
-		}, `a.yaml: KafkaSource "s": apiVersion: "example.com/v1" is not in API group sources.knative.dev`},
+		}, `a.yaml: KafkaSource "s": apiVersion: "example.com/v1" is not a version of sources.knative.dev KafkaSource the plane knows`},
 		{"unknown metadata field", map[string]string{
 			"kustomization.yaml": "resources: [a.yaml]\n",
 			"a.yaml":             "apiVersion: eventing.knative.dev/v1alpha1\nkind: KafkaSink\nmetadata: {name: s, lables: {a: b}}\nspec: {topic: t, bootstrapServers: [k]}\n",
@@ -256,11 +186,11 @@ func TestLoadProblems(t *testing.T) {
 		{"bad config key path", map[string]string{
 			"kustomization.yaml": "resources: [a.yaml]\n",
 			"a.yaml":             "apiVersion: kafka.strimzi.io/v1beta2\nkind: KafkaTopic\nmetadata: {name: t}\nspec: {partitions: 1, config: {retention.ms: [1]}}\n",
-		}, `a.yaml: KafkaTopic "t": spec.config["retention.ms"]: must be a string, number or boolean`},
+		}, `a.yaml: KafkaTopic "t": spec.config.retention.ms: must be a string, number or boolean`},
 		{"bad override name", map[string]string{
 			"kustomization.yaml": "resources: [a.yaml]\n",
 			"a.yaml":             "apiVersion: sources.knative.dev/v1beta1\nkind: KafkaSource\nmetadata: {name: s}\nspec: {bootstrapServers: [k], topics: [t], sink: {uri: 'http://x/'}, ceOverrides: {extensions: {Bad-Name: x}}}\n",
-		}, `a.yaml: KafkaSource "s": spec.ceOverrides.extensions.Bad-Name: not a valid CloudEvents extension name`},
+		}, `a.yaml: KafkaSource "s": spec.ceOverrides.extensions: invalid key name "Bad-Name" (keys are expected to be alphanumeric)`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -276,13 +206,30 @@ func TestLoadProblems(t *testing.T) {
 	}
 }
 
-func TestSplitDocuments(t *testing.T) {
-	docs, idx := splitDocuments([]byte("# only a comment\n---\na: 1\n--- # trailing comment\n\n---\nb: 2\n...\n"))
-	if len(docs) != 2 || string(docs[0]) != "a: 1\n" || string(docs[1]) != "b: 2\n...\n" {
-		t.Fatalf("docs = %q", docs)
+// The plane runs what kustomize renders: a patch in the kustomization is
+// applied, and an object says which kustomization patched it.
+func TestLoadAppliesPatches(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "base/kustomization.yaml", "namespace: shop\nresources: [topic.yaml]\n")
+	write(t, dir, "base/topic.yaml", "apiVersion: kafka.strimzi.io/v1beta2\nkind: KafkaTopic\nmetadata: {name: t}\nspec: {partitions: 1, replicas: 1}\n")
+	write(t, dir, "dev/kustomization.yaml", `resources: [../base]
+patches:
+  - target: {kind: KafkaTopic}
+    patch: |-
+      - op: replace
+        path: /spec/partitions
+        value: 3
+`)
+	s, err := Load(filepath.Join(dir, "dev"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	if idx[0] != 2 || idx[1] != 4 {
-		t.Errorf("indexes = %v", idx)
+	if len(s.Topics) != 1 || s.Topics[0].Partitions != 3 || s.Topics[0].Namespace != "shop" {
+		t.Fatalf("topics %+v, want t with 3 partitions in shop", s.Topics)
+	}
+	o := s.Topics[0].Origin
+	if o.File != filepath.Join(dir, "base", "topic.yaml") || len(o.PatchedBy) != 1 || o.PatchedBy[0] != filepath.Join(dir, "dev", "kustomization.yaml") {
+		t.Errorf("origin %+v", o)
 	}
 }
 

@@ -42,7 +42,7 @@ func Resolve(s *Set, opts ...ResolveOption) error {
 	}
 	var errs []error
 	fail := func(o Origin, kind, name, field, format string, a ...any) {
-		errs = append(errs, &Error{File: o.File, Kind: kind, Name: name, Field: field, Msg: fmt.Sprintf(format, a...)})
+		errs = append(errs, &Error{File: o.Where(), Kind: kind, Name: name, Field: field, Msg: fmt.Sprintf(format, a...)})
 	}
 	var known map[string]bool // "ns/name"
 	if cfg.services != nil {

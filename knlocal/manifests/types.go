@@ -32,21 +32,6 @@ const (
 	BackoffExponential = "exponential"
 )
 
-// Origin says where an object was read, for error messages.
-type Origin struct {
-	File string // path as reached from the directory given to Load
-	Doc  int    // 1-based index of the YAML document in File
-}
-
-// Object is any document of the manifests, modelled kind or not.
-type Object struct {
-	Origin
-	APIVersion string
-	Kind       string
-	Name       string
-	Namespace  string
-}
-
 // KafkaTopic is a Strimzi KafkaTopic: a topic that must exist.
 type KafkaTopic struct {
 	Origin
@@ -166,8 +151,8 @@ type Set struct {
 	Sources   []KafkaSource
 	Bindings  []SinkBinding
 	Pings     []PingSource
-	// Objects lists every document read, in order, the modelled kinds
-	// included; unknown kinds appear only here.
+	// Objects lists every object rendered, in kustomize's order, the
+	// modelled kinds included; other kinds appear only here.
 	Objects []Object
 }
 

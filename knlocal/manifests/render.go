@@ -1,7 +1,8 @@
-package validate
+package manifests
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -19,30 +20,34 @@ import (
 
 // Object is one object of a rendered kustomization: its identity, where
 // it came from and its JSON, exactly as kustomize emitted it (less the
-// origin annotations Render adds for its own use).
+// origin annotations rendering adds for its own use).
 type Object struct {
+	Origin
 	APIVersion string
 	Kind       string
 	Name       string
 	Namespace  string
-	// File is the repository-relative file that declared the object (for
-	// a generated object: the kustomization that generated it).
-	File string
-	// PatchedBy lists the kustomization files whose patches (or
-	// replacements) changed it.
-	PatchedBy []string
-	JSON      []byte
+	JSON       []byte
 }
 
-// Where names the object for a message: file, kind and name, in the form
-// local/manifests uses.
-func (o Object) Where() string {
-	f := o.File
-	if len(o.PatchedBy) > 0 {
-		f += " (patched by " + strings.Join(o.PatchedBy, ", ") + ")"
-	}
-	return fmt.Sprintf("%s: %s %q", f, o.Kind, o.Name)
+// Origin says where an object was declared: the file (for a generated
+// object, the kustomization that generated it), and the kustomization
+// files whose patches (or replacements) changed it.
+type Origin struct {
+	File      string
+	PatchedBy []string
 }
+
+// Where names the file for a message, with what patched the object.
+func (o Origin) Where() string {
+	if len(o.PatchedBy) == 0 {
+		return o.File
+	}
+	return o.File + " (patched by " + strings.Join(o.PatchedBy, ", ") + ")"
+}
+
+// Where names the object for a message: file, kind and name.
+func (o Object) Where() string { return fmt.Sprintf("%s: %s %q", o.Origin.Where(), o.Kind, o.Name) }
 
 // RenderOptions tune Render.
 type RenderOptions struct {
@@ -94,28 +99,88 @@ func Render(root, dir string, opts RenderOptions) ([]Object, error) {
 	}
 
 	kdir := "/" + filepath.ToSlash(filepath.Clean(dir))
-	kfile, err := kustomizationFile(mem, kdir)
-	if err != nil {
-		return nil, err
-	}
-	if err := enableBuildMetadata(mem, kfile); err != nil {
-		return nil, err
-	}
+	return renderFS(mem, kdir, func(p string) string { return strings.TrimPrefix(p, "/") })
+}
 
-	m, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(mem, kdir)
+// RenderDir builds the kustomization in dir, on disk, as Render does; the
+// files its objects name are paths as reached from dir (dir/order.yaml,
+// dir/../base/order.yaml cleaned). Nothing is written to disk.
+func RenderDir(dir string) ([]Object, error) {
+	abs, err := filepath.Abs(dir)
 	if err != nil {
-		return nil, fmt.Errorf("kustomize build %s: %w", dir, err)
+		return nil, err
+	}
+	disk := withEdits{FileSystem: filesys.MakeFsOnDisk(), edits: map[string][]byte{}}
+	return renderFS(disk, abs, func(p string) string {
+		rel, err := filepath.Rel(abs, filepath.FromSlash(p))
+		if err != nil {
+			return p
+		}
+		return filepath.Join(dir, rel)
+	})
+}
+
+// withEdits is the disk, except for the files written to it, which it
+// keeps in memory: rendering switches on kustomize's build metadata in the
+// top kustomization without touching the file.
+type withEdits struct {
+	filesys.FileSystem
+	edits map[string][]byte
+}
+
+func (w withEdits) ReadFile(p string) ([]byte, error) {
+	if data, ok := w.edits[filepath.Clean(p)]; ok {
+		return data, nil
+	}
+	return w.FileSystem.ReadFile(p)
+}
+
+func (w withEdits) WriteFile(p string, data []byte) error {
+	w.edits[filepath.Clean(p)] = data
+	return nil
+}
+
+// RenderError is a kustomization kustomize could not build, with what it
+// said.
+type RenderError struct {
+	Dir string
+	Err error
+}
+
+func (e *RenderError) Error() string { return "kustomize build " + e.Dir + ": " + e.Err.Error() }
+
+func (e *RenderError) Unwrap() error { return e.Err }
+
+// renderFS renders the kustomization in kdir of fsys; display turns a
+// path of fsys into the one a message shows.
+func renderFS(fsys filesys.FileSystem, kdir string, display func(string) string) ([]Object, error) {
+	kfile, err := kustomizationFile(fsys, kdir)
+	if err != nil {
+		return nil, &RenderError{Dir: display(kdir), Err: err}
+	}
+	if err := enableBuildMetadata(fsys, kfile); err != nil {
+		return nil, &RenderError{Dir: display(kdir), Err: err}
+	}
+	m, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(fsys, kdir)
+	if err != nil {
+		return nil, &RenderError{Dir: display(kdir), Err: err}
 	}
 	var out []Object
 	for _, r := range m.Resources() {
 		o, err := object(r, kdir)
 		if err != nil {
-			return nil, fmt.Errorf("kustomize build %s: %s %s: %w", dir, r.GetKind(), r.GetName(), err)
+			return nil, &RenderError{Dir: display(kdir), Err: fmt.Errorf("%s %s: %w", r.GetKind(), r.GetName(), err)}
 		}
 		out = append(out, o)
 	}
-	if err := keepRealPatches(mem, kdir, out); err != nil {
+	if err := keepRealPatches(fsys, kdir, out); err != nil {
 		return nil, err
+	}
+	for i := range out {
+		out[i].File = display(out[i].File)
+		for j, p := range out[i].PatchedBy {
+			out[i].PatchedBy[j] = display(p)
+		}
 	}
 	return out, nil
 }
@@ -133,7 +198,7 @@ func keepRealPatches(fsys filesys.FileSystem, kdir string, objs []Object) error 
 		if len(o.PatchedBy) == 0 {
 			continue
 		}
-		d := "/" + path.Dir(o.File)
+		d := path.Dir(o.File)
 		if d == kdir {
 			continue
 		}
@@ -143,7 +208,7 @@ func keepRealPatches(fsys filesys.FileSystem, kdir string, objs []Object) error 
 		if _, done := inner[d]; !done {
 			m, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(fsys, d)
 			if err != nil {
-				return fmt.Errorf("kustomize build %s: %w", strings.TrimPrefix(d, "/"), err)
+				return &RenderError{Dir: d, Err: err}
 			}
 			inner[d] = map[string][]byte{}
 			for _, r := range m.Resources() {
@@ -180,7 +245,7 @@ func kustomizationFile(fsys filesys.FileSystem, dir string) (string, error) {
 			return p, nil
 		}
 	}
-	return "", fmt.Errorf("%s: no kustomization file", strings.TrimPrefix(dir, "/"))
+	return "", errors.New("no kustomization.yaml in this directory")
 }
 
 // enableBuildMetadata adds originAnnotations and transformerAnnotations to
@@ -192,7 +257,7 @@ func enableBuildMetadata(fsys filesys.FileSystem, file string) error {
 	}
 	var k map[string]any
 	if err := yaml.Unmarshal(data, &k); err != nil {
-		return fmt.Errorf("%s: %w", strings.TrimPrefix(file, "/"), err)
+		return fmt.Errorf("%s: %w", path.Base(file), err)
 	}
 	have, _ := k["buildMetadata"].([]any)
 	for _, want := range []string{types.OriginAnnotations, types.TransformerAnnotations} {
@@ -236,9 +301,9 @@ func object(r *resource.Resource, kdir string) (Object, error) {
 		}
 		switch {
 		case or.Path != "":
-			o.File = repoPath(kdir, or.Path)
+			o.File = fsPath(kdir, or.Path)
 		case or.ConfiguredIn != "":
-			o.File = repoPath(kdir, or.ConfiguredIn)
+			o.File = fsPath(kdir, or.ConfiguredIn)
 		}
 	}
 	if s, ok := ann[transformationAnnotation]; ok {
@@ -257,7 +322,7 @@ func object(r *resource.Resource, kdir string) (Object, error) {
 			if p == "" {
 				p = t.Path
 			}
-			if p = repoPath(kdir, p); p != "" && !seen[p] {
+			if p = fsPath(kdir, p); p != "" && !seen[p] {
 				seen[p] = true
 				o.PatchedBy = append(o.PatchedBy, p)
 			}
@@ -265,10 +330,10 @@ func object(r *resource.Resource, kdir string) (Object, error) {
 		sort.Strings(o.PatchedBy)
 	}
 	if o.File == "" {
-		o.File = strings.TrimPrefix(kdir, "/")
+		o.File = kdir
 	}
 	// What a cluster receives carries neither annotation: kustomize adds
-	// them only when asked, and Render asked for its own use.
+	// them only when asked, and rendering asked for its own use.
 	delete(ann, originAnnotation)
 	delete(ann, transformationAnnotation)
 	if err := r.SetAnnotations(ann); err != nil {
@@ -282,14 +347,14 @@ func object(r *resource.Resource, kdir string) (Object, error) {
 	return o, nil
 }
 
-// repoPath turns a path kustomize reports relative to the top
-// kustomization directory into a repository-relative one.
-func repoPath(kdir, p string) string {
+// fsPath turns a path kustomize reports relative to the top
+// kustomization directory into one of the file system rendered.
+func fsPath(kdir, p string) string {
 	if p == "" {
 		return ""
 	}
 	if !path.IsAbs(p) {
 		p = path.Join(kdir, p)
 	}
-	return strings.TrimPrefix(path.Clean(p), "/")
+	return path.Clean(p)
 }

@@ -1,4 +1,4 @@
-package validate
+package manifests
 
 import (
 	"bytes"
@@ -13,7 +13,7 @@ import (
 	webhookjson "knative.dev/pkg/webhook/json"
 )
 
-// decodeStrict decodes an object's JSON into a typed API object the way
+// DecodeStrict decodes an object's JSON into a typed API object the way
 // Knative's validating admission webhook does (knative.dev/pkg
 // webhook/json.Decode with disallowUnknownFields=true, as eventing-kafka-
 // broker's webhook-kafka and eventing's webhook configure it), and also
@@ -23,14 +23,14 @@ import (
 // encoding/json stops at the first unknown field and does not say where it
 // is, so every unknown field is located by walking the JSON against the Go
 // type, giving paths such as spec.delivery.backofPolicy.
-func decodeStrict(data []byte, into any) []fieldProblem {
-	var probs []fieldProblem
+func DecodeStrict(data []byte, into any) []FieldProblem {
+	var probs []FieldProblem
 	var generic any
 	if err := json.Unmarshal(data, &generic); err != nil {
-		return []fieldProblem{{Msg: "invalid JSON: " + err.Error()}}
+		return []FieldProblem{{Msg: "invalid JSON: " + err.Error()}}
 	}
 	for _, p := range unknownFields(generic, reflect.TypeOf(into), "") {
-		probs = append(probs, fieldProblem{Field: p, Msg: "unknown field"})
+		probs = append(probs, FieldProblem{Field: p, Msg: "unknown field"})
 	}
 	err := webhookjson.Decode(data, into, true)
 	if err == nil && len(probs) == 0 {
@@ -43,15 +43,17 @@ func decodeStrict(data []byte, into any) []fieldProblem {
 	if err != nil && len(probs) == 0 {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
-			probs = append(probs, fieldProblem{Field: te.Field, Msg: fmt.Sprintf("cannot be %s: must be %s", te.Value, te.Type)})
+			probs = append(probs, FieldProblem{Field: te.Field, Msg: fmt.Sprintf("cannot be %s: must be %s", te.Value, te.Type)})
 		} else {
-			probs = append(probs, fieldProblem{Msg: err.Error()})
+			probs = append(probs, FieldProblem{Msg: err.Error()})
 		}
 	}
 	return probs
 }
 
-type fieldProblem struct {
+// FieldProblem is one problem of one field (dotted path; "" for the
+// object as a whole).
+type FieldProblem struct {
 	Field string
 	Msg   string
 }
