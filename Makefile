@@ -71,7 +71,7 @@ test-real:
 test-replication:
 	scripts/test-real.sh replication
 
-## test-knative: build Knative's own Kafka data plane (Maven, a JDK 21+; once, cached in .cache/)
+## test-knative: build Knative's own Kafka data plane (Maven, a JDK 21+; once, cached in knlocal/.cache/)
 ## and run the same records through it and through the local plane (knlocal/knconform);
 ## (see docs/local-plane.md, "Knative's own data plane beside ours")
 test-knative:

@@ -1,5 +1,5 @@
 // Package knplane runs Knative's own Kafka data plane (eventing-kafka-broker's
-// Java receiver and dispatcher, built by scripts/knative-dataplane.sh) in
+// Java receiver and dispatcher, built by knlocal/scripts/knative-dataplane.sh) in
 // place of the local plane's KafkaSink ingress and KafkaSources: the same
 // knative/ manifests become the data-plane contract that Knative's control
 // plane would write into the receiver's and the dispatcher's ConfigMaps.

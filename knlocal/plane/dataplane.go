@@ -8,7 +8,7 @@ import (
 
 // DataPlane carries events between Kafka and HTTP in place of the plane's
 // own KafkaSink ingress and KafkaSources: Knative's own receiver and
-// dispatcher, say (local/knplane). The plane still starts the broker,
+// dispatcher, say (knlocal/knplane). The plane still starts the broker,
 // creates the topics, runs the functions and fires the PingSources; only
 // the Kafka<->HTTP path is swapped.
 type DataPlane interface {

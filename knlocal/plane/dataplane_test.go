@@ -16,7 +16,7 @@ import (
 	"orderflow.dev/knlocal/plane"
 )
 
-// fakeDataPlane stands in for Knative's (local/knplane): its ingress
+// fakeDataPlane stands in for Knative's (knlocal/knplane): its ingress
 // records what the functions publish; its "sources" deliver one event to
 // each KafkaSource's subscriber, resolved through the plane. It notes when
 // each call came and whether the functions were up then.

@@ -366,7 +366,7 @@ func (p *Plane) startHTTP(ctx context.Context, step func(string, ...any)) error 
 			return fmt.Errorf("%s ingress: %w", dp.Name(), err)
 		}
 		p.IngressURL = strings.TrimRight(url, "/")
-		p.publicIngressURL = p.IngressURL // Knative's receiver is bound to loopback (local/knplane)
+		p.publicIngressURL = p.IngressURL // Knative's receiver is bound to loopback (knlocal/knplane)
 		step("kafka sinks: %s (%d ingresses, %s data plane)", p.IngressURL, len(p.Set.Sinks), dp.Name())
 		return p.startAPI(step)
 	}
