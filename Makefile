@@ -4,7 +4,7 @@
 # PostgreSQL (scripts/test-real.sh), with the packages scripts/prereqs.sh
 # checks and, as root, installs first.
 
-MODULES := shared functions/order functions/inventory functions/payment functions/notify functions/analytics local tools deploy/validate
+MODULES := shared functions/order functions/inventory functions/payment functions/notify functions/analytics knlocal local tools deploy/validate
 PKGS    := $(addsuffix /...,$(addprefix ./,$(MODULES)))
 ORDERS  ?= 1000
 
@@ -71,12 +71,12 @@ test-real:
 test-replication:
 	scripts/test-real.sh replication
 
-## test-knative: build Knative's own Kafka data plane (Maven, a JDK 21+; once, cached in .cache/)
-## and run the same records through it and through the local plane (local/knconform);
+## test-knative: build Knative's own Kafka data plane (Maven, a JDK 21+; once, cached in knlocal/.cache/)
+## and run the same records through it and through the local plane (knlocal/knconform);
 ## (see docs/local-plane.md, "Knative's own data plane beside ours")
 test-knative:
-	scripts/knative-dataplane.sh build
-	cd local && go test -count=1 -v -timeout 20m -run TestSameRecordsThroughBothDataPlanes ./knconform/
+	knlocal/scripts/knative-dataplane.sh build
+	cd knlocal && go test -count=1 -v -timeout 20m -run TestSameRecordsThroughBothDataPlanes ./knconform/
 
 vet:
 	@test -z "$$(gofmt -l $(MODULES))" || { echo "gofmt needed:"; gofmt -l $(MODULES); exit 1; }

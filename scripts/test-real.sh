@@ -86,7 +86,7 @@ fresh_kafka() {
 
 pkgs_without_e2e() {
   go list ./shared/... ./functions/order/... ./functions/inventory/... ./functions/payment/... \
-    ./functions/notify/... ./functions/analytics/... ./local/... | grep -v '/local/e2e$'
+    ./functions/notify/... ./functions/analytics/... ./knlocal/... ./local/... | grep -v '/local/e2e$'
 }
 
 run_suite() {

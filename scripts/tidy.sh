@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Tidies every module of the tree the way it resolves outside the workspace,
 # as a func build (or anyone who fetches one module) sees it: GOWORK=off,
-# and the tree's own modules (shared, the functions, local) taken by version
+# and the tree's own modules (shared, the functions, knlocal, local) taken by version
 # (v0.1.0) from a file-based module proxy built from this tree, exactly as
 # once they are tagged. go.sum keeps no line for them: their hashes change
 # with every edit until they are tagged.
@@ -17,13 +17,13 @@ cd "$root"
 
 check=0
 if [ "${1:-}" = "--check" ]; then check=1; shift; fi
-all=(shared functions/order functions/inventory functions/payment functions/notify functions/analytics local deploy/validate tools tools/func tools/jaeger tools/mailpit)
+all=(shared functions/order functions/inventory functions/payment functions/notify functions/analytics knlocal local deploy/validate tools tools/func tools/jaeger tools/mailpit)
 mods=("$@")
 [ ${#mods[@]} -gt 0 ] || mods=("${all[@]}")
 
 # The modules others require by version, published from this tree (shared
 # too, by func-env.sh below).
-for m in functions/order functions/inventory functions/payment functions/notify functions/analytics local; do
+for m in functions/order functions/inventory functions/payment functions/notify functions/analytics knlocal local; do
   go run ./tools/modproxy -module "orderflow.dev/$m" -dir "$m" -out "$root/.cache/modproxy" >/dev/null
 done
 source scripts/lib/func-env.sh

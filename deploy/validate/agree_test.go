@@ -1,18 +1,19 @@
 package validate
 
-// The local plane does not render knative/ with kustomize: local/manifests
-// is a lighter reader (importing kustomize and the Knative types made a cold
-// build of the orderflow CLI 280 s and 151 MB instead of 108 s and 45 MB).
-// These tests hold that reader to what a cluster gets: every value the
-// plane takes from the manifests, read both ways and compared field by
-// field.
+// The local plane renders knative/ with kustomize and admits each object
+// into Knative's API types as this package does (both through
+// knlocal/manifests); what it does on its own is turning those objects
+// into what runs. These tests hold that to what a cluster gets: every
+// value the plane takes from the manifests, read both ways and compared
+// field by field.
 //
-//   - cluster: this package's Render (kustomize's engine), each object
-//     decoded into its real API type and defaulted as Knative's webhooks do;
-//     a KafkaSource's delivery as the eventing-kafka-broker control plane
+//   - cluster: manifests.Render (kustomize's engine), each object decoded
+//     into its real API type and defaulted as Knative's webhooks do; a
+//     KafkaSource's delivery as the eventing-kafka-broker control plane
 //     turns it into the dispatcher's configuration (its own
 //     EgressConfigFromDelivery and DurationMillisFromISO8601String);
-//   - plane: manifests.Load and manifests.Resolve, as plane.Up calls them.
+//   - plane: manifests.Load and manifests.Resolve, as plane.Up calls them,
+//     on the same directory, overlays included.
 
 import (
 	"context"
@@ -39,7 +40,7 @@ import (
 	duckv1 "knative.dev/pkg/apis/duck/v1"
 	"sigs.k8s.io/yaml"
 
-	"orderflow.dev/local/manifests"
+	"orderflow.dev/knlocal/manifests"
 )
 
 // fields is what one reader makes of a kustomization, flattened to
@@ -184,9 +185,9 @@ const generatedGroup = "(generated)"
 
 // clusterFields reads rendered objects as a cluster does. withFile adds
 // the file that declared each object.
-func clusterFields(t testing.TB, objs []Object, withFile bool) fields {
+func clusterFields(t testing.TB, objs []manifests.Object, withFile bool) fields {
 	t.Helper()
-	def, _ := contexts()
+	def, _ := manifests.WebhookContexts()
 	f := fields{}
 	for _, o := range objs {
 		kind, ns, name := o.Kind, o.Namespace, o.Name
@@ -196,13 +197,13 @@ func clusterFields(t testing.TB, objs []Object, withFile bool) fields {
 		}
 		decode := func(into any) {
 			t.Helper()
-			if probs := decodeStrict(o.JSON, into); len(probs) > 0 {
+			if probs := manifests.DecodeStrict(o.JSON, into); len(probs) > 0 {
 				t.Fatalf("%s: %v", o.Where(), probs)
 			}
 		}
 		switch kind {
 		case "KafkaTopic":
-			var tp KafkaTopic
+			var tp manifests.StrimziTopic
 			decode(&tp)
 			f.set(kind, ns, name, "topicName", tp.TopicName())
 			size := func(p *int32) string {
@@ -388,37 +389,9 @@ func planeLoad(t testing.TB, dir string) (*manifests.Set, error) {
 	return set, nil
 }
 
-// flatten writes rendered objects as one kustomization of plain resources
-// in their namespace, the form the plane's reader takes: what it makes of
-// exactly the objects an overlay gives a cluster.
-func flatten(t testing.TB, objs []Object) string {
+func renderAt(t testing.TB, at, dir string) []manifests.Object {
 	t.Helper()
-	dir := t.TempDir()
-	var b strings.Builder
-	ns := ""
-	for _, o := range objs {
-		if ns != "" && o.Namespace != ns {
-			t.Fatalf("objects in namespaces %s and %s", ns, o.Namespace)
-		}
-		ns = o.Namespace
-		y, err := yaml.JSONToYAML(o.JSON)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b.WriteString("---\n")
-		b.Write(y)
-	}
-	for name, data := range map[string]string{"rendered.yaml": b.String(), "kustomization.yaml": "namespace: " + ns + "\nresources: [rendered.yaml]\n"} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
-
-func renderAt(t testing.TB, at, dir string) []Object {
-	t.Helper()
-	objs, err := Render(at, dir, RenderOptions{Files: prodSecrets(t)})
+	objs, err := manifests.Render(at, dir, manifests.RenderOptions{Files: prodSecrets(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -427,20 +400,17 @@ func renderAt(t testing.TB, at, dir string) []Object {
 
 // agreement compares the plane with a cluster on dir, the cluster rendering
 // the tree at clusterRoot and the plane reading the tree at planeRoot (the
-// same tree, except where a test changes one side). The plane reads base
-// directly, as `orderflow up` does; an overlay it refuses (see
-// TestPlaneRefusesOverlays), so for an overlay it reads the objects
-// kustomize renders from it.
+// same tree, except where a test changes one side), as `orderflow up
+// --manifests dir` reads it. The production overlay's secrets are never
+// committed: the plane reads a copy of the tree holding the stand-ins the
+// cluster side renders with.
 func agreement(t testing.TB, clusterRoot, planeRoot, dir string) []string {
 	t.Helper()
 	cluster := clusterFields(t, renderAt(t, clusterRoot, dir), dir == "knative/base")
-	var set *manifests.Set
-	var err error
-	if dir == "knative/base" {
-		set, err = planeLoad(t, filepath.Join(planeRoot, dir))
-	} else {
-		set, err = planeLoad(t, flatten(t, renderAt(t, planeRoot, dir)))
+	if dir == "knative/overlays/prod" {
+		planeRoot = withProdSecrets(t, planeRoot)
 	}
+	set, err := planeLoad(t, filepath.Join(planeRoot, dir))
 	if err != nil {
 		t.Fatalf("plane: %s: %v", dir, err)
 	}
@@ -449,6 +419,19 @@ func agreement(t testing.TB, clusterRoot, planeRoot, dir string) []string {
 		fileRoot = planeRoot
 	}
 	return diff(planeFields(set, fileRoot), cluster)
+}
+
+// withProdSecrets is a copy of at's knative/ with the production
+// secrets' stand-ins (prodSecrets) in place.
+func withProdSecrets(t testing.TB, at string) string {
+	t.Helper()
+	to := copyTreeFrom(t, at, nil)
+	for rel, data := range prodSecrets(t) {
+		if err := os.WriteFile(filepath.Join(to, rel), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return to
 }
 
 // The plane reads from base, and from every object of each overlay, exactly
@@ -483,27 +466,24 @@ func loadErrors(err error, at string) []string {
 	return out
 }
 
-// What `orderflow up --manifests knative/overlays/...` says: the plane
-// runs base; an overlay's patches and generators are kustomize's work, which
-// the plane does not redo (and would otherwise half-apply). It refuses
-// exactly these fields, naming file and field.
-func TestPlaneRefusesOverlays(t *testing.T) {
-	const msg = ": not supported by the local plane (it would change what runs; render with kustomize instead)"
-	want := map[string][]string{
-		"knative/overlays/dev":  {"patches"},
-		"knative/overlays/prod": {"generatorOptions", "patches", "secretGenerator"},
+// The plane runs an overlay as kustomize renders it: dev's patches
+// applied, each patched object naming the overlay; prod without its
+// secrets (never committed) refused, naming the file kustomize missed.
+func TestPlaneRunsOverlays(t *testing.T) {
+	set, err := manifests.Load(filepath.Join(root, "knative/overlays/dev"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	for dir, fieldNames := range want {
-		_, err := manifests.Load(filepath.Join(root, dir))
-		got := loadErrors(err, root)
-		var expect []string
-		for _, fn := range fieldNames {
-			expect = append(expect, dir+"/kustomization.yaml: "+fn+msg)
+	for _, tp := range set.Topics {
+		rel := func(p string) string { r, _ := filepath.Rel(root, p); return filepath.ToSlash(r) }
+		if tp.Partitions != 1 || rel(tp.File) != "knative/base/topics.yaml" || len(tp.PatchedBy) != 1 || rel(tp.PatchedBy[0]) != "knative/overlays/dev/kustomization.yaml" {
+			t.Errorf("dev topic %s: %d partitions, from %s patched by %v; want 1, from base patched by dev", tp.Name, tp.Partitions, tp.File, tp.PatchedBy)
 		}
-		sort.Strings(got)
-		if !slices.Equal(got, expect) {
-			t.Errorf("%s: plane says\n  %s\nwant\n  %s", dir, strings.Join(got, "\n  "), strings.Join(expect, "\n  "))
-		}
+	}
+	_, err = manifests.Load(filepath.Join(root, "knative/overlays/prod"))
+	if got := loadErrors(err, root); len(got) != 1 || !strings.Contains(got[0], "knative/overlays/prod: kustomize build: ") ||
+		!strings.Contains(got[0], "secrets/orderflow-db.env") {
+		t.Errorf("prod without its secrets: %v", got)
 	}
 }
 
@@ -567,12 +547,17 @@ func TestOverlaysChangeOnlyWhatTheySay(t *testing.T) {
 // (repository-relative file -> old, new) applied.
 func copyTree(t testing.TB, edits map[string][2]string) string {
 	t.Helper()
+	return copyTreeFrom(t, root, edits)
+}
+
+func copyTreeFrom(t testing.TB, from string, edits map[string][2]string) string {
+	t.Helper()
 	to := t.TempDir()
-	err := filepath.WalkDir(filepath.Join(root, "knative"), func(p string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(filepath.Join(from, "knative"), func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		rel, _ := filepath.Rel(root, p)
+		rel, _ := filepath.Rel(from, p)
 		if d.IsDir() {
 			return os.MkdirAll(filepath.Join(to, rel), 0o755)
 		}
@@ -658,12 +643,11 @@ func TestOverlayChangesFindANewPatch(t *testing.T) {
 // admission runs the per-object checks a cluster's webhooks make (strict
 // decoding, SetDefaults, Validate, a KafkaSource's delivery as its
 // ConsumerGroup is validated), without this package's own cross-checks.
-func admission(objs []Object) []Problem {
+func admission(objs []manifests.Object) []Problem {
 	c := &checker{fns: map[string]Function{}, topics: map[string]*topicDecl{}, sinks: map[string]*sinkDecl{},
-		secrets: map[string]*corev1.Secret{}, configs: map[string]*corev1.ConfigMap{}, objs: map[string]Object{}}
-	def, val := contexts()
+		secrets: map[string]*corev1.Secret{}, configs: map[string]*corev1.ConfigMap{}, objs: map[string]manifests.Object{}}
 	for _, o := range objs {
-		c.object(def, val, o)
+		c.object(o)
 	}
 	return c.probs
 }
@@ -743,7 +727,7 @@ func TestPlaneAndClusterReadEditsAlike(t *testing.T) {
 // DurationMillisFromISO8601String) and as the plane does
 // (manifests.ParseDuration): the same milliseconds, or refused by both.
 func TestDurationsAsKnativeReadsThem(t *testing.T) {
-	_, val := contexts()
+	_, val := manifests.WebhookContexts()
 	for _, s := range []string{
 		"PT0.2S", "PT0.3S", "PT0.25S", "PT0.05S", "PT0,5S", "PT.5S", "PT10S", "PT600S", "PT3276.7S", "PT3276.8S", "PT3600S",
 		"PT1M", "PT1.5M", "PT1H30M", "PT1H30M15.5S", "P1D", "P1DT12H", "P2W", "P1M", "P1Y", "P1Y2M3DT4H5M6.7S",

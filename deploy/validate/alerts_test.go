@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"orderflow.dev/knlocal/manifests"
 )
 
 // EnvRequireTools makes a missing external tool (promtool here) a failure
@@ -34,7 +36,7 @@ func prodRules(t *testing.T) *PrometheusRule {
 			continue
 		}
 		pr := &PrometheusRule{}
-		if probs := decodeStrict(o.JSON, pr); len(probs) > 0 {
+		if probs := manifests.DecodeStrict(o.JSON, pr); len(probs) > 0 {
 			t.Fatalf("%s: %v", o.Where(), probs)
 		}
 		if found != nil {

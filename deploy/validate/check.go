@@ -1,7 +1,6 @@
 package validate
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -18,20 +17,18 @@ import (
 	"k8s.io/client-go/tools/cache"
 	kafkabindingsv1 "knative.dev/eventing-kafka-broker/control-plane/pkg/apis/bindings/v1"
 	kafkasinkv1alpha1 "knative.dev/eventing-kafka-broker/control-plane/pkg/apis/eventing/v1alpha1"
-	kafkasourcesv1 "knative.dev/eventing-kafka-broker/control-plane/pkg/apis/sources/v1"
 	kafkasourcesv1beta1 "knative.dev/eventing-kafka-broker/control-plane/pkg/apis/sources/v1beta1"
 	"knative.dev/eventing-kafka-broker/control-plane/pkg/security"
-	"knative.dev/eventing/pkg/apis/feature"
 	sourcesv1 "knative.dev/eventing/pkg/apis/sources/v1"
-	"knative.dev/pkg/apis"
 	duckv1 "knative.dev/pkg/apis/duck/v1"
 	"sigs.k8s.io/yaml"
 
+	"orderflow.dev/knlocal/manifests"
 	"orderflow.dev/shared/events"
 )
 
 // Problem is one thing wrong with a rendered object. Its text names the
-// file, the object and the field, like local/manifests' errors:
+// file, the object and the field, like knlocal/manifests' errors:
 //
 //	knative/base/order.yaml (patched by knative/overlays/prod/kustomization.yaml): KafkaSource "order": spec.delivery.backofPolicy: unknown field
 type Problem struct {
@@ -122,29 +119,6 @@ func LoadFunctions(root string) ([]Function, error) {
 	return out, nil
 }
 
-// Contexts as Knative's admission webhooks build them. Defaulting
-// (eventing-kafka-broker webhook-kafka NewDefaultingAdmissionController):
-// apis.AllowDifferentNamespace. Validation (NewValidationAdmissionController):
-// the feature-flag store from the config-features ConfigMap, plus
-// AllowDifferentNamespace; the webhook adds WithinCreate for a create.
-//
-// The flags are eventing's defaults (feature.NewFlagsConfigFromMap of an
-// empty map), which are also the values of the config-features ConfigMap
-// that eventing v0.50.0 ships (config/core/configmaps/features.yaml):
-// delivery-timeout is enabled there. Without a store in the context,
-// DeliverySpec.Validate treats every flag as disabled and refuses
-// spec.delivery.timeout ("must not set the field(s)"); that is not what a
-// cluster does, so the store is put in explicitly.
-func contexts() (def, val context.Context) {
-	flags, err := feature.NewFlagsConfigFromMap(map[string]string{})
-	if err != nil {
-		panic(err)
-	}
-	def = apis.AllowDifferentNamespace(context.Background())
-	val = apis.WithinCreate(apis.AllowDifferentNamespace(feature.ToContext(context.Background(), flags)))
-	return def, val
-}
-
 // checker accumulates what the per-object pass learns for the
 // cross-reference pass.
 type checker struct {
@@ -159,77 +133,65 @@ type checker struct {
 	pings        []*pingDecl               // PingSources
 	secrets      map[string]*corev1.Secret // ns/name
 	configs      map[string]*corev1.ConfigMap
-	objs         map[string]Object // ns/name of secrets, for messages
+	objs         map[string]manifests.Object // ns/name of secrets, for messages
 }
 
 type topicDecl struct {
-	obj Object
-	t   *KafkaTopic
+	obj manifests.Object
+	t   *manifests.StrimziTopic
 }
 type sinkDecl struct {
-	obj Object
+	obj manifests.Object
 	s   *kafkasinkv1alpha1.KafkaSink
 }
 type sourceDecl struct {
-	obj Object
+	obj manifests.Object
 	s   *kafkasourcesv1beta1.KafkaSource
 }
 type bindingDecl struct {
-	obj Object
+	obj manifests.Object
 	b   *sourcesv1.SinkBinding
 }
 type pingDecl struct {
-	obj Object
+	obj manifests.Object
 	p   *sourcesv1.PingSource
 }
 
-func (c *checker) fail(o Object, field, format string, a ...any) {
+func (c *checker) fail(o manifests.Object, field, format string, a ...any) {
 	c.probs = append(c.probs, Problem{Where: o.Where(), Field: field, Msg: fmt.Sprintf(format, a...)})
 }
 
-func (c *checker) fieldErrors(o Object, fe *apis.FieldError, what string) {
-	if fe == nil {
-		return
-	}
-	for _, e := range fe.Filter(apis.ErrorLevel).WrappedErrors() {
-		msg := e.Message
-		if e.Details != "" {
-			msg += " (" + e.Details + ")"
-		}
-		if what != "" {
-			msg += " [" + what + "]"
-		}
-		c.probs = append(c.probs, Problem{Where: o.Where(), Field: strings.Join(e.Paths, ", "), Msg: msg})
-	}
-}
-
-func (c *checker) decode(o Object, into any) bool {
-	probs := decodeStrict(o.JSON, into)
-	if len(probs) > 0 {
-		c.undecoded++
-	}
+// problems records what manifests found wrong with o.
+func (c *checker) problems(o manifests.Object, probs []manifests.FieldProblem) {
 	for _, p := range probs {
 		c.probs = append(c.probs, Problem{Where: o.Where(), Field: p.Field, Msg: p.Msg})
 	}
+}
+
+func (c *checker) decode(o manifests.Object, into any) bool {
+	probs := manifests.DecodeStrict(o.JSON, into)
+	if len(probs) > 0 {
+		c.undecoded++
+	}
+	c.problems(o, probs)
 	return len(probs) == 0
 }
 
 // Check validates rendered objects: each decoded strictly into its real
 // API type, defaulted and validated as Knative's webhooks do, then
 // cross-checked against each other, the functions and the event catalog.
-func Check(objs []Object, fns []Function) []Problem {
+func Check(objs []manifests.Object, fns []Function) []Problem {
 	return check(objs, fns, events.All())
 }
 
-func check(objs []Object, fns []Function, catalog []events.Spec) []Problem {
+func check(objs []manifests.Object, fns []Function, catalog []events.Spec) []Problem {
 	c := &checker{catalogSpecs: catalog, fns: map[string]Function{}, topics: map[string]*topicDecl{}, sinks: map[string]*sinkDecl{},
-		secrets: map[string]*corev1.Secret{}, configs: map[string]*corev1.ConfigMap{}, objs: map[string]Object{}}
+		secrets: map[string]*corev1.Secret{}, configs: map[string]*corev1.ConfigMap{}, objs: map[string]manifests.Object{}}
 	for _, f := range fns {
 		c.fns[f.Name] = f
 	}
-	def, val := contexts()
 	for _, o := range objs {
-		c.object(def, val, o)
+		c.object(o)
 	}
 	// Cross-references need every object understood; with an object that
 	// did not decode they would only add noise to the real problem.
@@ -240,7 +202,7 @@ func check(objs []Object, fns []Function, catalog []events.Spec) []Problem {
 	return c.probs
 }
 
-func (c *checker) object(def, val context.Context, o Object) {
+func (c *checker) object(o manifests.Object) {
 	if o.Name == "" {
 		c.fail(o, "metadata.name", "missing")
 		return
@@ -252,64 +214,18 @@ func (c *checker) object(def, val context.Context, o Object) {
 		c.fail(o, "metadata.namespace", "missing: every object belongs in the namespace the functions run in")
 	}
 	key := o.Namespace + "/" + o.Name
+	// The kinds a topology is made of are admitted as a cluster admits
+	// them, by the same code the plane reads them with.
+	if a, ok := manifests.Admit(o); ok {
+		c.problems(o, a.Problems)
+		if !a.Decoded {
+			c.undecoded++
+			return
+		}
+		c.admitted(o, key, a)
+		return
+	}
 	switch gvk := o.APIVersion + ", " + o.Kind; gvk {
-	case "sources.knative.dev/v1beta1, KafkaSource":
-		ks := &kafkasourcesv1beta1.KafkaSource{}
-		if !c.decode(o, ks) {
-			return
-		}
-		c.kafkaSource(def, val, o, ks, ks)
-	case "sources.knative.dev/v1, KafkaSource":
-		// Served too; same fields. Validated as v1, cross-checked as
-		// v1beta1 (the hub version the webhook converts through).
-		ks1 := &kafkasourcesv1.KafkaSource{}
-		if !c.decode(o, ks1) {
-			return
-		}
-		ks := &kafkasourcesv1beta1.KafkaSource{}
-		if err := json.Unmarshal(o.JSON, ks); err != nil {
-			c.fail(o, "", "%v", err)
-			return
-		}
-		c.kafkaSource(def, val, o, ks1, ks)
-	case "eventing.knative.dev/v1alpha1, KafkaSink":
-		s := &kafkasinkv1alpha1.KafkaSink{}
-		if !c.decode(o, s) {
-			return
-		}
-		s.SetDefaults(def)
-		c.fieldErrors(o, s.Validate(val), "")
-		c.sinks[key] = &sinkDecl{obj: o, s: s}
-	case "sources.knative.dev/v1, SinkBinding":
-		b := &sourcesv1.SinkBinding{}
-		if !c.decode(o, b) {
-			return
-		}
-		b.SetDefaults(def)
-		c.fieldErrors(o, b.Validate(val), "")
-		c.bindings = append(c.bindings, &bindingDecl{obj: o, b: b})
-	case "sources.knative.dev/v1, PingSource":
-		p := &sourcesv1.PingSource{}
-		if !c.decode(o, p) {
-			return
-		}
-		p.SetDefaults(def)
-		c.fieldErrors(o, p.Validate(val), "")
-		c.pings = append(c.pings, &pingDecl{obj: o, p: p})
-	case "kafka.strimzi.io/v1beta2, KafkaTopic", "kafka.strimzi.io/v1, KafkaTopic":
-		t := &KafkaTopic{}
-		if !c.decode(o, t) {
-			return
-		}
-		for _, p := range t.validate() {
-			c.fail(o, p.Field, "%s", p.Msg)
-		}
-		name := t.TopicName()
-		if first, dup := c.topics[name]; dup {
-			c.fail(o, "spec.topicName", "topic %q is also declared by %s", name, first.obj.Where())
-			return
-		}
-		c.topics[name] = &topicDecl{obj: o, t: t}
 	case "v1, Secret":
 		s := &corev1.Secret{}
 		if !c.decode(o, s) {
@@ -351,24 +267,27 @@ func (c *checker) object(def, val context.Context, o Object) {
 	}
 }
 
-type defaultValidator interface {
-	SetDefaults(context.Context)
-	Validate(context.Context) *apis.FieldError
-}
-
-func (c *checker) kafkaSource(def, val context.Context, o Object, typed defaultValidator, ks *kafkasourcesv1beta1.KafkaSource) {
-	typed.SetDefaults(def)
-	c.fieldErrors(o, typed.Validate(val), "")
-	ks.SetDefaults(def)
-	// KafkaSource.Validate (v0.50.1) does not look at spec.delivery. The
-	// source controller copies it into the ConsumerGroup it creates, whose
-	// webhook validation runs eventing's DeliverySpec.Validate
-	// (internalskafkaeventing/v1alpha1 ConsumerTemplateSpec.Validate), and
-	// reconciling parses its durations (core/config EgressConfigFromDelivery).
-	// A bad delivery is thus accepted by `kubectl apply` and leaves the
-	// source never Ready; here it is an error up front.
-	c.fieldErrors(o, ks.Spec.Delivery.Validate(val).ViaField("spec", "delivery"), "as the KafkaSource's ConsumerGroup is validated")
-	c.sources = append(c.sources, &sourceDecl{obj: o, s: ks})
+// admitted keeps what manifests admitted, for the cross-references, and
+// adds what a deployment wants of a KafkaTopic beyond what Strimzi refuses.
+func (c *checker) admitted(o manifests.Object, key string, a manifests.Admitted) {
+	switch t := a.Typed.(type) {
+	case *kafkasourcesv1beta1.KafkaSource:
+		c.sources = append(c.sources, &sourceDecl{obj: o, s: t})
+	case *kafkasinkv1alpha1.KafkaSink:
+		c.sinks[key] = &sinkDecl{obj: o, s: t}
+	case *sourcesv1.SinkBinding:
+		c.bindings = append(c.bindings, &bindingDecl{obj: o, b: t})
+	case *sourcesv1.PingSource:
+		c.pings = append(c.pings, &pingDecl{obj: o, p: t})
+	case *manifests.StrimziTopic:
+		c.problems(o, topicLint(t))
+		name := t.TopicName()
+		if first, dup := c.topics[name]; dup {
+			c.fail(o, "spec.topicName", "topic %q is also declared by %s", name, first.obj.Where())
+			return
+		}
+		c.topics[name] = &topicDecl{obj: o, t: t}
+	}
 }
 
 // crossReferences checks what no single object can: references between
@@ -446,7 +365,7 @@ func isKafkaSink(apiVersion, kind string) bool {
 // destination checks that d names something that will exist: a KafkaSink
 // of the render, or the Knative Service of a function (`func deploy`
 // creates it). It returns the function's name when d is one.
-func (c *checker) destination(o Object, field, ns string, d duckv1.Destination) (string, bool) {
+func (c *checker) destination(o manifests.Object, field, ns string, d duckv1.Destination) (string, bool) {
 	r := d.Ref
 	if r == nil {
 		if d.URI == nil {
@@ -498,7 +417,7 @@ func (c *checker) fnNames() []string {
 	return out
 }
 
-func (c *checker) topicDeclared(o Object, field, topic string) {
+func (c *checker) topicDeclared(o manifests.Object, field, topic string) {
 	if _, ok := c.topics[topic]; !ok {
 		c.fail(o, field, "topic %q is not declared by any KafkaTopic (topics are never auto-created)", topic)
 	}
@@ -509,7 +428,7 @@ func (c *checker) topicDeclared(o Object, field, topic string) {
 // rendered Secrets) and turns it into a Kafka client configuration
 // (security.NewSaramaSecurityOptionFromSecret), so a missing key, an
 // unsupported mechanism or a CA that is not PEM fails here.
-func (c *checker) kafkaNet(o Object, s *kafkasourcesv1beta1.KafkaSource) {
+func (c *checker) kafkaNet(o manifests.Object, s *kafkasourcesv1beta1.KafkaSource) {
 	raw, err := json.Marshal(s.Spec.Net)
 	if err != nil {
 		c.fail(o, "spec.net", "%v", err)
@@ -548,7 +467,7 @@ func (c *checker) kafkaSinkAuth(sd *sinkDecl) {
 	c.saramaConfig(sd.obj, "spec.auth.secret", sec)
 }
 
-func (c *checker) saramaConfig(o Object, field string, sec *corev1.Secret) {
+func (c *checker) saramaConfig(o manifests.Object, field string, sec *corev1.Secret) {
 	opt, err := security.NewSaramaSecurityOptionFromSecret(sec)
 	if err == nil {
 		err = opt(sarama.NewConfig())

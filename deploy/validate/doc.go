@@ -3,16 +3,21 @@
 // checks every object the way the cluster would, then what no cluster
 // checks.
 //
-//  1. Render (render.go): sigs.k8s.io/kustomize/api krusty v0.21.2, the
-//     engine of kustomize v5.8.2, default options.
-//  2. Per object (check.go): strict decoding into the real API types
-//     (eventing-kafka-broker v0.50.1 KafkaSource v1beta1/v1 and KafkaSink
-//     v1alpha1; eventing v0.50.0 SinkBinding and PingSource v1; core v1
-//     Secret and ConfigMap; Strimzi KafkaTopic as modelled in strimzi.go),
-//     unknown fields being errors with their path; then SetDefaults and
-//     Validate with the contexts Knative's webhooks use; for KafkaSources
-//     also the delivery validation their ConsumerGroup goes through and
-//     the Kafka security their controller builds from spec.net.
+//  1. Render: knlocal/manifests.Render, kustomize's own engine
+//     (sigs.k8s.io/kustomize/api krusty v0.21.2, the engine of kustomize
+//     v5.8.2, default options) over an in-memory copy of the tree, with
+//     stand-ins for the production secrets that are never committed.
+//  2. Per object (check.go): the kinds a topology is made of admitted by
+//     knlocal/manifests.Admit, the code the local plane reads them with:
+//     strict decoding into the real API types (eventing-kafka-broker
+//     v0.50.1 KafkaSource v1beta1/v1 and KafkaSink v1alpha1; eventing
+//     v0.50.0 SinkBinding and PingSource v1; Strimzi KafkaTopic as
+//     modelled there), unknown fields being errors with their path; then
+//     SetDefaults and Validate with the contexts Knative's webhooks use,
+//     and a KafkaSource's delivery as its ConsumerGroup is validated. Here
+//     besides: core v1 Secret and ConfigMap, PrometheusRule, what a
+//     deployment wants of a KafkaTopic (topics.go), and the Kafka security
+//     a KafkaSource's controller builds from spec.net.
 //  3. Across objects: every sink and dead-letter sink exists (a KafkaSink of
 //     the render or a function's Service); every topic read or written is
 //     declared; the event catalog (orderflow.dev/shared/events) agrees with

@@ -7,6 +7,8 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
+
+	"orderflow.dev/knlocal/manifests"
 )
 
 // PrometheusRule is the Prometheus Operator's kind (monitoring.coreos.com/v1)
@@ -52,7 +54,7 @@ var (
 
 // prometheusRule checks what the operator's admission webhook checks
 // before Prometheus would (PromQL itself is promtool's, in TestAlertRules).
-func (c *checker) prometheusRule(o Object, p *PrometheusRule) {
+func (c *checker) prometheusRule(o manifests.Object, p *PrometheusRule) {
 	if len(p.Spec.Groups) == 0 {
 		c.fail(o, "spec.groups", "empty: a PrometheusRule with no rules")
 	}

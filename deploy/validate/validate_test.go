@@ -19,6 +19,7 @@ import (
 	eventingduckv1 "knative.dev/eventing/pkg/apis/duck/v1"
 	sourcesv1 "knative.dev/eventing/pkg/apis/sources/v1"
 
+	"orderflow.dev/knlocal/manifests"
 	"orderflow.dev/shared/events"
 )
 
@@ -65,13 +66,13 @@ func testCA(t testing.TB) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }
 
-func render(t testing.TB, dir string, override map[string]string) ([]Object, []Problem) {
+func render(t testing.TB, dir string, override map[string]string) ([]manifests.Object, []Problem) {
 	t.Helper()
 	files := prodSecrets(t)
 	for k, v := range override {
 		files[k] = []byte(v)
 	}
-	objs, probs, err := Dir(root, dir, RenderOptions{Files: files})
+	objs, probs, err := Dir(root, dir, manifests.RenderOptions{Files: files})
 	if err != nil {
 		t.Fatalf("%s: %v", dir, err)
 	}
@@ -98,7 +99,7 @@ func TestRenderedOverlaysAreValid(t *testing.T) {
 }
 
 // spec decodes a rendered object's spec for the assertions below.
-func spec(t *testing.T, objs []Object, kind, name string) map[string]any {
+func spec(t *testing.T, objs []manifests.Object, kind, name string) map[string]any {
 	t.Helper()
 	for _, o := range objs {
 		if o.Kind == kind && o.Name == name {
@@ -120,7 +121,7 @@ func TestOverlaySizing(t *testing.T) {
 	dev, _ := render(t, "knative/overlays/dev", nil)
 	prod, _ := render(t, "knative/overlays/prod", nil)
 	for _, c := range []struct {
-		objs                 []Object
+		objs                 []manifests.Object
 		topic                string
 		partitions, replicas float64
 		minISR, retention    string
@@ -304,7 +305,7 @@ func TestProdNeedsItsSecretFiles(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(root, "knative/overlays/prod/secrets/orderflow-db.env")); err == nil {
 		t.Skip("a real orderflow-db.env is present")
 	}
-	_, err := Render(root, "knative/overlays/prod", RenderOptions{})
+	_, err := manifests.Render(root, "knative/overlays/prod", manifests.RenderOptions{})
 	if err == nil || !strings.Contains(err.Error(), "orderflow-db.env") {
 		t.Fatalf("err = %v; want it to name secrets/orderflow-db.env", err)
 	}
@@ -317,7 +318,7 @@ func TestCatalogUnconsumedEvent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	objs, err := Render(root, "knative/overlays/dev", RenderOptions{})
+	objs, err := manifests.Render(root, "knative/overlays/dev", manifests.RenderOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -333,7 +334,7 @@ func TestCatalogUnconsumedEvent(t *testing.T) {
 	}
 }
 
-// Why contexts() puts the feature flags in: without them eventing's
+// Why manifests.WebhookContexts() puts the feature flags in: without them eventing's
 // DeliverySpec.Validate refuses spec.delivery.timeout outright, which a
 // cluster with the shipped config-features (delivery-timeout: enabled)
 // does not.
@@ -343,7 +344,7 @@ func TestDeliveryTimeoutNeedsTheFeatureStore(t *testing.T) {
 	if err := d.Validate(context.Background()); err == nil || !strings.Contains(err.Error(), "must not set the field(s): timeout") {
 		t.Fatalf("bare context: %v", err)
 	}
-	_, val := contexts()
+	_, val := manifests.WebhookContexts()
 	if err := d.Validate(val); err != nil {
 		t.Fatalf("with the shipped flags: %v", err)
 	}

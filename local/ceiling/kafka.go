@@ -12,10 +12,10 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/cloudevents/sdk-go/v2/event"
 
-	"orderflow.dev/local/broker"
-	"orderflow.dev/local/kafkalog"
-	"orderflow.dev/local/manifests"
-	"orderflow.dev/local/sink"
+	"orderflow.dev/knlocal/broker"
+	"orderflow.dev/knlocal/kafkalog"
+	"orderflow.dev/knlocal/manifests"
+	"orderflow.dev/knlocal/sink"
 )
 
 // Kafka says where and how hard to measure Kafka.

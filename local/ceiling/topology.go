@@ -5,8 +5,8 @@ import (
 	"sort"
 	"sync/atomic"
 
-	"orderflow.dev/local/manifests"
-	"orderflow.dev/local/source"
+	"orderflow.dev/knlocal/manifests"
+	"orderflow.dev/knlocal/source"
 )
 
 // Shape is how much the topology does at once, so that each primitive is

@@ -17,7 +17,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 
-	"orderflow.dev/local/door"
+	"orderflow.dev/knlocal/door"
 	"orderflow.dev/shared/events"
 )
 

@@ -10,9 +10,9 @@ import (
 
 	"github.com/IBM/sarama"
 
-	"orderflow.dev/local/broker"
+	"orderflow.dev/knlocal/broker"
+	"orderflow.dev/knlocal/lag"
 	"orderflow.dev/local/dlq"
-	"orderflow.dev/local/lag"
 )
 
 // Update is what the page receives every period.

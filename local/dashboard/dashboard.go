@@ -21,13 +21,12 @@ import (
 	"sync"
 	"time"
 
+	"orderflow.dev/knlocal/door"
+	"orderflow.dev/knlocal/plane"
+	"orderflow.dev/knlocal/source"
 	"orderflow.dev/local/client"
 	"orderflow.dev/local/dlq"
-	"orderflow.dev/local/door"
-	"orderflow.dev/local/plane"
-	"orderflow.dev/local/source"
 	"orderflow.dev/shared/events"
-	"orderflow.dev/shared/tracing"
 )
 
 //go:embed static
@@ -95,7 +94,7 @@ const DefaultJaegerUI = "http://127.0.0.1:16686"
 // Routes serves the page on mux, under /dashboard/.
 func (d *Dashboard) Routes(p *plane.Plane, mux *http.ServeMux) error {
 	d.p = p
-	if !tracing.Enabled() {
+	if !p.Tracing() {
 		d.cfg.JaegerUI = "" // no trace to link to
 	} else if d.cfg.JaegerUI == "" {
 		d.cfg.JaegerUI = DefaultJaegerUI

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"orderflow.dev/local/source"
+	"orderflow.dev/knlocal/source"
 	"orderflow.dev/shared/events"
 )
 

@@ -8,9 +8,9 @@ import (
 
 	"github.com/IBM/sarama"
 
-	"orderflow.dev/local/broker"
+	"orderflow.dev/knlocal/broker"
+	"orderflow.dev/knlocal/door"
 	"orderflow.dev/local/client"
-	"orderflow.dev/local/door"
 )
 
 // conn is where a run reaches the topology now: its target and a client

@@ -14,10 +14,10 @@ import (
 
 	"github.com/IBM/sarama"
 
+	"orderflow.dev/knlocal/kafkalog"
+	"orderflow.dev/knlocal/plane"
 	"orderflow.dev/local/account"
 	"orderflow.dev/local/check"
-	"orderflow.dev/local/kafkalog"
-	"orderflow.dev/local/plane"
 	"orderflow.dev/local/profile"
 	"orderflow.dev/shared/ce"
 	"orderflow.dev/shared/events"

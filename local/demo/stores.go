@@ -8,11 +8,11 @@ import (
 	"strings"
 	"time"
 
-	"orderflow.dev/local/activator"
+	"orderflow.dev/knlocal/activator"
+	"orderflow.dev/knlocal/door"
+	"orderflow.dev/knlocal/kafkalog"
 	"orderflow.dev/local/check"
 	"orderflow.dev/local/client"
-	"orderflow.dev/local/door"
-	"orderflow.dev/local/kafkalog"
 	"orderflow.dev/shared/events"
 	"orderflow.dev/shared/handler"
 )

@@ -5,7 +5,7 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/event"
 
-	"orderflow.dev/local/kafkalog"
+	"orderflow.dev/knlocal/kafkalog"
 	"orderflow.dev/shared/ce"
 	"orderflow.dev/shared/events"
 )

@@ -12,11 +12,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/IBM/sarama"
 	"github.com/cloudevents/sdk-go/v2/event"
 
-	"orderflow.dev/local/kafkalog"
-	"orderflow.dev/local/source"
+	"orderflow.dev/knlocal/kafkalog"
+	"orderflow.dev/knlocal/source"
 	"orderflow.dev/shared/ce"
 	"orderflow.dev/shared/events"
 )
@@ -51,12 +50,7 @@ type Letter struct {
 }
 
 // Original is a refused Kafka record exactly as it was written.
-type Original struct {
-	Topic   string                `json:"topic"`
-	Key     []byte                `json:"key"`
-	Value   []byte                `json:"value"`
-	Headers []sarama.RecordHeader `json:"headers,omitempty"`
-}
+type Original = source.Original
 
 // FromRecord decodes a dead-letter record; ok is false for a record that is
 // not a CloudEvent (which the dispatcher never writes).
@@ -69,7 +63,7 @@ func FromRecord(r kafkalog.Record) (Letter, bool) {
 		OrderID: ce.String(e, ce.PartitionKey), Dest: extString(e, ExtErrorDest), Code: extString(e, ExtErrorCode),
 		PlaneError: extString(e, source.ErrorExtension), AsRecord: extString(e, source.AsRecordExtension)}
 	if _, ok := e.Extensions()[source.RecordExtension]; ok {
-		if o, err := OriginalOf(e); err == nil {
+		if o, err := source.OriginalOf(e); err == nil {
 			l.Original = &o
 			if !source.HeaderSafe(string(o.Key)) {
 				l.OrderID = "" // a base64 stand-in is no order id
@@ -184,33 +178,4 @@ func ForReplay(l Letter, max int) (event.Event, error) {
 	}
 	e.SetExtension(ExtReplays, strconv.Itoa(l.Replays()+1))
 	return e, e.Validate()
-}
-
-// OriginalOf rebuilds the record a record-form dead letter carries
-// (source.RecordForm): key and headers from orderflowrecord, the value
-// from the data, the topic from the source attribute
-// (/apis/v1/namespaces/<ns>/kafkasources/<name>#<topic>).
-func OriginalOf(e event.Event) (Original, error) {
-	raw := extString(e, source.RecordExtension)
-	if raw == "" {
-		return Original{}, fmt.Errorf("event %s carries no %s extension", e.ID(), source.RecordExtension)
-	}
-	var cp source.RecordCopy
-	if err := json.Unmarshal([]byte(raw), &cp); err != nil {
-		return Original{}, fmt.Errorf("%s of %s: %w", source.RecordExtension, e.ID(), err)
-	}
-	o := Original{Key: cp.Key, Value: e.Data()}
-	if o.Value == nil && !cp.NullValue {
-		o.Value = []byte{}
-	}
-	if cp.NullValue {
-		o.Value = nil
-	}
-	for _, h := range cp.Headers {
-		o.Headers = append(o.Headers, sarama.RecordHeader{Key: h[0], Value: h[1]})
-	}
-	if _, topic, ok := strings.Cut(e.Source(), "#"); ok && strings.Contains(e.Source(), "/kafkasources/") {
-		o.Topic = topic
-	}
-	return o, nil
 }

@@ -9,8 +9,8 @@ import (
 
 	"github.com/IBM/sarama"
 
-	"orderflow.dev/local/kafkalog"
-	"orderflow.dev/local/source"
+	"orderflow.dev/knlocal/kafkalog"
+	"orderflow.dev/knlocal/source"
 )
 
 func letter(ext map[string]string) Letter {

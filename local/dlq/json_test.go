@@ -8,7 +8,7 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/event"
 
-	"orderflow.dev/local/kafkalog"
+	"orderflow.dev/knlocal/kafkalog"
 )
 
 // Every dead letter prints as JSON, whatever its data: the dispatcher

@@ -13,10 +13,10 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/cloudevents/sdk-go/v2/event"
 
+	"orderflow.dev/knlocal/kafkalog"
+	"orderflow.dev/knlocal/manifests"
+	"orderflow.dev/knlocal/sink"
 	"orderflow.dev/local/client"
-	"orderflow.dev/local/kafkalog"
-	"orderflow.dev/local/manifests"
-	"orderflow.dev/local/sink"
 	"orderflow.dev/shared/events"
 )
 

@@ -13,10 +13,10 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"orderflow.dev/knlocal/plane"
 	"orderflow.dev/local/client"
 	"orderflow.dev/local/dashboard"
 	"orderflow.dev/local/demo"
-	"orderflow.dev/local/plane"
 	"orderflow.dev/local/profile"
 	"orderflow.dev/shared/events"
 )

@@ -11,8 +11,8 @@ import (
 	"strings"
 	"testing"
 
-	"orderflow.dev/local/door"
-	"orderflow.dev/local/plane"
+	"orderflow.dev/knlocal/door"
+	"orderflow.dev/knlocal/plane"
 	"orderflow.dev/shared/events"
 )
 

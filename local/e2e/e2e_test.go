@@ -19,12 +19,12 @@ import (
 
 	"github.com/IBM/sarama"
 
+	"orderflow.dev/knlocal/kafkalog"
+	"orderflow.dev/knlocal/plane"
 	"orderflow.dev/local/client"
 	"orderflow.dev/local/demo"
 	"orderflow.dev/local/dlq"
-	"orderflow.dev/local/kafkalog"
 	"orderflow.dev/local/orderflow"
-	"orderflow.dev/local/plane"
 	"orderflow.dev/shared/events"
 	"orderflow.dev/shared/store/storetest"
 )

@@ -11,9 +11,9 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/event"
 
+	"orderflow.dev/knlocal/kafkalog"
+	"orderflow.dev/knlocal/plane"
 	"orderflow.dev/local/client"
-	"orderflow.dev/local/kafkalog"
-	"orderflow.dev/local/plane"
 	"orderflow.dev/shared/events"
 )
 

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"orderflow.dev/knlocal/plane"
 	"orderflow.dev/local/fault"
-	"orderflow.dev/local/plane"
 )
 
 // The fault-injection suite in its short form (CI): every scenario the

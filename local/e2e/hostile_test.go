@@ -10,10 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"orderflow.dev/knlocal/kafkalog"
+	"orderflow.dev/knlocal/plane"
 	"orderflow.dev/local/dlq"
 	"orderflow.dev/local/fault"
-	"orderflow.dev/local/kafkalog"
-	"orderflow.dev/local/plane"
 )
 
 // TestHostileRecordsNeverWedgeAPartition: kcat (librdkafka, a client

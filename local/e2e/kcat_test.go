@@ -11,10 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"orderflow.dev/knlocal/kafkalog"
+	"orderflow.dev/knlocal/manifests"
+	"orderflow.dev/knlocal/source"
 	"orderflow.dev/local/dlq"
-	"orderflow.dev/local/kafkalog"
-	"orderflow.dev/local/manifests"
-	"orderflow.dev/local/source"
 	"orderflow.dev/shared/events"
 )
 

@@ -15,9 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"orderflow.dev/knlocal/plane"
 	"orderflow.dev/local/client"
 	"orderflow.dev/local/jaegerapi"
-	"orderflow.dev/local/plane"
 	"orderflow.dev/shared/events"
 )
 

@@ -18,9 +18,9 @@ import (
 
 	"github.com/IBM/sarama"
 
-	"orderflow.dev/local/broker"
-	"orderflow.dev/local/manifests"
-	"orderflow.dev/local/plane"
+	"orderflow.dev/knlocal/broker"
+	"orderflow.dev/knlocal/manifests"
+	"orderflow.dev/knlocal/plane"
 	"orderflow.dev/shared/store"
 	"orderflow.dev/shared/store/storetest"
 )

@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"orderflow.dev/knlocal/manifests"
+	"orderflow.dev/knlocal/plane"
 	"orderflow.dev/local/demo"
-	"orderflow.dev/local/manifests"
-	"orderflow.dev/local/plane"
 	"orderflow.dev/local/replay"
 	"orderflow.dev/shared/events"
 	"orderflow.dev/shared/handler"

@@ -12,8 +12,8 @@ import (
 
 	"github.com/IBM/sarama"
 
+	"orderflow.dev/knlocal/plane"
 	"orderflow.dev/local/demo"
-	"orderflow.dev/local/plane"
 )
 
 // kafkaScript runs scripts/kafka.sh with args.

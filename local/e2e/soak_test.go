@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"orderflow.dev/local/plane"
+	"orderflow.dev/knlocal/plane"
 	"orderflow.dev/local/soak"
 )
 

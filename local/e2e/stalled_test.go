@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"orderflow.dev/knlocal/plane"
 	"orderflow.dev/local/demo"
-	"orderflow.dev/local/plane"
 )
 
 // Payment is down until every saga has ended: sagas stop at

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"orderflow.dev/local/plane"
+	"orderflow.dev/knlocal/plane"
 	"orderflow.dev/shared/store/storetest"
 )
 

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"orderflow.dev/knlocal/plane"
 	"orderflow.dev/local/demo"
-	"orderflow.dev/local/plane"
 )
 
 // kill -9 of `orderflow up` in the middle of a burst of orders, driven by

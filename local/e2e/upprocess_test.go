@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"orderflow.dev/knlocal/plane"
+	"orderflow.dev/knlocal/source"
 	"orderflow.dev/local/client"
-	"orderflow.dev/local/plane"
-	"orderflow.dev/local/source"
 )
 
 // upProcess is `orderflow up` as a user runs it: a process of its own,

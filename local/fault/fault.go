@@ -20,12 +20,12 @@ import (
 
 	"github.com/IBM/sarama"
 
-	"orderflow.dev/local/broker"
+	"orderflow.dev/knlocal/broker"
+	"orderflow.dev/knlocal/kafkalog"
+	"orderflow.dev/knlocal/manifests"
+	"orderflow.dev/knlocal/plane"
 	"orderflow.dev/local/demo"
-	"orderflow.dev/local/kafkalog"
-	"orderflow.dev/local/manifests"
 	"orderflow.dev/local/orderflow"
-	"orderflow.dev/local/plane"
 )
 
 // Env is what a scenario's fault acts on.

@@ -10,10 +10,10 @@ import (
 
 	"github.com/IBM/sarama"
 
+	"orderflow.dev/knlocal/manifests"
+	"orderflow.dev/knlocal/plane"
+	"orderflow.dev/knlocal/source"
 	"orderflow.dev/local/dlq"
-	"orderflow.dev/local/manifests"
-	"orderflow.dev/local/plane"
-	"orderflow.dev/local/source"
 	"orderflow.dev/shared/events"
 	"orderflow.dev/shared/handler"
 )

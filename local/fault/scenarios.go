@@ -10,10 +10,10 @@ import (
 
 	"github.com/IBM/sarama"
 
-	"orderflow.dev/local/broker"
+	"orderflow.dev/knlocal/broker"
+	"orderflow.dev/knlocal/manifests"
+	"orderflow.dev/knlocal/plane"
 	"orderflow.dev/local/fnserve"
-	"orderflow.dev/local/manifests"
-	"orderflow.dev/local/plane"
 	"orderflow.dev/shared/events"
 	"orderflow.dev/shared/handler"
 )

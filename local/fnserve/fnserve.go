@@ -25,7 +25,7 @@ import (
 	notify "orderflow.dev/functions/notify"
 	order "orderflow.dev/functions/order"
 	payment "orderflow.dev/functions/payment"
-	"orderflow.dev/local/door"
+	"orderflow.dev/knlocal/door"
 	"orderflow.dev/local/profile"
 	"orderflow.dev/shared/handler"
 )

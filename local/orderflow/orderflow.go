@@ -18,9 +18,10 @@ import (
 	"sync"
 	"time"
 
+	"orderflow.dev/knlocal/plane"
 	"orderflow.dev/local/client"
 	"orderflow.dev/local/dashboard"
-	"orderflow.dev/local/plane"
+	"orderflow.dev/shared/ce"
 	"orderflow.dev/shared/events"
 )
 
@@ -37,7 +38,8 @@ func Wire(opts *plane.Options) *Webhook {
 		opts.Observers = append(opts.Observers, dash.Observer())
 	}
 	opts.TraceService = "orderflow-plane"
-	opts.Open = dashboard.Static // the page's files; its data asks for the token
+	opts.TraceConversation = ce.CorrelationID // the saga: one order's events, whoever sent them
+	opts.Open = dashboard.Static              // the page's files; its data asks for the token
 	opts.FunctionEnv = func(p *plane.Plane, name string) map[string]string {
 		db := func(file string) string { return "sqlite://" + filepath.Join(p.StateDir(), "db", file+".db") }
 		env := map[string]string{"ORDERFLOW_DATABASE_URL": db(name), "ORDERFLOW_LOG_LEVEL": "info"}

@@ -11,9 +11,9 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/twmb/franz-go/pkg/kfake"
 
-	"orderflow.dev/local/broker"
-	"orderflow.dev/local/manifests"
-	"orderflow.dev/local/sink"
+	"orderflow.dev/knlocal/broker"
+	"orderflow.dev/knlocal/manifests"
+	"orderflow.dev/knlocal/sink"
 	"orderflow.dev/shared/ce"
 	"orderflow.dev/shared/events"
 	"orderflow.dev/shared/events/eventlog"

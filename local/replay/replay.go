@@ -25,8 +25,8 @@ import (
 
 	analytics "orderflow.dev/functions/analytics"
 	order "orderflow.dev/functions/order"
-	"orderflow.dev/local/kafkalog"
-	"orderflow.dev/local/manifests"
+	"orderflow.dev/knlocal/kafkalog"
+	"orderflow.dev/knlocal/manifests"
 	"orderflow.dev/shared/handler"
 	"orderflow.dev/shared/store"
 )

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"orderflow.dev/local/manifests"
+	"orderflow.dev/knlocal/manifests"
 	"orderflow.dev/shared/store/storetest"
 )
 

@@ -13,8 +13,8 @@ import (
 
 	"github.com/IBM/sarama"
 
-	"orderflow.dev/local/kafkalog"
-	"orderflow.dev/local/lag"
+	"orderflow.dev/knlocal/kafkalog"
+	"orderflow.dev/knlocal/lag"
 	"orderflow.dev/shared/events"
 	"orderflow.dev/shared/store"
 )

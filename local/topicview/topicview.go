@@ -22,8 +22,8 @@ import (
 
 	analytics "orderflow.dev/functions/analytics"
 	order "orderflow.dev/functions/order"
+	"orderflow.dev/knlocal/kafkalog"
 	"orderflow.dev/local/dlq"
-	"orderflow.dev/local/kafkalog"
 	"orderflow.dev/shared/ce"
 	"orderflow.dev/shared/events"
 )

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"orderflow.dev/local/kafkalog"
+	"orderflow.dev/knlocal/kafkalog"
 	"orderflow.dev/shared/events"
 )
 

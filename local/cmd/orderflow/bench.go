@@ -18,14 +18,14 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"orderflow.dev/knlocal/knplane"
+	"orderflow.dev/knlocal/manifests"
+	"orderflow.dev/knlocal/plane"
 	"orderflow.dev/local/ceiling"
 	"orderflow.dev/local/demo"
 	"orderflow.dev/local/fault"
 	"orderflow.dev/local/fnserve"
-	"orderflow.dev/local/knplane"
-	"orderflow.dev/local/manifests"
 	"orderflow.dev/local/orderflow"
-	"orderflow.dev/local/plane"
 	"orderflow.dev/local/profile"
 	"orderflow.dev/local/scratchdb"
 )
@@ -177,7 +177,7 @@ per function in it (created for the run and dropped after).`,
 					opts := base
 					opts.StateDir = filepath.Join(base.StateDir, fmt.Sprint(rate), dp)
 					if dp == knplane.Name {
-						opts.DataPlane = knplane.New(knplane.Options{Root: root, Progress: os.Stdout})
+						opts.DataPlane = knplane.New(knplane.Options{Root: knlocalDir(root), Progress: os.Stdout})
 					}
 					if schemas != nil {
 						if opts.Env, err = functionSchemas(ctx, schemas, fmt.Sprintf("r%d", i+1), shape.Functions()); err != nil {

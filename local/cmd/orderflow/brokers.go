@@ -12,7 +12,7 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/spf13/cobra"
 
-	"orderflow.dev/local/broker"
+	"orderflow.dev/knlocal/broker"
 )
 
 // brokersFlag is a command's --brokers.

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"orderflow.dev/local/manifests"
+	"orderflow.dev/knlocal/manifests"
 	"orderflow.dev/local/topicview"
 )
 

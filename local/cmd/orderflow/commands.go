@@ -14,12 +14,12 @@ import (
 	"github.com/google/uuid"
 	"github.com/spf13/cobra"
 
+	"orderflow.dev/knlocal/door"
+	"orderflow.dev/knlocal/kafkalog"
+	"orderflow.dev/knlocal/manifests"
+	"orderflow.dev/knlocal/plane"
+	"orderflow.dev/knlocal/sink"
 	"orderflow.dev/local/client"
-	"orderflow.dev/local/door"
-	"orderflow.dev/local/kafkalog"
-	"orderflow.dev/local/manifests"
-	"orderflow.dev/local/plane"
-	"orderflow.dev/local/sink"
 	"orderflow.dev/local/topicview"
 	"orderflow.dev/shared/events"
 )

@@ -24,11 +24,11 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"orderflow.dev/knlocal/broker"
+	"orderflow.dev/knlocal/plane"
 	"orderflow.dev/local/account"
-	"orderflow.dev/local/broker"
 	"orderflow.dev/local/demo"
 	"orderflow.dev/local/fnserve"
-	"orderflow.dev/local/plane"
 	"orderflow.dev/local/profile"
 	"orderflow.dev/local/scratchdb"
 	"orderflow.dev/shared/events"

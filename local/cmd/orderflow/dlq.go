@@ -18,13 +18,13 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/spf13/cobra"
 
-	"orderflow.dev/local/activator"
-	"orderflow.dev/local/broker"
+	"orderflow.dev/knlocal/activator"
+	"orderflow.dev/knlocal/broker"
+	"orderflow.dev/knlocal/door"
+	"orderflow.dev/knlocal/plane"
+	"orderflow.dev/knlocal/source"
 	"orderflow.dev/local/client"
 	"orderflow.dev/local/dlq"
-	"orderflow.dev/local/door"
-	"orderflow.dev/local/plane"
-	"orderflow.dev/local/source"
 	"orderflow.dev/local/topicview"
 )
 

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"orderflow.dev/local/door"
-	"orderflow.dev/local/plane"
+	"orderflow.dev/knlocal/door"
+	"orderflow.dev/knlocal/plane"
 )
 
 // What `up` prints ends up in terminal scrollback and CI logs: it names

@@ -10,10 +10,10 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"orderflow.dev/local/knplane"
-	"orderflow.dev/local/manifests"
-	"orderflow.dev/local/plane"
-	"orderflow.dev/local/sink"
+	"orderflow.dev/knlocal/knplane"
+	"orderflow.dev/knlocal/manifests"
+	"orderflow.dev/knlocal/plane"
+	"orderflow.dev/knlocal/sink"
 )
 
 // dataPlaneLocal is --data-plane's default: the plane's own sinks and sources.
@@ -37,9 +37,13 @@ func (f *upFlags) useDataPlane(g *globals, opts *plane.Options, progress io.Writ
 	if err != nil {
 		return err
 	}
-	opts.DataPlane = knplane.New(knplane.Options{Root: root, IngressPort: f.ingressPort, Progress: progress})
+	opts.DataPlane = knplane.New(knplane.Options{Root: knlocalDir(root), IngressPort: f.ingressPort, Progress: progress})
 	return nil
 }
+
+// knlocalDir is the knlocal module's folder in the checkout at root, where
+// knplane finds the script that builds and runs Knative's data plane.
+func knlocalDir(root string) string { return filepath.Join(root, "knlocal") }
 
 // dataPlanePIDs are the processes of a data plane other than the plane's
 // own (Knative's JVMs), for the CPU accounting.
@@ -50,7 +54,7 @@ func dataPlanePIDs(opts plane.Options) map[string]int {
 	return nil
 }
 
-// newKnativeConfig writes a config folder for scripts/knative-dataplane.sh
+// newKnativeConfig writes a config folder for knlocal/scripts/knative-dataplane.sh
 // start: Knative's receiver and dispatcher run by hand, beside functions
 // started some other way.
 func newKnativeConfig(g *globals) *cobra.Command {
@@ -93,7 +97,7 @@ func newKnativeConfig(g *globals) *cobra.Command {
 			if err := manifests.Resolve(set); err != nil {
 				return err
 			}
-			source, err := knplane.Build(context.Background(), root, os.Stderr)
+			source, err := knplane.Build(context.Background(), knlocalDir(root), os.Stderr)
 			if err != nil {
 				return err
 			}

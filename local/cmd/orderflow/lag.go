@@ -15,10 +15,10 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"orderflow.dev/local/broker"
-	"orderflow.dev/local/lag"
-	"orderflow.dev/local/manifests"
-	"orderflow.dev/local/plane"
+	"orderflow.dev/knlocal/broker"
+	"orderflow.dev/knlocal/lag"
+	"orderflow.dev/knlocal/manifests"
+	"orderflow.dev/knlocal/plane"
 )
 
 func newLag(g *globals) *cobra.Command {

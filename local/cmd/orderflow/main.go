@@ -19,15 +19,15 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"orderflow.dev/local/broker"
-	"orderflow.dev/local/door"
+	"orderflow.dev/knlocal/broker"
+	"orderflow.dev/knlocal/door"
+	"orderflow.dev/knlocal/knplane"
+	"orderflow.dev/knlocal/plane"
+	"orderflow.dev/knlocal/source"
+	"orderflow.dev/knlocal/statedir"
 	"orderflow.dev/local/fnserve"
-	"orderflow.dev/local/knplane"
 	"orderflow.dev/local/orderflow"
-	"orderflow.dev/local/plane"
 	"orderflow.dev/local/profile"
-	"orderflow.dev/local/source"
-	"orderflow.dev/local/statedir"
 )
 
 func main() {

@@ -11,9 +11,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"orderflow.dev/local/broker"
-	"orderflow.dev/local/manifests"
-	"orderflow.dev/local/plane"
+	"orderflow.dev/knlocal/broker"
+	"orderflow.dev/knlocal/manifests"
+	"orderflow.dev/knlocal/plane"
 	"orderflow.dev/local/replay"
 	"orderflow.dev/shared/store"
 )

@@ -19,8 +19,8 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/spf13/cobra"
 
+	"orderflow.dev/knlocal/plane"
 	"orderflow.dev/local/demo"
-	"orderflow.dev/local/plane"
 	"orderflow.dev/local/profile"
 	"orderflow.dev/local/soak"
 	"orderflow.dev/shared/handler"

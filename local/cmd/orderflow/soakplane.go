@@ -17,8 +17,8 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"orderflow.dev/local/broker"
-	"orderflow.dev/local/plane"
+	"orderflow.dev/knlocal/broker"
+	"orderflow.dev/knlocal/plane"
 	"orderflow.dev/local/profile"
 	"orderflow.dev/local/soak"
 )
