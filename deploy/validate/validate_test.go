@@ -12,6 +12,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -79,6 +80,24 @@ func render(t testing.TB, dir string, override map[string]string) ([]Object, []P
 }
 
 func TestRenderedOverlaysAreValid(t *testing.T) {
+	// What the tree holds, found: one KafkaSource, dead-letter KafkaSink
+	// and topic and outbox-sweep PingSource per function; a KafkaSink and
+	// topic per topic of the catalog; a SinkBinding per function that
+	// publishes.
+	fns, err := LoadFunctions(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	topics, publishers := map[string]bool{}, map[string]bool{}
+	for _, s := range events.All() {
+		if s.Topic != "" {
+			topics[s.Topic] = true
+			if slices.ContainsFunc(fns, func(f Function) bool { return f.Name == s.Producer }) {
+				publishers[s.Producer] = true
+			}
+		}
+	}
+	want := map[string]int{"KafkaSource": len(fns), "KafkaSink": len(topics) + len(fns), "KafkaTopic": len(topics) + len(fns), "SinkBinding": len(publishers)}
 	for _, dir := range dirs {
 		t.Run(filepath.Base(dir), func(t *testing.T) {
 			objs, probs := render(t, dir, nil)
@@ -90,7 +109,12 @@ func TestRenderedOverlaysAreValid(t *testing.T) {
 				kinds[o.Kind]++
 			}
 			t.Logf("%s: %d objects %v", dir, len(objs), kinds)
-			if kinds["KafkaTopic"] != 10 || kinds["KafkaSource"] != 5 || kinds["KafkaSink"] != 10 || kinds["SinkBinding"] < 4 || kinds["Secret"] < 1 {
+			for kind, n := range want {
+				if kinds[kind] != n {
+					t.Errorf("%d %s objects, want %d (%d functions, %d topics, %d of the functions publish): %v", kinds[kind], kind, n, len(fns), len(topics), len(publishers), kinds)
+				}
+			}
+			if kinds["PingSource"] < len(fns) || kinds["Secret"] < 1 {
 				t.Errorf("unexpected object counts: %v", kinds)
 			}
 		})
