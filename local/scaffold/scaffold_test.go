@@ -1,12 +1,12 @@
 package scaffold
 
 import (
-	"bytes"
 	"errors"
 	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -25,7 +25,7 @@ func TestBadRequestsNameWhatIsWrong(t *testing.T) {
 	}{
 		{"no name", Request{On: []string{"order.confirmed"}}, []string{"needs a name"}},
 		{"a name that is taken", Request{Name: "notify", On: []string{"order.confirmed"}}, []string{`"notify" is taken`, "functions/notify exists"}},
-		{"upper case", Request{Name: "Shipping", On: []string{"order.confirmed"}}, []string{`"Shipping"`, "not a DNS label"}},
+		{"upper case", Request{Name: "Stepprobe", On: []string{"order.confirmed"}}, []string{`"Stepprobe"`, "not a DNS label"}},
 		{"underscore", Request{Name: "ship_ping", On: []string{"order.confirmed"}}, []string{"not a DNS label"}},
 		{"starts with a digit", Request{Name: "9lives", On: []string{"order.confirmed"}}, []string{"not a DNS label", "starting with a letter"}},
 		{"ends with a dash", Request{Name: "ship-", On: []string{"order.confirmed"}}, []string{"not a DNS label"}},
@@ -34,18 +34,18 @@ func TestBadRequestsNameWhatIsWrong(t *testing.T) {
 		{"its objects exist in knative/base", Request{Name: "orders", On: []string{"order.confirmed"}}, []string{`"orders" is taken in knative/base`, "KafkaSink"}},
 		{"its database key exists", Request{Name: "payment-gateway", On: []string{"order.confirmed"}}, []string{"taken", "database key"}},
 		{"as its import, the same as a function's", Request{Name: "no-tify", On: []string{"order.confirmed"}}, []string{"too like notify"}},
-		{"no --on", Request{Name: "shipping"}, []string{"--on", "at least one"}},
-		{"--on a type not in the catalog", Request{Name: "shipping", On: []string{"order.shipped"}}, []string{"--on order.shipped", "not in the event catalog", "order.confirmed"}},
-		{"--on an empty item", Request{Name: "shipping", On: []string{"order.confirmed,"}}, []string{"--on", "empty"}},
-		{"--on a query", Request{Name: "shipping", On: []string{"order.query"}}, []string{"--on order.query", "not on a topic"}},
-		{"--on a superseded version", Request{Name: "shipping", On: []string{events.OrderCreatedV1}}, []string{"superseded by " + events.OrderCreated}},
-		{"--on the ping tick", Request{Name: "shipping", On: []string{events.Tick}}, []string{"not on a topic"}},
-		{"--emits a type that exists", Request{Name: "shipping", On: []string{"order.confirmed"}, Emits: "order.confirmed"}, []string{"--emits order.confirmed", "already has dev.orderflow.order.confirmed"}},
-		{"--emits an old family under a new version", Request{Name: "shipping", On: []string{"order.confirmed"}, Emits: "dev.orderflow.order.created.v1"}, []string{"already has"}},
-		{"--emits a later version", Request{Name: "shipping", On: []string{"order.confirmed"}, Emits: "shipment.booked.v2"}, []string{"starts at v1"}},
-		{"--emits one word", Request{Name: "shipping", On: []string{"order.confirmed"}, Emits: "shipment"}, []string{"ENTITY.EVENT"}},
-		{"--emits upper case", Request{Name: "shipping", On: []string{"order.confirmed"}, Emits: "Shipment.Booked"}, []string{"ENTITY.EVENT"}},
-		{"--emits a name package events declares", Request{Name: "shipping", On: []string{"order.confirmed"}, Emits: "field.error"}, []string{"already declares FieldError"}},
+		{"no --on", Request{Name: "stepprobe"}, []string{"--on", "at least one"}},
+		{"--on a type not in the catalog", Request{Name: "stepprobe", On: []string{"order.shipped"}}, []string{"--on order.shipped", "not in the event catalog", "order.confirmed"}},
+		{"--on an empty item", Request{Name: "stepprobe", On: []string{"order.confirmed,"}}, []string{"--on", "empty"}},
+		{"--on a query", Request{Name: "stepprobe", On: []string{"order.query"}}, []string{"--on order.query", "not on a topic"}},
+		{"--on a superseded version", Request{Name: "stepprobe", On: []string{events.OrderCreatedV1}}, []string{"superseded by " + events.OrderCreated}},
+		{"--on the ping tick", Request{Name: "stepprobe", On: []string{events.Tick}}, []string{"not on a topic"}},
+		{"--emits a type that exists", Request{Name: "stepprobe", On: []string{"order.confirmed"}, Emits: "order.confirmed"}, []string{"--emits order.confirmed", "already has dev.orderflow.order.confirmed"}},
+		{"--emits an old family under a new version", Request{Name: "stepprobe", On: []string{"order.confirmed"}, Emits: "dev.orderflow.order.created.v1"}, []string{"already has"}},
+		{"--emits a later version", Request{Name: "stepprobe", On: []string{"order.confirmed"}, Emits: "stepprobe.done.v2"}, []string{"starts at v1"}},
+		{"--emits one word", Request{Name: "stepprobe", On: []string{"order.confirmed"}, Emits: "shipment"}, []string{"ENTITY.EVENT"}},
+		{"--emits upper case", Request{Name: "stepprobe", On: []string{"order.confirmed"}, Emits: "Shipment.Booked"}, []string{"ENTITY.EVENT"}},
+		{"--emits a name package events declares", Request{Name: "stepprobe", On: []string{"order.confirmed"}, Emits: "field.error"}, []string{"already declares FieldError"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -61,7 +61,7 @@ func TestBadRequestsNameWhatIsWrong(t *testing.T) {
 			}
 		})
 	}
-	if _, err := NewPlan(Request{Root: t.TempDir(), Name: "shipping", On: []string{"order.confirmed"}}); err == nil || !strings.Contains(err.Error(), "not an orderflow tree") {
+	if _, err := NewPlan(Request{Root: t.TempDir(), Name: "stepprobe", On: []string{"order.confirmed"}}); err == nil || !strings.Contains(err.Error(), "not an orderflow tree") {
 		t.Errorf("outside a tree: %v", err)
 	}
 }
@@ -77,14 +77,14 @@ func planFiles(p *Plan) map[string]File {
 // What a plan writes: the folder, the manifest, the catalog entries, and
 // one line each in the workspace, the host's registry and the Secret.
 func TestPlanWiresTheStepEverywhere(t *testing.T) {
-	p, err := NewPlan(Request{Root: treeRoot, Name: "shipping", On: []string{"order.confirmed", "dev.orderflow.order.created.v2"}, Emits: "shipment.booked"})
+	p, err := NewPlan(Request{Root: treeRoot, Name: "stepprobe", On: []string{"order.confirmed", "dev.orderflow.order.created.v2"}, Emits: "stepprobe.done"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	files := planFiles(p)
-	for _, path := range []string{"functions/shipping/function.go", "functions/shipping/decide.go", "functions/shipping/decide_test.go",
-		"functions/shipping/function_test.go", "functions/shipping/func.yaml", "functions/shipping/go.mod", "knative/base/shipping.yaml",
-		"shared/events/schemas/dev.orderflow.shipment.booked.v1.json"} {
+	for _, path := range []string{"functions/stepprobe/function.go", "functions/stepprobe/decide.go", "functions/stepprobe/decide_test.go",
+		"functions/stepprobe/function_test.go", "functions/stepprobe/func.yaml", "functions/stepprobe/go.mod", "knative/base/stepprobe.yaml",
+		"shared/events/schemas/dev.orderflow.stepprobe.done.v1.json"} {
 		if f, ok := files[path]; !ok || f.Old != nil {
 			t.Errorf("%s: not created (%v)", path, ok)
 		}
@@ -96,45 +96,45 @@ func TestPlanWiresTheStepEverywhere(t *testing.T) {
 			t.Fatalf("%s: not changed", path)
 		}
 		for _, a := range added {
-			if bytes.Contains(f.Old, []byte(a)) || !bytes.Contains(f.New, []byte(a)) {
+			if strings.Contains(squeeze(f.Old), squeeze([]byte(a))) || !strings.Contains(squeeze(f.New), squeeze([]byte(a))) {
 				t.Errorf("%s: %q not added", path, a)
 			}
 		}
 	}
-	changed(WorkFile, "\t./functions/shipping\n", "orderflow.dev/functions/shipping v0.1.0 => ./functions/shipping\n")
-	changed(LocalModFile, "\torderflow.dev/functions/shipping v0.1.0\n")
-	changed(RegistryFile, `shipping "orderflow.dev/functions/shipping"`, `"shipping":`)
-	changed(Kustomization, "  - shipping.yaml")
-	changed(ConfigFile, "  shipping: postgres://orderflow:orderflow@orderflow-postgres:5432/orderflow_shipping?")
-	changed(DBEnvExample, "shipping=postgres://orderflow:CHANGE-ME@orderflow-postgres:5432/orderflow_shipping?")
-	changed(PayloadsFile, "type ShipmentBookedData struct", "func (p ShipmentBookedData) key() string")
-	changed(CatalogFile, `ShipmentBooked = "dev.orderflow.shipment.booked.v1"`, `TopicShipping      = "orderflow.shipping"`,
-		`def[ShipmentBookedData](Spec{Type: ShipmentBooked, Kind: KindFact, Producer: "shipping", Topic: TopicShipping`)
+	changed(WorkFile, "\t./functions/stepprobe\n", "orderflow.dev/functions/stepprobe v0.1.0 => ./functions/stepprobe\n")
+	changed(LocalModFile, "\torderflow.dev/functions/stepprobe v0.1.0\n")
+	changed(RegistryFile, `stepprobe "orderflow.dev/functions/stepprobe"`, `"stepprobe":`)
+	changed(Kustomization, "  - stepprobe.yaml")
+	changed(ConfigFile, "  stepprobe: postgres://orderflow:orderflow@orderflow-postgres:5432/orderflow_stepprobe?")
+	changed(DBEnvExample, "stepprobe=postgres://orderflow:CHANGE-ME@orderflow-postgres:5432/orderflow_stepprobe?")
+	changed(PayloadsFile, "type StepprobeDoneData struct", "func (p StepprobeDoneData) key() string")
+	changed(CatalogFile, `StepprobeDone = "dev.orderflow.stepprobe.done.v1"`, `TopicStepprobe = "orderflow.stepprobe"`,
+		`def[StepprobeDoneData](Spec{Type: StepprobeDone, Kind: KindFact, Producer: "stepprobe", Topic: TopicStepprobe`)
 	// A consumer of a family is a consumer of each of its versions (the
 	// catalog's own test holds them equal).
 	catalog := string(files[CatalogFile].New)
 	for _, c := range []string{"OrderConfirmed", "OrderCreated", "OrderCreatedV1"} {
 		i := strings.Index(catalog, "Spec{Type: "+c+",")
 		end := strings.Index(catalog[i:], "})")
-		if i < 0 || !strings.Contains(catalog[i:i+end], `"shipping"}`) {
-			t.Errorf("%s: shipping not among its consumers", c)
+		if i < 0 || !strings.Contains(catalog[i:i+end], `"stepprobe"}`) {
+			t.Errorf("%s: stepprobe not among its consumers", c)
 		}
 	}
-	fn := string(files["functions/shipping/function.go"].New)
-	for _, want := range []string{`handler.New("shipping", handler.Publishes())`, "handler.On(app, events.OrderConfirmed, f.onOrderConfirmed)",
+	fn := string(files["functions/stepprobe/function.go"].New)
+	for _, want := range []string{`handler.New("stepprobe", handler.Publishes())`, "handler.On(app, events.OrderConfirmed, f.onOrderConfirmed)",
 		"handler.On(app, events.OrderCreated, f.onOrderCreated)", "app.Ignore(events.OrderCancelled)", "handler.Lifecycle"} {
 		if !strings.Contains(fn, want) {
 			t.Errorf("function.go lacks %q:\n%s", want, fn)
 		}
 	}
-	manifest := string(files["knative/base/shipping.yaml"].New)
-	for _, want := range []string{"kind: KafkaSource", "consumerGroup: orderflow-shipping", "name: dlq-shipping", "kind: SinkBinding",
-		"topic: orderflow.shipping", "topicName: orderflow.dlq.shipping", "name: shipping-outbox-sweep", "- orderflow.orders"} {
+	manifest := string(files["knative/base/stepprobe.yaml"].New)
+	for _, want := range []string{"kind: KafkaSource", "consumerGroup: orderflow-stepprobe", "name: dlq-stepprobe", "kind: SinkBinding",
+		"topic: orderflow.stepprobe", "topicName: orderflow.dlq.stepprobe", "name: stepprobe-outbox-sweep", "- orderflow.orders"} {
 		if !strings.Contains(manifest, want) {
-			t.Errorf("shipping.yaml lacks %q", want)
+			t.Errorf("stepprobe.yaml lacks %q", want)
 		}
 	}
-	if p.Topic != "orderflow.shipping" || p.DeadLetterTopic != "orderflow.dlq.shipping" || p.Type() != "dev.orderflow.shipment.booked.v1" {
+	if p.Topic != "orderflow.stepprobe" || p.DeadLetterTopic != "orderflow.dlq.stepprobe" || p.Type() != "dev.orderflow.stepprobe.done.v1" {
 		t.Errorf("plan %+v", p)
 	}
 }
@@ -228,24 +228,24 @@ func snapshot(t *testing.T, root string) map[string]string {
 func TestApplyPutsEverythingBackOnFailure(t *testing.T) {
 	root := copyTree(t)
 	before := snapshot(t, root)
-	p, err := NewPlan(Request{Root: root, Name: "shipping", On: []string{"order.confirmed"}, Emits: "shipment.booked"})
+	p, err := NewPlan(Request{Root: root, Name: "stepprobe", On: []string{"order.confirmed"}, Emits: "stepprobe.done"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	boom := errors.New("go mod tidy: no network")
 	err = p.Apply(func() error {
 		// Written by then, and more than the plan (what tidy adds).
-		if _, err := os.Stat(filepath.Join(root, "functions", "shipping", "function.go")); err != nil {
+		if _, err := os.Stat(filepath.Join(root, "functions", "stepprobe", "function.go")); err != nil {
 			t.Errorf("finish ran before the files were written: %v", err)
 		}
-		return os.WriteFile(filepath.Join(root, "functions", "shipping", "go.sum"), []byte("x"), 0o644)
+		return os.WriteFile(filepath.Join(root, "functions", "stepprobe", "go.sum"), []byte("x"), 0o644)
 	})
 	if err != nil {
 		t.Fatalf("apply: %v", err)
 	}
 	root2 := copyTree(t)
 	before = snapshot(t, root2)
-	p, err = NewPlan(Request{Root: root2, Name: "shipping", On: []string{"order.confirmed"}, Emits: "shipment.booked"})
+	p, err = NewPlan(Request{Root: root2, Name: "stepprobe", On: []string{"order.confirmed"}, Emits: "stepprobe.done"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,7 +287,7 @@ func TestDirtyTargetIsRefused(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(root, "go.work"), append(must(os.ReadFile(filepath.Join(root, "go.work"))), "// mine\n"...), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p, err := NewPlan(Request{Root: root, Name: "shipping", On: []string{"order.confirmed"}})
+	p, err := NewPlan(Request{Root: root, Name: "stepprobe", On: []string{"order.confirmed"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -296,14 +296,14 @@ func TestDirtyTargetIsRefused(t *testing.T) {
 		t.Fatalf("apply over an uncommitted go.work: %v", err)
 	}
 	git("checkout", "--", "go.work")
-	p, err = NewPlan(Request{Root: root, Name: "shipping", On: []string{"order.confirmed"}})
+	p, err = NewPlan(Request{Root: root, Name: "stepprobe", On: []string{"order.confirmed"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(root, BaseDir, "shipping.yaml"), []byte("mine"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(root, BaseDir, "stepprobe.yaml"), []byte("mine"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.Apply(nil); err == nil || !strings.Contains(err.Error(), "knative/base/shipping.yaml already exist") {
+	if err := p.Apply(nil); err == nil || !strings.Contains(err.Error(), "knative/base/stepprobe.yaml already exist") {
 		t.Fatalf("apply over an existing file: %v", err)
 	}
 	after := snapshot(t, root)
@@ -318,10 +318,15 @@ func TestDirtyTargetIsRefused(t *testing.T) {
 			added = append(added, path)
 		}
 	}
-	if len(added) != 1 || !strings.HasSuffix(added[0], "shipping.yaml") { // the file put in the way
+	if len(added) != 1 || !strings.HasSuffix(added[0], "stepprobe.yaml") { // the file put in the way
 		t.Errorf("new files: %v", added)
 	}
 }
+
+// squeeze makes runs of spaces one, so gofmt's alignment does not matter.
+func squeeze(b []byte) string { return spaces.ReplaceAllString(string(b), " ") }
+
+var spaces = regexp.MustCompile(` +`)
 
 func must(b []byte, err error) []byte {
 	if err != nil {
