@@ -74,9 +74,6 @@ func NewPlan(req Request) (*Plan, error) {
 	if err := checkName(req.Name); err != nil {
 		return nil, err
 	}
-	if err := catalogIsTheTrees(root); err != nil {
-		return nil, err
-	}
 	fns, err := Functions(root)
 	if err != nil {
 		return nil, err
@@ -89,6 +86,9 @@ func NewPlan(req Request) (*Plan, error) {
 		if importAlias(f.Name) == importAlias(name) {
 			return nil, fmt.Errorf("function name %q is too like %s's: both would be imported as %s in %s", name, f.Name, importAlias(name), RegistryFile)
 		}
+	}
+	if err := catalogIsTheTrees(root); err != nil {
+		return nil, err
 	}
 	on, err := onTypes(req.On)
 	if err != nil {

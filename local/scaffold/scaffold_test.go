@@ -334,3 +334,21 @@ func must(b []byte, err error) []byte {
 	}
 	return b
 }
+
+// A binary built before the tree's catalog changed (a type added since)
+// is refused: its checks and edits would miss the tree's types.
+func TestStaleCatalogIsRefused(t *testing.T) {
+	root := copyTree(t)
+	schema := filepath.Join(root, SchemasDir, "dev.orderflow.later.added.v1.json")
+	if err := os.WriteFile(schema, []byte(`{"type":"object"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := NewPlan(Request{Root: root, Name: "stepprobe", On: []string{"order.confirmed"}})
+	if err == nil || !strings.Contains(err.Error(), "built from another event catalog") || !strings.Contains(err.Error(), "dev.orderflow.later.added.v1") || !strings.Contains(err.Error(), "make build") {
+		t.Fatalf("%v", err)
+	}
+	// A taken name is said first: it is the request's fault, whatever the binary.
+	if _, err := NewPlan(Request{Root: root, Name: "notify", On: []string{"order.confirmed"}}); err == nil || !strings.Contains(err.Error(), "taken") {
+		t.Fatalf("%v", err)
+	}
+}
