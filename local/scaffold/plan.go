@@ -296,18 +296,16 @@ func catalogIsTheTrees(root string) error {
 func (p *Plan) checkFree(docs []doc, resources []string) error {
 	name := p.Name
 	want := map[string]string{ // kind/name -> what it would be
-		manifests.KindKafkaSource + "/" + name:                        "its KafkaSource",
-		manifests.KindPingSource + "/" + name + "-outbox-sweep":       "its outbox-sweep PingSource",
-		manifests.KindKafkaSink + "/dlq-" + name:                      "its dead-letter KafkaSink",
-		manifests.KindKafkaTopic + "/" + p.DeadLetterTopic:            "its dead-letter topic",
-		manifests.KindSinkBinding + "/" + name:                        "its SinkBinding",
-		manifests.KindKafkaSink + "/" + name:                          "the KafkaSink of its events",
-		manifests.KindKafkaTopic + "/" + TopicPrefix + name:           "the topic of its events",
-		"consumerGroup/" + consumerGroupPrefix(docs) + name:           "its KafkaSource's consumer group",
-		"file/" + name + ".yaml":                                      "its manifest file",
-		"Secret/" + DatabaseKeys + "/" + name:                         "its database key",
-		manifests.KindKafkaTopic + "/topicName/" + p.DeadLetterTopic:  "its dead-letter topic",
-		manifests.KindKafkaTopic + "/topicName/" + TopicPrefix + name: "the topic of its events",
+		manifests.KindKafkaSource + "/" + name:                  "its KafkaSource",
+		manifests.KindPingSource + "/" + name + "-outbox-sweep": "its outbox-sweep PingSource",
+		manifests.KindKafkaSink + "/dlq-" + name:                "its dead-letter KafkaSink",
+		manifests.KindKafkaTopic + "/" + p.DeadLetterTopic:      "its dead-letter topic",
+		manifests.KindSinkBinding + "/" + name:                  "its SinkBinding",
+		manifests.KindKafkaSink + "/" + name:                    "the KafkaSink of its events",
+		manifests.KindKafkaTopic + "/" + TopicPrefix + name:     "the topic of its events",
+		"consumerGroup/" + consumerGroupPrefix(docs) + name:     "its KafkaSource's consumer group",
+		"file/" + name + ".yaml":                                "its manifest file",
+		"Secret/" + DatabaseKeys + "/" + name:                   "its database key",
 	}
 	var taken []string
 	seen := func(key, where string) {
@@ -319,7 +317,7 @@ func (p *Plan) checkFree(docs []doc, resources []string) error {
 		where := fmt.Sprintf("a %s in %s", d.kind(), d.File)
 		seen(d.kind()+"/"+d.name(), where)
 		if t, ok := get(d.Obj, "spec", "topicName").(string); ok {
-			seen(manifests.KindKafkaTopic+"/topicName/"+t, where)
+			seen(manifests.KindKafkaTopic+"/"+t, where) // its Kafka name, as well as its object's
 		}
 		if g, ok := get(d.Obj, "spec", "consumerGroup").(string); ok {
 			seen("consumerGroup/"+g, where)

@@ -112,7 +112,7 @@ func onTypes(given []string) ([]events.Spec, error) {
 			case spec.SupersededBy != "":
 				return nil, fmt.Errorf("--on %s: superseded by %s; react to %s (older versions are upcast to it)", one, events.Current(typ), events.Current(typ))
 			case spec.Topic == "":
-				return nil, fmt.Errorf("--on %s: a %s, which travels over HTTP to one function, not on a topic a KafkaSource reads", one, spec.Kind)
+				return nil, fmt.Errorf("--on %s: a %s, which travels over HTTP, not on a topic a KafkaSource reads", one, spec.Kind)
 			case !hasOrderID(spec):
 				return nil, fmt.Errorf("--on %s: its payload names no order (orderId), the saga's key", one)
 			}
