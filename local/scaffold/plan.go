@@ -121,40 +121,10 @@ func NewPlan(req Request) (*Plan, error) {
 		return nil, err
 	}
 
-	st := step{Name: name, Module: p.Module, Emits: emits, Created: time.Now().UTC().Format(time.RFC3339)}
-	if st.GoLine, err = goLine(root, fns); err != nil {
+	st, err := stepOf(root, fns, p, cat)
+	if err != nil {
 		return nil, err
 	}
-	if st.FuncHead, st.Deploy, err = funcYAMLParts(root, fns, name, st.Created); err != nil {
-		return nil, err
-	}
-	samples := recordedSamples(root)
-	topics := map[string]bool{}
-	for _, s := range on {
-		c, err := cat.constOf(s.Type)
-		if err != nil {
-			return nil, err
-		}
-		topics[s.Topic] = true
-		o := onType{Type: s.Type, Short: strings.TrimPrefix(family(s.Type), TypePrefix), Const: c,
-			Payload: reflect.TypeOf(s.NewData()).Elem().Name(), Topic: s.Topic, Sample: samples[s.Type]}
-		if o.Sample != "" {
-			o.SampleVarName = strings.ToLower(c[:1]) + c[1:]
-		}
-		st.On = append(st.On, o)
-	}
-	// Everything else on its topics is ignored on purpose: a type it
-	// neither reacts to nor ignores would be refused and dead-lettered.
-	for _, s := range events.All() {
-		if topics[s.Topic] && s.SupersededBy == "" && !slices.ContainsFunc(on, func(o events.Spec) bool { return o.Type == s.Type }) {
-			c, err := cat.constOf(s.Type)
-			if err != nil {
-				return nil, err
-			}
-			st.Ignore = append(st.Ignore, c)
-		}
-	}
-
 	dir := "functions/" + name + "/"
 	for _, f := range []struct{ path, tmpl string }{
 		{dir + "function.go", functionGo},
@@ -199,6 +169,62 @@ func NewPlan(req Request) (*Plan, error) {
 	if err := p.change(RegistryFile, func([]byte) ([]byte, error) { return registry, nil }); err != nil {
 		return nil, err
 	}
+	if err := p.wire(fns); err != nil {
+		return nil, err
+	}
+	if err := p.dryRun(fns); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// stepOf is what the function folder's templates are rendered from: the
+// --on types with their constants, payloads and recorded samples, the
+// other types on its topics (ignored), and the go directive and func.yaml
+// parts the other functions have.
+func stepOf(root string, fns []Function, p *Plan, cat *catalogSource) (step, error) {
+	var err error
+	name, on := p.Name, p.On
+	st := step{Name: name, Module: p.Module, Emits: p.Emits, Created: time.Now().UTC().Format(time.RFC3339)}
+	if st.GoLine, err = goLine(root, fns); err != nil {
+		return step{}, err
+	}
+	if st.FuncHead, st.Deploy, err = funcYAMLParts(root, fns, name, st.Created); err != nil {
+		return step{}, err
+	}
+	samples := recordedSamples(root)
+	topics := map[string]bool{}
+	for _, s := range on {
+		c, err := cat.constOf(s.Type)
+		if err != nil {
+			return step{}, err
+		}
+		topics[s.Topic] = true
+		o := onType{Type: s.Type, Short: strings.TrimPrefix(family(s.Type), TypePrefix), Const: c,
+			Payload: reflect.TypeOf(s.NewData()).Elem().Name(), Topic: s.Topic, Sample: samples[s.Type]}
+		if o.Sample != "" {
+			o.SampleVarName = strings.ToLower(c[:1]) + c[1:]
+		}
+		st.On = append(st.On, o)
+	}
+	// Everything else on its topics is ignored on purpose: a type it
+	// neither reacts to nor ignores would be refused and dead-lettered.
+	for _, s := range events.All() {
+		if topics[s.Topic] && s.SupersededBy == "" && !slices.ContainsFunc(on, func(o events.Spec) bool { return o.Type == s.Type }) {
+			c, err := cat.constOf(s.Type)
+			if err != nil {
+				return step{}, err
+			}
+			st.Ignore = append(st.Ignore, c)
+		}
+	}
+	return st, nil
+}
+
+// wire adds the one-line edits that put the function in the workspace,
+// the local host's module, the kustomization and the database Secret.
+func (p *Plan) wire(fns []Function) error {
+	name := p.Name
 	edits := []struct {
 		path string
 		edit func([]byte) ([]byte, error)
@@ -219,13 +245,10 @@ func NewPlan(req Request) (*Plan, error) {
 	}
 	for _, e := range edits {
 		if err := p.change(e.path, e.edit); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	if err := p.dryRun(fns); err != nil {
-		return nil, err
-	}
-	return p, nil
+	return nil
 }
 
 // change adds an edit of an existing file to the plan.
