@@ -4,7 +4,9 @@
 # PostgreSQL (scripts/test-real.sh), with the packages scripts/prereqs.sh
 # checks and, as root, installs first.
 
-MODULES := shared functions/order functions/inventory functions/payment functions/notify functions/analytics knlocal local tools deploy/validate
+# Every function folder (functions/*/func.yaml) is a module of its own.
+FUNCTIONS := $(patsubst %/func.yaml,%,$(sort $(wildcard functions/*/func.yaml)))
+MODULES := shared $(FUNCTIONS) knlocal local tools deploy/validate
 PKGS    := $(addsuffix /...,$(addprefix ./,$(MODULES)))
 ORDERS  ?= 1000
 

@@ -98,6 +98,7 @@ require (
 	orderflow.dev/functions/payment v0.1.0
 	orderflow.dev/knlocal v0.1.0
 	orderflow.dev/shared v0.1.0
+	sigs.k8s.io/yaml v1.6.0
 )
 
 require (
@@ -161,5 +162,4 @@ require (
 	sigs.k8s.io/kustomize/kyaml v0.21.2 // indirect
 	sigs.k8s.io/randfill v1.0.0 // indirect
 	sigs.k8s.io/structured-merge-diff/v6 v6.4.1 // indirect
-	sigs.k8s.io/yaml v1.6.0 // indirect
 )

@@ -3,7 +3,7 @@
 # CLI, then starts each built binary and proves it serves (readiness and
 # liveness probes, a CloudEvent in binary mode, K_SINK publishing).
 #
-#   usage: scripts/func-build.sh [--all-platforms] [function...]   (default: all five)
+#   usage: scripts/func-build.sh [--all-platforms] [function...]   (default: every functions/*/func.yaml)
 #
 # - By default each function is built for this machine's platform only
 #   (linux/<GOARCH>), by tools/func/hostbuild: func's own host builder
@@ -37,7 +37,10 @@ cd "$root"
 all_platforms=0
 if [ "${1:-}" = --all-platforms ]; then all_platforms=1; shift; fi
 case "${1:-}" in -*) echo "usage: $0 [--all-platforms] [function...]" >&2; exit 2 ;; esac
-fns="${*:-order inventory payment notify analytics}"
+if [ $# -eq 0 ]; then
+  for f in functions/*/func.yaml; do set -- "$@" "$(basename "$(dirname "$f")")"; done
+fi
+fns="$*"
 for fn in $fns; do
   [ -f "functions/$fn/func.yaml" ] || { echo "func-build: no function $fn (functions/$fn/func.yaml)" >&2; exit 2; }
 done

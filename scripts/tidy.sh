@@ -17,13 +17,15 @@ cd "$root"
 
 check=0
 if [ "${1:-}" = "--check" ]; then check=1; shift; fi
-all=(shared functions/order functions/inventory functions/payment functions/notify functions/analytics knlocal local deploy/validate tools tools/func tools/jaeger tools/mailpit)
+functions=()
+for f in functions/*/func.yaml; do functions+=("$(dirname "$f")"); done
+all=(shared "${functions[@]}" knlocal local deploy/validate tools tools/func tools/jaeger tools/mailpit)
 mods=("$@")
 [ ${#mods[@]} -gt 0 ] || mods=("${all[@]}")
 
 # The modules others require by version, published from this tree (shared
 # too, by func-env.sh below).
-for m in functions/order functions/inventory functions/payment functions/notify functions/analytics knlocal local; do
+for m in "${functions[@]}" knlocal local; do
   go run ./tools/modproxy -module "orderflow.dev/$m" -dir "$m" -out "$root/.cache/modproxy" >/dev/null
 done
 source scripts/lib/func-env.sh

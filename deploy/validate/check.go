@@ -484,7 +484,7 @@ func (c *checker) catalog(sourceFor map[string][]*sourceDecl, publishesTo map[st
 	for _, spec := range c.catalogSpecs {
 		if spec.Topic == "" {
 			if spec.Kind == events.KindTrigger {
-				for _, fn := range spec.ConsumedBy {
+				for _, fn := range c.consumers(spec) {
 					if _, known := c.fns[fn]; known && len(pingFor[fn]) == 0 {
 						c.catalogFail(spec, "consumed by %s, but no PingSource sends it to the %s Service", fn, fn)
 					}
@@ -501,7 +501,7 @@ func (c *checker) catalog(sourceFor map[string][]*sourceDecl, publishesTo map[st
 				c.catalogFail(spec, "published by %s but consumed by nobody and not marked Terminal", spec.Producer)
 			}
 		}
-		for _, fn := range spec.ConsumedBy {
+		for _, fn := range c.consumers(spec) {
 			if _, known := c.fns[fn]; !known {
 				c.catalogFail(spec, "consumer %q is not a function", fn)
 				continue
@@ -555,6 +555,15 @@ func (c *checker) catalog(sourceFor map[string][]*sourceDecl, publishesTo map[st
 			}
 		}
 	}
+}
+
+// consumers are the functions the catalog says take spec's type, with
+// events.EveryFunction read as every function of the tree.
+func (c *checker) consumers(spec events.Spec) []string {
+	if slices.Contains(spec.ConsumedBy, events.EveryFunction) {
+		return c.fnNames()
+	}
+	return spec.ConsumedBy
 }
 
 func (c *checker) catalogFail(spec events.Spec, format string, a ...any) {

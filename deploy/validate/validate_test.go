@@ -12,6 +12,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -80,6 +81,24 @@ func render(t testing.TB, dir string, override map[string]string) ([]manifests.O
 }
 
 func TestRenderedOverlaysAreValid(t *testing.T) {
+	// What the tree holds, found: one KafkaSource, dead-letter KafkaSink
+	// and topic and outbox-sweep PingSource per function; a KafkaSink and
+	// topic per topic of the catalog; a SinkBinding per function that
+	// publishes.
+	fns, err := LoadFunctions(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	topics, publishers := map[string]bool{}, map[string]bool{}
+	for _, s := range events.All() {
+		if s.Topic != "" {
+			topics[s.Topic] = true
+			if slices.ContainsFunc(fns, func(f Function) bool { return f.Name == s.Producer }) {
+				publishers[s.Producer] = true
+			}
+		}
+	}
+	want := map[string]int{"KafkaSource": len(fns), "KafkaSink": len(topics) + len(fns), "KafkaTopic": len(topics) + len(fns), "SinkBinding": len(publishers)}
 	for _, dir := range dirs {
 		t.Run(filepath.Base(dir), func(t *testing.T) {
 			objs, probs := render(t, dir, nil)
@@ -91,7 +110,12 @@ func TestRenderedOverlaysAreValid(t *testing.T) {
 				kinds[o.Kind]++
 			}
 			t.Logf("%s: %d objects %v", dir, len(objs), kinds)
-			if kinds["KafkaTopic"] != 10 || kinds["KafkaSource"] != 5 || kinds["KafkaSink"] != 10 || kinds["SinkBinding"] < 4 || kinds["Secret"] < 1 {
+			for kind, n := range want {
+				if kinds[kind] != n {
+					t.Errorf("%d %s objects, want %d (%d functions, %d topics, %d of the functions publish): %v", kinds[kind], kind, n, len(fns), len(topics), len(publishers), kinds)
+				}
+			}
+			if kinds["PingSource"] < len(fns) || kinds["Secret"] < 1 {
 				t.Errorf("unexpected object counts: %v", kinds)
 			}
 		})
@@ -226,6 +250,9 @@ func TestBrokenManifests(t *testing.T) {
 		{"PingSource data the function refuses", nil, "knative/base/pingsources.yaml",
 			`data: '{"task":"stalled-sagas"}'`, `data: '{"task":"stalled-saga"}'`,
 			[]string{"knative/base/pingsources.yaml", `PingSource "analytics-stalled-sagas"`, "spec.data", "analytics refuses it"}},
+		{"a function no PingSource ticks (the catalog's Tick is every function's)", nil, "knative/base/pingsources.yaml",
+			"      kind: Service\n      name: inventory", "      kind: Service\n      name: order",
+			[]string{"shared/events/catalog.go", events.Tick, "consumed by inventory, but no PingSource sends it to the inventory Service"}},
 		{"bad PingSource schedule", nil, "knative/base/pingsources.yaml",
 			`schedule: "* * * * *"`, `schedule: "every minute"`,
 			[]string{"knative/base/pingsources.yaml", `PingSource "order-outbox-sweep"`, "spec.schedule"}},

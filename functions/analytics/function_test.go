@@ -227,19 +227,24 @@ func TestRestartKeepsTheProjections(t *testing.T) {
 	}
 }
 
+// analytics folds exactly the facts the catalog says it consumes: every
+// saga fact of the other steps (a step added later publishes to a topic of
+// its own, which analytics reads once the catalog says so).
 func TestEveryFactOfTheCatalogIsHandled(t *testing.T) {
 	f := New()
 	n := 0
 	for _, s := range events.All() {
-		if s.Kind == events.KindFact && s.Producer != "analytics" {
+		if s.Kind != events.KindFact || s.Producer == "analytics" {
+			continue
+		}
+		if consumed := s.ConsumedByFunction("analytics"); consumed != f.App().HasRoute(s.Type) {
+			t.Errorf("%s: the catalog says analytics consumes it: %v; analytics routes it: %v", s.Type, consumed, !consumed)
+		} else if consumed {
 			n++
-			if !f.App().HasRoute(s.Type) {
-				t.Errorf("no route for %s", s.Type)
-			}
 		}
 	}
-	if n != 12 {
-		t.Errorf("%d facts of other functions in the catalog, want 12 (order.created in two versions)", n)
+	if n < 12 {
+		t.Errorf("%d facts of other functions folded, want at least the 12 of order, inventory, payment and notify (order.created in two versions)", n)
 	}
 	if !f.App().HasRoute(events.AnalyticsQuery) {
 		t.Error("no route for the query")

@@ -99,6 +99,36 @@ func (c *Client) Query(ctx context.Context, functionURL, typ string, q any, out 
 	return reply.DataAs(out)
 }
 
+// Answerer names the function that answers query typ: the one consumer the
+// catalog gives it. Which function holds which read model is the
+// catalog's to say, so no caller names one.
+func Answerer(typ string) (string, error) {
+	spec, ok := events.Lookup(typ)
+	switch {
+	case !ok:
+		return "", fmt.Errorf("query %q is not in the event catalog", typ)
+	case spec.Kind != events.KindQuery:
+		return "", fmt.Errorf("%s is a %s, not a query", typ, spec.Kind)
+	case len(spec.ConsumedBy) != 1:
+		return "", fmt.Errorf("the catalog names %d functions answering %s (%s), want one", len(spec.ConsumedBy), typ, strings.Join(spec.ConsumedBy, ", "))
+	}
+	return spec.ConsumedBy[0], nil
+}
+
+// QueryFunction is Query sent to the function answering typ (Answerer),
+// found in functions (name -> URL, as endpoints.json lists them).
+func (c *Client) QueryFunction(ctx context.Context, functions map[string]string, typ string, q any, out any) error {
+	name, err := Answerer(typ)
+	if err != nil {
+		return err
+	}
+	url, ok := functions[name]
+	if !ok {
+		return fmt.Errorf("%s is answered by the %s function, which this topology does not run", typ, name)
+	}
+	return c.Query(ctx, url, typ, q, out)
+}
+
 func mustJSON(v any) []byte {
 	b, _ := json.Marshal(v)
 	return b

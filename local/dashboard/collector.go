@@ -13,6 +13,7 @@ import (
 	"orderflow.dev/knlocal/broker"
 	"orderflow.dev/knlocal/lag"
 	"orderflow.dev/local/dlq"
+	"orderflow.dev/shared/events"
 )
 
 // Update is what the page receives every period.
@@ -210,10 +211,10 @@ func (c *collector) readSources(now time.Time) {
 				f.DeliveriesPerSec = max(0, deliveries-prev[0]) / elapsed
 				f.ErrorsPerSec = max(0, f.Errors-prev[1]) / elapsed
 			}
-			if n == "order" {
+			if n == outcomesBy {
 				c.cancellations(m.sumBy("orderflow_saga_outcomes_total", "reason", func(ls map[string]string) bool { return ls["outcome"] == "cancelled" }), elapsed)
 			}
-			if n == "analytics" {
+			if n == stallsBy {
 				c.reportedStalled = m.sum("orderflow_sagas_stalled_total", nil)
 			}
 		}
@@ -222,6 +223,15 @@ func (c *collector) readSources(now time.Time) {
 	c.prevAt, c.prevCounts = now, counts
 	c.readDeadLetters(ctx)
 }
+
+// The functions whose metrics the dashboard reads beyond the common ones,
+// as the catalog names them: the one that decides each order's outcome
+// (orderflow_saga_outcomes_total), and the one that reports stalled sagas
+// (orderflow_sagas_stalled_total).
+var (
+	outcomesBy = events.MustLookup(events.OrderCancelled).Producer
+	stallsBy   = events.MustLookup(events.SagaStalled).Producer
+)
 
 // cancellations sets the cancellations per second by reason since the
 // last reading.

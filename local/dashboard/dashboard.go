@@ -309,7 +309,7 @@ func (d *Dashboard) order(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var view events.OrderViewData
-	if err := d.replay.HTTP.Query(r.Context(), d.p.FunctionURL("order"), events.OrderQuery, events.OrderQueryData{OrderID: id}, &view); err != nil {
+	if err := d.replay.HTTP.QueryFunction(r.Context(), d.p.Endpoints().Functions, events.OrderQuery, events.OrderQueryData{OrderID: id}, &view); err != nil {
 		fail(w, http.StatusBadGateway, err.Error())
 		return
 	}

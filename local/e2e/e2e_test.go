@@ -10,9 +10,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -24,6 +26,7 @@ import (
 	"orderflow.dev/local/client"
 	"orderflow.dev/local/demo"
 	"orderflow.dev/local/dlq"
+	"orderflow.dev/local/fnserve"
 	"orderflow.dev/local/orderflow"
 	"orderflow.dev/shared/events"
 	"orderflow.dev/shared/store/storetest"
@@ -110,7 +113,7 @@ func up(t *testing.T, mutate func(*plane.Options)) *plane.Plane {
 	t.Cleanup(func() {
 		if t.Failed() {
 			logTail(t, "plane log (warnings and errors)", logPath, 40)
-			for _, n := range []string{"order", "inventory", "payment", "notify", "analytics"} {
+			for _, n := range slices.Sorted(maps.Keys(p.PIDs())) {
 				if proc := p.Process(n); proc != nil {
 					t.Logf("--- %s log tail:\n%s", n, proc.LogTail(15))
 				}
@@ -127,16 +130,16 @@ func up(t *testing.T, mutate func(*plane.Options)) *plane.Plane {
 var webhooks = map[*plane.Plane]*orderflow.Webhook{}
 
 // databaseEnv points the functions at PostgreSQL when
-// ORDERFLOW_TEST_POSTGRES_URL is set: one fresh schema per function (and
-// one for the payment gateway's ledger), per test. Otherwise orderflow.Wire
-// gives each its own SQLite file.
+// ORDERFLOW_TEST_POSTGRES_URL is set: one fresh schema per database a
+// function's func.yaml reads (its own, the payment gateway's ledger), per
+// test. Otherwise orderflow.Wire gives each its own SQLite file.
 func databaseEnv(t *testing.T) map[string]string {
 	if !storetest.OnPostgres() {
 		return nil
 	}
-	env := map[string]string{"payment/PAYMENT_GATEWAY_DATABASE_URL": storetest.URL(t, "gateway")}
-	for _, n := range []string{"order", "inventory", "payment", "notify", "analytics"} {
-		env[n+"/ORDERFLOW_DATABASE_URL"] = storetest.URL(t, n)
+	env, err := orderflow.DatabaseEnv(filepath.Join(root, "functions"), fnserve.Names(), func(key string) (string, error) { return storetest.URL(t, key), nil })
+	if err != nil {
+		t.Fatal(err)
 	}
 	return env
 }
@@ -365,7 +368,16 @@ func TestBadInputIsDeadLetteredWithItsReason(t *testing.T) {
 	// The raw record and the broken one in the orders topic reached every
 	// consumer of that topic; each refused them and dead-lettered them in
 	// its own topic.
-	for _, fn := range []string{"inventory", "payment", "notify", "analytics"} {
+	var readers []string
+	for _, s := range p.Set.Sources {
+		if slices.Contains(s.Topics, events.TopicOrders) {
+			readers = append(readers, s.Name)
+		}
+	}
+	if len(readers) == 0 {
+		t.Fatalf("no KafkaSource reads %s", events.TopicOrders)
+	}
+	for _, fn := range readers {
 		deadline := time.Now().Add(30 * time.Second)
 		for {
 			recs, err := kafkalog.ReadAll(context.Background(), kc, p.Endpoints().DLQTopics[fn])

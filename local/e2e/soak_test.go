@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"orderflow.dev/knlocal/plane"
+	"orderflow.dev/local/fnserve"
 	"orderflow.dev/local/soak"
 )
 
@@ -56,7 +57,7 @@ func TestSoakRecordsEveryFunctionOverTime(t *testing.T) {
 	if len(res.Samples) < 8 {
 		t.Fatalf("%d samples, want one every 2s of 20s", len(res.Samples))
 	}
-	functions := []string{"order", "inventory", "payment", "notify", "analytics"}
+	functions := fnserve.Names()
 	for i, sample := range res.Samples {
 		if sample.PlaneRSS <= 0 {
 			t.Errorf("sample %d (%.0fs): plane rss %d", i, sample.Seconds, sample.PlaneRSS)

@@ -46,12 +46,18 @@ func upArgs(t *testing.T) []string {
 // startUp runs `orderflow --state-dir state up args...`.
 func startUp(t *testing.T, state string, args ...string) *upProcess {
 	t.Helper()
+	return startUpIn(t, binary, root, state, args...)
+}
+
+// startUpIn is startUp with the CLI bin run in the tree dir.
+func startUpIn(t *testing.T, bin, dir, state string, args ...string) *upProcess {
+	t.Helper()
 	logf, err := os.CreateTemp(t.TempDir(), "up-*.log")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(binary, append([]string{"--state-dir", state, "up"}, args...)...)
-	cmd.Dir = root
+	cmd := exec.Command(bin, append([]string{"--state-dir", state, "up"}, args...)...)
+	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@ package fault
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -24,13 +25,13 @@ func Scenarios() []Scenario {
 	return []Scenario{
 		{
 			Name: "kill-restart",
-			// Each saga-step function killed once, mid-run; the plane's
-			// supervisor restarts it as a kubelet would.
+			// Each function of the topology killed once, mid-run; the
+			// plane's supervisor restarts it as a kubelet would.
 			Inject: func(ctx context.Context, env *Env) error {
 				if !sleep(ctx, 1500*time.Millisecond) {
 					return nil
 				}
-				for _, fn := range []string{"order", "inventory", "payment", "notify", "analytics"} {
+				for _, fn := range slices.Sorted(maps.Keys(env.Plane.PIDs())) {
 					if err := env.Plane.Kill(ctx, fn); err != nil {
 						return fmt.Errorf("kill %s: %w", fn, err)
 					}

@@ -1,45 +1,55 @@
 // Package fnserve is the scaffolding `func run --builder=host` generates for
-// a Go function, for all five functions in one binary: main() hands the
-// function's New() to the func-go http runtime, which serves it on
-// LISTEN_ADDRESS with /health/readiness and /health/liveness. The local
+// a Go function, for every function of functions/ in one binary: main()
+// hands the function's New() to the func-go http runtime, which serves it
+// on LISTEN_ADDRESS with /health/readiness and /health/liveness. The local
 // plane starts one process per function with `orderflow function <name>`.
+//
+// The functions are registered in registry.go, generated from functions/*
+// (go generate, or `orderflow new function`); a test fails when it is out
+// of date.
 package fnserve
+
+//go:generate go run ./gen
 
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	_ "net/http/pprof" // served only when ORDERFLOW_DEBUG_ADDR is set
 	"net/netip"
 	"os"
 	"os/signal"
-	"sort"
+	"slices"
 	"strings"
 	"syscall"
 
 	fn "knative.dev/func-go/http"
 
-	analytics "orderflow.dev/functions/analytics"
-	inventory "orderflow.dev/functions/inventory"
-	notify "orderflow.dev/functions/notify"
-	order "orderflow.dev/functions/order"
-	payment "orderflow.dev/functions/payment"
 	"orderflow.dev/knlocal/door"
 	"orderflow.dev/local/profile"
 	"orderflow.dev/shared/handler"
 )
 
-var constructors = map[string]func() fn.Handler{
-	"order":     func() fn.Handler { return order.New() },
-	"inventory": func() fn.Handler { return inventory.New() },
-	"payment":   func() fn.Handler { return payment.New() },
-	"notify":    func() fn.Handler { return notify.New() },
-	"analytics": func() fn.Handler { return analytics.New() },
+// Names lists the functions this binary holds, sorted.
+func Names() []string { return slices.Sorted(maps.Keys(constructors)) }
+
+// New builds the named function as its func build would (its New()), not
+// started; ok is false for a name this binary does not hold.
+func New(name string) (fn.Handler, bool) {
+	ctor, ok := constructors[name]
+	if !ok {
+		return nil, false
+	}
+	return ctor(), true
 }
 
-// Names lists the functions in saga order.
-func Names() []string { return []string{"order", "inventory", "payment", "notify", "analytics"} }
+// unknown is the error for a function this binary does not hold: most
+// likely one added to functions/ since the binary was built.
+func unknown(name string) error {
+	return fmt.Errorf("unknown function %q: this binary holds %s (a function added since it was built? rebuild it: make build)", name, strings.Join(Names(), ", "))
+}
 
 // DebugAddrEnv names the loopback address on which a function serves
 // net/http/pprof; unset, it serves none.
@@ -56,12 +66,7 @@ const DebugTokenFileEnv = "ORDERFLOW_DEBUG_TOKEN_FILE"
 func Serve(name string) error {
 	ctor, ok := constructors[name]
 	if !ok {
-		known := make([]string, 0, len(constructors))
-		for k := range constructors {
-			known = append(known, k)
-		}
-		sort.Strings(known)
-		return fmt.Errorf("unknown function %q (known: %s)", name, strings.Join(known, ", "))
+		return unknown(name)
 	}
 	// func-go takes every signal for itself (no SIGQUIT stack dump), so a
 	// stuck function is inspected through pprof instead.
@@ -165,11 +170,11 @@ func loopbackOnly(addr string) error {
 // App builds a function (without starting it) to ask its edge what it
 // handles, refuses and ignores.
 func App(name string) (*handler.App, error) {
-	ctor, ok := constructors[name]
+	h, ok := New(name)
 	if !ok {
-		return nil, fmt.Errorf("unknown function %q", name)
+		return nil, unknown(name)
 	}
-	f, ok := ctor().(interface{ App() *handler.App })
+	f, ok := h.(interface{ App() *handler.App })
 	if !ok {
 		return nil, fmt.Errorf("function %s does not expose its edge", name)
 	}

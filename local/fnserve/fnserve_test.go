@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"orderflow.dev/local/scaffold"
 )
 
 func TestLoopbackOnly(t *testing.T) {
@@ -110,5 +112,35 @@ func TestDebugServerBeyondLoopbackWantsAToken(t *testing.T) {
 		if c.want == 401 && (!strings.HasPrefix(res.Header.Get("WWW-Authenticate"), "Bearer") || !strings.Contains(string(body), "token")) {
 			t.Fatalf("401 with WWW-Authenticate %q and body %s: want a Bearer challenge and a clear body", res.Header.Get("WWW-Authenticate"), body)
 		}
+	}
+}
+
+// The host holds exactly the functions of functions/: a folder added or
+// removed by hand without regenerating registry.go fails here, not as a
+// function the plane cannot start.
+func TestRegistryIsFunctionsFolder(t *testing.T) {
+	root := filepath.Join("..", "..")
+	want, err := scaffold.Registry(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(filepath.Join(root, scaffold.RegistryFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != string(want) {
+		t.Fatalf("%s is not what functions/* gives: run go generate ./local/fnserve\n--- want\n%s", scaffold.RegistryFile, want)
+	}
+	fns, err := scaffold.Functions(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fns {
+		if _, err := App(f.Name); err != nil {
+			t.Errorf("%s: %v", f.Name, err)
+		}
+	}
+	if _, err := App("nosuchfn"); err == nil || !strings.Contains(err.Error(), "rebuild") {
+		t.Errorf("unknown function: %v, want an error saying to rebuild", err)
 	}
 }

@@ -1,9 +1,9 @@
 // Package orderflow fits orderflow onto the local plane, which knows
-// nothing of it: what the five functions get locally that a cluster gives
-// them from secrets and real services (a SQLite database each, the payment
-// gateway's ledger, a customer-notification provider), that provider's
-// stand-in, and the plane API routes that ask the functions for their read
-// models.
+// nothing of it: what the functions get locally that a cluster gives them
+// from secrets and real services (an SQLite file for each database their
+// func.yaml reads from the orderflow-db Secret, a customer-notification
+// provider), that provider's stand-in, and the plane API routes that ask
+// the functions for their read models.
 package orderflow
 
 import (
@@ -11,13 +11,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"orderflow.dev/knlocal/manifests"
 	"orderflow.dev/knlocal/plane"
 	"orderflow.dev/local/client"
 	"orderflow.dev/local/dashboard"
@@ -25,12 +28,13 @@ import (
 	"orderflow.dev/shared/events"
 )
 
-// Wire makes opts run orderflow: every function gets its own SQLite file
-// under <state>/db (the payment gateway's ledger one of its own), notify
-// posts its notifications to the returned Webhook, which the plane's API
-// serves at /webhook beside the query routes and the dashboard (whose
-// tracker observes every source). opts.Env still overrides any of it
-// (PostgreSQL URLs, say).
+// Wire makes opts run orderflow: every database a function's func.yaml
+// takes from the orderflow-db Secret on a cluster is an SQLite file of its
+// own under <state>/db (named by the Secret's key); a function that reads
+// NOTIFY_CHANNEL posts its notifications to the returned Webhook, which
+// the plane's API serves at /webhook beside the query routes and the
+// dashboard (whose tracker observes every source). opts.Env still
+// overrides any of it (PostgreSQL URLs, say).
 func Wire(opts *plane.Options) *Webhook {
 	hook := NewWebhook()
 	dash, dashErr := dashboard.New(dashboard.Config{JaegerUI: os.Getenv(EnvJaegerUI)})
@@ -40,27 +44,24 @@ func Wire(opts *plane.Options) *Webhook {
 	opts.TraceService = "orderflow-plane"
 	opts.TraceConversation = ce.CorrelationID // the saga: one order's events, whoever sent them
 	opts.Open = dashboard.Static              // the page's files; its data asks for the token
+	var envs sync.Map                         // function -> its env: func.yaml is read once a run
 	opts.FunctionEnv = func(p *plane.Plane, name string) map[string]string {
-		db := func(file string) string { return "sqlite://" + filepath.Join(p.StateDir(), "db", file+".db") }
-		env := map[string]string{"ORDERFLOW_DATABASE_URL": db(name), "ORDERFLOW_LOG_LEVEL": "info"}
-		switch name {
-		case "payment":
-			env["PAYMENT_GATEWAY_DATABASE_URL"] = db("payment-gateway")
-		case "notify":
-			env["NOTIFY_CHANNEL"] = "webhook"
-			env["NOTIFY_WEBHOOK_URL"] = p.APIURL + "/webhook"
+		if env, ok := envs.Load(name); ok {
+			return maps.Clone(env.(map[string]string))
 		}
-		return env
+		env := functionEnv(opts.FunctionsDir, name, p.StateDir(), p.APIURL)
+		envs.Store(name, env)
+		return maps.Clone(env)
 	}
 	// func-go only routes CloudEvents POSTs to a function, so these GETs
 	// ask the functions with query events and return the JSON of the reply.
 	opts.Routes = func(p *plane.Plane, mux *http.ServeMux) {
 		mux.Handle("POST /webhook", hook)
 		mux.HandleFunc("GET /api/notifications", func(w http.ResponseWriter, r *http.Request) { plane.WriteJSON(w, http.StatusOK, hook.Stats()) })
-		mux.HandleFunc("GET /api/analytics", query[events.AnalyticsViewData](p, "analytics", events.AnalyticsQuery, func(*http.Request) any { return events.AnalyticsQueryData{} }))
-		mux.HandleFunc("GET /api/stock", query[events.InventoryViewData](p, "inventory", events.InventoryQuery, func(*http.Request) any { return events.InventoryQueryData{} }))
+		mux.HandleFunc("GET /api/analytics", query[events.AnalyticsViewData](p, events.AnalyticsQuery, func(*http.Request) any { return events.AnalyticsQueryData{} }))
+		mux.HandleFunc("GET /api/stock", query[events.InventoryViewData](p, events.InventoryQuery, func(*http.Request) any { return events.InventoryQueryData{} }))
 		mux.HandleFunc("GET /schemas/{file}", ServeSchema)
-		mux.HandleFunc("GET /api/orders/{id}", query[events.OrderViewData](p, "order", events.OrderQuery, func(r *http.Request) any { return events.OrderQueryData{OrderID: r.PathValue("id")} }))
+		mux.HandleFunc("GET /api/orders/{id}", query[events.OrderViewData](p, events.OrderQuery, func(r *http.Request) any { return events.OrderQueryData{OrderID: r.PathValue("id")} }))
 		if dashErr == nil {
 			dashErr = dash.Routes(p, mux)
 		}
@@ -73,16 +74,42 @@ func Wire(opts *plane.Options) *Webhook {
 	return hook
 }
 
+// NotifyChannelEnv is the setting of a function that tells customers the
+// outcome; locally it is pointed at the Webhook.
+const NotifyChannelEnv = "NOTIFY_CHANNEL"
+
+// functionEnv is what a function gets locally in place of a cluster's
+// secrets and services, read from its func.yaml. One it cannot read gets
+// the defaults: the runner then fails on that func.yaml, naming it.
+func functionEnv(functionsDir, name, stateDir, apiURL string) map[string]string {
+	db := func(key string) string { return "sqlite://" + filepath.Join(stateDir, "db", key+".db") }
+	env := map[string]string{"ORDERFLOW_DATABASE_URL": db(name), "ORDERFLOW_LOG_LEVEL": "info"}
+	dbs, _ := Databases(functionsDir, name)
+	for _, d := range dbs {
+		env[d.Env] = db(d.Key)
+	}
+	if fy, err := manifests.LoadFunc(filepath.Join(functionsDir, name)); err == nil &&
+		slices.ContainsFunc(fy.Envs, func(e manifests.FuncEnv) bool { return e.Name == NotifyChannelEnv }) {
+		env[NotifyChannelEnv] = "webhook"
+		env["NOTIFY_WEBHOOK_URL"] = apiURL + "/webhook"
+	}
+	return env
+}
+
 // EnvJaegerUI overrides where the dashboard links an order's trace
 // (dashboard.DefaultJaegerUI) when tracing is on.
 const EnvJaegerUI = "ORDERFLOW_JAEGER_UI"
 
-// query asks function fn with a query event of type typ and answers the
-// view V it replies with.
-func query[V any](p *plane.Plane, fn, typ string, q func(*http.Request) any) http.HandlerFunc {
+// query asks the function answering typ (client.Answerer) with a query
+// event and answers the view V it replies with.
+func query[V any](p *plane.Plane, typ string, q func(*http.Request) any) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var out V
-		c, err := client.New(10 * time.Second)
+		fn, err := client.Answerer(typ)
+		var c *client.Client
+		if err == nil {
+			c, err = client.New(10 * time.Second)
+		}
 		if err == nil {
 			ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 			defer cancel()

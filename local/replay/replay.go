@@ -23,10 +23,9 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/cloudevents/sdk-go/v2/event"
 
-	analytics "orderflow.dev/functions/analytics"
-	order "orderflow.dev/functions/order"
 	"orderflow.dev/knlocal/kafkalog"
 	"orderflow.dev/knlocal/manifests"
+	"orderflow.dev/local/fnserve"
 	"orderflow.dev/shared/handler"
 	"orderflow.dev/shared/store"
 )
@@ -47,37 +46,61 @@ type Function struct {
 	Snapshot      func(ctx context.Context, db *store.DB) (map[string]map[string]string, error)
 }
 
-// Functions are the functions replay can rebuild.
-var Functions = map[string]Function{
-	// analytics' reactions fold facts and emit nothing: a record goes
-	// through the function's own routing (handler.App.Replay), so what it
-	// does with each type, now and after any change, is the live code's.
-	"analytics": {
-		Name:   "analytics",
-		NewApp: func() *handler.App { return analytics.New().App() },
-		Apply: func(ctx context.Context, app *handler.App, tx *store.Tx, e event.Event) (handler.ReplayOutcome, error) {
-			return app.Replay(ctx, tx, e)
-		},
-		Snapshot: analytics.Snapshot,
-	},
-	// order decides; a rebuild folds its recorded facts instead of
-	// deciding again (see functions/order/replay.go for why).
-	"order": {
-		Name:   "order",
-		NewApp: order.NewRebuild,
-		Apply: func(ctx context.Context, _ *handler.App, tx *store.Tx, e event.Event) (handler.ReplayOutcome, error) {
-			return order.ReplayEvent(ctx, tx, e)
-		},
-		OwnFactsFirst: order.ReplayOwnFactsFirst,
-		Snapshot:      order.Snapshot,
-	},
+// rebuildable is a function whose read models replay can rebuild: its edge
+// (the store's tables, projection versions and routing) and its read
+// model flattened for Verify. A rebuild routes each record through the
+// edge (handler.App.Replay), so what the function does with each type, now
+// and after any change, is the live code's.
+type rebuildable interface {
+	App() *handler.App
+	Snapshot(ctx context.Context, db *store.DB) (map[string]map[string]string, error)
+}
+
+// factFolder is a rebuildable function that decides: a rebuild folds its
+// recorded facts instead of deciding again, its own topic read first
+// (see functions/order/replay.go for why).
+type factFolder interface {
+	ReplayEvent(ctx context.Context, tx *store.Tx, e event.Event) (handler.ReplayOutcome, error)
+	ReplayOwnFactsFirst() bool
+}
+
+// Rebuildable lists the functions of the in-process host (fnserve) whose
+// read models replay can rebuild, sorted.
+func Rebuildable() []string {
+	var out []string
+	for _, name := range fnserve.Names() {
+		if h, ok := fnserve.New(name); ok {
+			if _, can := h.(rebuildable); can {
+				out = append(out, name)
+			}
+		}
+	}
+	return out
 }
 
 // Lookup returns a function replay can rebuild, or an error listing those.
 func Lookup(name string) (Function, error) {
-	f, ok := Functions[name]
-	if !ok {
-		return f, fmt.Errorf("cannot replay %q: replay rebuilds %s", name, strings.Join(slices.Sorted(maps.Keys(Functions)), ", "))
+	h, ok := fnserve.New(name)
+	r, can := h.(rebuildable)
+	if !ok || !can {
+		return Function{}, fmt.Errorf("cannot replay %q: replay rebuilds %s", name, strings.Join(Rebuildable(), ", "))
+	}
+	f := Function{
+		Name: name,
+		NewApp: func() *handler.App {
+			fresh, _ := fnserve.New(name)
+			return fresh.(rebuildable).App()
+		},
+		Apply: func(ctx context.Context, app *handler.App, tx *store.Tx, e event.Event) (handler.ReplayOutcome, error) {
+			return app.Replay(ctx, tx, e)
+		},
+		Snapshot: r.Snapshot,
+	}
+	if ff, ok := h.(factFolder); ok {
+		f.Apply = func(ctx context.Context, _ *handler.App, tx *store.Tx, e event.Event) (handler.ReplayOutcome, error) {
+			return ff.ReplayEvent(ctx, tx, e)
+		}
+		f.OwnFactsFirst = ff.ReplayOwnFactsFirst()
 	}
 	return f, nil
 }

@@ -17,6 +17,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/IBM/sarama"
 
@@ -166,6 +167,13 @@ func Order(id string, recs []kafkalog.Record) events.OrderViewData {
 	return v
 }
 
+// analyticsReacts tells the facts the analytics function folds: those its
+// own edge routes to a reaction.
+var analyticsReacts = sync.OnceValue(func() func(typ string) bool {
+	app := analytics.New().App()
+	return app.HasRoute
+})
+
 // recentWindows is how many minutes the analytics view lists, and
 // latestLate how many late facts (as the analytics function does).
 const (
@@ -190,7 +198,7 @@ func Analytics(recs []kafkalog.Record) events.AnalyticsViewData {
 			continue
 		}
 		spec, ok := events.Lookup(r.Event.Type())
-		if !ok || spec.Kind != events.KindFact || !slices.Contains(spec.ConsumedBy, "analytics") {
+		if !ok || spec.Kind != events.KindFact || !analyticsReacts()(r.Event.Type()) {
 			continue
 		}
 		d := payload(r)

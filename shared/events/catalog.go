@@ -6,6 +6,7 @@ package events
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 )
 
@@ -95,7 +96,7 @@ type Spec struct {
 	Kind       Kind
 	Producer   string   // function name, or "client"
 	Topic      string   // topic it is published to; "" for queries and replies
-	ConsumedBy []string // functions that react to it
+	ConsumedBy []string // functions that react to it; EveryFunction for all
 	// Terminal marks a fact that ends a chain: published for audit and
 	// analytics, with no saga step reacting to it.
 	Terminal bool
@@ -106,6 +107,16 @@ type Spec struct {
 	SupersededBy string
 	Doc          string
 	newData      func() any
+}
+
+// EveryFunction in ConsumedBy says that every function takes the type,
+// however many there are: the shared edge handles it for each.
+const EveryFunction = "*"
+
+// ConsumedByFunction reports whether the function called name takes events
+// of this type.
+func (s Spec) ConsumedByFunction(name string) bool {
+	return slices.Contains(s.ConsumedBy, name) || slices.Contains(s.ConsumedBy, EveryFunction)
 }
 
 // NewData returns a pointer to a zero payload of this type, ready for
@@ -162,7 +173,7 @@ func init() {
 	def[SagaStalledData](Spec{Type: SagaStalled, Kind: KindFact, Producer: "analytics", Topic: TopicCommands,
 		ConsumedBy: []string{"order"}, Doc: "a pending order made no progress for too long; order cancels it"})
 	def[TickData](Spec{Type: Tick, Kind: KindTrigger, Producer: "pingsource",
-		ConsumedBy: []string{"order", "inventory", "payment", "notify", "analytics"}, Doc: "a PingSource's scheduled nudge: sweep the outbox, look for stalled sagas"})
+		ConsumedBy: []string{EveryFunction}, Doc: "a PingSource's scheduled nudge: sweep the outbox, look for stalled sagas"})
 
 	def[OrderQueryData](Spec{Type: OrderQuery, Kind: KindQuery, Producer: "client", ConsumedBy: []string{"order"}, Doc: "state and timeline of one order"})
 	def[OrderViewData](Spec{Type: OrderView, Kind: KindReply, Producer: "order", Doc: "reply to " + OrderQuery})

@@ -2,7 +2,6 @@ package handlertest
 
 import (
 	"net/http"
-	"slices"
 	"testing"
 
 	"github.com/cloudevents/sdk-go/v2/event"
@@ -49,7 +48,7 @@ func (h *Harness) Replay(t testing.TB, log []event.Event) []event.Event {
 	name := h.F.App().Name()
 	var out []event.Event
 	for _, e := range log {
-		if spec, ok := events.Lookup(e.Type()); !ok || !slices.Contains(spec.ConsumedBy, name) {
+		if spec, ok := events.Lookup(e.Type()); !ok || !spec.ConsumedByFunction(name) {
 			continue
 		}
 		if r := h.Send(t, e); r.Status != http.StatusOK {

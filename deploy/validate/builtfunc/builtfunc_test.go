@@ -23,7 +23,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
-	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -78,12 +77,16 @@ func (r *recorder) waitFor(t *testing.T, typ string) event.Event {
 	return event.Event{}
 }
 
-var template = regexp.MustCompile(`^\{\{.*\}\}$`)
+var (
+	template   = regexp.MustCompile(`^\{\{.*\}\}$`)
+	databaseOf = regexp.MustCompile(`^\{\{\s*secret:orderflow-db:([-._a-zA-Z0-9]+)\s*\}\}$`)
+)
 
-// literalEnvs are the run.envs of func.yaml that `func deploy` would set
-// as they are (templates, which a cluster resolves from Secrets, are left
-// to the caller).
-func literalEnvs(t *testing.T, fn string) []string {
+// funcEnvs are the run.envs of func.yaml as `func deploy` would set them:
+// literals as they are, and each database a cluster takes from the
+// orderflow-db Secret a SQLite file of its own in dir (any other template
+// is left to the caller).
+func funcEnvs(t *testing.T, fn, dir string) []string {
 	data, err := os.ReadFile(filepath.Join(root, "functions", fn, "func.yaml"))
 	if err != nil {
 		t.Fatal(err)
@@ -98,7 +101,12 @@ func literalEnvs(t *testing.T, fn string) []string {
 	}
 	var out []string
 	for _, e := range f.Run.Envs {
-		if e.Name != "" && !template.MatchString(strings.TrimSpace(e.Value)) {
+		value := strings.TrimSpace(e.Value)
+		switch m := databaseOf.FindStringSubmatch(value); {
+		case e.Name == "":
+		case m != nil:
+			out = append(out, e.Name+"=sqlite://"+filepath.Join(dir, m[1]+".db"))
+		case !template.MatchString(value):
 			out = append(out, e.Name+"="+e.Value)
 		}
 	}
@@ -136,15 +144,8 @@ func start(t *testing.T, builds, fn string) *running {
 	addr := freePort(t)
 	cmd := exec.Command(bin)
 	cmd.Dir = dir
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir}, literalEnvs(t, fn)...)
-	cmd.Env = append(cmd.Env,
-		"LISTEN_ADDRESS="+addr,
-		"K_SINK="+sink.URL,
-		"ORDERFLOW_DATABASE_URL=sqlite://"+filepath.Join(dir, fn+".db"),
-	)
-	if fn == "payment" {
-		cmd.Env = append(cmd.Env, "PAYMENT_GATEWAY_DATABASE_URL=sqlite://"+filepath.Join(dir, "payment-gateway.db"))
-	}
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir}, funcEnvs(t, fn, dir)...)
+	cmd.Env = append(cmd.Env, "LISTEN_ADDRESS="+addr, "K_SINK="+sink.URL)
 	var log bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &log, &log
 	began := time.Now()
@@ -232,28 +233,37 @@ func TestBuiltFunctions(t *testing.T) {
 	created := events.OrderCreatedData{OrderID: order, CustomerID: "c-1", Email: "c1@orderflow.test", Currency: "EUR",
 		PaymentToken: "tok_ok", Lines: []events.PricedLine{{SKU: "sku-tee", Quantity: 1, UnitPriceCents: 1500}},
 		SubtotalCents: 1500, TaxCents: 285, TotalCents: 1785, ShippingCountry: "DE"}
-	cases := []struct {
-		fn      string
+	// What each step of the saga does with its own event. A function
+	// without a case here (one just added) gets the checks every function
+	// gets: probes, a tick, a refusal, a clean stop.
+	type step struct {
 		send    event.Event
 		publish string // type expected at K_SINK; "" for a reply
 		reply   string // type of the HTTP reply expected; "" for none
-	}{
-		{"order", newEvent(t, events.PlaceOrder, events.PlaceOrderData{OrderID: order, CustomerID: "c-1", Email: "c1@orderflow.test",
-			Currency: "EUR", PaymentToken: "tok_ok", Lines: []events.Line{{SKU: "sku-tee", Quantity: 1}}}), events.OrderCreated, ""},
-		{"inventory", newEvent(t, events.OrderCreated, created), events.InventoryReserved, ""},
-		{"payment", newEvent(t, events.PaymentQuery, events.PaymentQueryData{}), "", events.PaymentView},
-		{"notify", newEvent(t, events.OrderConfirmed, events.OrderConfirmedData{OrderID: order, Email: "c1@orderflow.test",
-			TotalCents: 1500, Currency: "EUR", PaymentID: "pay-1"}), events.NotificationSent, ""},
-		{"analytics", newEvent(t, events.AnalyticsQuery, events.AnalyticsQueryData{}), "", events.AnalyticsView},
 	}
-	only := strings.Fields(os.Getenv("ORDERFLOW_FUNC_ONLY"))
+	steps := map[string]step{
+		"order": {newEvent(t, events.PlaceOrder, events.PlaceOrderData{OrderID: order, CustomerID: "c-1", Email: "c1@orderflow.test",
+			Currency: "EUR", PaymentToken: "tok_ok", Lines: []events.Line{{SKU: "sku-tee", Quantity: 1}}}), events.OrderCreated, ""},
+		"inventory": {newEvent(t, events.OrderCreated, created), events.InventoryReserved, ""},
+		"payment":   {newEvent(t, events.PaymentQuery, events.PaymentQueryData{}), "", events.PaymentView},
+		"notify": {newEvent(t, events.OrderConfirmed, events.OrderConfirmedData{OrderID: order, Email: "c1@orderflow.test",
+			TotalCents: 1500, Currency: "EUR", PaymentID: "pay-1"}), events.NotificationSent, ""},
+		"analytics": {newEvent(t, events.AnalyticsQuery, events.AnalyticsQueryData{}), "", events.AnalyticsView},
+	}
+	fns := strings.Fields(os.Getenv("ORDERFLOW_FUNC_ONLY"))
+	if len(fns) == 0 {
+		dirs, err := filepath.Glob(filepath.Join(root, "functions", "*", "func.yaml"))
+		if err != nil || len(dirs) == 0 {
+			t.Fatalf("no functions/*/func.yaml under %s (%v)", root, err)
+		}
+		for _, d := range dirs {
+			fns = append(fns, filepath.Base(filepath.Dir(d)))
+		}
+	}
 	var summary []string
-	for _, c := range cases {
-		t.Run(c.fn, func(t *testing.T) {
-			if len(only) > 0 && !slices.Contains(only, c.fn) {
-				t.Skipf("not built this run (ORDERFLOW_FUNC_ONLY=%s)", strings.Join(only, " "))
-			}
-			r := start(t, builds, c.fn)
+	for _, fn := range fns {
+		t.Run(fn, func(t *testing.T) {
+			r := start(t, builds, fn)
 			for _, probe := range []string{"/health/readiness", "/health/liveness"} {
 				resp, err := http.Get(r.url + probe)
 				if err != nil || resp.StatusCode != http.StatusOK {
@@ -261,17 +271,19 @@ func TestBuiltFunctions(t *testing.T) {
 				}
 				resp.Body.Close()
 			}
-			status, body, replyType := r.send(t, c.send)
-			if status/100 != 2 {
-				t.Fatalf("%s: status %d: %s", c.send.Type(), status, body)
-			}
-			if replyType != c.reply {
-				t.Fatalf("%s: reply of type %q, want %q: %s", c.send.Type(), replyType, c.reply, body)
-			}
-			if c.publish != "" {
-				got := r.sink.waitFor(t, c.publish)
-				if got.Extensions()["correlationid"] != c.send.Extensions()["correlationid"] {
-					t.Errorf("published %s with correlationid %v, want %v", got.Type(), got.Extensions()["correlationid"], c.send.Extensions()["correlationid"])
+			if c, ok := steps[fn]; ok {
+				status, body, replyType := r.send(t, c.send)
+				if status/100 != 2 {
+					t.Fatalf("%s: status %d: %s", c.send.Type(), status, body)
+				}
+				if replyType != c.reply {
+					t.Fatalf("%s: reply of type %q, want %q: %s", c.send.Type(), replyType, c.reply, body)
+				}
+				if c.publish != "" {
+					got := r.sink.waitFor(t, c.publish)
+					if got.Extensions()["correlationid"] != c.send.Extensions()["correlationid"] {
+						t.Errorf("published %s with correlationid %v, want %v", got.Type(), got.Extensions()["correlationid"], c.send.Extensions()["correlationid"])
+					}
 				}
 			}
 			// A PingSource tick: every function sweeps its outbox.
@@ -300,7 +312,7 @@ func TestBuiltFunctions(t *testing.T) {
 			case <-time.After(15 * time.Second):
 				t.Errorf("still running 15s after SIGTERM")
 			}
-			summary = append(summary, fmt.Sprintf("%s ready in %v", c.fn, r.ready.Round(time.Millisecond)))
+			summary = append(summary, fmt.Sprintf("%s ready in %v", fn, r.ready.Round(time.Millisecond)))
 		})
 	}
 	t.Logf("start to ready: %s", strings.Join(summary, ", "))

@@ -180,7 +180,7 @@ per function in it (created for the run and dropped after).`,
 						opts.DataPlane = knplane.New(knplane.Options{Root: knlocalDir(root), Progress: os.Stdout})
 					}
 					if schemas != nil {
-						if opts.Env, err = functionSchemas(ctx, schemas, fmt.Sprintf("r%d", i+1), shape.Functions()); err != nil {
+						if opts.Env, err = functionSchemas(ctx, schemas, fmt.Sprintf("r%d", i+1), base.FunctionsDir, shape.Functions()); err != nil {
 							return err
 						}
 					}
@@ -376,23 +376,12 @@ func handledTypes(set *manifests.Set) (func(sourceID, eventType string) bool, er
 	return func(sourceID, eventType string) bool { return bySource[sourceID][eventType] }, nil
 }
 
-// functionSchemas gives every function, and the payment gateway's ledger,
-// a fresh schema of its own, as plane environment entries.
-func functionSchemas(ctx context.Context, schemas *scratchdb.Schemas, label string, functions []string) (map[string]string, error) {
-	env := map[string]string{}
-	for _, fn := range functions {
-		u, err := schemas.URL(ctx, label+"_"+fn)
-		if err != nil {
-			return nil, err
-		}
-		env[fn+"/"+databaseURLEnv] = u
-	}
-	u, err := schemas.URL(ctx, label+"_gateway")
-	if err != nil {
-		return nil, err
-	}
-	env["payment/PAYMENT_GATEWAY_DATABASE_URL"] = u
-	return env, nil
+// functionSchemas gives every database of every function (the keys of
+// the orderflow-db Secret its func.yaml under functionsDir reads: its own,
+// the payment gateway's ledger) a fresh schema of its own, as plane
+// environment entries.
+func functionSchemas(ctx context.Context, schemas *scratchdb.Schemas, label, functionsDir string, functions []string) (map[string]string, error) {
+	return orderflow.DatabaseEnv(functionsDir, functions, func(key string) (string, error) { return schemas.URL(ctx, label+"_"+key) })
 }
 
 func benchOne(ctx context.Context, opts plane.Options, rate float64, orders int, handles func(string, string) bool) (benchRow, error) {
@@ -412,7 +401,7 @@ func benchOne(ctx context.Context, opts plane.Options, rate float64, orders int,
 		row.ReadyMs[n] = float64(d.Microseconds()) / 1000
 	}
 	time.Sleep(2 * time.Second) // idle: nothing delivered yet
-	for _, n := range fnserve.Names() {
+	for n := range p.PIDs() {
 		if rss, err := p.Process(n).RSS(); err == nil {
 			row.IdleRSSMiB[n] = float64(rss) / (1 << 20)
 		}

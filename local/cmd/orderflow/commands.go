@@ -72,13 +72,13 @@ func newPlace(g *globals) *cobra.Command {
 			if !wait || noWait {
 				return nil
 			}
-			view, err := waitTerminal(ctx, c, func() string {
+			view, err := waitTerminal(ctx, c, func() map[string]string {
 				// Read again on every try: an up restarted meanwhile has
-				// the order function on a new port.
+				// its functions on new ports.
 				if now, err := plane.ReadEndpoints(g.stateDir); err == nil {
-					return now.Functions["order"]
+					return now.Functions
 				}
-				return ep.Functions["order"]
+				return ep.Functions
 			}, id, timeout)
 			if err != nil {
 				return err
@@ -161,12 +161,12 @@ func flagName(err error) error {
 	return fmt.Errorf("%s: %s", field, fe.Reason)
 }
 
-func waitTerminal(ctx context.Context, c *client.Client, orderURL func() string, id string, timeout time.Duration) (events.OrderViewData, error) {
+func waitTerminal(ctx context.Context, c *client.Client, functions func() map[string]string, id string, timeout time.Duration) (events.OrderViewData, error) {
 	deadline := time.Now().Add(timeout)
 	var view events.OrderViewData
 	for {
 		qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		err := c.Query(qctx, orderURL(), events.OrderQuery, events.OrderQueryData{OrderID: id}, &view)
+		err := c.QueryFunction(qctx, functions(), events.OrderQuery, events.OrderQueryData{OrderID: id}, &view)
 		cancel()
 		if err == nil && (view.Status == "confirmed" || view.Status == "cancelled") {
 			return view, nil
@@ -207,7 +207,7 @@ func newOrder(g *globals) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				if err := c.Query(cmd.Context(), ep.Functions["order"], events.OrderQuery, events.OrderQueryData{OrderID: args[0]}, &view); err != nil {
+				if err := c.QueryFunction(cmd.Context(), ep.Functions, events.OrderQuery, events.OrderQueryData{OrderID: args[0]}, &view); err != nil {
 					return err
 				}
 			}
@@ -262,7 +262,7 @@ func newStats(g *globals) *cobra.Command {
 				return err
 			}
 			var view events.AnalyticsViewData
-			if err := c.Query(cmd.Context(), ep.Functions["analytics"], events.AnalyticsQuery, events.AnalyticsQueryData{}, &view); err != nil {
+			if err := c.QueryFunction(cmd.Context(), ep.Functions, events.AnalyticsQuery, events.AnalyticsQueryData{}, &view); err != nil {
 				return err
 			}
 			return printJSON(view)

@@ -132,7 +132,7 @@ With --attach it drives an orderflow already started by "orderflow up".`,
 						return err
 					}
 					defer schemas.Close(context.Background())
-					env, err := functionSchemas(ctx, schemas, "demo", fnserve.Names())
+					env, err := functionSchemas(ctx, schemas, "demo", opts.FunctionsDir, fnserve.Names())
 					if err != nil {
 						return err
 					}

@@ -96,7 +96,7 @@ when any scenario fails.`,
 				}
 				fmt.Printf("store: PostgreSQL %s, fresh schemas per scenario (%s)\n", schemas, settings)
 				cfg.Databases = func(scenario string) (map[string]string, error) {
-					return functionSchemas(ctx, schemas, scenario, fnserve.Names())
+					return functionSchemas(ctx, schemas, scenario, base.FunctionsDir, fnserve.Names())
 				}
 			}
 			rows := fault.Run(ctx, cfg, run)

@@ -10,9 +10,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -52,7 +54,7 @@ func newRoot() *cobra.Command {
 	}
 	root.PersistentFlags().StringVar(&g.root, "root", "", "orderflow checkout holding knative/ and functions/ (default: found from the working directory)")
 	root.PersistentFlags().StringVar(&g.stateDir, "state-dir", ".orderflow", "where `up` keeps databases, logs and endpoints.json")
-	root.AddCommand(newUp(g), newDemo(g), newPlace(g), newOrder(g), newDLQ(g), newStats(g), newFaults(g), newBench(g), newLag(g), newTrace(), newFunction(), newSchemas(), newSoak(g), newReplay(g), newKnativeConfig(g))
+	root.AddCommand(newUp(g), newDemo(g), newPlace(g), newOrder(g), newDLQ(g), newStats(g), newFaults(g), newBench(g), newLag(g), newTrace(), newFunction(), newSchemas(), newSoak(g), newReplay(g), newKnativeConfig(g), newNew(g))
 	return root
 }
 
@@ -91,7 +93,7 @@ func isCheckout(dir string) bool {
 }
 
 // functionCommand starts a function process from this very binary, which
-// holds the func-go scaffolding of all five (see fnserve).
+// holds the func-go scaffolding of every function (see fnserve).
 func functionCommand() (func(string) []string, error) {
 	self, err := os.Executable()
 	if err != nil {
@@ -403,10 +405,8 @@ func printEndpoints(w io.Writer, e plane.Endpoints, took time.Duration) {
 	fmt.Fprintf(w, "\norderflow is up (%s)\n", took.Round(time.Millisecond))
 	fmt.Fprintf(w, "  kafka (%s):  %s\n", kind, strings.Join(e.Brokers, ","))
 	fmt.Fprintf(w, "  place orders:    POST a CloudEvent to %s   (or: orderflow place --sku sku-tee:2)\n", e.Sinks["commands"])
-	for _, n := range fnserve.Names() {
-		if u, ok := e.Functions[n]; ok {
-			fmt.Fprintf(w, "  function %-10s %s\n", n+":", u)
-		}
+	for _, n := range slices.Sorted(maps.Keys(e.Functions)) {
+		fmt.Fprintf(w, "  function %-10s %s\n", n+":", e.Functions[n])
 	}
 	// The token is never printed: stdout ends up in scrollback and CI
 	// logs. The page takes it from the URL's fragment, so the command

@@ -41,7 +41,8 @@ a reader that joins no consumer group, and rebuilds the function's read models w
 the function's own code into a fresh store: a new SQLite file under the state
 directory, or --database (a PostgreSQL URL with an empty schema, say). It works
 against the running ` + "`orderflow up`" + ` or, with --brokers, any Kafka (security
-from ORDERFLOW_KAFKA_* as for up). Functions: analytics, order.
+from ORDERFLOW_KAFKA_* as for up). FUNCTION is one whose read models replay can rebuild
+(those that flatten them for --verify; any other name lists them).
 
 --verify then compares the rebuilt models with the live ones, field by field, per
 order: the live database from the running up (or --live-database). It first waits

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"orderflow.dev/local/jaegerapi"
+	"orderflow.dev/shared/events"
 )
 
 func newTrace() *cobra.Command {
@@ -60,6 +61,8 @@ OTEL_EXPORTER_OTLP_ENDPOINT is set where orderflow runs, e.g.
 	}
 	cmd.Flags().StringVar(&jaeger, "jaeger", "http://127.0.0.1:16686", "Jaeger query (UI) address")
 	cmd.Flags().StringVar(&png, "png", "", "also draw the trace as a waterfall PNG here")
-	cmd.Flags().StringVar(&service, "service", "order", "a service of the trace to search under")
+	// Every trace passes through the function the saga starts at: the one
+	// the catalog has take the place-order command.
+	cmd.Flags().StringVar(&service, "service", events.MustLookup(events.PlaceOrder).ConsumedBy[0], "a service of the trace to search under")
 	return cmd
 }
