@@ -21,7 +21,7 @@ import (
 func copyCheckout(t *testing.T) string {
 	t.Helper()
 	dst := t.TempDir()
-	for _, p := range []string{"go.work", "go.work.sum", "Makefile", "functions", "knative", "shared", "local", "deploy", "tools", "scripts"} {
+	for _, p := range []string{"go.work", "go.work.sum", "Makefile", "functions", "knative", "shared", "knlocal", "local", "deploy", "tools", "scripts"} {
 		src := filepath.Join(root, p)
 		err := filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
 			if err != nil {
