@@ -63,7 +63,12 @@ func TestNewFunctionJoinsTheTopology(t *testing.T) {
 		t.Helper()
 		c := exec.Command(name, args...)
 		c.Dir = dir
+		// The copy has no caches: the schema gate's cross-check uses the
+		// checkout's jsoncompat (make test installed it there).
 		c.Env = append(os.Environ(), "GOFLAGS=")
+		if os.Getenv("ORDERFLOW_JSONCOMPAT_VENV") == "" {
+			c.Env = append(c.Env, "ORDERFLOW_JSONCOMPAT_VENV="+filepath.Join(root, ".cache", "venv-jsoncompat"))
+		}
 		out, err := c.CombinedOutput()
 		if err != nil {
 			t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
