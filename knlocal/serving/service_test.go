@@ -252,4 +252,3 @@ func TestPauseAnswersNothingAndResumeServes(t *testing.T) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
-
