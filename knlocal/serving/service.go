@@ -76,8 +76,9 @@ type Service struct {
 	lastBusy time.Time
 	samples  []sample // one a second, the last stable window
 	events   []Event
-	cold     []time.Duration // cold starts: request at zero to its answer
+	cold     []time.Duration // cold starts: request at zero to a replica for it
 	coldN    int64
+	replaced int64 // replicas that ended unplanned (a crash, a kill)
 }
 
 type sample struct {
@@ -237,6 +238,9 @@ func (s *Service) watch(r *replica) {
 		s.replicas = slices.Delete(s.replicas, i, i+1)
 	}
 	planned := r.state == draining || s.paused || s.ctx.Err() != nil
+	if !planned {
+		s.replaced++
+	}
 	s.notifyLocked()
 	s.mu.Unlock()
 	if planned {
@@ -660,6 +664,7 @@ type Status struct {
 	InFlight   int64           `json:"inFlight"`
 	Paused     bool            `json:"paused,omitempty"`
 	ColdStarts int64           `json:"coldStarts"`
+	Replaced   int64           `json:"replaced"`
 	Recent     []time.Duration `json:"-"`
 	Events     []Event         `json:"events,omitempty"`
 }
@@ -669,7 +674,7 @@ func (s *Service) Status() Status {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := Status{Name: s.cfg.Name, URL: s.url, Desired: s.desired, Min: s.cfg.Scale.Min, Max: s.cfg.Scale.Max,
-		Held: s.held.Load(), InFlight: s.inFlight.Load(), Paused: s.paused, ColdStarts: s.coldN,
+		Held: s.held.Load(), InFlight: s.inFlight.Load(), Paused: s.paused, ColdStarts: s.coldN, Replaced: s.replaced,
 		Recent: slices.Clone(s.cold), Events: slices.Clone(s.events)}
 	for _, r := range s.replicas {
 		if r.state == ready {

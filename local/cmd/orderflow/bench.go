@@ -410,9 +410,7 @@ func benchOne(ctx context.Context, opts plane.Options, rate float64, orders int,
 		demo.Config{Orders: orders, Concurrency: 16, Rate: rate, Seed: 7, RunID: fmt.Sprintf("bench%.0f", rate), Timeout: 5 * time.Minute, Settle: time.Minute,
 			Processes: func() []profile.Proc {
 				procs := []profile.Proc{{Name: planeProcess, PID: os.Getpid()}}
-				for name, pid := range p.PIDs() {
-					procs = append(procs, profile.Proc{Name: name, PID: pid})
-				}
+				procs = append(procs, replicaProcs(p)...)
 				for name, pid := range dataPlanePIDs(opts) {
 					procs = append(procs, profile.Proc{Name: name, PID: pid})
 				}

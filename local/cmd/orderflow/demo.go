@@ -173,9 +173,7 @@ With --attach it drives an orderflow already started by "orderflow up".`,
 				}
 				processes = func() []profile.Proc {
 					procs := []profile.Proc{{Name: planeProcess, PID: os.Getpid()}}
-					for name, pid := range p.PIDs() {
-						procs = append(procs, profile.Proc{Name: name, PID: pid})
-					}
+					procs = append(procs, replicaProcs(p)...)
 					for name, pid := range dataPlanePIDs(opts) {
 						procs = append(procs, profile.Proc{Name: name, PID: pid})
 					}

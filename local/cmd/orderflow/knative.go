@@ -14,6 +14,7 @@ import (
 	"orderflow.dev/knlocal/manifests"
 	"orderflow.dev/knlocal/plane"
 	"orderflow.dev/knlocal/sink"
+	"orderflow.dev/local/profile"
 )
 
 // dataPlaneLocal is --data-plane's default: the plane's own sinks and sources.
@@ -151,4 +152,20 @@ func newKnativeConfig(g *globals) *cobra.Command {
 	cmd.Flags().StringArrayVar(&funcs, "function", nil, "a function's address, NAME=http://host:port (repeatable)")
 	cmd.Flags().IntVar(&ingressPort, "ingress-port", 8090, "the receiver's port (the next one is its unused TLS port)")
 	return cmd
+}
+
+// replicaProcs are the functions' processes for the CPU accounting: a
+// function's first replica by its name, the others as name#2, name#3.
+func replicaProcs(p *plane.Plane) []profile.Proc {
+	var out []profile.Proc
+	for name, pids := range p.AllPIDs() {
+		for i, pid := range pids {
+			n := name
+			if i > 0 {
+				n = fmt.Sprintf("%s#%d", name, i+1)
+			}
+			out = append(out, profile.Proc{Name: n, PID: pid})
+		}
+	}
+	return out
 }

@@ -25,6 +25,7 @@ import (
 	"orderflow.dev/knlocal/door"
 	"orderflow.dev/knlocal/knplane"
 	"orderflow.dev/knlocal/plane"
+	"orderflow.dev/knlocal/serving"
 	"orderflow.dev/knlocal/source"
 	"orderflow.dev/knlocal/statedir"
 	"orderflow.dev/local/fnserve"
@@ -150,6 +151,8 @@ type upFlags struct {
 	brokerSync        bool
 	env               []string
 	dataPlane         string
+	scale             []string
+	stableWindow      time.Duration
 }
 
 func (f *upFlags) register(cmd *cobra.Command) {
@@ -169,6 +172,8 @@ func (f *upFlags) register(cmd *cobra.Command) {
 	cmd.Flags().BoolVar(&f.brokerSync, "broker-sync", false, "sync the embedded broker's log to disk before it answers each write, so an accepted order survives a crash of the machine, not only of orderflow (about half the throughput; docs/local-state.md)")
 	cmd.Flags().DurationVar(&f.gateLimit, "ready-hold-limit", source.DefaultGateLimit, "longest a delivery waits, in all, for a function that reports not ready (its store cannot write, say) before its retries count again and it may be dead-lettered")
 	cmd.Flags().StringVar(&f.dataPlane, "data-plane", dataPlaneLocal, "what carries events between Kafka and HTTP: "+dataPlaneLocal+" (the plane's own KafkaSink ingress and KafkaSources) or "+knplane.Name+" (Knative's Java receiver and dispatcher, built once by "+knplane.Script+")")
+	cmd.Flags().StringArrayVar(&f.scale, "scale", nil, "replicas of a function, FUNCTION=MIN:MAX or FUNCTION=N (* for every one), instead of its func.yaml's deploy.options.scale (repeatable; more than one needs PostgreSQL)")
+	cmd.Flags().DurationVar(&f.stableWindow, "stable-window", 0, "the autoscaler's stable window (default Knative's 60s); its panic window is a tenth of it, its scale-to-zero grace half")
 	cmd.Flags().StringArrayVar(&f.env, "env", nil, "extra function environment VAR=value, or FUNCTION/VAR=value for one function (repeatable)")
 }
 
@@ -220,6 +225,22 @@ func (f *upFlags) options(g *globals, stateDir string, progress *os.File) (plane
 		env[k] = v
 	}
 	opts.Env = env
+	for _, v := range f.scale {
+		name, sc, err := serving.ParseScaleFlag(v)
+		if err != nil {
+			return plane.Options{}, fmt.Errorf("--scale %w", err)
+		}
+		if opts.Scale == nil {
+			opts.Scale = map[string]serving.Scale{}
+		}
+		opts.Scale[name] = sc
+	}
+	if f.stableWindow < 0 || (f.stableWindow > 0 && f.stableWindow < time.Second) {
+		return plane.Options{}, fmt.Errorf("--stable-window %s: want at least 1s (Knative's default is 60s)", f.stableWindow)
+	}
+	if f.stableWindow > 0 {
+		opts.Windows = serving.WindowsOf(f.stableWindow)
+	}
 	if err := plane.CheckOptions(opts); err != nil {
 		return plane.Options{}, envFlag(err)
 	}
