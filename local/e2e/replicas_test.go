@@ -41,6 +41,7 @@ func partitionsOverlay(t *testing.T, n int) string {
 	}
 	k := fmt.Sprintf(`apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
+namespace: orderflow
 resources:
   - %s
 patches:
@@ -61,7 +62,7 @@ patches:
 // hotStock leaves three everyday SKUs short, so that part way through a
 // run of normal orders they run out and the replicas of inventory race
 // for the last units; the rest of the catalogue as stock.json has it.
-const hotStock = "sku-tee=400,sku-mug=400,sku-cap=400,sku-hoodie=100000,sku-sticker=100000,sku-poster=40,sku-lamp=100000"
+const hotStock = "sku-tee=800,sku-mug=800,sku-cap=800,sku-hoodie=100000,sku-sticker=100000,sku-poster=40,sku-lamp=100000"
 
 // 12 partitions, 4 replicas of every function on PostgreSQL, 2,000 orders
 // over three hot SKUs whose stock runs out part way, every event delivered
@@ -165,7 +166,7 @@ func contention(t *testing.T, kafka []string) {
 		if s.Available < 0 || s.Reserved < 0 || s.Sold < 0 || s.Available+s.Reserved+s.Sold != s.Initial {
 			t.Errorf("%s: available %d + reserved %d + sold %d, initial %d", s.SKU, s.Available, s.Reserved, s.Sold, s.Initial)
 		}
-		if strings.Contains(hotStock, s.SKU+"=400") && s.Available < 4 {
+		if strings.Contains(hotStock, s.SKU+"=800") && s.Available < 4 {
 			short++
 		}
 	}
