@@ -161,17 +161,16 @@ func contention(t *testing.T, kafka []string) {
 	if res.Stock == nil {
 		t.Fatal("the check read no stock")
 	}
-	short := 0
 	for _, s := range res.Stock.Stock {
 		if s.Available < 0 || s.Reserved < 0 || s.Sold < 0 || s.Available+s.Reserved+s.Sold != s.Initial {
 			t.Errorf("%s: available %d + reserved %d + sold %d, initial %d", s.SKU, s.Available, s.Reserved, s.Sold, s.Initial)
 		}
-		if strings.Contains(hotStock, s.SKU+"=800") && s.Available < 4 {
-			short++
-		}
 	}
-	if short == 0 || res.ByKind[demo.Normal]["cancelled:out_of_stock"] == 0 {
-		t.Errorf("the hot SKUs did not run out (stock %+v, normal orders %v): the race for the last units was not tried", res.Stock.Stock, res.ByKind[demo.Normal])
+	// Normal orders take only everyday SKUs, of which only the hot ones
+	// can run short: some confirmed and some out of stock means the hot
+	// SKUs ran out part way, and the replicas raced for the last units.
+	if normal := res.ByKind[demo.Normal]; normal["cancelled:out_of_stock"] == 0 || normal["confirmed"] == 0 {
+		t.Errorf("the hot SKUs did not run out part way (stock %+v, normal orders %v): the race for the last units was not tried", res.Stock.Stock, normal)
 	}
 }
 
