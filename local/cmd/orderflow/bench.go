@@ -88,22 +88,13 @@ func newBench(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Load generator: saga throughput and latency at fixed offered rates against this machine's ceiling, function start-to-ready and idle memory",
-		Long: `bench first measures this machine's ceiling for the work an order needs: a no-op
-HTTP round trip, a raw Kafka produce and consume, and an empty write transaction
-on the functions' store, each alone with every core busy, counted for
---ceiling-for after a warm-up of a third of that. Then
-it starts a fresh topology per offered rate, places --orders orders at that rate,
-and reports orders ended per second, placement-to-outcome latency p50/p90/p99,
-each function's start-to-ready time and its resident memory once idle, and the
-counts of each primitive an order took. The ceiling is the orders per second the
-machine could end doing only that minimal work; throughput is shown as a
-fraction of it. It writes everything as JSON (--results) and a picture beside it.
-
-The broker is the embedded one, or an existing Kafka with --brokers (its saga
-topics and consumer groups are deleted before each rate: never point it at a
-Kafka that holds anything of value). The store is a SQLite file per function,
-or, when ORDERFLOW_DATABASE_URL names a PostgreSQL database, a schema of its own
-per function in it (created for the run and dropped after).`,
+		Long: `bench measures this machine's ceiling for the work an order needs (a no-op HTTP
+round trip, a raw Kafka produce and consume, an empty store transaction), then starts
+a fresh topology per offered rate, places --orders orders at it and reports orders
+ended per second (as a fraction of the ceiling), latency p50/p90/p99, start-to-ready
+times and idle memory. Results as JSON (--results) with a picture beside it.
+With --brokers its saga topics and groups are deleted before each rate: never point
+it at a Kafka that holds anything of value. See docs/performance.md.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if orders < 1 {
@@ -237,7 +228,7 @@ per function in it (created for the run and dropped after).`,
 			fmt.Printf("results: %s (picture: %s)\n", results, picture)
 			for _, r := range out.Rates {
 				if !r.OK {
-					return fmt.Errorf("invariants violated at %.0f/s", r.OfferedRate)
+					return checkFailed("invariants violated at %.0f/s", r.OfferedRate)
 				}
 			}
 			return nil

@@ -211,7 +211,7 @@ func newOrder(g *globals) *cobra.Command {
 					return err
 				}
 			}
-			if asJSON {
+			if asJSON || g.json() {
 				return printJSON(view)
 			}
 			if !view.Found && len(view.Timeline) == 0 {
@@ -222,6 +222,7 @@ func newOrder(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the view as JSON")
+	_ = cmd.Flags().MarkDeprecated("json", "use -o json")
 	kf.register(cmd, false)
 	return cmd
 }

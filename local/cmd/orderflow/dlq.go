@@ -43,7 +43,7 @@ func newDLQ(g *globals) *cobra.Command {
 		if err != nil {
 			return err
 		}
-		if asJSON {
+		if asJSON || g.json() {
 			return printJSON(letters)
 		}
 		// Holds and the spool are a local plane's (with --brokers there is
@@ -62,24 +62,16 @@ func newDLQ(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "dlq [FUNCTION...]",
 		Short: "Dead letters: list (the default), show, replay, purge",
-		Long: `Every function's KafkaSource dead-letters what it could not deliver: events the
-function refused (4xx) and events it kept failing after every retry. Each goes to
-the function's own dead-letter topic (orderflow.dlq.<function>) with Knative's
-knativeerrordest, knativeerrorcode and knativeerrordata extensions, which these
-commands decode. A record that could not be carried as the CloudEvent it claimed
-to be is dead-lettered as the original record (key, headers and value kept).
-
-The list also shows, first, any record holding its partition now (its
-dead-letter sink failing; at most --hold-limit of up) and any dead letter the
-dead-letter sink did not take, kept in the spool and offered to it again.
-
-With --brokers they work against any Kafka holding orderflow's topics, with no
-local plane: the dead-letter topics are found in Kafka (orderflow.dlq.*), a
-replay goes back to the topic (--to topic, the default there), and a purge
-deletes records with Kafka's DeleteRecords.`,
+		Long: `Every function's KafkaSource dead-letters what it could not deliver (refused with
+a 4xx, or failing after every retry) to its own topic orderflow.dlq.<function>, with
+Knative's knativeerrordest, knativeerrorcode and knativeerrordata extensions, which
+these commands decode. The list also shows records holding their partition now and
+dead letters kept in the plane's spool. With --brokers they work against any Kafka
+holding orderflow's topics. See docs/failure-handling.md.`,
 		RunE: list,
 	}
 	cmd.PersistentFlags().BoolVar(&asJSON, "json", false, "print as JSON")
+	_ = cmd.PersistentFlags().MarkDeprecated("json", "use -o json")
 	kf.register(cmd, true)
 	listCmd := &cobra.Command{Use: "list [FUNCTION...]", Short: "List dead letters with the reason each delivery failed", RunE: list}
 	cmd.AddCommand(listCmd, newDLQShow(g, &asJSON, &kf), newDLQReplay(g, &kf), newDLQPurge(g, &kf))
@@ -244,7 +236,7 @@ func newDLQShow(g *globals, asJSON *bool, kf *brokersFlag) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if *asJSON {
+			if *asJSON || g.json() {
 				return printJSON(l)
 			}
 			fmt.Printf("dead letter %s (topic %s, partition %d, offset %d, written %s)\n", l.ID, l.Topic, l.Partition, l.Offset, l.Time.Format(time.RFC3339Nano))

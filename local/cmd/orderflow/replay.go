@@ -20,7 +20,7 @@ import (
 
 // errVerifyFailed is the exit of a --verify that found differences (they
 // are printed already).
-var errVerifyFailed = errors.New("replay --verify: the rebuilt model differs from the live one")
+var errVerifyFailed error = &checkFailure{errors.New("replay --verify: the rebuilt model differs from the live one")}
 
 func newReplay(g *globals) *cobra.Command {
 	var (
@@ -35,20 +35,12 @@ func newReplay(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "replay FUNCTION",
 		Short: "Rebuild a function's read models from the Kafka log into a fresh store; --verify compares them with the live ones",
-		Long: `replay reads the topics the function's KafkaSource subscribes to (from the
-manifests), from the oldest offset up to the end offsets taken when it starts, with
-a reader that joins no consumer group, and rebuilds the function's read models with
-the function's own code into a fresh store: a new SQLite file under the state
-directory, or --database (a PostgreSQL URL with an empty schema, say). It works
-against the running ` + "`orderflow up`" + ` or, with --brokers, any Kafka (security
-from ORDERFLOW_KAFKA_* as for up). FUNCTION is one whose read models replay can rebuild
-(those that flatten them for --verify; any other name lists them).
-
---verify then compares the rebuilt models with the live ones, field by field, per
-order: the live database from the running up (or --live-database). It first waits
-(up to --settle) for the live consumer groups to pass the replay's end offsets, and
-leaves out orders still in flight (an event in the live outbox, or a record past
-those offsets). Every difference is printed; any makes the exit status non-zero.`,
+		Long: `replay reads the topics the function's KafkaSource subscribes to, from the oldest
+offset to the end offsets taken when it starts (no consumer group), and rebuilds the
+function's read models with its own code into a fresh store: a SQLite file under the
+state directory, or --database. It works against the running up or, with --brokers,
+any Kafka. --verify then compares the rebuilt models with the live ones, order by
+order, leaving out orders still in flight; any difference exits 1. See docs/replay.md.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			fn, err := replay.Lookup(args[0])
