@@ -1,0 +1,84 @@
+package main
+
+import (
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"orderflow.dev/knlocal/plane"
+)
+
+func TestReplayOptionsValidate(t *testing.T) {
+	good := ReplayOptions{Every: time.Second, Settle: time.Minute}
+	for _, c := range []struct {
+		name string
+		edit func(*ReplayOptions)
+		want string
+	}{
+		{"defaults", func(*ReplayOptions) {}, ""},
+		{"progress 0", func(o *ReplayOptions) { o.Every = 0 }, "--progress 0s: must be positive"},
+		{"settle negative", func(o *ReplayOptions) { o.Settle = -time.Second }, "--settle -1s: must not be negative"},
+		{"live database without verify", func(o *ReplayOptions) { o.LiveDatabase = "postgres://x" }, "--live-database is only read with --verify"},
+		{"live database with verify", func(o *ReplayOptions) { o.LiveDatabase, o.Verify = "postgres://x", true }, ""},
+	} {
+		o := good
+		c.edit(&o)
+		err := o.Validate()
+		if (c.want == "") != (err == nil) || (err != nil && err.Error() != c.want) {
+			t.Errorf("%s: %v, want %q", c.name, err, c.want)
+		}
+	}
+}
+
+// Complete takes what the flags leave out from the running up's
+// endpoints, and says what to give when there is none.
+func TestReplayOptionsFromTheRunningUp(t *testing.T) {
+	ep := plane.Endpoints{Brokers: []string{"127.0.0.1:9092"}, Databases: map[string]string{"order": "postgres://live"}}
+	running := func(string) (plane.Endpoints, error) { return ep, nil }
+	none := func(string) (plane.Endpoints, error) { return plane.Endpoints{}, os.ErrNotExist }
+	for _, c := range []struct {
+		name       string
+		o          ReplayOptions
+		read       func(string) (plane.Endpoints, error)
+		brokers    string
+		live, want string
+	}{
+		{name: "all from up", o: ReplayOptions{Verify: true}, read: running, brokers: "127.0.0.1:9092", live: "postgres://live"},
+		{name: "brokers given, no verify: up not read", o: ReplayOptions{Brokers: []string{"k:1"}}, read: none, brokers: "k:1"},
+		{name: "no up, no brokers", o: ReplayOptions{}, read: none, want: "or give a Kafka with --brokers"},
+		{name: "no up, verify without live database", o: ReplayOptions{Brokers: []string{"k:1"}, Verify: true}, read: none, want: "--verify needs the live database"},
+	} {
+		o := c.o
+		o.fn.Name = "order"
+		err := o.fromRunningUp(c.read)
+		switch {
+		case c.want != "":
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("%s: %v, want %q", c.name, err, c.want)
+			}
+		case err != nil:
+			t.Errorf("%s: %v", c.name, err)
+		case strings.Join(o.Brokers, ",") != c.brokers || o.LiveDatabase != c.live:
+			t.Errorf("%s: brokers %v live %q, want %s %q", c.name, o.Brokers, o.LiveDatabase, c.brokers, c.live)
+		}
+	}
+	o := ReplayOptions{Verify: true}
+	o.fn.Name = "inventory"
+	if err := o.fromRunningUp(running); err == nil || !strings.Contains(err.Error(), "give --live-database") {
+		t.Errorf("a function the running up names no database of: %v", err)
+	}
+}
+
+// A bad flag value is a usage error (exit 2), before anything is read.
+func TestReplayBadFlagIsUsage(t *testing.T) {
+	root := newRoot()
+	root.SetArgs([]string{"replay", "order", "--progress", "0s"})
+	root.SetOut(&strings.Builder{})
+	err := root.Execute()
+	var ue *usageError
+	if !errors.As(err, &ue) || exitCode(err) != exitUsage {
+		t.Fatalf("replay --progress 0s: %v (exit %d), want a usage error", err, exitCode(err))
+	}
+}
