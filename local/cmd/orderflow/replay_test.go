@@ -82,3 +82,36 @@ func TestReplayBadFlagIsUsage(t *testing.T) {
 		t.Fatalf("replay --progress 0s: %v (exit %d), want a usage error", err, exitCode(err))
 	}
 }
+
+func TestDLQReplayOptions(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		o         DLQReplayOptions
+		ids       []string
+		onCluster bool
+		to, want  string
+	}{
+		{name: "ids, locally", o: DLQReplayOptions{MaxReplays: 3}, ids: []string{"a"}, to: "destination"},
+		{name: "ids, on a cluster", o: DLQReplayOptions{MaxReplays: 3}, ids: []string{"a"}, onCluster: true, to: "topic"},
+		{name: "all of some functions", o: DLQReplayOptions{MaxReplays: 3, All: true, Functions: []string{"order"}}, to: "destination"},
+		{name: "nothing named", o: DLQReplayOptions{MaxReplays: 3}, want: "name the dead letters to replay"},
+		{name: "all and ids", o: DLQReplayOptions{MaxReplays: 3, All: true}, ids: []string{"a"}, want: "--all replays every dead letter"},
+		{name: "function without all", o: DLQReplayOptions{MaxReplays: 3, Functions: []string{"order"}}, ids: []string{"a"}, want: "--function chooses among all"},
+		{name: "bad to", o: DLQReplayOptions{MaxReplays: 3, To: "sideways"}, ids: []string{"a"}, want: `--to "sideways"`},
+		{name: "max replays 0", o: DLQReplayOptions{}, ids: []string{"a"}, want: "--max-replays 0"},
+	} {
+		o := c.o
+		o.Complete(c.ids, c.onCluster)
+		err := o.Validate()
+		switch {
+		case c.want != "":
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("%s: %v, want %q", c.name, err, c.want)
+			}
+		case err != nil:
+			t.Errorf("%s: %v", c.name, err)
+		case o.To != c.to:
+			t.Errorf("%s: --to %s, want %s", c.name, o.To, c.to)
+		}
+	}
+}
