@@ -115,3 +115,24 @@ func TestDLQReplayOptions(t *testing.T) {
 		}
 	}
 }
+
+func TestKnativeConfigOptions(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		o    KnativeConfigOptions
+		want string
+	}{
+		{"complete", KnativeConfigOptions{Out: "x", Brokers: []string{"k:1"}, IngressPort: 8090, Functions: []string{"order=http://127.0.0.1:8080"}}, ""},
+		{"no out", KnativeConfigOptions{Brokers: []string{"k:1"}, IngressPort: 8090}, "--out and --brokers are required"},
+		{"no brokers", KnativeConfigOptions{Out: "x", IngressPort: 8090}, "--out and --brokers are required"},
+		{"port 0", KnativeConfigOptions{Out: "x", Brokers: []string{"k:1"}}, "--ingress-port 0: not a port"},
+		{"port 65535 (its TLS port would not be one)", KnativeConfigOptions{Out: "x", Brokers: []string{"k:1"}, IngressPort: 65535}, "--ingress-port 65535"},
+		{"function without url", KnativeConfigOptions{Out: "x", Brokers: []string{"k:1"}, IngressPort: 8090, Functions: []string{"order"}}, `--function "order": want NAME=http://host:port`},
+		{"function with a bare address", KnativeConfigOptions{Out: "x", Brokers: []string{"k:1"}, IngressPort: 8090, Functions: []string{"order=127.0.0.1:8080"}}, "want NAME=http"},
+	} {
+		err := c.o.Validate()
+		if (c.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), c.want)) {
+			t.Errorf("%s: %v, want %q", c.name, err, c.want)
+		}
+	}
+}
