@@ -234,7 +234,8 @@ it at a Kafka that holds anything of value. See docs/performance.md.`,
 			return nil
 		},
 	}
-	cmd.Flags().Float64SliceVar(&rates, "rates", []float64{20, 40, 60, 80}, "offered rates, orders per second")
+	rates = []float64{20, 40, 60, 80}
+	cmd.Flags().Var((*rateList)(&rates), "rates", "offered rates, orders per second, comma-separated")
 	cmd.Flags().IntVar(&orders, "orders", 600, "orders per rate")
 	cmd.Flags().StringVar(&results, "results", "", "write the results here, the picture beside them (default <state-dir>/bench/bench-results.json)")
 	cmd.Flags().StringSliceVar(&brokers, "brokers", nil, "bootstrap servers of an existing Kafka to run on (default: the embedded broker); its saga topics are reset before each rate")

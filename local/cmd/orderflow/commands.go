@@ -96,7 +96,8 @@ func newPlace(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&currency, "currency", "EUR", "ISO 4217 currency of the catalog")
 	cmd.Flags().StringVar(&shipTo, "ship-to", "", "destination country, ISO 3166-1 alpha-2; it decides the tax (default: the shop's home country)")
 	cmd.Flags().BoolVar(&wait, "wait", true, "wait for the order's outcome")
-	cmd.Flags().BoolVar(&noWait, "no-wait", false, "return once the order is in Kafka")
+	_ = cmd.Flags().MarkDeprecated("wait", "it is the default; use --no-wait to return at once")
+	cmd.Flags().BoolVar(&noWait, "no-wait", false, "return once the order is in Kafka, without waiting for its outcome")
 	cmd.Flags().DurationVar(&timeout, "timeout", 30*time.Second, "how long to wait for the outcome")
 	kf.register(cmd, false)
 	return cmd

@@ -97,3 +97,16 @@ func TestCommandLinesExitAsTheyShould(t *testing.T) {
 		}
 	}
 }
+
+func TestRateListShowsAndReadsPlainNumbers(t *testing.T) {
+	r := rateList{20, 40.5}
+	if r.String() != "20,40.5" {
+		t.Errorf("shown as %q", r.String())
+	}
+	if err := r.Set("5, 10,15"); err != nil || r.String() != "5,10,15" {
+		t.Errorf("set: %v %q", err, r.String())
+	}
+	if err := r.Set("5,fast"); err == nil || !strings.Contains(err.Error(), `"fast"`) {
+		t.Errorf("a word among the rates: %v", err)
+	}
+}
