@@ -157,6 +157,10 @@ type Options struct {
 	// Windows is the autoscaler's timing (zero: Knative's defaults, a 60s
 	// stable window; tests use seconds).
 	Windows serving.Windows
+	// WatchManifests, when set, reads the manifests again at this
+	// interval and applies a KafkaSource's changed consumers at once, as
+	// its dispatcher would on a cluster (other changes need a restart).
+	WatchManifests time.Duration
 }
 
 // Plane is a running topology.
@@ -901,6 +905,9 @@ func (p *Plane) startSources(ctx context.Context, step func(string, ...any)) err
 		pings = fmt.Sprintf(", %d ping sources %s", len(p.Set.Pings), every)
 	}
 	step("sources running: %d%s%s", len(p.sources), pings, dup)
+	if p.opts.WatchManifests > 0 {
+		p.wg.Go(func() { p.watchManifests(p.ctx, p.opts.WatchManifests) })
+	}
 	return nil
 }
 

@@ -176,6 +176,7 @@ type upFlags struct {
 	scale             []string
 	stableWindow      time.Duration
 	databaseURL       string
+	watchManifests    time.Duration
 }
 
 func (f *upFlags) register(cmd *cobra.Command) {
@@ -197,6 +198,7 @@ func (f *upFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.dataPlane, "data-plane", dataPlaneLocal, "what carries events between Kafka and HTTP: "+dataPlaneLocal+" (the plane's own KafkaSink ingress and KafkaSources) or "+knplane.Name+" (Knative's Java receiver and dispatcher, built once by "+knplane.Script+")")
 	cmd.Flags().StringVar(&f.databaseURL, "database-url", "", "a PostgreSQL database for every function's store, a schema each (orderflow_<key>, kept across runs; emptied on a start without --keep-state); default: SQLite files in the state directory")
 	cmd.Flags().StringArrayVar(&f.scale, "scale", nil, "replicas of a function, FUNCTION=MIN:MAX or FUNCTION=N (* for every one), instead of its func.yaml's deploy.options.scale (repeatable; more than one needs PostgreSQL)")
+	cmd.Flags().DurationVar(&f.watchManifests, "watch-manifests", f.watchManifests, "read the manifests again at this interval and apply a KafkaSource's changed consumers at once (0: never); other changes need a restart")
 	cmd.Flags().DurationVar(&f.stableWindow, "stable-window", 0, "the autoscaler's stable window (default Knative's 60s); its panic window is a tenth of it, its scale-to-zero grace half")
 	cmd.Flags().StringArrayVar(&f.env, "env", nil, "extra function environment VAR=value, or FUNCTION/VAR=value for one function (repeatable)")
 }
@@ -265,6 +267,10 @@ func (f *upFlags) options(g *globals, stateDir string, progress *os.File) (plane
 	if f.stableWindow > 0 {
 		opts.Windows = serving.WindowsOf(f.stableWindow)
 	}
+	if f.watchManifests < 0 {
+		return plane.Options{}, fmt.Errorf("--watch-manifests %s: must not be negative (0: never)", f.watchManifests)
+	}
+	opts.WatchManifests = f.watchManifests
 	if f.databaseURL != "" && !scratchdb.IsPostgres(f.databaseURL) {
 		return plane.Options{}, fmt.Errorf("--database-url: want a postgres:// URL (SQLite is the default: a file per function in the state directory)")
 	}
@@ -430,7 +436,7 @@ func openLog(stateDir string) (*os.File, error) {
 }
 
 func newUp(g *globals) *cobra.Command {
-	f := &upFlags{}
+	f := &upFlags{watchManifests: 10 * time.Second}
 	cmd := &cobra.Command{
 		Use:   "up",
 		Short: "Start the whole topology and keep it running until Ctrl-C",
