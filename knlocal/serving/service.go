@@ -407,6 +407,9 @@ func (s *Service) notReadyReason() string {
 	if len(s.replicas) == 0 {
 		return "no replica running"
 	}
+	if r := s.replicas[0]; len(s.replicas) == 1 && r.state == notReady {
+		return r.reason // one replica: its own words
+	}
 	var why []string
 	for _, r := range s.replicas {
 		switch r.state {
@@ -490,7 +493,8 @@ func probe(ctx context.Context, client *http.Client, base string) (bool, string)
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
-	return resp.StatusCode/100 == 2, strings.TrimSpace(string(body))
+	// func-go answers a Ready error as "error checking readiness: <it>".
+	return resp.StatusCode/100 == 2, strings.TrimSpace(strings.TrimPrefix(string(body), "error checking readiness: "))
 }
 
 // sampleLoop takes the metric every second: the requests in flight

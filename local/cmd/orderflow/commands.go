@@ -224,7 +224,7 @@ func newOrder(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the view as JSON")
-	_ = cmd.Flags().MarkDeprecated("json", "use -o json")
+	_ = cmd.Flags().MarkHidden("json") // -o json; kept for a release for the scripts that use it
 	kf.register(cmd, false)
 	return cmd
 }

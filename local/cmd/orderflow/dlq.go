@@ -71,7 +71,7 @@ holding orderflow's topics. See docs/failure-handling.md.`,
 		RunE: list,
 	}
 	cmd.PersistentFlags().BoolVar(&asJSON, "json", false, "print as JSON")
-	_ = cmd.PersistentFlags().MarkDeprecated("json", "use -o json")
+	_ = cmd.PersistentFlags().MarkHidden("json") // -o json; kept for a release for the scripts that use it
 	kf.register(cmd, true)
 	listCmd := &cobra.Command{Use: "list [FUNCTION...]", Short: "List dead letters with the reason each delivery failed", RunE: list}
 	cmd.AddCommand(listCmd, newDLQShow(g, &asJSON, &kf), newDLQReplay(g, &kf), newDLQPurge(g, &kf))

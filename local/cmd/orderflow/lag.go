@@ -121,7 +121,7 @@ the change since the previous reading.`,
 	cmd.Flags().BoolVar(&watch, "watch", false, "keep reading, every --interval, until interrupted")
 	cmd.Flags().DurationVar(&interval, "interval", 2*time.Second, "time between readings with --watch")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "one JSON array of partitions per reading")
-	_ = cmd.Flags().MarkDeprecated("json", "use -o json")
+	_ = cmd.Flags().MarkHidden("json") // -o json; kept for a release for the scripts that use it
 	cmd.Flags().BoolVar(&perSource, "sources", false, "one line per KafkaSource (totals) instead of per partition")
 	return cmd
 }
