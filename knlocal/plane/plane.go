@@ -189,6 +189,7 @@ type Plane struct {
 	services map[string]*serving.Service // by function: its replicas behind one address
 	readyIn  map[string]time.Duration
 	proxies  map[string]*faultProxy
+	refusal  *deadLetterRefusal // the nemesis's switch on the dead-letter sinks
 	gates    map[string]*activator.Gate // by function: its readiness, as deliveries wait on it
 	pings    atomic.Int64
 	sources  []*source.Source
@@ -393,7 +394,8 @@ func (p *Plane) startHTTP(ctx context.Context, step func(string, ...any)) error 
 	for _, k := range p.Set.Sinks {
 		paths[sink.Path(k.Namespace, k.Name)] = k.Name
 	}
-	ingress := p.metrics.Ingress(p.sinks, paths)
+	p.refusal = &deadLetterRefusal{paths: deadLetterPaths(p.Set), next: p.sinks}
+	ingress := p.metrics.Ingress(p.refusal, paths)
 	host := cmp.Or(p.opts.Host, "127.0.0.1")
 	if door.Loopback(host) {
 		if p.ingress, p.IngressURL, err = serve("ingress", host, p.opts.IngressPort, ingress); err != nil {

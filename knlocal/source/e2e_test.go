@@ -537,3 +537,28 @@ func TestE2EStopAbandonsWithoutCommit(t *testing.T) {
 		t.Errorf("attempts = %v", attempts)
 	}
 }
+
+// SetDuplicateDelivery switches copies while the source runs: events
+// handled while it is on reach the subscriber twice, the others once.
+func TestE2EDuplicateDeliverySwitchedAtRunTime(t *testing.T) {
+	p := startPlane(t)
+	var got received
+	p.subscriber(t, "sub", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if e, ok := decode(t, w, r); ok {
+			got.add(e)
+			w.WriteHeader(http.StatusOK)
+		}
+	}))
+	p.publish(t, "once-1", "order-1", nil)
+	s, _ := p.run(t, spec("g-dup-switch", manifests.OrderingOrdered, 0))
+	waitFor(t, "one delivery", func() bool { return s.Stats().Delivered == 1 })
+	s.SetDuplicateDelivery(true)
+	p.publish(t, "twice-2", "order-2", nil)
+	waitFor(t, "the second event twice", func() bool { return s.Stats().Delivered == 3 })
+	s.SetDuplicateDelivery(false)
+	p.publish(t, "once-3", "order-3", nil)
+	waitFor(t, "the third event once", func() bool { return s.Stats().Delivered == 4 })
+	if _, attempts := got.snapshot(); attempts["once-1"] != 1 || attempts["twice-2"] != 2 || attempts["once-3"] != 1 {
+		t.Errorf("attempts = %v, want once-1 once, twice-2 twice, once-3 once", attempts)
+	}
+}
