@@ -210,6 +210,18 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 // received collects what a subscriber got.
+// acceptAll serves a subscriber that accepts every event, recording it.
+func (p *plane) acceptAll(t *testing.T, name string) *received {
+	got := &received{}
+	p.subscriber(t, name, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if e, ok := decode(t, w, r); ok {
+			got.add(e)
+			w.WriteHeader(http.StatusOK)
+		}
+	}))
+	return got
+}
+
 type received struct {
 	mu       sync.Mutex
 	events   []event.Event
@@ -487,13 +499,7 @@ func TestE2EUnordered(t *testing.T) {
 // WithDuplicateDelivery: every event reaches the subscriber twice.
 func TestE2EDuplicateDelivery(t *testing.T) {
 	p := startPlane(t)
-	var got received
-	p.subscriber(t, "sub", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if e, ok := decode(t, w, r); ok {
-			got.add(e)
-			w.WriteHeader(http.StatusOK)
-		}
-	}))
+	got := p.acceptAll(t, "sub")
 	p.publish(t, "dup-1", "order-1", nil)
 	p.publish(t, "dup-2", "order-2", nil)
 	s, _ := p.run(t, spec("g-dup", manifests.OrderingOrdered, 0), WithDuplicateDelivery())
@@ -542,13 +548,7 @@ func TestE2EStopAbandonsWithoutCommit(t *testing.T) {
 // handled while it is on reach the subscriber twice, the others once.
 func TestE2EDuplicateDeliverySwitchedAtRunTime(t *testing.T) {
 	p := startPlane(t)
-	var got received
-	p.subscriber(t, "sub", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if e, ok := decode(t, w, r); ok {
-			got.add(e)
-			w.WriteHeader(http.StatusOK)
-		}
-	}))
+	got := p.acceptAll(t, "sub")
 	p.publish(t, "once-1", "order-1", nil)
 	s, _ := p.run(t, spec("g-dup-switch", manifests.OrderingOrdered, 0))
 	waitFor(t, "one delivery", func() bool { return s.Stats().Delivered == 1 })
