@@ -9,6 +9,7 @@ import (
 
 	"orderflow.dev/knlocal/manifests"
 	"orderflow.dev/knlocal/sink"
+	"orderflow.dev/knlocal/source"
 )
 
 // The injection points a nemesis (local/nemesis) switches while the
@@ -88,5 +89,61 @@ func (p *Plane) RefuseDeadLetters(on bool) error {
 		return fmt.Errorf("refusing dead letters: no source dead-letters to a KafkaSink")
 	}
 	p.refusal.on.Store(on)
+	return nil
+}
+
+// sourceRun is one run of a source's dispatcher: stopping it leaves the
+// consumer group (in-flight deliveries abandoned, not committed).
+type sourceRun struct {
+	stop context.CancelFunc
+	done chan struct{}
+}
+
+// runSource starts s's dispatcher under the plane's context.
+func (p *Plane) runSource(name string, s *source.Source) {
+	ctx, stop := context.WithCancel(p.ctx)
+	run := &sourceRun{stop: stop, done: make(chan struct{})}
+	p.mu.Lock()
+	if p.runs == nil {
+		p.runs = map[string]*sourceRun{}
+	}
+	p.runs[name] = run
+	p.mu.Unlock()
+	p.wg.Go(func() {
+		defer close(run.done)
+		if err := s.Run(ctx); err != nil && ctx.Err() == nil {
+			p.opts.Log.Error("source stopped", "source", name, "error", err)
+			fmt.Fprintf(p.opts.Progress, "  source %s stopped: %v\n", name, err)
+		}
+	})
+}
+
+// RestartSource restarts one KafkaSource's dispatcher: its group members
+// leave the consumer group (what was in flight is abandoned uncommitted,
+// so delivered again) and join it afresh, as a dispatcher pod replaced.
+// It returns once the old run has ended and the new one started.
+func (p *Plane) RestartSource(ctx context.Context, name string) error {
+	p.mu.Lock()
+	run := p.runs[name]
+	p.mu.Unlock()
+	var s *source.Source
+	for i, spec := range p.Set.Sources {
+		if spec.Name == name && i < len(p.sources) {
+			s = p.sources[i]
+		}
+	}
+	if run == nil || s == nil {
+		return fmt.Errorf("restart source %s: no such source run by the plane", name)
+	}
+	run.stop()
+	select {
+	case <-run.done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if p.ctx.Err() != nil {
+		return fmt.Errorf("restart source %s: the plane is closing", name)
+	}
+	p.runSource(name, s)
 	return nil
 }

@@ -190,6 +190,7 @@ type Plane struct {
 	readyIn  map[string]time.Duration
 	proxies  map[string]*faultProxy
 	refusal  *deadLetterRefusal // the nemesis's switch on the dead-letter sinks
+	runs     map[string]*sourceRun  // each source's dispatcher, by source name, to restart one
 	gates    map[string]*activator.Gate // by function: its readiness, as deliveries wait on it
 	pings    atomic.Int64
 	sources  []*source.Source
@@ -877,12 +878,7 @@ func (p *Plane) startSources(ctx context.Context, step func(string, ...any)) err
 			return err
 		}
 		p.sources = append(p.sources, s)
-		p.wg.Go(func() {
-			if err := s.Run(p.ctx); err != nil && p.ctx.Err() == nil {
-				p.opts.Log.Error("source stopped", "source", spec.Name, "error", err)
-				fmt.Fprintf(p.opts.Progress, "  source %s stopped: %v\n", spec.Name, err)
-			}
-		})
+		p.runSource(spec.Name, s)
 	}
 	if err := p.awaitSourcesJoined(ctx, 60*time.Second); err != nil {
 		return err
