@@ -114,6 +114,10 @@ type Topology struct {
 	Postgres bool
 	// DeliveryTimeout is a delivery's timeout: a pause lasts longer.
 	DeliveryTimeout time.Duration
+	// Injectable, when set, is every kind the runner can inject on this
+	// topology: the generator draws no other (a schedule must never hold
+	// a fault nobody injects). Nil: every kind the topology allows.
+	Injectable []Kind
 }
 
 // Params shape a schedule.
@@ -141,6 +145,9 @@ func (t Topology) Kinds() []Kind {
 	if t.Postgres {
 		kinds = append(kinds, StopDatabase)
 	}
+	if t.Injectable != nil {
+		kinds = slices.DeleteFunc(kinds, func(k Kind) bool { return !slices.Contains(t.Injectable, k) })
+	}
 	return kinds
 }
 
@@ -157,6 +164,9 @@ func Generate(seed uint64, t Topology, p Params) (Schedule, error) {
 	}
 	rng := rand.New(rand.NewPCG(seed, seed^0x6e656d65736973))
 	kinds := t.Kinds()
+	if len(kinds) == 0 {
+		return Schedule{}, fmt.Errorf("nemesis: the topology allows no kind of fault the runner can inject")
+	}
 	n := p.MinFaults + rng.IntN(p.MaxFaults-p.MinFaults+1)
 	s := Schedule{Seed: seed}
 	latest := p.Run * 8 / 10
