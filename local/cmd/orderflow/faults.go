@@ -23,6 +23,7 @@ func newFaults(g *globals) *cobra.Command {
 		kind      string
 		script    string
 		seed      uint64
+		nem       nemesisOptions
 	)
 	cmd := &cobra.Command{
 		Use:   "faults",
@@ -38,9 +39,20 @@ are refused by every function that reads them and does not ignore their
 type). Scenarios: kill-restart, duplicate-delivery, transient-5xx, poison, and
 with a real broker controlled by scripts/kafka.sh: broker-restart (--broker
 kafka) and one-of-three-brokers-down (--broker cluster). It exits non-zero
-when any scenario fails.`,
+when any scenario fails.
+
+With --nemesis it draws instead a random schedule of overlapping faults per
+seed (--seed, --runs), runs --orders at --rate through each on a fresh
+topology, and checks the invariants after every run; a failing run keeps its
+state and prints the command that replays it (docs/nemesis.md).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := nem.validate(cmd.Flags().Changed, orders); err != nil {
+				return err
+			}
+			if nem.on {
+				return nem.run(g, seed, orders)
+			}
 			if orders < 1 {
 				return fmt.Errorf("--orders %d: must be at least 1", orders)
 			}
@@ -115,6 +127,7 @@ when any scenario fails.`,
 	cmd.Flags().StringSliceVar(&brokers, "brokers", nil, "bootstrap servers of the real Kafka the script runs (with --broker kafka or cluster)")
 	cmd.Flags().StringVar(&kind, "broker", "embedded", "embedded, kafka (scripts/kafka.sh start) or cluster (scripts/kafka.sh start-cluster)")
 	cmd.Flags().StringVar(&script, "kafka-script", "", "the script that stops and starts brokers (default <root>/scripts/kafka.sh)")
-	cmd.Flags().Uint64Var(&seed, "seed", 1, "seed of the order mix")
+	cmd.Flags().Uint64Var(&seed, "seed", 1, "seed of the order mix (with --nemesis: of the first schedule, and its orders)")
+	nem.addFlags(cmd)
 	return cmd
 }
