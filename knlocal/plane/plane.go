@@ -189,8 +189,8 @@ type Plane struct {
 	services map[string]*serving.Service // by function: its replicas behind one address
 	readyIn  map[string]time.Duration
 	proxies  map[string]*faultProxy
-	refusal  *deadLetterRefusal // the nemesis's switch on the dead-letter sinks
-	runs     map[string]*sourceRun  // each source's dispatcher, by source name, to restart one
+	refusal  *deadLetterRefusal         // the nemesis's switch on the dead-letter sinks
+	runs     map[string]*sourceRun      // each source's dispatcher, by source name, to restart one
 	gates    map[string]*activator.Gate // by function: its readiness, as deliveries wait on it
 	pings    atomic.Int64
 	sources  []*source.Source

@@ -89,6 +89,10 @@ type Config struct {
 	// schedule has ended and every fault healed.
 	SettleBound time.Duration
 	Progress    io.Writer
+	// Databases, when set, gives each run's functions fresh databases
+	// (env entries such as "order/ORDERFLOW_DATABASE_URL"); otherwise each
+	// run's state directory holds their SQLite files.
+	Databases func(seed uint64) (map[string]string, error)
 }
 
 // Params are the generator's parameters for cfg: faults spread over the
@@ -133,7 +137,9 @@ type Result struct {
 	Violations []Violation `json:"violations"`
 	// Placed, Confirmed, Cancelled count the run's orders as the checker
 	// read them.
-	Placed, Confirmed, Cancelled int
+	Placed    int `json:"placed"`
+	Confirmed int `json:"confirmed"`
+	Cancelled int `json:"cancelled"`
 	// Timeline is ended orders per second of the run, for the picture.
 	Timeline []demo.TimelinePoint `json:"timeline"`
 	StateDir string               `json:"stateDir"`
@@ -148,9 +154,9 @@ func (r Result) OK() bool { return r.Err == "" && len(r.Violations) == 0 }
 
 // Run draws the schedule of seed, runs it on a fresh topology and checks
 // what it left.
-func Run(ctx context.Context, cfg Config, seed uint64) Result {
+func Run(ctx context.Context, cfg Config, seed uint64) (res Result) {
 	start := time.Now()
-	res := Result{Seed: seed, StateDir: filepath.Join(cfg.Base.StateDir, fmt.Sprintf("seed-%d", seed))}
+	res = Result{Seed: seed, StateDir: filepath.Join(cfg.Base.StateDir, fmt.Sprintf("seed-%d", seed))}
 	defer func() { res.Took = time.Since(start) }()
 	topo, err := TopologyOf(cfg.Base)
 	if err != nil {
@@ -164,6 +170,14 @@ func Run(ctx context.Context, cfg Config, seed uint64) Result {
 	opts := cfg.Base
 	opts.StateDir = res.StateDir
 	opts.Env = cloneEnv(cfg.Base.Env)
+	if cfg.Databases != nil {
+		env, err := cfg.Databases(seed)
+		if err != nil {
+			res.Err = fmt.Sprintf("databases for seed %d: %v", seed, err)
+			return res
+		}
+		maps.Copy(opts.Env, env)
+	}
 	orderflow.Wire(&opts)
 	p, err := plane.Up(ctx, opts)
 	if err != nil {

@@ -43,6 +43,9 @@ func DryRun(w io.Writer, cfg Config, seeds []uint64) error {
 // the command that runs it again; a passing run's state directory is
 // removed.
 func Suite(ctx context.Context, cfg Config, seeds []uint64, resultsDir string, replay func(seed uint64) string) ([]Result, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(resultsDir, 0o755); err != nil {
 		return nil, err
 	}
