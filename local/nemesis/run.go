@@ -33,25 +33,31 @@ var Injectable = []Kind{KillFunction, PauseFunction, RestartDispatcher, Duplicat
 var NotInjectable = map[Kind]string{
 	RestartBroker: "the embedded broker (kfake) is started inside the plane's process, which cannot restart it alone; " +
 		"a restart needs the plane to stop and start its broker.Cluster from BrokerDataDir at the same port, and its clients to reconnect",
-	StopDatabase: "the stores are SQLite files of each function (nothing to stop apart from the function) unless the run " +
-		"owns a PostgreSQL, which the runner does not start yet",
+	StopDatabase: "the stores are SQLite files of each function (nothing to stop apart from the function); " +
+		"drawn only when the run owns its PostgreSQL (faults --nemesis --postgres-port)",
 	NetworkLatency:   "needs a TCP proxy (toxiproxy) between each function and its PostgreSQL; on SQLite there is no link",
 	NetworkReset:     "as network-latency",
 	NetworkPartition: "as network-latency; the broker link also needs the broker's advertised address behind the proxy",
 }
 
 // TopologyOf is what a schedule may act on in a run of orderflow's
-// topology with these options: the functions and sources of its
-// manifests, the replicas its scale asks for, the longest delivery
-// timeout, and only the kinds the runner injects.
-func TopologyOf(opts plane.Options) (Topology, error) {
+// topology with cfg: the functions and sources of its manifests, the
+// replicas its scale asks for, the longest delivery timeout, and only the
+// kinds the runner injects (stop-database when the run owns its
+// PostgreSQL).
+func TopologyOf(cfg Config) (Topology, error) {
+	opts := cfg.Base
 	set, err := manifests.Load(opts.Manifests)
 	if err != nil {
 		return Topology{}, err
 	}
-	t := Topology{Functions: fnserve.Names(), Replicas: map[string]int{}, Broker: "embedded", Injectable: Injectable}
+	t := Topology{Functions: fnserve.Names(), Replicas: map[string]int{}, Broker: "embedded", Injectable: slices.Clone(Injectable)}
 	if len(opts.Brokers) > 0 {
 		t.Broker = "kafka"
+	}
+	if cfg.Postgres != nil {
+		t.Postgres = true
+		t.Injectable = append(t.Injectable, StopDatabase)
 	}
 	for _, s := range set.Sources {
 		t.Sources = append(t.Sources, s.Name)
@@ -93,6 +99,10 @@ type Config struct {
 	// (env entries such as "order/ORDERFLOW_DATABASE_URL"); otherwise each
 	// run's state directory holds their SQLite files.
 	Databases func(seed uint64) (map[string]string, error)
+	// Postgres, when set, is a PostgreSQL the runs own: every function's
+	// stores go on it (fresh schemas per seed, kept for a failing run to
+	// be read) and stop-database may crash and restart it.
+	Postgres *Postgres
 }
 
 // Params are the generator's parameters for cfg: faults spread over the
@@ -158,7 +168,7 @@ func Run(ctx context.Context, cfg Config, seed uint64) (res Result) {
 	start := time.Now()
 	res = Result{Seed: seed, StateDir: filepath.Join(cfg.Base.StateDir, fmt.Sprintf("seed-%d", seed))}
 	defer func() { res.Took = time.Since(start) }()
-	topo, err := TopologyOf(cfg.Base)
+	topo, err := TopologyOf(cfg)
 	if err != nil {
 		res.Err = err.Error()
 		return res
@@ -170,8 +180,12 @@ func Run(ctx context.Context, cfg Config, seed uint64) (res Result) {
 	opts := cfg.Base
 	opts.StateDir = res.StateDir
 	opts.Env = cloneEnv(cfg.Base.Env)
-	if cfg.Databases != nil {
-		env, err := cfg.Databases(seed)
+	databases := cfg.Databases
+	if cfg.Postgres != nil {
+		databases = func(seed uint64) (map[string]string, error) { return cfg.Postgres.Schemas(ctx, cfg.Base.FunctionsDir, seed) }
+	}
+	if databases != nil {
+		env, err := databases(seed)
 		if err != nil {
 			res.Err = fmt.Sprintf("databases for seed %d: %v", seed, err)
 			return res
@@ -191,7 +205,7 @@ func Run(ctx context.Context, cfg Config, seed uint64) (res Result) {
 	runStart := time.Now()
 	var wg sync.WaitGroup
 	res.History = make([]Injection, len(res.Schedule.Faults))
-	nem := &nemesis{p: p, start: runStart, switches: map[Kind]int{}}
+	nem := &nemesis{p: p, pg: cfg.Postgres, start: runStart, switches: map[Kind]int{}}
 	for i, f := range res.Schedule.Faults {
 		wg.Go(func() { res.History[i] = nem.inject(ctx, f) })
 	}
@@ -227,6 +241,7 @@ func cloneEnv(m map[string]string) map[string]string {
 // nemesis injects a run's faults on its plane.
 type nemesis struct {
 	p     *plane.Plane
+	pg    *Postgres // nil unless the run owns its PostgreSQL
 	start time.Time
 	// switches counts the windows of each switched kind now open: the
 	// switch goes on with the first, off with the last (windows overlap).
@@ -292,6 +307,19 @@ func (n *nemesis) act(ctx context.Context, f Fault) (string, error) {
 		return "", n.window(ctx, f, n.p.RefuseDeadLetters)
 	case PingBurst:
 		return "", n.p.FirePings(ctx, f.Param)
+	case StopDatabase:
+		if n.pg == nil {
+			return "", fmt.Errorf("stop-database: %s", NotInjectable[StopDatabase])
+		}
+		if err := n.pg.Crash(ctx); err != nil {
+			return "", err
+		}
+		sleep(context.WithoutCancel(ctx), f.For)
+		// Started again whatever happened meanwhile: the run must heal.
+		if _, err := n.pg.Start(context.WithoutCancel(ctx)); err != nil {
+			return "", fmt.Errorf("stopped, then not started again: %w", err)
+		}
+		return fmt.Sprintf("PostgreSQL on :%d stopped (immediate) and started", n.pg.Port), nil
 	}
 	return "", fmt.Errorf("%s: %s", f.Kind, cmp.Or(NotInjectable[f.Kind], "no injection for this kind"))
 }

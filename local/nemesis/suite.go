@@ -23,7 +23,7 @@ func Seeds(first uint64, runs int) []uint64 {
 // DryRun prints the schedule each seed draws for cfg's topology, without
 // running anything.
 func DryRun(w io.Writer, cfg Config, seeds []uint64) error {
-	topo, err := TopologyOf(cfg.Base)
+	topo, err := TopologyOf(cfg)
 	if err != nil {
 		return err
 	}
@@ -49,7 +49,7 @@ func Suite(ctx context.Context, cfg Config, seeds []uint64, resultsDir string, r
 	if err := os.MkdirAll(resultsDir, 0o755); err != nil {
 		return nil, err
 	}
-	topo, err := TopologyOf(cfg.Base)
+	topo, err := TopologyOf(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -92,7 +92,55 @@ func Suite(ctx context.Context, cfg Config, seeds []uint64, resultsDir string, r
 			return results, ctx.Err()
 		}
 	}
-	return results, nil
+	return results, WriteJSON(filepath.Join(resultsDir, "summary.json"), Summarize(cfg, topo.Kinds(), results))
+}
+
+// Summary is a suite's results in short, for a results file.
+type Summary struct {
+	Orders     int          `json:"orders"`
+	Rate       float64      `json:"ordersPerSecond"`
+	Injectable []Kind       `json:"kindsInjectable"`
+	Runs       []RunSummary `json:"runs"`
+	Passed     int          `json:"passed"`
+	Failed     int          `json:"failed"`
+}
+
+// RunSummary is one run in short.
+type RunSummary struct {
+	Seed       uint64   `json:"seed"`
+	OK         bool     `json:"ok"`
+	Placed     int      `json:"placed"`
+	Confirmed  int      `json:"confirmed"`
+	Cancelled  int      `json:"cancelled"`
+	Faults     []string `json:"faultsInjected"`
+	NotDone    []string `json:"faultsNotInjected,omitempty"`
+	Violations int      `json:"violations"`
+	Error      string   `json:"error,omitempty"`
+	Seconds    float64  `json:"seconds"`
+}
+
+// Summarize shortens a suite's results; kinds are those the runs could
+// draw.
+func Summarize(cfg Config, kinds []Kind, results []Result) Summary {
+	s := Summary{Orders: cfg.Orders, Rate: cfg.Rate, Injectable: kinds}
+	for _, r := range results {
+		rs := RunSummary{Seed: r.Seed, OK: r.OK(), Placed: r.Placed, Confirmed: r.Confirmed, Cancelled: r.Cancelled,
+			Violations: len(r.Violations), Error: r.Err, Seconds: r.Took.Round(time.Second).Seconds()}
+		for _, in := range r.History {
+			if in.Injected {
+				rs.Faults = append(rs.Faults, strings.TrimSpace(in.Fault.String()))
+			} else {
+				rs.NotDone = append(rs.NotDone, strings.TrimSpace(in.Fault.String())+": "+in.Err)
+			}
+		}
+		if rs.OK {
+			s.Passed++
+		} else {
+			s.Failed++
+		}
+		s.Runs = append(s.Runs, rs)
+	}
+	return s
 }
 
 func injectedCount(h []Injection) int {

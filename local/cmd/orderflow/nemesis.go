@@ -24,6 +24,7 @@ type nemesisOptions struct {
 	settle               time.Duration
 	minFaults, maxFaults int
 	results              string
+	postgresPort         int
 }
 
 func (n *nemesisOptions) addFlags(cmd *cobra.Command) {
@@ -35,6 +36,7 @@ func (n *nemesisOptions) addFlags(cmd *cobra.Command) {
 	f.DurationVar(&n.settle, "settle", 2*time.Minute, "with --nemesis: how long the saga may take to settle after a schedule")
 	f.IntVar(&n.minFaults, "min-faults", 3, "with --nemesis: faults per schedule, at least")
 	f.IntVar(&n.maxFaults, "max-faults", 8, "with --nemesis: faults per schedule, at most")
+	f.IntVar(&n.postgresPort, "postgres-port", 0, "with --nemesis: start a PostgreSQL of the runs' own on this port (scripts/postgres.sh), put every store on it and let schedules stop it")
 	f.StringVar(&n.results, "results", "", "with --nemesis: where each run's JSON and picture go (default <state dir>/nemesis/nemesis-results, cleared by the next run)")
 }
 
@@ -42,7 +44,7 @@ func (n *nemesisOptions) addFlags(cmd *cobra.Command) {
 // suiteOnly those of the one-fault-at-a-time suite that mean nothing with
 // it.
 var (
-	nemesisOnly = []string{"runs", "rate", "dry-run", "settle", "min-faults", "max-faults", "results"}
+	nemesisOnly = []string{"runs", "rate", "dry-run", "settle", "min-faults", "max-faults", "results", "postgres-port"}
 	suiteOnly   = []string{"scenario", "brokers", "broker", "kafka-script"}
 )
 
@@ -78,6 +80,10 @@ func (n *nemesisOptions) validate(changed func(string) bool, orders int) error {
 		return usage(fmt.Errorf("--min-faults %d: at least 1", n.minFaults))
 	case n.maxFaults < n.minFaults:
 		return usage(fmt.Errorf("--max-faults %d: below --min-faults %d", n.maxFaults, n.minFaults))
+	case n.postgresPort == nemesis.SharedPostgresPort:
+		return usage(fmt.Errorf("--postgres-port %d: that is the shared test PostgreSQL, which the nemesis must not stop; give another port", n.postgresPort))
+	case n.postgresPort < 0 || n.postgresPort > 65535:
+		return usage(fmt.Errorf("--postgres-port %d: not a TCP port", n.postgresPort))
 	case float64(orders)/n.rate < 5:
 		return usage(fmt.Errorf("--orders %d at --rate %v place for %.1fs: a schedule needs at least 5s (more orders or a lower rate)", orders, n.rate, float64(orders)/n.rate))
 	}
@@ -86,30 +92,54 @@ func (n *nemesisOptions) validate(changed func(string) bool, orders int) error {
 
 // replayCommand is the command that runs seed's schedule again alone.
 func (n *nemesisOptions) replayCommand(seed uint64, orders int) string {
-	return fmt.Sprintf("orderflow faults --nemesis --seed %d --runs 1 --orders %d --rate %g --min-faults %d --max-faults %d --settle %s",
+	cmd := fmt.Sprintf("orderflow faults --nemesis --seed %d --runs 1 --orders %d --rate %g --min-faults %d --max-faults %d --settle %s",
 		seed, orders, n.rate, n.minFaults, n.maxFaults, n.settle)
+	if n.postgresPort > 0 {
+		cmd += fmt.Sprintf(" --postgres-port %d", n.postgresPort)
+	}
+	return cmd
 }
 
 // runNemesis is faults --nemesis.
 func (n *nemesisOptions) run(g *globals, seed uint64, orders int) error {
 	seeds := nemesis.Seeds(seed, n.runs)
-	config := func(base plane.Options) nemesis.Config {
-		return nemesis.Config{Base: base, Orders: orders, Rate: n.rate, MinFaults: n.minFaults, MaxFaults: n.maxFaults,
+	config := func(base plane.Options, root string) (nemesis.Config, error) {
+		cfg := nemesis.Config{Base: base, Orders: orders, Rate: n.rate, MinFaults: n.minFaults, MaxFaults: n.maxFaults,
 			SettleBound: n.settle, Progress: os.Stdout}
+		if n.postgresPort > 0 {
+			// Outside the run's state directory, which each run clears:
+			// the server's data stays initialised from one run to the next.
+			cfg.Postgres = &nemesis.Postgres{Script: filepath.Join(root, "scripts", "postgres.sh"), Port: n.postgresPort,
+				Dir: filepath.Join(g.stateDir, "nemesis-postgres"), Log: os.Stdout}
+			if err := cfg.Postgres.Validate(); err != nil {
+				return cfg, usage(fmt.Errorf("--postgres-port: %w", err))
+			}
+		}
+		return cfg, nil
 	}
 	if n.dryRun { // nothing started, nothing of an earlier run cleared
-		base, _, err := g.baseOptions(filepath.Join(g.stateDir, "nemesis"))
+		base, root, err := g.baseOptions(filepath.Join(g.stateDir, "nemesis"))
 		if err != nil {
 			return err
 		}
-		return nemesis.DryRun(os.Stdout, config(base), seeds)
+		cfg, err := config(base, root)
+		if err != nil {
+			return err
+		}
+		return nemesis.DryRun(os.Stdout, cfg, seeds)
 	}
-	base, _, closeLog, err := g.freshRun("nemesis")
+	base, root, closeLog, err := g.freshRun("nemesis")
 	if err != nil {
 		return err
 	}
 	defer closeLog()
-	cfg := config(base)
+	cfg, err := config(base, root)
+	if err != nil {
+		return err
+	}
+	if cfg.Postgres != nil {
+		defer cfg.Postgres.Stop(context.Background())
+	}
 	results := n.results
 	if results == "" {
 		results = filepath.Join(base.StateDir, "nemesis-results")

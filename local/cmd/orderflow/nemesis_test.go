@@ -31,6 +31,9 @@ func TestNemesisFlagsValidate(t *testing.T) {
 		{"settle 0", func(o *nemesisOptions) { o.settle = 0 }, nil, 500, "--settle 0s"},
 		{"min faults 0", func(o *nemesisOptions) { o.minFaults = 0 }, nil, 500, "--min-faults 0"},
 		{"max below min", func(o *nemesisOptions) { o.maxFaults = 2 }, nil, 500, "--max-faults 2: below --min-faults 3"},
+		{"the shared postgres", func(o *nemesisOptions) { o.postgresPort = 15432 }, nil, 500, "--postgres-port 15432: that is the shared"},
+		{"postgres port out of range", func(o *nemesisOptions) { o.postgresPort = 70000 }, nil, 500, "--postgres-port 70000"},
+		{"postgres port without nemesis", func(o *nemesisOptions) { o.on = false }, []string{"postgres-port"}, 500, "--postgres-port goes with --nemesis"},
 		{"too short a run", func(*nemesisOptions) {}, nil, 100, "--orders 100 at --rate 50"},
 	} {
 		o := good
