@@ -182,7 +182,9 @@ func Run(ctx context.Context, cfg Config, seed uint64) (res Result) {
 	opts.Env = cloneEnv(cfg.Base.Env)
 	databases := cfg.Databases
 	if cfg.Postgres != nil {
-		databases = func(seed uint64) (map[string]string, error) { return cfg.Postgres.Schemas(ctx, cfg.Base.FunctionsDir, seed) }
+		databases = func(seed uint64) (map[string]string, error) {
+			return cfg.Postgres.Schemas(ctx, cfg.Base.FunctionsDir, seed)
+		}
 	}
 	if databases != nil {
 		env, err := databases(seed)
