@@ -88,7 +88,11 @@ func (pg *Postgres) Stop(ctx context.Context) error {
 
 func (pg *Postgres) script(ctx context.Context, env []string, arg string) (string, error) {
 	cmd := exec.CommandContext(ctx, pg.Script, arg)
-	cmd.Env = append(os.Environ(), append(env, "PG_PORT="+strconv.Itoa(pg.Port), "PG_DIR="+pg.Dir)...)
+	// Durable (PG_DURABLE=1): the script's test tuning turns
+	// synchronous_commit off, and then an immediate shutdown loses
+	// commits already answered, which no application can survive. A crash
+	// must cost only what PostgreSQL promises to keep.
+	cmd.Env = append(os.Environ(), append(env, "PG_PORT="+strconv.Itoa(pg.Port), "PG_DIR="+pg.Dir, "PG_DURABLE=1")...)
 	var stdout strings.Builder
 	cmd.Stdout = &stdout
 	var stderr strings.Builder

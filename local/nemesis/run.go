@@ -313,15 +313,18 @@ func (n *nemesis) act(ctx context.Context, f Fault) (string, error) {
 		if n.pg == nil {
 			return "", fmt.Errorf("stop-database: %s", NotInjectable[StopDatabase])
 		}
-		if err := n.pg.Crash(ctx); err != nil {
-			return "", err
-		}
-		sleep(context.WithoutCancel(ctx), f.For)
-		// Started again whatever happened meanwhile: the run must heal.
-		if _, err := n.pg.Start(context.WithoutCancel(ctx)); err != nil {
-			return "", fmt.Errorf("stopped, then not started again: %w", err)
-		}
-		return fmt.Sprintf("PostgreSQL on :%d stopped (immediate) and started", n.pg.Port), nil
+		// Overlapping windows: down from the first, up when the last heals.
+		err := n.window(ctx, f, func(down bool) error {
+			if down {
+				return n.pg.Crash(ctx)
+			}
+			// Started again whatever happened meanwhile: the run must heal.
+			if _, err := n.pg.Start(context.WithoutCancel(ctx)); err != nil {
+				return fmt.Errorf("stopped, then not started again: %w", err)
+			}
+			return nil
+		})
+		return fmt.Sprintf("PostgreSQL on :%d", n.pg.Port), err
 	}
 	return "", fmt.Errorf("%s: %s", f.Kind, cmp.Or(NotInjectable[f.Kind], "no injection for this kind"))
 }
