@@ -264,7 +264,7 @@ func (n *nemesis) inject(ctx context.Context, f Fault) Injection {
 	case <-time.After(time.Until(n.start.Add(f.At))):
 	}
 	in.Start = n.since()
-	note, err := n.act(ctx, f)
+	note, err := n.act(ctx, f, &in.Start)
 	in.End = n.since()
 	in.Note = note
 	if err != nil {
@@ -275,8 +275,10 @@ func (n *nemesis) inject(ctx context.Context, f Fault) Injection {
 	return in
 }
 
-// act carries out one fault, returning once it has healed.
-func (n *nemesis) act(ctx context.Context, f Fault) (string, error) {
+// act carries out one fault, returning once it has healed; a windowed
+// fault moves *began to when its switch was on (it may wait for another
+// window's heal to finish).
+func (n *nemesis) act(ctx context.Context, f Fault, began *time.Duration) (string, error) {
 	switch f.Kind {
 	case KillFunction:
 		proc, name, err := n.replica(f.Target)
@@ -304,9 +306,9 @@ func (n *nemesis) act(ctx context.Context, f Fault) (string, error) {
 	case RestartDispatcher:
 		return "", n.p.RestartSource(ctx, f.Target)
 	case DuplicateDelivery:
-		return "", n.window(ctx, f, n.p.SetDuplicateDelivery)
+		return "", n.window(ctx, f, n.p.SetDuplicateDelivery, began)
 	case RefuseDeadLetters:
-		return "", n.window(ctx, f, n.p.RefuseDeadLetters)
+		return "", n.window(ctx, f, n.p.RefuseDeadLetters, began)
 	case PingBurst:
 		return "", n.p.FirePings(ctx, f.Param)
 	case StopDatabase:
@@ -323,7 +325,7 @@ func (n *nemesis) act(ctx context.Context, f Fault) (string, error) {
 				return fmt.Errorf("stopped, then not started again: %w", err)
 			}
 			return nil
-		})
+		}, began)
 		return fmt.Sprintf("PostgreSQL on :%d", n.pg.Port), err
 	}
 	return "", fmt.Errorf("%s: %s", f.Kind, cmp.Or(NotInjectable[f.Kind], "no injection for this kind"))
@@ -331,13 +333,14 @@ func (n *nemesis) act(ctx context.Context, f Fault) (string, error) {
 
 // window switches a kind on for the fault's window; overlapping windows
 // of the same kind keep it on until the last heals.
-func (n *nemesis) window(ctx context.Context, f Fault, set func(bool) error) error {
+func (n *nemesis) window(ctx context.Context, f Fault, set func(bool) error, began *time.Duration) error {
 	n.mu.Lock()
 	n.switches[f.Kind]++
 	var err error
 	if n.switches[f.Kind] == 1 {
 		err = set(true)
 	}
+	*began = n.since()
 	n.mu.Unlock()
 	if err != nil {
 		n.mu.Lock()

@@ -41,10 +41,14 @@ func TestOverlappingWindowsSwitchOnceEachWay(t *testing.T) {
 	var wg sync.WaitGroup
 	first := Fault{Kind: DuplicateDelivery, For: 200 * time.Millisecond}
 	second := Fault{Kind: DuplicateDelivery, For: 400 * time.Millisecond}
-	wg.Go(func() { _ = n.window(context.Background(), first, set) })
+	var began1, began2 time.Duration
+	wg.Go(func() { _ = n.window(context.Background(), first, set, &began1) })
 	time.Sleep(50 * time.Millisecond) // the second opens inside the first
-	wg.Go(func() { _ = n.window(context.Background(), second, set) })
+	wg.Go(func() { _ = n.window(context.Background(), second, set, &began2) })
 	wg.Wait()
+	if began1 <= 0 || began2 <= began1 {
+		t.Errorf("windows began at %s and %s: the second opened inside the first", began1, began2)
+	}
 	if !reflect.DeepEqual(calls, []bool{true, false}) {
 		t.Fatalf("switch calls %v, want on then off", calls)
 	}
