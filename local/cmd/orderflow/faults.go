@@ -29,22 +29,15 @@ func newFaults(g *globals) *cobra.Command {
 		Use:   "faults",
 		Short: "The fault-injection suite: one fresh topology per fault, orders driven through it, one verdict row each",
 		Long: `faults runs each scenario on its own fresh topology while it drives --orders
-orders through the saga, and prints one row per scenario:
+orders through the saga, and prints one row per scenario (placed, confirmed,
+cancelled, dead-lettered, lost, double-charged, stock drift); a scenario fails
+when lost, double-charged or stock drift is not zero, or when the dead letters
+are not exactly those its fault must cause. With a broker scripts/kafka.sh
+controls: broker-restart (--broker kafka), one-of-three-brokers-down (--broker
+cluster). Exits 1 when any scenario fails; docs/failure-handling.md.
 
-  placed / confirmed / cancelled / dead-lettered / lost / double-charged / stock drift
-
-A scenario fails when lost, double-charged or stock drift is not zero, or when
-the dead letters are not exactly those its fault must cause (poison records
-are refused by every function that reads them and does not ignore their
-type). Scenarios: kill-restart, duplicate-delivery, transient-5xx, poison, and
-with a real broker controlled by scripts/kafka.sh: broker-restart (--broker
-kafka) and one-of-three-brokers-down (--broker cluster). It exits non-zero
-when any scenario fails.
-
-With --nemesis it draws instead a random schedule of overlapping faults per
-seed (--seed, --runs), runs --orders at --rate through each on a fresh
-topology, and checks the invariants after every run; a failing run keeps its
-state and prints the command that replays it (docs/nemesis.md).`,
+--nemesis draws instead a random schedule of overlapping faults per seed
+(--seed, --runs) and checks the invariants after each run; docs/nemesis.md.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := nem.validate(cmd.Flags().Changed, orders); err != nil {
