@@ -23,26 +23,9 @@ func Plot(r Result, path string) error {
 	rate := plot.New()
 	rate.Title.Text = fmt.Sprintf("seed %d: %d placed, %d confirmed, %d cancelled, %d violation(s)", r.Seed, r.Placed, r.Confirmed, r.Cancelled, len(r.Violations))
 	rate.Y.Label.Text = "orders per second"
-	placed := make(plotter.XYs, len(r.Timeline))
-	ended := make(plotter.XYs, len(r.Timeline))
-	for i, p := range r.Timeline {
-		placed[i].X, placed[i].Y = float64(p.Second), float64(p.Placed)
-		ended[i].X, ended[i].Y = float64(p.Second), float64(p.Finished)
-	}
-	pl, err := plotter.NewLine(placed)
-	if err != nil {
+	if err := demo.AddTimeline(rate, r.Timeline); err != nil {
 		return err
 	}
-	pl.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
-	el, err := plotter.NewLine(ended)
-	if err != nil {
-		return err
-	}
-	el.Width = vg.Points(1.5)
-	rate.Add(pl, el, plotter.NewGrid())
-	rate.Legend.Add("placed", pl)
-	rate.Legend.Add("ended (confirmed or cancelled)", el)
-	rate.Legend.Top = true
 
 	faults := plot.New()
 	faults.X.Label.Text = "second of the run"

@@ -139,17 +139,21 @@ type Injection struct {
 	Note string `json:"note,omitempty"`
 }
 
+// Counts are a run's orders by outcome.
+type Counts struct {
+	Placed    int `json:"placed"`
+	Confirmed int `json:"confirmed"`
+	Cancelled int `json:"cancelled"`
+}
+
 // Result is one run: its schedule, its history, what the checker found.
 type Result struct {
 	Seed       uint64      `json:"seed"`
 	Schedule   Schedule    `json:"schedule"`
 	History    []Injection `json:"history"`
 	Violations []Violation `json:"violations"`
-	// Placed, Confirmed, Cancelled count the run's orders as the checker
-	// read them.
-	Placed    int `json:"placed"`
-	Confirmed int `json:"confirmed"`
-	Cancelled int `json:"cancelled"`
+	// Counts are the run's orders as the checker read them.
+	Counts
 	// Timeline is ended orders per second of the run, for the picture.
 	Timeline []demo.TimelinePoint `json:"timeline"`
 	StateDir string               `json:"stateDir"`

@@ -107,11 +107,9 @@ type Summary struct {
 
 // RunSummary is one run in short.
 type RunSummary struct {
-	Seed       uint64   `json:"seed"`
-	OK         bool     `json:"ok"`
-	Placed     int      `json:"placed"`
-	Confirmed  int      `json:"confirmed"`
-	Cancelled  int      `json:"cancelled"`
+	Seed uint64 `json:"seed"`
+	OK   bool   `json:"ok"`
+	Counts
 	Faults     []string `json:"faultsInjected"`
 	NotDone    []string `json:"faultsNotInjected,omitempty"`
 	Violations int      `json:"violations"`
@@ -124,7 +122,7 @@ type RunSummary struct {
 func Summarize(cfg Config, kinds []Kind, results []Result) Summary {
 	s := Summary{Orders: cfg.Orders, Rate: cfg.Rate, Injectable: kinds}
 	for _, r := range results {
-		rs := RunSummary{Seed: r.Seed, OK: r.OK(), Placed: r.Placed, Confirmed: r.Confirmed, Cancelled: r.Cancelled,
+		rs := RunSummary{Seed: r.Seed, OK: r.OK(), Counts: r.Counts,
 			Violations: len(r.Violations), Error: r.Err, Seconds: r.Took.Round(time.Second).Seconds()}
 		for _, in := range r.History {
 			if in.Injected {
