@@ -35,9 +35,10 @@ var NotInjectable = map[Kind]string{
 		"a restart needs the plane to stop and start its broker.Cluster from BrokerDataDir at the same port, and its clients to reconnect",
 	StopDatabase: "the stores are SQLite files of each function (nothing to stop apart from the function); " +
 		"drawn only when the run owns its PostgreSQL (faults --nemesis --postgres-port)",
-	NetworkLatency:   "needs a TCP proxy (toxiproxy) between each function and its PostgreSQL; on SQLite there is no link",
+	NetworkLatency: "on SQLite there is no link to act on; with a PostgreSQL the run owns (--postgres-port) each function " +
+		"reaches it through a toxiproxy, and the database link is drawn; the broker link needs the broker to advertise the proxy's address",
 	NetworkReset:     "as network-latency",
-	NetworkPartition: "as network-latency; the broker link also needs the broker's advertised address behind the proxy",
+	NetworkPartition: "as network-latency",
 }
 
 // TopologyOf is what a schedule may act on in a run of orderflow's
@@ -56,8 +57,9 @@ func TopologyOf(cfg Config) (Topology, error) {
 		t.Broker = "kafka"
 	}
 	if cfg.Postgres != nil {
+		// Its functions reach it through a proxy each (Links).
 		t.Postgres = true
-		t.Injectable = append(t.Injectable, StopDatabase)
+		t.Injectable = append(t.Injectable, StopDatabase, NetworkLatency, NetworkReset, NetworkPartition)
 	}
 	for _, s := range set.Sources {
 		t.Sources = append(t.Sources, s.Name)
@@ -198,6 +200,15 @@ func Run(ctx context.Context, cfg Config, seed uint64) (res Result) {
 		}
 		maps.Copy(opts.Env, env)
 	}
+	var links *Links
+	if cfg.Postgres != nil {
+		links = NewLinks()
+		defer links.Close()
+		if err := links.Route(opts.Env); err != nil {
+			res.Err = err.Error()
+			return res
+		}
+	}
 	orderflow.Wire(&opts)
 	p, err := plane.Up(ctx, opts)
 	if err != nil {
@@ -211,7 +222,7 @@ func Run(ctx context.Context, cfg Config, seed uint64) (res Result) {
 	runStart := time.Now()
 	var wg sync.WaitGroup
 	res.History = make([]Injection, len(res.Schedule.Faults))
-	nem := &nemesis{p: p, pg: cfg.Postgres, start: runStart, switches: map[Kind]int{}}
+	nem := &nemesis{p: p, pg: cfg.Postgres, links: links, start: runStart, switches: map[Kind]int{}}
 	for i, f := range res.Schedule.Faults {
 		wg.Go(func() { res.History[i] = nem.inject(ctx, f) })
 	}
@@ -248,6 +259,7 @@ func cloneEnv(m map[string]string) map[string]string {
 type nemesis struct {
 	p     *plane.Plane
 	pg    *Postgres // nil unless the run owns its PostgreSQL
+	links *Links    // the functions' database links, with pg
 	start time.Time
 	// switches counts the windows of each switched kind now open: the
 	// switch goes on with the first, off with the last (windows overlap).
@@ -315,6 +327,15 @@ func (n *nemesis) act(ctx context.Context, f Fault, began *time.Duration) (strin
 		return "", n.window(ctx, f, n.p.RefuseDeadLetters, began)
 	case PingBurst:
 		return "", n.p.FirePings(ctx, f.Param)
+	case NetworkLatency, NetworkReset, NetworkPartition:
+		if f.Link != LinkDatabase || n.links == nil {
+			return "", fmt.Errorf("%s (%s link): %s", f.Kind, f.Link, NotInjectable[f.Kind])
+		}
+		// One switch per function's link and kind: windows overlap.
+		key := f
+		key.Kind = Kind(string(f.Kind) + "@" + f.Target)
+		err := n.window(ctx, key, func(on bool) error { return n.links.Toxic(context.WithoutCancel(ctx), f.Target, f, on) }, began)
+		return fmt.Sprintf("%s's database link", f.Target), err
 	case StopDatabase:
 		if n.pg == nil {
 			return "", fmt.Errorf("stop-database: %s", NotInjectable[StopDatabase])

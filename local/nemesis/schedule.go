@@ -114,6 +114,10 @@ type Topology struct {
 	Postgres bool
 	// DeliveryTimeout is a delivery's timeout: a pause lasts longer.
 	DeliveryTimeout time.Duration
+	// BrokerLink: network faults may act between the plane and the broker
+	// (a proxy the broker's clients are advertised); else only on the
+	// database links.
+	BrokerLink bool
 	// Injectable, when set, is every kind the runner can inject on this
 	// topology: the generator draws no other (a schedule must never hold
 	// a fault nobody injects). Nil: every kind the topology allows.
@@ -227,6 +231,9 @@ func draw(rng *rand.Rand, k Kind, t Topology, at, left time.Duration) Fault {
 		f.Link = LinkDatabase
 		if rng.IntN(3) == 0 {
 			f.Link = LinkBroker
+		}
+		if f.Link == LinkBroker && !t.BrokerLink {
+			f.Link = LinkDatabase // no proxy the broker's clients go through
 		}
 		if f.Link == LinkDatabase {
 			f.Target = t.Functions[rng.IntN(len(t.Functions))]
