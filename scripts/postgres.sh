@@ -3,7 +3,7 @@
 #
 #   scripts/postgres.sh install   apt-get install postgresql if no server binaries are found
 #   scripts/postgres.sh start     init (first time) and start; creates role+database orderflow; prints the URL
-#   scripts/postgres.sh stop      fast shutdown (the data stays for the next start)
+#   scripts/postgres.sh stop      fast shutdown (the data stays for the next start; PG_STOP_MODE)
 #   scripts/postgres.sh status    running or not, exit 0 / 1
 #   scripts/postgres.sh url       postgres://orderflow:orderflow@127.0.0.1:15432/orderflow?sslmode=disable
 #   scripts/postgres.sh psql ...  psql as the superuser over the private socket
@@ -18,6 +18,8 @@
 #   PG_TIMEOUT  seconds to wait for readiness (60)
 #   PG_DURABLE  1: keep PostgreSQL's durable defaults (fsync, synchronous_commit and
 #               full_page_writes on), what a user runs; the default turns them off for tests
+#   PG_STOP_MODE  stop's shutdown mode: fast (default), smart, or immediate (a crash:
+#               no checkpoint, recovery at the next start; the nemesis's stop-database)
 #   PG_STATEMENTS 1: load pg_stat_statements (statement counts for docs/performance.md)
 #
 # As root, the server runs as the `postgres` OS user (it refuses root);
@@ -159,8 +161,10 @@ cmd_stop() {
     echo "PostgreSQL not running" >&2
     return 0
   fi
-  as_pg "$bin/pg_ctl" -D "$data" -m fast -w -t 60 -s stop
-  echo "PostgreSQL stopped" >&2
+  local mode="${PG_STOP_MODE:-fast}"
+  case "$mode" in fast|smart|immediate) ;; *) die "PG_STOP_MODE=$mode: want fast, smart or immediate" ;; esac
+  as_pg "$bin/pg_ctl" -D "$data" -m "$mode" -w -t 60 -s stop
+  echo "PostgreSQL stopped ($mode)" >&2
 }
 
 cmd_status() {

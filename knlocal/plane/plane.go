@@ -193,6 +193,8 @@ type Plane struct {
 	services map[string]*serving.Service // by function: its replicas behind one address
 	readyIn  map[string]time.Duration
 	proxies  map[string]*faultProxy
+	refusal  *deadLetterRefusal         // the nemesis's switch on the dead-letter sinks
+	runs     map[string]*sourceRun      // each source's dispatcher, by source name, to restart one
 	gates    map[string]*activator.Gate // by function: its readiness, as deliveries wait on it
 	pings    atomic.Int64
 	sources  []*source.Source
@@ -397,7 +399,8 @@ func (p *Plane) startHTTP(ctx context.Context, step func(string, ...any)) error 
 	for _, k := range p.Set.Sinks {
 		paths[sink.Path(k.Namespace, k.Name)] = k.Name
 	}
-	ingress := p.metrics.Ingress(p.sinks, paths)
+	p.refusal = &deadLetterRefusal{paths: deadLetterPaths(p.Set), next: p.sinks}
+	ingress := p.metrics.Ingress(p.refusal, paths)
 	host := cmp.Or(p.opts.Host, "127.0.0.1")
 	if door.Loopback(host) {
 		if p.ingress, p.IngressURL, err = serve("ingress", host, p.opts.IngressPort, ingress); err != nil {
@@ -879,12 +882,7 @@ func (p *Plane) startSources(ctx context.Context, step func(string, ...any)) err
 			return err
 		}
 		p.sources = append(p.sources, s)
-		p.wg.Go(func() {
-			if err := s.Run(p.ctx); err != nil && p.ctx.Err() == nil {
-				p.opts.Log.Error("source stopped", "source", spec.Name, "error", err)
-				fmt.Fprintf(p.opts.Progress, "  source %s stopped: %v\n", spec.Name, err)
-			}
-		})
+		p.runSource(spec.Name, s)
 	}
 	if err := p.awaitSourcesJoined(ctx, 60*time.Second); err != nil {
 		return err

@@ -254,8 +254,23 @@ func TestTinyTopology(t *testing.T) {
 	if p.Restarts()["greet"] != 1 || p.FunctionURL("greet") != url {
 		t.Fatalf("after Kill: restarts %v, URL %s (was %s)", p.Restarts(), p.FunctionURL("greet"), url)
 	}
+	// The source's dispatcher restarted (left its group, joined again)
+	// goes on from its committed offset: Bob's greeting, and no other.
+	if err := p.RestartSource(ctx, "greet"); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.RestartSource(ctx, "nobody"); err == nil || !strings.Contains(err.Error(), "nobody") {
+		t.Errorf("restarting an unknown source: %v, want an error naming it", err)
+	}
 	produce("Bob")
 	expectGreeting("partition:0/offset:2/greeting", "Bob", "hello, Bob")
+	// Injection points this topology has none of say so.
+	if err := p.FirePings(ctx, 1); err == nil || !strings.Contains(err.Error(), "no PingSource") {
+		t.Errorf("a ping burst without PingSources: %v, want an error saying so", err)
+	}
+	if err := p.RefuseDeadLetters(true); err == nil || !strings.Contains(err.Error(), "KafkaSink") {
+		t.Errorf("refusing dead letters that go to a Service: %v, want an error saying so", err)
+	}
 }
 
 func getJSON(url string, v any) error {

@@ -210,6 +210,18 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 // received collects what a subscriber got.
+// acceptAll serves a subscriber that accepts every event, recording it.
+func (p *plane) acceptAll(t *testing.T, name string) *received {
+	got := &received{}
+	p.subscriber(t, name, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if e, ok := decode(t, w, r); ok {
+			got.add(e)
+			w.WriteHeader(http.StatusOK)
+		}
+	}))
+	return got
+}
+
 type received struct {
 	mu       sync.Mutex
 	events   []event.Event
@@ -487,13 +499,7 @@ func TestE2EUnordered(t *testing.T) {
 // WithDuplicateDelivery: every event reaches the subscriber twice.
 func TestE2EDuplicateDelivery(t *testing.T) {
 	p := startPlane(t)
-	var got received
-	p.subscriber(t, "sub", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if e, ok := decode(t, w, r); ok {
-			got.add(e)
-			w.WriteHeader(http.StatusOK)
-		}
-	}))
+	got := p.acceptAll(t, "sub")
 	p.publish(t, "dup-1", "order-1", nil)
 	p.publish(t, "dup-2", "order-2", nil)
 	s, _ := p.run(t, spec("g-dup", manifests.OrderingOrdered, 0), WithDuplicateDelivery())
@@ -593,4 +599,23 @@ func TestE2EConsumersChangeWhileRunning(t *testing.T) {
 	waitFor(t, "one member again", func() bool { return s.Consumers() == 1 && members() == 1 })
 	publish(40, 20)
 	waitFor(t, "the events after the scale-in", all(60))
+}
+
+// SetDuplicateDelivery switches copies while the source runs: events
+// handled while it is on reach the subscriber twice, the others once.
+func TestE2EDuplicateDeliverySwitchedAtRunTime(t *testing.T) {
+	p := startPlane(t)
+	got := p.acceptAll(t, "sub")
+	p.publish(t, "once-1", "order-1", nil)
+	s, _ := p.run(t, spec("g-dup-switch", manifests.OrderingOrdered, 0))
+	waitFor(t, "one delivery", func() bool { return s.Stats().Delivered == 1 })
+	s.SetDuplicateDelivery(true)
+	p.publish(t, "twice-2", "order-2", nil)
+	waitFor(t, "the second event twice", func() bool { return s.Stats().Delivered == 3 })
+	s.SetDuplicateDelivery(false)
+	p.publish(t, "once-3", "order-3", nil)
+	waitFor(t, "the third event once", func() bool { return s.Stats().Delivered == 4 })
+	if _, attempts := got.snapshot(); attempts["once-1"] != 1 || attempts["twice-2"] != 2 || attempts["once-3"] != 1 {
+		t.Errorf("attempts = %v, want once-1 once, twice-2 twice, once-3 once", attempts)
+	}
 }

@@ -84,7 +84,18 @@ func WithObserver(o Observer) Option {
 // WithDuplicateDelivery delivers every event twice, one full delivery
 // after the other (each with its own retries and dead-lettering), to prove
 // subscribers idempotent. The offset is committed after both settle.
-func WithDuplicateDelivery() Option { return func(s *Source) { s.copies = 2 } }
+func WithDuplicateDelivery() Option { return func(s *Source) { s.copies.Store(2) } }
+
+// SetDuplicateDelivery switches duplicate delivery on or off while the
+// source runs (a nemesis's "every event twice, for a while"): records
+// handled from then on are delivered twice, or once.
+func (s *Source) SetDuplicateDelivery(on bool) {
+	if on {
+		s.copies.Store(2)
+	} else {
+		s.copies.Store(1)
+	}
+}
 
 // WithMaxInFlight sets how many events of one partition may be in flight
 // at once in unordered mode (default 10). Ordered mode always has one.
@@ -161,7 +172,7 @@ type Source struct {
 	client      *http.Client
 	log         *slog.Logger
 	observers   []Observer
-	copies      int
+	copies      atomic.Int32
 	maxInFlight int
 	holdCap     time.Duration
 	holdLimit   time.Duration
@@ -198,10 +209,11 @@ func New(spec manifests.KafkaSource, brokers []string, resolve Resolver, opts ..
 	}
 	s := &Source{
 		spec: spec, id: spec.Namespace + "/" + spec.Name, brokers: brokers, resolve: resolve,
-		policy: PolicyFor(spec.Delivery), log: slog.Default(), copies: 1, maxInFlight: 10,
+		policy: PolicyFor(spec.Delivery), log: slog.Default(), maxInFlight: 10,
 		holdCap: 30 * time.Second, holdLimit: DefaultHoldLimit, spoolEvery: 10 * time.Second,
 		holds: map[*delivery]Hold{}, ready: make(chan struct{}), resize: make(chan int, 1), clientID: knlocal.Default.ClientID("source-" + spec.Name),
 	}
+	s.copies.Store(1)
 	for _, o := range opts {
 		o(s)
 	}
@@ -494,7 +506,8 @@ func (s *Source) handle(ctx context.Context, msg *sarama.ConsumerMessage) bool {
 	defer span.End()
 	d := &delivery{Record: Record{Source: s.id, Topic: msg.Topic, Partition: msg.Partition, Offset: msg.Offset, EventID: e.ID(), EventType: e.Type(),
 		Key: string(msg.Key)}, msg: msg}
-	for d.copy = 1; d.copy <= s.copies; d.copy++ {
+	copies := int(s.copies.Load()) // one record's copies agree, whatever switches meanwhile
+	for d.copy = 1; d.copy <= copies; d.copy++ {
 		if !s.settle(ctx, d, &e) {
 			return false
 		}

@@ -49,11 +49,21 @@ func Plot(res Result, path string) error {
 	rate.Title.Text = fmt.Sprintf("orders per second (%.1f/s to an outcome)", res.Throughput)
 	rate.X.Label.Text = "second of the run"
 	rate.Y.Label.Text = "orders"
-	placed := make(plotter.XYs, len(res.Timeline))
-	finished := make(plotter.XYs, len(res.Timeline))
-	for i, p := range res.Timeline {
-		placed[i].X, placed[i].Y = float64(p.Second), float64(p.Placed)
-		finished[i].X, finished[i].Y = float64(p.Second), float64(p.Finished)
+	if err := AddTimeline(rate, res.Timeline); err != nil {
+		return err
+	}
+
+	return SaveSideBySide(path, vg.Points(1000), vg.Points(380), cdf, rate)
+}
+
+// AddTimeline draws orders placed (dashed) and ended per second of a run
+// on p, with their legend.
+func AddTimeline(p *plot.Plot, timeline []TimelinePoint) error {
+	placed := make(plotter.XYs, len(timeline))
+	finished := make(plotter.XYs, len(timeline))
+	for i, pt := range timeline {
+		placed[i].X, placed[i].Y = float64(pt.Second), float64(pt.Placed)
+		finished[i].X, finished[i].Y = float64(pt.Second), float64(pt.Finished)
 	}
 	pl, err := plotter.NewLine(placed)
 	if err != nil {
@@ -66,12 +76,11 @@ func Plot(res Result, path string) error {
 		return err
 	}
 	fl.Width = vg.Points(1.5)
-	rate.Add(pl, fl, plotter.NewGrid())
-	rate.Legend.Add("placed", pl)
-	rate.Legend.Add("ended (confirmed or cancelled)", fl)
-	rate.Legend.Top = true
-
-	return SaveSideBySide(path, vg.Points(1000), vg.Points(380), cdf, rate)
+	p.Add(pl, fl, plotter.NewGrid())
+	p.Legend.Add("placed", pl)
+	p.Legend.Add("ended (confirmed or cancelled)", fl)
+	p.Legend.Top = true
+	return nil
 }
 
 // SaveSideBySide writes the plots as one PNG, left to right, their axes

@@ -34,6 +34,10 @@ type Outcome struct {
 	// the order function's read model and as analytics' sagas have it
 	// ("confirmed", "cancelled", "" for open), by order id.
 	OrderStatus, AnalyticsStatus map[string]string
+	// AnalyticsByState is analytics' count of orders by state, for when
+	// it gives no per-order view (AnalyticsStatus nil: its API answers
+	// with counts): then the counts must agree with the read model's.
+	AnalyticsByState map[string]int
 	// DeadLetters are the dead letters the run left: each must be replayed
 	// or explained.
 	DeadLetters []DeadLetter
@@ -136,7 +140,7 @@ func Check(s Schedule, o Outcome) []Violation {
 			out = append(out, Violation{Check: "one notification per terminal order", OrderID: id,
 				Detail: fmt.Sprintf("%s with %d notification(s)", status, n), Around: around(id)})
 		}
-		if a := o.AnalyticsStatus[id]; a != status {
+		if a := o.AnalyticsStatus[id]; o.AnalyticsStatus != nil && a != status {
 			out = append(out, Violation{Check: "analytics agrees with the order read model", OrderID: id,
 				Detail: fmt.Sprintf("order says %q, analytics %q", status, a), Around: around(id)})
 		}
@@ -146,6 +150,9 @@ func Check(s Schedule, o Outcome) []Violation {
 			out = append(out, Violation{Check: "analytics agrees with the order read model", OrderID: id,
 				Detail: fmt.Sprintf("analytics knows the order (%q), the order read model does not", o.AnalyticsStatus[id]), Around: around(id)})
 		}
+	}
+	if o.AnalyticsStatus == nil {
+		out = append(out, analyticsCounts(o, whole)...)
 	}
 	for _, l := range o.DeadLetters {
 		if l.Replayed || l.Explained != "" {
@@ -162,6 +169,25 @@ func Check(s Schedule, o Outcome) []Violation {
 	for _, fn := range sortedKeys(o.Backlog) {
 		if n := o.Backlog[fn]; n > 0 {
 			out = append(out, Violation{Check: "outbox drained", Detail: fmt.Sprintf("%s's outbox holds %d event(s) not published", fn, n), Around: whole})
+		}
+	}
+	return out
+}
+
+// analyticsCounts compares analytics' orders by state with the order read
+// model's terminal states, count by count.
+func analyticsCounts(o Outcome, whole []Fault) []Violation {
+	model := map[string]int{}
+	for _, status := range o.OrderStatus {
+		if status != "" {
+			model[status]++
+		}
+	}
+	var out []Violation
+	for _, state := range []string{"confirmed", "cancelled"} {
+		if a, m := o.AnalyticsByState[state], model[state]; a != m {
+			out = append(out, Violation{Check: "analytics agrees with the order read model",
+				Detail: fmt.Sprintf("%s: analytics counts %d, the order read model %d", state, a, m), Around: whole})
 		}
 	}
 	return out

@@ -152,3 +152,42 @@ func TestCheckNamesEachViolationWithTheFaultsAroundIt(t *testing.T) {
 		}
 	}
 }
+
+// Without a per-order view from analytics, its counts by state are held
+// against the read model's.
+func TestAnalyticsCountsAgainstTheReadModel(t *testing.T) {
+	s := Schedule{Seed: 1, Faults: []Fault{{Kind: PingBurst, At: time.Second, Param: 3}}}
+	o := Outcome{Settled: true, OrderStatus: map[string]string{"o1": "confirmed", "o2": "cancelled", "o3": "confirmed"},
+		Notifications: map[string]int{"o1": 1, "o2": 1, "o3": 1}, AnalyticsByState: map[string]int{"confirmed": 2, "cancelled": 1, "pending": 0}}
+	if v := Check(s, o); len(v) != 0 {
+		t.Fatalf("agreeing counts: %v", v)
+	}
+	o.AnalyticsByState = map[string]int{"confirmed": 3, "cancelled": 0}
+	v := Check(s, o)
+	if len(v) != 2 || !strings.Contains(v[0].Detail, "confirmed: analytics counts 3, the order read model 2") || len(v[0].Around) != 1 {
+		t.Fatalf("disagreeing counts: %v", v)
+	}
+}
+
+// A topology's injectable kinds bound what the generator draws; none at
+// all is refused.
+func TestOnlyInjectableKindsAreDrawn(t *testing.T) {
+	topo := topology(true)
+	topo.Injectable = []Kind{KillFunction, PingBurst, StopDatabase, NetworkLatency}
+	topo.Postgres = false // so StopDatabase is not allowed however injectable
+	for seed := uint64(1); seed <= 100; seed++ {
+		s, err := Generate(seed, topo, params)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range s.Faults {
+			if f.Kind != KillFunction && f.Kind != PingBurst && f.Kind != NetworkLatency {
+				t.Fatalf("seed %d drew %s, which the topology cannot inject", seed, f)
+			}
+		}
+	}
+	topo.Injectable = []Kind{}
+	if _, err := Generate(1, topo, params); err == nil || !strings.Contains(err.Error(), "no kind of fault") {
+		t.Errorf("no injectable kind: %v", err)
+	}
+}

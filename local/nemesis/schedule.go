@@ -114,6 +114,14 @@ type Topology struct {
 	Postgres bool
 	// DeliveryTimeout is a delivery's timeout: a pause lasts longer.
 	DeliveryTimeout time.Duration
+	// BrokerLink: network faults may act between the plane and the broker
+	// (a proxy the broker's clients are advertised); else only on the
+	// database links.
+	BrokerLink bool
+	// Injectable, when set, is every kind the runner can inject on this
+	// topology: the generator draws no other (a schedule must never hold
+	// a fault nobody injects). Nil: every kind the topology allows.
+	Injectable []Kind
 }
 
 // Params shape a schedule.
@@ -141,6 +149,9 @@ func (t Topology) Kinds() []Kind {
 	if t.Postgres {
 		kinds = append(kinds, StopDatabase)
 	}
+	if t.Injectable != nil {
+		kinds = slices.DeleteFunc(kinds, func(k Kind) bool { return !slices.Contains(t.Injectable, k) })
+	}
 	return kinds
 }
 
@@ -157,6 +168,9 @@ func Generate(seed uint64, t Topology, p Params) (Schedule, error) {
 	}
 	rng := rand.New(rand.NewPCG(seed, seed^0x6e656d65736973))
 	kinds := t.Kinds()
+	if len(kinds) == 0 {
+		return Schedule{}, fmt.Errorf("nemesis: the topology allows no kind of fault the runner can inject")
+	}
 	n := p.MinFaults + rng.IntN(p.MaxFaults-p.MinFaults+1)
 	s := Schedule{Seed: seed}
 	latest := p.Run * 8 / 10
@@ -217,6 +231,9 @@ func draw(rng *rand.Rand, k Kind, t Topology, at, left time.Duration) Fault {
 		f.Link = LinkDatabase
 		if rng.IntN(3) == 0 {
 			f.Link = LinkBroker
+		}
+		if f.Link == LinkBroker && !t.BrokerLink {
+			f.Link = LinkDatabase // no proxy the broker's clients go through
 		}
 		if f.Link == LinkDatabase {
 			f.Target = t.Functions[rng.IntN(len(t.Functions))]

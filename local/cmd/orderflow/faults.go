@@ -23,24 +23,29 @@ func newFaults(g *globals) *cobra.Command {
 		kind      string
 		script    string
 		seed      uint64
+		nem       nemesisOptions
 	)
 	cmd := &cobra.Command{
 		Use:   "faults",
 		Short: "The fault-injection suite: one fresh topology per fault, orders driven through it, one verdict row each",
 		Long: `faults runs each scenario on its own fresh topology while it drives --orders
-orders through the saga, and prints one row per scenario:
+orders through the saga, and prints one row per scenario (placed, confirmed,
+cancelled, dead-lettered, lost, double-charged, stock drift); a scenario fails
+when lost, double-charged or stock drift is not zero, or when the dead letters
+are not exactly those its fault must cause. With a broker scripts/kafka.sh
+controls: broker-restart (--broker kafka), one-of-three-brokers-down (--broker
+cluster). Exits 1 when any scenario fails; docs/failure-handling.md.
 
-  placed / confirmed / cancelled / dead-lettered / lost / double-charged / stock drift
-
-A scenario fails when lost, double-charged or stock drift is not zero, or when
-the dead letters are not exactly those its fault must cause (poison records
-are refused by every function that reads them and does not ignore their
-type). Scenarios: kill-restart, duplicate-delivery, transient-5xx, poison, and
-with a real broker controlled by scripts/kafka.sh: broker-restart (--broker
-kafka) and one-of-three-brokers-down (--broker cluster). It exits non-zero
-when any scenario fails.`,
+--nemesis draws instead a random schedule of overlapping faults per seed
+(--seed, --runs) and checks the invariants after each run; docs/nemesis.md.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := nem.validate(cmd.Flags().Changed, orders); err != nil {
+				return err
+			}
+			if nem.on {
+				return nem.run(g, seed, orders)
+			}
 			if orders < 1 {
 				return fmt.Errorf("--orders %d: must be at least 1", orders)
 			}
@@ -115,6 +120,7 @@ when any scenario fails.`,
 	cmd.Flags().StringSliceVar(&brokers, "brokers", nil, "bootstrap servers of the real Kafka the script runs (with --broker kafka or cluster)")
 	cmd.Flags().StringVar(&kind, "broker", "embedded", "embedded, kafka (scripts/kafka.sh start) or cluster (scripts/kafka.sh start-cluster)")
 	cmd.Flags().StringVar(&script, "kafka-script", "", "the script that stops and starts brokers (default <root>/scripts/kafka.sh)")
-	cmd.Flags().Uint64Var(&seed, "seed", 1, "seed of the order mix")
+	cmd.Flags().Uint64Var(&seed, "seed", 1, "seed of the order mix (with --nemesis: of the first schedule, and its orders)")
+	nem.addFlags(cmd)
 	return cmd
 }

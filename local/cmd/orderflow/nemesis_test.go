@@ -1,0 +1,64 @@
+package main
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Bad flag combinations of faults --nemesis are refused as usage errors
+// naming the flag.
+func TestNemesisFlagsValidate(t *testing.T) {
+	t.Setenv(databaseURLEnv, "")
+	good := nemesisOptions{on: true, runs: 1, rate: 50, settle: time.Minute, minFaults: 3, maxFaults: 8}
+	for _, c := range []struct {
+		name    string
+		edit    func(*nemesisOptions)
+		changed []string
+		orders  int
+		want    string
+	}{
+		{"defaults", func(*nemesisOptions) {}, nil, 500, ""},
+		{"runs without nemesis", func(o *nemesisOptions) { o.on = false }, []string{"runs"}, 500, "--runs goes with --nemesis"},
+		{"dry-run without nemesis", func(o *nemesisOptions) { o.on = false }, []string{"dry-run"}, 500, "--dry-run goes with --nemesis"},
+		{"the suite alone", func(o *nemesisOptions) { o.on = false }, []string{"scenario"}, 500, ""},
+		{"scenario with nemesis", func(*nemesisOptions) {}, []string{"scenario"}, 500, "--scenario: "},
+		{"broker with nemesis", func(*nemesisOptions) {}, []string{"broker"}, 500, "--broker: "},
+		{"no runs", func(o *nemesisOptions) { o.runs = 0 }, nil, 500, "--runs 0"},
+		{"no orders", func(*nemesisOptions) {}, nil, 0, "--orders 0"},
+		{"rate 0", func(o *nemesisOptions) { o.rate = 0 }, nil, 500, "--rate 0"},
+		{"settle 0", func(o *nemesisOptions) { o.settle = 0 }, nil, 500, "--settle 0s"},
+		{"min faults 0", func(o *nemesisOptions) { o.minFaults = 0 }, nil, 500, "--min-faults 0"},
+		{"max below min", func(o *nemesisOptions) { o.maxFaults = 2 }, nil, 500, "--max-faults 2: below --min-faults 3"},
+		{"the shared postgres", func(o *nemesisOptions) { o.postgresPort = 15432 }, nil, 500, "--postgres-port 15432: that is the shared"},
+		{"postgres port out of range", func(o *nemesisOptions) { o.postgresPort = 70000 }, nil, 500, "--postgres-port 70000"},
+		{"postgres port without nemesis", func(o *nemesisOptions) { o.on = false }, []string{"postgres-port"}, 500, "--postgres-port goes with --nemesis"},
+		{"too short a run", func(*nemesisOptions) {}, nil, 100, "--orders 100 at --rate 50"},
+	} {
+		o := good
+		c.edit(&o)
+		err := o.validate(func(name string) bool { return slices.Contains(c.changed, name) }, c.orders)
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("%s: %v", c.name, err)
+		case c.want != "" && (err == nil || !strings.HasPrefix(err.Error(), c.want)):
+			t.Errorf("%s: %v, want %q...", c.name, err, c.want)
+		case err != nil && exitCode(err) != exitUsage:
+			t.Errorf("%s: exit code %d, want %d (usage)", c.name, exitCode(err), exitUsage)
+		}
+	}
+	t.Setenv(databaseURLEnv, "postgres://elsewhere/db")
+	if err := good.validate(func(string) bool { return false }, 500); err == nil || !strings.Contains(err.Error(), databaseURLEnv) {
+		t.Errorf("on PostgreSQL: %v, want an error naming %s", err, databaseURLEnv)
+	}
+}
+
+func TestNemesisReplayCommandCarriesTheRunsSettings(t *testing.T) {
+	o := nemesisOptions{on: true, runs: 5, rate: 25, settle: time.Minute, minFaults: 2, maxFaults: 4}
+	got := o.replayCommand(12, 300)
+	want := "orderflow faults --nemesis --seed 12 --runs 1 --orders 300 --rate 25 --min-faults 2 --max-faults 4 --settle 1m0s"
+	if got != want {
+		t.Errorf("replay %q, want %q", got, want)
+	}
+}
