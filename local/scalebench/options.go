@@ -9,8 +9,8 @@
 // orders ended per second, drawn as a picture. It is `orderflow
 // scalebench`; docs/performance.md has its figures.
 //
-// Options follows kubectl's pattern: Complete fills what the flags left
-// to defaults, Validate refuses bad values naming the flag, Run measures.
+// Options follows kubectl's pattern: Validate refuses bad values naming
+// the flag, Complete fills what the flags left out, Run measures.
 package scalebench
 
 import (
@@ -88,11 +88,18 @@ func Defaults() Options {
 		StableWindow: 6 * time.Second, Idle: 5 * time.Second, Sample: 250 * time.Millisecond, Timeout: 5 * time.Minute}
 }
 
-// Complete fills what was left to defaults: the database from getenv,
-// the results directory under stateDir (the command's own).
-func (o *Options) Complete(stateDir string, getenv func(string) string) {
+// Complete fills what the flags left out: the database from getenv (it
+// must then be PostgreSQL too), the results directory under stateDir (the
+// command's own), the progress on stdout.
+func (o *Options) Complete(stateDir string, getenv func(string) string) error {
 	if o.DatabaseURL == "" {
 		o.DatabaseURL = strings.TrimSpace(getenv(DatabaseURLEnv))
+		switch {
+		case o.DatabaseURL == "":
+			return fmt.Errorf("--database-url: required (or %s): replicas of a function share one database, which must be PostgreSQL (scripts/postgres.sh url)", DatabaseURLEnv)
+		case !scratchdb.IsPostgres(o.DatabaseURL):
+			return fmt.Errorf("--database-url not given, and %s is not a postgres:// URL: replicas of a function cannot share an SQLite file", DatabaseURLEnv)
+		}
 	}
 	if o.Out == "" {
 		o.Out = filepath.Join(stateDir, "results")
@@ -100,14 +107,13 @@ func (o *Options) Complete(stateDir string, getenv func(string) string) {
 	if o.Progress == nil {
 		o.Progress = os.Stdout
 	}
+	return nil
 }
 
 // Validate names the first flag whose value cannot be measured with.
 func (o *Options) Validate() error {
 	switch {
-	case o.DatabaseURL == "":
-		return fmt.Errorf("--database-url: required (or %s): replicas of a function share one database, which must be PostgreSQL (scripts/postgres.sh url)", DatabaseURLEnv)
-	case !scratchdb.IsPostgres(o.DatabaseURL):
+	case o.DatabaseURL != "" && !scratchdb.IsPostgres(o.DatabaseURL):
 		return errors.New("--database-url: want a postgres:// URL; replicas of a function cannot share an SQLite file")
 	case o.WakeUps < 1:
 		return fmt.Errorf("--wake-ups %d: must be at least 1", o.WakeUps)
@@ -144,7 +150,7 @@ func (o *Options) Validate() error {
 	if _, err := o.scaleOverrides(); err != nil {
 		return err
 	}
-	if fi, err := os.Stat(o.Out); err == nil && !fi.IsDir() {
+	if fi, err := os.Stat(o.Out); o.Out != "" && err == nil && !fi.IsDir() {
 		return fmt.Errorf("--out %s: a file, not a directory", o.Out)
 	}
 	return nil

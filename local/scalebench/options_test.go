@@ -36,7 +36,6 @@ func TestValidateNamesTheFlag(t *testing.T) {
 		mutate func(*Options)
 		says   string
 	}{
-		{"--database-url", func(o *Options) { o.DatabaseURL = "" }, "PostgreSQL"},
 		{"--database-url", func(o *Options) { o.DatabaseURL = "sqlite:///tmp/x.db" }, "postgres://"},
 		{"--database-url", func(o *Options) { o.DatabaseURL = "127.0.0.1:5432" }, "postgres://"},
 		{"--wake-ups", func(o *Options) { o.WakeUps = 0 }, "at least 1"},
@@ -88,20 +87,34 @@ func TestScaleOverridesAreReadByFunction(t *testing.T) {
 }
 
 func TestCompleteTakesTheDatabaseFromTheEnvironmentAndTheResultsUnderTheStateDir(t *testing.T) {
-	var o Options
-	o.Complete("/state/scalebench", func(k string) string {
-		if k == DatabaseURLEnv {
-			return " " + pgURL + "\n"
+	env := func(v string) func(string) string {
+		return func(k string) string {
+			if k == DatabaseURLEnv {
+				return v
+			}
+			return ""
 		}
-		return ""
-	})
+	}
+	var o Options
+	if err := o.Complete("/state/scalebench", env(" "+pgURL+"\n")); err != nil {
+		t.Fatal(err)
+	}
 	if o.DatabaseURL != pgURL || o.Out != "/state/scalebench/results" || o.Progress == nil {
 		t.Fatalf("%+v", o)
 	}
 	// A flag given wins over the environment.
 	o = Options{DatabaseURL: "postgres://flag/db", Out: "/elsewhere"}
-	o.Complete("/state", func(string) string { return pgURL })
+	if err := o.Complete("/state", env("sqlite:///x.db")); err != nil {
+		t.Fatal(err)
+	}
 	if o.DatabaseURL != "postgres://flag/db" || o.Out != "/elsewhere" {
 		t.Fatalf("%+v", o)
+	}
+	// Neither, or the environment on SQLite: refused, naming the flag.
+	for v, says := range map[string]string{"": "required", "sqlite:///x.db": "not a postgres:// URL"} {
+		o = Options{}
+		if err := o.Complete("/state", env(v)); err == nil || !strings.HasPrefix(err.Error(), "--database-url") || !strings.Contains(err.Error(), says) {
+			t.Errorf("%s=%q: %v, want an error naming --database-url and saying %q", DatabaseURLEnv, v, err, says)
+		}
 	}
 }

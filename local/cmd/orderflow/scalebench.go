@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -26,25 +25,27 @@ burst -> idle with the functions' own scale settings, drawn as replicas per func
 above orders ended per second. Results as JSON and PNG in --out. See docs/performance.md.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			o.Complete(filepath.Join(g.stateDir, "scalebench"), os.Getenv)
-			if err := o.Validate(); err != nil {
-				return usage(err)
-			}
-			base, _, closeLog, err := g.freshRun("scalebench")
-			if err != nil {
-				return err
-			}
-			defer closeLog()
-			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			res, err := o.Run(ctx, base)
-			if err != nil {
-				return err
+			complete := func() error {
+				o.Progress = cmd.OutOrStdout()
+				return o.Complete(filepath.Join(g.stateDir, "scalebench"), os.Getenv)
 			}
-			if !res.OK() {
-				return checkFailed("invariants or expected outcomes violated in a burst (see above)")
-			}
-			return nil
+			return runOptions(o.Validate, complete, func() error {
+				base, _, closeLog, err := g.freshRun("scalebench")
+				if err != nil {
+					return err
+				}
+				defer closeLog()
+				res, err := o.Run(ctx, base)
+				if err != nil {
+					return err
+				}
+				if !res.OK() {
+					return checkFailed("invariants or expected outcomes violated in a burst (see above)")
+				}
+				return nil
+			})
 		},
 	}
 	f := cmd.Flags()
