@@ -19,7 +19,8 @@ import (
 // at 1 and at 2 replicas of every function ends every order with the
 // invariants held and counts each replica's CPU; the idle -> burst ->
 // idle run, with the functions' func.yaml scale, sees each at its
-// minimum, up for the burst and back, and draws it. (Named for `go test -run
+// minimum, up for the burst and back, and draws it; --profile leaves the
+// plane's CPU profile of each burst. (Named for `go test -run
 // 'ScaleToZero|Replica'`.)
 func TestScaleToZeroAndReplicasMeasuredByScalebench(t *testing.T) {
 	needPostgres(t)
@@ -29,7 +30,7 @@ func TestScaleToZeroAndReplicasMeasuredByScalebench(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "results")
 	cmd := exec.Command(binary, "scalebench", "--database-url", storetest.PostgresURL(), "--wake-ups", "2", "--burst", "30", "--replicas", "1,2",
-		"--cold-window", "1s", "--stable-window", "2s", "--idle", "1s", "--sample", "100ms", "--state-dir", filepath.Join(dir, "state"), "--out", out)
+		"--cold-window", "1s", "--stable-window", "2s", "--idle", "1s", "--sample", "100ms", "--state-dir", filepath.Join(dir, "state"), "--out", out, "--profile", filepath.Join(dir, "profiles"))
 	cmd.Dir = root
 	var stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = testWriter{t}, &stderr
@@ -76,6 +77,10 @@ func TestScaleToZeroAndReplicasMeasuredByScalebench(t *testing.T) {
 			if p.Note != "" {
 				t.Errorf("burst at %d: %s: %s", row.Replicas, p.Name, p.Note)
 			}
+		}
+		// The plane's CPU profile over the burst: a gzipped pprof.
+		if prof, err := os.ReadFile(row.PlaneProfile); err != nil || !bytes.HasPrefix(prof, []byte{0x1f, 0x8b}) {
+			t.Errorf("burst at %d: plane profile %q: %d bytes, %v", row.Replicas, row.PlaneProfile, len(prof), err)
 		}
 		for _, name := range fnserve.Names() {
 			if row.ByProcess[name] <= 0 {

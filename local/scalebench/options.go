@@ -78,6 +78,10 @@ type Options struct {
 	Timeout time.Duration
 	// Out is the directory the results and the picture go to.
 	Out string
+	// ProfileDir, when set, gets a CPU profile of this process (the plane:
+	// the broker, the sources, the ingress, every function's load balancer,
+	// and the load generator) over each burst at fixed replicas.
+	ProfileDir string
 	// Progress gets the progress lines and the summary (default stdout).
 	Progress io.Writer
 }

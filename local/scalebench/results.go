@@ -139,6 +139,8 @@ type ReplicaRow struct {
 	LoadBefore string             `json:"loadBefore"`
 	LoadAfter  string             `json:"loadAfter"`
 	CPU        *profile.CPUReport `json:"cpu,omitempty"`
+	// PlaneProfile is the plane's CPU profile over the burst (--profile).
+	PlaneProfile string `json:"planeProfile,omitempty"`
 }
 
 // ByFunction adds up the CPU per order of a function's replicas (name,

@@ -3,12 +3,14 @@ package scalebench
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -218,15 +220,21 @@ func (r *runner) burstAt(ctx context.Context, n int) (ReplicaRow, error) {
 		return row, fmt.Errorf("not every function had %d replicas ready (%s): %w", n, replicaWords(p.Services()), err)
 	}
 	row.LoadBefore = loadAverage()
+	stopProfile, err := r.profilePlane(fmt.Sprintf("plane-%dr.cpu.pprof", n))
+	if err != nil {
+		return row, err
+	}
 	res, err := demo.Run(ctx, demo.TargetOf(p.Endpoints(), p.Kafka(), true), demo.Config{Orders: o.Burst, Concurrency: o.Concurrency, Seed: 7,
 		RunID: fmt.Sprintf("r%d", n), Timeout: o.Timeout, Settle: time.Minute, Progress: progressLines(w, fmt.Sprintf("%d replica(s)", n)),
 		Processes: func() []profile.Proc {
 			return append([]profile.Proc{{Name: PlaneProcess, PID: os.Getpid()}}, demo.ReplicaProcs(p)...)
 		}})
 	row.LoadAfter = loadAverage()
-	if err != nil {
+	profiled, perr := stopProfile()
+	if err = errors.Join(err, perr); err != nil {
 		return row, err
 	}
+	row.PlaneProfile = profiled
 	row.Burst = burstOf(res)
 	if c := res.CPU; c != nil {
 		row.CPU, row.CPUMsPerOrder, row.CoresBusy, row.ByProcess = c, c.MsPerOrder, c.CoresBusy, ByFunction(c.Processes)
@@ -237,6 +245,32 @@ func (r *runner) burstAt(ctx context.Context, n int) (ReplicaRow, error) {
 	fmt.Fprintf(w, "   %.1f orders/s, p50 %.0f ms, p99 %.0f ms, CPU %.1f ms per order (%.2f cores busy; machine %.1f ms, %.2f busy), invariants ok: %v\n",
 		row.EndedPerSecond, row.LatencyMs["p50"], row.LatencyMs["p99"], row.CPUMsPerOrder, row.CoresBusy, row.MachineMsPerOrder, row.MachineCoresBusy, row.InvariantsOK)
 	return row, nil
+}
+
+// profilePlane starts a CPU profile of this process (the plane) into
+// --profile's directory as name, or nothing without --profile; stop ends
+// it and says where it is.
+func (r *runner) profilePlane(name string) (stop func() (string, error), err error) {
+	dir := r.o.ProfileDir
+	if dir == "" {
+		return func() (string, error) { return "", nil }, nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("--profile %s: %w", dir, err)
+	}
+	path := filepath.Join(dir, name)
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--profile %s: %w", dir, err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--profile %s: %w", dir, err)
+	}
+	return func() (string, error) {
+		pprof.StopCPUProfile()
+		return path, f.Close()
+	}, nil
 }
 
 // idleBurstIdle runs the functions at scales, samples their replicas while

@@ -62,6 +62,7 @@ above orders ended per second. Results as JSON and PNG in --out. See docs/perfor
 	f.DurationVar(&o.Idle, "idle", o.Idle, "how long the run stays idle before the burst and after it, once every function is at its minimum")
 	f.DurationVar(&o.Sample, "sample", o.Sample, "how often the run reads every function's replicas")
 	f.DurationVar(&o.Timeout, "timeout", o.Timeout, "longest a burst waits for its orders' outcomes")
+	f.StringVar(&o.ProfileDir, "profile", "", "write a CPU profile of the plane (this process: broker, sources, ingress, the functions' load balancers, the load generator) over each burst at fixed replicas into this directory, as plane-<N>r.cpu.pprof")
 	f.StringVar(&o.Out, "out", "", "directory for "+scalebench.ResultsFile+" and "+scalebench.PictureFile+" (default <state-dir>/scalebench/results)")
 	return cmd
 }
