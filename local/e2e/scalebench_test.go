@@ -64,7 +64,7 @@ func TestScaleToZeroAndReplicasMeasuredByScalebench(t *testing.T) {
 		t.Fatalf("bursts: %+v, want at 1 and 2 replicas", res.Replicas)
 	}
 	for _, row := range res.Replicas {
-		if row.Orders != 30 || row.EndedPerSecond <= 0 || row.CPUMsPerOrder <= 0 || row.CPU == nil {
+		if row.Orders != 30 || row.EndedPerSecond <= 0 || row.CPUMsPerOrder <= 0 || row.CPU == nil || row.Deadlocks < 0 {
 			t.Errorf("burst at %d: %+v", row.Replicas, row)
 			continue
 		}

@@ -110,6 +110,14 @@ type Burst struct {
 	EndedPerSecond float64            `json:"endedPerSecond"`
 	LatencyMs      map[string]float64 `json:"latencyMillis"`
 	InvariantsOK   bool               `json:"invariantsOK"`
+	// Retried counts the KafkaSources' delivery attempts beyond the first
+	// (a function answered an error: a deadlock, a replica gone) over
+	// the burst and its settling.
+	Retried uint64 `json:"deliveriesRetried"`
+	// Deadlocks is what PostgreSQL counted in the database over the same
+	// time (pg_stat_database: every schema of it, so another user's work
+	// in the same database counts too); -1 if it could not be read.
+	Deadlocks int64 `json:"postgresDeadlocks"`
 }
 
 func burstOf(res demo.Result) Burst {
@@ -318,10 +326,11 @@ func (r Results) Print(w io.Writer) {
 	if len(r.Replicas) > 0 {
 		fmt.Fprintf(w, "\nburst of %d orders at fixed replicas of every function (%d partitions per domain topic):\n", r.Replicas[0].Orders, r.Partitions)
 		tw = tabwriter.NewWriter(w, 2, 4, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "replicas\tended/s\tvs first\tideal\tp50 ms\tp99 ms\tCPU ms/order\tcores busy\tmachine ms/order\tmachine busy\tinvariants\t")
+		fmt.Fprintln(tw, "replicas\tended/s\tvs first\tideal\tp50 ms\tp99 ms\tCPU ms/order\tcores busy\tmachine ms/order\tmachine busy\tretried\tdeadlocks\tinvariants\t")
 		for _, row := range r.Replicas {
-			fmt.Fprintf(tw, "%d\t%.1f\t%.2fx\t%.0fx\t%.0f\t%.0f\t%.1f\t%.2f\t%.1f\t%.2f of %d\t%v\t\n", row.Replicas, row.EndedPerSecond, row.VersusFirst, row.Ideal,
-				row.LatencyMs["p50"], row.LatencyMs["p99"], row.CPUMsPerOrder, row.CoresBusy, row.MachineMsPerOrder, row.MachineCoresBusy, r.Cores, row.InvariantsOK)
+			fmt.Fprintf(tw, "%d\t%.1f\t%.2fx\t%.0fx\t%.0f\t%.0f\t%.1f\t%.2f\t%.1f\t%.2f of %d\t%d\t%d\t%v\t\n", row.Replicas, row.EndedPerSecond, row.VersusFirst, row.Ideal,
+				row.LatencyMs["p50"], row.LatencyMs["p99"], row.CPUMsPerOrder, row.CoresBusy, row.MachineMsPerOrder, row.MachineCoresBusy, r.Cores,
+				row.Retried, row.Deadlocks, row.InvariantsOK)
 		}
 		_ = tw.Flush()
 		fmt.Fprintln(w, "CPU ms per order by process (a function's replicas together) and, on the machine, by command:")
@@ -346,8 +355,9 @@ func (r Results) Print(w io.Writer) {
 	}
 
 	run := r.Run
-	fmt.Fprintf(w, "\nidle -> burst of %d -> idle (stable window %s): %.1f orders/s, p50 %.0f ms, p99 %.0f ms, invariants %v\n", run.Orders,
-		time.Duration(run.StableWindowMs*float64(time.Millisecond)), run.EndedPerSecond, run.LatencyMs["p50"], run.LatencyMs["p99"], run.InvariantsOK)
+	fmt.Fprintf(w, "\nidle -> burst of %d -> idle (stable window %s): %.1f orders/s, p50 %.0f ms, p99 %.0f ms, %d deliveries retried, %d deadlocks, invariants %v\n",
+		run.Orders, time.Duration(run.StableWindowMs*float64(time.Millisecond)), run.EndedPerSecond, run.LatencyMs["p50"], run.LatencyMs["p99"],
+		run.Retried, run.Deadlocks, run.InvariantsOK)
 	var peaks []string
 	for _, name := range slices.Sorted(maps.Keys(run.Peak)) {
 		peaks = append(peaks, fmt.Sprintf("%s %d (scale %d..%s)", name, run.Peak[name], run.Scale[name].Min, maxWord(run.Scale[name].Max)))

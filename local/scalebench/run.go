@@ -220,6 +220,7 @@ func (r *runner) burstAt(ctx context.Context, n int) (ReplicaRow, error) {
 		return row, fmt.Errorf("not every function had %d replicas ready (%s): %w", n, replicaWords(p.Services()), err)
 	}
 	row.LoadBefore = loadAverage()
+	count := r.countTrouble(ctx, p)
 	stopProfile, err := r.profilePlane(fmt.Sprintf("plane-%dr.cpu.pprof", n))
 	if err != nil {
 		return row, err
@@ -236,15 +237,50 @@ func (r *runner) burstAt(ctx context.Context, n int) (ReplicaRow, error) {
 	}
 	row.PlaneProfile = profiled
 	row.Burst = burstOf(res)
+	row.Retried, row.Deadlocks = count(ctx)
 	if c := res.CPU; c != nil {
 		row.CPU, row.CPUMsPerOrder, row.CoresBusy, row.ByProcess = c, c.MsPerOrder, c.CoresBusy, ByFunction(c.Processes)
 		if m := c.Machine; m != nil {
 			row.MachineMsPerOrder, row.MachineCoresBusy = m.MsPerOrder, m.CoresBusy
 		}
 	}
-	fmt.Fprintf(w, "   %.1f orders/s, p50 %.0f ms, p99 %.0f ms, CPU %.1f ms per order (%.2f cores busy; machine %.1f ms, %.2f busy), invariants ok: %v\n",
-		row.EndedPerSecond, row.LatencyMs["p50"], row.LatencyMs["p99"], row.CPUMsPerOrder, row.CoresBusy, row.MachineMsPerOrder, row.MachineCoresBusy, row.InvariantsOK)
+	fmt.Fprintf(w, "   %.1f orders/s, p50 %.0f ms, p99 %.0f ms, CPU %.1f ms per order (%.2f cores busy; machine %.1f ms, %.2f busy), %d deliveries retried, %d deadlocks, invariants ok: %v\n",
+		row.EndedPerSecond, row.LatencyMs["p50"], row.LatencyMs["p99"], row.CPUMsPerOrder, row.CoresBusy, row.MachineMsPerOrder, row.MachineCoresBusy,
+		row.Retried, row.Deadlocks, row.InvariantsOK)
 	return row, nil
+}
+
+// countTrouble starts counting what slows a burst without costing CPU:
+// the sources' retried deliveries and PostgreSQL's deadlocks (each waits
+// out the server's deadlock_timeout before one side fails); the returned
+// function reads both since.
+func (r *runner) countTrouble(ctx context.Context, p *plane.Plane) func(context.Context) (retried uint64, deadlocks int64) {
+	retries := func() uint64 {
+		var n uint64
+		for _, s := range p.SourceStats() {
+			n += s.Retried
+		}
+		return n
+	}
+	retried0, deadlocks0 := retries(), r.deadlocks(ctx)
+	return func(ctx context.Context) (uint64, int64) {
+		deadlocks := int64(-1)
+		if now := r.deadlocks(ctx); now >= 0 && deadlocks0 >= 0 {
+			deadlocks = now - deadlocks0
+		}
+		return retries() - retried0, deadlocks
+	}
+}
+
+// deadlocks is PostgreSQL's count of deadlocks in the database (-1 when
+// it cannot be read). The server publishes its statistics at the end of
+// each transaction, a second late at most.
+func (r *runner) deadlocks(ctx context.Context) int64 {
+	var n int64
+	if err := r.schemas.DB().QueryRow(ctx, `SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()`).Scan(&n); err != nil {
+		return -1
+	}
+	return n
 }
 
 // profilePlane starts a CPU profile of this process (the plane) into
@@ -304,6 +340,7 @@ func (r *runner) idleBurstIdle(ctx context.Context, scales map[string]serving.Sc
 	if err := sleep(ctx, o.Idle); err != nil {
 		return out, err
 	}
+	count := r.countTrouble(ctx, p)
 	var mu sync.Mutex
 	var ended []float64
 	res, err := demo.Run(ctx, demo.TargetOf(p.Endpoints(), p.Kafka(), true), demo.Config{Orders: o.Burst, Concurrency: o.Concurrency, Seed: 21,
@@ -317,6 +354,7 @@ func (r *runner) idleBurstIdle(ctx context.Context, scales map[string]serving.Sc
 		return out, err
 	}
 	out.Burst = burstOf(res)
+	out.Retried, out.Deadlocks = count(ctx)
 	mu.Lock()
 	out.Ended = slices.Clone(ended)
 	mu.Unlock()
