@@ -29,6 +29,11 @@ type Stat struct {
 	// UserTicks and SystemTicks are utime and stime: CPU time of all the
 	// process's threads, in clock ticks (see ClockTicks).
 	UserTicks, SystemTicks uint64
+	// StartTime is when the process started, in clock ticks after boot
+	// (0 when the line stops short of it): with the pid, it tells one
+	// process from a later one that reused its pid, where the command
+	// name cannot (a kernel worker renames itself for each work item).
+	StartTime uint64
 }
 
 // ReadStat reads /proc/<pid>/stat.
@@ -69,7 +74,22 @@ func ParseStat(line string) (Stat, error) {
 	if s.SystemTicks, err = strconv.ParseUint(rest[stimeField-3], 10, 64); err != nil {
 		return Stat{}, fmt.Errorf("/proc stat of pid %d: stime: %w", pid, err)
 	}
+	const startField = 22
+	if len(rest) > startField-3 {
+		if s.StartTime, err = strconv.ParseUint(rest[startField-3], 10, 64); err != nil {
+			return Stat{}, fmt.Errorf("/proc stat of pid %d: starttime: %w", pid, err)
+		}
+	}
 	return s, nil
+}
+
+// sameProcess tells whether two readings of one pid are of one process:
+// by its start time when both readings have it, else by its command.
+func sameProcess(a, b Stat) bool {
+	if a.StartTime != 0 && b.StartTime != 0 {
+		return a.StartTime == b.StartTime
+	}
+	return a.Comm == b.Comm
 }
 
 func abbreviate(s string) string {
@@ -327,13 +347,13 @@ func allProcesses() map[int]Stat {
 }
 
 // byCommand adds up each command's CPU between two readings of every
-// process: a pid seen at both (with the same command) by its growth, a pid
-// new at the end by its whole life.
+// process: a process seen at both (sameProcess) by its growth, one new at
+// the end by its whole life, under its command name at the end.
 func byCommand(from, until map[int]Stat, hz, orders int) []CommandCPU {
 	sum := map[string]*CommandCPU{}
 	for pid, end := range until {
 		ticks := end.UserTicks + end.SystemTicks
-		if begin, ok := from[pid]; ok && begin.Comm == end.Comm {
+		if begin, ok := from[pid]; ok && sameProcess(begin, end) {
 			ticks -= min(ticks, begin.UserTicks+begin.SystemTicks)
 		}
 		c := sum[end.Comm]

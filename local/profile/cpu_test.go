@@ -22,17 +22,20 @@ func TestParseStat(t *testing.T) {
 		wantErr string
 	}{
 		{name: "plain", line: "4121 (orderflow)" + tail + "\n",
-			want: Stat{PID: 4121, Comm: "orderflow", PPID: 4120, UserTicks: 1234, SystemTicks: 567}},
+			want: Stat{PID: 4121, Comm: "orderflow", PPID: 4120, UserTicks: 1234, SystemTicks: 567, StartTime: 318192}},
 		{name: "command with spaces and parentheses", line: "77 (a) b (c))" + tail,
-			want: Stat{PID: 77, Comm: "a) b (c)", PPID: 4120, UserTicks: 1234, SystemTicks: 567}},
+			want: Stat{PID: 77, Comm: "a) b (c)", PPID: 4120, UserTicks: 1234, SystemTicks: 567, StartTime: 318192}},
 		{name: "empty command", line: "5 ()" + tail,
-			want: Stat{PID: 5, PPID: 4120, UserTicks: 1234, SystemTicks: 567}},
+			want: Stat{PID: 5, PPID: 4120, UserTicks: 1234, SystemTicks: 567, StartTime: 318192}},
 		{name: "no command", line: "5 S 1 2 3", wantErr: "no (comm)"},
 		{name: "parentheses reversed", line: "5 )x( S 1", wantErr: "no (comm)"},
 		{name: "pid not a number", line: "x (sh)" + tail, wantErr: "pid"},
 		{name: "cut before stime", line: "5 (sh) S 1 1 1 0 -1 0 0 0 0 0 12", wantErr: "fields after the command"},
 		{name: "utime not a number", line: "5 (sh) S 1 1 1 0 -1 0 0 0 0 0 x 5", wantErr: "utime"},
 		{name: "stime negative", line: "5 (sh) S 1 1 1 0 -1 0 0 0 0 0 1 -5", wantErr: "stime"},
+		{name: "cut before starttime", line: "5 (sh) S 1 1 1 0 -1 0 0 0 0 0 1 5",
+			want: Stat{PID: 5, Comm: "sh", PPID: 1, UserTicks: 1, SystemTicks: 5}},
+		{name: "starttime not a number", line: "5 (sh) S 1 1 1 0 -1 0 0 0 0 0 1 5 0 0 20 0 1 0 x", wantErr: "starttime"},
 		{name: "ppid not a number", line: "5 (sh) S p 1 1 0 -1 0 0 0 0 0 1 5", wantErr: "ppid"},
 	}
 	for _, tc := range tests {
@@ -271,6 +274,8 @@ func TestByCommandAddsUpEachCommandsGrowth(t *testing.T) {
 		20: {PID: 20, Comm: "java", UserTicks: 1000},
 		30: {PID: 30, Comm: "gone"}, // ended in the window: not counted
 		40: {PID: 40, Comm: "old", UserTicks: 500},
+		50: {PID: 50, Comm: "kworker/0:2-events", UserTicks: 9000, StartTime: 77},
+		60: {PID: 60, Comm: "sh", UserTicks: 300, StartTime: 80},
 	}
 	until := map[int]Stat{
 		10: {PID: 10, Comm: "postgres", UserTicks: 150, SystemTicks: 60}, // +60
@@ -278,12 +283,17 @@ func TestByCommandAddsUpEachCommandsGrowth(t *testing.T) {
 		12: {PID: 12, Comm: "postgres", UserTicks: 5},                    // new: whole life
 		20: {PID: 20, Comm: "java", UserTicks: 1100},                     // +100
 		40: {PID: 40, Comm: "reused", UserTicks: 7},                      // pid reused: whole life
+		// One kernel worker, renamed for its work item: +3, not its 9,003 since boot.
+		50: {PID: 50, Comm: "kworker/0:2-mm_percpu_wq", UserTicks: 9003, StartTime: 77},
+		60: {PID: 60, Comm: "sh", UserTicks: 4, StartTime: 95}, // pid reused by a later sh: whole life
 	}
 	got := byCommand(from, until, 100, 10)
 	want := []CommandCPU{
 		{Command: "java", Processes: 1, CPUSeconds: 1, MsPerOrder: 100},
 		{Command: "postgres", Processes: 3, CPUSeconds: 0.85, MsPerOrder: 85},
 		{Command: "reused", Processes: 1, CPUSeconds: 0.07, MsPerOrder: 7},
+		{Command: "sh", Processes: 1, CPUSeconds: 0.04, MsPerOrder: 4},
+		{Command: "kworker/0:2-mm_percpu_wq", Processes: 1, CPUSeconds: 0.03, MsPerOrder: 3},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("got %+v, want %+v", got, want)

@@ -85,6 +85,9 @@ func TestCommandLinesExitAsTheyShould(t *testing.T) {
 		{[]string{"demo", "--nosuch"}, exitUsage},
 		{[]string{"demo", "--orders", "many"}, exitUsage},
 		{[]string{"version", "extra"}, exitUsage},
+		{[]string{"scalebench", "--database-url", "postgres://127.0.0.1:1/none", "--replicas", "0"}, exitUsage},
+		{[]string{"scalebench", "--database-url", "sqlite:///tmp/x.db"}, exitUsage},
+		{[]string{"scalebench", "--wake-ups", "few"}, exitUsage},
 	} {
 		root := newRoot()
 		root.SetArgs(c.args)

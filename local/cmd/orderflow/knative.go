@@ -15,6 +15,7 @@ import (
 	"orderflow.dev/knlocal/manifests"
 	"orderflow.dev/knlocal/plane"
 	"orderflow.dev/knlocal/sink"
+	"orderflow.dev/local/demo"
 	"orderflow.dev/local/profile"
 )
 
@@ -179,18 +180,5 @@ func newKnativeConfig(g *globals) *cobra.Command {
 	return cmd
 }
 
-// replicaProcs are the functions' processes for the CPU accounting: a
-// function's first replica by its name, the others as name#2, name#3.
-func replicaProcs(p *plane.Plane) []profile.Proc {
-	var out []profile.Proc
-	for name, pids := range p.AllPIDs() {
-		for i, pid := range pids {
-			n := name
-			if i > 0 {
-				n = fmt.Sprintf("%s#%d", name, i+1)
-			}
-			out = append(out, profile.Proc{Name: n, PID: pid})
-		}
-	}
-	return out
-}
+// replicaProcs are the functions' processes for the CPU accounting.
+func replicaProcs(p *plane.Plane) []profile.Proc { return demo.ReplicaProcs(p) }

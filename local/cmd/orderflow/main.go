@@ -77,7 +77,7 @@ func newRoot() *cobra.Command {
 	root.PersistentFlags().StringVar(&g.root, "root", "", "orderflow checkout holding knative/ and functions/ (default: found from the working directory)")
 	root.PersistentFlags().StringVar(&g.stateDir, "state-dir", ".orderflow", "where up keeps databases, logs and endpoints.json")
 	root.PersistentFlags().StringVarP(&g.output, "output", "o", outputText, "format of a command's result: text or json")
-	root.AddCommand(newUp(g), newDemo(g), newPlace(g), newOrder(g), newDLQ(g), newStats(g), newFaults(g), newBench(g), newLag(g), newTrace(), newFunction(), newSchemas(), newSoak(g), newReplay(g), newKnativeConfig(g), newNew(g), newVersion(g))
+	root.AddCommand(newUp(g), newDemo(g), newPlace(g), newOrder(g), newDLQ(g), newStats(g), newFaults(g), newBench(g), newLag(g), newTrace(), newFunction(), newSchemas(), newSoak(g), newScaleBench(g), newReplay(g), newKnativeConfig(g), newNew(g), newVersion(g))
 	return root
 }
 
