@@ -277,6 +277,12 @@ func (a *App) Start(ctx context.Context) error {
 		db.Close()
 		return fmt.Errorf("%s: %w", a.name, err)
 	}
+	if db.Dialect() == store.Postgres && a.cfg.MaxScale != 1 {
+		// Replicas' group commits deadlock with one another (see
+		// store.DB.SeparateCommits); one replica for sure keeps them.
+		db.SeparateCommits()
+		a.log.Info("group commit off: this function may run as several replicas (ORDERFLOW_MAX_SCALE is not 1)", "maxScale", a.cfg.MaxScale)
+	}
 	if err := a.PrepareStore(ctx, db); err != nil {
 		db.Close()
 		return err

@@ -96,7 +96,18 @@ type DB struct {
 	// Close: its session holds a connection out of the pool, which Close
 	// would otherwise wait for.
 	lease atomic.Pointer[RelayLease]
+	// groupOff: every InTx commits on its own (SeparateCommits).
+	groupOff atomic.Bool
 }
+
+// SeparateCommits turns group commit off: each InTx commits alone. Group
+// commit holds every lock of a batch until its one COMMIT; within one
+// process the deliveries take their locks in one order and never
+// deadlock, but the batches of two processes on one database can (seen
+// between replicas: every retried delivery was a deadlock, each waiting
+// out deadlock_timeout). A function that may run as several replicas
+// commits separately.
+func (db *DB) SeparateCommits() { db.groupOff.Store(true) }
 
 // Open connects to the database at rawURL and checks it answers. Errors name
 // the setting the URL came from (setting), so a bad config is easy to find.
@@ -410,7 +421,7 @@ func (tx *Tx) Dialect() Dialect { return tx.dialect }
 //
 // On PostgreSQL every call has a transaction of its own.
 func (db *DB) InTx(ctx context.Context, fn func(tx *Tx) error) (err error) {
-	if db.group != nil {
+	if db.group != nil && !db.groupOff.Load() {
 		return db.group.inTx(ctx, fn)
 	}
 	if db.pg != nil {
