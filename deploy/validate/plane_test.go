@@ -20,8 +20,8 @@ func TestPlaneLoadsKnativeBase(t *testing.T) {
 	if s.Namespace != "orderflow" {
 		t.Errorf("namespace = %q", s.Namespace)
 	}
-	if len(s.Topics) != 10 || len(s.Sinks) != 10 || len(s.Sources) != 5 || len(s.Bindings) != 5 {
-		t.Errorf("got %d topics, %d sinks, %d sources, %d bindings", len(s.Topics), len(s.Sinks), len(s.Sources), len(s.Bindings))
+	if want, _, _, _ := treeObjects(t); len(s.Topics) != want["KafkaTopic"] || len(s.Sinks) != want["KafkaSink"] || len(s.Sources) != want["KafkaSource"] || len(s.Bindings) != want["SinkBinding"] {
+		t.Errorf("got %d topics, %d sinks, %d sources, %d bindings; want %v", len(s.Topics), len(s.Sinks), len(s.Sources), len(s.Bindings), want)
 	}
 	orders, ok := s.Topic("orderflow.orders")
 	if !ok {

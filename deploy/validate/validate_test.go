@@ -80,16 +80,17 @@ func render(t testing.TB, dir string, override map[string]string) ([]manifests.O
 	return objs, probs
 }
 
-func TestRenderedOverlaysAreValid(t *testing.T) {
-	// What the tree holds, found: one KafkaSource, dead-letter KafkaSink
-	// and topic and outbox-sweep PingSource per function; a KafkaSink and
-	// topic per topic of the catalog; a SinkBinding per function that
-	// publishes.
+// treeObjects is how many objects of each kind the tree must declare,
+// found from it: one KafkaSource, dead-letter KafkaSink and topic per
+// function; a KafkaSink and topic per topic of the catalog; a SinkBinding
+// per function that publishes.
+func treeObjects(t *testing.T) (want map[string]int, fns []Function, topics, publishers map[string]bool) {
+	t.Helper()
 	fns, err := LoadFunctions(root)
 	if err != nil {
 		t.Fatal(err)
 	}
-	topics, publishers := map[string]bool{}, map[string]bool{}
+	topics, publishers = map[string]bool{}, map[string]bool{}
 	for _, s := range events.All() {
 		if s.Topic != "" {
 			topics[s.Topic] = true
@@ -98,7 +99,12 @@ func TestRenderedOverlaysAreValid(t *testing.T) {
 			}
 		}
 	}
-	want := map[string]int{"KafkaSource": len(fns), "KafkaSink": len(topics) + len(fns), "KafkaTopic": len(topics) + len(fns), "SinkBinding": len(publishers)}
+	want = map[string]int{"KafkaSource": len(fns), "KafkaSink": len(topics) + len(fns), "KafkaTopic": len(topics) + len(fns), "SinkBinding": len(publishers)}
+	return want, fns, topics, publishers
+}
+
+func TestRenderedOverlaysAreValid(t *testing.T) {
+	want, fns, topics, publishers := treeObjects(t)
 	for _, dir := range dirs {
 		t.Run(filepath.Base(dir), func(t *testing.T) {
 			objs, probs := render(t, dir, nil)

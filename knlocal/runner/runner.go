@@ -40,6 +40,9 @@ type Spec struct {
 	// Inherit are descriptors the process keeps open for its life (the
 	// state directory's lock), as fd 3 onwards.
 	Inherit []*os.File
+	// LogName names the log file, <LogName>.log in LogDir (default Name):
+	// the replicas of one function log apart.
+	LogName string
 }
 
 // Process is one running function.
@@ -129,7 +132,11 @@ func Start(spec Spec) (*Process, error) {
 	if err := os.MkdirAll(spec.LogDir, 0o755); err != nil {
 		return nil, err
 	}
-	p := &Process{Name: spec.Name, URL: "http://" + addr, LogPath: filepath.Join(spec.LogDir, spec.Name+".log"), spec: spec}
+	logName := spec.LogName
+	if logName == "" {
+		logName = spec.Name
+	}
+	p := &Process{Name: spec.Name, URL: "http://" + addr, LogPath: filepath.Join(spec.LogDir, logName+".log"), spec: spec}
 	logf, err := os.OpenFile(p.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
@@ -293,6 +300,15 @@ func (p *Process) Stop(grace time.Duration) error {
 		<-p.done
 		return fmt.Errorf("function %s did not stop within %s; killed", p.Name, grace)
 	}
+}
+
+// Signal sends sig to the process (SIGSTOP hangs it, SIGCONT lets it go
+// on); an ended process is not signalled.
+func (p *Process) Signal(sig os.Signal) error {
+	if p.Exited() {
+		return fmt.Errorf("function %s has ended", p.Name)
+	}
+	return p.cmd.Process.Signal(sig)
 }
 
 // Kill ends the process at once, without its Stop hook: a crash.

@@ -21,7 +21,7 @@ import (
 func copyCheckout(t *testing.T) string {
 	t.Helper()
 	dst := t.TempDir()
-	for _, p := range []string{"go.work", "go.work.sum", "Makefile", "functions", "knative", "shared", "local", "deploy", "tools", "scripts"} {
+	for _, p := range []string{"go.work", "go.work.sum", "Makefile", "functions", "knative", "shared", "knlocal", "local", "deploy", "tools", "scripts"} {
 		src := filepath.Join(root, p)
 		err := filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
 			if err != nil {
@@ -63,7 +63,12 @@ func TestNewFunctionJoinsTheTopology(t *testing.T) {
 		t.Helper()
 		c := exec.Command(name, args...)
 		c.Dir = dir
+		// The copy has no caches: the schema gate's cross-check uses the
+		// checkout's jsoncompat (make test installed it there).
 		c.Env = append(os.Environ(), "GOFLAGS=")
+		if os.Getenv("ORDERFLOW_JSONCOMPAT_VENV") == "" {
+			c.Env = append(c.Env, "ORDERFLOW_JSONCOMPAT_VENV="+filepath.Join(root, ".cache", "venv-jsoncompat"))
+		}
 		out, err := c.CombinedOutput()
 		if err != nil {
 			t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
