@@ -2,6 +2,8 @@ package validate
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"strings"
 
 	kafkasinkv1alpha1 "knative.dev/eventing-kafka-broker/control-plane/pkg/apis/eventing/v1alpha1"
@@ -94,12 +96,9 @@ func Admit(o manifests.Object) (a Admitted, ok bool) {
 		ks := &kafkasourcesv1beta1.KafkaSource{}
 		if decode(ks1) {
 			admit(ks1)
-			// Stored as v1beta1: the conversion webhook's ConvertFrom
-			// (it drops SASL's roleARN and tokenProvider, v1 only).
-			if err := ks.ConvertFrom(def, ks1); err != nil {
-				a.Problems = append(a.Problems, manifests.FieldProblem{Msg: "conversion to v1beta1: " + err.Error()})
+			if err := storeAsV1beta1(ks1, ks); err != nil {
+				a.Problems = append(a.Problems, manifests.FieldProblem{Msg: err.Error()})
 			}
-			ks.SetDefaults(def)
 			a.kafkaSourceDelivery(val, ks)
 		}
 		a.Typed = ks
@@ -119,6 +118,32 @@ func Admit(o manifests.Object) (a Admitted, ok bool) {
 		return a, false
 	}
 	return a, true
+}
+
+// storeAsV1beta1 converts an admitted v1 KafkaSource to v1beta1, the
+// version a cluster stores and its controllers read, as eventing-kafka-
+// broker's conversion webhook does (webhook-kafka NewConversionController,
+// v1beta1 the hub; knative.dev/pkg conversion reconciler.convert): the
+// admitted object as JSON decoded into v1, the hub's ConvertFrom, then the
+// hub's SetDefaults, both with the request's context, which carries none
+// of the admission webhooks' options. The conversion drops SASL's roleARN
+// and tokenProvider, which only v1 has.
+func storeAsV1beta1(v1 *kafkasourcesv1.KafkaSource, hub *kafkasourcesv1beta1.KafkaSource) error {
+	ctx := context.Background()
+	raw, err := json.Marshal(v1)
+	if err != nil {
+		return fmt.Errorf("conversion to v1beta1: %w", err)
+	}
+	in := &kafkasourcesv1.KafkaSource{}
+	if err := json.Unmarshal(raw, in); err != nil {
+		return fmt.Errorf("conversion to v1beta1: %w", err)
+	}
+	if err := hub.ConvertFrom(ctx, in); err != nil {
+		return fmt.Errorf("conversion to v1beta1: %w", err)
+	}
+	hub.SetGroupVersionKind(kafkasourcesv1beta1.SchemeGroupVersion.WithKind(manifests.KindKafkaSource))
+	hub.SetDefaults(ctx)
+	return nil
 }
 
 // kafkaSourceDelivery validates a KafkaSource's delivery as its

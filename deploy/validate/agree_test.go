@@ -1,14 +1,16 @@
 package validate
 
-// The local plane renders knative/ with kustomize and admits each object
-// into Knative's API types as this package does (both through
-// knlocal/manifests); what it does on its own is turning those objects
-// into what runs. These tests hold that to what a cluster gets: every
-// value the plane takes from the manifests, read both ways and compared
-// field by field.
+// The local plane renders knative/ with kustomize, as this package does,
+// and reads each object into structs of its own (knlocal/manifests
+// wire.go), with Knative's defaults and checks restated; this package
+// admits them with Knative's own types (admit.go). These tests hold the
+// plane to what a cluster gets: every value the plane takes from the
+// manifests, read both ways and compared field by field, and edits that
+// one side takes or refuses (shape_test.go holds the structs' shapes).
 //
 //   - cluster: manifests.Render (kustomize's engine), each object decoded
-//     into its real API type and defaulted as Knative's webhooks do; a
+//     into its real API type and defaulted as Knative's webhooks do (a v1
+//     KafkaSource converted to v1beta1 as the conversion webhook does); a
 //     KafkaSource's delivery as the eventing-kafka-broker control plane
 //     turns it into the dispatcher's configuration (its own
 //     EgressConfigFromDelivery and DurationMillisFromISO8601String);
@@ -18,6 +20,7 @@ package validate
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -38,7 +41,6 @@ import (
 	eventingduckv1 "knative.dev/eventing/pkg/apis/duck/v1"
 	sourcesv1 "knative.dev/eventing/pkg/apis/sources/v1"
 	duckv1 "knative.dev/pkg/apis/duck/v1"
-	"sigs.k8s.io/yaml"
 
 	"orderflow.dev/knlocal/manifests"
 )
@@ -229,15 +231,24 @@ func clusterFields(t testing.TB, objs []manifests.Object, withFile bool) fields 
 			f.set(kind, ns, name, "contentMode", *s.Spec.ContentMode)
 			f.set(kind, ns, name, "bootstrapServers", strings.Join(s.Spec.BootstrapServers, ","))
 		case "KafkaSource":
-			// v1 is served too with the same fields; the webhook converts
-			// through v1beta1, as check.go reads it.
-			var ks kafkasourcesv1beta1.KafkaSource
-			if err := yaml.Unmarshal(o.JSON, &ks); err != nil {
+			// Admitted as a cluster admits it: v1 is served too, and
+			// stored (and read by the controllers) as v1beta1, converted
+			// as the conversion webhook does.
+			a, _ := Admit(o)
+			if len(a.Problems) > 0 {
+				t.Fatalf("%s: %v", o.Where(), a.Problems)
+			}
+			ks := a.Typed.(*kafkasourcesv1beta1.KafkaSource)
+			var given struct {
+				Spec struct {
+					ConsumerGroup string `json:"consumerGroup"`
+				} `json:"spec"`
+			}
+			if err := json.Unmarshal(o.JSON, &given); err != nil {
 				t.Fatalf("%s: %v", o.Where(), err)
 			}
 			group := ks.Spec.ConsumerGroup
-			ks.SetDefaults(def)
-			if group == "" {
+			if given.Spec.ConsumerGroup == "" {
 				group = generatedGroup
 			}
 			f.set(kind, ns, name, "topics", strings.Join(ks.Spec.Topics, ","))
@@ -250,7 +261,7 @@ func clusterFields(t testing.TB, objs []manifests.Object, withFile bool) fields 
 			if ks.Spec.CloudEventOverrides != nil {
 				setMap(f, kind, ns, name, "ceOverrides", ks.Spec.CloudEventOverrides.Extensions)
 			}
-			eg, err := clusterDelivery(&ks)
+			eg, err := clusterDelivery(ks)
 			if err != nil {
 				f.set(kind, ns, name, "delivery", "refused: "+err.Error())
 				continue
@@ -695,6 +706,14 @@ func TestPlaneAndClusterReadEditsAlike(t *testing.T) {
 		{"an initial offset in capitals", "knative/base/order.yaml", "initialOffset: earliest", "initialOffset: Earliest", "spec.initialOffset", true},
 		{"initial offset left out", "knative/base/order.yaml", "  initialOffset: earliest\n", "", "spec.initialOffset", false},
 		{"no consumers", "knative/base/order.yaml", "  consumerGroup: orderflow-order\n", "  consumerGroup: orderflow-order\n  consumers: 0\n", "spec.consumers", false},
+		{"three consumers", "knative/base/order.yaml", "  consumerGroup: orderflow-order\n", "  consumerGroup: orderflow-order\n  consumers: 3\n", "spec.consumers", false},
+		{"consumers as a string", "knative/base/order.yaml", "  consumerGroup: orderflow-order\n", "  consumerGroup: orderflow-order\n  consumers: \"3\"\n", "spec.consumers", true},
+		{"consumers beyond int32", "knative/base/order.yaml", "  consumerGroup: orderflow-order\n", "  consumerGroup: orderflow-order\n  consumers: 3000000000\n", "spec.consumers", true},
+		{"consumers as a fraction", "knative/base/order.yaml", "  consumerGroup: orderflow-order\n", "  consumerGroup: orderflow-order\n  consumers: 1.5\n", "spec.consumers", true},
+		{"v1 with three consumers (converted to v1beta1 as stored)", "knative/base/order.yaml", "apiVersion: sources.knative.dev/v1beta1\nkind: KafkaSource\nmetadata:\n  name: order\nspec:\n", "apiVersion: sources.knative.dev/v1\nkind: KafkaSource\nmetadata:\n  name: order\nspec:\n  consumers: 3\n", "spec.consumers", false},
+		{"v1 with SASL's roleARN (v1 only; the conversion drops it)", "knative/base/order.yaml", "apiVersion: sources.knative.dev/v1beta1\nkind: KafkaSource\nmetadata:\n  name: order\nspec:\n", "apiVersion: sources.knative.dev/v1\nkind: KafkaSource\nmetadata:\n  name: order\nspec:\n  net:\n    sasl:\n      enable: true\n      roleARN:\n        secretKeyRef: {name: kafka-auth, key: role}\n", "spec.net", false},
+		{"SASL's roleARN in v1beta1", "knative/base/order.yaml", "apiVersion: sources.knative.dev/v1beta1\nkind: KafkaSource\nmetadata:\n  name: order\nspec:\n", "apiVersion: sources.knative.dev/v1beta1\nkind: KafkaSource\nmetadata:\n  name: order\nspec:\n  net:\n    sasl:\n      enable: true\n      roleARN:\n        secretKeyRef: {name: kafka-auth, key: role}\n", "spec.net.sasl.roleARN", true},
+		{"v1 with an unknown field", "knative/base/order.yaml", "apiVersion: sources.knative.dev/v1beta1\nkind: KafkaSource\nmetadata:\n  name: order\nspec:\n", "apiVersion: sources.knative.dev/v1\nkind: KafkaSource\nmetadata:\n  name: order\nspec:\n  consumerz: 3\n", "spec.consumerz", true},
 		{"consumer group left out", "knative/base/order.yaml", "  consumerGroup: orderflow-order\n", "", "spec.consumerGroup", false},
 		{"no topics", "knative/base/order.yaml", "  topics:\n    - orderflow.commands\n    - orderflow.inventory\n    - orderflow.payments\n", "  topics: []\n", "spec.topics", true},
 		{"a negative retry", "knative/base/notify.yaml", "retry: 5", "retry: -1", "spec.delivery.retry", true},

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
+	"strings"
 	"time"
 
 	"sigs.k8s.io/kustomize/api/types"
@@ -26,6 +28,28 @@ var kindGroups = map[string]string{
 	KindKafkaSource: "sources.knative.dev",
 	KindSinkBinding: "sources.knative.dev",
 	KindPingSource:  "sources.knative.dev",
+}
+
+// groupOf is the API group of apiVersion ("" for the core group's "v1").
+func groupOf(apiVersion string) string {
+	group, _, found := strings.Cut(apiVersion, "/")
+	if !found {
+		return ""
+	}
+	return group
+}
+
+// kindsOf lists, sorted, the modelled kinds of an API group; none for a
+// group the plane has no kind of.
+func kindsOf(group string) []string {
+	var kinds []string
+	for k, g := range kindGroups {
+		if g == group {
+			kinds = append(kinds, k)
+		}
+	}
+	sort.Strings(kinds)
+	return kinds
 }
 
 // Load renders the kustomization in dir with kustomize (RenderDir), admits
@@ -59,6 +83,11 @@ func Load(dir string) (*Set, error) {
 		if !modelled {
 			if group, ours := kindGroups[o.Kind]; ours {
 				fail("apiVersion", "%q is not a version of %s %s the plane knows", o.APIVersion, group, o.Kind)
+			} else if kinds := kindsOf(groupOf(o.APIVersion)); len(kinds) > 0 {
+				// A misspelt kind, or one of Knative's the plane does not
+				// run (a Broker, a Trigger): a cluster would run it or
+				// refuse it, so the plane may not pass over it.
+				fail("kind", "%q is not a kind of %s the plane runs (it runs %s)", o.Kind, groupOf(o.APIVersion), strings.Join(kinds, ", "))
 			}
 			continue // kept in Objects, otherwise not run
 		}
@@ -174,7 +203,7 @@ func (c *conv) sink(s *KafkaSinkWire) KafkaSink {
 func (c *conv) source(sp *KafkaSourceSpecWire) (KafkaSource, bool) {
 	s := KafkaSource{Origin: c.origin(), Name: c.Name, Namespace: c.Namespace, BootstrapServers: sp.BootstrapServers,
 		Topics: sp.Topics, ConsumerGroup: sp.ConsumerGroup, InitialOffset: sp.InitialOffset,
-		Ordering: *sp.Ordering, Consumers: int(*sp.Consumers), CEOverrides: map[string]string{}}
+		Ordering: *sp.Ordering, Consumers: *sp.Consumers, CEOverrides: map[string]string{}}
 	if s.ConsumerGroup == "" {
 		// A cluster generates "knative-kafka-source-<uuid>" once and keeps
 		// it for the object's life; a stable derived name gives the same
