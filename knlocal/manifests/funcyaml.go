@@ -21,6 +21,18 @@ type Func struct {
 	Runtime string
 	Invoke  string // "" (http) or "cloudevent"
 	Envs    []FuncEnv
+	// Scale is deploy.options.scale as written: what `func deploy` turns
+	// into the revision's autoscaling.knative.dev annotations, and what
+	// the plane's autoscaler (package serving) honours locally. A field
+	// left out is nil: Knative's default applies.
+	Scale FuncScale
+}
+
+// FuncScale is func.yaml's deploy.options.scale.
+type FuncScale struct {
+	Min, Max            *int64
+	Metric              *string
+	Target, Utilization *float64
 }
 
 // FuncEnv is one run.envs entry as written.
@@ -39,6 +51,17 @@ type wireFunc struct {
 			Value *string `json:"value"`
 		} `json:"envs"`
 	} `json:"run"`
+	Deploy struct {
+		Options struct {
+			Scale struct {
+				Min         *int64   `json:"min"`
+				Max         *int64   `json:"max"`
+				Metric      *string  `json:"metric"`
+				Target      *float64 `json:"target"`
+				Utilization *float64 `json:"utilization"`
+			} `json:"scale"`
+		} `json:"options"`
+	} `json:"deploy"`
 }
 
 // LoadFunc reads a func.yaml; path is the file or the function's directory.
@@ -58,6 +81,8 @@ func LoadFunc(path string) (*Func, error) {
 		return nil, &Error{File: path, Field: "name", Msg: "missing"}
 	}
 	f := &Func{File: path, Name: w.Name, Runtime: w.Runtime, Invoke: w.Invoke}
+	sc := w.Deploy.Options.Scale
+	f.Scale = FuncScale{Min: sc.Min, Max: sc.Max, Metric: sc.Metric, Target: sc.Target, Utilization: sc.Utilization}
 	for i, e := range w.Run.Envs {
 		var fe FuncEnv
 		if e.Name != nil {
