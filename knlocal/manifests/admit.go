@@ -84,6 +84,16 @@ func (c *checks) invalid(value any, field string, details ...string) {
 	c.add(field, "%s", msg)
 }
 
+// required is a field that must be set, and be what valid takes.
+func (c *checks) required(field, value string, valid func(string) bool, why string) {
+	switch {
+	case value == "":
+		c.missing(field)
+	case !valid(value):
+		c.invalid(value, field, why)
+	}
+}
+
 // KafkaSource: v1beta1 KafkaSource.SetDefaults and Validate, then its
 // delivery as its ConsumerGroup is validated.
 func (c *checks) kafkaSource(meta *ObjectMeta, sp *KafkaSourceSpecWire) {
@@ -159,24 +169,9 @@ func (c *checks) sinkBinding(b *SinkBindingWire) {
 	}
 	defaultRef(b.Spec.Sink.Ref, b.Namespace)
 
-	switch {
-	case sub.APIVersion == "":
-		c.missing("spec.subject.apiVersion")
-	case !isQualifiedName(sub.APIVersion):
-		c.invalid(sub.APIVersion, "spec.subject.apiVersion", "not a qualified name: an optional DNS subdomain and '/', then up to 63 alphanumerics, '-', '_' or '.'")
-	}
-	switch {
-	case sub.Kind == "":
-		c.missing("spec.subject.kind")
-	case !cIdentifier.MatchString(sub.Kind):
-		c.invalid(sub.Kind, "spec.subject.kind", "not a C identifier")
-	}
-	switch {
-	case sub.Namespace == "":
-		c.missing("spec.subject.namespace")
-	case !isDNS1123Label(sub.Namespace):
-		c.invalid(sub.Namespace, "spec.subject.namespace", "not a DNS-1123 label")
-	}
+	c.required("spec.subject.apiVersion", sub.APIVersion, isQualifiedName, "not a qualified name: an optional DNS subdomain and '/', then up to 63 alphanumerics, '-', '_' or '.'")
+	c.required("spec.subject.kind", sub.Kind, cIdentifier.MatchString, "not a C identifier")
+	c.required("spec.subject.namespace", sub.Namespace, isDNS1123Label, "not a DNS-1123 label")
 	switch {
 	case sub.Selector != nil && sub.Name != "":
 		c.add("spec.subject.selector, spec.subject.name", "expected exactly one, got both")
