@@ -78,6 +78,11 @@ if [ "$all_platforms" = 0 ]; then
   fi
 fi
 
+# func's own reading of each func.yaml's deploy.options.scale (what func
+# deploy turns into the autoscaling annotations), with func's own code.
+echo "== func reads each func.yaml's scale (tools/func tests)"
+(cd tools/func && GOWORK=off GOFLAGS=-mod=readonly go test -count=1 .)
+
 # 2. func build --builder=host in a copy of each function folder.
 rm -f "$out/times.txt.new"
 mkdir -p "$out"

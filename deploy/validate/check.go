@@ -54,6 +54,8 @@ type Function struct {
 	ConfigMapRefs []string
 	// Labels are its deploy.labels, which func deploy puts on the Service.
 	Labels map[string]string
+	// Scale is its deploy.options.scale (scale.go).
+	Scale FuncScale
 }
 
 // VisibilityLabel makes a Knative Service cluster-local when its value is
@@ -99,7 +101,7 @@ func LoadFunctions(root string) ([]Function, error) {
 		if err := yaml.Unmarshal(data, &w); err != nil {
 			return nil, fmt.Errorf("%s: %w", rel, err)
 		}
-		fn := Function{Name: w.Name, File: filepath.ToSlash(rel), Labels: map[string]string{}}
+		fn := Function{Name: w.Name, File: filepath.ToSlash(rel), Labels: map[string]string{}, Scale: ReadScale(data)}
 		for _, l := range w.Deploy.Labels {
 			fn.Labels[l.Key] = l.Value
 		}
@@ -353,6 +355,7 @@ func (c *checker) crossReferences() {
 
 	c.catalog(sourceFor, publishesTo, pingFor)
 	c.functionNeeds(sourceFor)
+	c.scaleSettings(sourceFor, pingFor)
 }
 
 func isService(apiVersion, kind string) bool {

@@ -24,6 +24,12 @@
 //     who publishes where (SinkBindings) and who reads what (KafkaSources);
 //     every event a function publishes is consumed or terminal; every
 //     Secret key a func.yaml reads exists.
+//  4. Scale (scale.go): each func.yaml's deploy.options.scale read as func
+//     reads it (strictly), its annotations validated by Knative Serving's
+//     own code, a function that may scale to zero fed by a delivery that
+//     outwaits a cold start, and in the production render max within the
+//     deliveries that can be in flight and min 0 not defeated by ticks
+//     (docs/scaling.md).
 //
 // Each problem names the file (and the overlay that patched it), the object
 // and the field.

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"orderflow.dev/knlocal/manifests"
+	"orderflow.dev/knlocal/serving"
 )
 
 // EnvError is a variable of Options.Env that cannot reach any function:
@@ -65,5 +66,18 @@ func CheckOptions(opts Options) error {
 	if len(fns) == 0 {
 		fns = servicesOf(set)
 	}
-	return CheckEnv(opts.Env, fns)
+	if err := CheckEnv(opts.Env, fns); err != nil {
+		return err
+	}
+	return checkScale(opts.Scale, fns)
+}
+
+// checkScale refuses a scale for a function the topology does not run.
+func checkScale(scale map[string]serving.Scale, fns []string) error {
+	for _, name := range slices.Sorted(maps.Keys(scale)) {
+		if name != "*" && !slices.Contains(fns, name) {
+			return fmt.Errorf("scale for %s: no function %s (functions: %s)", name, name, strings.Join(slices.Sorted(slices.Values(fns)), ", "))
+		}
+	}
+	return nil
 }

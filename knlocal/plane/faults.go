@@ -9,38 +9,27 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"sync"
-	"time"
 )
 
-// Pause stops a function and keeps it stopped (deliveries to it then fail
-// with no response, as to a function scaled to zero that cannot start).
-// Resume starts it again.
+// Pause stops every replica of a function and keeps it at none:
+// deliveries to it then get no answer, as from a function that cannot
+// start. Resume starts it again.
 func (p *Plane) Pause(name string) error {
-	p.mu.Lock()
-	proc, ok := p.procs[name]
-	if ok && p.paused[name] == nil {
-		p.paused[name] = make(chan struct{})
-	}
-	p.mu.Unlock()
-	if !ok {
+	svc := p.Service(name)
+	if svc == nil {
 		return fmt.Errorf("no function %s", name)
 	}
-	return proc.Stop(15 * time.Second)
+	svc.Pause()
+	return nil
 }
 
-// Resume restarts a paused function and waits until it is ready.
+// Resume ends a pause and waits until a replica is ready.
 func (p *Plane) Resume(ctx context.Context, name string) error {
-	p.mu.Lock()
-	proc, ok := p.procs[name]
-	if resume := p.paused[name]; resume != nil {
-		close(resume)
-		delete(p.paused, name)
-	}
-	p.mu.Unlock()
-	if !ok {
+	svc := p.Service(name)
+	if svc == nil {
 		return fmt.Errorf("no function %s", name)
 	}
-	return p.waitReplaced(ctx, name, proc)
+	return svc.Resume(ctx)
 }
 
 // faultProxy stands in front of one function and answers a share of the
@@ -93,11 +82,11 @@ func (p *Plane) startFaultProxies() error {
 		if rate <= 0 || rate >= 1 {
 			return fmt.Errorf("transient fault rate of %s: %v, want between 0 and 1", name, rate)
 		}
-		proc := p.Process(name)
-		if proc == nil {
+		target := p.FunctionURL(name)
+		if target == "" {
 			return fmt.Errorf("transient faults for %s: no such function", name)
 		}
-		f, err := newFaultProxy(proc.URL, rate)
+		f, err := newFaultProxy(target, rate)
 		if err != nil {
 			return err
 		}

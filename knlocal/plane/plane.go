@@ -39,6 +39,7 @@ import (
 	"orderflow.dev/knlocal/manifests"
 	"orderflow.dev/knlocal/planemetrics"
 	"orderflow.dev/knlocal/runner"
+	"orderflow.dev/knlocal/serving"
 	"orderflow.dev/knlocal/sink"
 	"orderflow.dev/knlocal/source"
 	"orderflow.dev/knlocal/statedir"
@@ -145,6 +146,21 @@ type Options struct {
 	// prefix of the variables it reads, of its own metrics, of its Kafka
 	// client ids (default knlocal.Default, orderflow's).
 	Naming knlocal.Naming
+	// Scale overrides a function's func.yaml deploy.options.scale (key
+	// "*": every function's), as a different revision's annotations would.
+	Scale map[string]serving.Scale
+	// AdjustScale, when set, has the last word on a function's scale:
+	// what the topology knows that Knative does not (a store that only
+	// one process may open); the reason it gives is printed when it
+	// changes anything.
+	AdjustScale func(p *Plane, name string, s serving.Scale) (serving.Scale, string)
+	// Windows is the autoscaler's timing (zero: Knative's defaults, a 60s
+	// stable window; tests use seconds).
+	Windows serving.Windows
+	// WatchManifests, when set, reads the manifests again at this
+	// interval and applies a KafkaSource's changed consumers at once, as
+	// its dispatcher would on a cluster (other changes need a restart).
+	WatchManifests time.Duration
 }
 
 // Plane is a running topology.
@@ -174,10 +190,8 @@ type Plane struct {
 	token, tokenFile               string
 
 	mu       sync.Mutex
-	procs    map[string]*runner.Process
-	restarts map[string]int
+	services map[string]*serving.Service // by function: its replicas behind one address
 	readyIn  map[string]time.Duration
-	paused   map[string]chan struct{} // closed by Resume
 	proxies  map[string]*faultProxy
 	gates    map[string]*activator.Gate // by function: its readiness, as deliveries wait on it
 	pings    atomic.Int64
@@ -199,7 +213,7 @@ func Up(ctx context.Context, opts Options) (p *Plane, err error) {
 	}
 	opts.Naming = opts.Naming.OrDefault()
 	// The returns below set p to nil on error: undo through started.
-	started := &Plane{opts: opts, procs: map[string]*runner.Process{}, restarts: map[string]int{}, readyIn: map[string]time.Duration{}, paused: map[string]chan struct{}{},
+	started := &Plane{opts: opts, services: map[string]*serving.Service{}, readyIn: map[string]time.Duration{},
 		gates: map[string]*activator.Gate{}}
 	started.ctx, started.cancel = context.WithCancel(context.Background())
 	p = started
@@ -220,6 +234,9 @@ func Up(ctx context.Context, opts Options) (p *Plane, err error) {
 		p.opts.Functions = opts.Functions
 	}
 	if err := CheckEnv(opts.Env, opts.Functions); err != nil {
+		return nil, err
+	}
+	if err := checkScale(opts.Scale, opts.Functions); err != nil {
 		return nil, err
 	}
 	if err := manifests.Resolve(set, manifests.WithServices(opts.Functions...)); err != nil {
@@ -258,6 +275,7 @@ func Up(ctx context.Context, opts Options) (p *Plane, err error) {
 	if err := p.startFunctions(ctx, step); err != nil {
 		return nil, err
 	}
+	p.metrics.Register(newServiceMetrics(p))
 	if err := p.startSources(ctx, step); err != nil {
 		return nil, err
 	}
@@ -492,6 +510,7 @@ func (p *Plane) apiHandler() http.Handler {
 	mux.HandleFunc("GET /api/sources", func(w http.ResponseWriter, r *http.Request) { WriteJSON(w, http.StatusOK, p.SourceStats()) })
 	mux.HandleFunc("GET /api/deadletters/unsent", func(w http.ResponseWriter, r *http.Request) { WriteJSON(w, http.StatusOK, p.Unsent()) })
 	mux.HandleFunc("GET /api/readiness", func(w http.ResponseWriter, r *http.Request) { WriteJSON(w, http.StatusOK, p.Readiness()) })
+	mux.HandleFunc("GET /api/services", func(w http.ResponseWriter, r *http.Request) { WriteJSON(w, http.StatusOK, p.Services()) })
 	mux.Handle("GET /metrics", p.metrics.Handler())
 	if p.opts.Routes != nil {
 		p.opts.Routes(p, mux)
@@ -549,6 +568,10 @@ func (p *Plane) largeRecordProducers() ([]sink.Option, error) {
 // localEnv is a function's environment beyond its func.yaml: what
 // Options.FunctionEnv gives it, K_SINK from its SinkBinding, and
 // Options.Env over both.
+// EnvOf is the environment the plane gives a function beyond its
+// func.yaml (FunctionEnv, K_SINK, Env).
+func (p *Plane) EnvOf(name string) map[string]string { return p.localEnv(name) }
+
 func (p *Plane) localEnv(name string) map[string]string {
 	env := map[string]string{}
 	if p.opts.FunctionEnv != nil {
@@ -582,7 +605,7 @@ func (p *Plane) startFunctions(ctx context.Context, step func(string, ...any)) e
 	errs := make([]error, len(p.opts.Functions))
 	var wg sync.WaitGroup
 	for i, name := range p.opts.Functions {
-		wg.Go(func() { errs[i] = p.startFunction(ctx, name) })
+		wg.Go(func() { errs[i] = p.startService(ctx, name, step) })
 	}
 	wg.Wait()
 	if err := joinStartErrors(errs); err != nil {
@@ -591,12 +614,14 @@ func (p *Plane) startFunctions(ctx context.Context, step func(string, ...any)) e
 	names := slices.Sorted(slices.Values(p.opts.Functions))
 	var urls []string
 	for _, n := range names {
-		urls = append(urls, n+"="+p.procs[n].URL)
+		st := p.Service(n).Status()
+		urls = append(urls, fmt.Sprintf("%s=%s (%s)", n, st.URL, scaleWords(st)))
 	}
 	step("functions ready: %s", strings.Join(urls, " "))
 	for _, n := range names {
-		go p.supervise(n)
-		// Probed at the process, not through a fault proxy in front.
+		// Probed at the service, not through a fault proxy in front: ready
+		// while a replica is, or while it is at zero (its activator starts
+		// one for the first delivery).
 		g := activator.New(n, activator.HTTPProbe(func() string { return p.FunctionURL(n) }, 2*time.Second), p.opts.Log, p.opts.Progress)
 		p.mu.Lock()
 		p.gates[n] = g
@@ -604,6 +629,19 @@ func (p *Plane) startFunctions(ctx context.Context, step func(string, ...any)) e
 		p.wg.Go(func() { g.Run(p.ctx, time.Second) })
 	}
 	return nil
+}
+
+// scaleWords says a service's replicas and bounds for a progress line.
+func scaleWords(st serving.Status) string {
+	return fmt.Sprintf("%d ready, scale %s", st.Ready, bounds(serving.Scale{Min: st.Min, Max: st.Max}))
+}
+
+// bounds writes a scale's bounds, max 0 as Knative reads it.
+func bounds(s serving.Scale) string {
+	if s.Max == 0 {
+		return fmt.Sprintf("%d..unbounded", s.Min)
+	}
+	return fmt.Sprintf("%d..%d", s.Min, s.Max)
 }
 
 // gate is a function's readiness gate (nil before it started).
@@ -625,31 +663,101 @@ func (p *Plane) Readiness() map[string]activator.State {
 	return out
 }
 
-// startFunction starts one function on a free port and waits until it is
-// ready. A free port is found by binding :0 and letting go, so another
-// socket (an outgoing connection's ephemeral port, say) can take it before
-// the function binds it: that one case is retried on a new port.
-func (p *Plane) startFunction(ctx context.Context, name string) error {
+// scaleFor is a function's scale: its func.yaml's deploy.options.scale,
+// then Options.Scale, then the topology's AdjustScale, checked by
+// Knative's rules.
+func (p *Plane) scaleFor(name string, step func(string, ...any)) (serving.Scale, error) {
+	var sc serving.Scale
+	f, err := manifests.LoadFunc(filepath.Join(p.opts.FunctionsDir, name))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return sc, err
+	}
+	if f != nil {
+		sc = serving.ScaleOf(f.Scale)
+		if err := sc.WithDefaults().Validate(); err != nil {
+			return sc, fmt.Errorf("%s: deploy.options.%w", f.File, err)
+		}
+	}
+	for _, key := range []string{"*", name} {
+		if o, ok := p.opts.Scale[key]; ok {
+			sc.Min, sc.Max = o.Min, o.Max
+			if o.Target > 0 {
+				sc.Metric, sc.Target, sc.Utilization = o.Metric, o.Target, o.Utilization
+			}
+		}
+	}
+	if p.opts.AdjustScale != nil {
+		adjusted, why := p.opts.AdjustScale(p, name, sc)
+		if adjusted != sc {
+			step("function %s: scale %s, not %s: %s", name, bounds(adjusted), bounds(sc), why)
+		}
+		sc = adjusted
+	}
+	sc = sc.WithDefaults()
+	if err := sc.Validate(); err != nil {
+		return sc, fmt.Errorf("function %s: %w", name, err)
+	}
+	return sc, nil
+}
+
+// startService starts a function as a Knative Service: its initial
+// replicas (Knative's initial-scale of 1, or min-scale if more) behind one
+// address, with its autoscaler and activator.
+func (p *Plane) startService(ctx context.Context, name string, step func(string, ...any)) error {
+	sc, err := p.scaleFor(name, step)
+	if err != nil {
+		return err
+	}
+	first := true
+	svc, err := serving.Start(ctx, serving.Config{
+		Name: name, Scale: sc, Windows: p.opts.Windows, Initial: 1,
+		Start: func(ctx context.Context, id int) (*runner.Process, error) {
+			t0 := time.Now()
+			proc, err := p.startReplica(ctx, name, sc)
+			if err == nil && first {
+				first = false
+				p.mu.Lock()
+				p.readyIn[name] = time.Since(t0)
+				p.mu.Unlock()
+			}
+			return proc, err
+		},
+		Log: p.opts.Log, Progress: p.opts.Progress,
+	})
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	p.services[name] = svc
+	p.mu.Unlock()
+	return nil
+}
+
+// startReplica starts one process of a function on a free port and waits
+// until it is ready. Every replica logs to the function's one log file. A
+// free port is found by binding :0 and letting go, so another socket (an
+// outgoing connection's ephemeral port, say) can take it before the
+// function binds it: that one case is retried on a new port.
+func (p *Plane) startReplica(ctx context.Context, name string, sc serving.Scale) (*runner.Process, error) {
+	env := p.localEnv(name)
+	// What the function may check its store against: a store only one
+	// process may open is refused when more may run (package serving).
+	env[p.opts.Naming.Env("MAX_SCALE")] = strconv.Itoa(sc.Max)
 	for attempt := 1; ; attempt++ {
-		t0 := time.Now()
 		proc, err := runner.Start(runner.Spec{
-			Name: name, Dir: filepath.Join(p.opts.FunctionsDir, name), Local: p.localEnv(name),
+			Name: name, Dir: filepath.Join(p.opts.FunctionsDir, name), Local: env,
 			Command: p.opts.Command(name), LogDir: filepath.Join(p.opts.StateDir, "logs"), Inherit: p.inherited(),
 		})
 		if err != nil {
-			return err
+			return nil, err
 		}
-		p.mu.Lock()
-		p.procs[name] = proc
-		p.mu.Unlock()
 		err = proc.WaitReady(ctx, 60*time.Second)
 		if err == nil {
-			p.mu.Lock()
-			p.readyIn[name] = time.Since(t0)
-			p.mu.Unlock()
+			return proc, nil
 		}
-		if err == nil || attempt == 3 || !strings.Contains(err.Error(), "address already in use") {
-			return err
+		proc.Kill()
+		if attempt == 3 || !strings.Contains(err.Error(), "address already in use") {
+			return nil, err
 		}
 		p.opts.Log.Warn("function port taken before it bound it; retrying on another", "function", name, "attempt", attempt)
 	}
@@ -664,69 +772,41 @@ func (p *Plane) inherited() []*os.File {
 	return []*os.File{p.opts.StateLock.File()}
 }
 
-// supervise restarts a function whose process ends while the plane runs,
-// as the kubelet restarts a crashed container: a crash is an outage of
-// that function, not the end of the topology. Like the kubelet it waits a
-// little before a restart, and longer after one that failed; a paused
-// function waits for Resume first.
-func (p *Plane) supervise(name string) {
-	proc := p.Process(name)
-	for delay := 200 * time.Millisecond; ; {
-		<-proc.Done()
-		p.mu.Lock()
-		resumed := p.paused[name]
-		p.mu.Unlock()
-		if resumed != nil {
-			select {
-			case <-resumed:
-			case <-p.ctx.Done():
-			}
-		}
-		if p.ctx.Err() != nil {
-			return
-		}
-		p.opts.Log.Warn("function exited; restarting", "function", name, "error", fmt.Sprint(proc.Err()))
-		fmt.Fprintf(p.opts.Progress, "  function %s exited (%v); restarting\n", name, proc.Err())
-		select {
-		case <-time.After(delay):
-		case <-p.ctx.Done():
-			return
-		}
-		next, err := proc.Restart()
-		if err != nil { // proc has ended: straight round again, more slowly
-			p.opts.Log.Error("function restart failed", "function", name, "error", err)
-			delay = time.Second
-			continue
-		}
-		delay = 200 * time.Millisecond
-		p.mu.Lock()
-		if p.ctx.Err() != nil { // Close has begun: it stops what procs holds
-			p.mu.Unlock()
-			next.Kill()
-			return
-		}
-		p.procs[name], proc = next, next
-		p.restarts[name]++
-		p.mu.Unlock()
-		if err := next.WaitReady(context.Background(), 60*time.Second); err != nil {
-			p.opts.Log.Error("restarted function not ready", "function", name, "error", err)
-		}
-	}
-}
-
-// ReadyIn is how long each function took from process start to answering
-// its readiness probe.
+// ReadyIn is how long each function's first replica took from process
+// start to answering its readiness probe.
 func (p *Plane) ReadyIn() map[string]time.Duration {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return maps.Clone(p.readyIn)
 }
 
-// Restarts counts the unplanned restarts of each function.
+// Restarts counts each function's replicas that ended unplanned (a crash,
+// a kill) and were replaced, as a ReplicaSet replaces a pod.
 func (p *Plane) Restarts() map[string]int {
+	out := map[string]int{}
+	for name, st := range p.Services() {
+		out[name] = int(st.Replaced)
+	}
+	return out
+}
+
+// Service is a function's service (nil if it is not running).
+func (p *Plane) Service(name string) *serving.Service {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return maps.Clone(p.restarts)
+	return p.services[name]
+}
+
+// Services reports every function's replicas and scaling steps.
+func (p *Plane) Services() map[string]serving.Status {
+	p.mu.Lock()
+	svcs := maps.Clone(p.services)
+	p.mu.Unlock()
+	out := make(map[string]serving.Status, len(svcs))
+	for name, svc := range svcs {
+		out[name] = svc.Status()
+	}
+	return out
 }
 
 // resolve turns a manifest destination into a URL: a Service is a function
@@ -738,13 +818,11 @@ func (p *Plane) resolve(_ context.Context, d manifests.Destination) (string, err
 	var base string
 	switch d.Ref.Kind {
 	case manifests.KindService:
-		p.mu.Lock()
-		proc, ok := p.procs[d.Ref.Name]
-		p.mu.Unlock()
-		if !ok {
+		svc := p.Service(d.Ref.Name)
+		if svc == nil {
 			return "", fmt.Errorf("service %s is not running", d.Ref.Name)
 		}
-		base = proc.URL
+		base = svc.URL()
 		if f, ok := p.proxies[d.Ref.Name]; ok {
 			base = f.server.URL
 		}
@@ -827,62 +905,106 @@ func (p *Plane) startSources(ctx context.Context, step func(string, ...any)) err
 		pings = fmt.Sprintf(", %d ping sources %s", len(p.Set.Pings), every)
 	}
 	step("sources running: %d%s%s", len(p.sources), pings, dup)
+	if p.opts.WatchManifests > 0 {
+		p.wg.Go(func() { p.watchManifests(p.ctx, p.opts.WatchManifests) })
+	}
 	return nil
 }
 
-// FunctionURL is where a function process listens.
+// FunctionURL is a function's one address: its service, whatever its
+// replicas.
 func (p *Plane) FunctionURL(name string) string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if proc, ok := p.procs[name]; ok {
-		return proc.URL
+	if svc := p.Service(name); svc != nil {
+		return svc.URL()
 	}
 	return ""
 }
 
-// PIDs gives each function's current process id, by function name.
-func (p *Plane) PIDs() map[string]int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	out := make(map[string]int, len(p.procs))
-	for name, proc := range p.procs {
-		out[name] = proc.PID()
+// ReplicaURLs are where a function's replicas listen, oldest first: for
+// what must reach each of them (a metrics scrape).
+func (p *Plane) ReplicaURLs(name string) []string {
+	var out []string
+	for _, proc := range p.Replicas(name) {
+		out = append(out, proc.URL)
 	}
 	return out
 }
 
-// Process returns a function's process, for fault injection.
-func (p *Plane) Process(name string) *runner.Process {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.procs[name]
+// Replicas are a function's processes, oldest first.
+func (p *Plane) Replicas(name string) []*runner.Process {
+	if svc := p.Service(name); svc != nil {
+		return svc.Processes()
+	}
+	return nil
 }
 
-// Kill ends a function's process at once, as a crash would; the
-// supervisor starts a new one on the same address. It returns when that
-// one is ready.
+// PIDs gives each running function's oldest replica's process id, by
+// function name (a function at zero has none); AllPIDs gives them all.
+func (p *Plane) PIDs() map[string]int {
+	out := map[string]int{}
+	for name, pids := range p.AllPIDs() {
+		if len(pids) > 0 {
+			out[name] = pids[0]
+		}
+	}
+	return out
+}
+
+// AllPIDs gives every replica's process id, by function name.
+func (p *Plane) AllPIDs() map[string][]int {
+	p.mu.Lock()
+	names := slices.Collect(maps.Keys(p.services))
+	p.mu.Unlock()
+	out := make(map[string][]int, len(names))
+	for _, name := range names {
+		for _, proc := range p.Replicas(name) {
+			out[name] = append(out[name], proc.PID())
+		}
+	}
+	return out
+}
+
+// Process returns a function's oldest replica, for fault injection (nil
+// at zero).
+func (p *Plane) Process(name string) *runner.Process {
+	if rs := p.Replicas(name); len(rs) > 0 {
+		return rs[0]
+	}
+	return nil
+}
+
+// Kill ends a function's oldest replica at once, as a crash would; its
+// service replaces it, as a ReplicaSet replaces a pod. It returns when the
+// service has a ready replica again.
 func (p *Plane) Kill(ctx context.Context, name string) error {
 	old := p.Process(name)
 	if old == nil {
-		return fmt.Errorf("no function %s", name)
+		if p.Service(name) == nil {
+			return fmt.Errorf("no function %s", name)
+		}
+		return fmt.Errorf("function %s is at zero replicas: nothing to kill", name)
 	}
 	old.Kill()
 	return p.waitReplaced(ctx, name, old)
 }
 
-// waitReplaced waits until the supervisor has replaced old with a new
-// process of the function, and that one is ready.
+// waitReplaced waits until old has ended and left its service, and the
+// service has a ready replica.
 func (p *Plane) waitReplaced(ctx context.Context, name string, old *runner.Process) error {
-	for {
-		if cur := p.Process(name); cur != old {
-			return cur.WaitReady(ctx, 60*time.Second)
-		}
+	svc := p.Service(name)
+	select {
+	case <-old.Done():
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	for slices.Contains(svc.Processes(), old) {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
+		case <-time.After(20 * time.Millisecond):
 		}
 	}
+	return svc.WaitReady(ctx, 1)
 }
 
 // Done is closed when Close begins: long-lived requests (a dashboard's
@@ -961,11 +1083,11 @@ func (p *Plane) Close() error {
 		}
 	}
 	p.mu.Lock()
-	procs := slices.Collect(maps.Values(p.procs))
+	svcs := slices.Collect(maps.Values(p.services))
 	p.mu.Unlock()
 	var wg sync.WaitGroup
-	for _, proc := range procs {
-		wg.Go(func() { _ = proc.Stop(15 * time.Second) })
+	for _, svc := range svcs {
+		wg.Go(func() { _ = svc.Close() })
 	}
 	wg.Wait()
 	shutdown := func(s *http.Server) {

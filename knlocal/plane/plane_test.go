@@ -230,21 +230,29 @@ func TestTinyTopology(t *testing.T) {
 		}
 	}
 
-	// A paused function stays down until Resume, which brings it back on
-	// its address with its environment.
-	before := p.Process("greet")
+	// A paused function stays down until Resume, which brings a new
+	// replica up behind the same address with its environment; a pause is
+	// planned, so it counts as no restart.
+	before, url := p.Process("greet"), p.FunctionURL("greet")
 	if err := p.Pause("greet"); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(time.Second) // well past the supervisor's restart delay
-	if p.Process("greet") != before || !before.Exited() {
+	time.Sleep(time.Second) // past the service's replacement of a dead replica
+	if p.Process("greet") != nil || !before.Exited() {
 		t.Fatal("paused greet was restarted before Resume")
 	}
 	if err := p.Resume(ctx, "greet"); err != nil {
 		t.Fatal(err)
 	}
-	if after := p.Process("greet"); after == before || after.URL != before.URL || p.Restarts()["greet"] != 1 {
-		t.Fatalf("after Resume: process %p (was %p), URL %s (was %s), restarts %v", after, before, after.URL, before.URL, p.Restarts())
+	if after := p.Process("greet"); after == nil || after == before || p.FunctionURL("greet") != url || p.Restarts()["greet"] != 0 {
+		t.Fatalf("after Resume: process %v (was %p), URL %s (was %s), restarts %v", after, before, p.FunctionURL("greet"), url, p.Restarts())
+	}
+	// Killed, a replica is replaced (a restart), behind the same address.
+	if err := p.Kill(ctx, "greet"); err != nil {
+		t.Fatal(err)
+	}
+	if p.Restarts()["greet"] != 1 || p.FunctionURL("greet") != url {
+		t.Fatalf("after Kill: restarts %v, URL %s (was %s)", p.Restarts(), p.FunctionURL("greet"), url)
 	}
 	produce("Bob")
 	expectGreeting("partition:0/offset:2/greeting", "Bob", "hello, Bob")

@@ -17,7 +17,11 @@ package serving
 import (
 	"fmt"
 	"math"
+	"strconv"
+	"strings"
 	"time"
+
+	"orderflow.dev/knlocal/manifests"
 )
 
 // Scale is a function's autoscaling settings, as func.yaml's
@@ -222,3 +226,58 @@ func (k *KPA) Decide(o Observation) Decision {
 }
 
 func clamp(v, lo, hi int) int { return min(max(v, lo), hi) }
+
+// ScaleOf is func.yaml's deploy.options.scale as the autoscaler takes it;
+// what it leaves out stays zero (WithDefaults gives Knative's).
+func ScaleOf(f manifests.FuncScale) Scale {
+	var s Scale
+	if f.Min != nil {
+		s.Min = int(*f.Min)
+	}
+	if f.Max != nil {
+		s.Max = int(*f.Max)
+	}
+	if f.Metric != nil {
+		s.Metric = *f.Metric
+	}
+	if f.Target != nil {
+		s.Target = *f.Target
+	}
+	if f.Utilization != nil {
+		s.Utilization = *f.Utilization
+	}
+	return s
+}
+
+// ParseScaleFlag reads NAME=MIN:MAX (or NAME=N for MIN=MAX=N, MAX 0
+// unbounded), the form of `up --scale`; NAME "*" is every function.
+func ParseScaleFlag(v string) (string, Scale, error) {
+	name, bounds, ok := strings.Cut(v, "=")
+	if !ok || name == "" || bounds == "" {
+		return "", Scale{}, fmt.Errorf("%q: want FUNCTION=MIN:MAX or FUNCTION=N (FUNCTION * for every one)", v)
+	}
+	lo, hi, ranged := strings.Cut(bounds, ":")
+	if !ranged {
+		hi = lo
+	}
+	minS, err1 := strconv.Atoi(lo)
+	maxS, err2 := strconv.Atoi(hi)
+	if err1 != nil || err2 != nil {
+		return "", Scale{}, fmt.Errorf("%q: MIN and MAX must be whole numbers", v)
+	}
+	s := Scale{Min: minS, Max: maxS}
+	if err := s.WithDefaults().Validate(); err != nil {
+		return "", Scale{}, fmt.Errorf("%q: %w", v, err)
+	}
+	return name, s, nil
+}
+
+// WindowsOf are Knative's windows scaled to a stable window of stable:
+// the panic window a tenth of it, the scale-to-zero grace half of it, a
+// decision every tenth (at most Knative's 2s).
+func WindowsOf(stable time.Duration) Windows {
+	w := KnativeWindows
+	w.Stable, w.Panic, w.ScaleToZeroGrace = stable, stable/10, stable/2
+	w.Tick = min(KnativeWindows.Tick, stable/10)
+	return w
+}

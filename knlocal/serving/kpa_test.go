@@ -1,6 +1,7 @@
 package serving
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -109,5 +110,35 @@ func TestBadSettingsAreNamed(t *testing.T) {
 	}
 	if err := KnativeWindows.Validate(); err != nil {
 		t.Errorf("Knative's windows: %v", err)
+	}
+}
+
+func TestParseScaleFlag(t *testing.T) {
+	for _, c := range []struct {
+		in, name string
+		want     Scale
+		bad      string
+	}{
+		{in: "payment=1:4", name: "payment", want: Scale{Min: 1, Max: 4}},
+		{in: "*=4", name: "*", want: Scale{Min: 4, Max: 4}},
+		{in: "notify=0:0", name: "notify", want: Scale{Min: 0, Max: 0}},
+		{in: "payment", bad: "want FUNCTION=MIN:MAX"},
+		{in: "=1:2", bad: "want FUNCTION=MIN:MAX"},
+		{in: "payment=", bad: "want FUNCTION=MIN:MAX"},
+		{in: "payment=a:2", bad: "whole numbers"},
+		{in: "payment=1:x", bad: "whole numbers"},
+		{in: "payment=-1:2", bad: "must not be negative"},
+		{in: "payment=3:2", bad: "at least scale.min"},
+	} {
+		name, got, err := ParseScaleFlag(c.in)
+		if c.bad != "" {
+			if err == nil || !strings.Contains(err.Error(), c.bad) {
+				t.Errorf("%q: %v, want an error saying %q", c.in, err, c.bad)
+			}
+			continue
+		}
+		if err != nil || name != c.name || got != c.want {
+			t.Errorf("%q: %s %+v %v, want %s %+v", c.in, name, got, err, c.name, c.want)
+		}
 	}
 }

@@ -65,9 +65,14 @@ type Service struct {
 	inFlight atomic.Int64 // requests inside the service, held ones included
 	requests atomic.Int64 // requests ever, for the rps metric
 	held     atomic.Int64 // requests waiting for a ready replica
+	// lastRequest is when a request last came or went (unix ns): activity
+	// the once-a-second samples may not have seen yet, so a service just
+	// woken is not judged idle on samples from before.
+	lastRequest atomic.Int64
 
 	mu       sync.Mutex
 	replicas []*replica
+	pending  int // replicas being started, not yet in replicas
 	nextID   int
 	desired  int
 	paused   bool
@@ -76,8 +81,9 @@ type Service struct {
 	lastBusy time.Time
 	samples  []sample // one a second, the last stable window
 	events   []Event
-	cold     []time.Duration // cold starts: request at zero to its answer
+	cold     []time.Duration // cold starts: request at zero to a replica for it
 	coldN    int64
+	replaced int64 // replicas that ended unplanned (a crash, a kill)
 }
 
 type sample struct {
@@ -161,7 +167,7 @@ func Start(ctx context.Context, cfg Config) (*Service, error) {
 		initial = min(initial, cfg.Scale.Max)
 	}
 	s.mu.Lock()
-	s.desired = initial
+	s.desired, s.pending = initial, initial
 	s.mu.Unlock()
 	if initial > 0 {
 		errs := make([]error, initial)
@@ -195,14 +201,17 @@ func (s *Service) startReplica(ctx context.Context) error {
 	s.mu.Unlock()
 	proc, err := s.cfg.Start(ctx, id)
 	if err != nil {
+		s.startEnded()
 		return err
 	}
 	if s.ctx.Err() != nil { // closing: it would outlive the service
+		s.startEnded()
 		proc.Kill()
 		return s.ctx.Err()
 	}
 	target, err := url.Parse(proc.URL)
 	if err != nil {
+		s.startEnded()
 		proc.Kill()
 		return err
 	}
@@ -217,6 +226,7 @@ func (s *Service) startReplica(ctx context.Context) error {
 	}
 	s.mu.Lock()
 	s.replicas = append(s.replicas, r)
+	s.pending = max(0, s.pending-1)
 	s.mu.Unlock()
 	s.wg.Go(func() { s.watch(r) })
 	if err := proc.WaitReady(ctx, s.cfg.ReadyTimeout); err != nil {
@@ -225,6 +235,14 @@ func (s *Service) startReplica(ctx context.Context) error {
 	}
 	s.setState(r, ready, "")
 	return nil
+}
+
+// startEnded notes a start that failed: one replica fewer on its way.
+func (s *Service) startEnded() {
+	s.mu.Lock()
+	s.pending = max(0, s.pending-1)
+	s.notifyLocked()
+	s.mu.Unlock()
 }
 
 // watch removes a replica whose process ended and, unless it was scaled
@@ -237,6 +255,9 @@ func (s *Service) watch(r *replica) {
 		s.replicas = slices.Delete(s.replicas, i, i+1)
 	}
 	planned := r.state == draining || s.paused || s.ctx.Err() != nil
+	if !planned {
+		s.replaced++
+	}
 	s.notifyLocked()
 	s.mu.Unlock()
 	if planned {
@@ -285,8 +306,12 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	s.inFlight.Add(1)
 	s.requests.Add(1)
-	defer s.inFlight.Add(-1)
 	arrived := time.Now()
+	s.lastRequest.Store(arrived.UnixNano())
+	defer func() {
+		s.inFlight.Add(-1)
+		s.lastRequest.Store(time.Now().UnixNano())
+	}()
 	r, changed := s.pick()
 	if r == nil {
 		var cold bool
@@ -360,7 +385,7 @@ func (s *Service) activate(ctx context.Context, changed <-chan struct{}) (*repli
 // liveLocked counts the replicas that are not draining: a service whose
 // last replica is draining is at zero.
 func (s *Service) liveLocked() int {
-	n := 0
+	n := s.pending
 	for _, r := range s.replicas {
 		if r.state != draining {
 			n++
@@ -509,6 +534,9 @@ func (s *Service) sampleLoop() {
 // observe averages the samples over the stable and the panic window.
 func (s *Service) observeLocked(now time.Time) Observation {
 	o := Observation{Now: now, Since: now.Sub(s.started), LastActive: s.lastBusy}
+	if last := time.Unix(0, s.lastRequest.Load()); last.After(o.LastActive) {
+		o.LastActive = last
+	}
 	var stable, panic float64
 	var ns, np int
 	for _, smp := range s.samples {
@@ -602,16 +630,19 @@ func (s *Service) reconcile() {
 	}
 	want := s.desired
 	var drain []*replica
-	if len(live) > want {
+	// Replicas being started count as live: a burst of requests, or the
+	// activator and the autoscaler at once, do not start two for one.
+	if len(live)+s.pending > want && len(live) > 0 {
 		// The least busy go first.
 		sort.Slice(live, func(i, j int) bool { return live[i].inFlight.Load() < live[j].inFlight.Load() })
-		drain = live[:len(live)-want]
+		drain = live[:min(len(live), len(live)+s.pending-want)]
 		for _, r := range drain {
 			r.state = draining
 		}
 		s.notifyLocked()
 	}
-	start := max(0, want-len(live))
+	start := max(0, want-len(live)-s.pending)
+	s.pending += start
 	s.mu.Unlock()
 	for range start {
 		s.wg.Go(func() {
@@ -660,6 +691,7 @@ type Status struct {
 	InFlight   int64           `json:"inFlight"`
 	Paused     bool            `json:"paused,omitempty"`
 	ColdStarts int64           `json:"coldStarts"`
+	Replaced   int64           `json:"replaced"`
 	Recent     []time.Duration `json:"-"`
 	Events     []Event         `json:"events,omitempty"`
 }
@@ -669,7 +701,7 @@ func (s *Service) Status() Status {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := Status{Name: s.cfg.Name, URL: s.url, Desired: s.desired, Min: s.cfg.Scale.Min, Max: s.cfg.Scale.Max,
-		Held: s.held.Load(), InFlight: s.inFlight.Load(), Paused: s.paused, ColdStarts: s.coldN,
+		Held: s.held.Load(), InFlight: s.inFlight.Load(), Paused: s.paused, ColdStarts: s.coldN, Replaced: s.replaced,
 		Recent: slices.Clone(s.cold), Events: slices.Clone(s.events)}
 	for _, r := range s.replicas {
 		if r.state == ready {

@@ -252,3 +252,33 @@ func TestPauseAnswersNothingAndResumeServes(t *testing.T) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// A burst at zero starts one replica, not one per request, even when the
+// starter itself waits for the replica's readiness (as the plane's does,
+// to retry a port taken under it): the replicas on their way count.
+func TestBurstAtZeroStartsOneReplica(t *testing.T) {
+	base := starter(t, "")
+	var started atomic.Int64
+	s := start(t, Config{Scale: Scale{Min: 0, Max: 3, Target: 100, Utilization: 100}, Initial: 0,
+		Start: func(ctx context.Context, id int) (*runner.Process, error) {
+			started.Add(1)
+			time.Sleep(time.Second) // a slow start: the autoscaler ticks meanwhile
+			p, err := base(ctx, id)
+			if err == nil {
+				err = p.WaitReady(ctx, 30*time.Second)
+			}
+			return p, err
+		}})
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			if code, body := get(t, s, 50); code != 200 {
+				t.Errorf("request at zero: %d %s", code, body)
+			}
+		})
+	}
+	wg.Wait()
+	if n := started.Load(); n != 1 {
+		t.Fatalf("%d replicas started for a burst at zero that one carries (target 100): %+v", n, s.Status())
+	}
+}

@@ -537,3 +537,60 @@ func TestE2EStopAbandonsWithoutCommit(t *testing.T) {
 		t.Errorf("attempts = %v", attempts)
 	}
 }
+
+// A KafkaSource's consumers edited while it runs: the group gains or
+// loses members (Kafka rebalances the partitions among them) and every
+// event is still delivered.
+func TestE2EConsumersChangeWhileRunning(t *testing.T) {
+	p := startPlane(t)
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	p.subscriber(t, "sub", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		e, ok := decode(t, w, r)
+		if !ok {
+			return
+		}
+		mu.Lock()
+		seen[e.ID()] = true
+		mu.Unlock()
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	members := func() int {
+		ds, err := p.admin.DescribeConsumerGroups([]string{"g-resize"})
+		if err != nil || len(ds) == 0 {
+			return -1
+		}
+		return len(ds[0].Members)
+	}
+	publish := func(from, n int) {
+		for i := from; i < from+n; i++ {
+			p.publish(t, fmt.Sprintf("r-%d", i), fmt.Sprintf("order-%d", i%10), nil)
+		}
+	}
+	all := func(n int) func() bool {
+		return func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			for i := range n {
+				if !seen[fmt.Sprintf("r-%d", i)] {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	s, _ := p.run(t, spec("g-resize", manifests.OrderingOrdered, 3))
+	publish(0, 20)
+	waitFor(t, "the first events", all(20))
+	if s.Consumers() != 1 || members() != 1 {
+		t.Fatalf("consumers %d, group members %d, want 1", s.Consumers(), members())
+	}
+	s.SetConsumers(3)
+	waitFor(t, "three members", func() bool { return s.Consumers() == 3 && members() == 3 })
+	publish(20, 20)
+	waitFor(t, "the events after the scale-out", all(40))
+	s.SetConsumers(1)
+	waitFor(t, "one member again", func() bool { return s.Consumers() == 1 && members() == 1 })
+	publish(40, 20)
+	waitFor(t, "the events after the scale-in", all(60))
+}

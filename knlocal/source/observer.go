@@ -96,6 +96,7 @@ type Stats struct {
 	InFlight     int64  // records being delivered now
 	Holds        []Hold // records holding their partition now
 	Unsent       int    // dead letters waiting in the spool now
+	Consumers    int    // members of the consumer group this source runs now
 }
 
 type stats struct {

@@ -41,6 +41,7 @@ import (
 	"net/http"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -181,6 +182,9 @@ type Source struct {
 	// that never joins can say why (the plane's log may go nowhere).
 	groupErrMu sync.Mutex
 	groupErr   error
+
+	resize    chan int // SetConsumers to Run
+	consumers atomic.Int32
 }
 
 // New prepares the KafkaSource spec to consume from brokers, resolving its
@@ -196,7 +200,7 @@ func New(spec manifests.KafkaSource, brokers []string, resolve Resolver, opts ..
 		spec: spec, id: spec.Namespace + "/" + spec.Name, brokers: brokers, resolve: resolve,
 		policy: PolicyFor(spec.Delivery), log: slog.Default(), copies: 1, maxInFlight: 10,
 		holdCap: 30 * time.Second, holdLimit: DefaultHoldLimit, spoolEvery: 10 * time.Second,
-		holds: map[*delivery]Hold{}, ready: make(chan struct{}), clientID: knlocal.Default.ClientID("source-" + spec.Name),
+		holds: map[*delivery]Hold{}, ready: make(chan struct{}), resize: make(chan int, 1), clientID: knlocal.Default.ClientID("source-" + spec.Name),
 	}
 	for _, o := range opts {
 		o(s)
@@ -235,6 +239,7 @@ func (s *Source) ID() string { return s.id }
 func (s *Source) Stats() Stats {
 	st := s.stats.snapshot()
 	st.Holds = s.Holds()
+	st.Consumers = s.Consumers()
 	if u, err := s.spoolTo.List(s.id); err == nil {
 		st.Unsent = len(u)
 	}
@@ -272,30 +277,29 @@ func (s *Source) Run(ctx context.Context) error {
 	}
 	cfg.Consumer.Return.Errors = true
 
-	n := max(1, s.spec.Consumers)
-	groups := make([]sarama.ConsumerGroup, 0, n)
-	defer func() {
-		for _, g := range groups {
-			if err := g.Close(); err != nil {
-				s.log.Warn("closing consumer group", "err", err)
-			}
-		}
+	var wg sync.WaitGroup
+	spoolCtx, stopSpool := context.WithCancel(ctx)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.offerSpooled(spoolCtx)
 	}()
-	for range n {
+	// The group's members: as many as spec.consumers, more or fewer when
+	// SetConsumers says (the KafkaSource was edited); Kafka rebalances the
+	// partitions among them at each change.
+	type member struct {
+		g      sarama.ConsumerGroup
+		cancel context.CancelFunc
+	}
+	var members []member
+	add := func() error {
 		g, err := sarama.NewConsumerGroup(s.brokers, s.spec.ConsumerGroup, &cfg)
 		if err != nil {
 			return fmt.Errorf("source %s: consumer group %s: %w", s.id, s.spec.ConsumerGroup, err)
 		}
-		groups = append(groups, g)
-	}
-
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		s.offerSpooled(ctx)
-	}()
-	for i, g := range groups {
+		mctx, cancel := context.WithCancel(ctx)
+		i := len(members)
+		members = append(members, member{g, cancel})
 		wg.Add(2)
 		go func() {
 			defer wg.Done()
@@ -306,17 +310,66 @@ func (s *Source) Run(ctx context.Context) error {
 		}()
 		go func() {
 			defer wg.Done()
-			s.consume(ctx, g, i)
+			s.consume(mctx, g, i)
 		}()
+		return nil
 	}
-	<-ctx.Done()
-	for _, g := range groups {
-		_ = g.Close() // ends Consume and the Errors channel
+	leave := func() {
+		m := members[len(members)-1]
+		members = members[:len(members)-1]
+		m.cancel()
+		if err := m.g.Close(); err != nil { // ends Consume and the Errors channel
+			s.log.Warn("closing consumer group", "err", err)
+		}
 	}
-	groups = nil
-	wg.Wait()
-	return nil
+	defer func() {
+		stopSpool()
+		for len(members) > 0 {
+			leave()
+		}
+		wg.Wait()
+	}()
+	want := max(1, s.spec.Consumers)
+	for {
+		for len(members) < want {
+			if err := add(); err != nil {
+				if len(members) == 0 {
+					return err
+				}
+				s.log.Error("adding a consumer", "err", err)
+				break
+			}
+		}
+		for len(members) > want {
+			leave()
+		}
+		s.consumers.Store(int32(len(members)))
+		select {
+		case <-ctx.Done():
+			return nil
+		case n := <-s.resize:
+			want = max(1, n)
+		}
+	}
 }
+
+// SetConsumers changes how many members of the consumer group this source
+// runs (its KafkaSource's consumers, edited while it runs); Kafka
+// rebalances the partitions among them.
+func (s *Source) SetConsumers(n int) {
+	select {
+	case s.resize <- n:
+	default: // a change is pending: replace it with this one
+		select {
+		case <-s.resize:
+		default:
+		}
+		s.resize <- n
+	}
+}
+
+// Consumers is how many members of the consumer group run now.
+func (s *Source) Consumers() int { return int(s.consumers.Load()) }
 
 // consume keeps one group member in the group: Consume returns at every
 // rebalance and is called again.

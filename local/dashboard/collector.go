@@ -45,6 +45,13 @@ type FunctionStats struct {
 	Errors           float64 `json:"errors"` // deliveries refused or failed, publishes failed, since it started
 	ErrorsPerSec     float64 `json:"errorsPerSec"`
 	OutboxBacklog    float64 `json:"outboxBacklog"`
+	// Its replicas (package serving): running, ready, wanted by the
+	// autoscaler; deliveries that found it at zero; its last scaling step.
+	Replicas    int    `json:"replicas"`
+	Ready       int    `json:"ready"`
+	Desired     int    `json:"desired"`
+	ColdStarts  int64  `json:"coldStarts"`
+	LastScaling string `json:"lastScaling,omitempty"`
 }
 
 // DeadLetters are the dead-letter topics' contents in short.
@@ -174,7 +181,8 @@ func (c *collector) readSources(now time.Time) {
 	scraped := make([]families, len(names))
 	var wg sync.WaitGroup
 	for i, n := range names {
-		wg.Go(func() { scraped[i], _ = scrape(ctx, c.d.hc, p.FunctionURL(n)) })
+		// Each replica keeps its own counters: read them all and add them up.
+		wg.Go(func() { scraped[i], _ = scrapeAll(ctx, c.d.hc, p.ReplicaURLs(n)) })
 	}
 	groupOf := map[string]string{} // function -> its consumer group
 	var groups []lag.Group
@@ -199,8 +207,14 @@ func (c *collector) readSources(now time.Time) {
 	counts := map[string][2]float64{}
 	isError := func(ls map[string]string) bool { return ls["outcome"] == "refused" || ls["outcome"] == "failed" }
 	c.functions = nil
+	services := p.Services()
 	for i, n := range names {
-		f := FunctionStats{Name: n, Up: scraped[i] != nil, Lag: lagByGroup[groupOf[n]]}
+		st := services[n]
+		f := FunctionStats{Name: n, Up: scraped[i] != nil, Lag: lagByGroup[groupOf[n]],
+			Replicas: st.Replicas, Ready: st.Ready, Desired: st.Desired, ColdStarts: st.ColdStarts}
+		if k := len(st.Events); k > 0 {
+			f.LastScaling = st.Events[k-1].Why
+		}
 		if m := scraped[i]; m != nil {
 			deliveries := m.sum("orderflow_deliveries_total", nil)
 			f.Errors = m.sum("orderflow_deliveries_total", isError) + m.sum("orderflow_publish_failures_total", nil)

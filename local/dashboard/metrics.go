@@ -17,6 +17,27 @@ type families map[string]*dto.MetricFamily
 // maxMetricsPage bounds what one function's /metrics may make us read.
 const maxMetricsPage = 8 << 20
 
+// scrapeAll reads every replica's /metrics and puts them together, each
+// family with the series of every replica (sum adds them up). At zero
+// replicas there is nothing to read: no families, no error.
+func scrapeAll(ctx context.Context, hc *http.Client, urls []string) (families, error) {
+	all := families{}
+	for _, u := range urls {
+		fs, err := scrape(ctx, hc, u)
+		if err != nil {
+			return nil, err
+		}
+		for name, f := range fs {
+			if have, ok := all[name]; ok {
+				have.Metric = append(have.Metric, f.Metric...)
+			} else {
+				all[name] = f
+			}
+		}
+	}
+	return all, nil
+}
+
 // scrape reads a function's /metrics as Prometheus would.
 func scrape(ctx context.Context, hc *http.Client, url string) (families, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/metrics", nil)

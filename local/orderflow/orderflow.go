@@ -22,6 +22,7 @@ import (
 
 	"orderflow.dev/knlocal/manifests"
 	"orderflow.dev/knlocal/plane"
+	"orderflow.dev/knlocal/serving"
 	"orderflow.dev/local/client"
 	"orderflow.dev/local/dashboard"
 	"orderflow.dev/shared/ce"
@@ -52,6 +53,27 @@ func Wire(opts *plane.Options) *Webhook {
 		env := functionEnv(opts.FunctionsDir, name, p.StateDir(), p.APIURL)
 		envs.Store(name, env)
 		return maps.Clone(env)
+	}
+	// A SQLite store is one process's file: a function on it runs as one
+	// replica whatever its func.yaml allows (the function itself refuses
+	// to start on SQLite when it may have more: see handler.Config).
+	opts.AdjustScale = func(p *plane.Plane, name string, s serving.Scale) (serving.Scale, string) {
+		env := p.EnvOf(name)
+		var onSQLite []string
+		for k, v := range env {
+			if strings.HasSuffix(k, "DATABASE_URL") && (strings.HasPrefix(v, "sqlite:") || v == "" && k == "ORDERFLOW_DATABASE_URL") {
+				onSQLite = append(onSQLite, k)
+			}
+		}
+		if _, set := env["ORDERFLOW_DATABASE_URL"]; !set {
+			onSQLite = append(onSQLite, "ORDERFLOW_DATABASE_URL")
+		}
+		if len(onSQLite) == 0 || s.Max == 1 {
+			return s, ""
+		}
+		slices.Sort(onSQLite)
+		s.Min, s.Max = min(s.Min, 1), 1
+		return s, strings.Join(onSQLite, ", ") + " is SQLite, one process's file; on PostgreSQL (--database-url) it scales as its func.yaml says"
 	}
 	// func-go only routes CloudEvents POSTs to a function, so these GETs
 	// ask the functions with query events and return the JSON of the reply.

@@ -418,10 +418,68 @@ const defaultDeploy = `deploy:
     readiness: /health/readiness
 `
 
+// newFunctionOptions is a new function's deploy.options: its scale, which
+// is each function's own (the others' are sized to what feeds them).
+const newFunctionOptions = `  options:
+    # Autoscaling. func deploy writes these as the revision's
+    # autoscaling.knative.dev/* annotations (min-scale, max-scale, metric,
+    # target, target-utilization-percentage); deploy/validate checks them
+    # against knative/overlays/prod; docs/scaling.md says how to choose.
+    # Starting values, to size from what feeds this function:
+    # - min 1: no cold start ever; min 0 also needs its outbox-sweep ticks
+    #   rarer in the prod overlay, or Knative never gets it to zero.
+    # - target 10 deliveries in flight per replica, the pool of PostgreSQL
+    #   connections one replica opens (shared/store); 70 % of it aimed at
+    #   (Knative's default): 7 each.
+    # - max 2: one prod topic (12 partitions, delivered ordered: one in
+    #   flight per partition) and its tick bring 13 deliveries at most;
+    #   13 / 7 -> 2. Each further topic it reads allows more.
+    scale:
+      min: 1
+      max: 2
+      metric: concurrency
+      target: 10
+      utilization: 70
+`
+
+// withoutOptions is a func.yaml deploy block without its options key
+// (the lines under it, to the next key of deploy or of the file).
+func withoutOptions(block string) string {
+	var out []string
+	in := false
+	for _, l := range strings.SplitAfter(block, "\n") {
+		switch {
+		case strings.TrimRight(l, "\n") == "  options:":
+			in = true
+		case in && (strings.TrimSpace(l) == "" || strings.HasPrefix(l, "   ")):
+		default:
+			in = false
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "")
+}
+
+// withOptions puts options at the end of the deploy key of block (a
+// func.yaml from its deploy: line on), before any key of the file that
+// follows it.
+func withOptions(block, options string) string {
+	lines := strings.SplitAfter(block, "\n")
+	for i, l := range lines {
+		if i > 0 && l != "" && l[0] != ' ' && l[0] != '\n' && l[0] != '#' {
+			return strings.Join(lines[:i], "") + options + strings.Join(lines[i:], "")
+		}
+	}
+	if !strings.HasSuffix(block, "\n") {
+		block += "\n"
+	}
+	return block + options
+}
+
 // funcYAMLParts are the head (specVersion to namespace) and the deploy
 // block of a new func.yaml, as the other functions have them: their
-// specVersion and namespace, and the deploy block (visibility, probes,
-// scale) they all share.
+// specVersion and namespace, and the deploy block (visibility, probes)
+// they all share, with the new function's own scale.
 func funcYAMLParts(root string, fns []Function, name, created string) (head, deploy string, err error) {
 	specVersion, namespace := "0.36.0", "orderflow"
 	var blocks []string
@@ -444,7 +502,7 @@ func funcYAMLParts(root string, fns []Function, name, created string) (head, dep
 			namespace = fy.Namespace
 		}
 		if i := bytes.Index(raw, []byte("\ndeploy:")); i >= 0 {
-			blocks = append(blocks, string(raw[i+1:]))
+			blocks = append(blocks, withoutOptions(string(raw[i+1:])))
 		}
 	}
 	deploy = defaultDeploy
@@ -452,6 +510,7 @@ func funcYAMLParts(root string, fns []Function, name, created string) (head, dep
 		!strings.Contains(blocks[0], fns[0].Name) {
 		deploy = blocks[0]
 	}
+	deploy = withOptions(deploy, newFunctionOptions)
 	head = fmt.Sprintf("specVersion: %s\nname: %s\nruntime: go\ncreated: %s\ninvoke: http\nnamespace: %s\n", specVersion, name, created, namespace)
 	return head, deploy, nil
 }

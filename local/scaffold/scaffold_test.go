@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"orderflow.dev/knlocal/manifests"
+	"orderflow.dev/knlocal/serving"
 	"orderflow.dev/shared/events"
 )
 
@@ -350,5 +352,61 @@ func TestStaleCatalogIsRefused(t *testing.T) {
 	// A taken name is said first: it is the request's fault, whatever the binary.
 	if _, err := NewPlan(Request{Root: root, Name: "notify", On: []string{"order.confirmed"}}); err == nil || !strings.Contains(err.Error(), "taken") {
 		t.Fatalf("%v", err)
+	}
+}
+
+// A new func.yaml keeps the deploy block the functions share (visibility,
+// probes) and gets a scale of its own, which func reads as written and
+// Knative's rules (as the plane applies them) accept.
+func TestNewFuncYAMLHasItsOwnScale(t *testing.T) {
+	p, err := NewPlan(Request{Root: treeRoot, Name: "stepprobe", On: []string{"order.confirmed"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := planFiles(p)["functions/stepprobe/func.yaml"].New
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "func.yaml"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := manifests.LoadFunc(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := f.Scale
+	if sc.Min == nil || *sc.Min != 1 || sc.Max == nil || *sc.Max != 2 || sc.Metric == nil || *sc.Metric != "concurrency" ||
+		sc.Target == nil || *sc.Target != 10 || sc.Utilization == nil || *sc.Utilization != 70 {
+		t.Fatalf("scale of the new func.yaml: %+v\n%s", sc, data)
+	}
+	s := serving.Scale{Min: int(*sc.Min), Max: int(*sc.Max), Metric: *sc.Metric, Target: *sc.Target, Utilization: *sc.Utilization}
+	if err := s.Validate(); err != nil {
+		t.Error(err)
+	}
+	for _, want := range []string{"networking.knative.dev/visibility", "readiness: /health/readiness", "\n  options:\n    # Autoscaling."} {
+		if !strings.Contains(string(data), want) {
+			t.Errorf("new func.yaml lacks %q:\n%s", want, data)
+		}
+	}
+	for _, other := range []string{"notify", "analytics", "37 deliveries"} {
+		if strings.Contains(string(data), other) {
+			t.Errorf("new func.yaml carries another function's scale (%q):\n%s", other, data)
+		}
+	}
+}
+
+func TestDeployBlockOptions(t *testing.T) {
+	const opts = "  options:\n    scale:\n      min: 1\n"
+	for _, tt := range []struct{ in, without, with string }{
+		{"deploy:\n  labels: []\n", "deploy:\n  labels: []\n", "deploy:\n  labels: []\n" + opts},
+		{"deploy:\n  labels: []", "deploy:\n  labels: []", "deploy:\n  labels: []\n" + opts},
+		{"deploy:\n  options:\n    # why\n    scale:\n      min: 0\n\n  labels: []\n", "deploy:\n  labels: []\n", "deploy:\n  labels: []\n" + opts},
+		{"deploy:\n  options:\n    scale: {min: 0}\nbuild:\n  builder: host\n", "deploy:\nbuild:\n  builder: host\n", "deploy:\n" + opts + "build:\n  builder: host\n"},
+	} {
+		without := withoutOptions(tt.in)
+		if without != tt.without {
+			t.Errorf("withoutOptions(%q) = %q, want %q", tt.in, without, tt.without)
+		}
+		if with := withOptions(without, opts); with != tt.with {
+			t.Errorf("withOptions(%q) = %q, want %q", without, with, tt.with)
+		}
 	}
 }

@@ -24,6 +24,16 @@ type Schemas struct {
 	base   *url.URL
 	prefix string
 	made   []string
+	// kept: the schemas outlive the run (Keep).
+	kept, fresh bool
+}
+
+// Keep makes the schemas a lasting home rather than scratch: each is named
+// prefix_label, made when missing and kept by Close, so a later run finds
+// its data again; fresh drops each before making it (a start from
+// nothing).
+func (s *Schemas) Keep(prefix string, fresh bool) {
+	s.prefix, s.kept, s.fresh = prefix, true, fresh
 }
 
 // IsPostgres reports whether rawURL names a PostgreSQL database.
@@ -92,10 +102,21 @@ func (s *Schemas) URL(ctx context.Context, label string) (string, error) {
 	if len(schema) > 63 { // PostgreSQL truncates longer identifiers: two labels could meet
 		return "", fmt.Errorf("scratchdb: label %q too long", label)
 	}
-	if _, err := s.admin.Exec(ctx, `CREATE SCHEMA `+schema); err != nil {
+	create := `CREATE SCHEMA ` + schema
+	if s.kept {
+		if s.fresh {
+			if _, err := s.admin.Exec(ctx, `DROP SCHEMA IF EXISTS `+schema+` CASCADE`); err != nil {
+				return "", fmt.Errorf("scratchdb: drop schema %s in %s: %w", schema, s.admin, err)
+			}
+		}
+		create = `CREATE SCHEMA IF NOT EXISTS ` + schema
+	}
+	if _, err := s.admin.Exec(ctx, create); err != nil {
 		return "", fmt.Errorf("scratchdb: create schema %s in %s: %w", schema, s.admin, err)
 	}
-	s.made = append(s.made, schema)
+	if !s.kept {
+		s.made = append(s.made, schema)
+	}
 	u := *s.base
 	q := u.Query()
 	q.Set("search_path", schema)

@@ -56,6 +56,12 @@ type Config struct {
 	// --to topic` (every consumer reads the letter again, same id). A week
 	// covers a dispatcher outage of days and a replay within the week; an
 	// hour is the least accepted.
+	// MaxScale is the most replicas of this function that may run at
+	// once (func.yaml's deploy.options.scale.max; 0: unbounded, as in
+	// Knative; -1, the default: not said). The local plane sets it; on a
+	// cluster func.yaml's run.envs may. A SQLite store is one process's
+	// file, so with more than one replica possible it is refused at start.
+	MaxScale      int           `envconfig:"ORDERFLOW_MAX_SCALE" default:"-1"`
 	Retention     time.Duration `envconfig:"ORDERFLOW_RETENTION" default:"168h"`
 	PruneInterval time.Duration `envconfig:"ORDERFLOW_PRUNE_INTERVAL" default:"10m"`
 	// AllowShortRetention lowers the least retention from MinRetention to
@@ -267,6 +273,10 @@ func (a *App) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", a.name, err)
 	}
+	if err := oneProcessStore(db.Dialect(), a.cfg.MaxScale); err != nil {
+		db.Close()
+		return fmt.Errorf("%s: %w", a.name, err)
+	}
 	if err := a.PrepareStore(ctx, db); err != nil {
 		db.Close()
 		return err
@@ -431,4 +441,19 @@ func (a *App) Prune(ctx context.Context) (ids, sent int64, err error) {
 		a.log.Info("store pruned", "processed_ids", ids, "published_events", sent, "older_than", before.UTC().Format(time.RFC3339))
 	}
 	return ids, sent, nil
+}
+
+// oneProcessStore refuses a SQLite store to a function that may run as
+// more than one replica: each replica would open its own file (a pod's
+// disk) or fight over one, and either way the saga's state would split.
+func oneProcessStore(d store.Dialect, maxScale int) error {
+	if d != store.SQLite || maxScale == 1 || maxScale < 0 {
+		return nil
+	}
+	scale := fmt.Sprintf("up to %d replicas", maxScale)
+	if maxScale == 0 {
+		scale = "any number of replicas (max scale 0: unbounded)"
+	}
+	return fmt.Errorf("ORDERFLOW_MAX_SCALE=%d: this function may run as %s, but its store is SQLite, one process's file: "+
+		"use PostgreSQL (ORDERFLOW_DATABASE_URL=postgres://...) or set deploy.options.scale.max to 1 in its func.yaml", maxScale, scale)
 }

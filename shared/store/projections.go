@@ -77,9 +77,18 @@ func (db *DB) CheckProjections(ctx context.Context, component string, ps []Proje
 				return &ProjectionVersionError{Component: component, Projection: p.Name, Stored: stored, Code: p.Version}
 			}
 			if !known {
-				if _, err := tx.Exec(ctx, `INSERT INTO orderflow_projections (component, projection, version, built_at) VALUES (?, ?, ?, ?)`,
+				// Replicas starting together on a fresh store each find no
+				// version: the first records it, the others find it then.
+				if _, err := tx.Exec(ctx, `INSERT INTO orderflow_projections (component, projection, version, built_at) VALUES (?, ?, ?, ?)
+					ON CONFLICT (component, projection) DO NOTHING`,
 					component, p.Name, p.Version, NowMillis()); err != nil {
 					return err
+				}
+				if stored, _, err = storedVersion(ctx, tx, component, p.Name); err != nil {
+					return err
+				}
+				if stored != p.Version {
+					return &ProjectionVersionError{Component: component, Projection: p.Name, Stored: stored, Code: p.Version}
 				}
 			}
 		}

@@ -3,10 +3,13 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	"orderflow.dev/shared/store"
+	"orderflow.dev/shared/store/storetest"
 )
 
 func openProjected(t *testing.T) *store.DB {
@@ -74,4 +77,52 @@ func TestProjectionVersions(t *testing.T) {
 			t.Fatalf("version 1 over unversioned rows: %v", err)
 		}
 	})
+}
+
+// Replicas of a function starting together on a fresh store each find no
+// version recorded: one records it, the others find it, none fails (on
+// PostgreSQL before, all but one failed on the primary key).
+func TestReplicasStartingTogetherRecordTheVersionOnce(t *testing.T) {
+	if !storetest.OnPostgres() {
+		t.Skip("SQLite: a second process's handle on the file is refused at open (one process per SQLite database); make test-real runs this on PostgreSQL")
+	}
+	ctx := context.Background()
+	url := storetest.URL(t, "replicas")
+	const replicas = 4
+	dbs := make([]*store.DB, replicas)
+	for i := range dbs {
+		db, err := store.Open(ctx, "TEST_DATABASE_URL", url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		dbs[i] = db
+	}
+	for _, db := range dbs {
+		for _, m := range []struct {
+			component string
+			steps     []string
+		}{{"orderflow-projections", store.ProjectionMigrations}, {"shop", []string{`CREATE TABLE shop_rows (id TEXT PRIMARY KEY)`}}} {
+			if err := db.Migrate(ctx, m.component, m.steps); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for round := range 20 {
+		projection := fmt.Sprintf("rows%d", round)
+		errs := make([]error, replicas)
+		var wg sync.WaitGroup
+		for i, db := range dbs {
+			wg.Go(func() {
+				errs[i] = db.CheckProjections(ctx, "shop", []store.Projection{{Name: projection, Version: 2, Tables: []string{"shop_rows"}}})
+			})
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		if v, known, err := dbs[0].ProjectionVersion(ctx, "shop", projection); err != nil || !known || v != 2 {
+			t.Fatalf("round %d: version %d %v %v, want 2", round, v, known, err)
+		}
+	}
 }

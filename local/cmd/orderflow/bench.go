@@ -88,22 +88,13 @@ func newBench(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Load generator: saga throughput and latency at fixed offered rates against this machine's ceiling, function start-to-ready and idle memory",
-		Long: `bench first measures this machine's ceiling for the work an order needs: a no-op
-HTTP round trip, a raw Kafka produce and consume, and an empty write transaction
-on the functions' store, each alone with every core busy, counted for
---ceiling-for after a warm-up of a third of that. Then
-it starts a fresh topology per offered rate, places --orders orders at that rate,
-and reports orders ended per second, placement-to-outcome latency p50/p90/p99,
-each function's start-to-ready time and its resident memory once idle, and the
-counts of each primitive an order took. The ceiling is the orders per second the
-machine could end doing only that minimal work; throughput is shown as a
-fraction of it. It writes everything as JSON (--results) and a picture beside it.
-
-The broker is the embedded one, or an existing Kafka with --brokers (its saga
-topics and consumer groups are deleted before each rate: never point it at a
-Kafka that holds anything of value). The store is a SQLite file per function,
-or, when ORDERFLOW_DATABASE_URL names a PostgreSQL database, a schema of its own
-per function in it (created for the run and dropped after).`,
+		Long: `bench measures this machine's ceiling for the work an order needs (a no-op HTTP
+round trip, a raw Kafka produce and consume, an empty store transaction), then starts
+a fresh topology per offered rate, places --orders orders at it and reports orders
+ended per second (as a fraction of the ceiling), latency p50/p90/p99, start-to-ready
+times and idle memory. Results as JSON (--results) with a picture beside it.
+With --brokers its saga topics and groups are deleted before each rate: never point
+it at a Kafka that holds anything of value. See docs/performance.md.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if orders < 1 {
@@ -237,13 +228,14 @@ per function in it (created for the run and dropped after).`,
 			fmt.Printf("results: %s (picture: %s)\n", results, picture)
 			for _, r := range out.Rates {
 				if !r.OK {
-					return fmt.Errorf("invariants violated at %.0f/s", r.OfferedRate)
+					return checkFailed("invariants violated at %.0f/s", r.OfferedRate)
 				}
 			}
 			return nil
 		},
 	}
-	cmd.Flags().Float64SliceVar(&rates, "rates", []float64{20, 40, 60, 80}, "offered rates, orders per second")
+	rates = []float64{20, 40, 60, 80}
+	cmd.Flags().Var((*rateList)(&rates), "rates", "offered rates, orders per second, comma-separated")
 	cmd.Flags().IntVar(&orders, "orders", 600, "orders per rate")
 	cmd.Flags().StringVar(&results, "results", "", "write the results here, the picture beside them (default <state-dir>/bench/bench-results.json)")
 	cmd.Flags().StringSliceVar(&brokers, "brokers", nil, "bootstrap servers of an existing Kafka to run on (default: the embedded broker); its saga topics are reset before each rate")
@@ -410,9 +402,7 @@ func benchOne(ctx context.Context, opts plane.Options, rate float64, orders int,
 		demo.Config{Orders: orders, Concurrency: 16, Rate: rate, Seed: 7, RunID: fmt.Sprintf("bench%.0f", rate), Timeout: 5 * time.Minute, Settle: time.Minute,
 			Processes: func() []profile.Proc {
 				procs := []profile.Proc{{Name: planeProcess, PID: os.Getpid()}}
-				for name, pid := range p.PIDs() {
-					procs = append(procs, profile.Proc{Name: name, PID: pid})
-				}
+				procs = append(procs, replicaProcs(p)...)
 				for name, pid := range dataPlanePIDs(opts) {
 					procs = append(procs, profile.Proc{Name: name, PID: pid})
 				}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -95,7 +96,8 @@ func newPlace(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&currency, "currency", "EUR", "ISO 4217 currency of the catalog")
 	cmd.Flags().StringVar(&shipTo, "ship-to", "", "destination country, ISO 3166-1 alpha-2; it decides the tax (default: the shop's home country)")
 	cmd.Flags().BoolVar(&wait, "wait", true, "wait for the order's outcome")
-	cmd.Flags().BoolVar(&noWait, "no-wait", false, "return once the order is in Kafka")
+	_ = cmd.Flags().MarkDeprecated("wait", "it is the default; use --no-wait to return at once")
+	cmd.Flags().BoolVar(&noWait, "no-wait", false, "return once the order is in Kafka, without waiting for its outcome")
 	cmd.Flags().DurationVar(&timeout, "timeout", 30*time.Second, "how long to wait for the outcome")
 	kf.register(cmd, false)
 	return cmd
@@ -211,7 +213,7 @@ func newOrder(g *globals) *cobra.Command {
 					return err
 				}
 			}
-			if asJSON {
+			if asJSON || g.json() {
 				return printJSON(view)
 			}
 			if !view.Found && len(view.Timeline) == 0 {
@@ -222,6 +224,7 @@ func newOrder(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the view as JSON")
+	_ = cmd.Flags().MarkDeprecated("json", "use -o json")
 	kf.register(cmd, false)
 	return cmd
 }
@@ -339,8 +342,10 @@ func placeInKafka(ctx context.Context, kf *brokersFlag, order events.PlaceOrderD
 	}
 }
 
-func printJSON(v any) error {
-	enc := json.NewEncoder(os.Stdout)
+func printJSON(v any) error { return printJSONTo(os.Stdout, v) }
+
+func printJSONTo(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
 }

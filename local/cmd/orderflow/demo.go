@@ -52,22 +52,12 @@ func newDemo(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "The main job: start everything, place N varied orders, follow each to its outcome, check the invariants",
-		Long: `demo starts the whole topology (embedded Kafka, the eventing stand-in, the five
-functions), places --orders orders built to take every path of the saga
-(confirmed; cancelled for scarce stock, an unstocked SKU, a declined card, an
-amount over the limit), shows progress, then prints the outcomes, throughput,
-latency percentiles, the CPU time all processes spent per order ended (from
-/proc, first placement to last outcome) and the invariant check. It exits
-non-zero if an invariant is violated or an order ends other than its kind
-predicts.
-
-With --profile DIR every process (the plane, which also runs this demo, and
-each function) profiles itself for its whole life: CPU, allocations, block,
-mutex and a goroutine dump into DIR, plus a table of CPU time per process
-(DIR/cpu.json) and a go tool pprof -top of each CPU profile (DIR/README.txt
-tells which file is what).
-
-With --attach it drives an orderflow already started by "orderflow up".`,
+		Long: `demo starts the whole topology (embedded Kafka, the eventing stand-in, the
+functions), places --orders orders built to take every path of the saga, shows
+progress, then prints outcomes, throughput, latency, CPU per order and the invariant
+check; exit 1 if an invariant is violated or an order ends other than its kind
+predicts. --attach drives an orderflow already started by "orderflow up"; --profile
+DIR profiles every process. See docs/operations.md.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if recheck != "" {
@@ -173,9 +163,7 @@ With --attach it drives an orderflow already started by "orderflow up".`,
 				}
 				processes = func() []profile.Proc {
 					procs := []profile.Proc{{Name: planeProcess, PID: os.Getpid()}}
-					for name, pid := range p.PIDs() {
-						procs = append(procs, profile.Proc{Name: name, PID: pid})
-					}
+					procs = append(procs, replicaProcs(p)...)
 					for name, pid := range dataPlanePIDs(opts) {
 						procs = append(procs, profile.Proc{Name: name, PID: pid})
 					}
@@ -249,7 +237,7 @@ With --attach it drives an orderflow already started by "orderflow up".`,
 				}
 			}
 			if !res.OK() {
-				return fmt.Errorf("demo failed: invariants or expected outcomes violated (see above)")
+				return checkFailed("demo failed: invariants or expected outcomes violated (see above)")
 			}
 			return nil
 		},
@@ -259,14 +247,14 @@ With --attach it drives an orderflow already started by "orderflow up".`,
 	cmd.Flags().IntVar(&concurrency, "concurrency", 16, "placements in flight at once")
 	cmd.Flags().Float64Var(&rate, "rate", 0, "cap on placements per second (0: no cap)")
 	cmd.Flags().Uint64Var(&seed, "seed", 1, "seed of the order mix")
-	cmd.Flags().BoolVar(&attach, "attach", false, "drive an orderflow already running (`orderflow up`) instead of starting one")
+	cmd.Flags().BoolVar(&attach, "attach", false, "drive an orderflow already running (orderflow up) instead of starting one")
 	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Minute, "how long to wait for every order's outcome")
 	cmd.Flags().DurationVar(&settle, "settle", 30*time.Second, "how long compensations may take before the invariant check is final")
 	cmd.Flags().StringVar(&results, "results", "", "write the results JSON here (default <state-dir>/demo/results-<run>.json)")
 	cmd.Flags().IntVar(&warmup, "warmup", 0, "first place this many orders and let them end, unmeasured: a broker just started spends its first minute compiling (Kafka's JVM), which a long-running one does not")
 	cmd.Flags().BoolVar(&accountOn, "account", false, "count what each order cost every layer over the run: KafkaSource deliveries, HTTP requests, Kafka requests, function deliveries by outcome and, on PostgreSQL, transactions, statements and WAL syncs (docs/performance.md)")
-	cmd.Flags().StringVar(&recheck, "recheck", "", "count the orders of a past run (its results file) by what became of them since, and check the invariants again, against the running orderflow (`up`)")
-	cmd.Flags().StringVar(&profileDir, "profile", "", "profile every process (CPU, allocations, block, mutex, goroutines) into this directory, with a CPU table per process and `go tool pprof -top` summaries")
+	cmd.Flags().StringVar(&recheck, "recheck", "", "count the orders of a past run (its results file) by what became of them since, and check the invariants again, against the running orderflow (up)")
+	cmd.Flags().StringVar(&profileDir, "profile", "", "profile every process (CPU, allocations, block, mutex, goroutines) into this directory, with a CPU table per process and go tool pprof -top summaries")
 	return cmd
 }
 
@@ -304,7 +292,7 @@ func recheckRun(ctx context.Context, g *globals, file string) error {
 	// Orders the ingress did not accept are not orders: the check is over
 	// those it did.
 	if !res.Check.OK() || len(res.Unexpected) > 0 {
-		return fmt.Errorf("recheck failed: invariants or expected outcomes violated (see above)")
+		return checkFailed("recheck failed: invariants or expected outcomes violated (see above)")
 	}
 	return nil
 }

@@ -43,7 +43,7 @@ func newDLQ(g *globals) *cobra.Command {
 		if err != nil {
 			return err
 		}
-		if asJSON {
+		if asJSON || g.json() {
 			return printJSON(letters)
 		}
 		// Holds and the spool are a local plane's (with --brokers there is
@@ -62,24 +62,16 @@ func newDLQ(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "dlq [FUNCTION...]",
 		Short: "Dead letters: list (the default), show, replay, purge",
-		Long: `Every function's KafkaSource dead-letters what it could not deliver: events the
-function refused (4xx) and events it kept failing after every retry. Each goes to
-the function's own dead-letter topic (orderflow.dlq.<function>) with Knative's
-knativeerrordest, knativeerrorcode and knativeerrordata extensions, which these
-commands decode. A record that could not be carried as the CloudEvent it claimed
-to be is dead-lettered as the original record (key, headers and value kept).
-
-The list also shows, first, any record holding its partition now (its
-dead-letter sink failing; at most --hold-limit of up) and any dead letter the
-dead-letter sink did not take, kept in the spool and offered to it again.
-
-With --brokers they work against any Kafka holding orderflow's topics, with no
-local plane: the dead-letter topics are found in Kafka (orderflow.dlq.*), a
-replay goes back to the topic (--to topic, the default there), and a purge
-deletes records with Kafka's DeleteRecords.`,
+		Long: `Every function's KafkaSource dead-letters what it could not deliver (refused with
+a 4xx, or failing after every retry) to its own topic orderflow.dlq.<function>, with
+Knative's knativeerrordest, knativeerrorcode and knativeerrordata extensions, which
+these commands decode. The list also shows records holding their partition now and
+dead letters kept in the plane's spool. With --brokers they work against any Kafka
+holding orderflow's topics. See docs/failure-handling.md.`,
 		RunE: list,
 	}
 	cmd.PersistentFlags().BoolVar(&asJSON, "json", false, "print as JSON")
+	_ = cmd.PersistentFlags().MarkDeprecated("json", "use -o json")
 	kf.register(cmd, true)
 	listCmd := &cobra.Command{Use: "list [FUNCTION...]", Short: "List dead letters with the reason each delivery failed", RunE: list}
 	cmd.AddCommand(listCmd, newDLQShow(g, &asJSON, &kf), newDLQReplay(g, &kf), newDLQPurge(g, &kf))
@@ -244,7 +236,7 @@ func newDLQShow(g *globals, asJSON *bool, kf *brokersFlag) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if *asJSON {
+			if *asJSON || g.json() {
 				return printJSON(l)
 			}
 			fmt.Printf("dead letter %s (topic %s, partition %d, offset %d, written %s)\n", l.ID, l.Topic, l.Partition, l.Offset, l.Time.Format(time.RFC3339Nano))
@@ -309,100 +301,145 @@ func newDLQShow(g *globals, asJSON *bool, kf *brokersFlag) *cobra.Command {
 	}
 }
 
+// DLQReplayOptions are `orderflow dlq replay`'s, in kubectl's shape.
+type DLQReplayOptions struct {
+	All        bool
+	Functions  []string
+	To         string
+	MaxReplays int
+	IDs        []string
+	// OnCluster: the letters are read from a Kafka given by --brokers,
+	// where the default --to is topic.
+	OnCluster bool
+}
+
+// Complete fills --to's default: destination locally, topic against a
+// cluster's Kafka (its destinations are its own addresses, seldom
+// reachable from here).
+func (o *DLQReplayOptions) Complete(ids []string, onCluster bool) {
+	o.IDs, o.OnCluster = ids, onCluster
+	if o.To == "" {
+		o.To = dlq.ToDestination
+		if onCluster {
+			o.To = dlq.ToTopic
+		}
+	}
+}
+
+// Validate refuses what cannot be replayed, before Kafka is read.
+func (o *DLQReplayOptions) Validate() error {
+	switch {
+	case o.To != dlq.ToDestination && o.To != dlq.ToTopic:
+		return fmt.Errorf("--to %q: want destination or topic", o.To)
+	case o.MaxReplays < 1:
+		return fmt.Errorf("--max-replays %d: must be at least 1", o.MaxReplays)
+	case !o.All && len(o.IDs) == 0:
+		return errors.New("name the dead letters to replay (IDs from orderflow dlq list), or pass --all")
+	case o.All && len(o.IDs) > 0:
+		return errors.New("--all replays every dead letter; it cannot go with IDs")
+	case !o.All && len(o.Functions) > 0:
+		return errors.New("--function chooses among all dead letters: it goes with --all")
+	}
+	return nil
+}
+
+// replayed is one letter's fate, as -o json prints it.
+type replayed struct {
+	ID      string `json:"id"`
+	OrderID string `json:"orderId,omitempty"`
+	To      string `json:"to"`
+	Error   string `json:"error,omitempty"`
+}
+
+// Run replays the letters and reports each; a letter not replayed fails
+// the command (exit 3: the replay could not be done, nothing was checked).
+func (o *DLQReplayOptions) Run(ctx context.Context, t deadLetters, out io.Writer, asJSON bool) error {
+	var letters []letterRow
+	var err error
+	if o.All {
+		if letters, err = t.read(ctx, o.Functions); err != nil {
+			return err
+		}
+	} else {
+		for _, id := range o.IDs {
+			l, err := t.find(ctx, id)
+			if err != nil {
+				return err
+			}
+			letters = append(letters, l)
+		}
+	}
+	c, err := client.New(15 * time.Second)
+	if err != nil {
+		return err
+	}
+	var producer sarama.SyncProducer
+	if o.To == dlq.ToTopic {
+		if producer, err = sarama.NewSyncProducerFromClient(t.kc); err != nil {
+			return err
+		}
+		defer producer.Close()
+	}
+	r := dlq.Replayer{HTTP: c, Producer: producer, MaxReplays: o.MaxReplays}
+	var rows []replayed
+	failed := 0
+	for _, l := range letters {
+		row := replayed{ID: l.ID, OrderID: l.OrderID, To: o.To}
+		if err := r.Replay(ctx, l.Letter, o.To); err != nil {
+			failed++
+			row.Error = err.Error()
+		}
+		rows = append(rows, row)
+		if !asJSON {
+			if row.Error != "" {
+				fmt.Fprintf(out, "%s  %s  NOT replayed: %s\n", printable(row.ID), printable(row.OrderID), printable(row.Error))
+			} else {
+				fmt.Fprintf(out, "%s  %s  replayed to %s\n", printable(row.ID), printable(row.OrderID), o.To)
+			}
+		}
+	}
+	if asJSON {
+		if err := printJSONTo(out, rows); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(out, "replayed %d, failed %d; the letters stay in the dead-letter topic until orderflow dlq purge\n", len(rows)-failed, failed)
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d dead letter(s) not replayed", failed)
+	}
+	return nil
+}
+
 func newDLQReplay(g *globals, kf *brokersFlag) *cobra.Command {
-	var (
-		all        bool
-		functions  []string
-		to         string
-		maxReplays int
-	)
+	o := &DLQReplayOptions{}
 	cmd := &cobra.Command{
 		Use:   "replay [ID...]",
 		Short: "Send dead letters again, once the cause is fixed",
-		Long: `replay sends each dead letter's original event again, without the dead-letter
-extensions and with its id unchanged (so a consumer that did process it changes
-nothing). --to destination (the default) POSTs it to where delivery failed
-(knativeerrordest), so only that function sees it again; --to topic writes it
-back to the topic it came from, for every consumer group to read again (a letter
-that carries the original record writes that record back, key, headers and value
-byte for byte; the replay count cannot travel with it, so --max-replays does not
-stop those). With --brokers the default is --to topic: a cluster's
-destinations are its own addresses, seldom reachable from here.
-An event that was replayed --max-replays times and dead-lettered again is
-refused: replaying it once more would only loop.`,
+		Long: `replay sends each dead letter's original event again, its id unchanged (a consumer
+that did process it changes nothing). --to destination (the default) POSTs it to
+where delivery failed, so only that function sees it again; --to topic writes it
+back to its topic for every consumer group (a letter carrying the original record
+writes that record back byte for byte). With --brokers the default is --to topic.
+An event replayed --max-replays times and dead-lettered again is refused: another
+replay would only loop. See docs/failure-handling.md.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if to == "" {
-				to = dlq.ToDestination
-				if kf.set() {
-					to = dlq.ToTopic
-				}
-			}
-			if to != dlq.ToDestination && to != dlq.ToTopic {
-				return fmt.Errorf("--to %q: want destination or topic", to)
-			}
-			if maxReplays < 1 {
-				return fmt.Errorf("--max-replays %d: must be at least 1", maxReplays)
-			}
-			if !all && len(args) == 0 {
-				return errors.New("name the dead letters to replay (IDs from `orderflow dlq list`), or pass --all")
-			}
-			if all && len(args) > 0 {
-				return errors.New("--all replays every dead letter; it cannot go with IDs")
+			o.Complete(args, kf.set())
+			if err := o.Validate(); err != nil {
+				return usage(err)
 			}
 			t, err := connect(g, kf)
 			if err != nil {
 				return err
 			}
 			defer t.kc.Close()
-			kc := t.kc
-			var letters []letterRow
-			if all {
-				if letters, err = t.read(cmd.Context(), functions); err != nil {
-					return err
-				}
-			} else {
-				for _, id := range args {
-					l, err := t.find(cmd.Context(), id)
-					if err != nil {
-						return err
-					}
-					letters = append(letters, l)
-				}
-			}
-			c, err := client.New(15 * time.Second)
-			if err != nil {
-				return err
-			}
-			var producer sarama.SyncProducer
-			if to == dlq.ToTopic {
-				if producer, err = sarama.NewSyncProducerFromClient(kc); err != nil {
-					return err
-				}
-				defer producer.Close()
-			}
-			r := dlq.Replayer{HTTP: c, Producer: producer, MaxReplays: maxReplays}
-			replayed, failed := 0, 0
-			for _, l := range letters {
-				err := r.Replay(cmd.Context(), l.Letter, to)
-				if err != nil {
-					failed++
-					fmt.Printf("%s  %s  NOT replayed: %s\n", printable(l.ID), printable(l.OrderID), printable(err.Error()))
-					continue
-				}
-				replayed++
-				fmt.Printf("%s  %s  replayed to %s\n", printable(l.ID), printable(l.OrderID), to)
-			}
-			fmt.Printf("replayed %d, failed %d; the letters stay in the dead-letter topic until `orderflow dlq purge`\n", replayed, failed)
-			if failed > 0 {
-				return fmt.Errorf("%d dead letter(s) not replayed", failed)
-			}
-			return nil
+			return o.Run(cmd.Context(), t, cmd.OutOrStdout(), g.json())
 		},
 	}
-	cmd.Flags().BoolVar(&all, "all", false, "replay every dead letter (of --function only, if given)")
-	cmd.Flags().StringSliceVar(&functions, "function", nil, "with --all: only these functions' dead letters")
-	cmd.Flags().StringVar(&to, "to", "", "destination (POST to the function that failed; the default) or topic (write back to the source topic; the default with --brokers)")
-	cmd.Flags().IntVar(&maxReplays, "max-replays", 3, "refuse events already replayed this many times")
+	cmd.Flags().BoolVar(&o.All, "all", false, "replay every dead letter (of --function only, if given)")
+	cmd.Flags().StringSliceVar(&o.Functions, "function", nil, "with --all: only these functions' dead letters")
+	cmd.Flags().StringVar(&o.To, "to", "", "destination (POST to the function that failed; the default) or topic (write back to the source topic; the default with --brokers)")
+	cmd.Flags().IntVar(&o.MaxReplays, "max-replays", 3, "refuse events already replayed this many times")
 	return cmd
 }
 

@@ -104,7 +104,7 @@ when any scenario fails.`,
 			fault.Table(os.Stdout, rows)
 			for _, r := range rows {
 				if !r.OK() {
-					return fmt.Errorf("fault suite failed (logs under %s)", base.StateDir)
+					return checkFailed("fault suite failed (logs under %s)", base.StateDir)
 				}
 			}
 			return nil

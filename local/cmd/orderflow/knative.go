@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"orderflow.dev/knlocal/manifests"
 	"orderflow.dev/knlocal/plane"
 	"orderflow.dev/knlocal/sink"
+	"orderflow.dev/local/profile"
 )
 
 // dataPlaneLocal is --data-plane's default: the plane's own sinks and sources.
@@ -54,101 +56,141 @@ func dataPlanePIDs(opts plane.Options) map[string]int {
 	return nil
 }
 
-// newKnativeConfig writes a config folder for knlocal/scripts/knative-dataplane.sh
-// start: Knative's receiver and dispatcher run by hand, beside functions
-// started some other way.
+// KnativeConfigOptions are `orderflow knative-config`'s, in kubectl's
+// shape: it writes a config folder for knlocal/scripts/knative-dataplane.sh
+// start (Knative's receiver and dispatcher run by hand, beside functions
+// started some other way).
+type KnativeConfigOptions struct {
+	Out, Manifests string
+	Brokers        []string
+	Functions      []string // NAME=URL as given
+	IngressPort    int
+
+	urls map[string]string
+	root string
+}
+
+// Validate checks the flags and reads --function's addresses.
+func (o *KnativeConfigOptions) Validate() error {
+	if o.Out == "" || len(o.Brokers) == 0 {
+		return fmt.Errorf("--out and --brokers are required")
+	}
+	if o.IngressPort <= 0 || o.IngressPort > 65534 {
+		return fmt.Errorf("--ingress-port %d: not a port (the next one must be one too)", o.IngressPort)
+	}
+	o.urls = map[string]string{}
+	for _, kv := range o.Functions {
+		name, url, ok := strings.Cut(kv, "=")
+		if !ok || name == "" || !strings.HasPrefix(url, "http") {
+			return fmt.Errorf("--function %q: want NAME=http://host:port", kv)
+		}
+		o.urls[name] = url
+	}
+	return nil
+}
+
+// Complete finds the checkout and the manifests.
+func (o *KnativeConfigOptions) Complete(g *globals) (err error) {
+	if o.root, err = g.checkout(); err != nil {
+		return err
+	}
+	if o.Manifests == "" {
+		o.Manifests = filepath.Join(o.root, "knative", "base")
+	}
+	o.Out, err = filepath.Abs(o.Out)
+	return err
+}
+
+// Run builds Knative's data plane if needed and writes its config and
+// contracts.
+func (o *KnativeConfigOptions) Run(ctx context.Context, out io.Writer) error {
+	set, err := manifests.Load(o.Manifests)
+	if err != nil {
+		return err
+	}
+	if err := manifests.Resolve(set); err != nil {
+		return err
+	}
+	source, err := knplane.Build(ctx, knlocalDir(o.root), os.Stderr)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(o.Out, 0o755); err != nil {
+		return err
+	}
+	ns := cmp.Or(set.Namespace, manifests.DefaultNamespace)
+	if err := knplane.WriteConfig(o.Out, knplane.Config{Source: source, Namespace: ns, IngressPort: o.IngressPort, IngressTLSPort: o.IngressPort + 1}); err != nil {
+		return err
+	}
+	sinks, err := knplane.SinkContract(set, o.Brokers, 1)
+	if err != nil {
+		return err
+	}
+	ingress := fmt.Sprintf("http://127.0.0.1:%d", o.IngressPort)
+	sources, err := knplane.SourceContract(set, o.Brokers, o.resolver(ingress), 1)
+	if err != nil {
+		return err
+	}
+	if err := knplane.WriteContract(o.Out, knplane.ReceiverContract, sinks); err != nil {
+		return err
+	}
+	if err := knplane.WriteContract(o.Out, knplane.DispatcherContract, sources); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "wrote %s: %d KafkaSinks at %s, %d KafkaSources; start with: %s start %s\n", o.Out, len(sinks.Resources), ingress, len(sources.Resources), knplane.Script, o.Out)
+	return nil
+}
+
+// resolver addresses a destination: a KafkaSink at the receiver, a
+// function at its --function address.
+func (o *KnativeConfigOptions) resolver(ingress string) func(manifests.Destination) (string, error) {
+	return func(d manifests.Destination) (string, error) {
+		switch {
+		case d.Ref == nil:
+			return d.URI, nil
+		case d.Ref.Kind == manifests.KindKafkaSink:
+			return sink.URL(ingress, d.Ref.Namespace, d.Ref.Name) + d.URI, nil
+		case d.Ref.Kind == manifests.KindService:
+			if u, ok := o.urls[d.Ref.Name]; ok {
+				return strings.TrimSuffix(u, "/") + d.URI, nil
+			}
+			return "", fmt.Errorf("no --function %s=URL", d.Ref.Name)
+		}
+		return "", fmt.Errorf("cannot address a %s", d.Ref.Kind)
+	}
+}
+
 func newKnativeConfig(g *globals) *cobra.Command {
-	var (
-		out, manifestsDir string
-		brokers, funcs    []string
-		ingressPort       int
-	)
+	o := &KnativeConfigOptions{}
 	cmd := &cobra.Command{
 		Use:    "knative-config",
 		Short:  "Write the config folder (env, properties, contracts from knative/base) of Knative's data plane for " + knplane.Script + " start",
 		Hidden: true,
 		Args:   cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if out == "" || len(brokers) == 0 {
-				return fmt.Errorf("--out and --brokers are required")
-			}
-			if ingressPort <= 0 || ingressPort > 65535 {
-				return fmt.Errorf("--ingress-port %d: not a port", ingressPort)
-			}
-			root, err := g.checkout()
-			if err != nil {
-				return err
-			}
-			if manifestsDir == "" {
-				manifestsDir = filepath.Join(root, "knative", "base")
-			}
-			urls := map[string]string{}
-			for _, kv := range funcs {
-				name, url, ok := strings.Cut(kv, "=")
-				if !ok || name == "" || !strings.HasPrefix(url, "http") {
-					return fmt.Errorf("--function %q: want NAME=http://host:port", kv)
-				}
-				urls[name] = url
-			}
-			set, err := manifests.Load(manifestsDir)
-			if err != nil {
-				return err
-			}
-			if err := manifests.Resolve(set); err != nil {
-				return err
-			}
-			source, err := knplane.Build(context.Background(), knlocalDir(root), os.Stderr)
-			if err != nil {
-				return err
-			}
-			if err := os.MkdirAll(out, 0o755); err != nil {
-				return err
-			}
-			out, _ = filepath.Abs(out)
-			tlsPort := ingressPort + 1
-			ns := set.Namespace
-			if ns == "" {
-				ns = manifests.DefaultNamespace
-			}
-			if err := knplane.WriteConfig(out, knplane.Config{Source: source, Namespace: ns, IngressPort: ingressPort, IngressTLSPort: tlsPort}); err != nil {
-				return err
-			}
-			sinks, err := knplane.SinkContract(set, brokers, 1)
-			if err != nil {
-				return err
-			}
-			ingress := fmt.Sprintf("http://127.0.0.1:%d", ingressPort)
-			sources, err := knplane.SourceContract(set, brokers, func(d manifests.Destination) (string, error) {
-				switch {
-				case d.Ref == nil:
-					return d.URI, nil
-				case d.Ref.Kind == manifests.KindKafkaSink:
-					return sink.URL(ingress, d.Ref.Namespace, d.Ref.Name) + d.URI, nil
-				case d.Ref.Kind == manifests.KindService:
-					if u, ok := urls[d.Ref.Name]; ok {
-						return strings.TrimSuffix(u, "/") + d.URI, nil
-					}
-					return "", fmt.Errorf("no --function %s=URL", d.Ref.Name)
-				}
-				return "", fmt.Errorf("cannot address a %s", d.Ref.Kind)
-			}, 1)
-			if err != nil {
-				return err
-			}
-			if err := knplane.WriteContract(out, knplane.ReceiverContract, sinks); err != nil {
-				return err
-			}
-			if err := knplane.WriteContract(out, knplane.DispatcherContract, sources); err != nil {
-				return err
-			}
-			fmt.Printf("wrote %s: %d KafkaSinks at %s, %d KafkaSources; start with: %s start %s\n", out, len(sinks.Resources), ingress, len(sources.Resources), knplane.Script, out)
-			return nil
+			return runOptions(o.Validate, func() error { return o.Complete(g) }, func() error { return o.Run(cmd.Context(), cmd.OutOrStdout()) })
 		},
 	}
-	cmd.Flags().StringVar(&out, "out", "", "the config folder to write")
-	cmd.Flags().StringVar(&manifestsDir, "manifests", "", "kustomization directory (default <root>/knative/base)")
-	cmd.Flags().StringSliceVar(&brokers, "brokers", nil, "Kafka bootstrap servers")
-	cmd.Flags().StringArrayVar(&funcs, "function", nil, "a function's address, NAME=http://host:port (repeatable)")
-	cmd.Flags().IntVar(&ingressPort, "ingress-port", 8090, "the receiver's port (the next one is its unused TLS port)")
+	cmd.Flags().StringVar(&o.Out, "out", "", "the config folder to write")
+	cmd.Flags().StringVar(&o.Manifests, "manifests", "", "kustomization directory (default <root>/knative/base)")
+	cmd.Flags().StringSliceVar(&o.Brokers, "brokers", nil, "Kafka bootstrap servers")
+	cmd.Flags().StringArrayVar(&o.Functions, "function", nil, "a function's address, NAME=http://host:port (repeatable)")
+	cmd.Flags().IntVar(&o.IngressPort, "ingress-port", 8090, "the receiver's port (the next one is its unused TLS port)")
 	return cmd
+}
+
+// replicaProcs are the functions' processes for the CPU accounting: a
+// function's first replica by its name, the others as name#2, name#3.
+func replicaProcs(p *plane.Plane) []profile.Proc {
+	var out []profile.Proc
+	for name, pids := range p.AllPIDs() {
+		for i, pid := range pids {
+			n := name
+			if i > 0 {
+				n = fmt.Sprintf("%s#%d", name, i+1)
+			}
+			out = append(out, profile.Proc{Name: n, PID: pid})
+		}
+	}
+	return out
 }

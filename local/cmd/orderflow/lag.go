@@ -97,7 +97,7 @@ the change since the previous reading.`,
 					continue
 				}
 				lastErr = ""
-				if asJSON {
+				if asJSON || g.json() {
 					if err := json.NewEncoder(out).Encode(parts); err != nil {
 						return err
 					}
@@ -121,6 +121,7 @@ the change since the previous reading.`,
 	cmd.Flags().BoolVar(&watch, "watch", false, "keep reading, every --interval, until interrupted")
 	cmd.Flags().DurationVar(&interval, "interval", 2*time.Second, "time between readings with --watch")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "one JSON array of partitions per reading")
+	_ = cmd.Flags().MarkDeprecated("json", "use -o json")
 	cmd.Flags().BoolVar(&perSource, "sources", false, "one line per KafkaSource (totals) instead of per partition")
 	return cmd
 }

@@ -25,36 +25,59 @@ import (
 	"orderflow.dev/knlocal/door"
 	"orderflow.dev/knlocal/knplane"
 	"orderflow.dev/knlocal/plane"
+	"orderflow.dev/knlocal/serving"
 	"orderflow.dev/knlocal/source"
 	"orderflow.dev/knlocal/statedir"
 	"orderflow.dev/local/fnserve"
 	"orderflow.dev/local/orderflow"
 	"orderflow.dev/local/profile"
+	"orderflow.dev/local/scratchdb"
 )
 
 func main() {
 	if err := newRoot().Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "orderflow:", err)
-		os.Exit(1)
+		os.Exit(exitCode(err))
 	}
 }
 
 type globals struct {
 	root     string
 	stateDir string
+	// output is -o: text (default) or json, for the commands that print a
+	// result.
+	output string
 }
+
+// Output formats of -o.
+const (
+	outputText = "text"
+	outputJSON = "json"
+)
+
+// json reports -o json.
+func (g *globals) json() bool { return g.output == outputJSON }
 
 func newRoot() *cobra.Command {
 	g := &globals{}
 	root := &cobra.Command{
 		Use:           "orderflow",
 		Short:         "Run the orderflow order saga locally: Kafka, the Knative eventing stand-in and the five functions",
+		Long:          "Run the orderflow order saga locally: Kafka, the Knative eventing stand-in and the five functions.\nThe manual is docs/ in the checkout (docs/operations.md for the commands).\n\n" + exitCodesHelp,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		PersistentPreRunE: func(*cobra.Command, []string) error {
+			if g.output != outputText && g.output != outputJSON {
+				return usage(fmt.Errorf("-o %q: want text or json", g.output))
+			}
+			return nil
+		},
 	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usage(err) })
 	root.PersistentFlags().StringVar(&g.root, "root", "", "orderflow checkout holding knative/ and functions/ (default: found from the working directory)")
-	root.PersistentFlags().StringVar(&g.stateDir, "state-dir", ".orderflow", "where `up` keeps databases, logs and endpoints.json")
-	root.AddCommand(newUp(g), newDemo(g), newPlace(g), newOrder(g), newDLQ(g), newStats(g), newFaults(g), newBench(g), newLag(g), newTrace(), newFunction(), newSchemas(), newSoak(g), newReplay(g), newKnativeConfig(g), newNew(g))
+	root.PersistentFlags().StringVar(&g.stateDir, "state-dir", ".orderflow", "where up keeps databases, logs and endpoints.json")
+	root.PersistentFlags().StringVarP(&g.output, "output", "o", outputText, "format of a command's result: text or json")
+	root.AddCommand(newUp(g), newDemo(g), newPlace(g), newOrder(g), newDLQ(g), newStats(g), newFaults(g), newBench(g), newLag(g), newTrace(), newFunction(), newSchemas(), newSoak(g), newReplay(g), newKnativeConfig(g), newNew(g), newVersion(g))
 	return root
 }
 
@@ -150,6 +173,10 @@ type upFlags struct {
 	brokerSync        bool
 	env               []string
 	dataPlane         string
+	scale             []string
+	stableWindow      time.Duration
+	databaseURL       string
+	watchManifests    time.Duration
 }
 
 func (f *upFlags) register(cmd *cobra.Command) {
@@ -169,6 +196,10 @@ func (f *upFlags) register(cmd *cobra.Command) {
 	cmd.Flags().BoolVar(&f.brokerSync, "broker-sync", false, "sync the embedded broker's log to disk before it answers each write, so an accepted order survives a crash of the machine, not only of orderflow (about half the throughput; docs/local-state.md)")
 	cmd.Flags().DurationVar(&f.gateLimit, "ready-hold-limit", source.DefaultGateLimit, "longest a delivery waits, in all, for a function that reports not ready (its store cannot write, say) before its retries count again and it may be dead-lettered")
 	cmd.Flags().StringVar(&f.dataPlane, "data-plane", dataPlaneLocal, "what carries events between Kafka and HTTP: "+dataPlaneLocal+" (the plane's own KafkaSink ingress and KafkaSources) or "+knplane.Name+" (Knative's Java receiver and dispatcher, built once by "+knplane.Script+")")
+	cmd.Flags().StringVar(&f.databaseURL, "database-url", "", "a PostgreSQL database for every function's store, a schema each (orderflow_<key>, kept across runs; emptied on a start without --keep-state); default: SQLite files in the state directory")
+	cmd.Flags().StringArrayVar(&f.scale, "scale", nil, "replicas of a function, FUNCTION=MIN:MAX or FUNCTION=N (* for every one), instead of its func.yaml's deploy.options.scale (repeatable; more than one needs PostgreSQL)")
+	cmd.Flags().DurationVar(&f.watchManifests, "watch-manifests", f.watchManifests, "read the manifests again at this interval and apply a KafkaSource's changed consumers at once (0: never); other changes need a restart")
+	cmd.Flags().DurationVar(&f.stableWindow, "stable-window", 0, "the autoscaler's stable window (default Knative's 60s); its panic window is a tenth of it, its scale-to-zero grace half")
 	cmd.Flags().StringArrayVar(&f.env, "env", nil, "extra function environment VAR=value, or FUNCTION/VAR=value for one function (repeatable)")
 }
 
@@ -220,6 +251,29 @@ func (f *upFlags) options(g *globals, stateDir string, progress *os.File) (plane
 		env[k] = v
 	}
 	opts.Env = env
+	for _, v := range f.scale {
+		name, sc, err := serving.ParseScaleFlag(v)
+		if err != nil {
+			return plane.Options{}, fmt.Errorf("--scale %w", err)
+		}
+		if opts.Scale == nil {
+			opts.Scale = map[string]serving.Scale{}
+		}
+		opts.Scale[name] = sc
+	}
+	if f.stableWindow < 0 || (f.stableWindow > 0 && f.stableWindow < time.Second) {
+		return plane.Options{}, fmt.Errorf("--stable-window %s: want at least 1s (Knative's default is 60s)", f.stableWindow)
+	}
+	if f.stableWindow > 0 {
+		opts.Windows = serving.WindowsOf(f.stableWindow)
+	}
+	if f.watchManifests < 0 {
+		return plane.Options{}, fmt.Errorf("--watch-manifests %s: must not be negative (0: never)", f.watchManifests)
+	}
+	opts.WatchManifests = f.watchManifests
+	if f.databaseURL != "" && !scratchdb.IsPostgres(f.databaseURL) {
+		return plane.Options{}, fmt.Errorf("--database-url: want a postgres:// URL (SQLite is the default: a file per function in the state directory)")
+	}
 	if err := plane.CheckOptions(opts); err != nil {
 		return plane.Options{}, envFlag(err)
 	}
@@ -238,6 +292,31 @@ func (f *upFlags) options(g *globals, stateDir string, progress *os.File) (plane
 		return plane.Options{}, err
 	}
 	return opts, nil
+}
+
+// databases puts every function's stores on --database-url, a schema of
+// its own per store, kept for a later --keep-state; what --env gives a
+// function wins.
+func (f *upFlags) databases(ctx context.Context, opts *plane.Options) (func(), error) {
+	if f.databaseURL == "" {
+		return func() {}, nil
+	}
+	schemas, err := scratchdb.Open(ctx, "--database-url", f.databaseURL)
+	if err != nil {
+		return nil, err
+	}
+	schemas.Keep("orderflow", !f.keepState)
+	env, err := orderflow.DatabaseEnv(opts.FunctionsDir, fnserve.Names(), func(key string) (string, error) { return schemas.URL(ctx, key) })
+	if err != nil {
+		schemas.Close(ctx)
+		return nil, err
+	}
+	for k, v := range env {
+		if _, given := opts.Env[k]; !given {
+			opts.Env[k] = v
+		}
+	}
+	return func() { _ = schemas.Close(context.Background()) }, nil
 }
 
 // envFlag names the --env flag in an error about one of its variables
@@ -357,7 +436,7 @@ func openLog(stateDir string) (*os.File, error) {
 }
 
 func newUp(g *globals) *cobra.Command {
-	f := &upFlags{}
+	f := &upFlags{watchManifests: 10 * time.Second}
 	cmd := &cobra.Command{
 		Use:   "up",
 		Short: "Start the whole topology and keep it running until Ctrl-C",
@@ -374,6 +453,11 @@ func newUp(g *globals) *cobra.Command {
 			defer closeLog()
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			closeDB, err := f.databases(ctx, &opts)
+			if err != nil {
+				return err
+			}
+			defer closeDB()
 			fmt.Println("starting orderflow...")
 			start := time.Now()
 			p, err := plane.Up(ctx, opts)

@@ -26,29 +26,15 @@ func newNew(g *globals) *cobra.Command {
 	fn := &cobra.Command{
 		Use:   "function NAME --on TYPE[,TYPE] [--emits TYPE]",
 		Short: "Scaffold a saga step: its function folder, module, manifests, event type and registration; only its decision is left to write",
-		Long: `new function adds a saga step to the tree (see docs/new-function.md):
-
-  functions/NAME/      func.yaml (cluster-local, deployed as the others), go.mod
-                       (orderflow.dev/shared v0.1.0, tidy, builds with GOWORK=off),
-                       function.go (New, and Handle/Start/Stop/Ready/Alive from the
-                       shared edge), decide.go (one pure Decide per --on type) with
-                       its table test, and an edge test
-  knative/base/NAME.yaml  its KafkaSource (the topics of the --on types), dead-letter
-                       KafkaSink and topic, outbox-sweep PingSource; with --emits, its
-                       SinkBinding, KafkaSink and topic orderflow.NAME
-  the catalog          NAME added to the consumers of each --on type; with --emits,
-                       the new type (its constant, payload, v1 JSON schema)
-  go.work, local/go.mod, local/fnserve/registry.go, the orderflow-db Secret's key
-                       (knative/base/config.yaml and the prod example)
-
---on names the types it reacts to, as in the catalog (dev.orderflow.order.confirmed.v1)
-or short (order.confirmed: the current version). --emits names a new type it publishes
-(shipment.booked: dev.orderflow.shipment.booked.v1). The scaffolded decision publishes
-that type for the order; write the real one in decide.go. Then make demo.
-
-It refuses, naming what is wrong and writing nothing: a name that is taken or is not a
-DNS label, a type not in the catalog, an --emits type that exists, files it edits with
-uncommitted changes. Should a step fail midway, every file is put back.`,
+		Long: `new function adds a saga step: functions/NAME (func.yaml, go.mod, function.go,
+a pure decide.go with its table test), its KafkaSource, dead-letter sink and topic
+in knative/base (with --emits, its SinkBinding, KafkaSink and topic), the catalog's
+entries and v1 schema for each new type, and the one-line registrations (go.work,
+local/fnserve/registry.go, the orderflow-db Secret's key). --on names the types it
+reacts to (order.confirmed or dev.orderflow.order.confirmed.v1); --emits a new type
+it publishes. It refuses a taken or non-DNS name, an unknown type, an existing
+--emits type, or files with uncommitted changes, writing nothing; a step that fails
+midway puts every file back. See docs/new-function.md.`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return fmt.Errorf("want one function NAME, got %d arguments (orderflow new function NAME --on TYPE[,TYPE] [--emits TYPE])", len(args))

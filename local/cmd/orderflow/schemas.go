@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -57,7 +58,11 @@ func newSchemas() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return schemas.Report(cmd.OutOrStdout(), schemas.Check(fams))
+			if err := schemas.Report(cmd.OutOrStdout(), schemas.Check(fams)); errors.Is(err, schemas.ErrIncompatible) {
+				return &checkFailure{err}
+			} else {
+				return err
+			}
 		},
 	}
 	addFlags(check)

@@ -38,32 +38,14 @@ func newSoak(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "soak",
 		Short: "Place orders at a steady rate for a long time and record each function's database size, memory and latency over time",
-		Long: `soak starts the whole topology (as demo does: embedded Kafka unless --brokers;
-the plane as an "orderflow up" process of its own, whose output goes to
-<state-dir>/soak/up.log, so that its memory is measured apart from the load
-generator's, which keeps every order for the final check; with --profile the
-plane runs inside the soak's process, where it can be profiled),
-places --rate orders a second for --duration (demo's mix of orders), follows
-each to its outcome, and every --sample records each function's database size
-on disk (its SQLite files and their WALs) and each of its tables (rows, and
-bytes with their indexes, read from a copy of the files: a running function
-holds its file exclusively), each function's resident memory
-(VmRSS), the plane's own, the rows its pruning deleted, and the p50 and p99
-placement-to-outcome latency of the orders that ended in the interval: a line
-per sample on stderr. At the end it checks the invariants (as demo does),
-prints how each series moved from the end of --warmup to the end of the
-placing, and writes every sample to --out (JSON) with a picture beside it
-(.png), and each database's tables (rows, bytes) once the functions stopped.
-
---retention and --prune-interval set the functions' ORDERFLOW_RETENTION and
-ORDERFLOW_PRUNE_INTERVAL, so pruning shows within a short soak; a retention
-under an hour (at least 2m) also sets ORDERFLOW_ALLOW_SHORT_RETENTION, which
-covers the KafkaSources' retries but not a dispatcher outage or a replay
-from a dead-letter topic (see docs/failure-handling.md, on the edge's tables).
-
-Database sizes are of SQLite only (the files under <state-dir>/soak/db).
-It exits non-zero if an order did not end, ended other than predicted, or an
-invariant is violated.`,
+		Long: `soak starts the whole topology (as demo does; the plane as an "orderflow up"
+process of its own, so its memory is measured apart), places --rate orders a second
+for --duration, and every --sample records each function's database size and tables,
+resident memory, rows pruned and the interval's latency p50/p99. At the end it checks
+the invariants, prints how each series moved after --warmup, and writes the samples
+to --out (JSON) with a picture beside it; exit 1 if an order did not end, ended
+other than predicted, or an invariant is violated. --retention and --prune-interval
+make pruning show within a short soak. See docs/soak.md.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !cmd.Flags().Changed("warmup") {
@@ -283,7 +265,7 @@ invariant is violated.`,
 				}
 			}
 			if !results.Summary.OK() {
-				return fmt.Errorf("soak failed: %d orders did not end, %d ended other than predicted, %d not accepted, invariants %s",
+				return checkFailed("soak failed: %d orders did not end, %d ended other than predicted, %d not accepted, invariants %s",
 					results.Summary.Unfinished, results.Summary.Unexpected, results.Summary.NotAccepted, map[bool]string{true: "hold", false: "VIOLATED"}[results.Summary.Check.OK()])
 			}
 			return nil

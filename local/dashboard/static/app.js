@@ -106,7 +106,9 @@ function renderFunctions(fns) {
     el("td", { class: "num" + (f.lag > 0 ? " bad" : "") }, fmt(f.lag)),
     el("td", { class: "num" }, fmt(f.deliveriesPerSec, 1)),
     el("td", { class: "num" + (f.errorsPerSec > 0 ? " bad" : "") }, fmt(f.errors) + (f.errorsPerSec > 0 ? " (+" + fmt(f.errorsPerSec, 1) + "/s)" : "")),
-    el("td", { class: "num" }, fmt(f.outboxBacklog)))));
+    el("td", { class: "num" }, fmt(f.outboxBacklog)),
+    el("td", { class: "num", title: f.lastScaling || "" },
+      fmt(f.ready) + "/" + fmt(f.desired) + (f.coldStarts > 0 ? " (" + fmt(f.coldStarts) + " cold)" : "")))));
 }
 
 function renderStalled(u) {

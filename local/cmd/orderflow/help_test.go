@@ -1,0 +1,112 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+)
+
+// every command of the tree, depth first.
+func everyCommand(c *cobra.Command) []*cobra.Command {
+	out := []*cobra.Command{c}
+	for _, sub := range c.Commands() {
+		out = append(out, everyCommand(sub)...)
+	}
+	return out
+}
+
+// The conventions users check first, on every command's help: no flag
+// whose usage pflag would read a placeholder from (a back-quoted word
+// becomes the value's name: "--state-dir up"), a Long help that is short
+// and points to docs/ when it is there at all, -o among the flags of
+// every command (it is the root's, persistent), and the exit codes on the
+// root's help.
+func TestEveryCommandsHelpKeepsTheConventions(t *testing.T) {
+	root := newRoot()
+	if !strings.Contains(root.Long, "Exit codes: 0 success; 1 a check ran and failed") {
+		t.Errorf("the root's help does not document the exit codes:\n%s", root.Long)
+	}
+	for _, c := range everyCommand(root) {
+		name := c.CommandPath()
+		check := func(f *pflag.Flag) {
+			if strings.Contains(f.Usage, "`") {
+				varName, _ := pflag.UnquoteUsage(f)
+				t.Errorf("%s --%s: a back-quoted word in its usage shows as its value's name (%q)", name, f.Name, varName)
+			}
+			if f.Usage == "" {
+				t.Errorf("%s --%s: no usage", name, f.Name)
+			}
+		}
+		c.LocalFlags().VisitAll(check)
+		if c.InheritedFlags().Lookup("output") == nil && c.LocalFlags().Lookup("output") == nil {
+			t.Errorf("%s: no -o/--output", name)
+		}
+		if lines := strings.Count(strings.TrimSpace(c.Long), "\n") + 1; c.Long != "" && lines > 12 {
+			t.Errorf("%s: Long help of %d lines; keep it short and point to docs/", name, lines)
+		}
+	}
+}
+
+func TestExitCodes(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want int
+	}{
+		{nil, exitOK},
+		{checkFailed("demo failed: invariants violated"), exitCheckFailed},
+		{fmt.Errorf("wrapped: %w", checkFailed("x")), exitCheckFailed},
+		{errVerifyFailed, exitCheckFailed},
+		{usage(errors.New("anything")), exitUsage},
+		{errors.New("--rate -5: must be positive"), exitUsage},
+		{errors.New(`unknown command "x" for "orderflow"`), exitUsage},
+		{errors.New("unknown flag: --nope"), exitUsage},
+		{errors.New("dial tcp 127.0.0.1:9: connection refused"), exitRuntime},
+	} {
+		if got := exitCode(c.err); got != c.want {
+			t.Errorf("%v: exit %d, want %d", c.err, got, c.want)
+		}
+	}
+}
+
+// What a script sees from a whole command line, without a process.
+func TestCommandLinesExitAsTheyShould(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want int
+	}{
+		{[]string{"version"}, exitOK},
+		{[]string{"version", "-o", "json"}, exitOK},
+		{[]string{"version", "-o", "yaml"}, exitUsage},
+		{[]string{"nosuch"}, exitUsage},
+		{[]string{"demo", "--nosuch"}, exitUsage},
+		{[]string{"demo", "--orders", "many"}, exitUsage},
+		{[]string{"version", "extra"}, exitUsage},
+	} {
+		root := newRoot()
+		root.SetArgs(c.args)
+		var out strings.Builder
+		root.SetOut(&out)
+		root.SetErr(&out)
+		err := root.Execute()
+		if got := exitCode(err); got != c.want {
+			t.Errorf("orderflow %s: exit %d (%v), want %d", strings.Join(c.args, " "), got, err, c.want)
+		}
+	}
+}
+
+func TestRateListShowsAndReadsPlainNumbers(t *testing.T) {
+	r := rateList{20, 40.5}
+	if r.String() != "20,40.5" {
+		t.Errorf("shown as %q", r.String())
+	}
+	if err := r.Set("5, 10,15"); err != nil || r.String() != "5,10,15" {
+		t.Errorf("set: %v %q", err, r.String())
+	}
+	if err := r.Set("5,fast"); err == nil || !strings.Contains(err.Error(), `"fast"`) {
+		t.Errorf("a word among the rates: %v", err)
+	}
+}
