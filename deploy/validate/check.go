@@ -149,6 +149,9 @@ type sinkDecl struct {
 type sourceDecl struct {
 	obj manifests.Object
 	s   *kafkasourcesv1beta1.KafkaSource
+	// refused: the webhooks refuse it (reported already); nothing is
+	// reasoned about what it would run.
+	refused bool
 }
 type bindingDecl struct {
 	obj manifests.Object
@@ -275,7 +278,7 @@ func (c *checker) object(o manifests.Object) {
 func (c *checker) admitted(o manifests.Object, key string, a Admitted) {
 	switch t := a.Typed.(type) {
 	case *kafkasourcesv1beta1.KafkaSource:
-		c.sources = append(c.sources, &sourceDecl{obj: o, s: t})
+		c.sources = append(c.sources, &sourceDecl{obj: o, s: t, refused: len(a.Problems) > 0})
 	case *kafkasinkv1alpha1.KafkaSink:
 		c.sinks[key] = &sinkDecl{obj: o, s: t}
 	case *sourcesv1.SinkBinding:

@@ -103,12 +103,8 @@ func Load(dir string) (*Set, error) {
 			set.Topics = append(set.Topics, c.topic(t))
 		case *KafkaSinkWire:
 			set.Sinks = append(set.Sinks, c.sink(t))
-		case *KafkaSourceWire:
-			if s, ok := c.source(&t.Spec.KafkaSourceSpecWire); ok {
-				set.Sources = append(set.Sources, s)
-			}
-		case *KafkaSourceV1Wire:
-			if s, ok := c.source(&t.Spec.KafkaSourceSpecWire); ok {
+		case *KafkaSourceWire, *KafkaSourceV1Wire:
+			if s, ok := c.source(sourceSpec(t)); ok {
 				set.Sources = append(set.Sources, s)
 			}
 		case *SinkBindingWire:
@@ -198,6 +194,18 @@ func (c *conv) topic(t *StrimziTopic) KafkaTopic {
 func (c *conv) sink(s *KafkaSinkWire) KafkaSink {
 	return KafkaSink{Origin: c.origin(), Name: c.Name, Namespace: c.Namespace, Topic: s.Spec.Topic,
 		ContentMode: *s.Spec.ContentMode, BootstrapServers: s.Spec.BootstrapServers}
+}
+
+// sourceSpec is the spec the KafkaSource versions share, nil for any
+// other kind.
+func sourceSpec(typed any) *KafkaSourceSpecWire {
+	switch t := typed.(type) {
+	case *KafkaSourceWire:
+		return &t.Spec.KafkaSourceSpecWire
+	case *KafkaSourceV1Wire:
+		return &t.Spec.KafkaSourceSpecWire
+	}
+	return nil
 }
 
 func (c *conv) source(sp *KafkaSourceSpecWire) (KafkaSource, bool) {
