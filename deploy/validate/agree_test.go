@@ -1,14 +1,16 @@
 package validate
 
-// The local plane renders knative/ with kustomize and admits each object
-// into Knative's API types as this package does (both through
-// knlocal/manifests); what it does on its own is turning those objects
-// into what runs. These tests hold that to what a cluster gets: every
-// value the plane takes from the manifests, read both ways and compared
-// field by field.
+// The local plane renders knative/ with kustomize, as this package does,
+// and reads each object into structs of its own (knlocal/manifests
+// wire.go), with Knative's defaults and checks restated; this package
+// admits them with Knative's own types (admit.go). These tests hold the
+// plane to what a cluster gets: every value the plane takes from the
+// manifests, read both ways and compared field by field, and edits that
+// one side takes or refuses (shape_test.go holds the structs' shapes).
 //
 //   - cluster: manifests.Render (kustomize's engine), each object decoded
-//     into its real API type and defaulted as Knative's webhooks do; a
+//     into its real API type and defaulted as Knative's webhooks do (a v1
+//     KafkaSource converted to v1beta1 as the conversion webhook does); a
 //     KafkaSource's delivery as the eventing-kafka-broker control plane
 //     turns it into the dispatcher's configuration (its own
 //     EgressConfigFromDelivery and DurationMillisFromISO8601String);
@@ -18,6 +20,7 @@ package validate
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -38,7 +41,6 @@ import (
 	eventingduckv1 "knative.dev/eventing/pkg/apis/duck/v1"
 	sourcesv1 "knative.dev/eventing/pkg/apis/sources/v1"
 	duckv1 "knative.dev/pkg/apis/duck/v1"
-	"sigs.k8s.io/yaml"
 
 	"orderflow.dev/knlocal/manifests"
 )
@@ -187,7 +189,7 @@ const generatedGroup = "(generated)"
 // the file that declared each object.
 func clusterFields(t testing.TB, objs []manifests.Object, withFile bool) fields {
 	t.Helper()
-	def, _ := manifests.WebhookContexts()
+	def, _ := WebhookContexts()
 	f := fields{}
 	for _, o := range objs {
 		kind, ns, name := o.Kind, o.Namespace, o.Name
@@ -197,7 +199,7 @@ func clusterFields(t testing.TB, objs []manifests.Object, withFile bool) fields 
 		}
 		decode := func(into any) {
 			t.Helper()
-			if probs := manifests.DecodeStrict(o.JSON, into); len(probs) > 0 {
+			if probs := DecodeStrict(o.JSON, into); len(probs) > 0 {
 				t.Fatalf("%s: %v", o.Where(), probs)
 			}
 		}
@@ -229,15 +231,24 @@ func clusterFields(t testing.TB, objs []manifests.Object, withFile bool) fields 
 			f.set(kind, ns, name, "contentMode", *s.Spec.ContentMode)
 			f.set(kind, ns, name, "bootstrapServers", strings.Join(s.Spec.BootstrapServers, ","))
 		case "KafkaSource":
-			// v1 is served too with the same fields; the webhook converts
-			// through v1beta1, as check.go reads it.
-			var ks kafkasourcesv1beta1.KafkaSource
-			if err := yaml.Unmarshal(o.JSON, &ks); err != nil {
+			// Admitted as a cluster admits it: v1 is served too, and
+			// stored (and read by the controllers) as v1beta1, converted
+			// as the conversion webhook does.
+			a, _ := Admit(o)
+			if len(a.Problems) > 0 {
+				t.Fatalf("%s: %v", o.Where(), a.Problems)
+			}
+			ks := a.Typed.(*kafkasourcesv1beta1.KafkaSource)
+			var given struct {
+				Spec struct {
+					ConsumerGroup string `json:"consumerGroup"`
+				} `json:"spec"`
+			}
+			if err := json.Unmarshal(o.JSON, &given); err != nil {
 				t.Fatalf("%s: %v", o.Where(), err)
 			}
 			group := ks.Spec.ConsumerGroup
-			ks.SetDefaults(def)
-			if group == "" {
+			if given.Spec.ConsumerGroup == "" {
 				group = generatedGroup
 			}
 			f.set(kind, ns, name, "topics", strings.Join(ks.Spec.Topics, ","))
@@ -250,7 +261,7 @@ func clusterFields(t testing.TB, objs []manifests.Object, withFile bool) fields 
 			if ks.Spec.CloudEventOverrides != nil {
 				setMap(f, kind, ns, name, "ceOverrides", ks.Spec.CloudEventOverrides.Extensions)
 			}
-			eg, err := clusterDelivery(&ks)
+			eg, err := clusterDelivery(ks)
 			if err != nil {
 				f.set(kind, ns, name, "delivery", "refused: "+err.Error())
 				continue
@@ -682,6 +693,72 @@ func TestPlaneAndClusterReadEditsAlike(t *testing.T) {
 			"", "spec.delivery", false},
 		{"schedule left out", "knative/base/pingsources.yaml", "  schedule: \"* * * * *\"\n  contentType: application/json\n  data: '{\"task\":\"stalled-sagas\"}'",
 			"  contentType: application/json\n  data: '{\"task\":\"stalled-sagas\"}'", "spec.schedule", false},
+		// The plane's own structs and checks (knlocal/manifests wire.go,
+		// admit.go) against Knative's types, kind by kind.
+		{"KafkaSource served as v1", "knative/base/order.yaml", "apiVersion: sources.knative.dev/v1beta1", "apiVersion: sources.knative.dev/v1", "apiVersion", false},
+		{"a field name in the wrong case", "knative/base/order.yaml", "  topics:\n    - orderflow.commands", "  Topics:\n    - orderflow.commands", "spec.Topics", true},
+		{"an unknown field in metadata", "knative/base/order.yaml", "metadata:\n  name: order\n", "metadata:\n  name: order\n  lables: {app: order}\n", "metadata.lables", true},
+		{"metadata a cluster writes itself", "knative/base/order.yaml", "metadata:\n  name: order\n", "metadata:\n  name: order\n  labels: {app: order}\n  annotations: {a: b}\n  finalizers: [x]\n  creationTimestamp: null\n", "metadata", false},
+		{"Kafka security from Secrets", "knative/base/order.yaml", "  consumerGroup: orderflow-order\n",
+			"  net:\n    sasl:\n      enable: true\n      user:\n        secretKeyRef: {name: kafka-auth, key: user}\n      type:\n        secretKeyRef: {name: kafka-auth, key: mechanism, optional: true}\n    tls:\n      enable: true\n  consumerGroup: orderflow-order\n", "spec.net", false},
+		{"an unknown field in Kafka security", "knative/base/order.yaml", "  consumerGroup: orderflow-order\n", "  net:\n    sasl:\n      enabel: true\n  consumerGroup: orderflow-order\n", "spec.net.sasl.enabel", true},
+		{"an unknown ordering", "knative/base/order.yaml", "ordering: ordered", "ordering: random", "spec.ordering", true},
+		{"unordered", "knative/base/order.yaml", "ordering: ordered", "ordering: unordered", "spec.ordering", false},
+		{"an initial offset in capitals", "knative/base/order.yaml", "initialOffset: earliest", "initialOffset: Earliest", "spec.initialOffset", true},
+		{"initial offset left out", "knative/base/order.yaml", "  initialOffset: earliest\n", "", "spec.initialOffset", false},
+		{"no consumers", "knative/base/order.yaml", "  consumerGroup: orderflow-order\n", "  consumerGroup: orderflow-order\n  consumers: 0\n", "spec.consumers", false},
+		{"three consumers", "knative/base/order.yaml", "  consumerGroup: orderflow-order\n", "  consumerGroup: orderflow-order\n  consumers: 3\n", "spec.consumers", false},
+		{"consumers as a string", "knative/base/order.yaml", "  consumerGroup: orderflow-order\n", "  consumerGroup: orderflow-order\n  consumers: \"3\"\n", "spec.consumers", true},
+		{"consumers beyond int32", "knative/base/order.yaml", "  consumerGroup: orderflow-order\n", "  consumerGroup: orderflow-order\n  consumers: 3000000000\n", "spec.consumers", true},
+		{"consumers as a fraction", "knative/base/order.yaml", "  consumerGroup: orderflow-order\n", "  consumerGroup: orderflow-order\n  consumers: 1.5\n", "spec.consumers", true},
+		{"v1 with three consumers (converted to v1beta1 as stored)", "knative/base/order.yaml", "apiVersion: sources.knative.dev/v1beta1\nkind: KafkaSource\nmetadata:\n  name: order\nspec:\n", "apiVersion: sources.knative.dev/v1\nkind: KafkaSource\nmetadata:\n  name: order\nspec:\n  consumers: 3\n", "spec.consumers", false},
+		{"v1 with SASL's roleARN (v1 only; the conversion drops it)", "knative/base/order.yaml", "apiVersion: sources.knative.dev/v1beta1\nkind: KafkaSource\nmetadata:\n  name: order\nspec:\n", "apiVersion: sources.knative.dev/v1\nkind: KafkaSource\nmetadata:\n  name: order\nspec:\n  net:\n    sasl:\n      enable: true\n      roleARN:\n        secretKeyRef: {name: kafka-auth, key: role}\n", "spec.net", false},
+		{"SASL's roleARN in v1beta1", "knative/base/order.yaml", "apiVersion: sources.knative.dev/v1beta1\nkind: KafkaSource\nmetadata:\n  name: order\nspec:\n", "apiVersion: sources.knative.dev/v1beta1\nkind: KafkaSource\nmetadata:\n  name: order\nspec:\n  net:\n    sasl:\n      enable: true\n      roleARN:\n        secretKeyRef: {name: kafka-auth, key: role}\n", "spec.net.sasl.roleARN", true},
+		{"v1 with an unknown field", "knative/base/order.yaml", "apiVersion: sources.knative.dev/v1beta1\nkind: KafkaSource\nmetadata:\n  name: order\nspec:\n", "apiVersion: sources.knative.dev/v1\nkind: KafkaSource\nmetadata:\n  name: order\nspec:\n  consumerz: 3\n", "spec.consumerz", true},
+		{"consumer group left out", "knative/base/order.yaml", "  consumerGroup: orderflow-order\n", "", "spec.consumerGroup", false},
+		{"no topics", "knative/base/order.yaml", "  topics:\n    - orderflow.commands\n    - orderflow.inventory\n    - orderflow.payments\n", "  topics: []\n", "spec.topics", true},
+		{"a negative retry", "knative/base/notify.yaml", "retry: 5", "retry: -1", "spec.delivery.retry", true},
+		{"retry as a string", "knative/base/notify.yaml", "retry: 5", "retry: \"5\"", "spec.delivery.retry", true},
+		{"an unknown backoff policy", "knative/base/notify.yaml", "backoffPolicy: exponential", "backoffPolicy: fibonacci", "spec.delivery.backoffPolicy", true},
+		{"a linear backoff", "knative/base/notify.yaml", "backoffPolicy: exponential", "backoffPolicy: linear", "spec.delivery.backoffPolicy", false},
+		{"retryAfterMax (a feature eventing ships off)", "knative/base/notify.yaml", "    retry: 5\n", "    retry: 5\n    retryAfterMax: PT1M\n", "spec.delivery.retryAfterMax", true},
+		{"an unknown delivery format", "knative/base/notify.yaml", "    retry: 5\n", "    retry: 5\n    format: xml\n", "spec.delivery.format", true},
+		{"delivery format json", "knative/base/notify.yaml", "    retry: 5\n", "    retry: 5\n    format: json\n", "spec.delivery.format", false},
+		{"a reference by group (a feature eventing ships off)", "knative/base/order.yaml", "        kind: KafkaSink\n        name: dlq-order\n",
+			"        kind: KafkaSink\n        name: dlq-order\n        group: eventing.knative.dev\n", "spec.delivery.deadLetterSink.ref.group", true},
+		{"a dead-letter sink naming nothing", "knative/base/order.yaml", "    deadLetterSink:\n      ref:\n        apiVersion: eventing.knative.dev/v1alpha1\n        kind: KafkaSink\n        name: dlq-order\n",
+			"    deadLetterSink: {}\n", "spec.delivery.deadLetterSink", true},
+		{"a sink reference without its apiVersion", "knative/base/order.yaml", "    ref:\n      apiVersion: serving.knative.dev/v1\n", "    ref:\n", "spec.sink.ref.apiVersion", true},
+		{"a sink reference with an absolute URI", "knative/base/order.yaml", "  sink:\n    ref:\n", "  sink:\n    uri: http://elsewhere.example/\n    ref:\n", "spec.sink", true},
+		{"a sink reference with a relative URI", "knative/base/order.yaml", "  sink:\n    ref:\n", "  sink:\n    uri: /events\n    ref:\n", "spec.sink", false},
+		{"a sink reference in its own namespace", "knative/base/order.yaml", "      kind: Service\n      name: order\n", "      kind: Service\n      name: order\n      namespace: orderflow\n", "spec.sink.ref.namespace", false},
+		{"a CloudEvent override", "knative/base/order.yaml", "  ordering: ordered\n", "  ordering: ordered\n  ceOverrides:\n    extensions:\n      origin: tap\n", "spec.ceOverrides", false},
+		{"a CloudEvent override that is no extension name", "knative/base/order.yaml", "  ordering: ordered\n", "  ordering: ordered\n  ceOverrides:\n    extensions:\n      bad-key: x\n", "spec.ceOverrides.extensions", true},
+		{"an unknown content mode", "knative/base/sinks.yaml", "contentMode: binary", "contentMode: json", "spec.contentMode", true},
+		{"content mode left out", "knative/base/sinks.yaml", "  contentMode: binary\n", "", "spec.contentMode", false},
+		{"a sink without bootstrap servers", "knative/base/sinks.yaml", "  topic: orderflow.commands\n  bootstrapServers:\n    - orderflow-kafka-bootstrap.orderflow.svc:9092\n", "  topic: orderflow.commands\n", "spec.bootstrapServers", true},
+		{"a sink of no partitions", "knative/base/sinks.yaml", "  topic: orderflow.commands\n", "  topic: orderflow.commands\n  numPartitions: 0\n", "spec.numPartitions", true},
+		{"a replication factor beyond int16", "knative/base/sinks.yaml", "  topic: orderflow.commands\n", "  topic: orderflow.commands\n  replicationFactor: 40000\n", "spec.replicationFactor", true},
+		{"sink auth naming no Secret", "knative/base/sinks.yaml", "  topic: orderflow.commands\n", "  topic: orderflow.commands\n  auth:\n    secret:\n      ref:\n        name: \"\"\n", "spec.auth.secret.ref.name", true},
+		{"a binding's subject in another namespace", "knative/base/order.yaml", "    kind: Service\n    name: order\n", "    kind: Service\n    name: order\n    namespace: elsewhere\n", "spec.subject.namespace", true},
+		{"a binding's subject by name and selector", "knative/base/order.yaml", "    kind: Service\n    name: order\n", "    kind: Service\n    name: order\n    selector:\n      matchLabels: {app: order}\n", "spec.subject", true},
+		{"a binding's subject that is no DNS label", "knative/base/order.yaml", "    kind: Service\n    name: order\n", "    kind: Service\n    name: Order_1\n", "spec.subject.name", true},
+		{"a binding's subject kind that is no identifier", "knative/base/order.yaml", "    kind: Service\n    name: order\n", "    kind: Ser-vice\n    name: order\n", "spec.subject.kind", true},
+		{"a binding's subject apiVersion that is no qualified name", "knative/base/order.yaml", "    apiVersion: serving.knative.dev/v1\n    kind: Service\n", "    apiVersion: serving.knative.dev/v1/x\n    kind: Service\n", "spec.subject.apiVersion", true},
+		{"a schedule every minute by descriptor", "knative/base/pingsources.yaml", `schedule: "* * * * *"`, `schedule: "@every 1m"`, "spec.schedule", true},
+		{"a schedule of three fields", "knative/base/pingsources.yaml", `schedule: "* * * * *"`, `schedule: "* * *"`, "spec.schedule", true},
+		{"an hourly schedule", "knative/base/pingsources.yaml", `schedule: "* * * * *"`, `schedule: "@hourly"`, "spec.schedule", false},
+		{"a timezone", "knative/base/pingsources.yaml", "  contentType: application/json\n", "  timezone: Europe/Paris\n  contentType: application/json\n", "spec.timezone", false},
+		{"an unknown timezone", "knative/base/pingsources.yaml", "  contentType: application/json\n", "  timezone: Mars/Olympus\n  contentType: application/json\n", "spec.timezone", true},
+		{"JSON data that is no JSON object", "knative/base/pingsources.yaml", `data: '{"task":"outbox-sweep"}'`, `data: '{"task":'`, "spec.data", true},
+		{"data as base64", "knative/base/pingsources.yaml", `data: '{"task":"outbox-sweep"}'`, `dataBase64: eyJ0YXNrIjoib3V0Ym94LXN3ZWVwIn0=`, "spec.dataBase64", false},
+		{"data and data as base64", "knative/base/pingsources.yaml", `data: '{"task":"outbox-sweep"}'`, "data: '{\"task\":\"outbox-sweep\"}'\n  dataBase64: eyJ0YXNrIjoib3V0Ym94LXN3ZWVwIn0=", "spec.data", true},
+		{"a ping sink by a relative URI alone", "knative/base/pingsources.yaml", "  sink:\n    ref:\n      apiVersion: serving.knative.dev/v1\n      kind: Service\n      name: order\n", "  sink:\n    uri: /events\n", "spec.sink.uri", true},
+		{"a ping sink by URI with a CA that is no certificate", "knative/base/pingsources.yaml", "  sink:\n    ref:\n      apiVersion: serving.knative.dev/v1\n      kind: Service\n      name: order\n",
+			"  sink:\n    uri: https://elsewhere.example/\n    CACerts: not a certificate\n", "spec.sink", true},
+		{"a ping sink by URI with an audience", "knative/base/pingsources.yaml", "  sink:\n    ref:\n      apiVersion: serving.knative.dev/v1\n      kind: Service\n      name: order\n",
+			"  sink:\n    uri: https://elsewhere.example/\n    audience: orders\n", "spec.sink", false},
+		{"partitions as a word", "knative/base/topics.yaml", "partitions: 6", "partitions: six", "spec.partitions", true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -693,7 +770,12 @@ func TestPlaneAndClusterReadEditsAlike(t *testing.T) {
 					refusals = append(refusals, p.String())
 				}
 			}
-			cluster := clusterFields(t, objs, true)
+			// What the webhooks refuse is never read further; what they
+			// take may still be refused by the control plane.
+			var cluster fields
+			if len(refusals) == 0 {
+				cluster = clusterFields(t, objs, true)
+			}
 			for k, v := range cluster {
 				if strings.HasPrefix(v, "refused: ") {
 					refusals = append(refusals, k+": "+v)
@@ -728,7 +810,7 @@ func TestPlaneAndClusterReadEditsAlike(t *testing.T) {
 // DurationMillisFromISO8601String) and as the plane does
 // (manifests.ParseDuration): the same milliseconds, or refused by both.
 func TestDurationsAsKnativeReadsThem(t *testing.T) {
-	_, val := manifests.WebhookContexts()
+	_, val := WebhookContexts()
 	for _, s := range []string{
 		"PT0.2S", "PT0.3S", "PT0.25S", "PT0.05S", "PT0,5S", "PT.5S", "PT10S", "PT600S", "PT3276.7S", "PT3276.8S", "PT3600S",
 		"PT1M", "PT1.5M", "PT1H30M", "PT1H30M15.5S", "P1D", "P1DT12H", "P2W", "P1M", "P1Y", "P1Y2M3DT4H5M6.7S",

@@ -6,8 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"orderflow.dev/knlocal/manifests"
 )
 
 // EnvRequireTools makes a missing external tool (promtool here) a failure
@@ -36,7 +34,7 @@ func prodRules(t *testing.T) *PrometheusRule {
 			continue
 		}
 		pr := &PrometheusRule{}
-		if probs := manifests.DecodeStrict(o.JSON, pr); len(probs) > 0 {
+		if probs := DecodeStrict(o.JSON, pr); len(probs) > 0 {
 			t.Fatalf("%s: %v", o.Where(), probs)
 		}
 		if found != nil {

@@ -149,6 +149,9 @@ type sinkDecl struct {
 type sourceDecl struct {
 	obj manifests.Object
 	s   *kafkasourcesv1beta1.KafkaSource
+	// refused: the webhooks refuse it (reported already); nothing is
+	// reasoned about what it would run.
+	refused bool
 }
 type bindingDecl struct {
 	obj manifests.Object
@@ -171,7 +174,7 @@ func (c *checker) problems(o manifests.Object, probs []manifests.FieldProblem) {
 }
 
 func (c *checker) decode(o manifests.Object, into any) bool {
-	probs := manifests.DecodeStrict(o.JSON, into)
+	probs := DecodeStrict(o.JSON, into)
 	if len(probs) > 0 {
 		c.undecoded++
 	}
@@ -217,8 +220,9 @@ func (c *checker) object(o manifests.Object) {
 	}
 	key := o.Namespace + "/" + o.Name
 	// The kinds a topology is made of are admitted as a cluster admits
-	// them, by the same code the plane reads them with.
-	if a, ok := manifests.Admit(o); ok {
+	// them, with Knative's own types (admit.go); the plane reads them with
+	// its own structs, held to these by agree_test.go.
+	if a, ok := Admit(o); ok {
 		c.problems(o, a.Problems)
 		if !a.Decoded {
 			c.undecoded++
@@ -271,10 +275,10 @@ func (c *checker) object(o manifests.Object) {
 
 // admitted keeps what manifests admitted, for the cross-references, and
 // adds what a deployment wants of a KafkaTopic beyond what Strimzi refuses.
-func (c *checker) admitted(o manifests.Object, key string, a manifests.Admitted) {
+func (c *checker) admitted(o manifests.Object, key string, a Admitted) {
 	switch t := a.Typed.(type) {
 	case *kafkasourcesv1beta1.KafkaSource:
-		c.sources = append(c.sources, &sourceDecl{obj: o, s: t})
+		c.sources = append(c.sources, &sourceDecl{obj: o, s: t, refused: len(a.Problems) > 0})
 	case *kafkasinkv1alpha1.KafkaSink:
 		c.sinks[key] = &sinkDecl{obj: o, s: t}
 	case *sourcesv1.SinkBinding:

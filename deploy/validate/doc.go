@@ -7,14 +7,14 @@
 //     (sigs.k8s.io/kustomize/api krusty v0.21.2, the engine of kustomize
 //     v5.8.2, default options) over an in-memory copy of the tree, with
 //     stand-ins for the production secrets that are never committed.
-//  2. Per object (check.go): the kinds a topology is made of admitted by
-//     knlocal/manifests.Admit, the code the local plane reads them with:
-//     strict decoding into the real API types (eventing-kafka-broker
-//     v0.50.1 KafkaSource v1beta1/v1 and KafkaSink v1alpha1; eventing
-//     v0.50.0 SinkBinding and PingSource v1; Strimzi KafkaTopic as
-//     modelled there), unknown fields being errors with their path; then
-//     SetDefaults and Validate with the contexts Knative's webhooks use,
-//     and a KafkaSource's delivery as its ConsumerGroup is validated. Here
+//  2. Per object (check.go): the kinds a topology is made of admitted as
+//     a cluster admits them (admit.go, decode.go): strict decoding into
+//     the real API types (eventing-kafka-broker v0.50.1 KafkaSource
+//     v1beta1/v1 and KafkaSink v1alpha1; eventing v0.50.0 SinkBinding and
+//     PingSource v1; Strimzi KafkaTopic as knlocal/manifests models it),
+//     unknown fields being errors with their path; then SetDefaults and
+//     Validate with the contexts Knative's webhooks use, and a
+//     KafkaSource's delivery as its ConsumerGroup is validated. Here
 //     besides: core v1 Secret and ConfigMap, PrometheusRule, what a
 //     deployment wants of a KafkaTopic (topics.go), and the Kafka security
 //     a KafkaSource's controller builds from spec.net.
@@ -33,4 +33,11 @@
 //
 // Each problem names the file (and the overlay that patched it), the object
 // and the field.
+//
+// The local plane (knlocal/manifests) reads the same kinds into structs of
+// its own, not Knative's types, which would bring client-go into every
+// program that embeds it. This package is the guard that the two read
+// alike (agree_test.go): the shapes of the structs field by field, every
+// value of knative/ (base, dev, prod) read both ways, and edits of it that
+// one side takes or refuses.
 package validate

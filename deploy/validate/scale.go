@@ -314,7 +314,12 @@ func (f feed) prod() bool {
 // nothing but being early.
 func (c *checker) coldStart(fn Function, f feed) {
 	for _, sd := range f.sources {
-		src, probs := manifests.ReadSource(sd.obj, sd.s)
+		if sd.refused {
+			continue
+		}
+		// Read as the plane reads it: agree_test.go holds that to what
+		// Knative's control plane makes of it.
+		src, probs, _ := manifests.ReadSource(sd.obj)
 		c.problems(sd.obj, probs)
 		if len(probs) > 0 {
 			continue

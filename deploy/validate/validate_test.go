@@ -367,7 +367,7 @@ func TestCatalogUnconsumedEvent(t *testing.T) {
 	}
 }
 
-// Why manifests.WebhookContexts() puts the feature flags in: without them eventing's
+// Why WebhookContexts() puts the feature flags in: without them eventing's
 // DeliverySpec.Validate refuses spec.delivery.timeout outright, which a
 // cluster with the shipped config-features (delivery-timeout: enabled)
 // does not.
@@ -377,7 +377,7 @@ func TestDeliveryTimeoutNeedsTheFeatureStore(t *testing.T) {
 	if err := d.Validate(context.Background()); err == nil || !strings.Contains(err.Error(), "must not set the field(s): timeout") {
 		t.Fatalf("bare context: %v", err)
 	}
-	_, val := manifests.WebhookContexts()
+	_, val := WebhookContexts()
 	if err := d.Validate(val); err != nil {
 		t.Fatalf("with the shipped flags: %v", err)
 	}

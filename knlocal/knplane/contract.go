@@ -174,7 +174,7 @@ func sourceResource(s manifests.KafkaSource, brokers []string, resolve Resolver)
 	}
 	ref := Reference{UUID: uid(manifests.KindKafkaSource, s.Namespace, s.Name), Namespace: s.Namespace, Name: s.Name,
 		Kind: manifests.KindKafkaSource, GroupVersion: kafkaSourceGroupVersion}
-	consumers := int32(max(s.Consumers, 1))
+	consumers := max(s.Consumers, 1)
 	r := Resource{
 		UID: ref.UUID, Topics: s.Topics, BootstrapServers: strings.Join(brokers, ","), AbsentAuth: &struct{}{}, Reference: ref,
 		Egresses: []Egress{{

@@ -10,12 +10,18 @@
 //     file declared it and which kustomizations patched it, from
 //     kustomize's build metadata (switched on in memory, never on disk).
 //  2. Admit (admit.go): each object of a modelled kind decoded strictly
-//     into its real API type (eventing-kafka-broker v0.50.1 KafkaSource
-//     v1beta1/v1 and KafkaSink v1alpha1; eventing v0.50.0 SinkBinding and
-//     PingSource v1; Strimzi's KafkaTopic as modelled in strimzi.go), an
-//     unknown field being an error with its path (decode.go); then
-//     SetDefaults and Validate with the contexts Knative's webhooks use,
-//     and a KafkaSource's delivery as its ConsumerGroup is validated.
+//     (decode.go: sigs.k8s.io/json, as the API server decodes under strict
+//     field validation, an unknown or duplicate field being an error with
+//     its path) into the plane's own wire structs (wire.go), which have
+//     the JSON shape of the real API types (eventing-kafka-broker v0.50.1
+//     KafkaSource v1beta1/v1 and KafkaSink v1alpha1; eventing v0.50.0
+//     SinkBinding and PingSource v1; Strimzi's KafkaTopic as modelled in
+//     strimzi.go); then the defaults and checks of Knative's webhooks,
+//     restated for those fields, and a KafkaSource's delivery as its
+//     ConsumerGroup is validated. Knative's own Go types are not imported:
+//     through knative.dev/pkg they bring client-go, some 700 packages, into
+//     every program that embeds the plane, and a cold build of it would
+//     take twice as long (docs/performance.md).
 //  3. Load (load.go): the admitted objects read into the plane's fields
 //     (types.go), values as the controllers and the dispatcher take them
 //     (a KafkaSource's delivery defaults, durations read as the control
@@ -25,8 +31,10 @@
 //
 //	knative/base/order.yaml: KafkaSource "order": spec.delivery.backofPolicy: unknown field
 //
-// deploy/validate checks the same objects for a cluster and adds what no
-// cluster checks; its agree_test.go reads knative/ both ways, this package
-// and Knative's own control-plane code, and fails on any field read
-// differently.
+// deploy/validate admits the same objects with Knative's own types
+// (SetDefaults and Validate as the webhooks run them) and is the guard
+// that the two readings agree: its TestWireShapesAreKnatives holds each
+// wire struct to Knative's type field by field, and its agreement tests
+// read knative/ (base, dev and prod) both ways, and edits of it field by
+// field, failing on any value read or refused differently.
 package manifests

@@ -1,20 +1,17 @@
 package manifests
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
-	kafkasinkv1alpha1 "knative.dev/eventing-kafka-broker/control-plane/pkg/apis/eventing/v1alpha1"
-	kafkasourcesv1beta1 "knative.dev/eventing-kafka-broker/control-plane/pkg/apis/sources/v1beta1"
-	eventingduckv1 "knative.dev/eventing/pkg/apis/duck/v1"
-	sourcesv1 "knative.dev/eventing/pkg/apis/sources/v1"
-	duckv1 "knative.dev/pkg/apis/duck/v1"
 	"sigs.k8s.io/kustomize/api/types"
 	"sigs.k8s.io/yaml"
 )
@@ -33,10 +30,32 @@ var kindGroups = map[string]string{
 	KindPingSource:  "sources.knative.dev",
 }
 
+// groupOf is the API group of apiVersion ("" for the core group's "v1").
+func groupOf(apiVersion string) string {
+	group, _, found := strings.Cut(apiVersion, "/")
+	if !found {
+		return ""
+	}
+	return group
+}
+
+// kindsOf lists, sorted, the modelled kinds of an API group; none for a
+// group the plane has no kind of.
+func kindsOf(group string) []string {
+	var kinds []string
+	for k, g := range kindGroups {
+		if g == group {
+			kinds = append(kinds, k)
+		}
+	}
+	sort.Strings(kinds)
+	return kinds
+}
+
 // Load renders the kustomization in dir with kustomize (RenderDir), admits
-// every object of the modelled kinds as a cluster does (Admit), and reads
-// them into the fields the plane runs. All problems found are returned
-// together (errors.Join of *Error), not just the first.
+// every object of the modelled kinds as a cluster's webhooks would
+// (admit.go), and reads them into the fields the plane runs. All problems
+// found are returned together (errors.Join of *Error), not just the first.
 func Load(dir string) (*Set, error) {
 	objs, err := RenderDir(dir)
 	var re *RenderError
@@ -60,34 +79,39 @@ func Load(dir string) (*Set, error) {
 		fail := func(field, format string, a ...any) {
 			errs = append(errs, &Error{File: o.Origin.Where(), Kind: o.Kind, Name: o.Name, Field: field, Msg: fmt.Sprintf(format, a...)})
 		}
-		a, modelled := Admit(o)
+		typed, probs, modelled := admit(o)
 		if !modelled {
 			if group, ours := kindGroups[o.Kind]; ours {
 				fail("apiVersion", "%q is not a version of %s %s the plane knows", o.APIVersion, group, o.Kind)
+			} else if kinds := kindsOf(groupOf(o.APIVersion)); len(kinds) > 0 {
+				// A misspelt kind, or one of Knative's the plane does not
+				// run (a Broker, a Trigger): a cluster would run it or
+				// refuse it, so the plane may not pass over it.
+				fail("kind", "%q is not a kind of %s the plane runs (it runs %s)", o.Kind, groupOf(o.APIVersion), strings.Join(kinds, ", "))
 			}
 			continue // kept in Objects, otherwise not run
 		}
-		for _, p := range a.Problems {
+		for _, p := range probs {
 			fail(p.Field, "%s", p.Msg)
 		}
-		if len(a.Problems) > 0 {
+		if len(probs) > 0 {
 			continue
 		}
 		c := conv{Object: o, fail: fail}
-		switch t := a.Typed.(type) {
+		switch t := typed.(type) {
 		case *StrimziTopic:
 			set.Topics = append(set.Topics, c.topic(t))
-		case *kafkasinkv1alpha1.KafkaSink:
+		case *KafkaSinkWire:
 			set.Sinks = append(set.Sinks, c.sink(t))
-		case *kafkasourcesv1beta1.KafkaSource:
-			if s, ok := c.source(t); ok {
+		case *KafkaSourceWire, *KafkaSourceV1Wire:
+			if s, ok := c.source(sourceSpec(t)); ok {
 				set.Sources = append(set.Sources, s)
 			}
-		case *sourcesv1.SinkBinding:
+		case *SinkBindingWire:
 			if b, ok := c.binding(t); ok {
 				set.Bindings = append(set.Bindings, b)
 			}
-		case *sourcesv1.PingSource:
+		case *PingSourceWire:
 			if p, ok := c.ping(t); ok {
 				set.Pings = append(set.Pings, p)
 			}
@@ -103,7 +127,9 @@ func Load(dir string) (*Set, error) {
 // ns.
 func inNamespace(o Object, ns string) Object {
 	var m map[string]any
-	if json.Unmarshal(o.JSON, &m) == nil {
+	dec := json.NewDecoder(bytes.NewReader(o.JSON))
+	dec.UseNumber() // numbers written back as they came
+	if dec.Decode(&m) == nil {
 		if meta, ok := m["metadata"].(map[string]any); ok {
 			meta["namespace"] = ns
 			if data, err := json.Marshal(m); err == nil {
@@ -165,17 +191,28 @@ func (c *conv) topic(t *StrimziTopic) KafkaTopic {
 	return out
 }
 
-func (c *conv) sink(s *kafkasinkv1alpha1.KafkaSink) KafkaSink {
+func (c *conv) sink(s *KafkaSinkWire) KafkaSink {
 	return KafkaSink{Origin: c.origin(), Name: c.Name, Namespace: c.Namespace, Topic: s.Spec.Topic,
 		ContentMode: *s.Spec.ContentMode, BootstrapServers: s.Spec.BootstrapServers}
 }
 
-func (c *conv) source(ks *kafkasourcesv1beta1.KafkaSource) (KafkaSource, bool) {
-	sp := &ks.Spec
+// sourceSpec is the spec the KafkaSource versions share, nil for any
+// other kind.
+func sourceSpec(typed any) *KafkaSourceSpecWire {
+	switch t := typed.(type) {
+	case *KafkaSourceWire:
+		return &t.Spec.KafkaSourceSpecWire
+	case *KafkaSourceV1Wire:
+		return &t.Spec.KafkaSourceSpecWire
+	}
+	return nil
+}
+
+func (c *conv) source(sp *KafkaSourceSpecWire) (KafkaSource, bool) {
 	s := KafkaSource{Origin: c.origin(), Name: c.Name, Namespace: c.Namespace, BootstrapServers: sp.BootstrapServers,
-		Topics: sp.Topics, ConsumerGroup: sp.ConsumerGroup, InitialOffset: strings.ToLower(string(sp.InitialOffset)),
-		Ordering: string(*sp.Ordering), Consumers: int(*sp.Consumers), CEOverrides: map[string]string{}}
-	if !consumerGroupGiven(c.JSON) {
+		Topics: sp.Topics, ConsumerGroup: sp.ConsumerGroup, InitialOffset: sp.InitialOffset,
+		Ordering: *sp.Ordering, Consumers: *sp.Consumers, CEOverrides: map[string]string{}}
+	if s.ConsumerGroup == "" {
 		// A cluster generates "knative-kafka-source-<uuid>" once and keeps
 		// it for the object's life; a stable derived name gives the same
 		// "resume where we left off" across local restarts.
@@ -183,7 +220,7 @@ func (c *conv) source(ks *kafkasourcesv1beta1.KafkaSource) (KafkaSource, bool) {
 	}
 	s.Sink = c.destination(sp.Sink)
 	s.Delivery = c.delivery(sp.Delivery)
-	if o := sp.CloudEventOverrides; o != nil {
+	if o := sp.CEOverrides; o != nil {
 		for k, v := range o.Extensions {
 			s.CEOverrides[k] = v
 		}
@@ -194,9 +231,8 @@ func (c *conv) source(ks *kafkasourcesv1beta1.KafkaSource) (KafkaSource, bool) {
 // sourceDefaultDelivery is what the KafkaSource reconciler gives a source
 // without spec.delivery (eventing-kafka-broker v0.50.1
 // reconciler/source/source.go reconcileConsumerGroup).
-func sourceDefaultDelivery() *eventingduckv1.DeliverySpec {
-	exp := eventingduckv1.BackoffPolicyExponential
-	return &eventingduckv1.DeliverySpec{Retry: new(int32(10)), BackoffPolicy: &exp, BackoffDelay: new("PT0.3S"), Timeout: new("PT600S")}
+func sourceDefaultDelivery() *DeliveryWire {
+	return &DeliveryWire{Retry: new(int32(10)), BackoffPolicy: new(BackoffExponential), BackoffDelay: new("PT0.3S"), Timeout: new("PT600S")}
 }
 
 // delivery reads spec.delivery as a cluster runs it. Fields left out of a
@@ -207,7 +243,7 @@ func sourceDefaultDelivery() *eventingduckv1.DeliverySpec {
 // read as the control plane reads them (ParseDuration): one the webhook
 // took may still be one it cannot read, and the source would never be
 // ready, so the plane refuses it.
-func (c *conv) delivery(w *eventingduckv1.DeliverySpec) Delivery {
+func (c *conv) delivery(w *DeliveryWire) Delivery {
 	if w == nil {
 		w = sourceDefaultDelivery()
 	}
@@ -216,7 +252,7 @@ func (c *conv) delivery(w *eventingduckv1.DeliverySpec) Delivery {
 		d.Retry = int(*w.Retry)
 	}
 	if w.BackoffPolicy != nil {
-		d.BackoffPolicy = string(*w.BackoffPolicy)
+		d.BackoffPolicy = *w.BackoffPolicy
 	}
 	var err error
 	if s := w.BackoffDelay; s != nil && w.Retry != nil {
@@ -238,9 +274,9 @@ func (c *conv) delivery(w *eventingduckv1.DeliverySpec) Delivery {
 	return d
 }
 
-// destination reads a validated duck/v1 Destination; its ref's namespace
+// destination reads an admitted duck/v1 Destination; its ref's namespace
 // is the referring object's when left out (as SetDefaults makes it).
-func (c *conv) destination(w duckv1.Destination) Destination {
+func (c *conv) destination(w DestinationWire) Destination {
 	var d Destination
 	if r := w.Ref; r != nil {
 		ns := r.Namespace
@@ -249,30 +285,21 @@ func (c *conv) destination(w duckv1.Destination) Destination {
 		}
 		d.Ref = &KReference{APIVersion: r.APIVersion, Kind: r.Kind, Name: r.Name, Namespace: ns}
 	}
-	if w.URI != nil {
-		d.URI = w.URI.String()
-	}
+	d.URI = w.URI
 	return d
 }
 
-func (c *conv) binding(b *sourcesv1.SinkBinding) (SinkBinding, bool) {
+func (c *conv) binding(b *SinkBindingWire) (SinkBinding, bool) {
 	sub := b.Spec.Subject
-	if sub.Name == "" {
-		c.refuse("spec.subject.selector", "label selectors are not supported by the local plane; name the subject")
-	}
-	ns := sub.Namespace
-	if ns == "" {
-		ns = c.Namespace
-	}
 	out := SinkBinding{Origin: c.origin(), Name: c.Name, Namespace: c.Namespace,
-		Subject: KReference{APIVersion: sub.APIVersion, Kind: sub.Kind, Name: sub.Name, Namespace: ns},
+		Subject: KReference{APIVersion: sub.APIVersion, Kind: sub.Kind, Name: sub.Name, Namespace: sub.Namespace},
 		Sink:    c.destination(b.Spec.Sink)}
 	return out, !c.failed
 }
 
 // ping reads a PingSource. Its schedule is checked again with the cron
 // parser the plane runs it with (five fields, as Knative takes it).
-func (c *conv) ping(p *sourcesv1.PingSource) (PingSource, bool) {
+func (c *conv) ping(p *PingSourceWire) (PingSource, bool) {
 	out := PingSource{Origin: c.origin(), Name: c.Name, Namespace: c.Namespace, Schedule: p.Spec.Schedule,
 		Timezone: p.Spec.Timezone, ContentType: p.Spec.ContentType, Data: []byte(p.Spec.Data), Sink: c.destination(p.Spec.Sink)}
 	if _, err := ParseSchedule(out.Schedule, out.Timezone); err != nil {
@@ -285,7 +312,7 @@ func (c *conv) ping(p *sourcesv1.PingSource) (PingSource, bool) {
 		}
 		out.Data = b
 	}
-	if o := p.Spec.CloudEventOverrides; o != nil {
+	if o := p.Spec.CEOverrides; o != nil {
 		out.CEOverrides = o.Extensions
 	}
 	return out, !c.failed

@@ -179,6 +179,26 @@ func TestLoadProblems(t *testing.T) {
 			"kustomization.yaml": "resources: [a.yaml]\n",
 			"a.yaml":             "apiVersion: example.com/v1\nkind: KafkaSource\nmetadata: {name: s}\n",
 		}, `a.yaml: KafkaSource "s": apiVersion: "example.com/v1" is not a version of sources.knative.dev KafkaSource the plane knows`},
+		{"misspelt kind", map[string]string{
+			"kustomization.yaml": "resources: [a.yaml]\n",
+			"a.yaml":             "apiVersion: sources.knative.dev/v1beta1\nkind: KafkaSorce\nmetadata: {name: s}\n",
+		}, `a.yaml: KafkaSorce "s": kind: "KafkaSorce" is not a kind of sources.knative.dev the plane runs (it runs KafkaSource, PingSource, SinkBinding)`},
+		{"a Knative kind the plane does not run", map[string]string{
+			"kustomization.yaml": "resources: [a.yaml]\n",
+			"a.yaml":             "apiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata: {name: t}\nspec: {broker: default}\n",
+		}, `a.yaml: Trigger "t": kind: "Trigger" is not a kind of eventing.knative.dev the plane runs (it runs KafkaSink)`},
+		{"unknown spec field", map[string]string{
+			"kustomization.yaml": "resources: [a.yaml]\n",
+			"a.yaml":             "apiVersion: sources.knative.dev/v1\nkind: KafkaSource\nmetadata: {name: s}\nspec: {bootstrapServers: [k], topics: [t], sink: {uri: 'http://x/'}, consumerz: 2}\n",
+		}, `a.yaml: KafkaSource "s": spec.consumerz: unknown field`},
+		{"wrong type", map[string]string{
+			"kustomization.yaml": "resources: [a.yaml]\n",
+			"a.yaml":             "apiVersion: sources.knative.dev/v1beta1\nkind: KafkaSource\nmetadata: {name: s}\nspec: {bootstrapServers: [k], topics: [t], sink: {uri: 'http://x/'}, consumers: two}\n",
+		}, `a.yaml: KafkaSource "s": spec.consumers: cannot be string: must be int32`},
+		{"wrong type in delivery", map[string]string{
+			"kustomization.yaml": "resources: [a.yaml]\n",
+			"a.yaml":             "apiVersion: sources.knative.dev/v1beta1\nkind: KafkaSource\nmetadata: {name: s}\nspec: {bootstrapServers: [k], topics: [t], sink: {uri: 'http://x/'}, delivery: {retry: [1]}}\n",
+		}, `a.yaml: KafkaSource "s": spec.delivery.retry: cannot be array: must be int32`},
 		{"unknown metadata field", map[string]string{
 			"kustomization.yaml": "resources: [a.yaml]\n",
 			"a.yaml":             "apiVersion: eventing.knative.dev/v1alpha1\nkind: KafkaSink\nmetadata: {name: s, lables: {a: b}}\nspec: {topic: t, bootstrapServers: [k]}\n",

@@ -3,17 +3,15 @@ package manifests
 import (
 	"strings"
 	"testing"
-
-	kafkasourcesv1beta1 "knative.dev/eventing-kafka-broker/control-plane/pkg/apis/sources/v1beta1"
 )
 
-// ReadSource reads an admitted KafkaSource exactly as Load does, and names
+// ReadSource reads a rendered KafkaSource exactly as Load does, and names
 // what the plane could not run instead of dropping the source.
 func TestReadSourceAsLoad(t *testing.T) {
 	dir := t.TempDir()
 	write(t, dir, "kustomization.yaml", "resources: [s.yaml]\nnamespace: ns1\n")
 	write(t, dir, "s.yaml", `{apiVersion: sources.knative.dev/v1beta1, kind: KafkaSource, metadata: {name: s},
-  spec: {bootstrapServers: [k:9092], topics: [t], sink: {uri: "http://x/"},
+  spec: {bootstrapServers: [k:9092], topics: [t], sink: {uri: "http://x/"}, consumers: 3,
     delivery: {retry: 3, backoffPolicy: linear, timeout: PT5S}}}
 `)
 	set, err := Load(dir)
@@ -24,19 +22,32 @@ func TestReadSourceAsLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, _ := Admit(objs[0])
-	got, probs := ReadSource(objs[0], a.Typed.(*kafkasourcesv1beta1.KafkaSource))
-	if len(probs) > 0 || got.Delivery != set.Sources[0].Delivery || got.Ordering != OrderingOrdered || got.Consumers != 1 {
-		t.Errorf("ReadSource = %+v %v, Load = %+v", got, probs, set.Sources[0])
+	got, probs, ok := ReadSource(objs[0])
+	want := set.Sources[0]
+	if !ok || len(probs) > 0 || got.Delivery != want.Delivery || got.Ordering != OrderingOrdered || got.Consumers != 3 || want.Consumers != 3 {
+		t.Errorf("ReadSource = %+v %v %v, Load = %+v", got, probs, ok, want)
 	}
 
-	// A timeout the webhook takes but Knative's Kafka control plane cannot
-	// read.
-	bad := objs[0]
-	bad.JSON = []byte(strings.Replace(string(bad.JSON), `"PT5S"`, `"PT3600S"`, 1))
-	a, _ = Admit(bad)
-	_, probs = ReadSource(bad, a.Typed.(*kafkasourcesv1beta1.KafkaSource))
-	if len(probs) != 1 || probs[0].Field != "spec.delivery.timeout" || !strings.Contains(probs[0].Msg, "PT3600S") {
-		t.Errorf("PT3600S: %+v", probs)
+	for _, c := range []struct{ from, to, field, msg string }{
+		// A timeout the webhook takes but Knative's Kafka control plane
+		// cannot read.
+		{`"PT5S"`, `"PT3600S"`, "spec.delivery.timeout", "PT3600S"},
+		// One the webhooks refuse.
+		{`"linear"`, `"fibonacci"`, "spec.delivery.backoffPolicy", "invalid value: fibonacci"},
+		{`"consumers":3`, `"consumers":"3"`, "spec.consumers", "cannot be string: must be int32"},
+	} {
+		bad := objs[0]
+		bad.JSON = []byte(strings.Replace(string(bad.JSON), c.from, c.to, 1))
+		if string(bad.JSON) == string(objs[0].JSON) {
+			t.Fatalf("%s is not in %s", c.from, objs[0].JSON)
+		}
+		_, probs, _ = ReadSource(bad)
+		if len(probs) != 1 || probs[0].Field != c.field || !strings.Contains(probs[0].Msg, c.msg) {
+			t.Errorf("%s: %+v", c.to, probs)
+		}
+	}
+
+	if _, _, ok := ReadSource(Object{APIVersion: "v1", Kind: "Secret"}); ok {
+		t.Error("a Secret read as a KafkaSource")
 	}
 }

@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
-
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // StrimziTopic is Strimzi's StrimziTopic (kafka.strimzi.io v1beta2 and v1),
@@ -18,9 +16,9 @@ import (
 // spec.config is free-form in the CRD; its keys are checked against
 // Kafka's topic configuration names below.
 type StrimziTopic struct {
-	metav1.TypeMeta   `json:",inline"`
-	metav1.ObjectMeta `json:"metadata,omitempty"`
-	Spec              StrimziTopicSpec `json:"spec"`
+	TypeMeta   `json:",inline"`
+	ObjectMeta `json:"metadata,omitempty"`
+	Spec       StrimziTopicSpec `json:"spec"`
 	// Status is written by the topic operator; accepted so a round-tripped
 	// object still decodes.
 	Status json.RawMessage `json:"status,omitempty"`

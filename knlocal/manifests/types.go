@@ -111,7 +111,7 @@ type KafkaSource struct {
 	ConsumerGroup    string
 	InitialOffset    string // earliest | latest (default)
 	Ordering         string // ordered (default) | unordered
-	Consumers        int    // members of the consumer group, default 1
+	Consumers        int32  // spec.consumers: members of the consumer group, default 1
 	Delivery         Delivery
 	Sink             Destination
 	// CEOverrides are spec.ceOverrides.extensions, set on every event

@@ -21,7 +21,7 @@ func (p *Plane) watchManifests(ctx context.Context, every time.Duration) {
 	reported := applied
 	// The consumers each source runs now; p.Set stays as loaded (others
 	// read it meanwhile).
-	consumers := make([]int, len(p.Set.Sources))
+	consumers := make([]int32, len(p.Set.Sources))
 	for i, s := range p.Set.Sources {
 		consumers[i] = s.Consumers
 	}
@@ -44,7 +44,7 @@ func (p *Plane) watchManifests(ctx context.Context, every time.Duration) {
 				if now.Namespace == s.Namespace && now.Name == s.Name && now.Consumers != consumers[i] && i < len(p.sources) {
 					fmt.Fprintf(p.opts.Progress, "  source %s: consumers %d -> %d (manifests changed)\n", s.Name, consumers[i], now.Consumers)
 					p.opts.Log.Info("consumers changed", "source", s.Name, "from", consumers[i], "to", now.Consumers)
-					p.sources[i].SetConsumers(now.Consumers)
+					p.sources[i].SetConsumers(int(now.Consumers))
 					consumers[i] = now.Consumers
 				}
 			}

@@ -341,7 +341,7 @@ func (s *Source) Run(ctx context.Context) error {
 		}
 		wg.Wait()
 	}()
-	want := max(1, s.spec.Consumers)
+	want := max(1, int(s.spec.Consumers))
 	for {
 		for len(members) < want {
 			if err := add(); err != nil {
