@@ -11,7 +11,7 @@
 #   scripts/demo-real.sh bench [bench flags...]   orderflow bench on the same path, e.g. --rates 100:
 #                                            latency at fixed offered rates, beside the ceiling
 #                                            measured on this Kafka and this PostgreSQL
-#   scripts/demo-real.sh faults [faults flags...]  the fault suite on the same path (--broker kafka:
+#   scripts/demo-real.sh faults [faults flags...]  the fault suite on the same path (on its Kafka:
 #                                            this script's Kafka is the one it restarts)
 #
 # Settings (environment):
@@ -71,7 +71,7 @@ pg_url="$(scripts/postgres.sh start)"
 if [ "$what" = bench ]; then
   ORDERFLOW_DATABASE_URL="$pg_url" bin/orderflow bench --brokers "$bootstrap" --state-dir "$state/bench" "$@"
 elif [ "$what" = faults ]; then
-  ORDERFLOW_DATABASE_URL="$pg_url" bin/orderflow faults --broker kafka --brokers "$bootstrap" --state-dir "$state/faults" "$@"
+  ORDERFLOW_DATABASE_URL="$pg_url" bin/orderflow faults --brokers "$bootstrap" --state-dir "$state/faults" "$@"
 else
   extra=()
   [ "$warmup" = 0 ] || extra=(--warmup "$warmup")

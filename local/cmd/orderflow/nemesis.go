@@ -45,12 +45,12 @@ func (n *nemesisOptions) addFlags(cmd *cobra.Command) {
 // it.
 var (
 	nemesisOnly = []string{"runs", "rate", "dry-run", "settle", "min-faults", "max-faults", "results", "postgres-port"}
-	suiteOnly   = []string{"scenario", "brokers", "broker", "kafka-script"}
+	suiteOnly   = []string{"scenario", "brokers", "kafka-cluster", "broker", "kafka-script"}
 )
 
 // validate refuses a bad combination, naming the flag; changed says which
 // flags the command line set.
-func (n *nemesisOptions) validate(changed func(string) bool, orders int) error {
+func (n *nemesisOptions) validate(changed func(string) bool, orders int, databaseURL string) error {
 	if !n.on {
 		for _, name := range nemesisOnly {
 			if changed(name) {
@@ -64,7 +64,7 @@ func (n *nemesisOptions) validate(changed func(string) bool, orders int) error {
 			return usage(fmt.Errorf("--%s: the nemesis runs on the embedded broker and draws its own faults; leave --%s out with --nemesis", name, name))
 		}
 	}
-	if os.Getenv(databaseURLEnv) != "" {
+	if databaseURL != "" {
 		return usage(fmt.Errorf("%s: the nemesis runs on SQLite files of its own for now (docs/nemesis.md); unset it", databaseURLEnv))
 	}
 	switch {

@@ -10,7 +10,6 @@ import (
 // Bad flag combinations of faults --nemesis are refused as usage errors
 // naming the flag.
 func TestNemesisFlagsValidate(t *testing.T) {
-	t.Setenv(databaseURLEnv, "")
 	good := nemesisOptions{on: true, runs: 1, rate: 50, settle: time.Minute, minFaults: 3, maxFaults: 8}
 	for _, c := range []struct {
 		name    string
@@ -25,6 +24,7 @@ func TestNemesisFlagsValidate(t *testing.T) {
 		{"the suite alone", func(o *nemesisOptions) { o.on = false }, []string{"scenario"}, 500, ""},
 		{"scenario with nemesis", func(*nemesisOptions) {}, []string{"scenario"}, 500, "--scenario: "},
 		{"broker with nemesis", func(*nemesisOptions) {}, []string{"broker"}, 500, "--broker: "},
+		{"kafka cluster with nemesis", func(*nemesisOptions) {}, []string{"kafka-cluster"}, 500, "--kafka-cluster: "},
 		{"no runs", func(o *nemesisOptions) { o.runs = 0 }, nil, 500, "--runs 0"},
 		{"no orders", func(*nemesisOptions) {}, nil, 0, "--orders 0"},
 		{"rate 0", func(o *nemesisOptions) { o.rate = 0 }, nil, 500, "--rate 0"},
@@ -38,7 +38,7 @@ func TestNemesisFlagsValidate(t *testing.T) {
 	} {
 		o := good
 		c.edit(&o)
-		err := o.validate(func(name string) bool { return slices.Contains(c.changed, name) }, c.orders)
+		err := o.validate(func(name string) bool { return slices.Contains(c.changed, name) }, c.orders, "")
 		switch {
 		case c.want == "" && err != nil:
 			t.Errorf("%s: %v", c.name, err)
@@ -48,8 +48,7 @@ func TestNemesisFlagsValidate(t *testing.T) {
 			t.Errorf("%s: exit code %d, want %d (usage)", c.name, exitCode(err), exitUsage)
 		}
 	}
-	t.Setenv(databaseURLEnv, "postgres://elsewhere/db")
-	if err := good.validate(func(string) bool { return false }, 500); err == nil || !strings.Contains(err.Error(), databaseURLEnv) {
+	if err := good.validate(func(string) bool { return false }, 500, "postgres://elsewhere/db"); err == nil || !strings.Contains(err.Error(), databaseURLEnv) {
 		t.Errorf("on PostgreSQL: %v, want an error naming %s", err, databaseURLEnv)
 	}
 }
