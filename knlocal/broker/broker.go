@@ -7,9 +7,14 @@
 package broker
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net"
+	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 )
@@ -67,7 +72,11 @@ func WithKfakeOptions(opts ...kfake.Opt) Option {
 // Cluster is a running Kafka, embedded or external.
 type Cluster struct {
 	servers []string
-	fake    *kfake.Cluster
+	dataDir string
+	kopts   []kfake.Opt // how the embedded broker was started, for Restart
+
+	mu   sync.Mutex
+	fake *kfake.Cluster
 }
 
 // Start starts the embedded broker, or, with WithBootstrapServers, wraps
@@ -106,17 +115,64 @@ func Start(opts ...Option) (*Cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("broker: start embedded kafka (ports %v): %w", o.ports, err)
 	}
-	return &Cluster{servers: fake.ListenAddrs(), fake: fake}, nil
+	return &Cluster{servers: fake.ListenAddrs(), fake: fake, dataDir: o.dataDir, kopts: kopts}, nil
+}
+
+// Restart stops the embedded broker, waits down, and starts it again from
+// its data directory on the same ports, as a broker process restarted in
+// place: clients see their connections drop and reconnect to the same
+// addresses; what it acknowledged before the stop is there after it
+// (written out on Close). Without a data directory a restart would lose
+// every record, so it is refused; an external cluster is not ours to
+// restart.
+func (c *Cluster) Restart(ctx context.Context, down time.Duration) error {
+	if c.fake == nil {
+		return errors.New("broker: restart: an external Kafka is restarted by whoever runs it (scripts/kafka.sh)")
+	}
+	if c.dataDir == "" {
+		return errors.New("broker: restart: the embedded broker has no data directory; it would come back empty")
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ports := make([]int, 0, len(c.servers))
+	for _, addr := range c.servers {
+		_, port, err := net.SplitHostPort(addr)
+		n, perr := strconv.Atoi(port)
+		if err != nil || perr != nil {
+			return fmt.Errorf("broker: restart: listen address %q: no port", addr)
+		}
+		ports = append(ports, n)
+	}
+	c.fake.Close()
+	select {
+	case <-ctx.Done():
+	case <-time.After(down):
+	}
+	opts := append(append([]kfake.Opt(nil), c.kopts...), kfake.Ports(ports...))
+	// The ports were just released: another process may take one in the
+	// gap (rare on loopback); retry for a while rather than give up at once.
+	var err error
+	for attempt := 0; attempt < 50; attempt++ {
+		var fake *kfake.Cluster
+		if fake, err = kfake.NewCluster(opts...); err == nil {
+			c.fake = fake
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("broker: restart on ports %v: %w", ports, err)
 }
 
 // BootstrapServers returns the addresses clients connect to.
 func (c *Cluster) BootstrapServers() []string { return append([]string(nil), c.servers...) }
 
 // Embedded reports whether the broker runs in this process.
-func (c *Cluster) Embedded() bool { return c.fake != nil }
+func (c *Cluster) Embedded() bool { return c.kopts != nil }
 
 // Close stops the embedded broker; it does nothing for an external one.
 func (c *Cluster) Close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.fake != nil {
 		c.fake.Close()
 	}

@@ -147,3 +147,29 @@ func (p *Plane) RestartSource(ctx context.Context, name string) error {
 	p.runSource(name, s)
 	return nil
 }
+
+// RestartBroker restarts the embedded broker in place: it stops, stays
+// down for down, and starts again from its data directory on the same
+// port, as a broker process restarted by its supervisor. The plane's
+// clients (sinks' producers, sources' group members, lag, admin) see
+// their connections drop and reconnect by themselves: what a restart of
+// one Kafka broker does to Knative's data plane. It needs the broker's
+// data directory (Options.BrokerDataDir); an external Kafka is restarted
+// by whoever runs it.
+func (p *Plane) RestartBroker(ctx context.Context, down time.Duration) error {
+	if p.cluster == nil {
+		return fmt.Errorf("restart broker: the plane has not started its Kafka")
+	}
+	if !p.cluster.Embedded() {
+		return fmt.Errorf("restart broker: the plane runs on an external Kafka (%v): restart it with the script that runs it", p.Brokers)
+	}
+	if p.opts.BrokerDataDir == "" {
+		return fmt.Errorf("restart broker: the embedded broker keeps its log in memory (no BrokerDataDir): a restart would lose it")
+	}
+	fmt.Fprintf(p.opts.Progress, "  kafka: embedded broker stopped, back in %s\n", down)
+	if err := p.cluster.Restart(ctx, down); err != nil {
+		return err
+	}
+	fmt.Fprintf(p.opts.Progress, "  kafka: embedded broker started again at %v from %s\n", p.Brokers, p.opts.BrokerDataDir)
+	return nil
+}

@@ -31,8 +31,8 @@ var Injectable = []Kind{KillFunction, PauseFunction, RestartDispatcher, Duplicat
 
 // NotInjectable says why each kind the runner leaves out is left out.
 var NotInjectable = map[Kind]string{
-	RestartBroker: "the embedded broker (kfake) is started inside the plane's process, which cannot restart it alone; " +
-		"a restart needs the plane to stop and start its broker.Cluster from BrokerDataDir at the same port, and its clients to reconnect",
+	RestartBroker: "drawn on the embedded broker, which each run keeps in its state directory and the plane restarts in place " +
+		"(plane.RestartBroker); an external Kafka is restarted by the script that runs it (the fault suite's broker-restart, one-of-three-brokers-down)",
 	StopDatabase: "the stores are SQLite files of each function (nothing to stop apart from the function); " +
 		"drawn only when the run owns its PostgreSQL (faults --nemesis --postgres-port)",
 	NetworkLatency: "on SQLite there is no link to act on; with a PostgreSQL the run owns (--postgres-port) each function " +
@@ -55,6 +55,10 @@ func TopologyOf(cfg Config) (Topology, error) {
 	t := Topology{Functions: fnserve.Names(), Replicas: map[string]int{}, Broker: "embedded", Injectable: slices.Clone(Injectable)}
 	if len(opts.Brokers) > 0 {
 		t.Broker = "kafka"
+	} else {
+		// Each run's broker keeps its log in the run's state directory
+		// (as up's does), so the plane can restart it in place.
+		t.Injectable = append(t.Injectable, RestartBroker)
 	}
 	if cfg.Postgres != nil {
 		// Its functions reach it through a proxy each (Links).
@@ -185,6 +189,9 @@ func Run(ctx context.Context, cfg Config, seed uint64) (res Result) {
 	}
 	opts := cfg.Base
 	opts.StateDir = res.StateDir
+	if len(opts.Brokers) == 0 {
+		opts.BrokerDataDir = filepath.Join(res.StateDir, plane.BrokerDir)
+	}
 	opts.Env = cloneEnv(cfg.Base.Env)
 	databases := cfg.Databases
 	if cfg.Postgres != nil {
@@ -321,6 +328,11 @@ func (n *nemesis) act(ctx context.Context, f Fault, began *time.Duration) (strin
 		return fmt.Sprintf("stopped and continued %s (pid %d)", name, proc.PID()), nil
 	case RestartDispatcher:
 		return "", n.p.RestartSource(ctx, f.Target)
+	case RestartBroker:
+		if err := n.p.RestartBroker(ctx, f.For); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("embedded broker down %s, started again from its data directory", f.For.Round(10*time.Millisecond)), nil
 	case DuplicateDelivery:
 		return "", n.window(ctx, f, n.p.SetDuplicateDelivery, began)
 	case RefuseDeadLetters:

@@ -57,8 +57,8 @@ func TestOverlappingWindowsSwitchOnceEachWay(t *testing.T) {
 // A fault the runner cannot inject is recorded as not injected, with why.
 func TestAKindWithoutInjectionIsNotRecordedInjected(t *testing.T) {
 	n := &nemesis{start: time.Now(), switches: map[Kind]int{}}
-	in := n.inject(context.Background(), Fault{Kind: RestartBroker})
-	if in.Injected || !strings.Contains(in.Err, "kfake") || !strings.Contains(in.String(), "NOT injected") {
+	in := n.inject(context.Background(), Fault{Kind: StopDatabase, For: time.Second})
+	if in.Injected || !strings.Contains(in.Err, "SQLite") || !strings.Contains(in.String(), "NOT injected") {
 		t.Fatalf("%+v", in)
 	}
 	for _, k := range Injectable {

@@ -225,6 +225,9 @@ func draw(rng *rand.Rand, k Kind, t Topology, at, left time.Duration) Fault {
 		if t.Broker == "cluster" {
 			f.Target = fmt.Sprintf("node-%d", 1+rng.IntN(3))
 		}
+		// Down for 0.2 to 3 s: a broker process restarted by its
+		// supervisor, long enough for every client to notice.
+		f.For = min(left, 200*time.Millisecond+time.Duration(rng.Int64N(int64(2800*time.Millisecond))))
 	case StopDatabase:
 		f.For = window(time.Second)
 	case NetworkLatency, NetworkReset, NetworkPartition:
