@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -12,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"orderflow.dev/knlocal/plane"
+	"orderflow.dev/knlocal/serving"
 	"orderflow.dev/local/nemesis"
 )
 
@@ -25,6 +27,7 @@ type nemesisOptions struct {
 	minFaults, maxFaults int
 	results              string
 	postgresPort         int
+	scale                []string
 }
 
 func (n *nemesisOptions) addFlags(cmd *cobra.Command) {
@@ -37,6 +40,7 @@ func (n *nemesisOptions) addFlags(cmd *cobra.Command) {
 	f.IntVar(&n.minFaults, "min-faults", 3, "with --nemesis: faults per schedule, at least")
 	f.IntVar(&n.maxFaults, "max-faults", 8, "with --nemesis: faults per schedule, at most")
 	f.IntVar(&n.postgresPort, "postgres-port", 0, "with --nemesis: start a PostgreSQL of the runs' own on this port (scripts/postgres.sh), put every store on it and let schedules stop it")
+	f.StringArrayVar(&n.scale, "scale", nil, "with --nemesis: replicas of a function, FUNCTION=MIN:MAX or FUNCTION=N (* for every one), as up's --scale; more than one needs --postgres-port (repeatable)")
 	f.StringVar(&n.results, "results", "", "with --nemesis: where each run's JSON and picture go (default <state dir>/nemesis/nemesis-results, cleared by the next run)")
 }
 
@@ -44,7 +48,7 @@ func (n *nemesisOptions) addFlags(cmd *cobra.Command) {
 // suiteOnly those of the one-fault-at-a-time suite that mean nothing with
 // it.
 var (
-	nemesisOnly = []string{"runs", "rate", "dry-run", "settle", "min-faults", "max-faults", "results", "postgres-port"}
+	nemesisOnly = []string{"runs", "rate", "dry-run", "settle", "min-faults", "max-faults", "results", "postgres-port", "scale"}
 	suiteOnly   = []string{"scenario", "brokers", "kafka-cluster", "broker", "kafka-script"}
 )
 
@@ -84,10 +88,45 @@ func (n *nemesisOptions) validate(changed func(string) bool, orders int, databas
 		return usage(fmt.Errorf("--postgres-port %d: that is the shared test PostgreSQL, which the nemesis must not stop; give another port", n.postgresPort))
 	case n.postgresPort < 0 || n.postgresPort > 65535:
 		return usage(fmt.Errorf("--postgres-port %d: not a TCP port", n.postgresPort))
+	case n.postgresPort == 0 && n.replicated():
+		return usage(errors.New("--scale above one replica: replicas of a function need PostgreSQL; add --postgres-port"))
 	case float64(orders)/n.rate < 5:
 		return usage(fmt.Errorf("--orders %d at --rate %v place for %.1fs: a schedule needs at least 5s (more orders or a lower rate)", orders, n.rate, float64(orders)/n.rate))
 	}
+	if _, err := n.scales(); err != nil {
+		return usage(err)
+	}
 	return nil
+}
+
+// scales are the --scale flags parsed.
+func (n *nemesisOptions) scales() (map[string]serving.Scale, error) {
+	var out map[string]serving.Scale
+	for _, v := range n.scale {
+		name, sc, err := serving.ParseScaleFlag(v)
+		if err != nil {
+			return nil, fmt.Errorf("--scale %w", err)
+		}
+		if out == nil {
+			out = map[string]serving.Scale{}
+		}
+		out[name] = sc
+	}
+	return out, nil
+}
+
+// replicated: a --scale lets some function run more than one replica.
+func (n *nemesisOptions) replicated() bool {
+	scales, err := n.scales()
+	if err != nil {
+		return false // Validate names the bad value
+	}
+	for _, sc := range scales {
+		if sc.Max != 1 {
+			return true
+		}
+	}
+	return false
 }
 
 // replayCommand is the command that runs seed's schedule again alone.
@@ -97,6 +136,9 @@ func (n *nemesisOptions) replayCommand(seed uint64, orders int) string {
 	if n.postgresPort > 0 {
 		cmd += fmt.Sprintf(" --postgres-port %d", n.postgresPort)
 	}
+	for _, sc := range n.scale {
+		cmd += " --scale " + sc
+	}
 	return cmd
 }
 
@@ -104,6 +146,11 @@ func (n *nemesisOptions) replayCommand(seed uint64, orders int) string {
 func (n *nemesisOptions) run(g *globals, seed uint64, orders int) error {
 	seeds := nemesis.Seeds(seed, n.runs)
 	config := func(base plane.Options, root string) (nemesis.Config, error) {
+		scales, err := n.scales()
+		if err != nil {
+			return nemesis.Config{}, usage(err)
+		}
+		base.Scale = scales
 		cfg := nemesis.Config{Base: base, Orders: orders, Rate: n.rate, MinFaults: n.minFaults, MaxFaults: n.maxFaults,
 			SettleBound: n.settle, Progress: os.Stdout}
 		if n.postgresPort > 0 {

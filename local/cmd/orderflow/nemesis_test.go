@@ -35,6 +35,11 @@ func TestNemesisFlagsValidate(t *testing.T) {
 		{"postgres port out of range", func(o *nemesisOptions) { o.postgresPort = 70000 }, nil, 500, "--postgres-port 70000"},
 		{"postgres port without nemesis", func(o *nemesisOptions) { o.on = false }, []string{"postgres-port"}, 500, "--postgres-port goes with --nemesis"},
 		{"too short a run", func(*nemesisOptions) {}, nil, 100, "--orders 100 at --rate 50"},
+		{"scale without nemesis", func(o *nemesisOptions) { o.on = false }, []string{"scale"}, 500, "--scale goes with --nemesis"},
+		{"replicas on SQLite", func(o *nemesisOptions) { o.scale = []string{"payment=1:3"} }, nil, 500, "--scale above one replica: replicas of a function need PostgreSQL"},
+		{"replicas on PostgreSQL", func(o *nemesisOptions) { o.scale, o.postgresPort = []string{"payment=1:3", "*=2"}, 25437 }, nil, 500, ""},
+		{"one replica on SQLite", func(o *nemesisOptions) { o.scale = []string{"notify=1"} }, nil, 500, ""},
+		{"bad scale", func(o *nemesisOptions) { o.scale, o.postgresPort = []string{"payment=3:1"}, 25437 }, nil, 500, "--scale "},
 	} {
 		o := good
 		c.edit(&o)
@@ -58,6 +63,10 @@ func TestNemesisReplayCommandCarriesTheRunsSettings(t *testing.T) {
 	got := o.replayCommand(12, 300)
 	want := "orderflow faults --nemesis --seed 12 --runs 1 --orders 300 --rate 25 --min-faults 2 --max-faults 4 --settle 1m0s"
 	if got != want {
+		t.Errorf("replay %q, want %q", got, want)
+	}
+	o.postgresPort, o.scale = 25437, []string{"payment=2", "order=1:3"}
+	if got, want := o.replayCommand(12, 300), want+" --postgres-port 25437 --scale payment=2 --scale order=1:3"; got != want {
 		t.Errorf("replay %q, want %q", got, want)
 	}
 }
