@@ -9,11 +9,7 @@ import (
 
 func TestDemoOptionsValidate(t *testing.T) {
 	good := DemoOptions{Orders: 1000, Concurrency: 16, Timeout: 5 * time.Minute, Settle: 30 * time.Second}
-	for _, c := range []struct {
-		name string
-		edit func(*DemoOptions)
-		want string
-	}{
+	testValidate(t, good, (*DemoOptions).Validate, []validateCase[DemoOptions]{
 		{"defaults", func(*DemoOptions) {}, ""},
 		{"orders 0", func(o *DemoOptions) { o.Orders = 0 }, "--orders 0: must be at least 1"},
 		{"warmup negative", func(o *DemoOptions) { o.WarmUp = -1 }, "--warmup -1: must not be negative"},
@@ -25,12 +21,5 @@ func TestDemoOptionsValidate(t *testing.T) {
 		{"attach alone", func(o *DemoOptions) { o.Attach = true }, ""},
 		// --recheck places nothing: the placing's flags are not looked at.
 		{"recheck with orders 0", func(o *DemoOptions) { o.Recheck, o.Orders = "results.json", 0 }, ""},
-	} {
-		o := good
-		c.edit(&o)
-		err := o.Validate()
-		if (c.want == "") != (err == nil) || (err != nil && err.Error() != c.want) {
-			t.Errorf("%s: %v, want %q", c.name, err, c.want)
-		}
-	}
+	})
 }
