@@ -287,19 +287,9 @@ func (t demoTopology) report(ctx context.Context, res demo.Result, results strin
 		res.CPU.PrintTable(os.Stdout)
 		fmt.Printf("  (%s: the broker, the sink ingress and the sources, and this demo placing and following the orders)\n", planeProcess)
 	}
-	if err := writeResults(results, res); err != nil {
+	if err := writeResultsAndPicture(results, res, func(picture string) error { return demo.Plot(res, picture) }); err != nil {
 		return err
 	}
-	picture := strings.TrimSuffix(results, ".json") + ".png"
-	if err := demo.Plot(res, picture); err != nil {
-		fmt.Printf("no picture: %v\n", err)
-		picture = ""
-	}
-	fmt.Printf("results: %s", results)
-	if picture != "" {
-		fmt.Printf(" (picture: %s)", picture)
-	}
-	fmt.Println()
 	if t.prof == nil {
 		return nil
 	}
@@ -466,6 +456,26 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// writeResultsAndPicture writes res as JSON to path and has plot draw
+// its picture beside it (the same name, .png), and says where both are; a
+// picture that cannot be drawn is said, and the results stand without it.
+func writeResultsAndPicture(path string, res any, plot func(picture string) error) error {
+	if err := writeResults(path, res); err != nil {
+		return err
+	}
+	picture := strings.TrimSuffix(path, ".json") + ".png"
+	if err := plot(picture); err != nil {
+		fmt.Printf("no picture: %v\n", err)
+		picture = ""
+	}
+	fmt.Printf("results: %s", path)
+	if picture != "" {
+		fmt.Printf(" (picture: %s)", picture)
+	}
+	fmt.Println()
+	return nil
 }
 
 func writeResults(path string, res any) error {
