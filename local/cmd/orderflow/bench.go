@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
 	"orderflow.dev/knlocal/knplane"
@@ -76,15 +77,220 @@ const countedHow = "per order ended, over every rate's run: http-round-trip = Ka
 	"+ KafkaSink ingress writes (accepted, the sink handler's Stats); kafka-produce = ingress writes; kafka-consume = records the KafkaSources received; " +
 	"store-transaction = deliveries answered 200 for an event type the function handles (not one it ignores); the outbox relay's batched marks are not counted"
 
+// BenchOptions are `orderflow bench`'s, in kubectl's shape (as
+// ReplayOptions): the flags as given, Validate refuses what cannot work
+// before anything is read or started, Complete reads the checkout's
+// manifests, Run measures.
+type BenchOptions struct {
+	Rates      []float64
+	Orders     int
+	Results    string
+	Brokers    []string
+	CeilingFor time.Duration
+	DataPlanes []string
+
+	// Completed.
+	base    plane.Options // what every rate's topology shares
+	root    string        // the checkout
+	set     *manifests.Set
+	handles func(sourceID, eventType string) bool
+	// postgres is ORDERFLOW_DATABASE_URL: a database every function gets
+	// a schema of its own in, for each rate; empty for SQLite files.
+	postgres string
+}
+
+func (o *BenchOptions) addFlags(cmd *cobra.Command) {
+	o.Rates = []float64{20, 40, 60, 80}
+	cmd.Flags().Var((*rateList)(&o.Rates), "rates", "offered rates, orders per second, comma-separated")
+	cmd.Flags().IntVar(&o.Orders, "orders", 600, "orders per rate")
+	cmd.Flags().StringVar(&o.Results, "results", "", "write the results here, the picture beside them (default <state-dir>/bench/bench-results.json)")
+	cmd.Flags().StringSliceVar(&o.Brokers, "brokers", nil, "bootstrap servers of an existing Kafka to run on (default: the embedded broker); its saga topics are reset before each rate")
+	cmd.Flags().StringSliceVar(&o.DataPlanes, "data-planes", []string{dataPlaneLocal}, "data planes to run each rate on, in turn ("+dataPlaneLocal+", "+knplane.Name+" or both: local,knative), same broker and functions")
+	cmd.Flags().DurationVar(&o.CeilingFor, "ceiling-for", 3*time.Second, "how long each primitive of the ceiling is counted (after an uncounted warm-up of a third of that)")
+	// --data-planes was --data-plane, which up and demo take as a single
+	// data plane: the old name stays, hidden, on the very same value, so a
+	// mix of both adds up as a repeated flag does.
+	planes := cmd.Flags().Lookup("data-planes")
+	cmd.Flags().AddFlag(&pflag.Flag{Name: "data-plane", Usage: planes.Usage, Value: planes.Value, DefValue: planes.DefValue})
+	_ = cmd.Flags().MarkDeprecated("data-plane", "use --data-planes (up's and demo's --data-plane takes a single data plane)")
+	_ = cmd.Flags().MarkHidden("data-plane")
+}
+
+// Validate refuses values that cannot be measured with.
+func (o *BenchOptions) Validate() error {
+	if o.Orders < 1 {
+		return fmt.Errorf("--orders %d: must be at least 1", o.Orders)
+	}
+	for _, r := range o.Rates {
+		if r <= 0 {
+			return fmt.Errorf("--rates: %v is not a positive rate", r)
+		}
+	}
+	if o.CeilingFor <= 0 {
+		return fmt.Errorf("--ceiling-for %s: must be positive", o.CeilingFor)
+	}
+	for _, b := range o.Brokers {
+		if !strings.Contains(b, ":") {
+			return fmt.Errorf("--brokers %q: want host:port", b)
+		}
+	}
+	for _, dp := range o.DataPlanes {
+		if dp != dataPlaneLocal && dp != knplane.Name {
+			return fmt.Errorf("--data-planes %q: want %s and/or %s", dp, dataPlaneLocal, knplane.Name)
+		}
+	}
+	if !slices.Contains(o.DataPlanes, dataPlaneLocal) {
+		return fmt.Errorf("--data-planes %s: include %s too; the ceiling's work per order is counted by the local plane's sources and ingress", strings.Join(o.DataPlanes, ","), dataPlaneLocal)
+	}
+	return nil
+}
+
+// Complete finds the checkout, reads its manifests (what the ceiling's
+// shape and the transactions counted come from) and the database to run
+// on.
+func (o *BenchOptions) Complete(g *globals) (err error) {
+	if o.base, o.root, err = g.baseOptions(filepath.Join(g.stateDir, "bench")); err != nil {
+		return err
+	}
+	o.base.Brokers = o.Brokers
+	if o.set, err = manifests.Load(o.base.Manifests); err != nil {
+		return err
+	}
+	if o.handles, err = handledTypes(o.set); err != nil {
+		return err
+	}
+	if o.postgres = os.Getenv(databaseURLEnv); o.postgres != "" && !scratchdb.IsPostgres(o.postgres) {
+		return fmt.Errorf("%s: bench runs on SQLite files of its own, or on PostgreSQL when this names a postgres:// database", databaseURLEnv)
+	}
+	if o.Results == "" {
+		o.Results = filepath.Join(o.base.StateDir, "bench-results.json")
+	}
+	return nil
+}
+
+// Run takes <state-dir>/bench afresh, measures the ceiling, then each
+// rate on each data plane, and writes the results; broken invariants at
+// any rate are a failed check (exit 1).
+func (o *BenchOptions) Run(ctx context.Context) error {
+	closeLog, err := claimFresh(&o.base)
+	if err != nil {
+		return err
+	}
+	defer closeLog()
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	out := benchResults{Broker: "embedded kfake", Database: "SQLite, a file per function"}
+	if len(o.Brokers) > 0 {
+		out.Broker = "Kafka at " + strings.Join(o.Brokers, ",")
+	}
+	var schemas *scratchdb.Schemas
+	if o.postgres != "" {
+		if schemas, err = scratchdb.Open(ctx, databaseURLEnv, o.postgres); err != nil {
+			return err
+		}
+		defer schemas.Close(context.Background())
+		out.Database = "PostgreSQL " + schemas.String() + ", a schema per function"
+	}
+	fmt.Printf("broker: %s; store: %s\n", out.Broker, out.Database)
+
+	shape := ceiling.ShapeOf(o.set)
+	fmt.Printf("== ceiling: each primitive alone, warmed up for %s then counted for %s, %d at once (the deliveries the topology can have in flight)\n",
+		o.CeilingFor/3, o.CeilingFor, shape.TotalInFlight())
+	measured, err := measureCeiling(ctx, o.base, shape, schemas, o.CeilingFor)
+	if err != nil {
+		return err
+	}
+	rows, total, err := o.runRates(ctx, shape, schemas)
+	if err != nil {
+		return err
+	}
+	out.Rates = rows
+	if out.Ceiling, err = benchCeilingOf(measured, total); err != nil {
+		return err
+	}
+	for i := range out.Rates {
+		out.Rates[i].FractionOfCeiling = out.Ceiling.Fraction(out.Rates[i].Throughput)
+	}
+	printBench(out)
+	picture, err := writeBench(out, o.Results)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("results: %s (picture: %s)\n", o.Results, picture)
+	for _, r := range out.Rates {
+		if !r.OK {
+			return checkFailed("invariants violated at %.0f/s", r.OfferedRate)
+		}
+	}
+	return nil
+}
+
+// runRates starts a fresh topology for each rate on each data plane in
+// turn and places the orders at it; total is the work the local plane
+// counted over them all.
+func (o *BenchOptions) runRates(ctx context.Context, shape ceiling.Shape, schemas *scratchdb.Schemas) (rows []benchRow, total ceiling.Work, err error) {
+	for i, rate := range o.Rates {
+		for _, dp := range o.DataPlanes {
+			fmt.Printf("== %d/%d: %d orders offered at %.0f/s (%s data plane)\n", i+1, len(o.Rates), o.Orders, rate, dp)
+			opts := o.base
+			opts.StateDir = filepath.Join(o.base.StateDir, fmt.Sprint(rate), dp)
+			if dp == knplane.Name {
+				opts.DataPlane = knplane.New(knplane.Options{Root: knlocalDir(o.root), Progress: os.Stdout})
+			}
+			if schemas != nil {
+				if opts.Env, err = functionSchemas(ctx, schemas, fmt.Sprintf("r%d", i+1), o.base.FunctionsDir, shape.Functions()); err != nil {
+					return nil, total, err
+				}
+			}
+			if len(o.Brokers) > 0 {
+				// An existing Kafka keeps the last rate's records and
+				// offsets: every rate starts from empty topics.
+				if err := fault.ResetBroker(ctx, o.base.Manifests, o.Brokers); err != nil {
+					return nil, total, err
+				}
+			}
+			row, err := benchOne(ctx, opts, rate, o.Orders, o.handles)
+			if err != nil {
+				return nil, total, err
+			}
+			if schemas != nil {
+				if err := schemas.Drop(ctx); err != nil {
+					return nil, total, err
+				}
+			}
+			fmt.Printf("   ended %.1f/s, p50 %.0fms p90 %.0fms p99 %.0fms, CPU %.1f ms per order, invariants ok: %v\n", row.Throughput,
+				row.LatencyMs["p50"], row.LatencyMs["p90"], row.LatencyMs["p99"], row.CPUMsPerOrder, row.OK)
+			// The counts per order come from the local plane's own
+			// sources and ingress; Knative's JVMs do not report them.
+			if dp == dataPlaneLocal {
+				total = total.Plus(row.Work)
+			}
+			rows = append(rows, row)
+		}
+	}
+	return rows, total, nil
+}
+
+// benchCeilingOf is the machine's ceiling: each primitive's measured rate
+// times its count per order, counted over every rate's run.
+func benchCeilingOf(measured []ceiling.Rate, total ceiling.Work) (benchCeiling, error) {
+	perOrder, err := total.PerOrder()
+	if err != nil {
+		return benchCeiling{}, err
+	}
+	rateOf := map[ceiling.Primitive]float64{}
+	for _, m := range measured {
+		rateOf[m.Primitive] = m.PerSecond()
+	}
+	ceil, err := ceiling.Compute(rateOf, perOrder)
+	if err != nil {
+		return benchCeiling{}, err
+	}
+	return benchCeiling{Ceiling: ceil, Measured: measured, Work: total, Counted: countedHow}, nil
+}
+
 func newBench(g *globals) *cobra.Command {
-	var (
-		rates      []float64
-		orders     int
-		results    string
-		brokers    []string
-		ceilingFor time.Duration
-		dataPlanes []string
-	)
+	o := &BenchOptions{}
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Load generator: saga throughput and latency at fixed offered rates against this machine's ceiling, function start-to-ready and idle memory",
@@ -97,150 +303,10 @@ With --brokers its saga topics and groups are deleted before each rate: never po
 it at a Kafka that holds anything of value. See docs/performance.md.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if orders < 1 {
-				return fmt.Errorf("--orders %d: must be at least 1", orders)
-			}
-			for _, r := range rates {
-				if r <= 0 {
-					return fmt.Errorf("--rates: %v is not a positive rate", r)
-				}
-			}
-			if ceilingFor <= 0 {
-				return fmt.Errorf("--ceiling-for %s: must be positive", ceilingFor)
-			}
-			for _, b := range brokers {
-				if !strings.Contains(b, ":") {
-					return fmt.Errorf("--brokers %q: want host:port", b)
-				}
-			}
-			for _, dp := range dataPlanes {
-				if dp != dataPlaneLocal && dp != knplane.Name {
-					return fmt.Errorf("--data-plane %q: want %s and/or %s", dp, dataPlaneLocal, knplane.Name)
-				}
-			}
-			if !slices.Contains(dataPlanes, dataPlaneLocal) {
-				return fmt.Errorf("--data-plane %s: include %s too; the ceiling's work per order is counted by the local plane's sources and ingress", strings.Join(dataPlanes, ","), dataPlaneLocal)
-			}
-			base, root, closeLog, err := g.freshRun("bench")
-			if err != nil {
-				return err
-			}
-			defer closeLog()
-			base.Brokers = brokers
-			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			set, err := manifests.Load(base.Manifests)
-			if err != nil {
-				return err
-			}
-			out := benchResults{Broker: "embedded kfake", Database: "SQLite, a file per function"}
-			if len(brokers) > 0 {
-				out.Broker = "Kafka at " + strings.Join(brokers, ",")
-			}
-			var schemas *scratchdb.Schemas
-			if raw := os.Getenv(databaseURLEnv); raw != "" {
-				if !scratchdb.IsPostgres(raw) {
-					return fmt.Errorf("%s: bench runs on SQLite files of its own, or on PostgreSQL when this names a postgres:// database", databaseURLEnv)
-				}
-				if schemas, err = scratchdb.Open(ctx, databaseURLEnv, raw); err != nil {
-					return err
-				}
-				defer schemas.Close(context.Background())
-				out.Database = "PostgreSQL " + schemas.String() + ", a schema per function"
-			}
-			fmt.Printf("broker: %s; store: %s\n", out.Broker, out.Database)
-
-			shape := ceiling.ShapeOf(set)
-			fmt.Printf("== ceiling: each primitive alone, warmed up for %s then counted for %s, %d at once (the deliveries the topology can have in flight)\n",
-				ceilingFor/3, ceilingFor, shape.TotalInFlight())
-			measured, err := measureCeiling(ctx, base, shape, schemas, ceilingFor)
-			if err != nil {
-				return err
-			}
-			handles, err := handledTypes(set)
-			if err != nil {
-				return err
-			}
-			var total ceiling.Work
-			for i, rate := range rates {
-				for _, dp := range dataPlanes {
-					fmt.Printf("== %d/%d: %d orders offered at %.0f/s (%s data plane)\n", i+1, len(rates), orders, rate, dp)
-					opts := base
-					opts.StateDir = filepath.Join(base.StateDir, fmt.Sprint(rate), dp)
-					if dp == knplane.Name {
-						opts.DataPlane = knplane.New(knplane.Options{Root: knlocalDir(root), Progress: os.Stdout})
-					}
-					if schemas != nil {
-						if opts.Env, err = functionSchemas(ctx, schemas, fmt.Sprintf("r%d", i+1), base.FunctionsDir, shape.Functions()); err != nil {
-							return err
-						}
-					}
-					if len(brokers) > 0 {
-						// An existing Kafka keeps the last rate's records and
-						// offsets: every rate starts from empty topics.
-						if err := fault.ResetBroker(ctx, base.Manifests, brokers); err != nil {
-							return err
-						}
-					}
-					row, err := benchOne(ctx, opts, rate, orders, handles)
-					if err != nil {
-						return err
-					}
-					if schemas != nil {
-						if err := schemas.Drop(ctx); err != nil {
-							return err
-						}
-					}
-					fmt.Printf("   ended %.1f/s, p50 %.0fms p90 %.0fms p99 %.0fms, CPU %.1f ms per order, invariants ok: %v\n", row.Throughput,
-						row.LatencyMs["p50"], row.LatencyMs["p90"], row.LatencyMs["p99"], row.CPUMsPerOrder, row.OK)
-					// The counts per order come from the local plane's own
-					// sources and ingress; Knative's JVMs do not report them.
-					if dp == dataPlaneLocal {
-						total = total.Plus(row.Work)
-					}
-					out.Rates = append(out.Rates, row)
-				}
-			}
-			perOrder, err := total.PerOrder()
-			if err != nil {
-				return err
-			}
-			rateOf := map[ceiling.Primitive]float64{}
-			for _, m := range measured {
-				rateOf[m.Primitive] = m.PerSecond()
-			}
-			ceil, err := ceiling.Compute(rateOf, perOrder)
-			if err != nil {
-				return err
-			}
-			out.Ceiling = benchCeiling{Ceiling: ceil, Measured: measured, Work: total, Counted: countedHow}
-			for i := range out.Rates {
-				out.Rates[i].FractionOfCeiling = ceil.Fraction(out.Rates[i].Throughput)
-			}
-			printBench(out)
-			if results == "" {
-				results = filepath.Join(base.StateDir, "bench-results.json")
-			}
-			picture, err := writeBench(out, results)
-			if err != nil {
-				return err
-			}
-			fmt.Printf("results: %s (picture: %s)\n", results, picture)
-			for _, r := range out.Rates {
-				if !r.OK {
-					return checkFailed("invariants violated at %.0f/s", r.OfferedRate)
-				}
-			}
-			return nil
+			return runOptions(o.Validate, func() error { return o.Complete(g) }, func() error { return o.Run(cmd.Context()) })
 		},
 	}
-	rates = []float64{20, 40, 60, 80}
-	cmd.Flags().Var((*rateList)(&rates), "rates", "offered rates, orders per second, comma-separated")
-	cmd.Flags().IntVar(&orders, "orders", 600, "orders per rate")
-	cmd.Flags().StringVar(&results, "results", "", "write the results here, the picture beside them (default <state-dir>/bench/bench-results.json)")
-	cmd.Flags().StringSliceVar(&brokers, "brokers", nil, "bootstrap servers of an existing Kafka to run on (default: the embedded broker); its saga topics are reset before each rate")
-	cmd.Flags().StringSliceVar(&dataPlanes, "data-plane", []string{dataPlaneLocal}, "data planes to run each rate on, in turn ("+dataPlaneLocal+", "+knplane.Name+" or both: local,knative), same broker and functions")
-	cmd.Flags().DurationVar(&ceilingFor, "ceiling-for", 3*time.Second, "how long each primitive of the ceiling is counted (after an uncounted warm-up of a third of that)")
+	o.addFlags(cmd)
 	return cmd
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -35,20 +36,286 @@ import (
 	"orderflow.dev/shared/store"
 )
 
+// DemoOptions are `orderflow demo`'s, in kubectl's shape (as
+// ReplayOptions): the flags as given, Validate refuses what cannot work
+// before anything is read or started, Complete fills in the plane to
+// start from the checkout, Run does it.
+type DemoOptions struct {
+	Up          upFlags
+	Orders      int
+	Concurrency int
+	Rate        float64
+	Seed        uint64
+	Attach      bool
+	Timeout     time.Duration
+	Settle      time.Duration
+	Results     string
+	ProfileDir  string
+	Account     bool
+	WarmUp      int
+	Recheck     string
+
+	// Completed.
+	upStateDir string        // --state-dir: the running up's, for --attach and --recheck
+	stateDir   string        // where the run's results go by default
+	plane      plane.Options // the plane to start, unless --attach
+}
+
+func (o *DemoOptions) addFlags(cmd *cobra.Command) {
+	o.Up.register(cmd)
+	cmd.Flags().IntVar(&o.Orders, "orders", 1000, "how many orders to place")
+	cmd.Flags().IntVar(&o.Concurrency, "concurrency", 16, "placements in flight at once")
+	cmd.Flags().Float64Var(&o.Rate, "rate", 0, "cap on placements per second (0: no cap)")
+	cmd.Flags().Uint64Var(&o.Seed, "seed", 1, "seed of the order mix")
+	cmd.Flags().BoolVar(&o.Attach, "attach", false, "drive an orderflow already running (orderflow up) instead of starting one")
+	cmd.Flags().DurationVar(&o.Timeout, "timeout", 5*time.Minute, "how long to wait for every order's outcome")
+	cmd.Flags().DurationVar(&o.Settle, "settle", 30*time.Second, "how long compensations may take before the invariant check is final")
+	cmd.Flags().StringVar(&o.Results, "results", "", "write the results JSON here (default <state-dir>/demo/results-<run>.json)")
+	cmd.Flags().IntVar(&o.WarmUp, "warmup", 0, "first place this many orders and let them end, unmeasured: a broker just started spends its first minute compiling (Kafka's JVM), which a long-running one does not")
+	cmd.Flags().BoolVar(&o.Account, "account", false, "count what each order cost every layer over the run: KafkaSource deliveries, HTTP requests, Kafka requests, function deliveries by outcome and, on PostgreSQL, transactions, statements and WAL syncs (docs/performance.md)")
+	cmd.Flags().StringVar(&o.Recheck, "recheck", "", "count the orders of a past run (its results file) by what became of them since, and check the invariants again, against the running orderflow (up)")
+	cmd.Flags().StringVar(&o.ProfileDir, "profile", "", "profile every process (CPU, allocations, block, mutex, goroutines) into this directory, with a CPU table per process and go tool pprof -top summaries")
+}
+
+// Validate refuses values that cannot work and flags that cannot go
+// together. --recheck counts a past run again and places nothing, so the
+// placing's flags are not looked at then.
+func (o *DemoOptions) Validate() error {
+	switch {
+	case o.Recheck != "":
+		return nil
+	case o.Orders < 1:
+		return fmt.Errorf("--orders %d: must be at least 1", o.Orders)
+	case o.WarmUp < 0:
+		return fmt.Errorf("--warmup %d: must not be negative", o.WarmUp)
+	case o.Concurrency < 1:
+		return fmt.Errorf("--concurrency %d: must be at least 1", o.Concurrency)
+	case o.Rate < 0:
+		return fmt.Errorf("--rate %v: must not be negative", o.Rate)
+	case o.Account && o.Attach:
+		return errors.New("--account cannot go with --attach: it reads the counters of the plane this demo starts")
+	case o.ProfileDir != "" && o.Attach:
+		return fmt.Errorf("--profile cannot go with --attach: the running orderflow's functions were started without profiling (start it with `orderflow up --env %s=DIR` for theirs)", profile.EnvDir)
+	}
+	return nil
+}
+
+// Complete takes the state directory and, unless the demo drives a
+// running up, the plane to start from the checkout and the up flags.
+func (o *DemoOptions) Complete(g *globals) error {
+	o.upStateDir, o.stateDir = g.stateDir, g.stateDir
+	if o.Recheck != "" || o.Attach {
+		return nil
+	}
+	o.stateDir = filepath.Join(g.stateDir, "demo")
+	var err error
+	o.plane, err = o.Up.options(g, o.stateDir, os.Stdout)
+	return err
+}
+
+// Run places the orders, follows them to their outcomes and reports; a
+// broken invariant or an unexpected outcome is a failed check (exit 1).
+func (o *DemoOptions) Run(ctx context.Context) error {
+	if o.Recheck != "" {
+		return recheckRun(ctx, o.upStateDir, o.Recheck)
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	start := o.startPlane
+	if o.Attach {
+		start = o.attachToUp
+	}
+	t, err := start(ctx)
+	if err != nil {
+		return err
+	}
+	defer t.release()
+
+	var stockBefore *events.InventoryViewData
+	if o.WarmUp > 0 {
+		if stockBefore, err = warmUp(ctx, demo.TargetOf(t.ep, t.kc, t.exclusive), o.WarmUp, o.Concurrency, o.Seed, o.Timeout, o.Settle); err != nil {
+			return err
+		}
+	}
+	runID := "demo-" + randomHex(3)
+	fmt.Printf("placing %d orders (run %s, seed %d, concurrency %d)\n", o.Orders, runID, o.Seed, o.Concurrency)
+	progress := newProgress(o.Orders)
+	target := demo.TargetOf(t.ep, t.kc, t.exclusive)
+	if o.Attach {
+		// An `up` restarted mid-run serves on new ports.
+		target.Reread = func() (plane.Endpoints, error) { return plane.ReadEndpoints(o.upStateDir) }
+	}
+	res, err := demo.Run(ctx, target, demo.Config{Orders: o.Orders, Concurrency: o.Concurrency, Rate: o.Rate, Seed: o.Seed, RunID: runID,
+		Timeout: o.Timeout, Settle: o.Settle, Progress: progress.update, Processes: t.processes, Account: t.ledger, StockBefore: stockBefore})
+	progress.done()
+	results := cmp.Or(o.Results, filepath.Join(o.stateDir, "results-"+runID+".json"))
+	var down *demo.StoreDownError
+	if errors.As(err, &down) && len(res.Results) > 0 {
+		// Kept, so the orders can be counted once the store writes.
+		if werr := writeResults(results, res); werr == nil {
+			fmt.Printf("results so far (%d orders placed): %s\n", len(res.Results), results)
+			fmt.Printf("once the store writes again (and `orderflow dlq replay --all` sent what was dead-lettered): orderflow demo --recheck %s\n", results)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if err := t.report(ctx, res, results); err != nil {
+		return err
+	}
+	if !res.OK() {
+		return checkFailed("demo failed: invariants or expected outcomes violated (see above)")
+	}
+	return nil
+}
+
+// demoTopology is what a demo places its orders into: the plane it
+// started, or the running up it attached to.
+type demoTopology struct {
+	ep        plane.Endpoints
+	kc        sarama.Client
+	exclusive bool // the demo's own plane: nothing else places orders
+	processes func() []profile.Proc
+	prof      *profiling
+	ledger    *account.Ledger
+	// stopPlane stops the plane the demo started, once (nothing when
+	// attached); release lets go of everything the start took.
+	stopPlane func()
+	release   func()
+}
+
+// attachToUp reaches the orderflow a running `up` serves.
+func (o *DemoOptions) attachToUp(context.Context) (demoTopology, error) {
+	t := demoTopology{stopPlane: func() {}}
+	var err error
+	if t.ep, err = plane.ReadEndpoints(o.upStateDir); err != nil {
+		return t, err
+	}
+	if t.kc, err = broker.NewClient(t.ep.Brokers, "orderflow-demo"); err != nil {
+		return t, err
+	}
+	t.release = func() { t.kc.Close() }
+	t.processes = attachedProcesses(o.upStateDir, t.ep.PID)
+	return t, nil
+}
+
+// startPlane takes the demo's state directory and starts a plane of its
+// own there, with PostgreSQL schemas, profiling and the ledger as asked.
+func (o *DemoOptions) startPlane(ctx context.Context) (t demoTopology, err error) {
+	var taken undoStack
+	defer func() {
+		if err != nil {
+			taken.run()
+		}
+	}()
+	closeLog, err := o.Up.claim(&o.plane)
+	if err != nil {
+		return t, err
+	}
+	taken.push(closeLog)
+	// On PostgreSQL (as bench does): a schema of its own for each
+	// function, dropped after the run.
+	var pgStats *store.DB
+	if raw := os.Getenv(databaseURLEnv); scratchdb.IsPostgres(raw) {
+		schemas, err := scratchdb.Open(ctx, databaseURLEnv, raw)
+		if err != nil {
+			return t, err
+		}
+		taken.push(func() { schemas.Close(context.Background()) })
+		env, err := functionSchemas(ctx, schemas, "demo", o.plane.FunctionsDir, fnserve.Names())
+		if err != nil {
+			return t, err
+		}
+		maps.Copy(o.plane.Env, env)
+		settings, err := schemas.Settings(ctx)
+		if err != nil {
+			return t, err
+		}
+		fmt.Printf("store: PostgreSQL %s, a schema per function\n", schemas)
+		fmt.Printf("postgresql settings: %s\n", settings)
+		pgStats = schemas.DB()
+	}
+	if o.ProfileDir != "" {
+		// Started before the plane, so its profile covers the broker's
+		// and the sources' start too.
+		prof, err := startProfiling(o.ProfileDir)
+		if err != nil {
+			return t, err
+		}
+		// An early return still leaves the plane's profiles.
+		taken.push(func() { prof.plane.Stop() })
+		o.plane.Env[profile.EnvDir] = prof.dir
+		t.prof = prof
+	}
+	fmt.Println("starting orderflow for the demo...")
+	p, err := plane.Up(ctx, o.plane)
+	if err != nil {
+		return t, err
+	}
+	t.stopPlane = sync.OnceFunc(func() {
+		fmt.Println("stopping...")
+		p.Close()
+	})
+	taken.push(t.stopPlane)
+	t.release = taken.run
+	t.ep, t.kc, t.exclusive = p.Endpoints(), p.Kafka(), true
+	if o.Account {
+		t.ledger = newLedger(p, t.ep, pgStats)
+	}
+	t.processes = func() []profile.Proc {
+		procs := []profile.Proc{{Name: planeProcess, PID: os.Getpid()}}
+		procs = append(procs, replicaProcs(p)...)
+		for name, pid := range dataPlanePIDs(o.plane) {
+			procs = append(procs, profile.Proc{Name: name, PID: pid})
+		}
+		return procs
+	}
+	return t, nil
+}
+
+// report prints a finished run's outcomes, ledger and CPU table, writes
+// its results and picture and, with --profile, stops the plane and
+// writes the profiles.
+func (t demoTopology) report(ctx context.Context, res demo.Result, results string) error {
+	res.Print(os.Stdout)
+	if res.Account != nil {
+		fmt.Println()
+		res.Account.Print(os.Stdout, 0.05)
+	}
+	if t.prof != nil && res.CPU != nil {
+		fmt.Println()
+		res.CPU.PrintTable(os.Stdout)
+		fmt.Printf("  (%s: the broker, the sink ingress and the sources, and this demo placing and following the orders)\n", planeProcess)
+	}
+	if err := writeResultsAndPicture(results, res, func(picture string) error { return demo.Plot(res, picture) }); err != nil {
+		return err
+	}
+	if t.prof == nil {
+		return nil
+	}
+	// The functions write their profiles as they stop.
+	if err := t.prof.plane.WriteGoroutines(); err != nil {
+		fmt.Printf("no goroutine dump of the plane: %v\n", err)
+	}
+	t.stopPlane()
+	return t.prof.finish(ctx, res.CPU, os.Stdout)
+}
+
+// undoStack is what a start took (a lock's log, schemas, a profile, the
+// plane), let go of newest first: at once when the start fails, at the
+// end of the run otherwise.
+type undoStack []func()
+
+func (u *undoStack) push(undo func()) { *u = append(*u, undo) }
+
+func (u undoStack) run() {
+	for i := len(u) - 1; i >= 0; i-- {
+		u[i]()
+	}
+}
+
 func newDemo(g *globals) *cobra.Command {
-	var (
-		up                  upFlags
-		orders, concurrency int
-		rate                float64
-		seed                uint64
-		attach              bool
-		timeout, settle     time.Duration
-		results             string
-		profileDir          string
-		accountOn           bool
-		warmup              int
-		recheck             string
-	)
+	o := &DemoOptions{}
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "The main job: start everything, place N varied orders, follow each to its outcome, check the invariants",
@@ -60,207 +327,17 @@ predicts. --attach drives an orderflow already started by "orderflow up"; --prof
 DIR profiles every process. See docs/operations.md.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if recheck != "" {
-				return recheckRun(cmd.Context(), g, recheck)
-			}
-			if orders < 1 {
-				return fmt.Errorf("--orders %d: must be at least 1", orders)
-			}
-			if warmup < 0 {
-				return fmt.Errorf("--warmup %d: must not be negative", warmup)
-			}
-			if concurrency < 1 {
-				return fmt.Errorf("--concurrency %d: must be at least 1", concurrency)
-			}
-			if rate < 0 {
-				return fmt.Errorf("--rate %v: must not be negative", rate)
-			}
-			if accountOn && attach {
-				return errors.New("--account cannot go with --attach: it reads the counters of the plane this demo starts")
-			}
-			if profileDir != "" && attach {
-				return fmt.Errorf("--profile cannot go with --attach: the running orderflow's functions were started without profiling (start it with `orderflow up --env %s=DIR` for theirs)", profile.EnvDir)
-			}
-			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-
-			var ep plane.Endpoints
-			var kc sarama.Client
-			var processes func() []profile.Proc
-			var prof *profiling
-			var ledger *account.Ledger
-			var pgStats *store.DB
-			closePlane := func() {}
-			exclusive := false
-			stateDir := g.stateDir
-			if attach {
-				var err error
-				if ep, err = plane.ReadEndpoints(g.stateDir); err != nil {
-					return err
-				}
-				if kc, err = broker.NewClient(ep.Brokers, "orderflow-demo"); err != nil {
-					return err
-				}
-				defer kc.Close()
-				processes = attachedProcesses(g.stateDir, ep.PID)
-			} else {
-				stateDir = filepath.Join(g.stateDir, "demo")
-				opts, err := up.options(g, stateDir, os.Stdout)
-				if err != nil {
-					return err
-				}
-				closeLog, err := up.claim(&opts)
-				if err != nil {
-					return err
-				}
-				defer closeLog()
-				// On PostgreSQL (as bench does): a schema of its own for
-				// each function, dropped after the run.
-				if raw := os.Getenv(databaseURLEnv); scratchdb.IsPostgres(raw) {
-					schemas, err := scratchdb.Open(ctx, databaseURLEnv, raw)
-					if err != nil {
-						return err
-					}
-					defer schemas.Close(context.Background())
-					env, err := functionSchemas(ctx, schemas, "demo", opts.FunctionsDir, fnserve.Names())
-					if err != nil {
-						return err
-					}
-					for k, v := range env {
-						opts.Env[k] = v
-					}
-					settings, err := schemas.Settings(ctx)
-					if err != nil {
-						return err
-					}
-					fmt.Printf("store: PostgreSQL %s, a schema per function\n", schemas)
-					fmt.Printf("postgresql settings: %s\n", settings)
-					pgStats = schemas.DB()
-				}
-				if profileDir != "" {
-					// Started before the plane, so its profile covers the
-					// broker's and the sources' start too.
-					if prof, err = startProfiling(profileDir); err != nil {
-						return err
-					}
-					// An early return still leaves the plane's profiles.
-					defer prof.plane.Stop()
-					opts.Env[profile.EnvDir] = prof.dir
-				}
-				fmt.Println("starting orderflow for the demo...")
-				p, err := plane.Up(ctx, opts)
-				if err != nil {
-					return err
-				}
-				closePlane = sync.OnceFunc(func() {
-					fmt.Println("stopping...")
-					p.Close()
-				})
-				defer closePlane()
-				ep, kc, exclusive = p.Endpoints(), p.Kafka(), true
-				if accountOn {
-					ledger = newLedger(p, ep, pgStats)
-				}
-				processes = func() []profile.Proc {
-					procs := []profile.Proc{{Name: planeProcess, PID: os.Getpid()}}
-					procs = append(procs, replicaProcs(p)...)
-					for name, pid := range dataPlanePIDs(opts) {
-						procs = append(procs, profile.Proc{Name: name, PID: pid})
-					}
-					return procs
-				}
-			}
-
-			var stockBefore *events.InventoryViewData
-			if warmup > 0 {
-				var err error
-				if stockBefore, err = warmUp(ctx, demo.TargetOf(ep, kc, exclusive), warmup, concurrency, seed, timeout, settle); err != nil {
-					return err
-				}
-			}
-			runID := "demo-" + randomHex(3)
-			fmt.Printf("placing %d orders (run %s, seed %d, concurrency %d)\n", orders, runID, seed, concurrency)
-			progress := newProgress(orders)
-			target := demo.TargetOf(ep, kc, exclusive)
-			if attach {
-				// An `up` restarted mid-run serves on new ports.
-				target.Reread = func() (plane.Endpoints, error) { return plane.ReadEndpoints(g.stateDir) }
-			}
-			res, err := demo.Run(ctx, target, demo.Config{Orders: orders, Concurrency: concurrency, Rate: rate, Seed: seed, RunID: runID,
-				Timeout: timeout, Settle: settle, Progress: progress.update, Processes: processes, Account: ledger, StockBefore: stockBefore})
-			progress.done()
-			if results == "" {
-				results = filepath.Join(stateDir, "results-"+runID+".json")
-			}
-			var down *demo.StoreDownError
-			if errors.As(err, &down) && len(res.Results) > 0 {
-				// Kept, so the orders can be counted once the store writes.
-				if werr := writeResults(results, res); werr == nil {
-					fmt.Printf("results so far (%d orders placed): %s\n", len(res.Results), results)
-					fmt.Printf("once the store writes again (and `orderflow dlq replay --all` sent what was dead-lettered): orderflow demo --recheck %s\n", results)
-				}
-			}
-			if err != nil {
-				return err
-			}
-			res.Print(os.Stdout)
-			if res.Account != nil {
-				fmt.Println()
-				res.Account.Print(os.Stdout, 0.05)
-			}
-			if prof != nil && res.CPU != nil {
-				fmt.Println()
-				res.CPU.PrintTable(os.Stdout)
-				fmt.Printf("  (%s: the broker, the sink ingress and the sources, and this demo placing and following the orders)\n", planeProcess)
-			}
-			if err := writeResults(results, res); err != nil {
-				return err
-			}
-			picture := strings.TrimSuffix(results, ".json") + ".png"
-			if err := demo.Plot(res, picture); err != nil {
-				fmt.Printf("no picture: %v\n", err)
-				picture = ""
-			}
-			fmt.Printf("results: %s", results)
-			if picture != "" {
-				fmt.Printf(" (picture: %s)", picture)
-			}
-			fmt.Println()
-			if prof != nil {
-				// The functions write their profiles as they stop.
-				if err := prof.plane.WriteGoroutines(); err != nil {
-					fmt.Printf("no goroutine dump of the plane: %v\n", err)
-				}
-				closePlane()
-				if err := prof.finish(ctx, res.CPU, os.Stdout); err != nil {
-					return err
-				}
-			}
-			if !res.OK() {
-				return checkFailed("demo failed: invariants or expected outcomes violated (see above)")
-			}
-			return nil
+			return runOptions(o.Validate, func() error { return o.Complete(g) }, func() error { return o.Run(cmd.Context()) })
 		},
 	}
-	up.register(cmd)
-	cmd.Flags().IntVar(&orders, "orders", 1000, "how many orders to place")
-	cmd.Flags().IntVar(&concurrency, "concurrency", 16, "placements in flight at once")
-	cmd.Flags().Float64Var(&rate, "rate", 0, "cap on placements per second (0: no cap)")
-	cmd.Flags().Uint64Var(&seed, "seed", 1, "seed of the order mix")
-	cmd.Flags().BoolVar(&attach, "attach", false, "drive an orderflow already running (orderflow up) instead of starting one")
-	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Minute, "how long to wait for every order's outcome")
-	cmd.Flags().DurationVar(&settle, "settle", 30*time.Second, "how long compensations may take before the invariant check is final")
-	cmd.Flags().StringVar(&results, "results", "", "write the results JSON here (default <state-dir>/demo/results-<run>.json)")
-	cmd.Flags().IntVar(&warmup, "warmup", 0, "first place this many orders and let them end, unmeasured: a broker just started spends its first minute compiling (Kafka's JVM), which a long-running one does not")
-	cmd.Flags().BoolVar(&accountOn, "account", false, "count what each order cost every layer over the run: KafkaSource deliveries, HTTP requests, Kafka requests, function deliveries by outcome and, on PostgreSQL, transactions, statements and WAL syncs (docs/performance.md)")
-	cmd.Flags().StringVar(&recheck, "recheck", "", "count the orders of a past run (its results file) by what became of them since, and check the invariants again, against the running orderflow (up)")
-	cmd.Flags().StringVar(&profileDir, "profile", "", "profile every process (CPU, allocations, block, mutex, goroutines) into this directory, with a CPU table per process and go tool pprof -top summaries")
+	o.addFlags(cmd)
 	return cmd
 }
 
 // recheckRun is demo --recheck FILE: the run's orders counted again, by
-// what became of them since it ended (stopped early by a full disk, say).
-func recheckRun(ctx context.Context, g *globals, file string) error {
+// what became of them since it ended (stopped early by a full disk, say),
+// against the up running in stateDir.
+func recheckRun(ctx context.Context, stateDir, file string) error {
 	raw, err := os.ReadFile(file)
 	if err != nil {
 		return fmt.Errorf("--recheck: %w", err)
@@ -269,7 +346,7 @@ func recheckRun(ctx context.Context, g *globals, file string) error {
 	if err := json.Unmarshal(raw, &prev); err != nil || len(prev.Results) == 0 {
 		return fmt.Errorf("--recheck %s: not the results file of a demo run (%v)", file, err)
 	}
-	ep, err := plane.ReadEndpoints(g.stateDir)
+	ep, err := plane.ReadEndpoints(stateDir)
 	if err != nil {
 		return err
 	}
@@ -379,6 +456,26 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// writeResultsAndPicture writes res as JSON to path and has plot draw
+// its picture beside it (the same name, .png), and says where both are; a
+// picture that cannot be drawn is said, and the results stand without it.
+func writeResultsAndPicture(path string, res any, plot func(picture string) error) error {
+	if err := writeResults(path, res); err != nil {
+		return err
+	}
+	picture := strings.TrimSuffix(path, ".json") + ".png"
+	if err := plot(picture); err != nil {
+		fmt.Printf("no picture: %v\n", err)
+		picture = ""
+	}
+	fmt.Printf("results: %s", path)
+	if picture != "" {
+		fmt.Printf(" (picture: %s)", picture)
+	}
+	fmt.Println()
+	return nil
 }
 
 func writeResults(path string, res any) error {

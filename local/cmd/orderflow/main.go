@@ -398,34 +398,44 @@ func resumable(stateDir string, embedded bool) error {
 	return nil
 }
 
-// freshRun prepares a command that starts topologies of its own (bench,
-// faults): <state-dir>/<name> locked and emptied but for the last runs'
+// freshRun prepares a command that starts topologies of its own (faults,
+// nemesis, scalebench; bench takes its two steps apart): <state-dir>/<name> locked and emptied but for the last runs'
 // logs (rotated), the plane's log in it, and the options every topology of
 // the run shares. root is the checkout.
 func (g *globals) freshRun(name string) (base plane.Options, root string, closeLog func(), err error) {
 	if base, root, err = g.baseOptions(filepath.Join(g.stateDir, name)); err != nil {
 		return base, "", nil, err
 	}
-	lock, err := statedir.Acquire(base.StateDir)
-	if err != nil {
+	if closeLog, err = claimFresh(&base); err != nil {
 		return base, "", nil, err
 	}
+	return base, root, closeLog, nil
+}
+
+// claimFresh is freshRun's taking of base.StateDir, for a command whose
+// Complete found the options already: locked, emptied but for the last
+// runs' logs (rotated), the plane's log opened in it.
+func claimFresh(base *plane.Options) (closeLog func(), err error) {
+	lock, err := statedir.Acquire(base.StateDir)
+	if err != nil {
+		return nil, err
+	}
 	if err := lock.RotateLogs(); err != nil {
-		return base, "", nil, err
+		return nil, err
 	}
 	keep := []string{"logs"}
 	for i := 1; i <= statedir.KeptLogs; i++ {
 		keep = append(keep, fmt.Sprintf("logs.%d", i))
 	}
 	if err := lock.Clear(keep...); err != nil {
-		return base, "", nil, err
+		return nil, err
 	}
 	logFile, err := openLog(base.StateDir)
 	if err != nil {
-		return base, "", nil, err
+		return nil, err
 	}
 	base.Log = slog.New(slog.NewJSONHandler(logFile, nil))
-	return base, root, func() { logFile.Close() }, nil
+	return func() { logFile.Close() }, nil
 }
 
 func openLog(stateDir string) (*os.File, error) {

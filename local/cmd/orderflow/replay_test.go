@@ -10,26 +10,37 @@ import (
 	"orderflow.dev/knlocal/plane"
 )
 
+// validateCase is a row of an Options type's Validate table: good
+// edited, and Validate's error (empty: none).
+type validateCase[O any] struct {
+	name string
+	edit func(*O)
+	want string
+}
+
+// testValidate runs Validate on good edited by each case and wants
+// exactly the case's error: one that names the flag and the value.
+func testValidate[O any](t *testing.T, good O, validate func(*O) error, cases []validateCase[O]) {
+	t.Helper()
+	for _, c := range cases {
+		o := good
+		c.edit(&o)
+		err := validate(&o)
+		if (c.want == "") != (err == nil) || (err != nil && err.Error() != c.want) {
+			t.Errorf("%s: %v, want %q", c.name, err, c.want)
+		}
+	}
+}
+
 func TestReplayOptionsValidate(t *testing.T) {
 	good := ReplayOptions{Every: time.Second, Settle: time.Minute}
-	for _, c := range []struct {
-		name string
-		edit func(*ReplayOptions)
-		want string
-	}{
+	testValidate(t, good, (*ReplayOptions).Validate, []validateCase[ReplayOptions]{
 		{"defaults", func(*ReplayOptions) {}, ""},
 		{"progress 0", func(o *ReplayOptions) { o.Every = 0 }, "--progress 0s: must be positive"},
 		{"settle negative", func(o *ReplayOptions) { o.Settle = -time.Second }, "--settle -1s: must not be negative"},
 		{"live database without verify", func(o *ReplayOptions) { o.LiveDatabase = "postgres://x" }, "--live-database is only read with --verify"},
 		{"live database with verify", func(o *ReplayOptions) { o.LiveDatabase, o.Verify = "postgres://x", true }, ""},
-	} {
-		o := good
-		c.edit(&o)
-		err := o.Validate()
-		if (c.want == "") != (err == nil) || (err != nil && err.Error() != c.want) {
-			t.Errorf("%s: %v, want %q", c.name, err, c.want)
-		}
-	}
+	})
 }
 
 // Complete takes what the flags leave out from the running up's
