@@ -24,6 +24,8 @@
 #   KAFKA_HEAP             JVM heap flags per node (-Xms256m -Xmx512m)
 #   KAFKA_START_TIMEOUT    seconds to wait for readiness (120)
 #   KAFKA_JMX_PORT         if set, node 1 serves JMX on 127.0.0.1:KAFKA_JMX_PORT (for `requests`)
+#   KAFKA_STOP_SIGNAL      what stop and restart send (TERM: a controlled shutdown); KILL is a
+#                          crash (kill -9), as the nemesis's restart-broker does
 #
 # A start with nothing running begins from empty storage (a throwaway
 # broker); a node restarted inside a running cluster keeps its data.
@@ -402,10 +404,11 @@ cmd_start_cluster() {
 # stop_dirs DIR...: SIGTERM (a controlled shutdown) to all at once, then
 # wait; SIGKILL whatever is still there after 60s.
 stop_dirs() {
-  local d pid pids=() names=()
+  local d pid pids=() names=() sig="${KAFKA_STOP_SIGNAL:-TERM}"
+  [[ "$sig" =~ ^(TERM|KILL)$ ]] || die "KAFKA_STOP_SIGNAL=$sig: want TERM or KILL"
   for d in "$@"; do
     if pid="$(pid_of "$d")"; then
-      kill -TERM "$pid"
+      kill -"$sig" "$pid"
       pids+=("$pid")
       names+=("$d")
     fi

@@ -8,6 +8,7 @@ import (
 	"io"
 	"maps"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -32,7 +33,8 @@ var Injectable = []Kind{KillFunction, PauseFunction, RestartDispatcher, Duplicat
 // NotInjectable says why each kind the runner leaves out is left out.
 var NotInjectable = map[Kind]string{
 	RestartBroker: "drawn on the embedded broker, which each run keeps in its state directory and the plane restarts in place " +
-		"(plane.RestartBroker); an external Kafka is restarted by the script that runs it (the fault suite's broker-restart, one-of-three-brokers-down)",
+		"(plane.RestartBroker), and on an Apache Kafka scripts/kafka.sh runs (Config.Kafka: a node killed -9 and started again); " +
+		"a Kafka nobody here runs is not restarted",
 	StopDatabase: "the stores are SQLite files of each function (nothing to stop apart from the function); " +
 		"drawn only when the run owns its PostgreSQL (faults --nemesis --postgres-port)",
 	NetworkLatency: "on SQLite there is no link to act on; with a PostgreSQL the run owns (--postgres-port) each function " +
@@ -53,9 +55,16 @@ func TopologyOf(cfg Config) (Topology, error) {
 		return Topology{}, err
 	}
 	t := Topology{Functions: fnserve.Names(), Replicas: map[string]int{}, Broker: "embedded", Injectable: slices.Clone(Injectable)}
-	if len(opts.Brokers) > 0 {
+	switch {
+	case len(opts.Brokers) > 0 && cfg.Kafka != nil:
 		t.Broker = "kafka"
-	} else {
+		if cfg.Kafka.Cluster {
+			t.Broker = "cluster"
+		}
+		t.Injectable = append(t.Injectable, RestartBroker)
+	case len(opts.Brokers) > 0:
+		t.Broker = "kafka" // nobody here to restart it
+	default:
 		// Each run's broker keeps its log in the run's state directory
 		// (as up's does), so the plane can restart it in place.
 		t.Injectable = append(t.Injectable, RestartBroker)
@@ -109,6 +118,69 @@ type Config struct {
 	// stores go on it (fresh schemas per seed, kept for a failing run to
 	// be read) and stop-database may crash and restart it.
 	Postgres *Postgres
+	// Kafka, when set, is the Apache Kafka of Base.Brokers that
+	// scripts/kafka.sh runs: each run starts from its topics emptied, and
+	// restart-broker kills one of its nodes (-9) and starts it again.
+	Kafka *Kafka
+}
+
+// Kafka is an Apache Kafka scripts/kafka.sh runs.
+type Kafka struct {
+	// Script is scripts/kafka.sh.
+	Script string
+	// Cluster: its three-node cluster (start-cluster); else one node.
+	Cluster bool
+	// Reset empties the topics and consumer groups an earlier run left.
+	Reset func(ctx context.Context, brokers []string) error
+	Log   io.Writer
+
+	mu sync.Mutex // one node restarted at a time
+}
+
+// Restart kills one node with SIGKILL and starts it again: on the
+// cluster node (1-3) after down, keeping its data (start-cluster starts
+// only the stopped nodes); the single node at once (restart on its data:
+// its start takes seconds anyway).
+func (k *Kafka) Restart(ctx context.Context, node string, down time.Duration) (string, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if !k.Cluster {
+		if err := k.script(ctx, "restart"); err != nil {
+			return "", err
+		}
+		return "the single Kafka node killed (-9) and started again on its data", nil
+	}
+	n := strings.TrimPrefix(node, "node-")
+	if err := k.script(ctx, "stop", n); err != nil {
+		return "", err
+	}
+	sleep(ctx, down)
+	// Started again whatever happened meanwhile: the run must heal.
+	if err := k.script(context.WithoutCancel(ctx), "start-cluster"); err != nil {
+		return "", fmt.Errorf("node %s killed, then not started again: %w", n, err)
+	}
+	return fmt.Sprintf("Kafka node %s killed (-9), down %s, started again on its data", n, down.Round(10*time.Millisecond)), nil
+}
+
+func (k *Kafka) script(ctx context.Context, args ...string) error {
+	cmd := exec.CommandContext(ctx, k.Script, args...)
+	cmd.Env = append(os.Environ(), "KAFKA_STOP_SIGNAL=KILL")
+	out, err := cmd.CombinedOutput()
+	if k.Log != nil {
+		fmt.Fprintf(k.Log, "   kafka.sh %s: %s\n", strings.Join(args, " "), lastLine(string(out)))
+	}
+	if err != nil {
+		return fmt.Errorf("kafka.sh %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+func lastLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		return s[i+1:]
+	}
+	return s
 }
 
 // Params are the generator's parameters for cfg: faults spread over the
@@ -192,6 +264,19 @@ func Run(ctx context.Context, cfg Config, seed uint64) (res Result) {
 	if len(opts.Brokers) == 0 {
 		opts.BrokerDataDir = filepath.Join(res.StateDir, plane.BrokerDir)
 	}
+	if k := cfg.Kafka; k != nil && len(opts.Brokers) > 0 {
+		if k.Cluster {
+			// As the prod overlay: a record is acknowledged once two of
+			// the three nodes have it, so one node killed loses nothing.
+			opts.TopicReplicas, opts.TopicMinInsync = 3, 2
+		}
+		if k.Reset != nil {
+			if err := k.Reset(ctx, opts.Brokers); err != nil {
+				res.Err = fmt.Sprintf("emptying Kafka for seed %d: %v", seed, err)
+				return res
+			}
+		}
+	}
 	opts.Env = cloneEnv(cfg.Base.Env)
 	databases := cfg.Databases
 	if cfg.Postgres != nil {
@@ -229,7 +314,7 @@ func Run(ctx context.Context, cfg Config, seed uint64) (res Result) {
 	runStart := time.Now()
 	var wg sync.WaitGroup
 	res.History = make([]Injection, len(res.Schedule.Faults))
-	nem := &nemesis{p: p, pg: cfg.Postgres, links: links, start: runStart, switches: map[Kind]int{}}
+	nem := &nemesis{p: p, pg: cfg.Postgres, kafka: cfg.Kafka, links: links, start: runStart, switches: map[Kind]int{}}
 	for i, f := range res.Schedule.Faults {
 		wg.Go(func() { res.History[i] = nem.inject(ctx, f) })
 	}
@@ -266,6 +351,7 @@ func cloneEnv(m map[string]string) map[string]string {
 type nemesis struct {
 	p     *plane.Plane
 	pg    *Postgres // nil unless the run owns its PostgreSQL
+	kafka *Kafka    // nil on the embedded broker
 	links *Links    // the functions' database links, with pg
 	start time.Time
 	// switches counts the windows of each switched kind now open: the
@@ -329,6 +415,12 @@ func (n *nemesis) act(ctx context.Context, f Fault, began *time.Duration) (strin
 	case RestartDispatcher:
 		return "", n.p.RestartSource(ctx, f.Target)
 	case RestartBroker:
+		if !n.p.Embedded() {
+			if n.kafka == nil {
+				return "", fmt.Errorf("restart-broker: %s", NotInjectable[RestartBroker])
+			}
+			return n.kafka.Restart(ctx, f.Target, f.For)
+		}
 		if err := n.p.RestartBroker(ctx, f.For); err != nil {
 			return "", err
 		}

@@ -74,7 +74,9 @@ func (o *FaultsOptions) Validate() error {
 		return err
 	}
 	if o.Nemesis.on {
-		return nil
+		kind, err := o.brokerKind()
+		o.kind = kind
+		return err
 	}
 	if o.Orders < 1 {
 		return fmt.Errorf("--orders %d: must be at least 1", o.Orders)
@@ -116,7 +118,7 @@ func (o *FaultsOptions) brokerKind() (string, error) {
 // Complete fills the script's path from the checkout.
 func (o *FaultsOptions) Complete(g *globals, out io.Writer) error {
 	o.g, o.Out = g, out
-	if o.KafkaScript != "" || o.Nemesis.on {
+	if o.KafkaScript != "" || (o.Nemesis.on && len(o.Brokers) == 0) {
 		return nil
 	}
 	root, err := g.checkout()
@@ -130,7 +132,7 @@ func (o *FaultsOptions) Complete(g *globals, out io.Writer) error {
 // Run runs the suite (or the nemesis) and exits 1 when a scenario fails.
 func (o *FaultsOptions) Run(ctx context.Context) error {
 	if o.Nemesis.on {
-		return o.Nemesis.run(o.g, o.Seed, o.Orders)
+		return o.Nemesis.run(o.g, o.Seed, o.Orders, o.kafka())
 	}
 	all, err := fault.Select(fault.Scenarios(), o.Scenarios)
 	if err != nil {
@@ -185,6 +187,15 @@ func (o *FaultsOptions) Run(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// kafka is the Apache Kafka scripts/kafka.sh runs that the flags name,
+// for the nemesis (nil: the embedded broker).
+func (o *FaultsOptions) kafka() *nemesisKafka {
+	if len(o.Brokers) == 0 {
+		return nil
+	}
+	return &nemesisKafka{brokers: o.Brokers, cluster: o.kind == brokerCluster, script: o.KafkaScript}
 }
 
 // scenarioNeeds says in flags what a scenario's Needs asks for.

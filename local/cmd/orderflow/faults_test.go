@@ -46,7 +46,8 @@ func TestFaultsFlagsAreUsageErrors(t *testing.T) {
 		{"faults", "--kafka-cluster"},
 		{"faults", "--orders", "0"},
 		{"faults", "--broker", "zookeeper"},
-		{"faults", "--nemesis", "--brokers", "127.0.0.1:1"},
+		{"faults", "--nemesis", "--kafka-cluster"},
+		{"faults", "--nemesis", "--scenario", "kill-restart"},
 	} {
 		root := newRoot()
 		root.SetArgs(args)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 
 	"orderflow.dev/knlocal/plane"
 	"orderflow.dev/knlocal/serving"
+	"orderflow.dev/local/fault"
 	"orderflow.dev/local/nemesis"
 )
 
@@ -49,7 +51,7 @@ func (n *nemesisOptions) addFlags(cmd *cobra.Command) {
 // it.
 var (
 	nemesisOnly = []string{"runs", "rate", "dry-run", "settle", "min-faults", "max-faults", "results", "postgres-port", "scale"}
-	suiteOnly   = []string{"scenario", "brokers", "kafka-cluster", "broker", "kafka-script"}
+	suiteOnly   = []string{"scenario", "broker"}
 )
 
 // validate refuses a bad combination, naming the flag; changed says which
@@ -65,7 +67,7 @@ func (n *nemesisOptions) validate(changed func(string) bool, orders int, databas
 	}
 	for _, name := range suiteOnly {
 		if changed(name) {
-			return usage(fmt.Errorf("--%s: the nemesis runs on the embedded broker and draws its own faults; leave --%s out with --nemesis", name, name))
+			return usage(fmt.Errorf("--%s: the nemesis draws its own faults (and takes its Kafka from --brokers, --kafka-cluster); leave --%s out with --nemesis", name, name))
 		}
 	}
 	if databaseURL != "" {
@@ -129,8 +131,16 @@ func (n *nemesisOptions) replicated() bool {
 	return false
 }
 
+// nemesisKafka is the Apache Kafka the runs use, from --brokers,
+// --kafka-cluster and --kafka-script.
+type nemesisKafka struct {
+	brokers []string
+	cluster bool
+	script  string
+}
+
 // replayCommand is the command that runs seed's schedule again alone.
-func (n *nemesisOptions) replayCommand(seed uint64, orders int) string {
+func (n *nemesisOptions) replayCommand(seed uint64, orders int, kafka *nemesisKafka) string {
 	cmd := fmt.Sprintf("orderflow faults --nemesis --seed %d --runs 1 --orders %d --rate %g --min-faults %d --max-faults %d --settle %s",
 		seed, orders, n.rate, n.minFaults, n.maxFaults, n.settle)
 	if n.postgresPort > 0 {
@@ -139,11 +149,17 @@ func (n *nemesisOptions) replayCommand(seed uint64, orders int) string {
 	for _, sc := range n.scale {
 		cmd += " --scale " + sc
 	}
+	if kafka != nil {
+		cmd += " --brokers " + strings.Join(kafka.brokers, ",")
+		if kafka.cluster {
+			cmd += " --kafka-cluster"
+		}
+	}
 	return cmd
 }
 
 // runNemesis is faults --nemesis.
-func (n *nemesisOptions) run(g *globals, seed uint64, orders int) error {
+func (n *nemesisOptions) run(g *globals, seed uint64, orders int, kafka *nemesisKafka) error {
 	seeds := nemesis.Seeds(seed, n.runs)
 	config := func(base plane.Options, root string) (nemesis.Config, error) {
 		scales, err := n.scales()
@@ -151,8 +167,18 @@ func (n *nemesisOptions) run(g *globals, seed uint64, orders int) error {
 			return nemesis.Config{}, usage(err)
 		}
 		base.Scale = scales
+		if kafka != nil {
+			base.Brokers = kafka.brokers
+		}
 		cfg := nemesis.Config{Base: base, Orders: orders, Rate: n.rate, MinFaults: n.minFaults, MaxFaults: n.maxFaults,
 			SettleBound: n.settle, Progress: os.Stdout}
+		if kafka != nil {
+			manifestsDir := base.Manifests
+			cfg.Kafka = &nemesis.Kafka{Script: kafka.script, Cluster: kafka.cluster, Log: os.Stdout,
+				Reset: func(ctx context.Context, servers []string) error {
+					return fault.ResetBroker(ctx, manifestsDir, servers)
+				}}
+		}
 		if n.postgresPort > 0 {
 			// Outside the run's state directory, which each run clears:
 			// the server's data stays initialised from one run to the next.
@@ -193,7 +219,7 @@ func (n *nemesisOptions) run(g *globals, seed uint64, orders int) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	runs, err := nemesis.Suite(ctx, cfg, seeds, results, func(s uint64) string { return n.replayCommand(s, orders) })
+	runs, err := nemesis.Suite(ctx, cfg, seeds, results, func(s uint64) string { return n.replayCommand(s, orders, kafka) })
 	if err != nil {
 		return err
 	}

@@ -24,7 +24,7 @@ func TestNemesisFlagsValidate(t *testing.T) {
 		{"the suite alone", func(o *nemesisOptions) { o.on = false }, []string{"scenario"}, 500, ""},
 		{"scenario with nemesis", func(*nemesisOptions) {}, []string{"scenario"}, 500, "--scenario: "},
 		{"broker with nemesis", func(*nemesisOptions) {}, []string{"broker"}, 500, "--broker: "},
-		{"kafka cluster with nemesis", func(*nemesisOptions) {}, []string{"kafka-cluster"}, 500, "--kafka-cluster: "},
+		{"brokers with nemesis", func(*nemesisOptions) {}, []string{"brokers", "kafka-cluster"}, 500, ""},
 		{"no runs", func(o *nemesisOptions) { o.runs = 0 }, nil, 500, "--runs 0"},
 		{"no orders", func(*nemesisOptions) {}, nil, 0, "--orders 0"},
 		{"rate 0", func(o *nemesisOptions) { o.rate = 0 }, nil, 500, "--rate 0"},
@@ -60,13 +60,17 @@ func TestNemesisFlagsValidate(t *testing.T) {
 
 func TestNemesisReplayCommandCarriesTheRunsSettings(t *testing.T) {
 	o := nemesisOptions{on: true, runs: 5, rate: 25, settle: time.Minute, minFaults: 2, maxFaults: 4}
-	got := o.replayCommand(12, 300)
+	got := o.replayCommand(12, 300, nil)
 	want := "orderflow faults --nemesis --seed 12 --runs 1 --orders 300 --rate 25 --min-faults 2 --max-faults 4 --settle 1m0s"
 	if got != want {
 		t.Errorf("replay %q, want %q", got, want)
 	}
 	o.postgresPort, o.scale = 25437, []string{"payment=2", "order=1:3"}
-	if got, want := o.replayCommand(12, 300), want+" --postgres-port 25437 --scale payment=2 --scale order=1:3"; got != want {
+	if got, want := o.replayCommand(12, 300, nil), want+" --postgres-port 25437 --scale payment=2 --scale order=1:3"; got != want {
+		t.Errorf("replay %q, want %q", got, want)
+	}
+	k := &nemesisKafka{brokers: []string{"127.0.0.1:19092", "127.0.0.1:19093"}, cluster: true}
+	if got, want := o.replayCommand(12, 300, k), want+" --postgres-port 25437 --scale payment=2 --scale order=1:3 --brokers 127.0.0.1:19092,127.0.0.1:19093 --kafka-cluster"; got != want {
 		t.Errorf("replay %q, want %q", got, want)
 	}
 }
