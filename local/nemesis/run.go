@@ -141,14 +141,18 @@ type Kafka struct {
 // cluster node (1-3) after down, keeping its data (start-cluster starts
 // only the stopped nodes); the single node at once (restart on its data:
 // its start takes seconds anyway).
-func (k *Kafka) Restart(ctx context.Context, node string, down time.Duration) (string, error) {
+// began is called once this restart has its turn (restarts overlapping
+// in the schedule wait for the one before).
+func (k *Kafka) Restart(ctx context.Context, node string, down time.Duration, began func()) (string, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	began()
+	killed := time.Now()
 	if !k.Cluster {
 		if err := k.script(ctx, "restart"); err != nil {
 			return "", err
 		}
-		return "the single Kafka node killed (-9) and started again on its data", nil
+		return fmt.Sprintf("the single Kafka node killed (-9) and started again on its data: down %s", time.Since(killed).Round(100*time.Millisecond)), nil
 	}
 	n := strings.TrimPrefix(node, "node-")
 	if err := k.script(ctx, "stop", n); err != nil {
@@ -159,7 +163,10 @@ func (k *Kafka) Restart(ctx context.Context, node string, down time.Duration) (s
 	if err := k.script(context.WithoutCancel(ctx), "start-cluster"); err != nil {
 		return "", fmt.Errorf("node %s killed, then not started again: %w", n, err)
 	}
-	return fmt.Sprintf("Kafka node %s killed (-9), down %s, started again on its data", n, down.Round(10*time.Millisecond)), nil
+	// Down for the window, then for as long as the JVM took to start
+	// and rejoin (seconds to tens of seconds on a busy machine).
+	return fmt.Sprintf("Kafka node %s killed (-9), started again on its data after %s, ready after %s", n,
+		down.Round(10*time.Millisecond), time.Since(killed).Round(100*time.Millisecond)), nil
 }
 
 func (k *Kafka) script(ctx context.Context, args ...string) error {
@@ -419,7 +426,7 @@ func (n *nemesis) act(ctx context.Context, f Fault, began *time.Duration) (strin
 			if n.kafka == nil {
 				return "", fmt.Errorf("restart-broker: %s", NotInjectable[RestartBroker])
 			}
-			return n.kafka.Restart(ctx, f.Target, f.For)
+			return n.kafka.Restart(ctx, f.Target, f.For, func() { *began = n.since() })
 		}
 		if err := n.p.RestartBroker(ctx, f.For); err != nil {
 			return "", err
