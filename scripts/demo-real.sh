@@ -74,7 +74,7 @@ elif [ "$what" = faults ]; then
   ORDERFLOW_DATABASE_URL="$pg_url" bin/orderflow faults --brokers "$bootstrap" --state-dir "$state/faults" "$@"
 else
   extra=()
-  [ "$warmup" = 0 ] || extra=(--warmup "$warmup")
+  [ "$warmup" = 0 ] || extra=(--warmup-orders "$warmup")
   ORDERFLOW_DATABASE_URL="$pg_url" bin/orderflow demo --brokers "$bootstrap" --orders "$orders" "${extra[@]}" \
     --state-dir "$state/run" "$@"
 fi

@@ -71,7 +71,10 @@ func (o *DemoOptions) addFlags(cmd *cobra.Command) {
 	cmd.Flags().DurationVar(&o.Timeout, "timeout", 5*time.Minute, "how long to wait for every order's outcome")
 	cmd.Flags().DurationVar(&o.Settle, "settle", 30*time.Second, "how long compensations may take before the invariant check is final")
 	cmd.Flags().StringVar(&o.Results, "results", "", "write the results JSON here (default <state-dir>/demo/results-<run>.json)")
-	cmd.Flags().IntVar(&o.WarmUp, "warmup", 0, "first place this many orders and let them end, unmeasured: a broker just started spends its first minute compiling (Kafka's JVM), which a long-running one does not")
+	cmd.Flags().IntVar(&o.WarmUp, "warmup-orders", 0, "first place this many orders and let them end, unmeasured: a broker just started spends its first minute compiling (Kafka's JVM), which a long-running one does not")
+	// --warmup is soak's duration; demo's count had the same name.
+	cmd.Flags().IntVar(&o.WarmUp, "warmup", 0, "orders to place first, unmeasured")
+	_ = cmd.Flags().MarkDeprecated("warmup", "use --warmup-orders (soak's --warmup is a duration)")
 	cmd.Flags().BoolVar(&o.Account, "account", false, "count what each order cost every layer over the run: KafkaSource deliveries, HTTP requests, Kafka requests, function deliveries by outcome and, on PostgreSQL, transactions, statements and WAL syncs (docs/performance.md)")
 	cmd.Flags().StringVar(&o.Recheck, "recheck", "", "count the orders of a past run (its results file) by what became of them since, and check the invariants again, against the running orderflow (up)")
 	cmd.Flags().StringVar(&o.ProfileDir, "profile", "", "profile every process (CPU, allocations, block, mutex, goroutines) into this directory, with a CPU table per process and go tool pprof -top summaries")
@@ -87,7 +90,7 @@ func (o *DemoOptions) Validate() error {
 	case o.Orders < 1:
 		return fmt.Errorf("--orders %d: must be at least 1", o.Orders)
 	case o.WarmUp < 0:
-		return fmt.Errorf("--warmup %d: must not be negative", o.WarmUp)
+		return fmt.Errorf("--warmup-orders %d: must not be negative", o.WarmUp)
 	case o.Concurrency < 1:
 		return fmt.Errorf("--concurrency %d: must be at least 1", o.Concurrency)
 	case o.Rate < 0:

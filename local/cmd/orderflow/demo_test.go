@@ -12,7 +12,7 @@ func TestDemoOptionsValidate(t *testing.T) {
 	testValidate(t, good, (*DemoOptions).Validate, []validateCase[DemoOptions]{
 		{"defaults", func(*DemoOptions) {}, ""},
 		{"orders 0", func(o *DemoOptions) { o.Orders = 0 }, "--orders 0: must be at least 1"},
-		{"warmup negative", func(o *DemoOptions) { o.WarmUp = -1 }, "--warmup -1: must not be negative"},
+		{"warmup negative", func(o *DemoOptions) { o.WarmUp = -1 }, "--warmup-orders -1: must not be negative"},
 		{"concurrency 0", func(o *DemoOptions) { o.Concurrency = 0 }, "--concurrency 0: must be at least 1"},
 		{"rate negative", func(o *DemoOptions) { o.Rate = -2.5 }, "--rate -2.5: must not be negative"},
 		{"account with attach", func(o *DemoOptions) { o.Account, o.Attach = true, true }, "--account cannot go with --attach: it reads the counters of the plane this demo starts"},

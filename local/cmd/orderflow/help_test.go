@@ -122,3 +122,26 @@ func TestRateListShowsAndReadsPlainNumbers(t *testing.T) {
 		t.Errorf("a word among the rates: %v", err)
 	}
 }
+
+// One flag name per concept: a name means the same kind of value on every
+// command that has it (up's --data-plane is one plane, bench's list is
+// --data-planes), and deprecated names are hidden.
+func TestAFlagNameHasOneTypeOnEveryCommand(t *testing.T) {
+	seen := map[string]string{} // flag name -> "type (command)"
+	for _, c := range everyCommand(newRoot()) {
+		c.LocalFlags().VisitAll(func(f *pflag.Flag) {
+			if f.Deprecated != "" {
+				if !f.Hidden {
+					t.Errorf("%s --%s: deprecated but shown in help", c.CommandPath(), f.Name)
+				}
+				return
+			}
+			typ := f.Value.Type()
+			if first, ok := seen[f.Name]; ok && !strings.HasPrefix(first, typ+" ") {
+				t.Errorf("--%s is %s on %s but %s", f.Name, typ, c.CommandPath(), first)
+				return
+			}
+			seen[f.Name] = typ + " (" + c.CommandPath() + ")"
+		})
+	}
+}
