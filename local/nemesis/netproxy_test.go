@@ -8,11 +8,15 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"orderflow.dev/knlocal/plane"
 )
 
 // echo serves lines back on a loopback port until the test ends.
@@ -257,5 +261,29 @@ func TestNoBrokerLinkDrawnWithoutOne(t *testing.T) {
 				t.Fatalf("seed %d drew %s", seed, f)
 			}
 		}
+	}
+}
+
+// orderflow's topology, on the embedded broker with SQLite: every function
+// publishes through a K_SINK, so the network faults are drawn on broker
+// links (and on no database link), and a dry run says so.
+func TestOrderflowDrawsBrokerLinkFaultsOnSQLite(t *testing.T) {
+	cfg := Config{Base: plane.Options{Manifests: filepath.Join("..", "..", "knative", "base")},
+		Orders: 300, Rate: 50, MinFaults: 3, MaxFaults: 8, SettleBound: time.Minute}
+	topo, err := TopologyOf(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := topo.Kinds()
+	if !topo.BrokerLink || topo.Postgres || !slices.Contains(kinds, NetworkPartition) || slices.Contains(kinds, StopDatabase) {
+		t.Fatalf("topology %+v: kinds %v", topo, kinds)
+	}
+	var out strings.Builder
+	if err := DryRun(&out, cfg, Seeds(1, 10)); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "network faults on each function's broker link (its K_SINK)\n") ||
+		!strings.Contains(out.String(), "(broker link)") || strings.Contains(out.String(), "(database link)") {
+		t.Fatalf("dry run:\n%s", out.String())
 	}
 }
