@@ -111,6 +111,13 @@ type Options struct {
 	FunctionEnv func(p *Plane, name string) map[string]string
 	// Env adds variables to every function, or (key "name/VAR") to one.
 	Env map[string]string
+	// RouteEnv, when set, has the last word on a function's environment
+	// as each of its processes starts (after FunctionEnv, K_SINK and
+	// Env): it may change where the function reaches what the environment
+	// names, to put something between them (a proxy in front of K_SINK,
+	// as a mesh's sidecar sits in a pod), whose address K_SINK is not
+	// known before the plane runs. An error fails the process's start.
+	RouteEnv func(name string, env map[string]string) error
 	// Routes, when set, adds routes to the plane's HTTP API.
 	Routes func(p *Plane, mux *http.ServeMux)
 	// Log receives the plane's structured log; Progress short human lines.
@@ -568,11 +575,10 @@ func (p *Plane) largeRecordProducers() ([]sink.Option, error) {
 	return opts, nil
 }
 
-// localEnv is a function's environment beyond its func.yaml: what
-// Options.FunctionEnv gives it, K_SINK from its SinkBinding, and
-// Options.Env over both.
 // EnvOf is the environment the plane gives a function beyond its
-// func.yaml (FunctionEnv, K_SINK, Env).
+// func.yaml: what Options.FunctionEnv gives it, K_SINK from its
+// SinkBinding, and Options.Env over both; Options.RouteEnv's changes are
+// made as each process starts, and are not in it.
 func (p *Plane) EnvOf(name string) map[string]string { return p.localEnv(name) }
 
 func (p *Plane) localEnv(name string) map[string]string {
@@ -746,6 +752,11 @@ func (p *Plane) startReplica(ctx context.Context, name string, sc serving.Scale)
 	// What the function may check its store against: a store only one
 	// process may open is refused when more may run (package serving).
 	env[p.opts.Naming.Env("MAX_SCALE")] = strconv.Itoa(sc.Max)
+	if p.opts.RouteEnv != nil {
+		if err := p.opts.RouteEnv(name, env); err != nil {
+			return nil, fmt.Errorf("routing %s's environment: %w", name, err)
+		}
+	}
 	for attempt := 1; ; attempt++ {
 		proc, err := runner.Start(runner.Spec{
 			Name: name, Dir: filepath.Join(p.opts.FunctionsDir, name), Local: env,

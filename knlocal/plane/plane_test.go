@@ -9,10 +9,15 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -127,12 +132,14 @@ func TestTinyTopology(t *testing.T) {
 		t.Fatal(err)
 	}
 	audit := make(chan letter, 10)
+	var routed atomic.Int64 // greet's publishes through the route RouteEnv gave it
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	p, err := plane.Up(ctx, plane.Options{
 		Manifests: dir, FunctionsDir: filepath.Join(dir, "functions"), StateDir: t.TempDir(),
-		Command: func(string) []string { return []string{self} },
-		Env:     map[string]string{"greet/GREETING": "hello"},
+		Command:  func(string) []string { return []string{self} },
+		Env:      map[string]string{"greet/GREETING": "hello"},
+		RouteEnv: routeSinkThrough(t, "greet", &routed),
 		FunctionEnv: func(p *plane.Plane, name string) map[string]string {
 			if name == "letters" {
 				return map[string]string{"AUDIT_URL": p.APIURL + "/audit"}
@@ -204,6 +211,9 @@ func TestTinyTopology(t *testing.T) {
 	// partitionkey. The id is the one the source gave the plain record.
 	produce("Ada")
 	expectGreeting("partition:0/offset:0/greeting", "Ada", "hello, Ada")
+	if routed.Load() == 0 {
+		t.Fatal("greet's greeting did not go through the proxy RouteEnv put in front of its K_SINK")
+	}
 
 	// A blank name is refused (400, not retried) and its dead letter goes
 	// to letters, which reports it where FunctionEnv told it to: the route
@@ -270,6 +280,42 @@ func TestTinyTopology(t *testing.T) {
 	}
 	if err := p.RefuseDeadLetters(true); err == nil || !strings.Contains(err.Error(), "KafkaSink") {
 		t.Errorf("refusing dead letters that go to a Service: %v, want an error saying so", err)
+	}
+}
+
+// routeSinkThrough is a RouteEnv putting a proxy in front of fn's K_SINK
+// (whose address is known only once the plane runs), counting what goes
+// through it; every replica of fn is given the same proxy.
+func routeSinkThrough(t *testing.T, fn string, through *atomic.Int64) func(string, map[string]string) error {
+	var mu sync.Mutex
+	var proxy *httptest.Server
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if proxy != nil {
+			proxy.Close()
+		}
+	})
+	return func(name string, env map[string]string) error {
+		if name != fn {
+			return nil
+		}
+		sink, err := url.Parse(env["K_SINK"])
+		if err != nil || sink.Host == "" {
+			return fmt.Errorf("K_SINK %q is not a URL with a host", env["K_SINK"])
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if proxy == nil {
+			forward := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: sink.Scheme, Host: sink.Host})
+			proxy = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				through.Add(1)
+				forward.ServeHTTP(w, r)
+			}))
+		}
+		sink.Host = strings.TrimPrefix(proxy.URL, "http://")
+		env["K_SINK"] = sink.String()
+		return nil
 	}
 }
 

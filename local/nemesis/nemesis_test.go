@@ -3,6 +3,7 @@ package nemesis
 import (
 	"encoding/json"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -189,5 +190,47 @@ func TestOnlyInjectableKindsAreDrawn(t *testing.T) {
 	topo.Injectable = []Kind{}
 	if _, err := Generate(1, topo, params); err == nil || !strings.Contains(err.Error(), "no kind of fault") {
 		t.Errorf("no injectable kind: %v", err)
+	}
+}
+
+// With a broker link, network faults are drawn on it, each naming the
+// function whose K_SINK it acts on: on SQLite only there (no database
+// link), beside the database links on PostgreSQL. Without either link no
+// network fault is drawn at all.
+func TestBrokerLinkFaultsAreDrawnWhenThereIsOne(t *testing.T) {
+	network := []Kind{NetworkLatency, NetworkReset, NetworkPartition}
+	for _, postgres := range []bool{false, true} {
+		topo := topology(postgres)
+		topo.BrokerLink = true
+		topo.Injectable = append(slices.Clone(network), KillFunction)
+		links := map[Link]int{}
+		for seed := uint64(1); seed <= 100; seed++ {
+			s, err := Generate(seed, topo, params)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range s.Faults {
+				if !slices.Contains(network, f.Kind) {
+					continue
+				}
+				links[f.Link]++
+				if !slices.Contains(topo.Functions, f.Target) || f.For <= 0 || !strings.Contains(f.String(), "("+string(f.Link)+" link)") {
+					t.Fatalf("postgres=%v, seed %d drew %s", postgres, seed, f)
+				}
+			}
+		}
+		switch {
+		case links[LinkBroker] == 0:
+			t.Errorf("postgres=%v: 100 seeds drew no fault on the broker link: %v", postgres, links)
+		case postgres && links[LinkDatabase] == 0:
+			t.Errorf("on PostgreSQL 100 seeds drew no fault on a database link: %v", links)
+		case !postgres && links[LinkDatabase] > 0:
+			t.Errorf("on SQLite %d faults were drawn on a database link, which it has not", links[LinkDatabase])
+		}
+	}
+	topo := topology(false)
+	topo.Injectable = append(slices.Clone(network), KillFunction)
+	if kinds := topo.Kinds(); !slices.Equal(kinds, []Kind{KillFunction}) {
+		t.Errorf("neither link: kinds %v, want kill-function alone", kinds)
 	}
 }

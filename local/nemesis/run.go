@@ -37,8 +37,9 @@ var NotInjectable = map[Kind]string{
 		"a Kafka nobody here runs is not restarted",
 	StopDatabase: "the stores are SQLite files of each function (nothing to stop apart from the function); " +
 		"drawn only when the run owns its PostgreSQL (faults --nemesis --postgres-port)",
-	NetworkLatency: "on SQLite there is no link to act on; with a PostgreSQL the run owns (--postgres-port) each function " +
-		"reaches it through a toxiproxy, and the database link is drawn; the broker link needs the broker to advertise the proxy's address",
+	NetworkLatency: "no link to act on: the broker link is a toxiproxy in front of each function's K_SINK (the KafkaSink it publishes to), " +
+		"left out when a function has none (no SinkBinding); the database link one in front of a PostgreSQL the run owns (--postgres-port), " +
+		"left out on SQLite (a file has no link)",
 	NetworkReset:     "as network-latency",
 	NetworkPartition: "as network-latency",
 }
@@ -47,7 +48,7 @@ var NotInjectable = map[Kind]string{
 // topology with cfg: the functions and sources of its manifests, the
 // replicas its scale asks for, the longest delivery timeout, and only the
 // kinds the runner injects (stop-database when the run owns its
-// PostgreSQL).
+// PostgreSQL; the network faults on the links it puts a proxy on).
 func TopologyOf(cfg Config) (Topology, error) {
 	opts := cfg.Base
 	set, err := manifests.Load(opts.Manifests)
@@ -72,7 +73,23 @@ func TopologyOf(cfg Config) (Topology, error) {
 	if cfg.Postgres != nil {
 		// Its functions reach it through a proxy each (Links).
 		t.Postgres = true
-		t.Injectable = append(t.Injectable, StopDatabase, NetworkLatency, NetworkReset, NetworkPartition)
+		t.Injectable = append(t.Injectable, StopDatabase)
+	}
+	// Each function publishes through a proxy in front of its K_SINK
+	// (Links.RouteSink): one without a SinkBinding would have no broker
+	// link for a fault drawn on it.
+	bound := map[string]bool{}
+	for _, b := range set.Bindings {
+		if b.Subject.Kind == manifests.KindService {
+			bound[b.Subject.Name] = true
+		}
+	}
+	t.BrokerLink = len(t.Functions) > 0
+	for _, fn := range t.Functions {
+		t.BrokerLink = t.BrokerLink && bound[fn]
+	}
+	if t.Postgres || t.BrokerLink {
+		t.Injectable = append(t.Injectable, NetworkLatency, NetworkReset, NetworkPartition)
 	}
 	for _, s := range set.Sources {
 		t.Sources = append(t.Sources, s.Name)
@@ -299,15 +316,15 @@ func Run(ctx context.Context, cfg Config, seed uint64) (res Result) {
 		}
 		maps.Copy(opts.Env, env)
 	}
-	var links *Links
+	links := NewLinks()
+	defer links.Close()
 	if cfg.Postgres != nil {
-		links = NewLinks()
-		defer links.Close()
 		if err := links.Route(opts.Env); err != nil {
 			res.Err = err.Error()
 			return res
 		}
 	}
+	opts.RouteEnv = links.RouteSink
 	orderflow.Wire(&opts)
 	p, err := plane.Up(ctx, opts)
 	if err != nil {
@@ -359,7 +376,7 @@ type nemesis struct {
 	p     *plane.Plane
 	pg    *Postgres // nil unless the run owns its PostgreSQL
 	kafka *Kafka    // nil on the embedded broker
-	links *Links    // the functions' database links, with pg
+	links *Links    // the functions' broker links, and database links with pg
 	start time.Time
 	// switches counts the windows of each switched kind now open: the
 	// switch goes on with the first, off with the last (windows overlap).
@@ -439,14 +456,14 @@ func (n *nemesis) act(ctx context.Context, f Fault, began *time.Duration) (strin
 	case PingBurst:
 		return "", n.p.FirePings(ctx, f.Param)
 	case NetworkLatency, NetworkReset, NetworkPartition:
-		if f.Link != LinkDatabase || n.links == nil {
+		if n.links == nil {
 			return "", fmt.Errorf("%s (%s link): %s", f.Kind, f.Link, NotInjectable[f.Kind])
 		}
-		// One switch per function's link and kind: windows overlap.
+		// One switch per kind and link of a function: windows overlap.
 		key := f
-		key.Kind = Kind(string(f.Kind) + "@" + f.Target)
+		key.Kind = Kind(fmt.Sprintf("%s@%s/%s", f.Kind, f.Target, f.Link))
 		err := n.window(ctx, key, func(on bool) error { return n.links.Toxic(context.WithoutCancel(ctx), f.Target, f, on) }, began)
-		return fmt.Sprintf("%s's database link", f.Target), err
+		return fmt.Sprintf("%s's %s link", f.Target, f.Link), err
 	case StopDatabase:
 		if n.pg == nil {
 			return "", fmt.Errorf("stop-database: %s", NotInjectable[StopDatabase])

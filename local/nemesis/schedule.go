@@ -47,8 +47,8 @@ const (
 	// RefuseDeadLetters has the dead-letter sinks answer 503 for a while.
 	RefuseDeadLetters Kind = "refuse-dead-letters"
 	// NetworkLatency, NetworkReset and NetworkPartition act on the link
-	// between a function and its database, or between the plane and the
-	// broker, through a TCP proxy: delay, connections reset, no traffic.
+	// between a function and its database, or between a function and the
+	// broker, through a TCP proxy: delay, connections reset, no answers.
 	NetworkLatency   Kind = "network-latency"
 	NetworkReset     Kind = "network-reset"
 	NetworkPartition Kind = "network-partition"
@@ -61,8 +61,13 @@ const (
 type Link string
 
 const (
-	LinkDatabase Link = "database" // a function and its store
-	LinkBroker   Link = "broker"   // the plane and Kafka
+	// LinkDatabase is a function and its store (a PostgreSQL server).
+	LinkDatabase Link = "database"
+	// LinkBroker is a function and Kafka, through the KafkaSink receiver
+	// it publishes to (its K_SINK): a function on Knative never speaks
+	// Kafka's protocol, it POSTs each event to the KafkaSink, which
+	// produces it and answers once Kafka has.
+	LinkBroker Link = "broker"
 )
 
 // Fault is one fault of a schedule: what, on what, from when (offset from
@@ -87,7 +92,7 @@ func (f Fault) String() string {
 		b.WriteString(" " + f.Target)
 	}
 	if f.Link != "" {
-		b.WriteString(" (" + string(f.Link) + ")")
+		b.WriteString(" (" + string(f.Link) + " link)")
 	}
 	if f.For > 0 {
 		fmt.Fprintf(&b, " for %s", f.For.Round(100*time.Millisecond))
@@ -114,9 +119,10 @@ type Topology struct {
 	Postgres bool
 	// DeliveryTimeout is a delivery's timeout: a pause lasts longer.
 	DeliveryTimeout time.Duration
-	// BrokerLink: network faults may act between the plane and the broker
-	// (a proxy the broker's clients are advertised); else only on the
-	// database links.
+	// BrokerLink: network faults may act on each function's broker link
+	// (a proxy in front of its K_SINK). Network faults act on database
+	// links only when Postgres, and are drawn at all only when there is
+	// one link or the other.
 	BrokerLink bool
 	// Injectable, when set, is every kind the runner can inject on this
 	// topology: the generator draws no other (a schedule must never hold
@@ -142,10 +148,14 @@ type Schedule struct {
 // Kinds lists the kinds a topology allows: a broker restart needs a
 // broker that can be restarted (every kind here can), a database stop
 // needs PostgreSQL (an SQLite file cannot be stopped apart from its
-// function).
+// function), a network fault a link to act on (a database link needs
+// PostgreSQL: an SQLite file has no link).
 func (t Topology) Kinds() []Kind {
 	kinds := []Kind{KillFunction, PauseFunction, RestartDispatcher, DuplicateDelivery, RestartBroker,
 		RefuseDeadLetters, NetworkLatency, NetworkReset, NetworkPartition, PingBurst}
+	if !t.Postgres && !t.BrokerLink {
+		kinds = slices.DeleteFunc(kinds, isNetwork)
+	}
 	if t.Postgres {
 		kinds = append(kinds, StopDatabase)
 	}
@@ -154,6 +164,8 @@ func (t Topology) Kinds() []Kind {
 	}
 	return kinds
 }
+
+func isNetwork(k Kind) bool { return k == NetworkLatency || k == NetworkReset || k == NetworkPartition }
 
 // Generate draws a schedule from seed: between MinFaults and MaxFaults
 // faults of kinds the topology allows, each at a random start, several
@@ -231,16 +243,20 @@ func draw(rng *rand.Rand, k Kind, t Topology, at, left time.Duration) Fault {
 	case StopDatabase:
 		f.For = window(time.Second)
 	case NetworkLatency, NetworkReset, NetworkPartition:
+		// A third on the broker link when both are there; else the one
+		// there is (Kinds draws no network fault without either).
 		f.Link = LinkDatabase
 		if rng.IntN(3) == 0 {
 			f.Link = LinkBroker
 		}
 		if f.Link == LinkBroker && !t.BrokerLink {
-			f.Link = LinkDatabase // no proxy the broker's clients go through
+			f.Link = LinkDatabase
 		}
-		if f.Link == LinkDatabase {
-			f.Target = t.Functions[rng.IntN(len(t.Functions))]
+		if f.Link == LinkDatabase && !t.Postgres {
+			f.Link = LinkBroker
 		}
+		// Every replica of a function goes through its one proxy.
+		f.Target = t.Functions[rng.IntN(len(t.Functions))]
 		f.For = window(500 * time.Millisecond)
 		if k == NetworkLatency {
 			f.Param = 20 + rng.IntN(480) // ms

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -27,6 +28,7 @@ func DryRun(w io.Writer, cfg Config, seeds []uint64) error {
 	if err != nil {
 		return err
 	}
+	fmt.Fprintf(w, "nemesis: faults drawn: %s%s\n", kindList(topo.Kinds()), topo.linkWords())
 	for _, seed := range seeds {
 		s, err := Generate(seed, topo, cfg.Params())
 		if err != nil {
@@ -53,7 +55,7 @@ func Suite(ctx context.Context, cfg Config, seeds []uint64, resultsDir string, r
 	if err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(cfg.Progress, "nemesis: %d run(s) x %d orders at %.0f/s; faults injected: %s\n", len(seeds), cfg.Orders, cfg.Rate, kindList(topo.Kinds()))
+	fmt.Fprintf(cfg.Progress, "nemesis: %d run(s) x %d orders at %.0f/s; faults injected: %s%s\n", len(seeds), cfg.Orders, cfg.Rate, kindList(topo.Kinds()), topo.linkWords())
 	var results []Result
 	for i, seed := range seeds {
 		sched, err := Generate(seed, topo, cfg.Params())
@@ -157,4 +159,20 @@ func kindList(kinds []Kind) string {
 		s = append(s, string(k))
 	}
 	return strings.Join(s, ", ")
+}
+
+// linkWords says which links the network faults act on, when they are
+// drawn, for the header of a run or a dry run.
+func (t Topology) linkWords() string {
+	if !slices.ContainsFunc(t.Kinds(), isNetwork) {
+		return ""
+	}
+	var links []string
+	if t.BrokerLink {
+		links = append(links, "each function's broker link (its K_SINK)")
+	}
+	if t.Postgres {
+		links = append(links, "each function's database link")
+	}
+	return "; network faults on " + strings.Join(links, " and ")
 }
