@@ -94,9 +94,9 @@ tools:
 e2e: tools
 	@echo "== end-to-end suite, run 1 of 2: broker embedded kfake $$(cd local && go list -m -f '{{.Version}}' github.com/twmb/franz-go/pkg/kfake)," \
 	  "store SQLite (modernc.org/sqlite $$(cd shared && go list -m -f '{{.Version}}' modernc.org/sqlite))"
-	@# Replicas of a function need PostgreSQL: the contention test runs in
-	@# test-real (embedded broker and Apache Kafka, both on PostgreSQL).
-	go test -count=1 -v -timeout 20m -skip '^TestContention' ./local/e2e/
+	@# Replicas of a function need PostgreSQL: the contention and scalebench
+	@# tests run in test-real (embedded broker and Apache Kafka, both on PostgreSQL).
+	go test -count=1 -v -timeout 20m -skip '^(TestContention|TestScaleToZeroAndReplicasMeasuredByScalebench$$)' ./local/e2e/
 
 ## tidy: tidy every module the way it resolves outside the workspace (tidy-check: only check)
 tidy:
