@@ -12,6 +12,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -265,14 +266,24 @@ func firstLine(s string) string {
 
 // kafkaScript runs scripts/kafka.sh with args.
 func kafkaScript(ctx context.Context, env *Env, args ...string) error {
-	if env.KafkaScript == "" {
+	return RunKafkaScript(ctx, env.KafkaScript, env.Log, nil, args...)
+}
+
+// RunKafkaScript runs script (scripts/kafka.sh) with args and extraEnv
+// (VAR=value) beside this process's environment, and writes its last line
+// to log.
+func RunKafkaScript(ctx context.Context, script string, log io.Writer, extraEnv []string, args ...string) error {
+	if script == "" {
 		return fmt.Errorf("no kafka script to run %v with", args)
 	}
-	cmd := exec.CommandContext(ctx, env.KafkaScript, args...)
+	cmd := exec.CommandContext(ctx, script, args...)
+	cmd.Env = append(os.Environ(), extraEnv...)
 	out, err := cmd.CombinedOutput()
-	fmt.Fprintf(env.Log, "   kafka.sh %s: %s\n", strings.Join(args, " "), strings.TrimSpace(lastLine(string(out))))
+	if log != nil {
+		fmt.Fprintf(log, "   kafka.sh %s: %s\n", strings.Join(args, " "), strings.TrimSpace(lastLine(string(out))))
+	}
 	if err != nil {
-		return fmt.Errorf("kafka.sh %s: %v: %s", strings.Join(args, " "), err, out)
+		return fmt.Errorf("kafka.sh %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
 	}
 	return nil
 }

@@ -8,7 +8,6 @@ import (
 	"io"
 	"maps"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -21,6 +20,7 @@ import (
 	"orderflow.dev/knlocal/plane"
 	"orderflow.dev/knlocal/serving"
 	"orderflow.dev/local/demo"
+	"orderflow.dev/local/fault"
 	"orderflow.dev/local/fnserve"
 	"orderflow.dev/local/orderflow"
 )
@@ -187,24 +187,7 @@ func (k *Kafka) Restart(ctx context.Context, node string, down time.Duration, be
 }
 
 func (k *Kafka) script(ctx context.Context, args ...string) error {
-	cmd := exec.CommandContext(ctx, k.Script, args...)
-	cmd.Env = append(os.Environ(), "KAFKA_STOP_SIGNAL=KILL")
-	out, err := cmd.CombinedOutput()
-	if k.Log != nil {
-		fmt.Fprintf(k.Log, "   kafka.sh %s: %s\n", strings.Join(args, " "), lastLine(string(out)))
-	}
-	if err != nil {
-		return fmt.Errorf("kafka.sh %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
-	}
-	return nil
-}
-
-func lastLine(s string) string {
-	s = strings.TrimSpace(s)
-	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
-		return s[i+1:]
-	}
-	return s
+	return fault.RunKafkaScript(ctx, k.Script, k.Log, []string{"KAFKA_STOP_SIGNAL=KILL"}, args...)
 }
 
 // Params are the generator's parameters for cfg: faults spread over the
