@@ -153,7 +153,9 @@ func (g *Gate) Run(ctx context.Context, every time.Duration) {
 }
 
 // set records the probe's answer; a change is logged and wakes the
-// deliveries waiting.
+// deliveries waiting. The line is written before they are woken: a reader
+// of the progress sees "ready again" before what the held deliveries do,
+// and its count is of those held, not of those still left.
 func (g *Gate) set(ready bool, reason string) {
 	g.mu.Lock()
 	if ready == g.ready && (ready || reason == g.reason) {
@@ -162,7 +164,8 @@ func (g *Gate) set(ready bool, reason string) {
 	}
 	was, since := g.ready, g.since
 	g.ready, g.reason, g.since = ready, reason, time.Now()
-	close(g.change)
+	held := g.held.Load()
+	wake := g.change
 	g.change = make(chan struct{})
 	g.mu.Unlock()
 	switch {
@@ -172,10 +175,10 @@ func (g *Gate) set(ready bool, reason string) {
 	case !ready: // still not ready, for another reason
 		g.log.Debug("function still not ready", "function", g.name, "reason", reason)
 	default:
-		held := g.held.Load()
 		g.log.Info("function ready: its held deliveries go on", "function", g.name, "not_ready_for", time.Since(since).Round(time.Millisecond).String(), "held", held)
 		fmt.Fprintf(g.progress, "  function %s ready again after %s (%d deliveries were held)\n", g.name, time.Since(since).Round(time.Second), held)
 	}
+	close(wake)
 }
 
 // HTTPProbe asks url()/health/readiness, as the kubelet asks a pod: 2xx is
