@@ -97,6 +97,9 @@ func TestCommandLinesExitAsTheyShould(t *testing.T) {
 		{[]string{"scalebench", "--database-url", "postgres://127.0.0.1:1/none", "--replicas", "0"}, exitUsage},
 		{[]string{"scalebench", "--database-url", "sqlite:///tmp/x.db"}, exitUsage},
 		{[]string{"scalebench", "--wake-ups", "few"}, exitUsage},
+		{[]string{"up", "--ping-every", "-1s"}, exitUsage},
+		{[]string{"up", "--data-plane", "nope"}, exitUsage},
+		{[]string{"up", "--brokers", "k1:9092", "--broker-sync"}, exitUsage},
 	} {
 		root := newRoot()
 		root.SetArgs(c.args)
