@@ -100,6 +100,7 @@ func TestCommandLinesExitAsTheyShould(t *testing.T) {
 		{[]string{"up", "--ping-every", "-1s"}, exitUsage},
 		{[]string{"up", "--data-plane", "nope"}, exitUsage},
 		{[]string{"up", "--brokers", "k1:9092", "--broker-sync"}, exitUsage},
+		{[]string{"lag", "--interval", "0s"}, exitUsage},
 	} {
 		root := newRoot()
 		root.SetArgs(c.args)
