@@ -101,6 +101,11 @@ func TestCommandLinesExitAsTheyShould(t *testing.T) {
 		{[]string{"up", "--data-plane", "nope"}, exitUsage},
 		{[]string{"up", "--brokers", "k1:9092", "--broker-sync"}, exitUsage},
 		{[]string{"lag", "--interval", "0s"}, exitUsage},
+		{[]string{"dlq", "--brokers", "kafka"}, exitUsage},
+		{[]string{"dlq", "list", "--brokers", "kafka"}, exitUsage},
+		{[]string{"dlq", "show", "order:0:1", "--brokers", "kafka"}, exitUsage},
+		{[]string{"dlq", "purge", "order", "--through", "17"}, exitUsage},
+		{[]string{"dlq", "purge", "order", "--through", "payment:0:3"}, exitUsage},
 	} {
 		root := newRoot()
 		root.SetArgs(c.args)
