@@ -106,6 +106,11 @@ func TestCommandLinesExitAsTheyShould(t *testing.T) {
 		{[]string{"dlq", "show", "order:0:1", "--brokers", "kafka"}, exitUsage},
 		{[]string{"dlq", "purge", "order", "--through", "17"}, exitUsage},
 		{[]string{"dlq", "purge", "order", "--through", "payment:0:3"}, exitUsage},
+		{[]string{"place"}, exitUsage},
+		{[]string{"place", "--sku", "sku-tee"}, exitUsage},
+		{[]string{"place", "--sku", "sku-tee:1", "--id", "my order"}, exitUsage},
+		{[]string{"order", "ord-1", "--brokers", "kafka"}, exitUsage},
+		{[]string{"stats", "--brokers", "kafka"}, exitUsage},
 	} {
 		root := newRoot()
 		root.SetArgs(c.args)
