@@ -111,6 +111,8 @@ func TestCommandLinesExitAsTheyShould(t *testing.T) {
 		{[]string{"place", "--sku", "sku-tee:1", "--id", "my order"}, exitUsage},
 		{[]string{"order", "ord-1", "--brokers", "kafka"}, exitUsage},
 		{[]string{"stats", "--brokers", "kafka"}, exitUsage},
+		{[]string{"trace", " "}, exitUsage},
+		{[]string{"soak", "report", "results.json", "--warmup", "-1m"}, exitUsage},
 	} {
 		root := newRoot()
 		root.SetArgs(c.args)
