@@ -113,6 +113,8 @@ func TestCommandLinesExitAsTheyShould(t *testing.T) {
 		{[]string{"stats", "--brokers", "kafka"}, exitUsage},
 		{[]string{"trace", " "}, exitUsage},
 		{[]string{"soak", "report", "results.json", "--warmup", "-1m"}, exitUsage},
+		{[]string{"new", "function", "Loyalty_Points", "--on", "order.confirmed"}, exitUsage},
+		{[]string{"new", "function", "loyalty"}, exitUsage},
 	} {
 		root := newRoot()
 		root.SetArgs(c.args)
