@@ -36,6 +36,23 @@ var (
 // function; a function of that name would be confused with them.
 var reservedNames = []string{"client", "pingsource", "any"}
 
+// Check refuses, before the tree is read, a request no tree could take: a
+// name that cannot be a function's, or no --on at all. The types are
+// read against the tree's catalog, by NewPlan.
+func (r Request) Check() error {
+	if err := checkName(r.Name); err != nil {
+		return err
+	}
+	if len(r.On) == 0 {
+		return errNoOn()
+	}
+	return nil
+}
+
+func errNoOn() error {
+	return fmt.Errorf("--on: name at least one event type the function reacts to (e.g. --on order.confirmed); types: %s", strings.Join(reactable(), ", "))
+}
+
 // checkName refuses a name that cannot be a function's: the Knative
 // Service, the folder, the Go import and every object named after it.
 func checkName(name string) error {
@@ -122,7 +139,7 @@ func onTypes(given []string) ([]events.Spec, error) {
 		}
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("--on: name at least one event type the function reacts to (e.g. --on order.confirmed); types: %s", strings.Join(reactable(), ", "))
+		return nil, errNoOn()
 	}
 	return out, nil
 }

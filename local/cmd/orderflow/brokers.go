@@ -31,9 +31,12 @@ func (b *brokersFlag) register(cmd *cobra.Command, persistent bool) {
 // set reports whether --brokers was given.
 func (b *brokersFlag) set() bool { return len(b.servers) > 0 }
 
+// validate wants every server of --brokers as host:port.
+func (b *brokersFlag) validate() error { return checkBrokers("--brokers", b.servers) }
+
 // client connects to the given brokers, named clientID in their logs.
 func (b *brokersFlag) client(clientID string) (sarama.Client, error) {
-	if err := checkBrokers("--brokers", b.servers); err != nil {
+	if err := b.validate(); err != nil {
 		return nil, err
 	}
 	kc, err := broker.NewClient(b.servers, clientID)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -25,15 +26,119 @@ import (
 	"orderflow.dev/shared/events"
 )
 
+// PlaceOptions are `orderflow place`'s, in kubectl's shape (as
+// ReplayOptions): the flags as given, Validate checks the order they make
+// against its schema before anything is read, Complete finds the running
+// up (unless --brokers), Run places the order and follows it.
+type PlaceOptions struct {
+	ID, Customer, Email, Token, Currency string
+	ShipTo                               string
+	SKUs                                 []string
+	Wait, NoWait                         bool
+	Timeout                              time.Duration
+	Brokers                              brokersFlag
+
+	// Completed.
+	order     events.PlaceOrderData
+	stateDir  string // the running up's
+	endpoints plane.Endpoints
+	client    *client.Client
+}
+
+func (o *PlaceOptions) addFlags(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&o.ID, "id", "", "order id (default: a new ord-xxxxxxxx); placing the same id again is idempotent")
+	cmd.Flags().StringArrayVar(&o.SKUs, "sku", nil, "a line as SKU:QUANTITY, e.g. sku-tee:2 (repeatable, at least one)")
+	cmd.Flags().StringVar(&o.Customer, "customer", "cus-cli", "customer id")
+	cmd.Flags().StringVar(&o.Email, "email", "customer@example.org", "customer email for the notification")
+	cmd.Flags().StringVar(&o.Token, "token", "tok_visa", "payment token (tok_declined is declined by the simulator)")
+	cmd.Flags().StringVar(&o.Currency, "currency", "EUR", "ISO 4217 currency of the catalog")
+	cmd.Flags().StringVar(&o.ShipTo, "ship-to", "", "destination country, ISO 3166-1 alpha-2; it decides the tax (default: the shop's home country)")
+	cmd.Flags().BoolVar(&o.Wait, "wait", true, "wait for the order's outcome")
+	_ = cmd.Flags().MarkDeprecated("wait", "it is the default; use --no-wait to return at once")
+	cmd.Flags().BoolVar(&o.NoWait, "no-wait", false, "return once the order is in Kafka, without waiting for its outcome")
+	cmd.Flags().DurationVar(&o.Timeout, "timeout", 30*time.Second, "how long to wait for the outcome")
+	o.Brokers.register(cmd, false)
+}
+
+// placeholderID stands for the id Complete makes up when --id is not
+// given, so that Validate checks the rest of the order against its schema.
+const placeholderID = "ord-00000000"
+
+// Validate checks --brokers and the order the flags make against its
+// schema, so a bad flag is a clear error now rather than a dead letter
+// later.
+func (o *PlaceOptions) Validate() error {
+	if err := o.Brokers.validate(); err != nil {
+		return err
+	}
+	_, err := o.orderOf(cmp.Or(o.ID, placeholderID))
+	return err
+}
+
+// orderOf is the place-order command the flags make, with the order id
+// id, checked against its schema.
+func (o *PlaceOptions) orderOf(id string) (events.PlaceOrderData, error) {
+	lines, err := parseLines(o.SKUs)
+	if err != nil {
+		return events.PlaceOrderData{}, err
+	}
+	order := events.PlaceOrderData{OrderID: id, CustomerID: o.Customer, Email: o.Email, Currency: o.Currency, PaymentToken: o.Token, Lines: lines,
+		ShippingCountry: o.ShipTo}
+	raw, _ := json.Marshal(order)
+	if _, err := events.Decode(events.PlaceOrder, raw); err != nil {
+		return order, fmt.Errorf("invalid order: %w", flagName(err))
+	}
+	return order, nil
+}
+
+// Complete makes up the order id when --id is not given and, unless
+// --brokers names a Kafka, finds the running up.
+func (o *PlaceOptions) Complete(g *globals) (err error) {
+	if o.ID == "" {
+		o.ID = "ord-" + uuid.NewString()[:8]
+	}
+	if o.order, err = o.orderOf(o.ID); err != nil {
+		return err
+	}
+	if o.Brokers.set() {
+		return nil
+	}
+	o.stateDir = g.stateDir
+	o.endpoints, o.client, err = g.running(15 * time.Second)
+	return err
+}
+
+// Run places the order and, unless --no-wait, follows it to its outcome.
+func (o *PlaceOptions) Run(ctx context.Context) error {
+	wait := o.Wait && !o.NoWait
+	if o.Brokers.set() {
+		return placeInKafka(ctx, &o.Brokers, o.order, wait, o.Timeout)
+	}
+	e, err := o.client.Place(ctx, o.endpoints.Sinks["commands"], o.order)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("placed %s (event %s) into Kafka\n", o.ID, e.ID())
+	if !wait {
+		return nil
+	}
+	view, err := waitTerminal(ctx, o.client, func() map[string]string {
+		// Read again on every try: an up restarted meanwhile has
+		// its functions on new ports.
+		if now, err := plane.ReadEndpoints(o.stateDir); err == nil {
+			return now.Functions
+		}
+		return o.endpoints.Functions
+	}, o.ID, o.Timeout)
+	if err != nil {
+		return err
+	}
+	printOrder(view)
+	return nil
+}
+
 func newPlace(g *globals) *cobra.Command {
-	var (
-		id, customer, email, token, currency string
-		shipTo                               string
-		skus                                 []string
-		wait, noWait                         bool
-		timeout                              time.Duration
-		kf                                   brokersFlag
-	)
+	o := &PlaceOptions{}
 	cmd := &cobra.Command{
 		Use:   "place --sku SKU:QTY [--sku SKU:QTY...]",
 		Short: "Place one order through the orders KafkaSink and follow it to its outcome",
@@ -42,64 +147,10 @@ func newPlace(g *globals) *cobra.Command {
   orderflow place --sku sku-hoodie:1 --ship-to NL`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			lines, err := parseLines(skus)
-			if err != nil {
-				return err
-			}
-			if id == "" {
-				id = "ord-" + uuid.NewString()[:8]
-			}
-			order := events.PlaceOrderData{OrderID: id, CustomerID: customer, Email: email, Currency: currency, PaymentToken: token, Lines: lines,
-				ShippingCountry: shipTo}
-			// Check the command against its schema here, so a bad flag is a
-			// clear error now rather than a dead letter later.
-			raw, _ := json.Marshal(order)
-			if _, err := events.Decode(events.PlaceOrder, raw); err != nil {
-				return fmt.Errorf("invalid order: %w", flagName(err))
-			}
-			if kf.set() {
-				return placeInKafka(cmd.Context(), &kf, order, wait && !noWait, timeout)
-			}
-			ep, c, err := g.running(15 * time.Second)
-			if err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			e, err := c.Place(ctx, ep.Sinks["commands"], order)
-			if err != nil {
-				return err
-			}
-			fmt.Printf("placed %s (event %s) into Kafka\n", id, e.ID())
-			if !wait || noWait {
-				return nil
-			}
-			view, err := waitTerminal(ctx, c, func() map[string]string {
-				// Read again on every try: an up restarted meanwhile has
-				// its functions on new ports.
-				if now, err := plane.ReadEndpoints(g.stateDir); err == nil {
-					return now.Functions
-				}
-				return ep.Functions
-			}, id, timeout)
-			if err != nil {
-				return err
-			}
-			printOrder(view)
-			return nil
+			return runOptions(o.Validate, func() error { return o.Complete(g) }, func() error { return o.Run(cmd.Context()) })
 		},
 	}
-	cmd.Flags().StringVar(&id, "id", "", "order id (default: a new ord-xxxxxxxx); placing the same id again is idempotent")
-	cmd.Flags().StringArrayVar(&skus, "sku", nil, "a line as SKU:QUANTITY, e.g. sku-tee:2 (repeatable, at least one)")
-	cmd.Flags().StringVar(&customer, "customer", "cus-cli", "customer id")
-	cmd.Flags().StringVar(&email, "email", "customer@example.org", "customer email for the notification")
-	cmd.Flags().StringVar(&token, "token", "tok_visa", "payment token (tok_declined is declined by the simulator)")
-	cmd.Flags().StringVar(&currency, "currency", "EUR", "ISO 4217 currency of the catalog")
-	cmd.Flags().StringVar(&shipTo, "ship-to", "", "destination country, ISO 3166-1 alpha-2; it decides the tax (default: the shop's home country)")
-	cmd.Flags().BoolVar(&wait, "wait", true, "wait for the order's outcome")
-	_ = cmd.Flags().MarkDeprecated("wait", "it is the default; use --no-wait to return at once")
-	cmd.Flags().BoolVar(&noWait, "no-wait", false, "return once the order is in Kafka, without waiting for its outcome")
-	cmd.Flags().DurationVar(&timeout, "timeout", 30*time.Second, "how long to wait for the outcome")
-	kf.register(cmd, false)
+	o.addFlags(cmd)
 	return cmd
 }
 
@@ -187,45 +238,73 @@ func waitTerminal(ctx context.Context, c *client.Client, functions func() map[st
 	}
 }
 
+// OrderOptions are `orderflow order`'s, in kubectl's shape (as
+// PlaceOptions).
+type OrderOptions struct {
+	ID      string
+	JSON    bool
+	Brokers brokersFlag
+
+	// Completed.
+	json      bool // --json or -o json
+	endpoints plane.Endpoints
+	client    *client.Client
+}
+
+func (o *OrderOptions) addFlags(cmd *cobra.Command) {
+	cmd.Flags().BoolVar(&o.JSON, "json", false, "print the view as JSON")
+	_ = cmd.Flags().MarkHidden("json") // -o json; kept for a release for the scripts that use it
+	o.Brokers.register(cmd, false)
+}
+
+// Validate refuses a --brokers that is no list of host:port.
+func (o *OrderOptions) Validate() error { return o.Brokers.validate() }
+
+// Complete takes the order's id and, unless --brokers names a Kafka,
+// finds the running up.
+func (o *OrderOptions) Complete(g *globals, id string) (err error) {
+	o.ID, o.json = id, o.JSON || g.json()
+	if o.Brokers.set() {
+		return nil
+	}
+	o.endpoints, o.client, err = g.running(10 * time.Second)
+	return err
+}
+
+// Run reads the order's view, from the order function or the topics, and
+// prints it.
+func (o *OrderOptions) Run(ctx context.Context) error {
+	var view events.OrderViewData
+	if o.Brokers.set() {
+		recs, err := readTopics(ctx, &o.Brokers, true)
+		if err != nil {
+			return err
+		}
+		view = topicview.Order(o.ID, recs)
+	} else if err := o.client.QueryFunction(ctx, o.endpoints.Functions, events.OrderQuery, events.OrderQueryData{OrderID: o.ID}, &view); err != nil {
+		return err
+	}
+	if o.json {
+		return printJSON(view)
+	}
+	if !view.Found && len(view.Timeline) == 0 {
+		return fmt.Errorf("order %s is not known; if its placement was refused, `orderflow dlq` shows why", o.ID)
+	}
+	printOrder(view)
+	return nil
+}
+
 func newOrder(g *globals) *cobra.Command {
-	var (
-		asJSON bool
-		kf     brokersFlag
-	)
+	o := &OrderOptions{}
 	cmd := &cobra.Command{
 		Use:   "order ID",
 		Short: "Show one order's state and timeline (from the order function's read model, or with --brokers from the topics)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var view events.OrderViewData
-			if kf.set() {
-				recs, err := readTopics(cmd.Context(), &kf, true)
-				if err != nil {
-					return err
-				}
-				view = topicview.Order(args[0], recs)
-			} else {
-				ep, c, err := g.running(10 * time.Second)
-				if err != nil {
-					return err
-				}
-				if err := c.QueryFunction(cmd.Context(), ep.Functions, events.OrderQuery, events.OrderQueryData{OrderID: args[0]}, &view); err != nil {
-					return err
-				}
-			}
-			if asJSON || g.json() {
-				return printJSON(view)
-			}
-			if !view.Found && len(view.Timeline) == 0 {
-				return fmt.Errorf("order %s is not known; if its placement was refused, `orderflow dlq` shows why", args[0])
-			}
-			printOrder(view)
-			return nil
+			return runOptions(o.Validate, func() error { return o.Complete(g, args[0]) }, func() error { return o.Run(cmd.Context()) })
 		},
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the view as JSON")
-	_ = cmd.Flags().MarkHidden("json") // -o json; kept for a release for the scripts that use it
-	kf.register(cmd, false)
+	o.addFlags(cmd)
 	return cmd
 }
 
@@ -246,32 +325,56 @@ func printOrder(v events.OrderViewData) {
 	w.Flush()
 }
 
+// StatsOptions are `orderflow stats`'s, in kubectl's shape (as
+// PlaceOptions).
+type StatsOptions struct {
+	Brokers brokersFlag
+
+	// Completed.
+	endpoints plane.Endpoints
+	client    *client.Client
+}
+
+// Validate refuses a --brokers that is no list of host:port.
+func (o *StatsOptions) Validate() error { return o.Brokers.validate() }
+
+// Complete finds the running up, unless --brokers names a Kafka.
+func (o *StatsOptions) Complete(g *globals) (err error) {
+	if o.Brokers.set() {
+		return nil
+	}
+	o.endpoints, o.client, err = g.running(10 * time.Second)
+	return err
+}
+
+// Run reads the analytics projections, from the analytics function or
+// the topics, and prints them as JSON.
+func (o *StatsOptions) Run(ctx context.Context) error {
+	if o.Brokers.set() {
+		recs, err := readTopics(ctx, &o.Brokers, false)
+		if err != nil {
+			return err
+		}
+		return printJSON(topicview.Analytics(recs))
+	}
+	var view events.AnalyticsViewData
+	if err := o.client.QueryFunction(ctx, o.endpoints.Functions, events.AnalyticsQuery, events.AnalyticsQueryData{}, &view); err != nil {
+		return err
+	}
+	return printJSON(view)
+}
+
 func newStats(g *globals) *cobra.Command {
-	var kf brokersFlag
+	o := &StatsOptions{}
 	cmd := &cobra.Command{
 		Use:   "stats",
 		Short: "Print the analytics projections as JSON (from the analytics function, or with --brokers from the topics)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if kf.set() {
-				recs, err := readTopics(cmd.Context(), &kf, false)
-				if err != nil {
-					return err
-				}
-				return printJSON(topicview.Analytics(recs))
-			}
-			ep, c, err := g.running(10 * time.Second)
-			if err != nil {
-				return err
-			}
-			var view events.AnalyticsViewData
-			if err := c.QueryFunction(cmd.Context(), ep.Functions, events.AnalyticsQuery, events.AnalyticsQueryData{}, &view); err != nil {
-				return err
-			}
-			return printJSON(view)
+			return runOptions(o.Validate, func() error { return o.Complete(g) }, func() error { return o.Run(cmd.Context()) })
 		},
 	}
-	kf.register(cmd, false)
+	o.Brokers.register(cmd, false)
 	return cmd
 }
 

@@ -28,36 +28,116 @@ import (
 	"orderflow.dev/local/topicview"
 )
 
+// dlqFlags are the flags every dlq command shares: --brokers and the
+// hidden --json, persistent on dlq.
+type dlqFlags struct {
+	JSON    bool
+	Brokers brokersFlag
+}
+
+// dlqTarget is what every dlq command completes alike: where its dead
+// letters are.
+type dlqTarget struct {
+	flags *dlqFlags
+	plane *plane.Endpoints // the running up's; nil with --brokers
+	json  bool             // --json or -o json
+}
+
+// complete takes the running up's endpoints, unless --brokers names a
+// Kafka, and the output format.
+func (t *dlqTarget) complete(g *globals) error {
+	t.json = t.flags.JSON || g.json()
+	if t.flags.Brokers.set() {
+		return nil
+	}
+	ep, err := plane.ReadEndpoints(g.stateDir)
+	if err != nil {
+		return fmt.Errorf("%w; or give any Kafka with --brokers", err)
+	}
+	t.plane = &ep
+	return nil
+}
+
+// connect reaches the Kafka the dead letters are in.
+func (t *dlqTarget) connect() (deadLetters, error) {
+	if t.plane == nil {
+		kc, err := t.flags.Brokers.client("orderflow-cli")
+		if err != nil {
+			return deadLetters{}, err
+		}
+		topics, err := topicview.DeadLetterTopics(kc)
+		if err != nil {
+			kc.Close()
+			return deadLetters{}, err
+		}
+		return deadLetters{kc: kc, topics: topics}, nil
+	}
+	kc, err := broker.NewClient(t.plane.Brokers, "orderflow-cli")
+	return deadLetters{kc: kc, topics: t.plane.DLQTopics, plane: t.plane}, err
+}
+
+// withLetters connects to the Kafka the dead letters are in for do, and
+// lets it go after.
+func (t *dlqTarget) withLetters(do func(deadLetters) error) error {
+	letters, err := t.connect()
+	if err != nil {
+		return err
+	}
+	defer letters.kc.Close()
+	return do(letters)
+}
+
+// DLQListOptions are `orderflow dlq [list]`'s, in kubectl's shape (as
+// ReplayOptions): Validate checks --brokers, Complete finds the running
+// up unless --brokers is given, Run lists.
+type DLQListOptions struct {
+	dlqTarget
+	Functions []string // only these functions' letters; all when none
+}
+
+// Validate refuses a --brokers that is no list of host:port.
+func (o *DLQListOptions) Validate() error { return o.flags.Brokers.validate() }
+
+// Complete takes the functions named and where the letters are.
+func (o *DLQListOptions) Complete(g *globals, functions []string) error {
+	o.Functions = functions
+	return o.complete(g)
+}
+
+// Run lists the dead letters and, on a local plane, what holds its
+// partitions now and what waits in its spool.
+func (o *DLQListOptions) Run(ctx context.Context) error {
+	return o.withLetters(func(t deadLetters) error { return o.list(ctx, t) })
+}
+
+func (o *DLQListOptions) list(ctx context.Context, t deadLetters) error {
+	letters, err := t.read(ctx, o.Functions)
+	if err != nil {
+		return err
+	}
+	if o.json {
+		return printJSON(letters)
+	}
+	// Holds and the spool are a local plane's (with --brokers there is
+	// none: a cluster's dispatcher reports its own in its logs).
+	if t.plane != nil {
+		if err := printStuck(ctx, *t.plane, o.Functions); err != nil {
+			fmt.Fprintf(os.Stderr, "(holds and unsent letters unknown: %v)\n", err)
+		}
+	}
+	if len(letters) == 0 {
+		fmt.Println("no dead letters")
+		return nil
+	}
+	return writeLetters(os.Stdout, letters)
+}
+
 func newDLQ(g *globals) *cobra.Command {
-	var (
-		asJSON bool
-		kf     brokersFlag
-	)
+	flags := &dlqFlags{}
+	// dlq and dlq list are one command: one of them runs.
+	o := &DLQListOptions{dlqTarget: dlqTarget{flags: flags}}
 	list := func(cmd *cobra.Command, args []string) error {
-		t, err := connect(g, &kf)
-		if err != nil {
-			return err
-		}
-		defer t.kc.Close()
-		letters, err := t.read(cmd.Context(), args)
-		if err != nil {
-			return err
-		}
-		if asJSON || g.json() {
-			return printJSON(letters)
-		}
-		// Holds and the spool are a local plane's (with --brokers there is
-		// none: a cluster's dispatcher reports its own in its logs).
-		if t.plane != nil {
-			if err := printStuck(cmd.Context(), *t.plane, args); err != nil {
-				fmt.Fprintf(os.Stderr, "(holds and unsent letters unknown: %v)\n", err)
-			}
-		}
-		if len(letters) == 0 {
-			fmt.Println("no dead letters")
-			return nil
-		}
-		return writeLetters(os.Stdout, letters)
+		return runOptions(o.Validate, func() error { return o.Complete(g, args) }, func() error { return o.Run(cmd.Context()) })
 	}
 	cmd := &cobra.Command{
 		Use:   "dlq [FUNCTION...]",
@@ -70,11 +150,11 @@ dead letters kept in the plane's spool. With --brokers they work against any Kaf
 holding orderflow's topics. See docs/failure-handling.md.`,
 		RunE: list,
 	}
-	cmd.PersistentFlags().BoolVar(&asJSON, "json", false, "print as JSON")
+	cmd.PersistentFlags().BoolVar(&flags.JSON, "json", false, "print as JSON")
 	_ = cmd.PersistentFlags().MarkHidden("json") // -o json; kept for a release for the scripts that use it
-	kf.register(cmd, true)
+	flags.Brokers.register(cmd, true)
 	listCmd := &cobra.Command{Use: "list [FUNCTION...]", Short: "List dead letters with the reason each delivery failed", RunE: list}
-	cmd.AddCommand(listCmd, newDLQShow(g, &asJSON, &kf), newDLQReplay(g, &kf), newDLQPurge(g, &kf))
+	cmd.AddCommand(listCmd, newDLQShow(g, flags), newDLQReplay(g, flags), newDLQPurge(g, flags))
 	return cmd
 }
 
@@ -192,27 +272,6 @@ type deadLetters struct {
 	plane  *plane.Endpoints
 }
 
-func connect(g *globals, kf *brokersFlag) (deadLetters, error) {
-	if kf.set() {
-		kc, err := kf.client("orderflow-cli")
-		if err != nil {
-			return deadLetters{}, err
-		}
-		topics, err := topicview.DeadLetterTopics(kc)
-		if err != nil {
-			kc.Close()
-			return deadLetters{}, err
-		}
-		return deadLetters{kc: kc, topics: topics}, nil
-	}
-	ep, err := plane.ReadEndpoints(g.stateDir)
-	if err != nil {
-		return deadLetters{}, fmt.Errorf("%w; or give any Kafka with --brokers", err)
-	}
-	kc, err := broker.NewClient(ep.Brokers, "orderflow-cli")
-	return deadLetters{kc: kc, topics: ep.DLQTopics, plane: &ep}, err
-}
-
 func (t deadLetters) read(ctx context.Context, only []string) ([]letterRow, error) {
 	return dlq.Read(ctx, t.kc, t.topics, only)
 }
@@ -221,82 +280,107 @@ func (t deadLetters) find(ctx context.Context, id string) (letterRow, error) {
 	return dlq.Find(ctx, t.kc, t.topics, id)
 }
 
-func newDLQShow(g *globals, asJSON *bool, kf *brokersFlag) *cobra.Command {
+// DLQShowOptions are `orderflow dlq show`'s, in kubectl's shape (as
+// DLQListOptions).
+type DLQShowOptions struct {
+	dlqTarget
+	ID string
+}
+
+// Validate refuses a --brokers that is no list of host:port.
+func (o *DLQShowOptions) Validate() error { return o.flags.Brokers.validate() }
+
+// Complete takes the letter's id and where the letters are.
+func (o *DLQShowOptions) Complete(g *globals, id string) error {
+	o.ID = id
+	return o.complete(g)
+}
+
+// Run finds the letter and prints it.
+func (o *DLQShowOptions) Run(ctx context.Context) error {
+	return o.withLetters(func(t deadLetters) error {
+		l, err := t.find(ctx, o.ID)
+		if err != nil {
+			return err
+		}
+		if o.json {
+			return printJSON(l)
+		}
+		printLetter(l)
+		return nil
+	})
+}
+
+// printLetter shows one dead letter: where and why delivery failed, then
+// the original event (or record) it carries.
+func printLetter(l letterRow) {
+	fmt.Printf("dead letter %s (topic %s, partition %d, offset %d, written %s)\n", l.ID, l.Topic, l.Partition, l.Offset, l.Time.Format(time.RFC3339Nano))
+	fmt.Printf("  failed at:  %s\n", printable(l.Dest))
+	code := l.Code
+	switch {
+	case code == "" && strings.HasPrefix(l.PlaneError, "cannot "):
+		code = "not sent"
+	case code == "":
+		code = "no response"
+	}
+	fmt.Printf("  status:     %s after %d attempt(s), replayed %d time(s)\n", printable(code), l.Attempts(), l.Replays())
+	fmt.Printf("  reason:     %s\n", printable(l.Reason))
+	if l.Body != "" {
+		fmt.Printf("  response:   %s\n", printable(strings.TrimSpace(l.Body)))
+	}
+	if o := l.Original; o != nil {
+		fmt.Printf("  carried as: the original record, because %s\n", printable(l.AsRecord))
+		fmt.Println("original record:")
+		fmt.Printf("  topic %s\n", printable(o.Topic))
+		if o.Key == nil {
+			fmt.Println("  key (none)")
+		} else {
+			fmt.Printf("  key %q\n", o.Key)
+		}
+		for _, h := range o.Headers {
+			fmt.Printf("  header %q = %q\n", h.Key, h.Value)
+		}
+		if o.Value == nil {
+			fmt.Println("  value (null)")
+		} else {
+			fmt.Printf("  value %q\n", o.Value)
+		}
+		return
+	}
+	fmt.Println("original event:")
+	e := l.Event
+	fmt.Printf("  id %s\n  type %s\n  source %s\n  time %s\n", printable(e.ID()), printable(e.Type()), printable(e.Source()), e.Time().Format(time.RFC3339Nano))
+	if ct := e.DataContentType(); ct != "" {
+		fmt.Printf("  datacontenttype %s\n", printable(ct))
+	}
+	var names []string
+	for k := range e.Extensions() {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		if strings.HasPrefix(k, "knativeerror") {
+			continue
+		}
+		fmt.Printf("  %s %s\n", printable(k), printable(fmt.Sprint(e.Extensions()[k])))
+	}
+	var pretty any
+	if json.Unmarshal(e.Data(), &pretty) == nil {
+		b, _ := json.MarshalIndent(pretty, "  ", "  ")
+		fmt.Printf("  data %s\n", b)
+	} else {
+		fmt.Printf("  data %q\n", e.Data())
+	}
+}
+
+func newDLQShow(g *globals, flags *dlqFlags) *cobra.Command {
+	o := &DLQShowOptions{dlqTarget: dlqTarget{flags: flags}}
 	return &cobra.Command{
 		Use:   "show ID",
 		Short: "Show one dead letter: the original event, the error decoded, the attempts",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			t, err := connect(g, kf)
-			if err != nil {
-				return err
-			}
-			defer t.kc.Close()
-			l, err := t.find(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			if *asJSON || g.json() {
-				return printJSON(l)
-			}
-			fmt.Printf("dead letter %s (topic %s, partition %d, offset %d, written %s)\n", l.ID, l.Topic, l.Partition, l.Offset, l.Time.Format(time.RFC3339Nano))
-			fmt.Printf("  failed at:  %s\n", printable(l.Dest))
-			code := l.Code
-			switch {
-			case code == "" && strings.HasPrefix(l.PlaneError, "cannot "):
-				code = "not sent"
-			case code == "":
-				code = "no response"
-			}
-			fmt.Printf("  status:     %s after %d attempt(s), replayed %d time(s)\n", printable(code), l.Attempts(), l.Replays())
-			fmt.Printf("  reason:     %s\n", printable(l.Reason))
-			if l.Body != "" {
-				fmt.Printf("  response:   %s\n", printable(strings.TrimSpace(l.Body)))
-			}
-			if o := l.Original; o != nil {
-				fmt.Printf("  carried as: the original record, because %s\n", printable(l.AsRecord))
-				fmt.Println("original record:")
-				fmt.Printf("  topic %s\n", printable(o.Topic))
-				if o.Key == nil {
-					fmt.Println("  key (none)")
-				} else {
-					fmt.Printf("  key %q\n", o.Key)
-				}
-				for _, h := range o.Headers {
-					fmt.Printf("  header %q = %q\n", h.Key, h.Value)
-				}
-				if o.Value == nil {
-					fmt.Println("  value (null)")
-				} else {
-					fmt.Printf("  value %q\n", o.Value)
-				}
-				return nil
-			}
-			fmt.Println("original event:")
-			e := l.Event
-			fmt.Printf("  id %s\n  type %s\n  source %s\n  time %s\n", printable(e.ID()), printable(e.Type()), printable(e.Source()), e.Time().Format(time.RFC3339Nano))
-			if ct := e.DataContentType(); ct != "" {
-				fmt.Printf("  datacontenttype %s\n", printable(ct))
-			}
-			var names []string
-			for k := range e.Extensions() {
-				names = append(names, k)
-			}
-			sort.Strings(names)
-			for _, k := range names {
-				if strings.HasPrefix(k, "knativeerror") {
-					continue
-				}
-				fmt.Printf("  %s %s\n", printable(k), printable(fmt.Sprint(e.Extensions()[k])))
-			}
-			var pretty any
-			if json.Unmarshal(e.Data(), &pretty) == nil {
-				b, _ := json.MarshalIndent(pretty, "  ", "  ")
-				fmt.Printf("  data %s\n", b)
-			} else {
-				fmt.Printf("  data %q\n", e.Data())
-			}
-			return nil
+			return runOptions(o.Validate, func() error { return o.Complete(g, args[0]) }, func() error { return o.Run(cmd.Context()) })
 		},
 	}
 }
@@ -411,7 +495,7 @@ func (o *DLQReplayOptions) Run(ctx context.Context, t deadLetters, out io.Writer
 	return nil
 }
 
-func newDLQReplay(g *globals, kf *brokersFlag) *cobra.Command {
+func newDLQReplay(g *globals, flags *dlqFlags) *cobra.Command {
 	o := &DLQReplayOptions{}
 	cmd := &cobra.Command{
 		Use:   "replay [ID...]",
@@ -424,16 +508,15 @@ writes that record back byte for byte). With --brokers the default is --to topic
 An event replayed --max-replays times and dead-lettered again is refused: another
 replay would only loop. See docs/failure-handling.md.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Complete(args, kf.set())
+			o.Complete(args, flags.Brokers.set())
 			if err := o.Validate(); err != nil {
 				return usage(err)
 			}
-			t, err := connect(g, kf)
-			if err != nil {
+			where := dlqTarget{flags: flags}
+			if err := where.complete(g); err != nil {
 				return err
 			}
-			defer t.kc.Close()
-			return o.Run(cmd.Context(), t, cmd.OutOrStdout(), g.json())
+			return where.withLetters(func(t deadLetters) error { return o.Run(cmd.Context(), t, cmd.OutOrStdout(), g.json()) })
 		},
 	}
 	cmd.Flags().BoolVar(&o.All, "all", false, "replay every dead letter (of --function only, if given)")
@@ -443,11 +526,111 @@ replay would only loop. See docs/failure-handling.md.`,
 	return cmd
 }
 
-func newDLQPurge(g *globals, kf *brokersFlag) *cobra.Command {
-	var (
-		yes     bool
-		through string
-	)
+// DLQPurgeOptions are `orderflow dlq purge`'s, in kubectl's shape (as
+// DLQListOptions).
+type DLQPurgeOptions struct {
+	dlqTarget
+	Function string
+	Yes      bool
+	Through  string // a letter's id: delete up to and including it
+
+	// Completed.
+	throughPartition int32
+	throughOffset    int64
+}
+
+// Validate refuses a --brokers that is no list of host:port and a
+// --through that is no dead letter of the function.
+func (o *DLQPurgeOptions) Validate() error {
+	if err := o.flags.Brokers.validate(); err != nil {
+		return err
+	}
+	if o.Through == "" {
+		return nil
+	}
+	fn, _, _, err := dlq.ParseID(o.Through)
+	if err != nil {
+		return fmt.Errorf("--through: %w", err)
+	}
+	if fn != o.Function {
+		return fmt.Errorf("--through %s is a dead letter of %s, not %s", o.Through, fn, o.Function)
+	}
+	return nil
+}
+
+// Complete takes --through's partition and offset and where the letters
+// are.
+func (o *DLQPurgeOptions) Complete(g *globals) error {
+	if o.Through != "" {
+		var err error
+		if _, o.throughPartition, o.throughOffset, err = dlq.ParseID(o.Through); err != nil {
+			return fmt.Errorf("--through: %w", err)
+		}
+	}
+	return o.complete(g)
+}
+
+// Run counts the letters to delete and, with --yes, deletes them.
+func (o *DLQPurgeOptions) Run(ctx context.Context) error {
+	return o.withLetters(func(t deadLetters) error { return o.purge(ctx, t) })
+}
+
+func (o *DLQPurgeOptions) purge(ctx context.Context, t deadLetters) error {
+	topic, ok := t.topics[o.Function]
+	if !ok {
+		return fmt.Errorf("no dead-letter topic for %q (functions: %s)", o.Function, strings.Join(slices.Sorted(maps.Keys(t.topics)), ", "))
+	}
+	upTo, err := o.upTo(t.kc, topic)
+	if err != nil {
+		return err
+	}
+	letters, err := t.read(ctx, []string{o.Function})
+	if err != nil {
+		return err
+	}
+	n := 0
+	for _, l := range letters {
+		if end, ok := upTo[l.Partition]; ok && l.Offset < end {
+			n++
+		}
+	}
+	if !o.Yes {
+		return fmt.Errorf("this deletes %d dead letter(s) of %s for good; add --yes", n, o.Function)
+	}
+	admin, err := sarama.NewClusterAdminFromClient(t.kc)
+	if err != nil {
+		return err
+	}
+	if err := admin.DeleteRecords(topic, upTo); err != nil {
+		return fmt.Errorf("deleting from %s: %w", topic, err)
+	}
+	fmt.Printf("purged %d dead letter(s) of %s\n", n, o.Function)
+	return nil
+}
+
+// upTo is the offset, per partition of topic, before which records go:
+// past --through in its partition, or every partition's end.
+func (o *DLQPurgeOptions) upTo(kc sarama.Client, topic string) (map[int32]int64, error) {
+	if o.Through != "" {
+		return map[int32]int64{o.throughPartition: o.throughOffset + 1}, nil
+	}
+	parts, err := kc.Partitions(topic)
+	if err != nil {
+		return nil, err
+	}
+	upTo := map[int32]int64{}
+	for _, p := range parts {
+		end, err := kc.GetOffset(topic, p, sarama.OffsetNewest)
+		if err != nil {
+			return nil, err
+		}
+		upTo[p] = end
+	}
+	return upTo, nil
+}
+
+func newDLQPurge(g *globals, flags *dlqFlags) *cobra.Command {
+	o := &DLQPurgeOptions{dlqTarget: dlqTarget{flags: flags}}
 	cmd := &cobra.Command{
 		Use:   "purge FUNCTION [--through ID] --yes",
 		Short: "Delete a function's dead letters (all of them, or up to and including one)",
@@ -459,65 +642,11 @@ this command would remember: every reader of the topic (kcat, the dashboard,
 another operator) sees the letters gone, and the broker frees their space.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			t, err := connect(g, kf)
-			if err != nil {
-				return err
-			}
-			defer t.kc.Close()
-			kc := t.kc
-			fn := args[0]
-			topic, ok := t.topics[fn]
-			if !ok {
-				return fmt.Errorf("no dead-letter topic for %q (functions: %s)", fn, strings.Join(slices.Sorted(maps.Keys(t.topics)), ", "))
-			}
-			upTo := map[int32]int64{}
-			if through != "" {
-				tfn, p, o, err := dlq.ParseID(through)
-				if err != nil {
-					return err
-				}
-				if tfn != fn {
-					return fmt.Errorf("--through %s is a dead letter of %s, not %s", through, tfn, fn)
-				}
-				upTo[p] = o + 1
-			} else {
-				parts, err := kc.Partitions(topic)
-				if err != nil {
-					return err
-				}
-				for _, p := range parts {
-					end, err := kc.GetOffset(topic, p, sarama.OffsetNewest)
-					if err != nil {
-						return err
-					}
-					upTo[p] = end
-				}
-			}
-			letters, err := t.read(cmd.Context(), []string{fn})
-			if err != nil {
-				return err
-			}
-			n := 0
-			for _, l := range letters {
-				if end, ok := upTo[l.Partition]; ok && l.Offset < end {
-					n++
-				}
-			}
-			if !yes {
-				return fmt.Errorf("this deletes %d dead letter(s) of %s for good; add --yes", n, fn)
-			}
-			admin, err := sarama.NewClusterAdminFromClient(kc)
-			if err != nil {
-				return err
-			}
-			if err := admin.DeleteRecords(topic, upTo); err != nil {
-				return fmt.Errorf("deleting from %s: %w", topic, err)
-			}
-			fmt.Printf("purged %d dead letter(s) of %s\n", n, fn)
-			return nil
+			o.Function = args[0]
+			return runOptions(o.Validate, func() error { return o.Complete(g) }, func() error { return o.Run(cmd.Context()) })
 		},
 	}
-	cmd.Flags().BoolVar(&yes, "yes", false, "really delete")
-	cmd.Flags().StringVar(&through, "through", "", "delete up to and including this dead letter (in its partition)")
+	cmd.Flags().BoolVar(&o.Yes, "yes", false, "really delete")
+	cmd.Flags().StringVar(&o.Through, "through", "", "delete up to and including this dead letter (in its partition)")
 	return cmd
 }

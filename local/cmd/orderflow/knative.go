@@ -22,10 +22,10 @@ import (
 // dataPlaneLocal is --data-plane's default: the plane's own sinks and sources.
 const dataPlaneLocal = "local"
 
-// useDataPlane puts Knative's data plane into opts when --data-plane asks
-// for it. What only the local plane's sources do has no Knative twin, so
-// those flags are refused with it rather than silently ignored.
-func (f *upFlags) useDataPlane(g *globals, opts *plane.Options, progress io.Writer) error {
+// validateDataPlane refuses a --data-plane other than the two, and on
+// Knative's the flags only the local plane's sources have: refused with
+// it rather than silently ignored.
+func (f *upFlags) validateDataPlane() error {
 	switch f.dataPlane {
 	case dataPlaneLocal:
 		return nil
@@ -35,6 +35,15 @@ func (f *upFlags) useDataPlane(g *globals, opts *plane.Options, progress io.Writ
 	}
 	if f.duplicateDelivery {
 		return fmt.Errorf("--duplicate-delivery is the local plane's sources' own; it cannot go with --data-plane %s", knplane.Name)
+	}
+	return nil
+}
+
+// useDataPlane puts Knative's data plane into opts when --data-plane asks
+// for it (validateDataPlane checked the flags).
+func (f *upFlags) useDataPlane(g *globals, opts *plane.Options, progress io.Writer) error {
+	if f.dataPlane != knplane.Name {
+		return nil
 	}
 	root, err := g.checkout()
 	if err != nil {

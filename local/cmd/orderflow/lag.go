@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/spf13/cobra"
 
 	"orderflow.dev/knlocal/broker"
@@ -21,15 +23,133 @@ import (
 	"orderflow.dev/knlocal/plane"
 )
 
+// LagOptions are `orderflow lag`'s, in kubectl's shape (as ReplayOptions):
+// the flags as given, Validate refuses values that cannot work before
+// anything is read, Complete finds the consumer groups in the manifests
+// and, without --brokers, the running up's Kafka, Run reads (and with
+// --watch reads again).
+type LagOptions struct {
+	Brokers   []string
+	Manifests string
+	Watch     bool
+	Interval  time.Duration
+	JSON      bool
+	PerSource bool
+
+	// Completed.
+	groups   sourceGroupSet
+	fromUp   bool   // no --brokers: the running up's Kafka, read again when it moves
+	stateDir string // the running up's
+	Out      io.Writer
+	Errs     io.Writer
+}
+
+func (o *LagOptions) addFlags(cmd *cobra.Command) {
+	cmd.Flags().StringSliceVar(&o.Brokers, "brokers", nil, "Kafka bootstrap servers (default: the running up's)")
+	cmd.Flags().StringVar(&o.Manifests, "manifests", "", "kustomization whose KafkaSources to read (default <root>/knative/base)")
+	cmd.Flags().BoolVar(&o.Watch, "watch", false, "keep reading, every --interval, until interrupted")
+	cmd.Flags().DurationVar(&o.Interval, "interval", 2*time.Second, "time between readings with --watch")
+	cmd.Flags().BoolVar(&o.JSON, "json", false, "one JSON array of partitions per reading")
+	_ = cmd.Flags().MarkHidden("json") // -o json; kept for a release for the scripts that use it
+	cmd.Flags().BoolVar(&o.PerSource, "sources", false, "one line per KafkaSource (totals) instead of per partition")
+}
+
+// Validate refuses an interval that cannot pace the readings.
+func (o *LagOptions) Validate() error {
+	if o.Interval <= 0 {
+		return fmt.Errorf("--interval %s: must be positive", o.Interval)
+	}
+	return nil
+}
+
+// Complete lists the consumer groups of the manifests' KafkaSources and,
+// without --brokers, takes the running up's Kafka.
+func (o *LagOptions) Complete(g *globals, out, errs io.Writer) (err error) {
+	o.Out, o.Errs, o.stateDir = out, errs, g.stateDir
+	o.JSON = o.JSON || g.json()
+	if o.groups, err = sourceGroups(g, o.Manifests); err != nil {
+		return err
+	}
+	if o.fromUp = len(o.Brokers) == 0; o.fromUp {
+		ep, err := plane.ReadEndpoints(o.stateDir)
+		if err != nil {
+			return fmt.Errorf("%w; or give a Kafka with --brokers", err)
+		}
+		o.Brokers = ep.Brokers
+	}
+	return nil
+}
+
+// Run prints the lag once or, with --watch, every --interval until
+// interrupted; with --watch a Kafka that does not answer is said once and
+// tried again.
+func (o *LagOptions) Run(ctx context.Context) error {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	client, err := broker.NewClient(o.Brokers, "orderflow-lag")
+	if err != nil {
+		return err
+	}
+	defer func() { client.Close() }()
+	var prev map[string]int64
+	lastErr := ""
+	for {
+		parts, err := lag.Read(ctx, client, o.groups.groups)
+		switch {
+		case err != nil && ctx.Err() != nil:
+			return nil
+		case err != nil && !o.Watch:
+			return err
+		case err != nil:
+			// Said once, not every interval, until it changes.
+			if err.Error() != lastErr {
+				fmt.Fprintf(o.Errs, "lag: %v; trying again every %s\n", err, o.Interval)
+				lastErr = err.Error()
+			}
+			client = o.reconnect(client)
+		default:
+			lastErr = ""
+			if o.JSON {
+				if err := json.NewEncoder(o.Out).Encode(parts); err != nil {
+					return err
+				}
+			} else {
+				printLag(o.Out, o.groups, parts, prev, o.PerSource, o.Watch)
+			}
+			if !o.Watch {
+				return nil
+			}
+			prev = lagByRow(parts)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(o.Interval):
+		}
+	}
+}
+
+// reconnect follows the running up to its Kafka's new address when it
+// has one (an up restarted meanwhile), else keeps client.
+func (o *LagOptions) reconnect(client sarama.Client) sarama.Client {
+	if !o.fromUp {
+		return client
+	}
+	ep, err := plane.ReadEndpoints(o.stateDir)
+	if err != nil || slices.Equal(ep.Brokers, o.Brokers) {
+		return client
+	}
+	next, err := broker.NewClient(ep.Brokers, "orderflow-lag")
+	if err != nil {
+		return client
+	}
+	client.Close()
+	o.Brokers = ep.Brokers
+	return next
+}
+
 func newLag(g *globals) *cobra.Command {
-	var (
-		brokers   []string
-		manifest  string
-		watch     bool
-		interval  time.Duration
-		asJSON    bool
-		perSource bool
-	)
+	o := &LagOptions{}
 	cmd := &cobra.Command{
 		Use:   "lag",
 		Short: "Consumer lag of every KafkaSource, per partition: against the running `up`, or any Kafka with --brokers",
@@ -41,88 +161,11 @@ of the running ` + "`orderflow up`" + ` (its state directory); with --brokers, a
 the change since the previous reading.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if interval <= 0 {
-				return fmt.Errorf("--interval %s: must be positive", interval)
-			}
-			groups, err := sourceGroups(g, manifest)
-			if err != nil {
-				return err
-			}
-			// Without --brokers, the running up's Kafka: read again when it
-			// stops answering, since an up restarted meanwhile has a new
-			// address.
-			fromUp := len(brokers) == 0
-			if fromUp {
-				ep, err := plane.ReadEndpoints(g.stateDir)
-				if err != nil {
-					return fmt.Errorf("%w; or give a Kafka with --brokers", err)
-				}
-				brokers = ep.Brokers
-			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			client, err := broker.NewClient(brokers, "orderflow-lag")
-			if err != nil {
-				return err
-			}
-			defer func() { client.Close() }()
-			out := cmd.OutOrStdout()
-			var prev map[string]int64
-			lastErr := ""
-			for {
-				parts, err := lag.Read(ctx, client, groups.groups)
-				if err != nil {
-					if ctx.Err() != nil {
-						return nil
-					}
-					if !watch {
-						return err
-					}
-					// Said once, not every interval, until it changes.
-					if err.Error() != lastErr {
-						fmt.Fprintf(cmd.ErrOrStderr(), "lag: %v; trying again every %s\n", err, interval)
-						lastErr = err.Error()
-					}
-					if ep, rerr := plane.ReadEndpoints(g.stateDir); fromUp && rerr == nil && !slices.Equal(ep.Brokers, brokers) {
-						if next, cerr := broker.NewClient(ep.Brokers, "orderflow-lag"); cerr == nil {
-							client.Close()
-							client, brokers = next, ep.Brokers
-						}
-					}
-					select {
-					case <-ctx.Done():
-						return nil
-					case <-time.After(interval):
-					}
-					continue
-				}
-				lastErr = ""
-				if asJSON || g.json() {
-					if err := json.NewEncoder(out).Encode(parts); err != nil {
-						return err
-					}
-				} else {
-					printLag(out, groups, parts, prev, perSource, watch)
-				}
-				if !watch {
-					return nil
-				}
-				prev = lagByRow(parts)
-				select {
-				case <-ctx.Done():
-					return nil
-				case <-time.After(interval):
-				}
-			}
+			complete := func() error { return o.Complete(g, cmd.OutOrStdout(), cmd.ErrOrStderr()) }
+			return runOptions(o.Validate, complete, func() error { return o.Run(cmd.Context()) })
 		},
 	}
-	cmd.Flags().StringSliceVar(&brokers, "brokers", nil, "Kafka bootstrap servers (default: the running up's)")
-	cmd.Flags().StringVar(&manifest, "manifests", "", "kustomization whose KafkaSources to read (default <root>/knative/base)")
-	cmd.Flags().BoolVar(&watch, "watch", false, "keep reading, every --interval, until interrupted")
-	cmd.Flags().DurationVar(&interval, "interval", 2*time.Second, "time between readings with --watch")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "one JSON array of partitions per reading")
-	_ = cmd.Flags().MarkHidden("json") // -o json; kept for a release for the scripts that use it
-	cmd.Flags().BoolVar(&perSource, "sources", false, "one line per KafkaSource (totals) instead of per partition")
+	o.addFlags(cmd)
 	return cmd
 }
 

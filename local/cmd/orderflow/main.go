@@ -203,17 +203,12 @@ func (f *upFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringArrayVar(&f.env, "env", nil, "extra function environment VAR=value, or FUNCTION/VAR=value for one function (repeatable)")
 }
 
-func (f *upFlags) options(g *globals, stateDir string, progress *os.File) (plane.Options, error) {
-	opts, _, err := g.baseOptions(stateDir)
-	if err != nil {
-		return plane.Options{}, err
-	}
-	if f.manifests != "" {
-		opts.Manifests = f.manifests
-	}
+// validate checks the up flags alone, before anything is read or
+// started: each value, and the flags that cannot go together.
+func (f *upFlags) validate() error {
 	for _, b := range f.brokers {
 		if !strings.Contains(b, ":") {
-			return plane.Options{}, fmt.Errorf("--brokers %q: want host:port", b)
+			return fmt.Errorf("--brokers %q: want host:port", b)
 		}
 	}
 	for _, p := range []struct {
@@ -221,67 +216,101 @@ func (f *upFlags) options(g *globals, stateDir string, progress *os.File) (plane
 		v    int
 	}{{"--broker-port", f.brokerPort}, {"--ingress-port", f.ingressPort}, {"--api-port", f.apiPort}} {
 		if p.v < 0 || p.v > 65535 {
-			return plane.Options{}, fmt.Errorf("%s %d: not a port", p.name, p.v)
+			return fmt.Errorf("%s %d: not a port", p.name, p.v)
 		}
 	}
-	if f.pingEvery < 0 {
-		return plane.Options{}, fmt.Errorf("--ping-every %s: must not be negative", f.pingEvery)
+	switch {
+	case f.pingEvery < 0:
+		return fmt.Errorf("--ping-every %s: must not be negative", f.pingEvery)
+	case f.gateLimit <= 0:
+		return fmt.Errorf("--ready-hold-limit %s: must be positive (how long a delivery may wait for its function to be ready)", f.gateLimit)
+	case f.holdLimit <= 0:
+		return fmt.Errorf("--hold-limit %s: must be positive (how long a partition may wait on a failing dead-letter sink)", f.holdLimit)
+	case f.topicReplicas < 0 || f.topicReplicas > 32767:
+		return fmt.Errorf("--topic-replicas %d: want a replication factor of at least 1", f.topicReplicas)
+	case f.minInsync < 0 || (f.topicReplicas > 0 && f.minInsync > f.topicReplicas):
+		return fmt.Errorf("--min-insync-replicas %d: want at least 1 and at most --topic-replicas (%d)", f.minInsync, f.topicReplicas)
+	case len(f.brokers) > 0 && f.brokerPort != 0:
+		return errors.New("--broker-port is for the embedded broker; it cannot go with --brokers")
 	}
-	if f.gateLimit <= 0 {
-		return plane.Options{}, fmt.Errorf("--ready-hold-limit %s: must be positive (how long a delivery may wait for its function to be ready)", f.gateLimit)
+	if _, err := f.envOf(); err != nil {
+		return err
 	}
-	if f.holdLimit <= 0 {
-		return plane.Options{}, fmt.Errorf("--hold-limit %s: must be positive (how long a partition may wait on a failing dead-letter sink)", f.holdLimit)
+	if _, err := f.scaleOf(); err != nil {
+		return err
 	}
-	if f.topicReplicas < 0 || f.topicReplicas > 32767 {
-		return plane.Options{}, fmt.Errorf("--topic-replicas %d: want a replication factor of at least 1", f.topicReplicas)
+	switch {
+	case f.stableWindow < 0 || (f.stableWindow > 0 && f.stableWindow < time.Second):
+		return fmt.Errorf("--stable-window %s: want at least 1s (Knative's default is 60s)", f.stableWindow)
+	case f.watchManifests < 0:
+		return fmt.Errorf("--watch-manifests %s: must not be negative (0: never)", f.watchManifests)
+	case f.databaseURL != "" && !scratchdb.IsPostgres(f.databaseURL):
+		return fmt.Errorf("--database-url: want a postgres:// URL (SQLite is the default: a file per function in the state directory)")
+	case len(f.brokers) > 0 && f.brokerSync:
+		return errors.New("--broker-sync is for the embedded broker; it cannot go with --brokers (a Kafka cluster's durability is its replication: acks=all, min.insync.replicas)")
 	}
-	if f.minInsync < 0 || (f.topicReplicas > 0 && f.minInsync > f.topicReplicas) {
-		return plane.Options{}, fmt.Errorf("--min-insync-replicas %d: want at least 1 and at most --topic-replicas (%d)", f.minInsync, f.topicReplicas)
-	}
-	if len(f.brokers) > 0 && f.brokerPort != 0 {
-		return plane.Options{}, errors.New("--broker-port is for the embedded broker; it cannot go with --brokers")
-	}
+	return f.validateDataPlane()
+}
+
+// envOf reads --env into the extra function environment.
+func (f *upFlags) envOf() (map[string]string, error) {
 	env := map[string]string{}
 	for _, kv := range f.env {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok {
-			return plane.Options{}, fmt.Errorf("--env %q: want VAR=value or FUNCTION/VAR=value", kv)
+			return nil, fmt.Errorf("--env %q: want VAR=value or FUNCTION/VAR=value", kv)
 		}
 		env[k] = v
 	}
-	opts.Env = env
+	return env, nil
+}
+
+// scaleOf reads --scale; nil when none is given.
+func (f *upFlags) scaleOf() (map[string]serving.Scale, error) {
+	var scale map[string]serving.Scale
 	for _, v := range f.scale {
 		name, sc, err := serving.ParseScaleFlag(v)
 		if err != nil {
-			return plane.Options{}, fmt.Errorf("--scale %w", err)
+			return nil, fmt.Errorf("--scale %w", err)
 		}
-		if opts.Scale == nil {
-			opts.Scale = map[string]serving.Scale{}
+		if scale == nil {
+			scale = map[string]serving.Scale{}
 		}
-		opts.Scale[name] = sc
+		scale[name] = sc
 	}
-	if f.stableWindow < 0 || (f.stableWindow > 0 && f.stableWindow < time.Second) {
-		return plane.Options{}, fmt.Errorf("--stable-window %s: want at least 1s (Knative's default is 60s)", f.stableWindow)
+	return scale, nil
+}
+
+// options are the plane the up flags start, from the checkout: the flags
+// checked (validate) first, then the functions' environment and scales
+// against the manifests.
+func (f *upFlags) options(g *globals, stateDir string, progress *os.File) (plane.Options, error) {
+	if err := f.validate(); err != nil {
+		return plane.Options{}, err
+	}
+	opts, _, err := g.baseOptions(stateDir)
+	if err != nil {
+		return plane.Options{}, err
+	}
+	if f.manifests != "" {
+		opts.Manifests = f.manifests
+	}
+	if opts.Env, err = f.envOf(); err != nil {
+		return plane.Options{}, err
+	}
+	if opts.Scale, err = f.scaleOf(); err != nil {
+		return plane.Options{}, err
 	}
 	if f.stableWindow > 0 {
 		opts.Windows = serving.WindowsOf(f.stableWindow)
 	}
-	if f.watchManifests < 0 {
-		return plane.Options{}, fmt.Errorf("--watch-manifests %s: must not be negative (0: never)", f.watchManifests)
-	}
 	opts.WatchManifests = f.watchManifests
-	if f.databaseURL != "" && !scratchdb.IsPostgres(f.databaseURL) {
-		return plane.Options{}, fmt.Errorf("--database-url: want a postgres:// URL (SQLite is the default: a file per function in the state directory)")
-	}
 	if err := plane.CheckOptions(opts); err != nil {
 		return plane.Options{}, envFlag(err)
 	}
 	if len(f.brokers) == 0 {
 		opts.BrokerDataDir = filepath.Join(opts.StateDir, plane.BrokerDir)
 		opts.BrokerSync = f.brokerSync
-	} else if f.brokerSync {
-		return plane.Options{}, errors.New("--broker-sync is for the embedded broker; it cannot go with --brokers (a Kafka cluster's durability is its replication: acks=all, min.insync.replicas)")
 	}
 	opts.Brokers, opts.BrokerPort, opts.TopicReplicas, opts.TopicMinInsync = f.brokers, f.brokerPort, int16(f.topicReplicas), f.minInsync
 	opts.IngressPort, opts.APIPort, opts.DuplicateDelivery, opts.PingEvery = f.ingressPort, f.apiPort, f.duplicateDelivery, f.pingEvery
@@ -445,49 +474,81 @@ func openLog(stateDir string) (*os.File, error) {
 	return os.OpenFile(filepath.Join(stateDir, "logs", "plane.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 }
 
+// UpOptions are `orderflow up`'s, in kubectl's shape (as ReplayOptions):
+// the flags as given, Validate checks them before anything is read or
+// started, Complete makes the plane's options from the checkout, Run
+// takes the state directory, starts the plane and keeps it up until
+// interrupted.
+type UpOptions struct {
+	Up upFlags
+
+	// Completed.
+	plane plane.Options
+}
+
+// newUpOptions are up's defaults where they differ from the up flags'
+// zero values (demo and soak keep those).
+func newUpOptions() *UpOptions {
+	return &UpOptions{Up: upFlags{watchManifests: 10 * time.Second}}
+}
+
+func (o *UpOptions) addFlags(cmd *cobra.Command) { o.Up.register(cmd) }
+
+// Validate checks the up flags alone.
+func (o *UpOptions) Validate() error { return o.Up.validate() }
+
+// Complete makes the plane's options from the checkout, the state
+// directory and the flags.
+func (o *UpOptions) Complete(g *globals) (err error) {
+	o.plane, err = o.Up.options(g, g.stateDir, os.Stdout)
+	return err
+}
+
+// Run takes the state directory (waiting for a run ending there), starts
+// the plane, prints its endpoints and keeps it up until interrupted.
+func (o *UpOptions) Run(ctx context.Context) error {
+	closeLog, err := o.Up.claim(&o.plane)
+	if err != nil {
+		return err
+	}
+	defer closeLog()
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	closeDB, err := o.Up.databases(ctx, &o.plane)
+	if err != nil {
+		return err
+	}
+	defer closeDB()
+	fmt.Println("starting orderflow...")
+	start := time.Now()
+	p, err := plane.Up(ctx, o.plane)
+	if err != nil {
+		var unreachable *broker.UnreachableError
+		if len(o.Up.brokers) > 0 && errors.As(err, &unreachable) {
+			unreachable.Setting = "--brokers"
+		}
+		if errors.Is(err, broker.ErrTooFewBrokers) {
+			return fmt.Errorf("--topic-replicas %d: %w", o.Up.topicReplicas, err)
+		}
+		return err
+	}
+	printEndpoints(os.Stdout, p.Endpoints(), time.Since(start))
+	<-ctx.Done()
+	fmt.Println("\nstopping: sources, then functions (flushing their outboxes), then Kafka...")
+	return p.Close()
+}
+
 func newUp(g *globals) *cobra.Command {
-	f := &upFlags{watchManifests: 10 * time.Second}
+	o := newUpOptions()
 	cmd := &cobra.Command{
 		Use:   "up",
 		Short: "Start the whole topology and keep it running until Ctrl-C",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			opts, err := f.options(g, g.stateDir, os.Stdout)
-			if err != nil {
-				return err
-			}
-			closeLog, err := f.claim(&opts)
-			if err != nil {
-				return err
-			}
-			defer closeLog()
-			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			closeDB, err := f.databases(ctx, &opts)
-			if err != nil {
-				return err
-			}
-			defer closeDB()
-			fmt.Println("starting orderflow...")
-			start := time.Now()
-			p, err := plane.Up(ctx, opts)
-			if err != nil {
-				var unreachable *broker.UnreachableError
-				if len(f.brokers) > 0 && errors.As(err, &unreachable) {
-					unreachable.Setting = "--brokers"
-				}
-				if errors.Is(err, broker.ErrTooFewBrokers) {
-					return fmt.Errorf("--topic-replicas %d: %w", f.topicReplicas, err)
-				}
-				return err
-			}
-			printEndpoints(os.Stdout, p.Endpoints(), time.Since(start))
-			<-ctx.Done()
-			fmt.Println("\nstopping: sources, then functions (flushing their outboxes), then Kafka...")
-			return p.Close()
+			return runOptions(o.Validate, func() error { return o.Complete(g) }, func() error { return o.Run(cmd.Context()) })
 		},
 	}
-	f.register(cmd)
+	o.addFlags(cmd)
 	return cmd
 }
 

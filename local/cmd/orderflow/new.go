@@ -13,6 +13,56 @@ import (
 	"orderflow.dev/local/scaffold"
 )
 
+// NewFunctionOptions are `orderflow new function`'s, in kubectl's shape
+// (as ReplayOptions): the name and flags as given, Validate refuses a name
+// no tree could take or no --on, Complete finds the checkout and plans the
+// step against it (writing nothing), Run writes it.
+type NewFunctionOptions struct {
+	Name  string
+	On    []string
+	Emits string
+
+	// Completed.
+	root string
+	plan *scaffold.Plan
+	Out  io.Writer
+}
+
+func (o *NewFunctionOptions) addFlags(cmd *cobra.Command) {
+	cmd.Flags().StringSliceVar(&o.On, "on", nil, "event types it reacts to (order.confirmed, or dev.orderflow.order.confirmed.v1); repeat or separate with commas")
+	cmd.Flags().StringVar(&o.Emits, "emits", "", "a new event type it publishes (shipment.booked: dev.orderflow.shipment.booked.v1)")
+}
+
+func (o *NewFunctionOptions) request() scaffold.Request {
+	return scaffold.Request{Root: o.root, Name: o.Name, On: o.On, Emits: o.Emits}
+}
+
+// Validate refuses a name that cannot be a function's, or no --on.
+func (o *NewFunctionOptions) Validate() error { return o.request().Check() }
+
+// Complete finds the checkout and plans the step in it, writing nothing:
+// a taken name or an unknown type is refused here.
+func (o *NewFunctionOptions) Complete(g *globals, out io.Writer) (err error) {
+	o.Out = out
+	if o.root, err = g.checkout(); err != nil {
+		return err
+	}
+	o.plan, err = scaffold.NewPlan(o.request())
+	return err
+}
+
+// Run writes the step's files (refusing first, writing nothing, when
+// files it edits have uncommitted changes), tidies its module, and lists
+// what it did; a step that fails midway puts every file back.
+func (o *NewFunctionOptions) Run() error {
+	fmt.Fprintf(o.Out, "scaffolding function %s in %s\n", o.plan.Name, o.root)
+	if err := o.plan.Apply(func() error { return tidy(o.root, o.plan, o.Out) }); err != nil {
+		return err
+	}
+	printPlan(o.Out, o.plan)
+	return nil
+}
+
 // newNew is `orderflow new function`: a saga step scaffolded into the
 // tree, the way `func create` scaffolds a function, and wired as the
 // others are.
@@ -21,8 +71,7 @@ func newNew(g *globals) *cobra.Command {
 		Use:   "new",
 		Short: "Add to the tree: a saga step (new function)",
 	}
-	var on []string
-	var emits string
+	o := &NewFunctionOptions{}
 	fn := &cobra.Command{
 		Use:   "function NAME --on TYPE[,TYPE] [--emits TYPE]",
 		Short: "Scaffold a saga step: its function folder, module, manifests, event type and registration; only its decision is left to write",
@@ -42,25 +91,11 @@ midway puts every file back. See docs/new-function.md.`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			root, err := g.checkout()
-			if err != nil {
-				return err
-			}
-			plan, err := scaffold.NewPlan(scaffold.Request{Root: root, Name: args[0], On: on, Emits: emits})
-			if err != nil {
-				return err
-			}
-			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "scaffolding function %s in %s\n", plan.Name, root)
-			if err := plan.Apply(func() error { return tidy(root, plan, out) }); err != nil {
-				return err
-			}
-			printPlan(out, plan)
-			return nil
+			o.Name = args[0]
+			return runOptions(o.Validate, func() error { return o.Complete(g, cmd.OutOrStdout()) }, o.Run)
 		},
 	}
-	fn.Flags().StringSliceVar(&on, "on", nil, "event types it reacts to (order.confirmed, or dev.orderflow.order.confirmed.v1); repeat or separate with commas")
-	fn.Flags().StringVar(&emits, "emits", "", "a new event type it publishes (shipment.booked: dev.orderflow.shipment.booked.v1)")
+	o.addFlags(fn)
 	cmd.AddCommand(fn)
 	return cmd
 }

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"orderflow.dev/knlocal/plane"
 )
 
@@ -30,6 +32,13 @@ func testValidate[O any](t *testing.T, good O, validate func(*O) error, cases []
 			t.Errorf("%s: %v, want %q", c.name, err, c.want)
 		}
 	}
+}
+
+// flagDefaults is o as a command line without flags leaves it: its flags'
+// defaults.
+func flagDefaults[O any](o *O, addFlags func(*O, *cobra.Command)) O {
+	addFlags(o, &cobra.Command{})
+	return *o
 }
 
 func TestReplayOptionsValidate(t *testing.T) {
