@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -111,6 +112,12 @@ func Env(spec Spec, lookup func(string) (string, bool)) ([]string, error) {
 // Start launches the function on a free loopback port. It returns at once;
 // call WaitReady.
 func Start(spec Spec) (*Process, error) {
+	// The process's own copy: the port picked below is its address (kept
+	// by Restart), not the caller's, whose next Start (a retry after the
+	// port was taken, another replica) must pick afresh. It did not: the
+	// plane's retry asked for the same taken port again, and a nemesis run
+	// beside a CI run failed to start.
+	spec.Local = maps.Clone(spec.Local)
 	if spec.Local == nil {
 		spec.Local = map[string]string{}
 	}
