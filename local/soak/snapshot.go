@@ -41,7 +41,7 @@ func Split(tables []Table) (bookkeeping, domain, free int64) {
 
 // snapshotAttempts is how often SnapshotTables copies a function's files
 // again when a checkpoint restarted the write-ahead log during the copy.
-const snapshotAttempts = 3
+const snapshotAttempts = 10
 
 // SnapshotTables reads the tables of a function's databases in dir while
 // the function runs. The function holds its file with locking_mode
@@ -54,8 +54,10 @@ const snapshotAttempts = 3
 // only changes by a checkpoint copying pages from the log into it, so
 // every page a checkpoint was writing meanwhile is still in the log, which
 // wins on reading, unless the log was restarted (after a complete
-// checkpoint) between the two copies. Its header says so (a new
-// checkpoint sequence and salts), and the copy is taken again.
+// checkpoint) between the two copies or while the log was being copied.
+// Its header says so (a new checkpoint sequence and salts), read before
+// the file is copied, from the copy, and from the live log after the copy;
+// when they differ the copy is taken again.
 func SnapshotTables(ctx context.Context, dir, function string) ([]Table, error) {
 	files, err := DatabaseFiles(dir, function)
 	if err != nil {
@@ -83,7 +85,7 @@ func SnapshotTables(ctx context.Context, dir, function string) ([]Table, error) 
 }
 
 // copyWithLog copies a database file and then its write-ahead log into
-// dir, again while the log was restarted in between.
+// dir, again while the log was restarted in between or during the copy.
 func copyWithLog(path, dir string) error {
 	dst := filepath.Join(dir, filepath.Base(path))
 	var restarted error
@@ -100,11 +102,22 @@ func copyWithLog(path, dir string) error {
 		if err := copyFile(path+"-wal", dst+"-wal"); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
 		}
-		after, err := walHeader(dst + "-wal")
+		copied, err := walHeader(dst + "-wal")
 		if err != nil {
 			return err
 		}
-		if SameLog(before, after) {
+		// The copied log's header is read first, so it cannot tell
+		// whether the log restarted while the rest of it was being
+		// copied: frames of the new log would then follow the old
+		// header, and recovery would keep only the old log's frames
+		// before them, while the file may hold pages a checkpoint
+		// copied from later ones (a malformed copy). The live log's
+		// header, read after the copy, does tell.
+		live, err := walHeader(path + "-wal")
+		if err != nil {
+			return err
+		}
+		if SameLog(before, copied) && (copied == nil || SameLog(copied, live)) {
 			return nil
 		}
 		restarted = fmt.Errorf("its write-ahead log was restarted during the copy %d times in a row", snapshotAttempts)
