@@ -117,7 +117,7 @@ func copyWithLog(path, dir string) error {
 		if err != nil {
 			return err
 		}
-		if SameLog(before, copied) && (copied == nil || SameLog(copied, live)) {
+		if SameLog(before, copied) && SameLog(copied, live) {
 			return nil
 		}
 		restarted = fmt.Errorf("its write-ahead log was restarted during the copy %d times in a row", snapshotAttempts)
