@@ -198,17 +198,20 @@ type Plane struct {
 
 	mu       sync.Mutex
 	services map[string]*serving.Service // by function: its replicas behind one address
-	readyIn  map[string]time.Duration
-	proxies  map[string]*faultProxy
-	refusal  *deadLetterRefusal         // the nemesis's switch on the dead-letter sinks
-	runs     map[string]*sourceRun      // each source's dispatcher, by source name, to restart one
-	gates    map[string]*activator.Gate // by function: its readiness, as deliveries wait on it
-	pings    atomic.Int64
-	sources  []*source.Source
-	spool    *source.FileSpool
-	ctx      context.Context // cancelled when Close begins
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
+	// router takes the sources' deliveries to a service in process, not
+	// through its listener (serving.Service.RoundTrip).
+	router  *serving.Router
+	readyIn map[string]time.Duration
+	proxies map[string]*faultProxy
+	refusal *deadLetterRefusal         // the nemesis's switch on the dead-letter sinks
+	runs    map[string]*sourceRun      // each source's dispatcher, by source name, to restart one
+	gates   map[string]*activator.Gate // by function: its readiness, as deliveries wait on it
+	pings   atomic.Int64
+	sources []*source.Source
+	spool   *source.FileSpool
+	ctx     context.Context // cancelled when Close begins
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
 }
 
 // Up starts everything and returns once every function is ready and every
@@ -223,7 +226,7 @@ func Up(ctx context.Context, opts Options) (p *Plane, err error) {
 	opts.Naming = opts.Naming.OrDefault()
 	// The returns below set p to nil on error: undo through started.
 	started := &Plane{opts: opts, services: map[string]*serving.Service{}, readyIn: map[string]time.Duration{},
-		gates: map[string]*activator.Gate{}}
+		gates: map[string]*activator.Gate{}, router: serving.NewRouter(sourceTransport())}
 	started.ctx, started.cancel = context.WithCancel(context.Background())
 	p = started
 	defer func() {
@@ -709,6 +712,15 @@ func (p *Plane) scaleFor(name string, step func(string, ...any)) (serving.Scale,
 	return sc, nil
 }
 
+// sourceTransport carries the sources' deliveries to anything but a
+// service (a dead-letter sink, a URI, a fault proxy): connections kept for
+// each destination as the sources' own default did.
+func sourceTransport() http.RoundTripper {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 64
+	return tr
+}
+
 // startService starts a function as a Knative Service: its initial
 // replicas (Knative's initial-scale of 1, or min-scale if more) behind one
 // address, with its autoscaler and activator.
@@ -739,6 +751,7 @@ func (p *Plane) startService(ctx context.Context, name string, step func(string,
 	p.mu.Lock()
 	p.services[name] = svc
 	p.mu.Unlock()
+	p.router.Add(svc)
 	return nil
 }
 
@@ -877,7 +890,7 @@ func (p *Plane) startSources(ctx context.Context, step func(string, ...any)) err
 		holdLimit = source.DefaultHoldLimit
 	}
 	for _, spec := range p.Set.Sources {
-		opts := []source.Option{source.WithSaramaConfig(p.saramaCfg), source.WithClientID(p.opts.Naming.ClientID("source-" + spec.Name)), source.WithLogger(p.opts.Log),
+		opts := []source.Option{source.WithHTTPClient(&http.Client{Transport: p.router}), source.WithSaramaConfig(p.saramaCfg), source.WithClientID(p.opts.Naming.ClientID("source-" + spec.Name)), source.WithLogger(p.opts.Log),
 			source.WithSpool(spool, spool.Dir()), source.WithHoldLimit(holdLimit)}
 		if r := spec.Sink.Ref; r != nil && r.Kind == manifests.KindService && p.gate(r.Name) != nil {
 			opts = append(opts, source.WithGate(p.gate(r.Name), p.opts.GateLimit))

@@ -92,9 +92,32 @@ func start(t *testing.T, cfg Config) *Service {
 	return s
 }
 
-func get(t *testing.T, s *Service, ms int) (int, string) {
+// path is how a test's requests reach the service: through its listener
+// (any client) or in process (the plane's sources, through a Router).
+type path struct {
+	name   string
+	client func(s *Service) *http.Client
+}
+
+var paths = []path{
+	{"listener", func(*Service) *http.Client { return http.DefaultClient }},
+	{"router", func(s *Service) *http.Client {
+		rt := NewRouter(nil)
+		rt.Add(s)
+		return &http.Client{Transport: rt}
+	}},
+}
+
+// bothPaths runs test once per path: the two must behave alike.
+func bothPaths(t *testing.T, test func(*testing.T, path)) {
+	for _, p := range paths {
+		t.Run(p.name, func(t *testing.T) { test(t, p) })
+	}
+}
+
+func (p path) get(t *testing.T, s *Service, ms int) (int, string) {
 	t.Helper()
-	resp, err := http.Get(fmt.Sprintf("%s/?ms=%d", s.URL(), ms))
+	resp, err := p.client(s).Get(fmt.Sprintf("%s/?ms=%d", s.URL(), ms))
 	if err != nil {
 		return 0, err.Error()
 	}
@@ -117,7 +140,9 @@ func waitFor(t *testing.T, what string, within time.Duration, ok func() bool) {
 // A request to a service at zero is held while a replica starts, then
 // answered: never refused for being early. Idle again, the service goes
 // back to zero after the stable window and the grace.
-func TestScaleToZeroAndBack(t *testing.T) {
+func TestScaleToZeroAndBack(t *testing.T) { bothPaths(t, testScaleToZeroAndBack) }
+
+func testScaleToZeroAndBack(t *testing.T, via path) {
 	s := start(t, Config{Start: starter(t, ""), Scale: Scale{Min: 0, Max: 3, Target: 1, Utilization: 100}, Initial: 0})
 	if st := s.Status(); st.Replicas != 0 {
 		t.Fatalf("initial scale 0: %+v", st)
@@ -127,7 +152,7 @@ func TestScaleToZeroAndBack(t *testing.T) {
 		t.Fatalf("a service at zero is ready (its activator takes requests): %v %v", resp, err)
 	}
 	resp.Body.Close()
-	if code, body := get(t, s, 0); code != 200 {
+	if code, body := via.get(t, s, 0); code != 200 {
 		t.Fatalf("first request at zero: %d %s", code, body)
 	}
 	st := s.Status()
@@ -135,14 +160,16 @@ func TestScaleToZeroAndBack(t *testing.T) {
 		t.Fatalf("after the cold start: %+v", st)
 	}
 	waitFor(t, "scaled back to zero", 10*time.Second, func() bool { return s.Status().Replicas == 0 })
-	if code, _ := get(t, s, 0); code != 200 || s.Status().ColdStarts != 2 {
+	if code, _ := via.get(t, s, 0); code != 200 || s.Status().ColdStarts != 2 {
 		t.Fatalf("second cold start: %d, %+v", code, s.Status())
 	}
 }
 
 // Load above the target per replica scales up, each request to the
 // replica with the fewest in flight; the load gone, it scales down.
-func TestScalesWithLoad(t *testing.T) {
+func TestScalesWithLoad(t *testing.T) { bothPaths(t, testScalesWithLoad) }
+
+func testScalesWithLoad(t *testing.T, via path) {
 	s := start(t, Config{Start: starter(t, ""), Scale: Scale{Min: 1, Max: 4, Target: 1, Utilization: 100}, Initial: 1})
 	var stop atomic.Bool
 	var wg sync.WaitGroup
@@ -150,7 +177,7 @@ func TestScalesWithLoad(t *testing.T) {
 	for range 4 {
 		wg.Go(func() {
 			for !stop.Load() {
-				if code, body := get(t, s, 100); code == 200 {
+				if code, body := via.get(t, s, 100); code == 200 {
 					pids.Store(body, true)
 				}
 			}
@@ -173,14 +200,16 @@ func TestScalesWithLoad(t *testing.T) {
 
 // A replica killed is replaced; a request it held gets 502 (the
 // dispatcher retries it), and the next one is served.
-func TestAKilledReplicaIsReplaced(t *testing.T) {
+func TestAKilledReplicaIsReplaced(t *testing.T) { bothPaths(t, testAKilledReplicaIsReplaced) }
+
+func testAKilledReplicaIsReplaced(t *testing.T, via path) {
 	s := start(t, Config{Start: starter(t, ""), Scale: Scale{Min: 2, Max: 2, Target: 100, Utilization: 100}, Initial: 2})
 	procs := s.Processes()
 	if len(procs) != 2 {
 		t.Fatalf("%d replicas, want 2", len(procs))
 	}
 	done := make(chan int, 1)
-	go func() { code, _ := get(t, s, 2000); done <- code }()
+	go func() { code, _ := via.get(t, s, 2000); done <- code }()
 	waitFor(t, "the request in flight", 5*time.Second, func() bool { return s.Status().InFlight == 1 })
 	for _, p := range procs {
 		p.Kill()
@@ -196,14 +225,16 @@ func TestAKilledReplicaIsReplaced(t *testing.T) {
 			}
 		}
 	}
-	if code, _ := get(t, s, 0); code != 200 {
+	if code, _ := via.get(t, s, 0); code != 200 {
 		t.Fatalf("after the replacement: %d", code)
 	}
 }
 
 // A replica whose readiness fails gets no requests; with none ready the
 // activator holds the request until one is.
-func TestNotReadyReplicasGetNoRequests(t *testing.T) {
+func TestNotReadyReplicasGetNoRequests(t *testing.T) { bothPaths(t, testNotReadyReplicasGetNoRequests) }
+
+func testNotReadyReplicasGetNoRequests(t *testing.T, via path) {
 	flag := filepath.Join(t.TempDir(), "not-ready")
 	s := start(t, Config{Start: starter(t, flag), Scale: Scale{Min: 1, Max: 1, Target: 100, Utilization: 100}, Initial: 1})
 	if err := os.WriteFile(flag, nil, 0o644); err != nil {
@@ -220,7 +251,7 @@ func TestNotReadyReplicasGetNoRequests(t *testing.T) {
 		t.Fatalf("the service's readiness: %d %q, want 503 naming the replica's reason", resp.StatusCode, b)
 	}
 	done := make(chan int, 1)
-	go func() { code, _ := get(t, s, 0); done <- code }()
+	go func() { code, _ := via.get(t, s, 0); done <- code }()
 	waitFor(t, "the request held", 5*time.Second, func() bool { return s.Status().Held == 1 })
 	os.Remove(flag)
 	select {
@@ -234,19 +265,23 @@ func TestNotReadyReplicasGetNoRequests(t *testing.T) {
 }
 
 func TestPauseAnswersNothingAndResumeServes(t *testing.T) {
+	bothPaths(t, testPauseAnswersNothingAndResumeServes)
+}
+
+func testPauseAnswersNothingAndResumeServes(t *testing.T, via path) {
 	s := start(t, Config{Start: starter(t, ""), Scale: Scale{Min: 1, Max: 1, Target: 100, Utilization: 100}, Initial: 1})
 	pid := s.Processes()[0].PID()
 	s.Pause()
 	if err := syscall.Kill(pid, 0); err == nil {
 		t.Error("the replica still runs while paused")
 	}
-	if code, _ := get(t, s, 0); code != 0 {
+	if code, _ := via.get(t, s, 0); code != 0 {
 		t.Fatalf("a paused service answered %d; want no answer", code)
 	}
 	if err := s.Resume(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if code, _ := get(t, s, 0); code != 200 {
+	if code, _ := via.get(t, s, 0); code != 200 {
 		t.Fatalf("after resume: %d", code)
 	}
 }
@@ -256,7 +291,9 @@ func contains(s, sub string) bool { return strings.Contains(s, sub) }
 // A burst at zero starts one replica, not one per request, even when the
 // starter itself waits for the replica's readiness (as the plane's does,
 // to retry a port taken under it): the replicas on their way count.
-func TestBurstAtZeroStartsOneReplica(t *testing.T) {
+func TestBurstAtZeroStartsOneReplica(t *testing.T) { bothPaths(t, testBurstAtZeroStartsOneReplica) }
+
+func testBurstAtZeroStartsOneReplica(t *testing.T, via path) {
 	base := starter(t, "")
 	var started atomic.Int64
 	s := start(t, Config{Scale: Scale{Min: 0, Max: 3, Target: 100, Utilization: 100}, Initial: 0,
@@ -272,7 +309,7 @@ func TestBurstAtZeroStartsOneReplica(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 8 {
 		wg.Go(func() {
-			if code, body := get(t, s, 50); code != 200 {
+			if code, body := via.get(t, s, 50); code != 200 {
 				t.Errorf("request at zero: %d %s", code, body)
 			}
 		})
@@ -281,4 +318,45 @@ func TestBurstAtZeroStartsOneReplica(t *testing.T) {
 	if n := started.Load(); n != 1 {
 		t.Fatalf("%d replicas started for a burst at zero that one carries (target 100): %+v", n, s.Status())
 	}
+}
+
+// In process, a request counts in flight (for the autoscaler and the
+// least-in-flight choice) until its answer is read, as through the
+// listener; an address that is no service's goes to the base transport;
+// a closed service is not reached.
+func TestRouterCountsUntilTheAnswerIsRead(t *testing.T) {
+	s := start(t, Config{Start: starter(t, ""), Scale: Scale{Min: 1, Max: 1, Target: 100, Utilization: 100}, Initial: 1})
+	other := start(t, Config{Start: starter(t, ""), Scale: Scale{Min: 1, Max: 1, Target: 100, Utilization: 100}, Initial: 1})
+	rt := NewRouter(nil)
+	rt.Add(s)
+	client := &http.Client{Transport: rt}
+	resp, err := client.Get(s.URL() + "/?ms=0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Status(); st.InFlight != 1 {
+		t.Fatalf("answered but not read: %d in flight, want 1", st.InFlight)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || s.Status().InFlight != 0 {
+		t.Fatalf("read: %d %q, %d in flight", resp.StatusCode, b, s.Status().InFlight)
+	}
+	if code, _ := paths[1].get(t, s, 0); code != 200 {
+		t.Fatalf("through the router: %d", code)
+	}
+	// other is not routed: it is reached through its listener.
+	if resp, err := client.Get(other.URL() + "/?ms=0"); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("an address the router does not hold: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	if st := other.Status(); st.InFlight != 0 {
+		t.Fatalf("other: %+v", st)
+	}
+	s.Close()
+	if _, err := client.Get(s.URL() + "/?ms=0"); err == nil || !strings.Contains(err.Error(), "closed") {
+		t.Fatalf("a closed service answered: %v", err)
+	}
+	rt.Remove(s)
 }
