@@ -36,6 +36,40 @@ import (
 // work went in: it may have decided on that work (a refusal for good is a
 // decision too), which never became durable.
 
+// Group commit on PostgreSQL, and between replicas.
+//
+// Each delivery takes its locks in one global order (the order's advisory
+// lock, then stock rows by SKU), so deliveries that commit alone never
+// wait on each other in a cycle. A batch does: it keeps every lock its
+// callers took until its one COMMIT, in whatever order the callers came.
+// Within one process that is harmless (one batch at a time), but two
+// processes on one database (replicas) each hold a batch's rows the other
+// wants next. PostgreSQL finds such a cycle only after deadlock_timeout
+// (1 s) and aborts one statement, the victim's; its savepoint rolls back,
+// but the batch's other rows stay locked, so the next caller of the same
+// batch waits on the same rows again, and is the next victim a second
+// later: a batch of 16 callers crawled for 16 seconds.
+//
+// So a batch of several callers waits for a lock at most batchLockTimeout
+// (SET LOCAL lock_timeout), and a caller that loses a lock (the timeout,
+// or a deadlock) ends the batch early: the work of the callers before it
+// commits, releasing their rows for the other process, and the loser and
+// the callers not reached go first into the next batch, the loser's
+// function run again from the start there (its savepoint undid all of
+// it), up to maxLockRetries times before its error is its answer. A lone
+// caller has no batch to give up: its deadlock is retried the same way.
+
+// batchLockTimeout bounds a shared batch's wait for a lock: far above a
+// commit's fsync and a batch's statements (the longest another process's
+// batch holds a row without a cycle, a few milliseconds), far below
+// deadlock_timeout.
+const batchLockTimeout = "50ms"
+
+// maxLockRetries is how often a caller's function runs again in the next
+// batch after losing a lock, before the loss is its answer (and its
+// delivery is retried by its source).
+const maxLockRetries = 8
+
 // maxGroupCallers bounds a batch, and with it how long a caller's answer
 // waits for others: behind 63 functions at most, then the COMMIT.
 const maxGroupCallers = 64
@@ -106,6 +140,10 @@ type groupCall struct {
 	// ranAfterWork: when its function ran, other callers' work was in the
 	// transaction already, so what it read and decided may rest on it.
 	ranAfterWork bool
+	// retry: it lost a lock (a timeout or a deadlock) and its work was
+	// undone: it runs again in the next batch. lockRetries counts the times.
+	retry       bool
+	lockRetries int
 }
 
 // groupBatch is one shared transaction and the callers it runs.
@@ -130,6 +168,9 @@ type groupBatch struct {
 	// is unknown: it is rolled back, the callers that ran get this error and
 	// those not reached yet go to the next batch.
 	broken error
+	// yielded: a caller lost a lock: the batch ends at once, commits the
+	// work in, and the loser and those not reached go to the next batch.
+	yielded bool
 }
 
 // inTx is InTx on SQLite.
@@ -232,6 +273,10 @@ func (g *groupCommit) open() {
 		}
 		b.pgConn, b.pg = conn, &pgTx{conn: conn.Conn(), trips: &g.db.roundTrips}
 		b.own = Tx{pg: b.pg, dialect: g.db.dialect, db: g.db}
+		if b.shared {
+			// Queued too: it goes out with BEGIN.
+			_, _ = b.own.Exec(context.Background(), "SET LOCAL lock_timeout = '"+batchLockTimeout+"'")
+		}
 		b.passOn()
 		return
 	}
@@ -253,7 +298,7 @@ func (g *groupCommit) open() {
 // its wake channel), or ends the batch when none is left.
 func (b *groupBatch) passOn() {
 	g := b.g
-	if b.broken == nil {
+	if b.broken == nil && !b.yielded {
 		g.mu.Lock()
 		for b.next < len(b.calls) {
 			c := b.calls[b.next]
@@ -314,6 +359,9 @@ func (b *groupBatch) endTurn(c *groupCall, err error) {
 	if !b.shared { // no savepoint: the batch ends with this caller
 		c.workIn = err == nil
 		b.workIn = b.workIn || c.workIn
+		if err != nil && b.pg != nil {
+			b.retryOnLockLoss(c, err) // the batch rolls back: nothing of it stays
+		}
 		return
 	}
 	ctx := context.Background()
@@ -339,6 +387,10 @@ func (b *groupBatch) endTurn(c *groupCall, err error) {
 	if b.pg != nil {
 		if rerr := b.pg.rollbackTo(ctx, groupSavepoint); rerr != nil {
 			b.breaks(fmt.Errorf("store: rollback to savepoint, after %v: %w", err, rerr))
+			return
+		}
+		if b.retryOnLockLoss(c, err) {
+			b.yielded = true
 		}
 		return
 	}
@@ -354,6 +406,19 @@ func (b *groupBatch) endTurn(c *groupCall, err error) {
 	if rerr := b.settle(ctx); rerr != nil {
 		b.breaks(fmt.Errorf("store: rollback to savepoint, after %v: %w", err, rerr))
 	}
+}
+
+// retryOnLockLoss marks c to run again in the next batch when err is a
+// lost lock and c has retries left, and reports whether it did. Its work
+// must be undone already (its savepoint, or the whole transaction).
+func (b *groupBatch) retryOnLockLoss(c *groupCall, err error) bool {
+	if !IsLockLoss(err) || c.lockRetries >= maxLockRetries {
+		return false
+	}
+	c.lockRetries++
+	c.retry = true
+	b.g.db.lockLosses.Add(1)
+	return true
 }
 
 // settle sends what the turn queued (PostgreSQL; on SQLite every statement
@@ -428,8 +493,8 @@ func (b *groupBatch) end() {
 		switch c.stage {
 		case callAbandoned:
 			continue
-		case callBatched: // never given its turn: BEGIN failed, or the transaction broke first
-			if b.broken != nil {
+		case callBatched: // never given its turn: BEGIN failed, the transaction broke first, or a caller lost a lock
+			if b.broken != nil || b.yielded {
 				c.stage = callWaiting
 				notReached = append(notReached, c)
 				continue
@@ -437,6 +502,13 @@ func (b *groupBatch) end() {
 			c.stage = callRunning // answered now: its context no longer counts
 			c.err = failure
 		default:
+			if c.retry && b.broken == nil {
+				// Lost a lock, its work undone: it runs again, first.
+				c.retry, c.err, c.workIn, c.ranAfterWork = false, nil, false, false
+				c.stage = callWaiting
+				notReached = append(notReached, c)
+				continue
+			}
 			if failure != nil && (c.workIn || c.ranAfterWork) {
 				c.err = failure
 			}

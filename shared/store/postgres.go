@@ -119,7 +119,17 @@ const (
 	pgUniqueViolation      = "23505"
 	pgSerializationFailure = "40001"
 	pgDeadlockDetected     = "40P01"
+	pgLockNotAvailable     = "55P03" // lock_timeout
 )
+
+// IsLockLoss reports whether err is a statement that lost a lock:
+// PostgreSQL's deadlock victim, or a wait past lock_timeout. The
+// transaction's work since its savepoint is then to be undone and run
+// again (group commit does, groupcommit.go).
+func IsLockLoss(err error) bool {
+	pe, ok := pgError(err)
+	return ok && (pe.Code == pgDeadlockDetected || pe.Code == pgLockNotAvailable)
+}
 
 // IsRetryable reports whether err is a concurrency failure that running
 // the same transaction again resolves: a unique violation (a concurrent

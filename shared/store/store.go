@@ -98,6 +98,9 @@ type DB struct {
 	lease atomic.Pointer[RelayLease]
 	// groupOff: every InTx commits on its own (SeparateCommits).
 	groupOff atomic.Bool
+	// lockLosses counts the functions group commit ran again after they
+	// lost a lock (LockLosses).
+	lockLosses atomic.Int64
 }
 
 // SeparateCommits turns group commit off: each InTx commits alone. Group
@@ -238,6 +241,11 @@ func claimSQLite(ctx context.Context, db *sql.DB) error {
 	}
 	return err
 }
+
+// LockLosses is how many times group commit ran a transaction function
+// again after it lost a lock to another process (a deadlock or a wait past
+// the batch's lock_timeout; groupcommit.go).
+func (db *DB) LockLosses() int64 { return db.lockLosses.Load() }
 
 // Dialect reports the SQL flavour.
 func (db *DB) Dialect() Dialect { return db.dialect }
