@@ -61,7 +61,11 @@ type Config struct {
 	// Knative; -1, the default: not said). The local plane sets it; on a
 	// cluster func.yaml's run.envs may. A SQLite store is one process's
 	// file, so with more than one replica possible it is refused at start.
-	MaxScale      int           `envconfig:"ORDERFLOW_MAX_SCALE" default:"-1"`
+	MaxScale int `envconfig:"ORDERFLOW_MAX_SCALE" default:"-1"`
+	// GroupCommit lets deliveries in flight share one transaction and one
+	// commit (store.DB.InTx). On by default, replicas on one PostgreSQL
+	// included; false makes every delivery commit alone.
+	GroupCommit   bool          `envconfig:"ORDERFLOW_GROUP_COMMIT" default:"true"`
 	Retention     time.Duration `envconfig:"ORDERFLOW_RETENTION" default:"168h"`
 	PruneInterval time.Duration `envconfig:"ORDERFLOW_PRUNE_INTERVAL" default:"10m"`
 	// AllowShortRetention lowers the least retention from MinRetention to
@@ -277,11 +281,13 @@ func (a *App) Start(ctx context.Context) error {
 		db.Close()
 		return fmt.Errorf("%s: %w", a.name, err)
 	}
-	if db.Dialect() == store.Postgres && a.cfg.MaxScale != 1 {
-		// Replicas' group commits deadlock with one another (see
-		// store.DB.SeparateCommits); one replica for sure keeps them.
+	if !a.cfg.GroupCommit {
+		// Replicas keep group commit too: a batch that loses a lock to
+		// another replica's ends early and runs the loser again
+		// (store/groupcommit.go). This is for an operator who measures
+		// otherwise.
 		db.SeparateCommits()
-		a.log.Info("group commit off: this function may run as several replicas (ORDERFLOW_MAX_SCALE is not 1)", "maxScale", a.cfg.MaxScale)
+		a.log.Info("group commit off (ORDERFLOW_GROUP_COMMIT=false): every delivery commits alone")
 	}
 	if err := a.PrepareStore(ctx, db); err != nil {
 		db.Close()

@@ -82,13 +82,20 @@ type storeCollector struct{ a *App }
 var roundTripsDesc = prometheus.NewDesc("orderflow_store_round_trips_total",
 	"Requests sent to PostgreSQL and waited for: a statement outside a transaction, or a pipeline of a transaction's statements (0 on SQLite, which runs in-process).", []string{"function"}, nil)
 
-func (c storeCollector) Describe(ch chan<- *prometheus.Desc) { ch <- roundTripsDesc }
+var lockLossesDesc = prometheus.NewDesc("orderflow_store_lock_losses_total",
+	"Transactions group commit ran again because they lost a row lock to another process on the same PostgreSQL (a deadlock, or a wait past the shared batch's lock_timeout): replicas contending for hot rows.", []string{"function"}, nil)
+
+func (c storeCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- roundTripsDesc
+	ch <- lockLossesDesc
+}
 
 func (c storeCollector) Collect(ch chan<- prometheus.Metric) {
 	if !c.a.ready.Load() {
 		return // not started (or stopping): no store to read
 	}
 	ch <- prometheus.MustNewConstMetric(roundTripsDesc, prometheus.CounterValue, float64(c.a.db.RoundTrips()), c.a.name)
+	ch <- prometheus.MustNewConstMetric(lockLossesDesc, prometheus.CounterValue, float64(c.a.db.LockLosses()), c.a.name)
 }
 
 // typeLabel keeps the cloudevents_type label to the catalog's types:

@@ -104,12 +104,10 @@ type DB struct {
 }
 
 // SeparateCommits turns group commit off: each InTx commits alone. Group
-// commit holds every lock of a batch until its one COMMIT; within one
-// process the deliveries take their locks in one order and never
-// deadlock, but the batches of two processes on one database can (seen
-// between replicas: every retried delivery was a deadlock, each waiting
-// out deadlock_timeout). A function that may run as several replicas
-// commits separately.
+// commit is safe between replicas on one PostgreSQL (a batch that loses a
+// lock to another's ends early and the loser runs again, groupcommit.go);
+// this is for measuring without it, and for an operator who chooses to
+// (ORDERFLOW_GROUP_COMMIT=false).
 func (db *DB) SeparateCommits() { db.groupOff.Store(true) }
 
 // Open connects to the database at rawURL and checks it answers. Errors name
