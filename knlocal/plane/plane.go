@@ -199,7 +199,8 @@ type Plane struct {
 	mu       sync.Mutex
 	services map[string]*serving.Service // by function: its replicas behind one address
 	// router takes the sources' deliveries to a service in process, not
-	// through its listener (serving.Service.RoundTrip).
+	// through its listener (serving.Service.RoundTrip); to anything else (a
+	// dead-letter sink, a URI, a fault proxy) over a source's transport.
 	router  *serving.Router
 	readyIn map[string]time.Duration
 	proxies map[string]*faultProxy
@@ -226,7 +227,7 @@ func Up(ctx context.Context, opts Options) (p *Plane, err error) {
 	opts.Naming = opts.Naming.OrDefault()
 	// The returns below set p to nil on error: undo through started.
 	started := &Plane{opts: opts, services: map[string]*serving.Service{}, readyIn: map[string]time.Duration{},
-		gates: map[string]*activator.Gate{}, router: serving.NewRouter(sourceTransport())}
+		gates: map[string]*activator.Gate{}, router: serving.NewRouter(source.Transport())}
 	started.ctx, started.cancel = context.WithCancel(context.Background())
 	p = started
 	defer func() {
@@ -710,15 +711,6 @@ func (p *Plane) scaleFor(name string, step func(string, ...any)) (serving.Scale,
 		return sc, fmt.Errorf("function %s: %w", name, err)
 	}
 	return sc, nil
-}
-
-// sourceTransport carries the sources' deliveries to anything but a
-// service (a dead-letter sink, a URI, a fault proxy): connections kept for
-// each destination as the sources' own default did.
-func sourceTransport() http.RoundTripper {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConnsPerHost = 64
-	return tr
 }
 
 // startService starts a function as a Knative Service: its initial

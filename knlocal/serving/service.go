@@ -222,8 +222,7 @@ func (s *Service) startReplica(ctx context.Context) error {
 		// The replica died (or was killed) under the request: no answer
 		// reached us, so none goes back; the dispatcher retries it as its
 		// delivery spec says, as it would after a pod's death.
-		s.cfg.Log.Warn("replica did not answer", "function", s.cfg.Name, "replica", id, "error", err)
-		http.Error(w, fmt.Sprintf("%s replica %d did not answer: %v", s.cfg.Name, id, err), http.StatusBadGateway)
+		http.Error(w, s.noAnswer(id, err), http.StatusBadGateway)
 	}
 	s.mu.Lock()
 	s.replicas = append(s.replicas, r)
@@ -236,6 +235,13 @@ func (s *Service) startReplica(ctx context.Context) error {
 	}
 	s.setState(r, ready, "")
 	return nil
+}
+
+// noAnswer logs a replica that gave no answer to a request (it died, or
+// was killed, under it) and returns the 502's text, the same on both paths.
+func (s *Service) noAnswer(id int, err error) string {
+	s.cfg.Log.Warn("replica did not answer", "function", s.cfg.Name, "replica", id, "error", err)
+	return fmt.Sprintf("%s replica %d did not answer: %v", s.cfg.Name, id, err)
 }
 
 // startEnded notes a start that failed: one replica fewer on its way.
@@ -366,7 +372,11 @@ func (s *Service) admit(ctx context.Context) (r *replica, release func(), err er
 // activator, then queue-proxy); this stand-in need not pay it twice.
 func (s *Service) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.URL.Path == "/health/readiness" || req.URL.Path == "/health/liveness" {
-		return s.tr.RoundTrip(s.rewrite(req, s.url))
+		self, err := url.Parse(s.url)
+		if err != nil {
+			return nil, err
+		}
+		return s.tr.RoundTrip(addressedTo(req, self))
 	}
 	closeBody := func() {
 		if req.Body != nil {
@@ -386,7 +396,7 @@ func (s *Service) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return textResponse(req, http.StatusServiceUnavailable, err.Error()), nil
 	}
-	resp, err := s.tr.RoundTrip(s.rewrite(req, r.target.Scheme+"://"+r.target.Host))
+	resp, err := s.tr.RoundTrip(addressedTo(req, r.target))
 	if err != nil {
 		release()
 		if req.Context().Err() != nil {
@@ -394,8 +404,7 @@ func (s *Service) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		// As ServeHTTP's proxy: no answer reached us, so a 502 goes back
 		// and the dispatcher retries as its delivery spec says.
-		s.cfg.Log.Warn("replica did not answer", "function", s.cfg.Name, "replica", r.id, "error", err)
-		return textResponse(req, http.StatusBadGateway, fmt.Sprintf("%s replica %d did not answer: %v", s.cfg.Name, r.id, err)), nil
+		return textResponse(req, http.StatusBadGateway, s.noAnswer(r.id, err)), nil
 	}
 	// The request is in flight until its answer is read, as through the
 	// listener, where the proxy copied the body before it returned.
@@ -403,11 +412,10 @@ func (s *Service) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
-// rewrite is req addressed to base (scheme://host), the rest unchanged.
-func (s *Service) rewrite(req *http.Request, base string) *http.Request {
+// addressedTo is req sent to target's scheme and host, the rest unchanged.
+func addressedTo(req *http.Request, target *url.URL) *http.Request {
 	out := req.Clone(req.Context())
-	u, _ := url.Parse(base)
-	out.URL.Scheme, out.URL.Host, out.Host = u.Scheme, u.Host, ""
+	out.URL.Scheme, out.URL.Host, out.Host = target.Scheme, target.Host, ""
 	return out
 }
 
@@ -465,15 +473,6 @@ func (rt *Router) Add(s *Service) {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	rt.services[s.ln.Addr().String()] = s
-}
-
-// Remove stops routing s's address.
-func (rt *Router) Remove(s *Service) {
-	rt.mu.Lock()
-	defer rt.mu.Unlock()
-	if rt.services[s.ln.Addr().String()] == s {
-		delete(rt.services, s.ln.Addr().String())
-	}
 }
 
 // RoundTrip implements http.RoundTripper.

@@ -358,5 +358,4 @@ func TestRouterCountsUntilTheAnswerIsRead(t *testing.T) {
 	if _, err := client.Get(s.URL() + "/?ms=0"); err == nil || !strings.Contains(err.Error(), "closed") {
 		t.Fatalf("a closed service answered: %v", err)
 	}
-	rt.Remove(s)
 }

@@ -198,6 +198,15 @@ type Source struct {
 	consumers atomic.Int32
 }
 
+// Transport is a source's default HTTP transport: connections kept for
+// every delivery in flight to one destination (up to 64), not the two
+// net/http keeps by default.
+func Transport() *http.Transport {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 64
+	return tr
+}
+
 // New prepares the KafkaSource spec to consume from brokers, resolving its
 // sink and dead-letter sink with resolve. Run starts it.
 func New(spec manifests.KafkaSource, brokers []string, resolve Resolver, opts ...Option) (*Source, error) {
@@ -224,9 +233,7 @@ func New(spec manifests.KafkaSource, brokers []string, resolve Resolver, opts ..
 		return nil, fmt.Errorf("source %s: delivery timeout must be positive", s.id)
 	}
 	if s.client == nil {
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.MaxIdleConnsPerHost = 64
-		s.client = &http.Client{Transport: tr}
+		s.client = &http.Client{Transport: Transport()}
 	}
 	if s.base == nil {
 		cfg, err := broker.SaramaConfig(broker.WithClientID(s.clientID))
