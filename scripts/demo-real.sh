@@ -16,9 +16,10 @@
 #
 # Settings (environment):
 #   ORDERS           orders to place (1000)
-#   WARMUP           orders placed first, unmeasured (500): the broker starts with this
-#                    run, and a JVM spends its first minute compiling, which a broker
-#                    that has run for a while does not (0 measures the cold start)
+#   WARMUP           orders placed first, unmeasured (500; bench too, before its ceiling):
+#                    the broker starts with this run, and a JVM spends its first minute
+#                    compiling, which a broker that has run for a while does not (0
+#                    measures the cold start)
 #   DEMO_REAL_STATE  state folder (.cache/demo-real): kafka/, postgres/, run/
 #   KAFKA_PORT       Kafka's client port (39092; its controller +100)
 #   PG_PORT          PostgreSQL's port (16432)
@@ -69,7 +70,9 @@ pg_started=1
 pg_url="$(scripts/postgres.sh start)"
 
 if [ "$what" = bench ]; then
-  ORDERFLOW_DATABASE_URL="$pg_url" bin/orderflow bench --brokers "$bootstrap" --state-dir "$state/bench" "$@"
+  extra=()
+  case " $* " in *" --warmup-orders"*) ;; *) [ "$warmup" = 0 ] || extra=(--warmup-orders "$warmup") ;; esac
+  ORDERFLOW_DATABASE_URL="$pg_url" bin/orderflow bench --brokers "$bootstrap" --state-dir "$state/bench" "${extra[@]}" "$@"
 elif [ "$what" = faults ]; then
   ORDERFLOW_DATABASE_URL="$pg_url" bin/orderflow faults --brokers "$bootstrap" --state-dir "$state/faults" "$@"
 else

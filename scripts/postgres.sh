@@ -21,6 +21,8 @@
 #   PG_STOP_MODE  stop's shutdown mode: fast (default), smart, or immediate (a crash:
 #               no checkpoint, recovery at the next start; the nemesis's stop-database)
 #   PG_STATEMENTS 1: load pg_stat_statements (statement counts for docs/performance.md)
+#   PG_SETTINGS more server settings, space-separated name=value (e.g. "commit_delay=1000
+#               commit_siblings=2"), for experiments; each is checked before it is used
 #
 # As root, the server runs as the `postgres` OS user (it refuses root);
 # otherwise as the user running the script. Unless PG_DURABLE=1 it is tuned
@@ -129,6 +131,12 @@ cmd_start() {
   if [ "${PG_DURABLE:-0}" != 1 ]; then
     opts+=" -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
   fi
+  local setting
+  for setting in ${PG_SETTINGS:-}; do
+    # pg_ctl pastes opts into a shell command: a name and a plain value only.
+    [[ "$setting" =~ ^[a-z_.]+=[A-Za-z0-9_.]+$ ]] || die "PG_SETTINGS: $setting: want name=value (letters, digits, _ and . only)"
+    opts+=" -c $setting"
+  done
   if [ "${PG_STATEMENTS:-0}" = 1 ]; then
     opts+=" -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all"
   fi

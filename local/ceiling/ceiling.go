@@ -129,6 +129,15 @@ func (w Work) Plus(o Work) Work {
 		Transactions: w.Transactions + o.Transactions}
 }
 
+// Minus is w without o, counted earlier by the same counters (a warm-up
+// before the measured run); a count o exceeds is 0, not a wrap-around.
+func (w Work) Minus(o Work) Work {
+	sub := func(a, b uint64) uint64 { return a - min(a, b) }
+	return Work{OrdersEnded: max(w.OrdersEnded-o.OrdersEnded, 0), Deliveries: sub(w.Deliveries, o.Deliveries),
+		RecordsConsumed: sub(w.RecordsConsumed, o.RecordsConsumed), SinkWrites: sub(w.SinkWrites, o.SinkWrites),
+		Transactions: sub(w.Transactions, o.Transactions)}
+}
+
 // PerOrder is each primitive's count per order ended: an HTTP round trip
 // per delivery and per ingress write, a record produced per ingress write,
 // a record consumed per record a source read, a transaction per handled

@@ -119,4 +119,16 @@ func TestWorkPerOrder(t *testing.T) {
 	}
 }
 
+// A warm-up's counts come off the run's: what is left is the run's own,
+// and a counter that somehow fell below the warm-up's reads 0, not 2^64.
+func TestWorkMinus(t *testing.T) {
+	run := Work{OrdersEnded: 0, Deliveries: 2500, RecordsConsumed: 2400, SinkWrites: 900, Transactions: 1600}
+	warm := Work{Deliveries: 1000, RecordsConsumed: 1000, SinkWrites: 300, Transactions: 1700}
+	got := run.Minus(warm)
+	want := Work{Deliveries: 1500, RecordsConsumed: 1400, SinkWrites: 600, Transactions: 0}
+	if got != want {
+		t.Errorf("%+v minus %+v = %+v, want %+v", run, warm, got, want)
+	}
+}
+
 func near(a, b float64) bool { return math.Abs(a-b) <= 1e-9*math.Max(1, math.Abs(b)) }

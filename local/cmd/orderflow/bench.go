@@ -29,6 +29,7 @@ import (
 	"orderflow.dev/local/orderflow"
 	"orderflow.dev/local/profile"
 	"orderflow.dev/local/scratchdb"
+	"orderflow.dev/shared/events"
 )
 
 // benchRow is one offered rate's measurements.
@@ -56,10 +57,14 @@ type benchRow struct {
 
 // benchResults is the results file.
 type benchResults struct {
-	Broker   string       `json:"broker"`
-	Database string       `json:"database"`
-	Ceiling  benchCeiling `json:"ceiling"`
-	Rates    []benchRow   `json:"rates"`
+	Broker   string `json:"broker"`
+	Database string `json:"database"`
+	// WarmUpOrders were placed on each rate's topology before it was
+	// measured; Scale is --scale as given (none: each func.yaml's).
+	WarmUpOrders int          `json:"warmupOrders"`
+	Scale        []string     `json:"scale,omitempty"`
+	Ceiling      benchCeiling `json:"ceiling"`
+	Rates        []benchRow   `json:"rates"`
 }
 
 type benchCeiling struct {
@@ -88,6 +93,8 @@ type BenchOptions struct {
 	Brokers    []string
 	CeilingFor time.Duration
 	DataPlanes []string
+	WarmUp     int
+	Scale      []string
 
 	// Completed.
 	base    plane.Options // what every rate's topology shares
@@ -107,6 +114,8 @@ func (o *BenchOptions) addFlags(cmd *cobra.Command) {
 	cmd.Flags().StringSliceVar(&o.Brokers, "brokers", nil, "bootstrap servers of an existing Kafka to run on (default: the embedded broker); its saga topics are reset before each rate")
 	cmd.Flags().StringSliceVar(&o.DataPlanes, "data-planes", []string{dataPlaneLocal}, "data planes to run each rate on, in turn ("+dataPlaneLocal+", "+knplane.Name+" or both: local,knative), same broker and functions")
 	cmd.Flags().DurationVar(&o.CeilingFor, "ceiling-for", 3*time.Second, "how long each primitive of the ceiling is counted (after an uncounted warm-up of a third of that)")
+	cmd.Flags().StringArrayVar(&o.Scale, "scale", nil, "replicas of a function, FUNCTION=MIN:MAX or FUNCTION=N (* for every one), as up's --scale, instead of its func.yaml's (repeatable; more than one needs PostgreSQL)")
+	cmd.Flags().IntVar(&o.WarmUp, "warmup-orders", 0, "place this many orders on each rate's topology first, at that rate, unmeasured, so the rate finds it warm as a long-running one is (replicas included) (a Kafka just started spends its first minute compiling; a function's first deliveries open its connections); 0 measures each rate from a fresh start")
 	// --data-planes was --data-plane, which up and demo take as a single
 	// data plane: the old name stays, hidden, on the very same value, so a
 	// mix of both adds up as a repeated flag does.
@@ -128,6 +137,9 @@ func (o *BenchOptions) Validate() error {
 	}
 	if o.CeilingFor <= 0 {
 		return fmt.Errorf("--ceiling-for %s: must be positive", o.CeilingFor)
+	}
+	if o.WarmUp < 0 {
+		return fmt.Errorf("--warmup-orders %d: must not be negative", o.WarmUp)
 	}
 	for _, b := range o.Brokers {
 		if !strings.Contains(b, ":") {
@@ -153,6 +165,12 @@ func (o *BenchOptions) Complete(g *globals) (err error) {
 		return err
 	}
 	o.base.Brokers = o.Brokers
+	if o.base.Scale, err = scalesOf(o.Scale); err != nil {
+		return err
+	}
+	if err := plane.CheckOptions(o.base); err != nil {
+		return fmt.Errorf("--scale: %w", err)
+	}
 	if o.set, err = manifests.Load(o.base.Manifests); err != nil {
 		return err
 	}
@@ -179,7 +197,7 @@ func (o *BenchOptions) Run(ctx context.Context) error {
 	defer closeLog()
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	out := benchResults{Broker: "embedded kfake", Database: "SQLite, a file per function"}
+	out := benchResults{Broker: "embedded kfake", Database: "SQLite, a file per function", WarmUpOrders: o.WarmUp, Scale: o.Scale}
 	if len(o.Brokers) > 0 {
 		out.Broker = "Kafka at " + strings.Join(o.Brokers, ",")
 	}
@@ -192,6 +210,11 @@ func (o *BenchOptions) Run(ctx context.Context) error {
 		out.Database = "PostgreSQL " + schemas.String() + ", a schema per function"
 	}
 	fmt.Printf("broker: %s; store: %s\n", out.Broker, out.Database)
+	scale := "each function's func.yaml"
+	if len(o.Scale) > 0 {
+		scale = strings.Join(o.Scale, " ")
+	}
+	fmt.Printf("scale: %s; warm-up: %d orders on each rate's topology before it is measured\n", scale, o.WarmUp)
 
 	shape := ceiling.ShapeOf(o.set)
 	fmt.Printf("== ceiling: each primitive alone, warmed up for %s then counted for %s, %d at once (the deliveries the topology can have in flight)\n",
@@ -249,7 +272,7 @@ func (o *BenchOptions) runRates(ctx context.Context, shape ceiling.Shape, schema
 					return nil, total, err
 				}
 			}
-			row, err := benchOne(ctx, opts, rate, o.Orders, o.handles)
+			row, err := benchOne(ctx, opts, rate, o.Orders, o.WarmUp, o.handles)
 			if err != nil {
 				return nil, total, err
 			}
@@ -442,7 +465,12 @@ func functionSchemas(ctx context.Context, schemas *scratchdb.Schemas, label, fun
 	return orderflow.DatabaseEnv(functionsDir, functions, func(key string) (string, error) { return schemas.URL(ctx, label+"_"+key) })
 }
 
-func benchOne(ctx context.Context, opts plane.Options, rate float64, orders int, handles func(string, string) bool) (benchRow, error) {
+// benchOne starts the rate's topology, warms it with warm orders
+// offered at the same rate (unmeasured) unless warm is 0, then offers
+// orders at rate and counts what they cost. The warm-up keeps the rate:
+// one placed as fast as it goes would leave the autoscaler's burst
+// replicas behind it for the measured run.
+func benchOne(ctx context.Context, opts plane.Options, rate float64, orders, warm int, handles func(string, string) bool) (benchRow, error) {
 	row := benchRow{DataPlane: dataPlaneLocal, OfferedRate: rate, Orders: orders, ReadyMs: map[string]float64{}, IdleRSSMiB: map[string]float64{}}
 	if opts.DataPlane != nil {
 		row.DataPlane = opts.DataPlane.Name()
@@ -464,8 +492,22 @@ func benchOne(ctx context.Context, opts plane.Options, rate float64, orders int,
 			row.IdleRSSMiB[n] = float64(rss) / (1 << 20)
 		}
 	}
-	res, err := demo.Run(ctx, demo.TargetOf(p.Endpoints(), p.Kafka(), true),
-		demo.Config{Orders: orders, Concurrency: 16, Rate: rate, Seed: 7, RunID: fmt.Sprintf("bench%.0f", rate), Timeout: 5 * time.Minute, Settle: time.Minute,
+	target := demo.TargetOf(p.Endpoints(), p.Kafka(), true)
+	var stockBefore *events.InventoryViewData
+	var warmWork ceiling.Work // the warm-up's share of the counters, taken off below
+	if warm > 0 {
+		if stockBefore, err = warmUp(ctx, target, warm, 16, rate, 7, 5*time.Minute, time.Minute); err != nil {
+			return row, err
+		}
+		if opts.DataPlane == nil {
+			if err := waitQuiet(ctx, p); err != nil {
+				return row, err
+			}
+			warmWork = workCounted(p, transactions)
+		}
+	}
+	res, err := demo.Run(ctx, target,
+		demo.Config{Orders: orders, Concurrency: 16, Rate: rate, Seed: 7, RunID: fmt.Sprintf("bench%.0f", rate), Timeout: 5 * time.Minute, Settle: time.Minute, StockBefore: stockBefore,
 			Processes: func() []profile.Proc {
 				procs := []profile.Proc{{Name: planeProcess, PID: os.Getpid()}}
 				procs = append(procs, replicaProcs(p)...)
@@ -489,11 +531,7 @@ func benchOne(ctx context.Context, opts plane.Options, rate float64, orders int,
 	if err := waitQuiet(ctx, p); err != nil {
 		return row, err
 	}
-	row.Work = ceiling.Work{SinkWrites: p.SinkStats().Accepted, Transactions: transactions.Count()}
-	for _, s := range p.SourceStats() {
-		row.Work.Deliveries += s.Delivered + s.Retried
-		row.Work.RecordsConsumed += s.Received
-	}
+	row.Work = workCounted(p, transactions).Minus(warmWork)
 	for _, o := range res.Results {
 		if o.Latency > 0 {
 			row.Work.OrdersEnded++
@@ -503,6 +541,18 @@ func benchOne(ctx context.Context, opts plane.Options, rate float64, orders int,
 		return row, err
 	}
 	return row, nil
+}
+
+// workCounted is what the plane's sources and ingress have counted since
+// it started; OrdersEnded is left to the caller, who knows which orders
+// were measured.
+func workCounted(p *plane.Plane, transactions *ceiling.TransactionCounter) ceiling.Work {
+	w := ceiling.Work{SinkWrites: p.SinkStats().Accepted, Transactions: transactions.Count()}
+	for _, s := range p.SourceStats() {
+		w.Deliveries += s.Delivered + s.Retried
+		w.RecordsConsumed += s.Received
+	}
+	return w
 }
 
 // waitQuiet waits until the sources have nothing in flight and have taken

@@ -136,7 +136,7 @@ func (o *DemoOptions) Run(ctx context.Context) error {
 
 	var stockBefore *events.InventoryViewData
 	if o.WarmUp > 0 {
-		if stockBefore, err = warmUp(ctx, demo.TargetOf(t.ep, t.kc, t.exclusive), o.WarmUp, o.Concurrency, o.Seed, o.Timeout, o.Settle); err != nil {
+		if stockBefore, err = warmUp(ctx, demo.TargetOf(t.ep, t.kc, t.exclusive), o.WarmUp, o.Concurrency, 0, o.Seed, o.Timeout, o.Settle); err != nil {
 			return err
 		}
 	}
@@ -564,11 +564,15 @@ func newLedger(p *plane.Plane, ep plane.Endpoints, pg *store.DB) *account.Ledger
 // run would start on a broken topology.
 // It returns the stock as the warm-up left it, for the measured run's
 // check.
-func warmUp(ctx context.Context, target demo.Target, n, concurrency int, seed uint64, timeout, settle time.Duration) (*events.InventoryViewData, error) {
+func warmUp(ctx context.Context, target demo.Target, n, concurrency int, rate float64, seed uint64, timeout, settle time.Duration) (*events.InventoryViewData, error) {
 	runID := "warmup-" + randomHex(3)
-	fmt.Printf("warming up: %d orders (run %s), not measured...\n", n, runID)
+	at := "as fast as they go"
+	if rate > 0 {
+		at = fmt.Sprintf("at %.0f/s", rate)
+	}
+	fmt.Printf("warming up: %d orders %s (run %s), not measured...\n", n, at, runID)
 	start := time.Now()
-	res, err := demo.Run(ctx, target, demo.Config{Orders: n, Concurrency: concurrency, Seed: seed + 1, RunID: runID, Timeout: timeout, Settle: settle})
+	res, err := demo.Run(ctx, target, demo.Config{Orders: n, Concurrency: concurrency, Rate: rate, Seed: seed + 1, RunID: runID, Timeout: timeout, Settle: settle})
 	if err != nil {
 		return nil, fmt.Errorf("warm-up: %w", err)
 	}

@@ -266,9 +266,12 @@ func (f *upFlags) envOf() (map[string]string, error) {
 }
 
 // scaleOf reads --scale; nil when none is given.
-func (f *upFlags) scaleOf() (map[string]serving.Scale, error) {
+func (f *upFlags) scaleOf() (map[string]serving.Scale, error) { return scalesOf(f.scale) }
+
+// scalesOf reads --scale's values (up's, bench's); nil when none is given.
+func scalesOf(values []string) (map[string]serving.Scale, error) {
 	var scale map[string]serving.Scale
-	for _, v := range f.scale {
+	for _, v := range values {
 		name, sc, err := serving.ParseScaleFlag(v)
 		if err != nil {
 			return nil, fmt.Errorf("--scale %w", err)
