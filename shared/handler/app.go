@@ -26,6 +26,7 @@ import (
 
 	"orderflow.dev/shared/ce"
 	"orderflow.dev/shared/events"
+	"orderflow.dev/shared/gctune"
 	"orderflow.dev/shared/store"
 	"orderflow.dev/shared/tracing"
 )
@@ -238,6 +239,9 @@ func (a *App) Start(ctx context.Context) error {
 		return fmt.Errorf("%s: ORDERFLOW_LOG_LEVEL=%q: want debug, info, warn or error", a.name, a.cfg.LogLevel)
 	}
 	a.log = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("function", a.name)
+	// Before the first delivery: a function allocates much and keeps little
+	// live, and Go's default collects too often for that (shared/gctune).
+	a.log.Info("garbage collector", "settings", gctune.Apply().Why)
 	if a.cfg.RelayInterval <= 0 {
 		return fmt.Errorf("%s: ORDERFLOW_RELAY_INTERVAL=%s: must be positive", a.name, a.cfg.RelayInterval)
 	}

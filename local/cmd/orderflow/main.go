@@ -32,9 +32,13 @@ import (
 	"orderflow.dev/local/orderflow"
 	"orderflow.dev/local/profile"
 	"orderflow.dev/local/scratchdb"
+	"orderflow.dev/shared/gctune"
 )
 
 func main() {
+	// The plane (up, demo, bench) allocates per delivery as the functions
+	// do; the functions apply the same in their Start.
+	gctune.Apply()
 	if err := newRoot().Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "orderflow:", err)
 		os.Exit(exitCode(err))
