@@ -16,7 +16,7 @@
 #
 # Settings (environment):
 #   ORDERS           orders to place (1000)
-#   WARMUP           orders placed first, unmeasured (500; bench too, before its ceiling):
+#   WARMUP           orders placed first, unmeasured (500; bench: on each rate's topology):
 #                    the broker starts with this run, and a JVM spends its first minute
 #                    compiling, which a broker that has run for a while does not (0
 #                    measures the cold start)
@@ -71,7 +71,7 @@ pg_url="$(scripts/postgres.sh start)"
 
 if [ "$what" = bench ]; then
   extra=()
-  case " $* " in *" --warmup-orders"*) ;; *) [ "$warmup" = 0 ] || extra=(--warmup-orders "$warmup") ;; esac
+  [ "$warmup" = 0 ] || extra=(--warmup-orders "$warmup") # a --warmup-orders given after it wins
   ORDERFLOW_DATABASE_URL="$pg_url" bin/orderflow bench --brokers "$bootstrap" --state-dir "$state/bench" "${extra[@]}" "$@"
 elif [ "$what" = faults ]; then
   ORDERFLOW_DATABASE_URL="$pg_url" bin/orderflow faults --brokers "$bootstrap" --state-dir "$state/faults" "$@"

@@ -115,7 +115,7 @@ func (o *BenchOptions) addFlags(cmd *cobra.Command) {
 	cmd.Flags().StringSliceVar(&o.DataPlanes, "data-planes", []string{dataPlaneLocal}, "data planes to run each rate on, in turn ("+dataPlaneLocal+", "+knplane.Name+" or both: local,knative), same broker and functions")
 	cmd.Flags().DurationVar(&o.CeilingFor, "ceiling-for", 3*time.Second, "how long each primitive of the ceiling is counted (after an uncounted warm-up of a third of that)")
 	cmd.Flags().StringArrayVar(&o.Scale, "scale", nil, "replicas of a function, FUNCTION=MIN:MAX or FUNCTION=N (* for every one), as up's --scale, instead of its func.yaml's (repeatable; more than one needs PostgreSQL)")
-	cmd.Flags().IntVar(&o.WarmUp, "warmup-orders", 0, "place this many orders on each rate's topology first, at that rate, unmeasured, so the rate finds it warm as a long-running one is (replicas included) (a Kafka just started spends its first minute compiling; a function's first deliveries open its connections); 0 measures each rate from a fresh start")
+	cmd.Flags().IntVar(&o.WarmUp, "warmup-orders", 0, "place this many orders on each rate's topology first, at that rate, unmeasured, so the rate finds it as a long-running one is: a Kafka just started spends its first minute compiling, a function's first deliveries open its connections, and the autoscaler's replicas settle to the rate; 0 measures each rate from a fresh start")
 	// --data-planes was --data-plane, which up and demo take as a single
 	// data plane: the old name stays, hidden, on the very same value, so a
 	// mix of both adds up as a repeated flag does.
