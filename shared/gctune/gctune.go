@@ -48,15 +48,21 @@ type Settings struct {
 
 // Plan decides from the environment's GOGC and GOMEMLIMIT and the
 // cgroup's memory.max (its contents, or the error reading it): pure, so
-// it is table-tested; Apply carries it out.
-func Plan(gogc, gomemlimit string, cgroupMax []byte, cgroupErr error) Settings {
+// it is table-tested; Apply carries it out. A GOGC that is neither a
+// number nor "off" is an error: Go's runtime would quietly use 100 for
+// it, and the process would run with neither what was asked nor our
+// default. (A malformed GOMEMLIMIT stops the runtime before main, naming it.)
+func Plan(gogc, gomemlimit string, cgroupMax []byte, cgroupErr error) (Settings, error) {
 	s := Settings{GCPercent: -1}
 	var why []string
-	if gogc == "" {
+	switch {
+	case gogc == "":
 		s.GCPercent = Percent
 		why = append(why, fmt.Sprintf("GOGC=%d (orderflow's default)", Percent))
-	} else {
+	case gogc == "off" || validPercent(gogc):
 		why = append(why, "GOGC="+gogc+" (environment)")
+	default:
+		return Settings{}, fmt.Errorf("GOGC=%q: want a percentage such as %d, or off (Go's runtime would use 100 in its place without a word)", gogc, Percent)
 	}
 	switch {
 	case gomemlimit != "":
@@ -75,19 +81,30 @@ func Plan(gogc, gomemlimit string, cgroupMax []byte, cgroupErr error) Settings {
 		why = append(why, fmt.Sprintf("memory limit %d MiB (%.0f %% of the cgroup's memory.max, %d MiB)", s.MemoryLimit>>20, LimitShare*100, n>>20))
 	}
 	s.Why = strings.Join(why, ", ")
-	return s
+	return s, nil
+}
+
+// validPercent is what Go's runtime takes for GOGC besides "off": a
+// decimal integer that fits 32 bits (negative turns collection off).
+func validPercent(v string) bool {
+	_, err := strconv.ParseInt(v, 10, 32)
+	return err == nil
 }
 
 // Apply plans from this process's environment and cgroup and sets the
-// runtime accordingly; it returns what it set.
-func Apply() Settings {
-	raw, err := os.ReadFile(CgroupMemoryMax)
-	s := Plan(os.Getenv("GOGC"), os.Getenv("GOMEMLIMIT"), raw, err)
+// runtime accordingly; it returns what it set, or Plan's error with the
+// runtime left alone.
+func Apply() (Settings, error) {
+	raw, readErr := os.ReadFile(CgroupMemoryMax)
+	s, err := Plan(os.Getenv("GOGC"), os.Getenv("GOMEMLIMIT"), raw, readErr)
+	if err != nil {
+		return s, err
+	}
 	if s.GCPercent >= 0 {
 		debug.SetGCPercent(s.GCPercent)
 	}
 	if s.MemoryLimit > 0 {
 		debug.SetMemoryLimit(s.MemoryLimit)
 	}
-	return s
+	return s, nil
 }

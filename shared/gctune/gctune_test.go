@@ -22,6 +22,7 @@ func TestPlan(t *testing.T) {
 		{"nothing set, cgroup without a limit", "", "", "max\n", nil, Percent, 0, `cgroup memory.max "max"`},
 		{"nothing set, a 512 MiB container", "", "", "536870912\n", nil, Percent, 483183820, "memory limit 460 MiB (90 % of the cgroup's memory.max, 512 MiB)"},
 		{"GOGC set wins", "50", "", "536870912", nil, -1, 483183820, "GOGC=50 (environment)"},
+		{"GOGC negative (collection off) set wins", "-1", "", "", noCgroup, -1, 0, "GOGC=-1 (environment)"},
 		{"GOGC=off set wins", "off", "", "", noCgroup, -1, 0, "GOGC=off (environment)"},
 		{"GOMEMLIMIT set wins over the cgroup", "", "200MiB", "536870912", nil, Percent, 0, "GOMEMLIMIT=200MiB (environment)"},
 		{"garbage in memory.max is no limit", "", "", "lots", nil, Percent, 0, `cgroup memory.max "lots"`},
@@ -30,7 +31,10 @@ func TestPlan(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got := Plan(c.gogc, c.memlimit, []byte(c.cgroup), c.cgroupErr)
+			got, err := Plan(c.gogc, c.memlimit, []byte(c.cgroup), c.cgroupErr)
+			if err != nil {
+				t.Fatalf("Plan: %v", err)
+			}
 			if got.GCPercent != c.percent || got.MemoryLimit != c.limit {
 				t.Errorf("Plan = percent %d, limit %d; want %d, %d", got.GCPercent, got.MemoryLimit, c.percent, c.limit)
 			}
@@ -38,5 +42,15 @@ func TestPlan(t *testing.T) {
 				t.Errorf("Why %q, want it to say %q", got.Why, c.whyHas)
 			}
 		})
+	}
+}
+
+// A GOGC Go's runtime would quietly replace with 100 is refused, named.
+func TestPlanRefusesAMalformedGOGC(t *testing.T) {
+	for _, bad := range []string{"abc", "400%", " 400", "4e2", "OFF", "99999999999", "1.5"} {
+		_, err := Plan(bad, "", nil, fs.ErrNotExist)
+		if err == nil || !strings.Contains(err.Error(), "GOGC=") || !strings.Contains(err.Error(), bad) {
+			t.Errorf("Plan(GOGC=%q) error %v, want one naming GOGC and the value", bad, err)
+		}
 	}
 }

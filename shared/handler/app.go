@@ -241,7 +241,11 @@ func (a *App) Start(ctx context.Context) error {
 	a.log = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("function", a.name)
 	// Before the first delivery: a function allocates much and keeps little
 	// live, and Go's default collects too often for that (shared/gctune).
-	a.log.Info("garbage collector", "settings", gctune.Apply().Why)
+	gc, err := gctune.Apply()
+	if err != nil {
+		return fmt.Errorf("%s: bad configuration: %w", a.name, err)
+	}
+	a.log.Info("garbage collector", "settings", gc.Why)
 	if a.cfg.RelayInterval <= 0 {
 		return fmt.Errorf("%s: ORDERFLOW_RELAY_INTERVAL=%s: must be positive", a.name, a.cfg.RelayInterval)
 	}

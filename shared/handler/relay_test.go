@@ -533,6 +533,22 @@ func TestRelayConcurrencyIsConfigured(t *testing.T) {
 	}
 }
 
+// Go's runtime would run a function with GOGC=100 for a GOGC it cannot
+// read; Start refuses it instead, naming it (shared/gctune).
+func TestStartRefusesAMalformedGOGC(t *testing.T) {
+	t.Setenv("K_SINK", handlertest.NewSink(t).URL)
+	t.Setenv("ORDERFLOW_DATABASE_URL", storetest.URL(t, "probe"))
+	t.Setenv("GOGC", "lots")
+	app := newProbe().App()
+	err := app.Start(context.Background())
+	if err == nil {
+		_ = app.Stop(context.Background())
+	}
+	if err == nil || !strings.Contains(err.Error(), `GOGC="lots"`) {
+		t.Fatalf("GOGC=lots: %v, want an error naming it", err)
+	}
+}
+
 // lockedBuffer is a log destination safe for the relay's goroutines.
 type lockedBuffer struct {
 	mu  sync.Mutex

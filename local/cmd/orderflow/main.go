@@ -38,7 +38,10 @@ import (
 func main() {
 	// The plane (up, demo, bench) allocates per delivery as the functions
 	// do; the functions apply the same in their Start.
-	gctune.Apply()
+	if _, err := gctune.Apply(); err != nil {
+		fmt.Fprintln(os.Stderr, "orderflow: bad configuration:", err)
+		os.Exit(2)
+	}
 	if err := newRoot().Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "orderflow:", err)
 		os.Exit(exitCode(err))
