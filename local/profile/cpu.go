@@ -34,6 +34,10 @@ type Stat struct {
 	// process from a later one that reused its pid, where the command
 	// name cannot (a kernel worker renames itself for each work item).
 	StartTime uint64
+	// Part is what the process, or the thread, is within its command (a
+	// PostgreSQL process's role, a JVM thread's pool: parts.go); empty
+	// for the commands not split.
+	Part string
 }
 
 // ReadStat reads /proc/<pid>/stat.
@@ -195,8 +199,9 @@ type sample struct {
 	machine MachineTicks
 	mErr    error
 	// every process on the machine by pid, for the machine's CPU by
-	// command (postgres, java, ...).
-	all map[int]Stat
+	// command (postgres, java, ...), and every JVM's threads by thread
+	// id, for its CPU by thread pool (parts.go).
+	all, threads map[int]Stat
 }
 
 // MachineTicks is the first line of /proc/stat: the CPU time of every core
@@ -276,7 +281,7 @@ func (m *Meter) sample() sample {
 	s := sample{at: time.Now(), procs: map[string]procTicks{}}
 	if m.machine != nil {
 		s.machine, s.mErr = m.machine()
-		s.all = allProcesses()
+		s.all, s.threads = allProcesses()
 	}
 	for _, p := range m.procs() {
 		st, err := m.read(p.PID)
@@ -316,6 +321,11 @@ type MachineCPU struct {
 	// machine: the kernel's own work, interrupts and such processes are
 	// the difference.
 	ByCommand []CommandCPU `json:"byCommand,omitempty"`
+	// Parts splits a JVM's CPU by thread pool ("java": Kafka's request
+	// threads, its JIT compilers, its garbage collector) and PostgreSQL's
+	// by process role ("postgres": backends, the WAL writer, ...); the
+	// threads and processes alive at the window's end, as ByCommand.
+	Parts map[string][]PartCPU `json:"parts,omitempty"`
 }
 
 // CommandCPU is the CPU of the processes of one command name.
@@ -327,57 +337,45 @@ type CommandCPU struct {
 }
 
 // allProcesses reads every /proc/<pid>/stat (those that vanish while read
-// are left out).
-func allProcesses() map[int]Stat {
+// are left out), a PostgreSQL process's role and a JVM's threads.
+func allProcesses() (procs, threads map[int]Stat) {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
-		return nil
+		return nil, nil
 	}
-	out := map[int]Stat{}
+	procs, threads = map[int]Stat{}, map[int]Stat{}
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil {
 			continue
 		}
-		if st, err := ReadStat(pid); err == nil {
-			out[pid] = st
+		st, err := ReadStat(pid)
+		if err != nil {
+			continue
 		}
+		switch st.Comm {
+		case postgresCommand:
+			st.Part = postgresRole(readCmdline(pid))
+		case jvmCommand:
+			jvmThreads(pid, threads)
+		}
+		procs[pid] = st
 	}
-	return out
+	return procs, threads
 }
 
 // byCommand adds up each command's CPU between two readings of every
 // process: a process seen at both (sameProcess) by its growth, one new at
 // the end by its whole life, under its command name at the end.
 func byCommand(from, until map[int]Stat, hz, orders int) []CommandCPU {
-	sum := map[string]*CommandCPU{}
+	sum := tally{}
 	for pid, end := range until {
-		ticks := end.UserTicks + end.SystemTicks
-		if begin, ok := from[pid]; ok && sameProcess(begin, end) {
-			ticks -= min(ticks, begin.UserTicks+begin.SystemTicks)
-		}
-		c := sum[end.Comm]
-		if c == nil {
-			c = &CommandCPU{Command: end.Comm}
-			sum[end.Comm] = c
-		}
-		c.Processes++
-		c.CPUSeconds += float64(ticks) / float64(hz)
+		sum.add(end.Comm, growth(from, pid, end), hz)
 	}
-	out := make([]CommandCPU, 0, len(sum))
-	for _, c := range sum {
-		if c.CPUSeconds <= 0 {
-			continue
-		}
-		c.MsPerOrder = perOrder(c.CPUSeconds, orders)
-		out = append(out, *c)
+	var out []CommandCPU
+	for _, t := range sum.busiest() {
+		out = append(out, CommandCPU{Command: t.name, Processes: t.count, CPUSeconds: t.seconds, MsPerOrder: perOrder(t.seconds, orders)})
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].CPUSeconds != out[j].CPUSeconds {
-			return out[i].CPUSeconds > out[j].CPUSeconds
-		}
-		return out[i].Command < out[j].Command
-	})
 	return out
 }
 
@@ -442,7 +440,8 @@ func (m *Meter) Report(ended int) CPUReport {
 	if m.from.mErr == nil && m.until.mErr == nil && m.until.machine.Busy >= m.from.machine.Busy && m.until.machine.Busy > 0 {
 		secs := float64(m.until.machine.Busy-m.from.machine.Busy) / float64(hz)
 		mc := &MachineCPU{CPUSeconds: secs, MsPerOrder: perOrder(secs, ended), Cores: m.until.machine.Cores,
-			ByCommand: byCommand(m.from.all, m.until.all, hz, ended)}
+			ByCommand: byCommand(m.from.all, m.until.all, hz, ended),
+			Parts:     partsByCommand(m.from.all, m.until.all, m.from.threads, m.until.threads, hz, ended)}
 		if r.WindowSeconds > 0 {
 			mc.CoresBusy = secs / r.WindowSeconds
 		}
@@ -475,6 +474,18 @@ func (r CPUReport) Summary() string {
 		}
 		if len(parts) > 0 {
 			s += "\n  by command, ms per order: " + strings.Join(parts, ", ")
+		}
+		for _, split := range []struct{ command, by string }{{jvmCommand, "thread"}, {postgresCommand, "process"}} {
+			var parts []string
+			for i, p := range m.Parts[split.command] {
+				if i == 6 {
+					break
+				}
+				parts = append(parts, fmt.Sprintf("%s %.1f", p.Part, p.MsPerOrder))
+			}
+			if len(parts) > 0 {
+				s += fmt.Sprintf("\n  %s by %s, ms per order: %s", split.command, split.by, strings.Join(parts, ", "))
+			}
 		}
 	}
 	return s
