@@ -16,10 +16,14 @@
 #
 # Settings (environment):
 #   ORDERS           orders to place (1000)
-#   WARMUP           orders placed first, unmeasured (500; bench: on each rate's topology):
-#                    the broker starts with this run, and a JVM spends its first minute
-#                    compiling, which a broker that has run for a while does not (0
-#                    measures the cold start)
+#   BROKER_WARMUP    orders run first through a throwaway topology, so that Kafka's JVM
+#                    has compiled its hot paths as a broker that has run for a while has
+#                    (5000; demo and bench): the broker starts with this run, and until
+#                    then its JIT compiler costs more CPU an order than its requests do
+#                    (the printed "java by thread" line shows what is left of it; 0
+#                    measures a broker just started)
+#   WARMUP           orders placed first on the measured topology, unmeasured (500; bench:
+#                    on each rate's topology): its connections, statements and caches
 #   DEMO_REAL_STATE  state folder (.cache/demo-real): kafka/, postgres/, run/
 #   KAFKA_PORT       Kafka's client port (39092; its controller +100)
 #   PG_PORT          PostgreSQL's port (16432)
@@ -41,8 +45,11 @@ export PG_DIR="$state/postgres"
 export PG_DURABLE=1
 orders="${ORDERS:-1000}"
 warmup="${WARMUP:-500}"
+broker_warmup="${BROKER_WARMUP:-5000}"
 
 say() { printf '%s\n' "$*"; }
+case "$broker_warmup" in '' | *[!0-9]*) say "demo-real: BROKER_WARMUP=$broker_warmup: want a number of orders (0 for none)" >&2; exit 2 ;; esac
+case "$warmup" in '' | *[!0-9]*) say "demo-real: WARMUP=$warmup: want a number of orders (0 for none)" >&2; exit 2 ;; esac
 what=demo
 case "${1:-}" in bench | faults) what="$1"; shift ;; esac
 
@@ -68,6 +75,22 @@ bootstrap="$(scripts/kafka.sh start)"
 if scripts/postgres.sh status >/dev/null 2>&1; then scripts/postgres.sh stop >/dev/null 2>&1; fi
 pg_started=1
 pg_url="$(scripts/postgres.sh start)"
+
+# Kafka's JVM interprets and compiles its hot paths over its first minutes;
+# measured, that is 2-3 ms of CPU an order on top of its 1-2 for the
+# requests themselves (docs/performance.md). A throwaway topology, one
+# replica each and its own state, takes the broker through that first.
+if [ "$what" != faults ] && [ "$broker_warmup" != 0 ]; then
+  say "warming Kafka's JVM: $broker_warmup orders through a throwaway topology, not measured..."
+  started=$SECONDS
+  if ! ORDERFLOW_DATABASE_URL="$pg_url" bin/orderflow demo --brokers "$bootstrap" --orders "$broker_warmup" \
+    --warmup-orders 0 --scale '*=1' --state-dir "$state/broker-warmup" >"$state/broker-warmup.log" 2>&1; then
+    tail -n 20 "$state/broker-warmup.log" >&2
+    say "demo-real: the broker warm-up failed (log: $state/broker-warmup.log)" >&2
+    exit 1
+  fi
+  say "broker warm-up: $broker_warmup orders in $((SECONDS - started))s ($(grep -m1 '^throughput:' "$state/broker-warmup.log" | sed 's/^throughput: //'))"
+fi
 
 if [ "$what" = bench ]; then
   extra=()

@@ -420,7 +420,10 @@ func TestPlaceRefusesBadFlags(t *testing.T) {
 		{[]string{"place", "--sku", "sku-tee:1", "--state-dir", t.TempDir()}, "no orderflow is running"},
 		{[]string{"place", "--bogus"}, "unknown flag: --bogus"},
 		{[]string{"demo", "--orders", "0"}, "--orders 0: must be at least 1"},
-		{[]string{"up", "--brokers", "nohost"}, `--brokers "nohost": want host:port`},
+		{[]string{"up", "--brokers", "nohost"}, `"--brokers" flag: server "nohost": want host:port`},
+		// An unset variable in --brokers "$KAFKA" is not the embedded broker.
+		{[]string{"demo", "--brokers", ""}, `"--brokers" flag: an empty server`},
+		{[]string{"bench", "--brokers", "k:9092,,k2:9092"}, `"--brokers" flag: an empty server`},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

@@ -111,7 +111,7 @@ func (o *BenchOptions) addFlags(cmd *cobra.Command) {
 	cmd.Flags().Var((*rateList)(&o.Rates), "rates", "offered rates, orders per second, comma-separated")
 	cmd.Flags().IntVar(&o.Orders, "orders", 600, "orders per rate")
 	cmd.Flags().StringVar(&o.Results, "results", "", "write the results here, the picture beside them (default <state-dir>/bench/bench-results.json)")
-	cmd.Flags().StringSliceVar(&o.Brokers, "brokers", nil, "bootstrap servers of an existing Kafka to run on (default: the embedded broker); its saga topics are reset before each rate")
+	cmd.Flags().Var(brokerList(&o.Brokers), "brokers", "bootstrap servers of an existing Kafka to run on (default: the embedded broker); its saga topics are reset before each rate")
 	cmd.Flags().StringSliceVar(&o.DataPlanes, "data-planes", []string{dataPlaneLocal}, "data planes to run each rate on, in turn ("+dataPlaneLocal+", "+knplane.Name+" or both: local,knative), same broker and functions")
 	cmd.Flags().DurationVar(&o.CeilingFor, "ceiling-for", 3*time.Second, "how long each primitive of the ceiling is counted (after an uncounted warm-up of a third of that)")
 	cmd.Flags().StringArrayVar(&o.Scale, "scale", nil, "replicas of a function, FUNCTION=MIN:MAX or FUNCTION=N (* for every one), as up's --scale, instead of its func.yaml's (repeatable; more than one needs PostgreSQL)")

@@ -8,6 +8,7 @@ package main
 import (
 	"fmt"
 	"net"
+	"strings"
 
 	"github.com/IBM/sarama"
 	"github.com/spf13/cobra"
@@ -24,7 +25,7 @@ func (b *brokersFlag) register(cmd *cobra.Command, persistent bool) {
 	if persistent {
 		flags = cmd.PersistentFlags()
 	}
-	flags.StringSliceVar(&b.servers, "brokers", nil,
+	flags.Var(brokerList(&b.servers), "brokers",
 		"bootstrap servers (host:port,...) of any Kafka holding orderflow's topics, instead of the running up's; SASL/TLS from ORDERFLOW_KAFKA_* as for up")
 }
 
@@ -56,3 +57,40 @@ func checkBrokers(flag string, servers []string) error {
 	}
 	return nil
 }
+
+// brokerList is the value of every command's --brokers: host:port entries,
+// comma-separated, the flag repeatable (as a string slice). It refuses at
+// parse time what a string slice would take and a command would then read
+// as "no --brokers": an empty value (--brokers "$UNSET_VARIABLE") or an
+// empty entry (a:9092,,b:9092) would otherwise start the embedded broker,
+// or use the running up's, without a word. Entries are checked as
+// checkBrokers does.
+func brokerList(into *[]string) *brokerListValue { return &brokerListValue{into: into} }
+
+type brokerListValue struct {
+	into *[]string
+	set  bool // a first Set replaces the default; later ones add to it
+}
+
+func (v *brokerListValue) Set(s string) error {
+	var servers []string
+	for _, e := range strings.Split(s, ",") {
+		if strings.TrimSpace(e) == "" {
+			return fmt.Errorf("an empty server: name each as host:port (leave --brokers out for the default)")
+		}
+		servers = append(servers, strings.TrimSpace(e))
+	}
+	if err := checkBrokers("server", servers); err != nil {
+		return err
+	}
+	if v.set {
+		*v.into = append(*v.into, servers...)
+	} else {
+		*v.into = servers
+		v.set = true
+	}
+	return nil
+}
+
+func (v *brokerListValue) String() string { return strings.Join(*v.into, ",") }
+func (v *brokerListValue) Type() string   { return "strings" }

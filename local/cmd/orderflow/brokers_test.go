@@ -1,9 +1,12 @@
 package main
 
 import (
+	"io"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/spf13/pflag"
 
 	"orderflow.dev/knlocal/manifests"
 	"orderflow.dev/local/topicview"
@@ -53,6 +56,48 @@ func TestCheckBrokers(t *testing.T) {
 	for _, bad := range [][]string{{"kafka"}, {":9092"}, {"kafka:"}, {"kafka:9092", "nohost"}} {
 		if err := checkBrokers("--brokers", bad); err == nil || !strings.Contains(err.Error(), "want host:port") {
 			t.Errorf("checkBrokers(%q) = %v, want a refusal naming host:port", bad, err)
+		}
+	}
+}
+
+// Every --brokers refuses at parse time what would otherwise read as no
+// --brokers at all (an unset variable, a doubled comma), and adds up when
+// repeated, as a string slice does.
+func TestBrokerListFlag(t *testing.T) {
+	parse := func(args ...string) ([]string, error) {
+		var got []string
+		fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		fs.Var(brokerList(&got), "brokers", "")
+		err := fs.Parse(args)
+		return got, err
+	}
+	for _, c := range []struct {
+		args []string
+		want []string
+	}{
+		{nil, nil},
+		{[]string{"--brokers", "k:9092"}, []string{"k:9092"}},
+		{[]string{"--brokers", "a:1,b:2"}, []string{"a:1", "b:2"}},
+		{[]string{"--brokers", "a:1, b:2"}, []string{"a:1", "b:2"}},
+		{[]string{"--brokers", "a:1", "--brokers", "[::1]:2"}, []string{"a:1", "[::1]:2"}},
+	} {
+		got, err := parse(c.args...)
+		if err != nil || strings.Join(got, "|") != strings.Join(c.want, "|") {
+			t.Errorf("%q: got %q, %v; want %q", c.args, got, err, c.want)
+		}
+	}
+	for _, bad := range []struct{ value, says string }{
+		{"", "empty server"},
+		{" ", "empty server"},
+		{",", "empty server"},
+		{"a:1,,b:2", "empty server"},
+		{"a:1,", "empty server"},
+		{"kafka", `"kafka": want host:port`},
+		{"a:1,:9092", `":9092": want host:port`},
+	} {
+		if _, err := parse("--brokers", bad.value); err == nil || !strings.Contains(err.Error(), bad.says) || !strings.Contains(err.Error(), "--brokers") {
+			t.Errorf("--brokers %q: %v, want an error naming --brokers and saying %q", bad.value, err, bad.says)
 		}
 	}
 }

@@ -53,7 +53,7 @@ func (o *FaultsOptions) addFlags(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.IntVar(&o.Orders, "orders", 2000, "orders per scenario")
 	f.StringSliceVar(&o.Scenarios, "scenario", nil, "run only these scenarios (default: all the broker allows)")
-	f.StringSliceVar(&o.Brokers, "brokers", nil, "bootstrap servers of the Apache Kafka scripts/kafka.sh runs (default: the embedded broker); adds the scenarios that restart its broker")
+	f.Var(brokerList(&o.Brokers), "brokers", "bootstrap servers of the Apache Kafka scripts/kafka.sh runs (default: the embedded broker); adds the scenarios that restart its broker")
 	f.BoolVar(&o.Cluster, "kafka-cluster", false, "the --brokers are scripts/kafka.sh start-cluster's three nodes: adds one-of-three-brokers-down")
 	f.StringVar(&o.KafkaScript, "kafka-script", "", "the script that stops and starts brokers (default <root>/scripts/kafka.sh)")
 	f.Uint64Var(&o.Seed, "seed", 1, "seed of the order mix (with --nemesis: of the first schedule, and its orders)")

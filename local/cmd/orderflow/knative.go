@@ -183,7 +183,7 @@ func newKnativeConfig(g *globals) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&o.Out, "out", "", "the config folder to write")
 	cmd.Flags().StringVar(&o.Manifests, "manifests", "", "kustomization directory (default <root>/knative/base)")
-	cmd.Flags().StringSliceVar(&o.Brokers, "brokers", nil, "Kafka bootstrap servers")
+	cmd.Flags().Var(brokerList(&o.Brokers), "brokers", "Kafka bootstrap servers")
 	cmd.Flags().StringSliceVar(&o.Functions, "function", nil, "a function's address, NAME=http://host:port (repeatable, or comma-separated)")
 	cmd.Flags().IntVar(&o.IngressPort, "ingress-port", 8090, "the receiver's port (the next one is its unused TLS port)")
 	return cmd

@@ -45,7 +45,7 @@ type LagOptions struct {
 }
 
 func (o *LagOptions) addFlags(cmd *cobra.Command) {
-	cmd.Flags().StringSliceVar(&o.Brokers, "brokers", nil, "Kafka bootstrap servers (default: the running up's)")
+	cmd.Flags().Var(brokerList(&o.Brokers), "brokers", "Kafka bootstrap servers (default: the running up's)")
 	cmd.Flags().StringVar(&o.Manifests, "manifests", "", "kustomization whose KafkaSources to read (default <root>/knative/base)")
 	cmd.Flags().BoolVar(&o.Watch, "watch", false, "keep reading, every --interval, until interrupted")
 	cmd.Flags().DurationVar(&o.Interval, "interval", 2*time.Second, "time between readings with --watch")

@@ -187,7 +187,7 @@ type upFlags struct {
 }
 
 func (f *upFlags) register(cmd *cobra.Command) {
-	cmd.Flags().StringSliceVar(&f.brokers, "brokers", nil, "bootstrap servers of an existing Kafka (default: start the embedded broker); SASL/TLS from ORDERFLOW_KAFKA_* variables")
+	cmd.Flags().Var(brokerList(&f.brokers), "brokers", "bootstrap servers of an existing Kafka (default: start the embedded broker); SASL/TLS from ORDERFLOW_KAFKA_* variables")
 	cmd.Flags().StringVar(&f.manifests, "manifests", "", "kustomization directory to run (default <root>/knative/base)")
 	cmd.Flags().IntVar(&f.brokerPort, "broker-port", 0, "port of the embedded broker (default: any free port)")
 	cmd.Flags().IntVar(&f.topicReplicas, "topic-replicas", 0, "create missing topics with this replication factor instead of the KafkaTopics' replicas (e.g. 3 on a 3-broker cluster)")

@@ -48,7 +48,7 @@ type ReplayOptions struct {
 }
 
 func (o *ReplayOptions) addFlags(cmd *cobra.Command) {
-	cmd.Flags().StringSliceVar(&o.Brokers, "brokers", nil, "Kafka bootstrap servers (default: the running up's)")
+	cmd.Flags().Var(brokerList(&o.Brokers), "brokers", "Kafka bootstrap servers (default: the running up's)")
 	cmd.Flags().StringVar(&o.Manifests, "manifests", "", "kustomization whose KafkaSources say what to read (default <root>/knative/base)")
 	cmd.Flags().StringVar(&o.DatabaseURL, "database", "", "fresh store to rebuild into (default a new SQLite file under <state-dir>/replay)")
 	cmd.Flags().BoolVar(&o.Verify, "verify", false, "compare the rebuilt models with the live ones; exit 1 on a difference")
