@@ -15,6 +15,8 @@ import (
 	"github.com/cloudevents/sdk-go/protocol/kafka_sarama/v2"
 	"github.com/cloudevents/sdk-go/v2/binding"
 	"github.com/cloudevents/sdk-go/v2/event"
+
+	"orderflow.dev/knlocal/cedecode"
 )
 
 // Record is one Kafka record and, when it holds one, its CloudEvent.
@@ -35,7 +37,7 @@ func Decode(m *sarama.ConsumerMessage) *event.Event {
 	if msg.ReadEncoding() == binding.EncodingUnknown {
 		return nil
 	}
-	e, err := binding.ToEvent(context.Background(), msg)
+	e, err := cedecode.ToEvent(context.Background(), msg)
 	if err != nil {
 		return nil
 	}

@@ -12,10 +12,12 @@
 package sink
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"sort"
@@ -34,6 +36,7 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 
+	"orderflow.dev/knlocal/cedecode"
 	"orderflow.dev/knlocal/manifests"
 	"orderflow.dev/knlocal/tracing"
 )
@@ -223,6 +226,21 @@ func ProduceStatus(err error) int {
 // readEvent decodes the request as a CloudEvent in binary or structured
 // mode and validates it. On failure it returns the problem and status.
 func readEvent(r *http.Request) (*event.Event, *problem, int) {
+	// A structured event's body is kept, to name what is wrong with it
+	// should the SDK refuse it (cedecode.EnvelopeProblem).
+	var structured []byte
+	if cedecode.IsStructured(r.Header) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				return nil, &problem{Error: err.Error()}, http.StatusRequestEntityTooLarge
+			}
+			return nil, &problem{Error: "the request's body could not be read: " + err.Error()}, http.StatusBadRequest
+		}
+		structured = body
+		r.Body = io.NopCloser(bytes.NewReader(body))
+	}
 	msg := cehttp.NewMessageFromHttpRequest(r)
 	defer msg.Finish(nil)
 	if msg.ReadEncoding() == binding.EncodingUnknown {
@@ -234,11 +252,14 @@ func readEvent(r *http.Request) (*event.Event, *problem, int) {
 			Field: "specversion",
 		}, http.StatusBadRequest
 	}
-	e, err := binding.ToEvent(r.Context(), msg)
+	e, err := cedecode.ToEvent(r.Context(), msg)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return nil, &problem{Error: err.Error()}, http.StatusRequestEntityTooLarge
+		}
+		if field, reason := cedecode.EnvelopeProblem(r.Header, structured); field != "" {
+			return nil, &problem{Error: "invalid CloudEvent: " + field + ": " + reason, Field: field}, http.StatusBadRequest
 		}
 		p := validationProblem(err)
 		p.Error = "invalid CloudEvent: " + p.Error

@@ -198,7 +198,15 @@ func TestSinkRefuses(t *testing.T) {
 		{"plain JSON", "POST", bin, map[string]string{"Content-Type": "application/json"}, `{"a":1}`, 400, "specversion", "not a CloudEvent"},
 		{"specversion nobody reads", "POST", bin, map[string]string{"Ce-Specversion": "9.9", "Ce-Id": "1", "Ce-Source": "/x", "Ce-Type": "t"}, `{}`, 400, "specversion", `unsupported CloudEvents specversion "9.9"`},
 		{"missing id", "POST", bin, noID, `{}`, 400, "id", "invalid CloudEvent: id:"},
-		{"bad structured JSON", "POST", bin, map[string]string{"Content-Type": "application/cloudevents+json"}, `{"specversion":"1.0",`, 400, "", "invalid CloudEvent"},
+		{"bad structured JSON", "POST", bin, map[string]string{"Content-Type": "application/cloudevents+json"}, `{"specversion":"1.0",`, 400, "event", "the body is not a JSON object"},
+		// The SDK's own errors for these name no attribute ("cannot parse
+		// uri ref: ", a JSON decoder's byte offset), or it panics
+		// (data_base64 not a string): the answer names the attribute.
+		{"structured, empty source", "POST", bin, map[string]string{"Content-Type": "application/cloudevents+json"}, `{"specversion":"1.0","id":"x","source":"","type":"t"}`, 400, "source", "invalid CloudEvent: source:"},
+		{"structured, time not a timestamp", "POST", bin, map[string]string{"Content-Type": "application/cloudevents+json"}, `{"specversion":"1.0","id":"x","source":"/s","type":"t","time":"yesterday"}`, 400, "time", "RFC 3339"},
+		{"structured, datacontenttype a number", "POST", bin, map[string]string{"Content-Type": "application/cloudevents+json"}, `{"specversion":"1.0","id":"x","source":"/s","type":"t","datacontenttype":7}`, 400, "datacontenttype", "must be a JSON string"},
+		{"structured, data_base64 a number", "POST", bin, map[string]string{"Content-Type": "application/cloudevents+json"}, `{"specversion":"1.0","id":"x","source":"/s","type":"t","data_base64":5}`, 400, "data_base64", "must be a JSON string of base64"},
+		{"binary, time not a timestamp", "POST", bin, map[string]string{"Ce-Specversion": "1.0", "Ce-Id": "1", "Ce-Source": "/x", "Ce-Type": "t", "Ce-Time": "yesterday"}, `{}`, 400, "time", "RFC 3339"},
 		{"structured without type", "POST", bin, map[string]string{"Content-Type": "application/cloudevents+json"}, `{"specversion":"1.0","id":"x","source":"/s"}`, 400, "type", "type:"},
 		{"GET", "GET", bin, nil, "", 405, "", "only POST"},
 		{"unknown sink", "POST", URL(e.srv.URL, "ns", "nope"), binaryHeaders("x"), `{}`, 404, "", "no KafkaSink at /ns/nope"},

@@ -20,6 +20,8 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"github.com/cloudevents/sdk-go/v2/types"
+
+	"orderflow.dev/knlocal/cedecode"
 )
 
 // Extensions of a dead letter that carries the original Kafka record
@@ -94,7 +96,7 @@ func CarryError(e event.Event) error {
 	if msg.ReadEncoding() != binding.EncodingBinary {
 		return errors.New("a receiver would not read it as a binary-mode event")
 	}
-	back, err := binding.ToEvent(context.Background(), msg)
+	back, err := cedecode.ToEvent(context.Background(), msg)
 	if err != nil {
 		return fmt.Errorf("a receiver could not decode it: %w", err)
 	}

@@ -10,6 +10,8 @@ import (
 	"github.com/cloudevents/sdk-go/protocol/kafka_sarama/v2"
 	"github.com/cloudevents/sdk-go/v2/binding"
 	"github.com/cloudevents/sdk-go/v2/event"
+
+	"orderflow.dev/knlocal/cedecode"
 )
 
 // Attributes of the events made from plain records, as Knative's
@@ -88,7 +90,7 @@ func asCloudEvent(msg *sarama.ConsumerMessage) (event.Event, bool) {
 	if m.ReadEncoding() == binding.EncodingUnknown {
 		return event.Event{}, false
 	}
-	ev, err := binding.ToEvent(context.Background(), m)
+	ev, err := cedecode.ToEvent(context.Background(), m)
 	if err != nil || ev.Validate() != nil {
 		return event.Event{}, false
 	}

@@ -58,6 +58,9 @@ func FuzzRecordAlwaysSettles(f *testing.F) {
 		{nil, []byte(`[{"specversion":"1.0"}]`), ce("content-type", "application/cloudevents-batch+json"), 2},
 		// An id with a newline: a CloudEvent that cannot be an HTTP header.
 		{[]byte("k3"), []byte(`{"specversion":"1.0","id":"a\nb","source":"/s","type":"t","data":1}`), ce("content-type", "application/cloudevents+json"), 3},
+		// data_base64 not a string: the SDK's structured reader panics on it
+		// (sdk-go v2.16.2, event.consumeDataAsBytes).
+		{[]byte("k11"), []byte(`{"specversion":"1.0","id":"a","source":"/s","type":"t","data_base64":5}`), ce("content-type", "application/cloudevents+json"), 0},
 		// Binary CloudEvents with hostile header values.
 		{[]byte("k4"), []byte(`{}`), ce(append(binaryCE, "ce_partitionkey", "line\r\nbreak", "content-type", "application/json")...), 4},
 		{[]byte("k5"), []byte(`{}`), ce(append(binaryCE, "ce_note", " padded ", "ce_UPPER", "x")...), 5},

@@ -88,6 +88,10 @@ func hostileShapes(tag, topic string) []Hostile {
 			Headers: hd("ce_specversion", "1.0", "ce_id", id("binary-no-source"), "ce_type", HostileType)},
 		{Name: "binary-bad-specversion", Key: key("binary-bad-specversion"), Value: []byte(`{}`),
 			Headers: hd("ce_specversion", "9.9", "ce_id", id("binary-bad-specversion"), "ce_source", "/hostile", "ce_type", HostileType)},
+		// A data_base64 that is no string: sdk-go's structured reader
+		// panicked on it, and on a KafkaSource's goroutine that ended the
+		// plane (knlocal/cedecode).
+		{Name: "structured-sdk-panic", Key: key("structured-sdk-panic"), Value: []byte(`{"specversion":"1.0","id":"p","source":"/hostile","type":"t","data_base64":5}`), Headers: structured},
 		{Name: "bad-media-type", Key: key("bad-media-type"), Value: []byte("x"), Headers: hd("content-type", "]]not a media type[[")},
 		{Name: "not-utf8", Key: append([]byte{0xff, 0xfe}, key("not-utf8")...), Value: []byte{0xc3, 0x28, 0xa0, 0xa1}},
 		{Name: "tombstone", Key: key("tombstone"), Value: nil},

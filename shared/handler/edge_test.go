@@ -102,6 +102,7 @@ func TestEnvelopeErrorsNameTheAttribute(t *testing.T) {
 		delete(hd, drop)
 		return hd
 	}
+	structured := map[string]string{"content-type": "application/cloudevents+json; charset=utf-8"}
 	tests := []struct {
 		name    string
 		headers map[string]string
@@ -114,7 +115,19 @@ func TestEnvelopeErrorsNameTheAttribute(t *testing.T) {
 		{"no type", binary("ce-type"), `{}`, 400, "type"},
 		{"unknown specversion", map[string]string{"ce-specversion": "9.9", "ce-id": "1", "ce-source": "/t", "ce-type": "x"}, `{}`, 400, "specversion"},
 		{"not a CloudEvent", map[string]string{"content-type": "application/json"}, `{"orderId":"o"}`, 400, "specversion"},
-		{"structured, broken JSON", map[string]string{"content-type": "application/cloudevents+json"}, `{"specversion":"1.0",`, 400, ""},
+		{"structured, broken JSON", map[string]string{"content-type": "application/cloudevents+json"}, `{"specversion":"1.0",`, 400, "event"},
+		// The SDK's own errors name no attribute, or the wrong one ("id" is
+		// in "invalid"; its JSON decoder quotes the body, "source" and all).
+		{"structured, not JSON", structured, `nope`, 400, "event"},
+		{"structured, empty source", structured, `{"specversion":"1.0","id":"a","source":"","type":"t"}`, 400, "source"},
+		{"structured, source a number", structured, `{"specversion":"1.0","id":"a","source":5,"type":"t"}`, 400, "source"},
+		{"structured, source not a URI", structured, `{"specversion":"1.0","id":"a","source":"%zz","type":"t"}`, 400, "source"},
+		{"structured, bad time", structured, `{"specversion":"1.0","id":"a","source":"/s","type":"t","time":"yesterday"}`, 400, "time"},
+		{"structured, datacontenttype a number", structured, `{"specversion":"1.0","id":"a","source":"/s","type":"t","datacontenttype":7}`, 400, "datacontenttype"},
+		// The SDK panics on this one (sdk-go v2.16.2); the function answers.
+		{"structured, data_base64 a number", structured, `{"specversion":"1.0","id":"a","source":"/s","type":"t","data_base64":5}`, 400, "data_base64"},
+		{"structured, data_base64 not base64", structured, `{"specversion":"1.0","id":"a","source":"/s","type":"t","data_base64":"!!"}`, 400, "data_base64"},
+		{"binary, bad time", map[string]string{"ce-specversion": "1.0", "ce-id": "1", "ce-source": "/t", "ce-type": events.PlaceOrder, "ce-time": "yesterday"}, `{}`, 400, "time"},
 		{"too large", binary(""), `{"pad":"` + strings.Repeat("x", handler.MaxBodyBytes) + `"}`, 413, "data"},
 		// Stored as text: a retry would fail the same way, so 400, not 500.
 		{"id not UTF-8", map[string]string{"ce-specversion": "1.0", "ce-id": "\xff\xfe", "ce-source": "/t", "ce-type": events.PlaceOrder}, `{}`, 400, "id"},

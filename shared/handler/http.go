@@ -1,9 +1,11 @@
 package handler
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"sort"
 	"strings"
@@ -85,6 +87,18 @@ func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // decodeRequest turns the request into an event, or a refusal naming what
 // is wrong with the envelope.
 func decodeRequest(r *http.Request) (*event.Event, error) {
+	// A structured event's body is kept, to name what is wrong with it
+	// should the SDK refuse it (ce.EnvelopeProblem): the SDK reads all of
+	// it anyway, and MaxBytesReader bounds it.
+	var structured []byte
+	if ce.IsStructured(r.Header) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			return nil, bodyRefusal(err)
+		}
+		structured = body
+		r.Body = io.NopCloser(bytes.NewReader(body))
+	}
 	msg := cehttp.NewMessageFromHttpRequest(r)
 	if msg.ReadEncoding() == binding.EncodingUnknown {
 		if problem := ce.UnsupportedSpecVersion(r.Header); problem != "" {
@@ -92,11 +106,14 @@ func decodeRequest(r *http.Request) (*event.Event, error) {
 		}
 		return nil, saga.Invalid("specversion", "not a CloudEvent: send ce-specversion, ce-id, ce-source and ce-type headers (binary mode) or a content-type of application/cloudevents+json (structured mode)")
 	}
-	e, err := binding.ToEvent(r.Context(), msg)
+	e, err := ce.ToEvent(r.Context(), msg)
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return nil, &httpRefusal{status: http.StatusRequestEntityTooLarge, Refusal: &saga.Refusal{Field: "data", Msg: fmt.Sprintf("event larger than %d bytes", MaxBodyBytes)}}
+			return nil, bodyRefusal(err)
+		}
+		if field, reason := ce.EnvelopeProblem(r.Header, structured); field != "" {
+			return nil, saga.Invalid(field, "%s: %s", field, reason)
 		}
 		return nil, envelopeRefusal(err)
 	}
@@ -113,7 +130,20 @@ func decodeRequest(r *http.Request) (*event.Event, error) {
 	return e, nil
 }
 
-// envelopeRefusal names the first attribute the SDK complained about.
+// bodyRefusal answers a body that could not be read: too large (413), or
+// cut off.
+func bodyRefusal(err error) error {
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return &httpRefusal{status: http.StatusRequestEntityTooLarge, Refusal: &saga.Refusal{Field: "data", Msg: fmt.Sprintf("event larger than %d bytes", MaxBodyBytes)}}
+	}
+	return saga.Invalid("event", "the request's body could not be read: %v", err)
+}
+
+// envelopeRefusal names the first attribute the SDK complained about, or
+// (when neither it nor ce.EnvelopeProblem could tell which) the event.
+// The SDK's other errors are not searched for an attribute's name: "id"
+// is in "invalid", "source" in a JSON decoder's quote of the body.
 func envelopeRefusal(err error) *saga.Refusal {
 	var ve event.ValidationError
 	if errors.As(err, &ve) {
@@ -122,15 +152,9 @@ func envelopeRefusal(err error) *saga.Refusal {
 			fields = append(fields, f)
 		}
 		sort.Strings(fields)
-		return saga.Invalid(fields[0], "%v", ve[fields[0]])
+		return saga.Invalid(fields[0], "%s: %v", fields[0], ve[fields[0]])
 	}
-	msg := err.Error()
-	for _, attr := range []string{"specversion", "id", "source", "type", "time", "dataschema", "datacontenttype", "subject"} {
-		if strings.Contains(msg, attr) {
-			return saga.Invalid(attr, "%s", msg)
-		}
-	}
-	return saga.Invalid("event", "malformed CloudEvent: %s", msg)
+	return saga.Invalid("event", "malformed CloudEvent: %s", err.Error())
 }
 
 // ServeGet answers plain GETs with a query of type typ (its payload built

@@ -1,0 +1,180 @@
+package cedecode
+
+// shared/ce/envelope.go and knlocal/cedecode/envelope.go are one file
+// in two packages, identical but for the package clause
+// (knlocal/cedecode's TestEnvelopeIsSharedsTwin checks): the plane stands
+// in for Knative and does not import the functions' library, and a
+// function and the KafkaSink ingress must name a malformed envelope the
+// same way. shared/ce's tests hold its behaviour to the SDK's.
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"mime"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+)
+
+// IsStructured tells a structured-mode CloudEvent request (its content
+// type application/cloudevents+json, parameters allowed) from a binary
+// one.
+func IsStructured(h http.Header) bool {
+	mt, _, err := mime.ParseMediaType(h.Get("Content-Type"))
+	return err == nil && mt == "application/cloudevents+json"
+}
+
+// EnvelopeProblem names what is wrong with a CloudEvent the SDK could not
+// read, the attribute and why, where the SDK's own error names neither
+// ("cannot parse uri ref: ", a JSON decoder's byte offset). structured is
+// the request's body in structured mode, nil in binary mode, where the
+// ce- headers are read. An empty field means nothing was found that the
+// SDK's error does not say better.
+func EnvelopeProblem(h http.Header, structured []byte) (field, reason string) {
+	if structured == nil {
+		for _, attr := range envelopeAttributes {
+			v := h.Get("Ce-" + attr.name)
+			if v == "" && h.Values("Ce-"+attr.name) == nil {
+				if attr.required {
+					return attr.name, "missing: binary mode needs a ce-" + attr.name + " header"
+				}
+				continue
+			}
+			if reason := attr.check(v); reason != "" {
+				return attr.name, reason
+			}
+		}
+		return "", ""
+	}
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(structured, &obj); err != nil {
+		return "event", "structured mode: the body is not a JSON object: " + err.Error()
+	}
+	for _, attr := range envelopeAttributes {
+		raw, ok := obj[attr.name]
+		if !ok || string(raw) == "null" {
+			if attr.required {
+				return attr.name, "missing: a CloudEvent needs " + attr.name
+			}
+			continue
+		}
+		var v string
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return attr.name, fmt.Sprintf("must be a JSON string, not %s", abbreviate(string(raw)))
+		}
+		if reason := attr.check(v); reason != "" {
+			return attr.name, reason
+		}
+	}
+	if raw, ok := obj["data_base64"]; ok && string(raw) != "null" {
+		var v string
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return "data_base64", "must be a JSON string of base64, not " + abbreviate(string(raw))
+		}
+		if _, err := base64.StdEncoding.DecodeString(v); err != nil {
+			return "data_base64", "not base64: " + err.Error()
+		}
+	}
+	names := make([]string, 0, len(obj))
+	for name := range obj {
+		names = append(names, name)
+	}
+	sort.Strings(names) // the same answer every time
+	for _, name := range names {
+		raw := obj[name]
+		if name == "data" || name == "data_base64" || knownAttribute(name) {
+			continue
+		}
+		if !validExtensionName(name) {
+			return name, "an extension attribute's name must be lowercase letters and digits"
+		}
+		if t := strings.TrimSpace(string(raw)); strings.HasPrefix(t, "{") || strings.HasPrefix(t, "[") {
+			return name, "an extension attribute must be a string, number or boolean, not " + abbreviate(t)
+		}
+	}
+	return "", ""
+}
+
+type envelopeAttribute struct {
+	name     string
+	required bool
+	check    func(string) string // the reason the value is wrong, or ""
+}
+
+// envelopeAttributes are the context attributes CloudEvents 1.0 defines,
+// the required ones first, in the order a problem is reported.
+var envelopeAttributes = []envelopeAttribute{
+	{"specversion", true, func(v string) string {
+		if v != "1.0" && v != "0.3" {
+			return fmt.Sprintf("unsupported CloudEvents specversion %q: this receiver reads 1.0 (and 0.3)", v)
+		}
+		return ""
+	}},
+	{"id", true, nonEmpty},
+	{"source", true, func(v string) string {
+		if v == "" {
+			return "MUST be a non-empty URI-reference"
+		}
+		if _, err := url.Parse(v); err != nil {
+			return fmt.Sprintf("%q is not a URI-reference", abbreviate(v))
+		}
+		return ""
+	}},
+	{"type", true, nonEmpty},
+	// Checked no stricter than the SDK reads them: the first problem
+	// found must be the one that made it fail.
+	{"datacontenttype", false, func(string) string { return "" }},
+	{"dataschema", false, func(v string) string {
+		if _, err := url.Parse(v); err != nil {
+			return fmt.Sprintf("%q is not a URI", abbreviate(v))
+		}
+		return ""
+	}},
+	{"subject", false, func(string) string { return "" }},
+	{"time", false, func(v string) string {
+		if _, err := time.Parse(time.RFC3339Nano, v); err != nil {
+			return fmt.Sprintf("%q is not an RFC 3339 timestamp (e.g. 2026-12-06T10:00:00Z)", abbreviate(v))
+		}
+		return ""
+	}},
+}
+
+func nonEmpty(v string) string {
+	if v == "" {
+		return "MUST be a non-empty string"
+	}
+	return ""
+}
+
+func knownAttribute(name string) bool {
+	for _, a := range envelopeAttributes {
+		if a.name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// validExtensionName is CloudEvents' rule: lowercase ASCII letters and
+// digits.
+func validExtensionName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for _, r := range name {
+		if (r < 'a' || r > 'z') && (r < '0' || r > '9') {
+			return false
+		}
+	}
+	return true
+}
+
+func abbreviate(s string) string {
+	if len(s) > 60 {
+		return s[:60] + "..."
+	}
+	return s
+}
