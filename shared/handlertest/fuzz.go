@@ -30,6 +30,9 @@ func FuzzDelivery(f *testing.F, fn Function, types ...string) {
 	}
 	f.Add("application/cloudevents+json", "", []byte(`{"specversion":"1.0","id":"1","source":"/f","type":"dev.orderflow.order.place.v1","data":{}}`))
 	f.Add("application/cloudevents+json", "", []byte(`{"specversion":"2.0"}`))
+	// sdk-go's structured reader panics on this one (ce.ToEvent recovers).
+	f.Add("application/cloudevents+json", "", []byte(`{"specversion":"1.0","id":"1","source":"/f","type":"t","data_base64":5}`))
+	f.Add("application/cloudevents+json; charset=utf-8", "", []byte(`{"specversion":"1.0","id":"1","source":"","type":"t","time":"x"}`))
 	f.Add("", "", []byte(``))
 	h := Start(f, fn, map[string]string{"ORDERFLOW_LOG_LEVEL": "error"})
 	var n atomic.Int64
