@@ -128,13 +128,21 @@ func TestAFullDiskHoldsDeliveriesAndTheDemoStopsNamingIt(t *testing.T) {
 	for _, l := range readLetters(t, ep) {
 		t.Errorf("dead letter %s/%d/%d (%s): %s", l.Topic, l.Partition, l.Offset, l.Event.Type(), l.Reason)
 	}
-	// Each function said why once per outage, not once per delivery.
+	// Each function said why once per outage, not once per delivery. The
+	// logs live on the full file system too: the line of an outage can be
+	// lost to it (fewer outages than recoveries in the log, seen in CI),
+	// the recovery's, written once there is room, cannot.
+	recoveries := 0
 	for fn := range ep.Functions {
 		b, _ := os.ReadFile(filepath.Join(state, "logs", fn+".log"))
 		down, back := strings.Count(string(b), "STORE CANNOT WRITE"), strings.Count(string(b), "store writes again")
-		if down > back+1 || down < back {
-			t.Errorf("%s logged %d outages of its store and %d recoveries", fn, down, back)
+		if down > back+1 {
+			t.Errorf("%s logged %d outages of its store and %d recoveries: more than once an outage", fn, down, back)
 		}
+		recoveries += back
+	}
+	if recoveries == 0 {
+		t.Error("no function logged that its store writes again")
 	}
 }
 
