@@ -9,6 +9,7 @@ package orderflow
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -126,6 +127,23 @@ const EnvJaegerUI = "ORDERFLOW_JAEGER_UI"
 // event and answers the view V it replies with.
 func query[V any](p *plane.Plane, typ string, q func(*http.Request) any) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		// The request's part of the query (an order id from the path) is
+		// checked against the query's schema here: a bad one is the
+		// caller's 400, naming the field, not a 502 of the function's
+		// refusal (or of a header the id cannot be in).
+		question := q(r)
+		if raw, err := json.Marshal(question); err != nil {
+			plane.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+			return
+		} else if _, err := events.Decode(typ, raw); err != nil {
+			body := map[string]string{"error": err.Error()}
+			var fe *events.FieldError
+			if errors.As(err, &fe) {
+				body["field"] = fe.Field
+			}
+			plane.WriteJSON(w, http.StatusBadRequest, body)
+			return
+		}
 		var out V
 		fn, err := client.Answerer(typ)
 		var c *client.Client
@@ -135,7 +153,7 @@ func query[V any](p *plane.Plane, typ string, q func(*http.Request) any) http.Ha
 		if err == nil {
 			ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 			defer cancel()
-			err = c.Query(ctx, p.FunctionURL(fn), typ, q(r), &out)
+			err = c.Query(ctx, p.FunctionURL(fn), typ, question, &out)
 		}
 		if err != nil {
 			plane.WriteJSON(w, http.StatusBadGateway, map[string]string{"error": err.Error()})
