@@ -243,6 +243,10 @@ func readEvent(r *http.Request) (*event.Event, *problem, int) {
 	}
 	msg := cehttp.NewMessageFromHttpRequest(r)
 	defer msg.Finish(nil)
+	if msg.ReadEncoding() == binding.EncodingBatch {
+		// Knative's KafkaSink takes one event a request, as this one does.
+		return nil, &problem{Error: "a batch of CloudEvents (application/cloudevents-batch+json) is not accepted: send one event a request, binary or structured", Field: "content-type"}, http.StatusBadRequest
+	}
 	if msg.ReadEncoding() == binding.EncodingUnknown {
 		if p := unsupportedSpecVersion(r.Header); p != "" {
 			return nil, &problem{Error: p, Field: "specversion"}, http.StatusBadRequest

@@ -206,6 +206,7 @@ func TestSinkRefuses(t *testing.T) {
 		{"structured, time not a timestamp", "POST", bin, map[string]string{"Content-Type": "application/cloudevents+json"}, `{"specversion":"1.0","id":"x","source":"/s","type":"t","time":"yesterday"}`, 400, "time", "RFC 3339"},
 		{"structured, datacontenttype a number", "POST", bin, map[string]string{"Content-Type": "application/cloudevents+json"}, `{"specversion":"1.0","id":"x","source":"/s","type":"t","datacontenttype":7}`, 400, "datacontenttype", "must be a JSON string"},
 		{"structured, data_base64 a number", "POST", bin, map[string]string{"Content-Type": "application/cloudevents+json"}, `{"specversion":"1.0","id":"x","source":"/s","type":"t","data_base64":5}`, 400, "data_base64", "must be a JSON string of base64"},
+		{"a batch", "POST", bin, map[string]string{"Content-Type": "application/cloudevents-batch+json"}, `[{"specversion":"1.0","id":"b","source":"/b","type":"t"}]`, 400, "content-type", "a batch of CloudEvents"},
 		{"binary, time not a timestamp", "POST", bin, map[string]string{"Ce-Specversion": "1.0", "Ce-Id": "1", "Ce-Source": "/x", "Ce-Type": "t", "Ce-Time": "yesterday"}, `{}`, 400, "time", "RFC 3339"},
 		{"structured without type", "POST", bin, map[string]string{"Content-Type": "application/cloudevents+json"}, `{"specversion":"1.0","id":"x","source":"/s"}`, 400, "type", "type:"},
 		{"GET", "GET", bin, nil, "", 405, "", "only POST"},

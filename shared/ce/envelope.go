@@ -35,6 +35,11 @@ func IsStructured(h http.Header) bool {
 // SDK's error does not say better.
 func EnvelopeProblem(h http.Header, structured []byte) (field, reason string) {
 	if structured == nil {
+		if h.Values("Ce-Specversion") == nil {
+			// Not binary mode either (a batch, say): the SDK's error
+			// says what it is better than "missing ce-specversion".
+			return "", ""
+		}
 		for _, attr := range envelopeAttributes {
 			v := h.Get("Ce-" + attr.name)
 			if v == "" && h.Values("Ce-"+attr.name) == nil {

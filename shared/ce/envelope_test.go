@@ -106,4 +106,10 @@ func TestEnvelopeProblemBinary(t *testing.T) {
 			t.Errorf("%v: EnvelopeProblem = %q, %q; want %q", c.h, field, reason, c.field)
 		}
 	}
+	// No ce-specversion: not binary mode (a batch, plain JSON), which the
+	// SDK refuses; nothing to name, the caller's own answer says what it is.
+	batch := http.Header{"Content-Type": {"application/cloudevents-batch+json"}}
+	if field, reason := EnvelopeProblem(batch, nil); field != "" {
+		t.Errorf("a batch: EnvelopeProblem = %q, %q; want nothing named", field, reason)
+	}
 }

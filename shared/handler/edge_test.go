@@ -127,6 +127,7 @@ func TestEnvelopeErrorsNameTheAttribute(t *testing.T) {
 		// The SDK panics on this one (sdk-go v2.16.2); the function answers.
 		{"structured, data_base64 a number", structured, `{"specversion":"1.0","id":"a","source":"/s","type":"t","data_base64":5}`, 400, "data_base64"},
 		{"structured, data_base64 not base64", structured, `{"specversion":"1.0","id":"a","source":"/s","type":"t","data_base64":"!!"}`, 400, "data_base64"},
+		{"a batch", map[string]string{"content-type": "application/cloudevents-batch+json"}, `[{"specversion":"1.0","id":"b","source":"/b","type":"t"}]`, 400, "content-type"},
 		{"binary, bad time", map[string]string{"ce-specversion": "1.0", "ce-id": "1", "ce-source": "/t", "ce-type": events.PlaceOrder, "ce-time": "yesterday"}, `{}`, 400, "time"},
 		{"too large", binary(""), `{"pad":"` + strings.Repeat("x", handler.MaxBodyBytes) + `"}`, 413, "data"},
 		// Stored as text: a retry would fail the same way, so 400, not 500.

@@ -100,6 +100,9 @@ func decodeRequest(r *http.Request) (*event.Event, error) {
 		r.Body = io.NopCloser(bytes.NewReader(body))
 	}
 	msg := cehttp.NewMessageFromHttpRequest(r)
+	if msg.ReadEncoding() == binding.EncodingBatch {
+		return nil, saga.Invalid("content-type", "a batch of CloudEvents (application/cloudevents-batch+json) is not accepted: send one event a request, binary or structured")
+	}
 	if msg.ReadEncoding() == binding.EncodingUnknown {
 		if problem := ce.UnsupportedSpecVersion(r.Header); problem != "" {
 			return nil, saga.Invalid("specversion", "%s", problem)
