@@ -83,8 +83,11 @@ pg_url="$(scripts/postgres.sh start)"
 if [ "$what" != faults ] && [ "$broker_warmup" != 0 ]; then
   say "warming Kafka's JVM: $broker_warmup orders through a throwaway topology, not measured..."
   started=$SECONDS
+  # Its progress lines are shown, the rest kept in the log (pipefail: the
+  # demo's exit status is the pipeline's).
   if ! ORDERFLOW_DATABASE_URL="$pg_url" bin/orderflow demo --brokers "$bootstrap" --orders "$broker_warmup" \
-    --warmup-orders 0 --scale '*=1' --state-dir "$state/broker-warmup" >"$state/broker-warmup.log" 2>&1; then
+    --warmup-orders 0 --scale '*=1' --state-dir "$state/broker-warmup" 2>&1 |
+    tee "$state/broker-warmup.log" | awk '/ finished \(placed / { print "  broker warm-up:", $1; fflush() }'; then
     tail -n 20 "$state/broker-warmup.log" >&2
     say "demo-real: the broker warm-up failed (log: $state/broker-warmup.log)" >&2
     exit 1

@@ -8,16 +8,38 @@ package cedecode
 // same way. shared/ce's tests hold its behaviour to the SDK's.
 
 import (
+	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"mime"
 	"net/http"
 	"net/url"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/cloudevents/sdk-go/v2/binding"
+	"github.com/cloudevents/sdk-go/v2/event"
 )
+
+// ToEvent is binding.ToEvent, with a panic inside the SDK returned as an
+// error. sdk-go v2.16.2's structured-mode reader panics on some envelopes
+// (a data_base64 that is not a JSON string: a slice out of range in
+// event.consumeDataAsBytes): on a KafkaSource's goroutine that ended the
+// plane, again on every restart, and on an HTTP handler it dropped the
+// connection unanswered. Here it is an error like any other malformed
+// event.
+func ToEvent(ctx context.Context, m binding.Message) (e *event.Event, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			e, err = nil, fmt.Errorf("the CloudEvents SDK could not read this event (it failed with %v): a malformed envelope, e.g. a data_base64 that is not a string", r)
+		}
+	}()
+	return binding.ToEvent(ctx, m)
+}
 
 // IsStructured tells a structured-mode CloudEvent request (its content
 // type application/cloudevents+json, parameters allowed) from a binary
@@ -25,6 +47,39 @@ import (
 func IsStructured(h http.Header) bool {
 	mt, _, err := mime.ParseMediaType(h.Get("Content-Type"))
 	return err == nil && mt == "application/cloudevents+json"
+}
+
+// StructuredBody reads a structured-mode request's body and puts it back
+// for the SDK, so that EnvelopeProblem can name what is wrong should the
+// SDK refuse it (the SDK reads all of it anyway; the caller's
+// MaxBytesReader bounds it). A binary-mode request's body is left alone:
+// nil.
+func StructuredBody(r *http.Request) ([]byte, error) {
+	if !IsStructured(r.Header) {
+		return nil, nil
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return nil, err
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	return body, nil
+}
+
+// UnsupportedSpecVersion names the problem of a binary-mode request whose
+// ce-specversion the SDK does not read (it then sees no CloudEvent at all,
+// and "no ce-specversion header" would mislead); "" when the header is
+// absent.
+func UnsupportedSpecVersion(h http.Header) string {
+	v := h.Get("Ce-Specversion")
+	if v == "" {
+		return ""
+	}
+	return unsupportedSpecVersion(v)
+}
+
+func unsupportedSpecVersion(v string) string {
+	return fmt.Sprintf("unsupported CloudEvents specversion %q: this receiver reads 1.0 (and 0.3)", v)
 }
 
 // EnvelopeProblem names what is wrong with a CloudEvent the SDK could not
@@ -114,7 +169,7 @@ type envelopeAttribute struct {
 var envelopeAttributes = []envelopeAttribute{
 	{"specversion", true, func(v string) string {
 		if v != "1.0" && v != "0.3" {
-			return fmt.Sprintf("unsupported CloudEvents specversion %q: this receiver reads 1.0 (and 0.3)", v)
+			return unsupportedSpecVersion(v)
 		}
 		return ""
 	}},

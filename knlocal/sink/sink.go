@@ -12,12 +12,10 @@
 package sink
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"sort"
@@ -226,20 +224,9 @@ func ProduceStatus(err error) int {
 // readEvent decodes the request as a CloudEvent in binary or structured
 // mode and validates it. On failure it returns the problem and status.
 func readEvent(r *http.Request) (*event.Event, *problem, int) {
-	// A structured event's body is kept, to name what is wrong with it
-	// should the SDK refuse it (cedecode.EnvelopeProblem).
-	var structured []byte
-	if cedecode.IsStructured(r.Header) {
-		body, err := io.ReadAll(r.Body)
-		if err != nil {
-			var mbe *http.MaxBytesError
-			if errors.As(err, &mbe) {
-				return nil, &problem{Error: err.Error()}, http.StatusRequestEntityTooLarge
-			}
-			return nil, &problem{Error: "the request's body could not be read: " + err.Error()}, http.StatusBadRequest
-		}
-		structured = body
-		r.Body = io.NopCloser(bytes.NewReader(body))
+	structured, err := cedecode.StructuredBody(r)
+	if err != nil {
+		return bodyProblem(err)
 	}
 	msg := cehttp.NewMessageFromHttpRequest(r)
 	defer msg.Finish(nil)
@@ -248,7 +235,7 @@ func readEvent(r *http.Request) (*event.Event, *problem, int) {
 		return nil, &problem{Error: "a batch of CloudEvents (application/cloudevents-batch+json) is not accepted: send one event a request, binary or structured", Field: "content-type"}, http.StatusBadRequest
 	}
 	if msg.ReadEncoding() == binding.EncodingUnknown {
-		if p := unsupportedSpecVersion(r.Header); p != "" {
+		if p := cedecode.UnsupportedSpecVersion(r.Header); p != "" {
 			return nil, &problem{Error: p, Field: "specversion"}, http.StatusBadRequest
 		}
 		return nil, &problem{
@@ -260,7 +247,7 @@ func readEvent(r *http.Request) (*event.Event, *problem, int) {
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return nil, &problem{Error: err.Error()}, http.StatusRequestEntityTooLarge
+			return bodyProblem(err)
 		}
 		if field, reason := cedecode.EnvelopeProblem(r.Header, structured); field != "" {
 			return nil, &problem{Error: "invalid CloudEvent: " + field + ": " + reason, Field: field}, http.StatusBadRequest
@@ -366,15 +353,14 @@ func sendRecord(e *event.Event, k manifests.KafkaSink) tracing.Record {
 	return r
 }
 
-// unsupportedSpecVersion names the problem of a binary-mode request whose
-// ce-specversion the SDK does not read (it then sees no CloudEvent at all,
-// and "no ce-specversion header" would mislead); "" when the header is
-// absent.
-func unsupportedSpecVersion(h http.Header) string {
-	if v := h.Get("Ce-Specversion"); v != "" {
-		return fmt.Sprintf("unsupported CloudEvents specversion %q: this receiver reads 1.0 (and 0.3)", v)
+// bodyProblem answers a body that could not be read: too large (413), or
+// cut off.
+func bodyProblem(err error) (*event.Event, *problem, int) {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return nil, &problem{Error: err.Error()}, http.StatusRequestEntityTooLarge
 	}
-	return ""
+	return nil, &problem{Error: "the request's body could not be read: " + err.Error()}, http.StatusBadRequest
 }
 
 // endWriteSpan adds where Kafka put the record, known only once written,

@@ -41,8 +41,12 @@ type Stat struct {
 }
 
 // ReadStat reads /proc/<pid>/stat.
-func ReadStat(pid int) (Stat, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+func ReadStat(pid int) (Stat, error) { return readStatFile(fmt.Sprintf("/proc/%d/stat", pid)) }
+
+// readStatFile reads a stat file of proc(5): a process's, or a thread's
+// (/proc/<pid>/task/<tid>/stat), which has the same fields.
+func readStatFile(path string) (Stat, error) {
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return Stat{}, err
 	}

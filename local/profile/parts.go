@@ -43,13 +43,9 @@ func jvmThreads(pid int, into map[int]Stat) {
 		if err != nil {
 			continue
 		}
-		b, err := os.ReadFile(dir + "/" + e.Name() + "/stat")
+		st, err := readStatFile(dir + "/" + e.Name() + "/stat")
 		if err != nil {
 			continue // ended while read
-		}
-		st, err := ParseStat(string(b))
-		if err != nil {
-			continue
 		}
 		st.Part = threadPool(st.Comm)
 		st.Comm = jvmCommand

@@ -6,8 +6,6 @@ package ce
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
-	"net/http"
 	"strings"
 	"time"
 
@@ -101,16 +99,4 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-// UnsupportedSpecVersion names the problem of a binary-mode request whose
-// ce-specversion the SDK does not read (it then sees no CloudEvent at all,
-// and "no ce-specversion header" would mislead); "" when the header is
-// absent.
-func UnsupportedSpecVersion(h http.Header) string {
-	v := h.Get("Ce-Specversion")
-	if v == "" {
-		return ""
-	}
-	return fmt.Sprintf("unsupported CloudEvents specversion %q: this receiver reads 1.0 (and 0.3)", v)
 }

@@ -1,11 +1,9 @@
 package handler
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"sort"
 	"strings"
@@ -87,17 +85,9 @@ func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // decodeRequest turns the request into an event, or a refusal naming what
 // is wrong with the envelope.
 func decodeRequest(r *http.Request) (*event.Event, error) {
-	// A structured event's body is kept, to name what is wrong with it
-	// should the SDK refuse it (ce.EnvelopeProblem): the SDK reads all of
-	// it anyway, and MaxBytesReader bounds it.
-	var structured []byte
-	if ce.IsStructured(r.Header) {
-		body, err := io.ReadAll(r.Body)
-		if err != nil {
-			return nil, bodyRefusal(err)
-		}
-		structured = body
-		r.Body = io.NopCloser(bytes.NewReader(body))
+	structured, err := ce.StructuredBody(r)
+	if err != nil {
+		return nil, bodyRefusal(err)
 	}
 	msg := cehttp.NewMessageFromHttpRequest(r)
 	if msg.ReadEncoding() == binding.EncodingBatch {

@@ -75,10 +75,11 @@ type brokerListValue struct {
 func (v *brokerListValue) Set(s string) error {
 	var servers []string
 	for _, e := range strings.Split(s, ",") {
-		if strings.TrimSpace(e) == "" {
+		e = strings.TrimSpace(e)
+		if e == "" {
 			return fmt.Errorf("an empty server: name each as host:port (leave --brokers out for the default)")
 		}
-		servers = append(servers, strings.TrimSpace(e))
+		servers = append(servers, e)
 	}
 	if err := checkBrokers("server", servers); err != nil {
 		return err
