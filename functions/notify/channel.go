@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"orderflow.dev/shared/store"
 )
 
 // Config is the notify function's own configuration.
@@ -146,8 +148,11 @@ func (c *webhookChannel) Deliver(ctx context.Context, n Notification) error {
 func redactURL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" {
-		if len(raw) > 40 {
-			return raw[:40] + "..."
+		// Not a URL: still no password, and no query, where a token
+		// would be.
+		raw, _, _ = strings.Cut(store.RedactRawURL(raw), "?")
+		if len(raw) > 60 {
+			return raw[:60] + "..."
 		}
 		return raw
 	}

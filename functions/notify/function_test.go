@@ -290,6 +290,9 @@ func TestBadChannelConfigNamesTheVariable(t *testing.T) {
 		{"webhook with another scheme", map[string]string{"NOTIFY_CHANNEL": "webhook", "NOTIFY_WEBHOOK_URL": "ftp://example.org/x"}, "NOTIFY_WEBHOOK_URL"},
 		{"timeout not a duration", map[string]string{"NOTIFY_CHANNEL": "webhook", "NOTIFY_WEBHOOK_URL": "http://example.org", "NOTIFY_WEBHOOK_TIMEOUT": "soon"}, "NOTIFY_WEBHOOK_TIMEOUT"},
 		{"timeout zero", map[string]string{"NOTIFY_CHANNEL": "webhook", "NOTIFY_WEBHOOK_URL": "http://example.org", "NOTIFY_WEBHOOK_TIMEOUT": "0s"}, "NOTIFY_WEBHOOK_TIMEOUT"},
+		// Neither shows the secret it carries (the error is logged).
+		{"webhook URL that does not parse", map[string]string{"NOTIFY_CHANNEL": "webhook", "NOTIFY_WEBHOOK_URL": "https://hooks:s3cret@[::1/x?token=s3cret"}, "NOTIFY_WEBHOOK_URL"},
+		{"webhook URL without a host", map[string]string{"NOTIFY_CHANNEL": "webhook", "NOTIFY_WEBHOOK_URL": "https:///x?token=s3cret"}, "NOTIFY_WEBHOOK_URL"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -304,6 +307,9 @@ func TestBadChannelConfigNamesTheVariable(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), tt.wantVar) {
 				t.Fatalf("err %v does not name %s", err, tt.wantVar)
+			}
+			if strings.Contains(err.Error(), "s3cret") {
+				t.Fatalf("err %v shows the secret", err)
 			}
 		})
 	}

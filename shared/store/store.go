@@ -118,7 +118,7 @@ func Open(ctx context.Context, setting, rawURL string) (*DB, error) {
 	}
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("%s is not a URL: %v", setting, err)
+		return nil, fmt.Errorf("%s is not a URL: %s", setting, BadURLProblem(rawURL, err))
 	}
 	open, ok := openers[u.Scheme]
 	if !ok {
@@ -175,6 +175,51 @@ func redact(u *url.URL) string {
 		c.RawQuery = q.Encode()
 	}
 	return c.String()
+}
+
+// BadURLProblem says why raw did not parse as a URL (err from url.Parse)
+// without what the URL package quotes: the whole string, password and all.
+// A configuration error ends up in logs and CI output, so the raw value is
+// shown as RedactRawURL leaves it.
+func BadURLProblem(raw string, err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	why := err.Error()
+	// An escape error quotes the bad escape, which may be inside the
+	// password.
+	var esc url.EscapeError
+	if errors.As(err, &esc) {
+		why = "a '%' not followed by two hex digits (write a literal % as %25)"
+	}
+	return fmt.Sprintf("%q: %s", RedactRawURL(raw), why)
+}
+
+// RedactRawURL drops the password from a URL that may not parse: whatever
+// follows the first ':' of the user info (up to the last '@' after the
+// scheme's "//") and the value of a password= query parameter. It may
+// hide more than the password of a URL mangled enough, never less.
+func RedactRawURL(raw string) string {
+	if i := strings.Index(raw, "//"); i >= 0 {
+		auth := raw[i+2:]
+		if at := strings.LastIndex(auth, "@"); at >= 0 {
+			if user, _, hasPassword := strings.Cut(auth[:at], ":"); hasPassword {
+				raw = raw[:i+2] + user + ":xxxxx" + auth[at:]
+			}
+		}
+	}
+	for _, key := range []string{"?password=", "&password="} {
+		if i := strings.Index(raw, key); i >= 0 {
+			start := i + len(key)
+			end := strings.IndexAny(raw[start:], "&#")
+			if end < 0 {
+				end = len(raw) - start
+			}
+			raw = raw[:start] + "xxxxx" + raw[start+end:]
+		}
+	}
+	return raw
 }
 
 // openSQLite accepts sqlite:///abs/path.db, sqlite://rel/path.db and
