@@ -387,6 +387,10 @@ func TestSaramaConfigEnv(t *testing.T) {
 	}{
 		{map[string]string{EnvSASLMechanism: "GSSAPI", EnvSASLUser: "u"}, "want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"},
 		{map[string]string{EnvSASLMechanism: "PLAIN"}, "needs ORDERFLOW_KAFKA_SASL_USER"},
+		{map[string]string{EnvSASLMechanism: "GSSAPI"}, `ORDERFLOW_KAFKA_SASL_MECHANISM="GSSAPI": want PLAIN`},
+		{map[string]string{EnvSASLMechanism: "SCRAM-SHA-256", EnvSASLUser: "u"}, "SASL SCRAM-SHA-256 needs ORDERFLOW_KAFKA_SASL_PASSWORD"},
+		{map[string]string{EnvSASLUser: "u", EnvSASLPassword: "p"}, "ORDERFLOW_KAFKA_SASL_USER or ORDERFLOW_KAFKA_SASL_PASSWORD is set but ORDERFLOW_KAFKA_SASL_MECHANISM is not"},
+		{map[string]string{EnvSASLPassword: "p"}, "is set but ORDERFLOW_KAFKA_SASL_MECHANISM is not"},
 		{map[string]string{EnvTLS: "yes please"}, `ORDERFLOW_KAFKA_TLS="yes please" is not a boolean`},
 		{map[string]string{EnvTLSCAFile: "/x.pem"}, "is set but ORDERFLOW_KAFKA_TLS is not true"},
 		{map[string]string{EnvTLS: "1", EnvTLSCAFile: "/nonexistent/ca.pem"}, EnvTLSCAFile},

@@ -140,15 +140,13 @@ func applySecurity(cfg *sarama.Config, o *configOptions) error {
 	if sasl == nil && get(EnvSASLMechanism) != "" {
 		sasl = &saslSettings{get(EnvSASLMechanism), get(EnvSASLUser), get(EnvSASLPassword)}
 	}
+	// Credentials without a mechanism would be ignored, and the client
+	// would knock unauthenticated: the broker's refusal would not say why.
+	if sasl == nil && (get(EnvSASLUser) != "" || get(EnvSASLPassword) != "") {
+		return fmt.Errorf("broker: %s or %s is set but %s is not (want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)",
+			env(EnvSASLUser), env(EnvSASLPassword), env(EnvSASLMechanism))
+	}
 	if sasl != nil {
-		if sasl.user == "" {
-			return fmt.Errorf("broker: SASL %s needs %s", sasl.mechanism, env(EnvSASLUser))
-		}
-		cfg.Net.SASL.Enable = true
-		cfg.Net.SASL.Handshake = true
-		cfg.Net.SASL.Version = sarama.SASLHandshakeV1
-		cfg.Net.SASL.User = sasl.user
-		cfg.Net.SASL.Password = sasl.password
 		switch strings.ToUpper(sasl.mechanism) {
 		case sarama.SASLTypePlaintext:
 			cfg.Net.SASL.Mechanism = sarama.SASLTypePlaintext
@@ -161,6 +159,19 @@ func applySecurity(cfg *sarama.Config, o *configOptions) error {
 		default:
 			return fmt.Errorf("broker: %s=%q: want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", env(EnvSASLMechanism), sasl.mechanism)
 		}
+		// Named here: sarama's own check says "Net.SASL.User must not be
+		// empty", a field the user never sees.
+		if sasl.user == "" {
+			return fmt.Errorf("broker: SASL %s needs %s", sasl.mechanism, env(EnvSASLUser))
+		}
+		if sasl.password == "" {
+			return fmt.Errorf("broker: SASL %s needs %s", sasl.mechanism, env(EnvSASLPassword))
+		}
+		cfg.Net.SASL.Enable = true
+		cfg.Net.SASL.Handshake = true
+		cfg.Net.SASL.Version = sarama.SASLHandshakeV1
+		cfg.Net.SASL.User = sasl.user
+		cfg.Net.SASL.Password = sasl.password
 	}
 
 	tc := o.tls
