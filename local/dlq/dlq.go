@@ -128,14 +128,24 @@ func ID(function string, l Letter) string {
 func ParseID(id string) (function string, partition int32, offset int64, err error) {
 	parts := strings.Split(id, ":")
 	if len(parts) != 3 || parts[0] == "" {
-		return "", 0, 0, fmt.Errorf("dead letter id %q: want FUNCTION:PARTITION:OFFSET as `orderflow dlq list` prints it", id)
+		return "", 0, 0, argumentError("dead letter id %q: want FUNCTION:PARTITION:OFFSET as `orderflow dlq list` prints it", id)
 	}
 	p, err1 := strconv.ParseInt(parts[1], 10, 32)
 	o, err2 := strconv.ParseInt(parts[2], 10, 64)
 	if err1 != nil || err2 != nil || p < 0 || o < 0 {
-		return "", 0, 0, fmt.Errorf("dead letter id %q: partition and offset must be non-negative numbers", id)
+		return "", 0, 0, argumentError("dead letter id %q: partition and offset must be non-negative numbers", id)
 	}
 	return parts[0], int32(p), o, nil
+}
+
+// ArgumentError is an id or a function name that names nothing there can
+// be: the caller's mistake (the CLI's usage exit), not a failure to read.
+type ArgumentError struct{ msg string }
+
+func (e *ArgumentError) Error() string { return e.msg }
+
+func argumentError(format string, args ...any) error {
+	return &ArgumentError{fmt.Sprintf(format, args...)}
 }
 
 // ExtReplays counts how often an event was replayed from a dead-letter

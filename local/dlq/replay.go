@@ -40,7 +40,7 @@ func Read(ctx context.Context, kc sarama.Client, topics map[string]string, only 
 	for _, fn := range only {
 		t, ok := topics[fn]
 		if !ok {
-			return nil, fmt.Errorf("no dead-letter topic for %q (functions: %s)", fn, strings.Join(slices.Sorted(maps.Keys(topics)), ", "))
+			return nil, argumentError("no dead-letter topic for %q (functions: %s)", fn, strings.Join(slices.Sorted(maps.Keys(topics)), ", "))
 		}
 		want = append(want, t)
 	}

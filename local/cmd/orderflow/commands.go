@@ -264,6 +264,13 @@ func (o *OrderOptions) Validate() error { return o.Brokers.validate() }
 // finds the running up.
 func (o *OrderOptions) Complete(g *globals, id string) (err error) {
 	o.ID, o.json = id, o.JSON || g.json()
+	// Checked here against the query's own schema: a bad id is this
+	// command used wrongly (exit 2), not the order function's refusal.
+	if raw, err := json.Marshal(events.OrderQueryData{OrderID: id}); err != nil {
+		return usage(err)
+	} else if _, err := events.Decode(events.OrderQuery, raw); err != nil {
+		return usage(fmt.Errorf("order id %q: %w", printable(id), err))
+	}
 	if o.Brokers.set() {
 		return nil
 	}

@@ -293,6 +293,9 @@ func (o *DLQShowOptions) Validate() error { return o.flags.Brokers.validate() }
 // Complete takes the letter's id and where the letters are.
 func (o *DLQShowOptions) Complete(g *globals, id string) error {
 	o.ID = id
+	if _, _, _, err := dlq.ParseID(id); err != nil {
+		return err // before a Kafka is looked for: a malformed id is usage
+	}
 	return o.complete(g)
 }
 
@@ -508,6 +511,9 @@ writes that record back byte for byte). With --brokers the default is --to topic
 An event replayed --max-replays times and dead-lettered again is refused: another
 replay would only loop. See docs/failure-handling.md.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if cmd.Flags().Changed("to") && o.To == "" { // an unset variable, not the default
+				return usage(errors.New(`--to "": want destination or topic`))
+			}
 			o.Complete(args, flags.Brokers.set())
 			if err := o.Validate(); err != nil {
 				return usage(err)
@@ -578,7 +584,7 @@ func (o *DLQPurgeOptions) Run(ctx context.Context) error {
 func (o *DLQPurgeOptions) purge(ctx context.Context, t deadLetters) error {
 	topic, ok := t.topics[o.Function]
 	if !ok {
-		return fmt.Errorf("no dead-letter topic for %q (functions: %s)", o.Function, strings.Join(slices.Sorted(maps.Keys(t.topics)), ", "))
+		return usage(fmt.Errorf("no dead-letter topic for %q (functions: %s)", o.Function, strings.Join(slices.Sorted(maps.Keys(t.topics)), ", ")))
 	}
 	upTo, err := o.upTo(t.kc, topic)
 	if err != nil {

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"orderflow.dev/local/dlq"
 )
 
 // Exit codes, for scripts: a check that ran and failed is told apart from
@@ -61,7 +63,8 @@ func exitCode(err error) int {
 		return exitCheckFailed
 	}
 	var ue *usageError
-	if errors.As(err, &ue) {
+	var ae *dlq.ArgumentError
+	if errors.As(err, &ue) || errors.As(err, &ae) {
 		return exitUsage
 	}
 	msg := err.Error()

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"orderflow.dev/local/dlq"
 	"strings"
 	"testing"
 
@@ -65,6 +66,7 @@ func TestExitCodes(t *testing.T) {
 		{errors.New(`unknown command "x" for "orderflow"`), exitUsage},
 		{errors.New("unknown flag: --nope"), exitUsage},
 		{errors.New("dial tcp 127.0.0.1:9: connection refused"), exitRuntime},
+		{fmt.Errorf("reading: %w", func() error { _, _, _, err := dlq.ParseID("x"); return err }()), exitUsage},
 	} {
 		if got := exitCode(c.err); got != c.want {
 			t.Errorf("%v: exit %d, want %d", c.err, got, c.want)
@@ -110,6 +112,14 @@ func TestCommandLinesExitAsTheyShould(t *testing.T) {
 		{[]string{"place", "--sku", "sku-tee"}, exitUsage},
 		{[]string{"place", "--sku", "sku-tee:1", "--id", "my order"}, exitUsage},
 		{[]string{"order", "ord-1", "--brokers", "kafka"}, exitUsage},
+		// A bad id or name is known before anything is looked for.
+		{[]string{"order", ""}, exitUsage},
+		{[]string{"order", "a b"}, exitUsage},
+		{[]string{"order", "../etc"}, exitUsage},
+		{[]string{"dlq", "show", "nosuch"}, exitUsage},
+		{[]string{"dlq", "show", "order:x:1"}, exitUsage},
+		{[]string{"replay", "nosuch"}, exitUsage},
+		{[]string{"dlq", "replay", "--all", "--to", ""}, exitUsage},
 		{[]string{"stats", "--brokers", "kafka"}, exitUsage},
 		{[]string{"trace", " "}, exitUsage},
 		{[]string{"soak", "report", "results.json", "--warmup", "-1m"}, exitUsage},

@@ -79,7 +79,7 @@ func (o *ReplayOptions) Complete(g *globals, function string, out, errs io.Write
 	o.Function, o.Out, o.Errs, o.now = function, out, errs, time.Now
 	fn, err := replay.Lookup(function)
 	if err != nil {
-		return err
+		return usage(err)
 	}
 	o.fn = fn
 	if o.Manifests == "" {
