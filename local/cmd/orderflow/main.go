@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"orderflow.dev/knlocal/broker"
 	"orderflow.dev/knlocal/door"
@@ -73,11 +74,11 @@ func newRoot() *cobra.Command {
 		Long:          "Run the orderflow order saga locally: Kafka, the Knative eventing stand-in and the five functions.\nThe manual is docs/ in the checkout (docs/operations.md for the commands).\n\n" + exitCodesHelp,
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		PersistentPreRunE: func(*cobra.Command, []string) error {
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			if g.output != outputText && g.output != outputJSON {
 				return usage(fmt.Errorf("-o %q: want text or json", g.output))
 			}
-			return nil
+			return usage(emptyFlagValue(cmd.Flags()))
 		},
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usage(err) })
@@ -86,6 +87,34 @@ func newRoot() *cobra.Command {
 	root.PersistentFlags().StringVarP(&g.output, "output", "o", outputText, "format of a command's result: text or json")
 	root.AddCommand(newUp(g), newDemo(g), newPlace(g), newOrder(g), newDLQ(g), newStats(g), newFaults(g), newBench(g), newLag(g), newTrace(), newFunction(), newSchemas(), newSoak(g), newScaleBench(g), newReplay(g), newKnativeConfig(g), newNew(g), newVersion(g))
 	return root
+}
+
+// emptyFlagValue refuses a flag given an empty value, or a list flag an
+// empty entry: `--database-url "$DB"` with DB unset would otherwise run on
+// the default (SQLite, here) without a word. Leaving a flag out is how to
+// ask for its default.
+func emptyFlagValue(flags *pflag.FlagSet) error {
+	var err error
+	flags.Visit(func(f *pflag.Flag) {
+		if err != nil {
+			return
+		}
+		values := []string{f.Value.String()}
+		if sv, ok := f.Value.(pflag.SliceValue); ok {
+			if values = sv.GetSlice(); len(values) == 0 {
+				values = []string{""}
+			}
+		} else if f.Value.Type() != "string" {
+			return // numbers, durations and booleans refuse "" themselves
+		}
+		for _, v := range values {
+			if strings.TrimSpace(v) == "" {
+				err = fmt.Errorf("--%s %q: an empty value (an unset variable?); leave the flag out for its default", f.Name, v)
+				return
+			}
+		}
+	})
+	return err
 }
 
 // checkout finds the orderflow tree: --root, or the nearest parent of the

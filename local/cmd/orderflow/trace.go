@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -38,6 +39,9 @@ func (o *TraceOptions) addFlags(cmd *cobra.Command) {
 func (o *TraceOptions) Validate() error {
 	if strings.TrimSpace(o.OrderID) == "" {
 		return errors.New("ORDER-ID is empty")
+	}
+	if u, err := url.Parse(o.Jaeger); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("--jaeger %q: want the Jaeger query address as an http(s) URL, e.g. http://127.0.0.1:16686", o.Jaeger)
 	}
 	return nil
 }
