@@ -19,6 +19,15 @@ type EnvError struct {
 
 func (e *EnvError) Error() string { return fmt.Sprintf("env %s: %s", e.Key, e.Reason) }
 
+// ScaleError is a scale of Options.Scale for a function the topology does
+// not run.
+type ScaleError struct {
+	Function string
+	Reason   string
+}
+
+func (e *ScaleError) Error() string { return fmt.Sprintf("scale for %s: %s", e.Function, e.Reason) }
+
 // CheckEnv checks every key of env (VAR for every function, FUNCTION/VAR
 // for one) against the functions the topology runs: a typo in either part
 // would otherwise be started with and silently reach nobody.
@@ -76,7 +85,7 @@ func CheckOptions(opts Options) error {
 func checkScale(scale map[string]serving.Scale, fns []string) error {
 	for _, name := range slices.Sorted(maps.Keys(scale)) {
 		if name != "*" && !slices.Contains(fns, name) {
-			return fmt.Errorf("scale for %s: no function %s (functions: %s)", name, name, strings.Join(slices.Sorted(slices.Values(fns)), ", "))
+			return &ScaleError{name, fmt.Sprintf("no function %s (functions: %s)", name, strings.Join(slices.Sorted(slices.Values(fns)), ", "))}
 		}
 	}
 	return nil

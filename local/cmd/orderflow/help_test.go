@@ -130,6 +130,8 @@ func TestCommandLinesExitAsTheyShould(t *testing.T) {
 		{[]string{"version", "--state-dir", ""}, exitUsage},
 		{[]string{"trace", "ord-1", "--jaeger", "127.0.0.1:16686"}, exitUsage},
 		{[]string{"trace", "ord-1", "--jaeger", "ftp://x"}, exitUsage},
+		{[]string{"up", "--host", "not-an-ip"}, exitUsage},
+		{[]string{"up", "--ping-every", "1ns"}, exitUsage},
 		{[]string{"stats", "--brokers", "kafka"}, exitUsage},
 		{[]string{"trace", " "}, exitUsage},
 		{[]string{"soak", "report", "results.json", "--warmup", "-1m"}, exitUsage},

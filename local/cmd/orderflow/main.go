@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -256,8 +257,16 @@ func (f *upFlags) validate() error {
 		}
 	}
 	switch {
+	case f.host != "localhost" && net.ParseIP(f.host) == nil:
+		// A name would be looked up when the ingress binds, and the
+		// failure would name the ingress, not this flag.
+		return fmt.Errorf("--host %q: want an IP address of this machine (0.0.0.0 for all, 127.0.0.1 for loopback only)", f.host)
 	case f.pingEvery < 0:
 		return fmt.Errorf("--ping-every %s: must not be negative", f.pingEvery)
+	case f.pingEvery > 0 && f.pingEvery < minPingEvery:
+		// A PingSource fired back to back only burns CPU: each firing
+		// sweeps an outbox and scans for stalled sagas.
+		return fmt.Errorf("--ping-every %s: want at least %s (or leave it out for the PingSources' schedules)", f.pingEvery, minPingEvery)
 	case f.gateLimit <= 0:
 		return fmt.Errorf("--ready-hold-limit %s: must be positive (how long a delivery may wait for its function to be ready)", f.gateLimit)
 	case f.holdLimit <= 0:
@@ -387,12 +396,20 @@ func (f *upFlags) databases(ctx context.Context, opts *plane.Options) (func(), e
 	return func() { _ = schemas.Close(context.Background()) }, nil
 }
 
-// envFlag names the --env flag in an error about one of its variables
-// (not its value, which may be a password).
+// minPingEvery is the shortest --ping-every: the tests fire every 300 ms.
+const minPingEvery = 100 * time.Millisecond
+
+// envFlag names the flag in an error about one of --env's variables (not
+// its value, which may be a password) or one of --scale's functions: a
+// usage error.
 func envFlag(err error) error {
 	var bad *plane.EnvError
 	if errors.As(err, &bad) {
 		return fmt.Errorf("--env %s=...: %s", bad.Key, bad.Reason)
+	}
+	var scale *plane.ScaleError
+	if errors.As(err, &scale) {
+		return fmt.Errorf("--scale %s: %s", scale.Function, scale.Reason)
 	}
 	return err
 }
