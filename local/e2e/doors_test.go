@@ -59,12 +59,12 @@ func doorsOf(t *testing.T, ep plane.Endpoints) []aDoor {
 	}
 	structured, _ := json.Marshal(e)
 	ce := http.Header{"Content-Type": {"application/cloudevents+json"}}
-	jsonBody := http.Header{"Content-Type": {"application/json"}}
 	return []aDoor{
 		{"ingress", "POST", ep.Sinks["commands"], structured, ce, http.StatusAccepted},
 		{"api analytics", "GET", ep.API + "/api/analytics", nil, nil, http.StatusOK},
 		{"api sources", "GET", ep.API + "/api/sources", nil, nil, http.StatusOK},
-		{"webhook", "POST", ep.API + "/webhook", []byte(`{"to":"c@x.org"}`), jsonBody, http.StatusNoContent},
+		{"webhook", "POST", ep.API + "/webhook", []byte(`{"id":"ntf-o-door-confirmed","orderId":"o-door","outcome":"confirmed","to":"c@x.org"}`),
+			http.Header{"Content-Type": {"application/json"}, "Idempotency-Key": {"ntf-o-door-confirmed"}}, http.StatusNoContent},
 		{"dashboard order", "GET", ep.API + "/dashboard/api/orders/o-none", nil, nil, http.StatusNotFound},
 		{"dashboard replay", "POST", ep.API + "/dashboard/api/deadletters/notify:0:99999/replay", nil, nil, http.StatusNotFound},
 	}

@@ -194,11 +194,18 @@ func NewWebhook() *Webhook {
 	return &Webhook{keys: map[string]struct{}{}, prev: map[string]struct{}{}, keyMemory: DefaultKeyMemory, now: time.Now, rotated: time.Now()}
 }
 
-// ServeHTTP takes a POSTed notification.
+// maxNotification bounds a notification's body: a message to a customer,
+// not a file.
+const maxNotification = 1 << 20
+
+// ServeHTTP takes a POSTed notification: one JSON object with the fields
+// the notify function sends (id, orderId, outcome, to), and its id again
+// as the Idempotency-Key header, as a provider would insist on. Anything
+// else is refused with a JSON reason naming the field, not counted.
 func (w *Webhook) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-	if err != nil || !json.Valid(body) {
-		http.Error(rw, "body must be a JSON notification", http.StatusBadRequest)
+	body, status, field, why := readNotification(r)
+	if why != "" {
+		plane.WriteJSON(rw, status, map[string]string{"error": why, "field": field})
 		return
 	}
 	w.mu.Lock()
@@ -214,6 +221,32 @@ func (w *Webhook) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		w.recent = w.recent[len(w.recent)-50:]
 	}
 	rw.WriteHeader(http.StatusNoContent)
+}
+
+// readNotification reads and checks a POSTed notification; why says what
+// is wrong with it (and status and field how to answer), "" when nothing.
+func readNotification(r *http.Request) (body []byte, status int, field, why string) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxNotification+1))
+	switch {
+	case err != nil:
+		return nil, http.StatusBadRequest, "body", "reading the body: " + err.Error()
+	case len(body) > maxNotification:
+		return nil, http.StatusRequestEntityTooLarge, "body", fmt.Sprintf("a notification is at most %d bytes", maxNotification)
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(body, &fields); err != nil || fields == nil {
+		return nil, http.StatusBadRequest, "body", "want one JSON object: a notification with id, orderId, outcome and to"
+	}
+	for _, name := range []string{"id", "orderId", "outcome", "to"} {
+		var v string
+		if err := json.Unmarshal(fields[name], &v); err != nil || strings.TrimSpace(v) == "" {
+			return nil, http.StatusBadRequest, name, name + ": missing, empty or not a string"
+		}
+	}
+	if strings.TrimSpace(r.Header.Get("Idempotency-Key")) == "" {
+		return nil, http.StatusBadRequest, "Idempotency-Key", "the Idempotency-Key header is missing: it is what makes a resend count once"
+	}
+	return body, 0, "", ""
 }
 
 // remember counts key as distinct unless this generation or the one

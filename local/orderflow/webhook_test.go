@@ -1,6 +1,7 @@
 package orderflow
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -11,7 +12,7 @@ import (
 
 func post(t *testing.T, w *Webhook, key string) {
 	t.Helper()
-	req := httptest.NewRequest(http.MethodPost, "/webhook", strings.NewReader(`{"orderId":"o"}`))
+	req := httptest.NewRequest(http.MethodPost, "/webhook", strings.NewReader(`{"id":"ntf-o-confirmed","orderId":"o","outcome":"confirmed","to":"c@example.org"}`))
 	req.Header.Set("Idempotency-Key", key)
 	rec := httptest.NewRecorder()
 	w.ServeHTTP(rec, req)
@@ -61,5 +62,42 @@ func TestWebhookCountsResendsOnceAndForgetsOldKeys(t *testing.T) {
 	post(t, w, "g4-1")
 	if s := w.Stats(); s.Distinct != 2+5000+2 || len(w.prev) != 0 {
 		t.Fatalf("distinct %d, previous generation %d keys, after a quiet spell: want %d and 0", s.Distinct, len(w.prev), 2+5000+2)
+	}
+}
+
+// What is not a notification is refused with a JSON reason naming the
+// field, and not counted: a provider does not take a message it cannot
+// send.
+func TestWebhookRefusesWhatIsNotANotification(t *testing.T) {
+	good := `{"id":"ntf-o-confirmed","orderId":"o","outcome":"confirmed","to":"c@example.org"}`
+	for _, c := range []struct {
+		name, body, key string
+		status          int
+		field           string
+	}{
+		{"empty", "", "k", http.StatusBadRequest, "body"},
+		{"not JSON", "not json", "k", http.StatusBadRequest, "body"},
+		{"an array", "[]", "k", http.StatusBadRequest, "body"},
+		{"null", "null", "k", http.StatusBadRequest, "body"},
+		{"another object", `{"x":1}`, "k", http.StatusBadRequest, "id"},
+		{"no recipient", `{"id":"n","orderId":"o","outcome":"confirmed"}`, "k", http.StatusBadRequest, "to"},
+		{"a number for a string", `{"id":"n","orderId":7,"outcome":"confirmed","to":"c@example.org"}`, "k", http.StatusBadRequest, "orderId"},
+		{"no Idempotency-Key", good, "", http.StatusBadRequest, "Idempotency-Key"},
+		{"too large", `{"id":"` + strings.Repeat("a", maxNotification) + `"}`, "k", http.StatusRequestEntityTooLarge, "body"},
+	} {
+		w := NewWebhook()
+		req := httptest.NewRequest(http.MethodPost, "/webhook", strings.NewReader(c.body))
+		if c.key != "" {
+			req.Header.Set("Idempotency-Key", c.key)
+		}
+		rec := httptest.NewRecorder()
+		w.ServeHTTP(rec, req)
+		var answer map[string]string
+		if err := json.Unmarshal(rec.Body.Bytes(), &answer); err != nil || rec.Code != c.status || answer["field"] != c.field || answer["error"] == "" {
+			t.Errorf("%s: %d %s, want %d naming %s", c.name, rec.Code, rec.Body, c.status, c.field)
+		}
+		if s := w.Stats(); s.Received != 0 {
+			t.Errorf("%s: counted (%+v)", c.name, s)
+		}
 	}
 }
