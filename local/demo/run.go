@@ -249,6 +249,15 @@ func (t *tracker) finish() {
 	}
 }
 
+// MaxOrders bounds a run's orders where a command takes them: each is
+// planned and followed in memory (a few hundred bytes), and a typo of
+// 10^8 would take the machine's memory before the first placement.
+const MaxOrders = 1_000_000
+
+// MaxConcurrency bounds Config.Concurrency where a command takes it: each
+// placement in flight is a connection to the ingress.
+const MaxConcurrency = 10000
+
 // Run places cfg.Orders orders into target, follows each to its outcome,
 // lets compensations settle and judges the run.
 func Run(ctx context.Context, target Target, cfg Config) (Result, error) {
@@ -299,7 +308,9 @@ func Run(ctx context.Context, target Target, cfg Config) (Result, error) {
 	jobs := make(chan Planned)
 	var wg sync.WaitGroup
 	var placed atomic.Int64
-	for w := 0; w < cfg.Concurrency; w++ {
+	// No more placers than orders: --concurrency is a cap, and a million
+	// idle goroutines would only take memory.
+	for w := 0; w < min(cfg.Concurrency, len(plan)); w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"orderflow.dev/knlocal/serving"
+	"orderflow.dev/local/demo"
 	"orderflow.dev/local/fnserve"
 	"orderflow.dev/local/scratchdb"
 )
@@ -125,6 +126,8 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("--burst %d: must be at least 1 order", o.Burst)
 	case o.Concurrency < 1:
 		return fmt.Errorf("--concurrency %d: must be at least 1", o.Concurrency)
+	case o.Concurrency > demo.MaxConcurrency:
+		return fmt.Errorf("--concurrency %d: at most %d placements in flight", o.Concurrency, demo.MaxConcurrency)
 	case len(o.Replicas) == 0:
 		return errors.New("--replicas: give at least one replica count, e.g. 1,2,4")
 	case o.Partitions < 0:

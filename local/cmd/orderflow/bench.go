@@ -130,6 +130,9 @@ func (o *BenchOptions) Validate() error {
 	if o.Orders < 1 {
 		return fmt.Errorf("--orders %d: must be at least 1", o.Orders)
 	}
+	if o.Orders > demo.MaxOrders {
+		return fmt.Errorf("--orders %d: at most %d a run (orderflow soak runs for as long as you like)", o.Orders, demo.MaxOrders)
+	}
 	for _, r := range o.Rates {
 		if r <= 0 {
 			return fmt.Errorf("--rates: %v is not a positive rate", r)

@@ -89,10 +89,14 @@ func (o *DemoOptions) Validate() error {
 		return nil
 	case o.Orders < 1:
 		return fmt.Errorf("--orders %d: must be at least 1", o.Orders)
+	case o.Orders > demo.MaxOrders || o.WarmUp > demo.MaxOrders:
+		return fmt.Errorf("--orders %d, --warmup-orders %d: at most %d each (every order is followed in memory; orderflow soak runs for as long as you like)", o.Orders, o.WarmUp, demo.MaxOrders)
 	case o.WarmUp < 0:
 		return fmt.Errorf("--warmup-orders %d: must not be negative", o.WarmUp)
 	case o.Concurrency < 1:
 		return fmt.Errorf("--concurrency %d: must be at least 1", o.Concurrency)
+	case o.Concurrency > demo.MaxConcurrency:
+		return fmt.Errorf("--concurrency %d: at most %d placements in flight", o.Concurrency, demo.MaxConcurrency)
 	case o.Rate < 0:
 		return fmt.Errorf("--rate %v: must not be negative", o.Rate)
 	case o.Account && o.Attach:

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"orderflow.dev/local/demo"
 	"orderflow.dev/local/fault"
 	"orderflow.dev/local/fnserve"
 	"orderflow.dev/local/scratchdb"
@@ -80,6 +81,9 @@ func (o *FaultsOptions) Validate() error {
 	}
 	if o.Orders < 1 {
 		return fmt.Errorf("--orders %d: must be at least 1", o.Orders)
+	}
+	if o.Orders > demo.MaxOrders {
+		return fmt.Errorf("--orders %d: at most %d a run (orderflow soak runs for as long as you like)", o.Orders, demo.MaxOrders)
 	}
 	kind, err := o.brokerKind()
 	if err != nil {

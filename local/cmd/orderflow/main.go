@@ -11,11 +11,13 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"math"
 	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -90,14 +92,22 @@ func newRoot() *cobra.Command {
 	return root
 }
 
-// emptyFlagValue refuses a flag given an empty value, or a list flag an
-// empty entry: `--database-url "$DB"` with DB unset would otherwise run on
+// emptyFlagValue refuses a flag given an empty value, a list flag an
+// empty entry, or a number flag NaN or infinity: `--database-url "$DB"` with DB unset would otherwise run on
 // the default (SQLite, here) without a word. Leaving a flag out is how to
 // ask for its default.
 func emptyFlagValue(flags *pflag.FlagSet) error {
 	var err error
 	flags.Visit(func(f *pflag.Flag) {
 		if err != nil {
+			return
+		}
+		if f.Value.Type() == "float64" {
+			// ParseFloat takes NaN and Inf, which pass every "must be
+			// positive" check and then mean nothing.
+			if v, perr := strconv.ParseFloat(f.Value.String(), 64); perr == nil && (math.IsNaN(v) || math.IsInf(v, 0)) {
+				err = fmt.Errorf("--%s %s: want a finite number", f.Name, f.Value)
+			}
 			return
 		}
 		values := []string{f.Value.String()}

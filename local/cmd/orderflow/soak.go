@@ -85,6 +85,9 @@ func (o *SoakOptions) Validate() error {
 	if o.Concurrency < 1 {
 		return fmt.Errorf("--concurrency %d: must be at least 1", o.Concurrency)
 	}
+	if o.Concurrency > demo.MaxConcurrency {
+		return fmt.Errorf("--concurrency %d: at most %d placements in flight", o.Concurrency, demo.MaxConcurrency)
+	}
 	return nil
 }
 
