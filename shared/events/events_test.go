@@ -3,6 +3,7 @@ package events
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -112,5 +113,25 @@ func TestNewCarriesTheSagaExtensions(t *testing.T) {
 	}
 	if _, err := New("dev.orderflow.nope.v1", nil, nil, "/x"); err == nil {
 		t.Fatal("unknown type accepted")
+	}
+}
+
+// A complaint that quotes what was sent stays short enough to survive in a
+// dead letter (a KafkaSource keeps 1 KiB of the 400's body), and still
+// names the field.
+func TestASchemaComplaintIsBounded(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(`{"orderId":"o-1","customerId":"c","email":"c@example.org","currency":"EUR","paymentToken":"tok","lines":[{"sku":"sku-tee","quantity":1}]`)
+	for i := range 60000 {
+		fmt.Fprintf(&b, `,"k%d":%d`, i, i)
+	}
+	b.WriteString("}")
+	_, err := Decode(PlaceOrder, []byte(b.String()))
+	var fe *FieldError
+	if !errors.As(err, &fe) {
+		t.Fatalf("err = %v, want a FieldError", err)
+	}
+	if len(fe.Reason) > maxReason+40 || !strings.Contains(fe.Reason, "more bytes)") || !strings.HasPrefix(fe.Field, "k") {
+		t.Errorf("field %q, reason of %d bytes: %.400s", fe.Field, len(fe.Reason), fe.Reason)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"golang.org/x/text/language"
@@ -192,7 +193,24 @@ func fieldErrorOf(ve *jsonschema.ValidationError) *FieldError {
 	if field == "" {
 		field = "data"
 	}
-	return &FieldError{Field: field, Reason: reason}
+	return &FieldError{Field: field, Reason: boundReason(reason)}
+}
+
+// maxReason bounds a schema complaint: it quotes what the sender sent (an
+// object of 60,000 unexpected properties is named property by property),
+// and it travels in a 400's body, of which a KafkaSource keeps 1 KiB for
+// the dead letter (knativeerrordata): past that, the reason is lost.
+const maxReason = 300
+
+func boundReason(reason string) string {
+	if len(reason) <= maxReason {
+		return reason
+	}
+	cut := maxReason
+	for cut > 0 && !utf8.RuneStart(reason[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s... (%d more bytes)", reason[:cut], len(reason)-cut)
 }
 
 func rank(ve *jsonschema.ValidationError) int {
