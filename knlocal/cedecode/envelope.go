@@ -79,7 +79,7 @@ func UnsupportedSpecVersion(h http.Header) string {
 }
 
 func unsupportedSpecVersion(v string) string {
-	return fmt.Sprintf("unsupported CloudEvents specversion %q: this receiver reads 1.0 (and 0.3)", v)
+	return fmt.Sprintf("unsupported CloudEvents specversion %q: this receiver reads 1.0 (and 0.3)", abbreviate(v))
 }
 
 // EnvelopeProblem names what is wrong with a CloudEvent the SDK could not

@@ -129,7 +129,7 @@ type checked interface{ check() *FieldError }
 func decodeAs(typ string, data []byte) (any, error) {
 	spec, ok := catalog[typ]
 	if !ok {
-		return nil, &FieldError{Field: "type", Reason: fmt.Sprintf("unknown event type %q", typ)}
+		return nil, &FieldError{Field: "type", Reason: boundReason(fmt.Sprintf("unknown event type %q", typ))}
 	}
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, &FieldError{Field: "data", Reason: "missing: a " + typ + " event needs a JSON payload"}
