@@ -47,16 +47,46 @@ type Letter struct {
 	// Kafka record instead of the event: Original then holds it.
 	AsRecord string
 	Original *Original `json:",omitempty"`
+	// Foreign: the record is no CloudEvent, so no dead-letter sink wrote
+	// it (something else wrote to the topic). Original holds it; it names
+	// no destination and no topic, so it cannot be replayed, only shown
+	// and purged.
+	Foreign bool `json:",omitempty"`
+}
+
+// ForeignReason is a Foreign letter's Reason.
+const ForeignReason = "not a valid CloudEvent: no dead-letter sink wrote this record (shown as it is; it cannot be replayed, only purged)"
+
+// ErrForeign refuses to replay a Foreign letter.
+var ErrForeign = errors.New("not a dead letter a dead-letter sink wrote")
+
+func foreign(r kafkalog.Record) Letter {
+	o := Original{}
+	if r.Raw != nil {
+		o.Key, o.Value = r.Raw.Key, r.Raw.Value
+		for _, h := range r.Raw.Headers {
+			if h != nil {
+				o.Headers = append(o.Headers, *h)
+			}
+		}
+	}
+	// An event of its coordinates, so every reader of Letter.Event (the
+	// tables, JSON) has one; its type stays empty.
+	e := event.New()
+	e.SetID(fmt.Sprintf("%s-%d-%d", r.Topic, r.Partition, r.Offset))
+	return Letter{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Time: r.Timestamp, Event: e,
+		Original: &o, Foreign: true, AsRecord: "it is no valid CloudEvent", Reason: ForeignReason}
 }
 
 // Original is a refused Kafka record exactly as it was written.
 type Original = source.Original
 
-// FromRecord decodes a dead-letter record; ok is false for a record that is
-// not a CloudEvent (which the dispatcher never writes).
+// FromRecord decodes a dead-letter record. A record that is not a valid
+// CloudEvent, which no dead-letter sink writes, is a Foreign letter: listed
+// as it is, never hidden (ok is always true; it is kept for the callers).
 func FromRecord(r kafkalog.Record) (Letter, bool) {
-	if r.Event == nil {
-		return Letter{}, false
+	if r.Event == nil || r.Event.Validate() != nil {
+		return foreign(r), true
 	}
 	e := *r.Event
 	l := Letter{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Time: r.Timestamp, Event: e,
@@ -179,6 +209,9 @@ var ErrReplayLimit = errors.New("replay limit reached")
 // its replay count raised. Its id is unchanged, so a consumer that did
 // process it after all recognises it and changes nothing.
 func ForReplay(l Letter, max int) (event.Event, error) {
+	if l.Foreign {
+		return event.Event{}, fmt.Errorf("%w: %s", ErrForeign, ForeignReason)
+	}
 	if n := l.Replays(); n >= max {
 		return event.Event{}, fmt.Errorf("%w: %s was replayed %d times and dead-lettered again; fix the cause, then replay with a higher --max-replays", ErrReplayLimit, l.Event.ID(), n)
 	}

@@ -51,8 +51,16 @@ func TestReason(t *testing.T) {
 			}
 		})
 	}
-	if _, ok := FromRecord(kafkalog.Record{}); ok {
-		t.Fatal("a non-CloudEvent record decoded")
+	// A record that is no CloudEvent is listed as it is, not hidden, and
+	// cannot be replayed.
+	raw := &sarama.ConsumerMessage{Key: []byte("k"), Value: []byte("plain text"), Headers: []*sarama.RecordHeader{{Key: []byte("h"), Value: []byte("v")}, nil}}
+	l, ok := FromRecord(kafkalog.Record{Topic: "orderflow.dlq.order", Partition: 1, Offset: 7, Raw: raw})
+	if !ok || !l.Foreign || l.Reason != ForeignReason || l.Original == nil || string(l.Original.Value) != "plain text" ||
+		string(l.Original.Key) != "k" || len(l.Original.Headers) != 1 || l.Partition != 1 || l.Offset != 7 {
+		t.Fatalf("a non-CloudEvent record: %+v (ok %v)", l, ok)
+	}
+	if _, err := ForReplay(l, 3); !errors.Is(err, ErrForeign) {
+		t.Fatalf("replaying it: %v, want ErrForeign", err)
 	}
 }
 

@@ -314,10 +314,40 @@ func (o *DLQShowOptions) Run(ctx context.Context) error {
 	})
 }
 
+// printRecord shows a record as it was written: key, headers and value
+// quoted, so that nothing in them reaches the terminal raw.
+func printRecord(o *dlq.Original) {
+	fmt.Println("original record:")
+	if o.Topic == "" {
+		fmt.Println("  topic (not said)")
+	} else {
+		fmt.Printf("  topic %s\n", printable(o.Topic))
+	}
+	if o.Key == nil {
+		fmt.Println("  key (none)")
+	} else {
+		fmt.Printf("  key %q\n", o.Key)
+	}
+	for _, h := range o.Headers {
+		fmt.Printf("  header %q = %q\n", h.Key, h.Value)
+	}
+	if o.Value == nil {
+		fmt.Println("  value (null)")
+	} else {
+		fmt.Printf("  value %q\n", o.Value)
+	}
+}
+
 // printLetter shows one dead letter: where and why delivery failed, then
 // the original event (or record) it carries.
 func printLetter(l letterRow) {
 	fmt.Printf("dead letter %s (topic %s, partition %d, offset %d, written %s)\n", l.ID, l.Topic, l.Partition, l.Offset, l.Time.Format(time.RFC3339Nano))
+	if l.Foreign {
+		// No sink wrote it: there is no failure to describe, only the record.
+		fmt.Printf("  reason:     %s\n", printable(l.Reason))
+		printRecord(l.Original)
+		return
+	}
 	fmt.Printf("  failed at:  %s\n", printable(l.Dest))
 	code := l.Code
 	switch {
@@ -333,21 +363,7 @@ func printLetter(l letterRow) {
 	}
 	if o := l.Original; o != nil {
 		fmt.Printf("  carried as: the original record, because %s\n", printable(l.AsRecord))
-		fmt.Println("original record:")
-		fmt.Printf("  topic %s\n", printable(o.Topic))
-		if o.Key == nil {
-			fmt.Println("  key (none)")
-		} else {
-			fmt.Printf("  key %q\n", o.Key)
-		}
-		for _, h := range o.Headers {
-			fmt.Printf("  header %q = %q\n", h.Key, h.Value)
-		}
-		if o.Value == nil {
-			fmt.Println("  value (null)")
-		} else {
-			fmt.Printf("  value %q\n", o.Value)
-		}
+		printRecord(o)
 		return
 	}
 	fmt.Println("original event:")
