@@ -29,6 +29,7 @@ type options struct {
 	syncWrites bool
 	bootstrap  []string
 	kfakeOpts  []kfake.Opt
+	warn       func(string)
 }
 
 // WithPort fixes the port of the (single) embedded broker, so that other
@@ -55,6 +56,22 @@ func WithDataDir(dir string) Option { return func(o *options) { o.dataDir = dir 
 // Kafka's default does on a replicated cluster, and syncs on segment roll
 // and on Close.
 func WithSyncWrites() Option { return func(o *options) { o.syncWrites = true } }
+
+// WithWarnings hands the embedded broker's warnings and errors to warn,
+// one line each: a log truncated at a corrupt entry when it is loaded (the
+// records after it are gone), a write to its data directory that failed.
+// Without it kfake drops them, and such a loss would pass unseen.
+func WithWarnings(warn func(msg string)) Option { return func(o *options) { o.warn = warn } }
+
+// kfakeLogger passes kfake's warnings and errors on; its info and debug
+// lines (every request) are left out.
+type kfakeLogger func(string)
+
+func (l kfakeLogger) Logf(level kfake.LogLevel, format string, args ...any) {
+	if level == kfake.LogLevelError || level == kfake.LogLevelWarn {
+		l(fmt.Sprintf(format, args...))
+	}
+}
 
 // WithBootstrapServers uses an existing Kafka cluster instead of starting
 // one; the embedded options are then ignored.
@@ -110,6 +127,9 @@ func Start(opts ...Option) (*Cluster, error) {
 	// No kfake.AllowAutoTopicCreation: a topic that is not declared in
 	// the manifests must fail here exactly as on a cluster with
 	// auto.create.topics.enable=false.
+	if o.warn != nil {
+		kopts = append(kopts, kfake.WithLogger(kfakeLogger(o.warn)))
+	}
 	kopts = append(kopts, o.kfakeOpts...)
 	fake, err := kfake.NewCluster(kopts...)
 	if err != nil {

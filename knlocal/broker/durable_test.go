@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -207,4 +210,57 @@ func killAndResume(t *testing.T, sync bool) {
 	if b := offsets.GetBlock("acked", 0); b == nil || b.Offset < committed {
 		t.Fatalf("group readers' committed offset after the kill: %+v, want at least %d, the last one answered", b, committed)
 	}
+}
+
+// A log found corrupt when the broker loads it is cut at the corrupt entry,
+// as Kafka's recovery does; the records after it are gone, and the warning
+// saying so reaches WithWarnings instead of kfake's silent default logger.
+func TestACorruptLogIsReportedWhenLoaded(t *testing.T) {
+	dir := t.TempDir()
+	c, err := Start(WithDataDir(dir), WithSyncWrites())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := mustConfig(t, WithClientID("before"))
+	admin := newAdmin(t, c.BootstrapServers(), cfg)
+	if err := admin.CreateTopic("t", &sarama.TopicDetail{NumPartitions: 1, ReplicationFactor: 1}, false); err != nil {
+		t.Fatal(err)
+	}
+	producer, err := sarama.NewSyncProducer(c.BootstrapServers(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 50 {
+		if _, _, err := producer.SendMessage(&sarama.ProducerMessage{Topic: "t", Value: sarama.StringEncoder(fmt.Sprintf("record %d", i))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	producer.Close()
+	admin.Close()
+	c.Close()
+
+	segments, _ := filepath.Glob(filepath.Join(dir, "partitions", "t-0", "*.dat"))
+	if len(segments) == 0 {
+		t.Fatalf("no segment under %s", dir)
+	}
+	b, err := os.ReadFile(segments[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := len(b) / 2; i < len(b)/2+16 && i < len(b); i++ {
+		b[i] ^= 0xff
+	}
+	if err := os.WriteFile(segments[0], b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	var mu sync.Mutex
+	var warnings []string
+	startCluster(t, WithDataDir(dir), WithWarnings(func(m string) { mu.Lock(); warnings = append(warnings, m); mu.Unlock() }))
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.ContainsFunc(warnings, func(w string) bool { return strings.Contains(w, "t-0") && strings.Contains(w, "corrupt") }) {
+		t.Fatalf("warnings %q: none says partition t-0 was cut at a corrupt entry", warnings)
+	}
+	t.Logf("warned: %q", warnings)
 }

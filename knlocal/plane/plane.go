@@ -307,6 +307,31 @@ func servicesOf(set *manifests.Set) []string {
 	return out
 }
 
+// brokerWarning passes the embedded broker's warnings (a log cut at a
+// corrupt entry on load: records lost; a write to its directory that
+// failed) to the plane's log and, at most one a second, to its progress
+// lines, where whoever runs it sees them.
+func (p *Plane) brokerWarning() func(string) {
+	var mu sync.Mutex
+	var last time.Time
+	var held int
+	return func(msg string) {
+		p.opts.Log.Warn("embedded kafka", "warning", msg)
+		mu.Lock()
+		defer mu.Unlock()
+		if time.Since(last) < time.Second {
+			held++
+			return
+		}
+		more := ""
+		if held > 0 {
+			more = fmt.Sprintf(" (and %d more in the plane's log)", held)
+		}
+		last, held = time.Now(), 0
+		fmt.Fprintf(p.opts.Progress, "  kafka (embedded) WARNING: %s%s\n", msg, more)
+	}
+}
+
 func (p *Plane) startKafka(ctx context.Context, step func(string, ...any)) error {
 	var opts []broker.Option
 	if len(p.opts.Brokers) > 0 {
@@ -321,6 +346,7 @@ func (p *Plane) startKafka(ctx context.Context, step func(string, ...any)) error
 				opts = append(opts, broker.WithSyncWrites())
 			}
 		}
+		opts = append(opts, broker.WithWarnings(p.brokerWarning()))
 	}
 	cluster, err := broker.Start(opts...)
 	if err != nil {
