@@ -57,7 +57,7 @@ func TestDetect(t *testing.T) {
 		{"both", "go", "http", instanced + "\nfunc Handle() {}\n", "declares both New and Handle"},
 		{"neither (Handle only as a method)", "go", "http", "type F struct{}\n\nfunc (F) Handle() {}\n", "declares neither New nor Handle"},
 		{"not go", "python", "http", static, `runtime "python": only go functions are built here`},
-		{"unknown invoke", "go", "grpc", static, `invoke "grpc": want http or cloudevent`},
+		{"unknown invoke", "go", "grpc", static, `invoke: "grpc": want http or cloudevent`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			sig, err := Detect(project(t, tt.runtime, tt.invoke, tt.source))

@@ -80,6 +80,11 @@ func LoadFunc(path string) (*Func, error) {
 	if w.Name == "" {
 		return nil, &Error{File: path, Field: "name", Msg: "missing"}
 	}
+	switch w.Invoke {
+	case "", "http", "cloudevent":
+	default:
+		return nil, &Error{File: path, Field: "invoke", Msg: fmt.Sprintf("%q: want http or cloudevent (func's two)", w.Invoke)}
+	}
 	f := &Func{File: path, Name: w.Name, Runtime: w.Runtime, Invoke: w.Invoke}
 	sc := w.Deploy.Options.Scale
 	f.Scale = FuncScale{Min: sc.Min, Max: sc.Max, Metric: sc.Metric, Target: sc.Target, Utilization: sc.Utilization}

@@ -77,4 +77,8 @@ func TestFuncYAMLProblems(t *testing.T) {
 	if _, err := LoadFunc(dir + "/b/func.yaml"); err == nil || !strings.Contains(err.Error(), "run.envs[0].name: missing") {
 		t.Errorf("err = %v", err)
 	}
+	write(t, dir, "c/func.yaml", "name: x\nruntime: go\ninvoke: nope\n")
+	if _, err := LoadFunc(dir + "/c"); err == nil || !strings.Contains(err.Error(), `invoke: "nope": want http or cloudevent`) {
+		t.Errorf("err = %v", err)
+	}
 }

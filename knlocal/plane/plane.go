@@ -711,6 +711,12 @@ func (p *Plane) scaleFor(name string, step func(string, ...any)) (serving.Scale,
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return sc, err
 	}
+	if f != nil && f.Runtime != "go" {
+		// Every function this plane starts is a Go program (func-go's
+		// runtime, or the Command serving them): a func.yaml naming another
+		// would be built by func deploy as something else.
+		return sc, fmt.Errorf("%s: runtime %q: this plane runs Go functions (runtime: go)", f.File, f.Runtime)
+	}
 	if f != nil {
 		sc = serving.ScaleOf(f.Scale)
 		if err := sc.WithDefaults().Validate(); err != nil {
