@@ -93,9 +93,9 @@ func newRoot() *cobra.Command {
 }
 
 // emptyFlagValue refuses a flag given an empty value, a list flag an
-// empty entry, or a number flag NaN or infinity: `--database-url "$DB"` with DB unset would otherwise run on
-// the default (SQLite, here) without a word. Leaving a flag out is how to
-// ask for its default.
+// empty entry, or a number flag NaN or infinity: `--database-url "$DB"`
+// with DB unset would otherwise run on the default (SQLite, here) without
+// a word. Leaving a flag out is how to ask for its default.
 func emptyFlagValue(flags *pflag.FlagSet) error {
 	var err error
 	flags.Visit(func(f *pflag.Flag) {
