@@ -47,10 +47,10 @@ type Letter struct {
 	// Kafka record instead of the event: Original then holds it.
 	AsRecord string
 	Original *Original `json:",omitempty"`
-	// Foreign: the record is no CloudEvent, so no dead-letter sink wrote
-	// it (something else wrote to the topic). Original holds it; it names
-	// no destination and no topic, so it cannot be replayed, only shown
-	// and purged.
+	// Foreign: the record is no valid CloudEvent, so no dead-letter sink
+	// wrote it (something else wrote to the topic). Original holds it; it
+	// names no destination and no topic, so it cannot be replayed, only
+	// shown and purged.
 	Foreign bool `json:",omitempty"`
 }
 
