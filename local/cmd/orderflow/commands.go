@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -113,6 +114,16 @@ func (o *PlaceOptions) Run(ctx context.Context) error {
 	wait := o.Wait && !o.NoWait
 	if o.Brokers.set() {
 		return placeInKafka(ctx, &o.Brokers, o.order, wait, o.Timeout)
+	}
+	// An order already under this id: the same placement again is a no-op
+	// the saga allows, another one a conflict the order function refuses
+	// (a dead letter), while the wait below would find the first order's
+	// outcome and print it as this one's. Said now instead.
+	var before events.OrderViewData
+	if err := o.client.QueryFunction(ctx, o.endpoints.Functions, events.OrderQuery, events.OrderQueryData{OrderID: o.ID}, &before); err == nil {
+		if why := placementConflict(before, o.order); why != "" {
+			return usage(errors.New(why))
+		}
 	}
 	e, err := o.client.Place(ctx, o.endpoints.Sinks["commands"], o.order)
 	if err != nil {
@@ -416,6 +427,15 @@ func placeInKafka(ctx context.Context, kf *brokersFlag, order events.PlaceOrderD
 		return err
 	}
 	defer kc.Close()
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	recs, err := topicview.Read(rctx, kc, true)
+	cancel()
+	if err != nil {
+		return err
+	}
+	if why := placementConflict(topicview.Order(order.OrderID, recs), order); why != "" {
+		return usage(errors.New(why))
+	}
 	producer, err := sarama.NewSyncProducerFromClient(kc)
 	if err != nil {
 		return err
@@ -450,6 +470,39 @@ func placeInKafka(ctx context.Context, kf *brokersFlag, order events.PlaceOrderD
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
+}
+
+// placementConflict says how order differs from the order already placed
+// under its id (as the order function's samePlacement would find, on what
+// the view shows: customer, currency, lines), "" when there is none or it
+// is the same.
+func placementConflict(existing events.OrderViewData, order events.PlaceOrderData) string {
+	if !existing.Found || existing.Status == "" {
+		return ""
+	}
+	var differs []string
+	if existing.CustomerID != order.CustomerID {
+		differs = append(differs, fmt.Sprintf("customer %s, not %s", existing.CustomerID, order.CustomerID))
+	}
+	if existing.Currency != order.Currency {
+		differs = append(differs, fmt.Sprintf("currency %s, not %s", existing.Currency, order.Currency))
+	}
+	same := len(existing.Lines) == len(order.Lines)
+	for i := 0; same && i < len(order.Lines); i++ {
+		same = existing.Lines[i].SKU == order.Lines[i].SKU && existing.Lines[i].Quantity == order.Lines[i].Quantity
+	}
+	if !same {
+		var have []string
+		for _, l := range existing.Lines {
+			have = append(have, fmt.Sprintf("%s:%d", l.SKU, l.Quantity))
+		}
+		differs = append(differs, "lines "+strings.Join(have, " "))
+	}
+	if len(differs) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("--id %s: order %s already exists (%s) with other content: %s; placing another order under its id would be refused (choose another --id, or leave it out)",
+		order.OrderID, order.OrderID, existing.Status, strings.Join(differs, "; "))
 }
 
 func printJSON(v any) error { return printJSONTo(os.Stdout, v) }

@@ -2,7 +2,10 @@ package main
 
 import (
 	"regexp"
+	"strings"
 	"testing"
+
+	"orderflow.dev/shared/events"
 )
 
 func TestPlaceOptionsValidate(t *testing.T) {
@@ -50,4 +53,28 @@ func TestStatsOptionsValidate(t *testing.T) {
 		{"the running up's", func(*StatsOptions) {}, ""},
 		{"brokers without a port", func(o *StatsOptions) { o.Brokers.servers = []string{"127.0.0.1"} }, `--brokers "127.0.0.1": want host:port`},
 	})
+}
+
+// Placing under an existing order's id: the same placement is no
+// conflict (a retry), another one is named before it is sent.
+func TestPlacementConflict(t *testing.T) {
+	order := events.PlaceOrderData{OrderID: "ord-1", CustomerID: "c", Currency: "EUR", Lines: []events.Line{{SKU: "sku-tee", Quantity: 1}}}
+	existing := events.OrderViewData{OrderID: "ord-1", Found: true, Status: "confirmed", CustomerID: "c", Currency: "EUR",
+		Lines: []events.PricedLine{{SKU: "sku-tee", Quantity: 1, UnitPriceCents: 1500}}}
+	if why := placementConflict(existing, order); why != "" {
+		t.Errorf("the same placement: %s", why)
+	}
+	if why := placementConflict(events.OrderViewData{OrderID: "ord-1"}, order); why != "" {
+		t.Errorf("no order yet: %s", why)
+	}
+	other := order
+	other.Lines = []events.Line{{SKU: "sku-mug", Quantity: 3}}
+	if why := placementConflict(existing, other); !strings.Contains(why, "already exists (confirmed)") || !strings.Contains(why, "lines sku-tee:1") {
+		t.Errorf("other lines: %q", why)
+	}
+	other = order
+	other.Currency = "USD"
+	if why := placementConflict(existing, other); !strings.Contains(why, "currency EUR, not USD") {
+		t.Errorf("other currency: %q", why)
+	}
 }
