@@ -17,12 +17,14 @@ import (
 	"github.com/google/uuid"
 	"github.com/spf13/cobra"
 
+	"orderflow.dev/knlocal/broker"
 	"orderflow.dev/knlocal/door"
 	"orderflow.dev/knlocal/kafkalog"
 	"orderflow.dev/knlocal/manifests"
 	"orderflow.dev/knlocal/plane"
 	"orderflow.dev/knlocal/sink"
 	"orderflow.dev/local/client"
+	"orderflow.dev/local/dlq"
 	"orderflow.dev/local/topicview"
 	"orderflow.dev/shared/events"
 )
@@ -140,7 +142,7 @@ func (o *PlaceOptions) Run(ctx context.Context) error {
 			return now.Functions
 		}
 		return o.endpoints.Functions
-	}, o.ID, o.Timeout)
+	}, o.ID, o.Timeout, o.refusal(e.ID()))
 	if err != nil {
 		return err
 	}
@@ -225,10 +227,18 @@ func flagName(err error) error {
 	return fmt.Errorf("%s: %s", field, fe.Reason)
 }
 
-func waitTerminal(ctx context.Context, c *client.Client, functions func() map[string]string, id string, timeout time.Duration) (events.OrderViewData, error) {
+func waitTerminal(ctx context.Context, c *client.Client, functions func() map[string]string, id string, timeout time.Duration, refused func(context.Context) string) (events.OrderViewData, error) {
 	deadline := time.Now().Add(timeout)
 	var view events.OrderViewData
-	for {
+	for try := 0; ; try++ {
+		// The order function may refuse the command (a 4xx: a dead
+		// letter); then no outcome comes, and waiting out the timeout
+		// would only hide why. Looked for every second.
+		if try%10 == 9 && refused != nil {
+			if why := refused(ctx); why != "" {
+				return view, fmt.Errorf("order %s: refused by the order function: %s (`orderflow dlq` lists it)", id, why)
+			}
+		}
 		qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		err := c.QueryFunction(qctx, functions(), events.OrderQuery, events.OrderQueryData{OrderID: id}, &view)
 		cancel()
@@ -457,6 +467,11 @@ func placeInKafka(ctx context.Context, kf *brokersFlag, order events.PlaceOrderD
 			return err
 		}
 		view := topicview.Order(order.OrderID, recs)
+		for _, t := range view.Timeline {
+			if why, ok := strings.CutPrefix(t.Summary, "dead-lettered by order: "); ok && t.ID == e.ID() {
+				return fmt.Errorf("order %s: refused by the order function: %s (`orderflow dlq --brokers ...` lists it)", order.OrderID, why)
+			}
+		}
 		if view.Status == "confirmed" || view.Status == "cancelled" {
 			printOrder(view)
 			return nil
@@ -469,6 +484,31 @@ func placeInKafka(ctx context.Context, kf *brokersFlag, order events.PlaceOrderD
 			return ctx.Err()
 		case <-time.After(500 * time.Millisecond):
 		}
+	}
+}
+
+// refusal looks for the placed command (event id) among the order
+// function's dead letters, and says why it was refused; "" while it is
+// not there (or the dead letters cannot be read: the wait goes on).
+func (o *PlaceOptions) refusal(eventID string) func(context.Context) string {
+	return func(ctx context.Context) string {
+		kc, err := broker.NewClient(o.endpoints.Brokers, "orderflow-cli")
+		if err != nil {
+			return ""
+		}
+		defer kc.Close()
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		letters, err := dlq.Read(rctx, kc, o.endpoints.DLQTopics, []string{"order"})
+		if err != nil {
+			return ""
+		}
+		for _, l := range letters {
+			if !l.Foreign && l.Event.ID() == eventID {
+				return l.Reason
+			}
+		}
+		return ""
 	}
 }
 
