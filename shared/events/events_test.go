@@ -135,3 +135,18 @@ func TestASchemaComplaintIsBounded(t *testing.T) {
 		t.Errorf("field %q, reason of %d bytes: %.400s", fe.Field, len(fe.Reason), fe.Reason)
 	}
 }
+
+// A number out of bounds is named with the numbers as they were written,
+// not as a locale prints floats ("2.147483647×10⁰⁹, want 1,000").
+func TestANumberOutOfBoundsIsWrittenPlainly(t *testing.T) {
+	for q, want := range map[string]string{
+		"2147483647": "lines[0].quantity: maximum: got 2147483647, want at most 1000",
+		"0":          "lines[0].quantity: minimum: got 0, want at least 1",
+	} {
+		raw := `{"orderId":"o-1","customerId":"c","email":"c@example.org","currency":"EUR","paymentToken":"tok","lines":[{"sku":"sku-tee","quantity":` + q + `}]}`
+		_, err := Decode(PlaceOrder, []byte(raw))
+		if err == nil || err.Error() != want {
+			t.Errorf("quantity %s: %v, want %q", q, err, want)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/big"
 	"sort"
 	"strconv"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/santhosh-tekuri/jsonschema/v6/kind"
 	"golang.org/x/text/language"
 	"golang.org/x/text/message"
 )
@@ -181,7 +183,10 @@ func fieldErrorOf(ve *jsonschema.ValidationError) *FieldError {
 		leaf = causes[0]
 	}
 	field := fieldPath(leaf.InstanceLocation)
-	reason := leaf.ErrorKind.LocalizedString(printer)
+	reason := numberBound(leaf.ErrorKind)
+	if reason == "" {
+		reason = leaf.ErrorKind.LocalizedString(printer)
+	}
 	// A missing or unexpected property is reported at its parent; name the
 	// property itself (the first, when several are missing), since that is
 	// what the sender has to fix.
@@ -194,6 +199,40 @@ func fieldErrorOf(ve *jsonschema.ValidationError) *FieldError {
 		field = "data"
 	}
 	return &FieldError{Field: field, Reason: boundReason(reason)}
+}
+
+// numberBound words a number out of bounds with the numbers as written:
+// the validator's own message prints them as floats through a locale
+// ("got 2.147483647×10⁰⁹, want 1,000"). "" for any other complaint.
+func numberBound(k jsonschema.ErrorKind) string {
+	var name, rel string
+	var got, want *big.Rat
+	switch k := k.(type) {
+	case *kind.Maximum:
+		name, rel, got, want = "maximum", "at most", k.Got, k.Want
+	case *kind.Minimum:
+		name, rel, got, want = "minimum", "at least", k.Got, k.Want
+	case *kind.ExclusiveMaximum:
+		name, rel, got, want = "exclusiveMaximum", "less than", k.Got, k.Want
+	case *kind.ExclusiveMinimum:
+		name, rel, got, want = "exclusiveMinimum", "more than", k.Got, k.Want
+	case *kind.MultipleOf:
+		name, rel, got, want = "multipleOf", "a multiple of", k.Got, k.Want
+	default:
+		return ""
+	}
+	if got == nil || want == nil {
+		return ""
+	}
+	return fmt.Sprintf("%s: got %s, want %s %s", name, ratString(got), rel, ratString(want))
+}
+
+// ratString writes r as its integer when it is one, else as a decimal.
+func ratString(r *big.Rat) string {
+	if r.IsInt() {
+		return r.Num().String()
+	}
+	return strings.TrimRight(strings.TrimRight(r.FloatString(6), "0"), ".")
 }
 
 // maxReason bounds a schema complaint: it quotes what the sender sent (an
