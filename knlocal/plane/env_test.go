@@ -2,6 +2,8 @@ package plane
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -34,6 +36,26 @@ func TestCheckEnv(t *testing.T) {
 		var ee *EnvError
 		if !errors.As(err, &ee) || ee.Key != tt.key || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%q: %v, want an EnvError saying %q", tt.key, err, tt.want)
+		}
+	}
+}
+
+// The plane starts Go functions only: a func.yaml naming another runtime
+// is refused naming the file, not started as if it were Go.
+func TestAFuncYAMLOfAnotherRuntimeIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "echo"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for runtime, refused := range map[string]bool{"go": false, "rust": true, "": true} {
+		yaml := "name: echo\nruntime: " + runtime + "\n"
+		if err := os.WriteFile(filepath.Join(dir, "echo", "func.yaml"), []byte(yaml), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		p := &Plane{opts: Options{FunctionsDir: dir}}
+		_, err := p.scaleFor("echo", func(string, ...any) {})
+		if refused != (err != nil) || (refused && !strings.Contains(err.Error(), "func.yaml: runtime")) {
+			t.Errorf("runtime %q: %v", runtime, err)
 		}
 	}
 }
