@@ -40,7 +40,7 @@ func Read(ctx context.Context, kc sarama.Client, topics map[string]string, only 
 	for _, fn := range only {
 		t, ok := topics[fn]
 		if !ok {
-			return nil, argumentError("no dead-letter topic for %q (functions: %s)", fn, strings.Join(slices.Sorted(maps.Keys(topics)), ", "))
+			return nil, NoTopicFor(fn, topics)
 		}
 		want = append(want, t)
 	}
@@ -67,6 +67,12 @@ func Read(ctx context.Context, kc sarama.Client, topics map[string]string, only 
 		return out[i].ID < out[j].ID
 	})
 	return out, nil
+}
+
+// NoTopicFor is the error for a function that has no dead-letter topic
+// among topics (function -> topic): an argument naming nothing.
+func NoTopicFor(fn string, topics map[string]string) error {
+	return argumentError("no dead-letter topic for %q (functions: %s)", fn, strings.Join(slices.Sorted(maps.Keys(topics)), ", "))
 }
 
 // Find returns the dead letter with the given id.

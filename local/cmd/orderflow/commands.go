@@ -135,6 +135,13 @@ func (o *PlaceOptions) Run(ctx context.Context) error {
 	if !wait {
 		return nil
 	}
+	// One client for the whole wait, to read the dead letters with; without
+	// one (Kafka not reached) the wait only looks for an outcome.
+	var refusal func(context.Context) string
+	if kc, err := broker.NewClient(o.endpoints.Brokers, "orderflow-cli"); err == nil {
+		defer kc.Close()
+		refusal = o.refusal(kc, e.ID())
+	}
 	view, err := waitTerminal(ctx, o.client, func() map[string]string {
 		// Read again on every try: an up restarted meanwhile has
 		// its functions on new ports.
@@ -142,7 +149,7 @@ func (o *PlaceOptions) Run(ctx context.Context) error {
 			return now.Functions
 		}
 		return o.endpoints.Functions
-	}, o.ID, o.Timeout, o.refusal(e.ID()))
+	}, o.ID, o.Timeout, refusal)
 	if err != nil {
 		return err
 	}
@@ -490,13 +497,8 @@ func placeInKafka(ctx context.Context, kf *brokersFlag, order events.PlaceOrderD
 // refusal looks for the placed command (event id) among the order
 // function's dead letters, and says why it was refused; "" while it is
 // not there (or the dead letters cannot be read: the wait goes on).
-func (o *PlaceOptions) refusal(eventID string) func(context.Context) string {
+func (o *PlaceOptions) refusal(kc sarama.Client, eventID string) func(context.Context) string {
 	return func(ctx context.Context) string {
-		kc, err := broker.NewClient(o.endpoints.Brokers, "orderflow-cli")
-		if err != nil {
-			return ""
-		}
-		defer kc.Close()
 		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
 		letters, err := dlq.Read(rctx, kc, o.endpoints.DLQTopics, []string{"order"})

@@ -600,7 +600,7 @@ func (o *DLQPurgeOptions) Run(ctx context.Context) error {
 func (o *DLQPurgeOptions) purge(ctx context.Context, t deadLetters) error {
 	topic, ok := t.topics[o.Function]
 	if !ok {
-		return usage(fmt.Errorf("no dead-letter topic for %q (functions: %s)", o.Function, strings.Join(slices.Sorted(maps.Keys(t.topics)), ", ")))
+		return dlq.NoTopicFor(o.Function, t.topics)
 	}
 	upTo, err := o.upTo(t.kc, topic)
 	if err != nil {
