@@ -258,6 +258,29 @@ const MaxOrders = 1_000_000
 // placement in flight is a connection to the ingress.
 const MaxConcurrency = 10000
 
+// CheckOrders refuses an --orders value out of 1..MaxOrders, naming the
+// flag as the command calls it.
+func CheckOrders(flag string, n int) error {
+	switch {
+	case n < 1:
+		return fmt.Errorf("%s %d: must be at least 1", flag, n)
+	case n > MaxOrders:
+		return fmt.Errorf("%s %d: at most %d a run (every order is followed in memory; orderflow soak runs for as long as you like)", flag, n, MaxOrders)
+	}
+	return nil
+}
+
+// CheckConcurrency refuses a --concurrency value out of 1..MaxConcurrency.
+func CheckConcurrency(n int) error {
+	switch {
+	case n < 1:
+		return fmt.Errorf("--concurrency %d: must be at least 1", n)
+	case n > MaxConcurrency:
+		return fmt.Errorf("--concurrency %d: at most %d placements in flight", n, MaxConcurrency)
+	}
+	return nil
+}
+
 // Run places cfg.Orders orders into target, follows each to its outcome,
 // lets compensations settle and judges the run.
 func Run(ctx context.Context, target Target, cfg Config) (Result, error) {

@@ -124,10 +124,6 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("--wake-ups %d: must be at least 1", o.WakeUps)
 	case o.Burst < 1:
 		return fmt.Errorf("--burst %d: must be at least 1 order", o.Burst)
-	case o.Concurrency < 1:
-		return fmt.Errorf("--concurrency %d: must be at least 1", o.Concurrency)
-	case o.Concurrency > demo.MaxConcurrency:
-		return fmt.Errorf("--concurrency %d: at most %d placements in flight", o.Concurrency, demo.MaxConcurrency)
 	case len(o.Replicas) == 0:
 		return errors.New("--replicas: give at least one replica count, e.g. 1,2,4")
 	case o.Partitions < 0:
@@ -140,6 +136,9 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("--sample %s: want 10ms to 10s", o.Sample)
 	case o.Timeout <= 0:
 		return fmt.Errorf("--timeout %s: must be positive", o.Timeout)
+	}
+	if err := demo.CheckConcurrency(o.Concurrency); err != nil {
+		return err
 	}
 	for flag, w := range map[string]time.Duration{"--cold-window": o.ColdWindow, "--stable-window": o.StableWindow} {
 		if w < time.Second {

@@ -127,11 +127,8 @@ func (o *BenchOptions) addFlags(cmd *cobra.Command) {
 
 // Validate refuses values that cannot be measured with.
 func (o *BenchOptions) Validate() error {
-	if o.Orders < 1 {
-		return fmt.Errorf("--orders %d: must be at least 1", o.Orders)
-	}
-	if o.Orders > demo.MaxOrders {
-		return fmt.Errorf("--orders %d: at most %d a run (orderflow soak runs for as long as you like)", o.Orders, demo.MaxOrders)
+	if err := demo.CheckOrders("--orders", o.Orders); err != nil {
+		return err
 	}
 	for _, r := range o.Rates {
 		if r <= 0 {

@@ -84,19 +84,24 @@ func (o *DemoOptions) addFlags(cmd *cobra.Command) {
 // together. --recheck counts a past run again and places nothing, so the
 // placing's flags are not looked at then.
 func (o *DemoOptions) Validate() error {
-	switch {
-	case o.Recheck != "":
+	if o.Recheck != "" {
 		return nil
-	case o.Orders < 1:
-		return fmt.Errorf("--orders %d: must be at least 1", o.Orders)
-	case o.Orders > demo.MaxOrders || o.WarmUp > demo.MaxOrders:
-		return fmt.Errorf("--orders %d, --warmup-orders %d: at most %d each (every order is followed in memory; orderflow soak runs for as long as you like)", o.Orders, o.WarmUp, demo.MaxOrders)
-	case o.WarmUp < 0:
+	}
+	if err := demo.CheckOrders("--orders", o.Orders); err != nil {
+		return err
+	}
+	if o.WarmUp < 0 {
 		return fmt.Errorf("--warmup-orders %d: must not be negative", o.WarmUp)
-	case o.Concurrency < 1:
-		return fmt.Errorf("--concurrency %d: must be at least 1", o.Concurrency)
-	case o.Concurrency > demo.MaxConcurrency:
-		return fmt.Errorf("--concurrency %d: at most %d placements in flight", o.Concurrency, demo.MaxConcurrency)
+	}
+	if o.WarmUp > 0 { // 0: no warm-up
+		if err := demo.CheckOrders("--warmup-orders", o.WarmUp); err != nil {
+			return err
+		}
+	}
+	if err := demo.CheckConcurrency(o.Concurrency); err != nil {
+		return err
+	}
+	switch {
 	case o.Rate < 0:
 		return fmt.Errorf("--rate %v: must not be negative", o.Rate)
 	case o.Account && o.Attach:

@@ -79,11 +79,8 @@ func (o *FaultsOptions) Validate() error {
 		o.kind = kind
 		return err
 	}
-	if o.Orders < 1 {
-		return fmt.Errorf("--orders %d: must be at least 1", o.Orders)
-	}
-	if o.Orders > demo.MaxOrders {
-		return fmt.Errorf("--orders %d: at most %d a run (orderflow soak runs for as long as you like)", o.Orders, demo.MaxOrders)
+	if err := demo.CheckOrders("--orders", o.Orders); err != nil {
+		return err
 	}
 	kind, err := o.brokerKind()
 	if err != nil {

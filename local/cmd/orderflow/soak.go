@@ -82,13 +82,7 @@ func (o *SoakOptions) Validate() error {
 	if cfg.Retention > 0 && cfg.Retention < handler.MinShortRetention {
 		return fmt.Errorf("--retention %s: must be at least %s, longer than a KafkaSource's retries of a delivery", cfg.Retention, handler.MinShortRetention)
 	}
-	if o.Concurrency < 1 {
-		return fmt.Errorf("--concurrency %d: must be at least 1", o.Concurrency)
-	}
-	if o.Concurrency > demo.MaxConcurrency {
-		return fmt.Errorf("--concurrency %d: at most %d placements in flight", o.Concurrency, demo.MaxConcurrency)
-	}
-	return nil
+	return demo.CheckConcurrency(o.Concurrency)
 }
 
 // Complete refuses a PostgreSQL setting (the soak measures SQLite files),
