@@ -66,6 +66,18 @@ func StructuredBody(r *http.Request) ([]byte, error) {
 	return body, nil
 }
 
+// ContentEncoding is the request's content-encoding when it is one the body
+// would have to be decoded from (gzip, say), "" for none or identity: the
+// SDK reads the body as it comes, so compressed bytes would become the
+// event's data.
+func ContentEncoding(h http.Header) string {
+	enc := strings.TrimSpace(strings.Join(h.Values("Content-Encoding"), ","))
+	if enc == "" || strings.EqualFold(enc, "identity") {
+		return ""
+	}
+	return abbreviate(enc)
+}
+
 // UnsupportedSpecVersion names the problem of a binary-mode request whose
 // ce-specversion the SDK does not read (it then sees no CloudEvent at all,
 // and "no ce-specversion header" would mislead); "" when the header is
@@ -129,7 +141,11 @@ func EnvelopeProblem(h http.Header, structured []byte) (field, reason string) {
 			return attr.name, reason
 		}
 	}
-	if raw, ok := obj["data_base64"]; ok && string(raw) != "null" {
+	if raw, ok := obj["data_base64"]; ok {
+		if string(raw) == "null" {
+			// The SDK decodes it as base64 and fails naming nothing.
+			return "data_base64", "null: leave data_base64 out when the event has no data"
+		}
 		var v string
 		if err := json.Unmarshal(raw, &v); err != nil {
 			return "data_base64", "must be a JSON string of base64, not " + abbreviate(string(raw))
@@ -154,6 +170,42 @@ func EnvelopeProblem(h http.Header, structured []byte) (field, reason string) {
 		if t := strings.TrimSpace(string(raw)); strings.HasPrefix(t, "{") || strings.HasPrefix(t, "[") {
 			return name, "an extension attribute must be a string, number or boolean, not " + abbreviate(t)
 		}
+	}
+	return "", ""
+}
+
+// Ambiguity names what a CloudEvent the SDK did read says two ways, where
+// the SDK would quietly take one and drop the other: a ce- header given more
+// than once in binary mode (it takes the first), or data beside data_base64
+// in structured mode (it takes data_base64; the JSON format makes the two
+// mutually exclusive). structured is as for EnvelopeProblem. An empty field
+// means the event says each thing once.
+func Ambiguity(h http.Header, structured []byte) (field, reason string) {
+	if structured == nil {
+		var twice []string
+		for name, values := range h {
+			if len(values) > 1 && len(name) > 3 && strings.EqualFold(name[:3], "ce-") {
+				twice = append(twice, name)
+			}
+		}
+		if len(twice) == 0 {
+			return "", ""
+		}
+		sort.Strings(twice) // the same answer every time
+		attr := strings.ToLower(twice[0][3:])
+		return attr, fmt.Sprintf("the ce-%s header is given %d times: an attribute has one value", attr, len(h[twice[0]]))
+	}
+	if !bytes.Contains(structured, []byte(`"data_base64"`)) {
+		return "", "" // the common case, without parsing the body again
+	}
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(structured, &obj) != nil {
+		return "", ""
+	}
+	data, hasData := obj["data"]
+	b64, hasB64 := obj["data_base64"]
+	if hasData && hasB64 && string(data) != "null" && string(b64) != "null" {
+		return "data_base64", "given beside data: an event in JSON carries its data in one of the two, never both"
 	}
 	return "", ""
 }

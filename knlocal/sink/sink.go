@@ -224,6 +224,11 @@ func ProduceStatus(err error) int {
 // readEvent decodes the request as a CloudEvent in binary or structured
 // mode and validates it. On failure it returns the problem and status.
 func readEvent(r *http.Request) (*event.Event, *problem, int) {
+	if enc := cedecode.ContentEncoding(r.Header); enc != "" {
+		// Knative's receiver would write the compressed bytes as the
+		// event's data, for every consumer to fail on; this says so now.
+		return nil, &problem{Error: fmt.Sprintf("content-encoding %q is not read here: send the event uncompressed", enc), Field: "content-encoding"}, http.StatusUnsupportedMediaType
+	}
 	structured, err := cedecode.StructuredBody(r)
 	if err != nil {
 		return bodyProblem(err)
@@ -260,6 +265,9 @@ func readEvent(r *http.Request) (*event.Event, *problem, int) {
 		p := validationProblem(err)
 		p.Error = "invalid CloudEvent: " + p.Error
 		return nil, &p, http.StatusBadRequest
+	}
+	if field, reason := cedecode.Ambiguity(r.Header, structured); field != "" {
+		return nil, &problem{Error: "invalid CloudEvent: " + field + ": " + reason, Field: field}, http.StatusBadRequest
 	}
 	return e, nil, 0
 }

@@ -206,6 +206,9 @@ func TestSinkRefuses(t *testing.T) {
 		{"structured, time not a timestamp", "POST", bin, map[string]string{"Content-Type": "application/cloudevents+json"}, `{"specversion":"1.0","id":"x","source":"/s","type":"t","time":"yesterday"}`, 400, "time", "RFC 3339"},
 		{"structured, datacontenttype a number", "POST", bin, map[string]string{"Content-Type": "application/cloudevents+json"}, `{"specversion":"1.0","id":"x","source":"/s","type":"t","datacontenttype":7}`, 400, "datacontenttype", "must be a JSON string"},
 		{"structured, data_base64 a number", "POST", bin, map[string]string{"Content-Type": "application/cloudevents+json"}, `{"specversion":"1.0","id":"x","source":"/s","type":"t","data_base64":5}`, 400, "data_base64", "must be a JSON string of base64"},
+		{"structured, data beside data_base64", "POST", bin, map[string]string{"Content-Type": "application/cloudevents+json"}, `{"specversion":"1.0","id":"x","source":"/s","type":"t","data":{"a":1},"data_base64":"e30="}`, 400, "data_base64", "given beside data"},
+		{"structured, data_base64 null", "POST", bin, map[string]string{"Content-Type": "application/cloudevents+json"}, `{"specversion":"1.0","id":"x","source":"/s","type":"t","data_base64":null}`, 400, "data_base64", "leave data_base64 out"},
+		{"compressed", "POST", bin, map[string]string{"Ce-Specversion": "1.0", "Ce-Id": "1", "Ce-Source": "/x", "Ce-Type": "t", "Content-Type": "application/json", "Content-Encoding": "gzip"}, "\x1f\x8b", 415, "content-encoding", `content-encoding "gzip" is not read here`},
 		{"a batch", "POST", bin, map[string]string{"Content-Type": "application/cloudevents-batch+json"}, `[{"specversion":"1.0","id":"b","source":"/b","type":"t"}]`, 400, "content-type", "a batch of CloudEvents"},
 		{"binary, time not a timestamp", "POST", bin, map[string]string{"Ce-Specversion": "1.0", "Ce-Id": "1", "Ce-Source": "/x", "Ce-Type": "t", "Ce-Time": "yesterday"}, `{}`, 400, "time", "RFC 3339"},
 		{"structured without type", "POST", bin, map[string]string{"Content-Type": "application/cloudevents+json"}, `{"specversion":"1.0","id":"x","source":"/s"}`, 400, "type", "type:"},
@@ -238,6 +241,32 @@ func TestSinkRefuses(t *testing.T) {
 	}
 	if st := e.h.Stats(); st.Rejected != uint64(len(cases)) || st.Accepted != 0 {
 		t.Errorf("stats = %+v", st)
+	}
+}
+
+// A ce- header given twice is refused, naming it: the SDK would take the
+// first value and drop the other without a word.
+func TestSinkRefusesAHeaderGivenTwice(t *testing.T) {
+	e := setup(t)
+	req, _ := http.NewRequest("POST", URL(e.srv.URL, "ns", "bin"), strings.NewReader(`{}`))
+	for k, v := range binaryHeaders("first") {
+		req.Header.Set(k, v)
+	}
+	req.Header.Add("Ce-Id", "second")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var p problem
+	if err := json.NewDecoder(resp.Body).Decode(&p); err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 400 || p.Field != "id" || !strings.Contains(p.Error, "the ce-id header is given 2 times") {
+		t.Errorf("got %d %+v; want 400 naming ce-id given twice", resp.StatusCode, p)
+	}
+	if st := e.h.Stats(); st.Accepted != 0 {
+		t.Errorf("stats = %+v: the event was written", st)
 	}
 }
 

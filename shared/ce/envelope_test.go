@@ -46,6 +46,8 @@ var structuredCases = []struct {
 	{`{"specversion":"1.0","id":"a","source":"/s","type":"t","time":12}`, "time"},
 	{`{"specversion":"1.0","id":"a","source":"/s","type":"t","data_base64":"!!"}`, "data_base64"},
 	{`{"specversion":"1.0","id":"a","source":"/s","type":"t","data_base64":5}`, "data_base64"},
+	{`{"specversion":"1.0","id":"a","source":"/s","type":"t","data_base64":null}`, "data_base64"},
+	{`{"specversion":"1.0","id":"a","source":"/s","type":"t","data":{},"data_base64":null}`, "data_base64"},
 	// Read by the SDK: nothing to name.
 	{`{"specversion":"1.0","id":"a","source":"/s","type":"t"}`, ""},
 	{`{"specversion":"1.0","id":"a","source":"urn:x","type":"t","time":"2026-12-06T10:00:00.5+01:00","data":{"x":[1]}}`, ""},
@@ -111,5 +113,52 @@ func TestEnvelopeProblemBinary(t *testing.T) {
 	batch := http.Header{"Content-Type": {"application/cloudevents-batch+json"}}
 	if field, reason := EnvelopeProblem(batch, nil); field != "" {
 		t.Errorf("a batch: EnvelopeProblem = %q, %q; want nothing named", field, reason)
+	}
+}
+
+// Ambiguity is consulted after the SDK read the event: it names what the
+// event says twice, where the SDK would take one and drop the other.
+func TestAmbiguity(t *testing.T) {
+	binary := func(extra ...[2]string) http.Header {
+		h := http.Header{"Ce-Specversion": {"1.0"}, "Ce-Id": {"1"}, "Ce-Source": {"/s"}, "Ce-Type": {"t"}, "Content-Type": {"application/json"}}
+		for _, kv := range extra {
+			h.Add(kv[0], kv[1])
+		}
+		return h
+	}
+	structured := http.Header{"Content-Type": {"application/cloudevents+json"}}
+	for _, c := range []struct {
+		name   string
+		h      http.Header
+		body   string // "" for binary mode
+		field  string
+		reason string
+	}{
+		{"binary, each header once", binary([2]string{"Ce-Partitionkey", "k"}), "", "", ""},
+		{"two ids", binary([2]string{"Ce-Id", "2"}), "", "id", "the ce-id header is given 2 times"},
+		{"an extension twice, the same value", binary([2]string{"Ce-Partitionkey", "k"}, [2]string{"Ce-Partitionkey", "k"}), "", "partitionkey", "given 2 times"},
+		{"two types and two sources: the first by name", binary([2]string{"Ce-Type", "u"}, [2]string{"Ce-Source", "/t"}), "", "source", "ce-source"},
+		{"other headers twice", binary([2]string{"Accept", "a"}, [2]string{"Accept", "b"}), "", "", ""},
+		{"structured, data only", structured, `{"specversion":"1.0","id":"a","source":"/s","type":"t","data":{"x":1}}`, "", ""},
+		{"structured, data_base64 only", structured, `{"specversion":"1.0","id":"a","source":"/s","type":"t","data_base64":"e30="}`, "", ""},
+		{"structured, both", structured, `{"specversion":"1.0","id":"a","source":"/s","type":"t","data":{"x":1},"data_base64":"e30="}`, "data_base64", "given beside data"},
+		{"structured, data null beside data_base64", structured, `{"specversion":"1.0","id":"a","source":"/s","type":"t","data":null,"data_base64":"e30="}`, "", ""},
+		{"structured, the word in a value only", structured, `{"specversion":"1.0","id":"a","source":"/s","type":"t","data":{"data_base64":"x"}}`, "", ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var body []byte
+			if c.body != "" {
+				body = []byte(c.body)
+				if !sdkReads(t, c.h.Clone(), c.body) {
+					t.Fatal("the SDK refuses it: Ambiguity is only asked of events the SDK reads")
+				}
+			} else if !sdkReads(t, c.h.Clone(), `{}`) {
+				t.Fatal("the SDK refuses it: Ambiguity is only asked of events the SDK reads")
+			}
+			field, reason := Ambiguity(c.h, body)
+			if field != c.field || !strings.Contains(reason, c.reason) {
+				t.Errorf("Ambiguity = %q, %q; want %q and a reason containing %q", field, reason, c.field, c.reason)
+			}
+		})
 	}
 }

@@ -2,6 +2,7 @@ package handler_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -127,6 +128,11 @@ func TestEnvelopeErrorsNameTheAttribute(t *testing.T) {
 		// The SDK panics on this one (sdk-go v2.16.2); the function answers.
 		{"structured, data_base64 a number", structured, `{"specversion":"1.0","id":"a","source":"/s","type":"t","data_base64":5}`, 400, "data_base64"},
 		{"structured, data_base64 not base64", structured, `{"specversion":"1.0","id":"a","source":"/s","type":"t","data_base64":"!!"}`, 400, "data_base64"},
+		// Said two ways: the SDK would take one and drop the other.
+		{"structured, data beside data_base64", structured, `{"specversion":"1.0","id":"a","source":"/s","type":"` + events.PlaceOrder + `","data":{},"data_base64":"e30="}`, 400, "data_base64"},
+		{"structured, data_base64 null", structured, `{"specversion":"1.0","id":"a","source":"/s","type":"t","data_base64":null}`, 400, "data_base64"},
+		{"compressed", map[string]string{"ce-specversion": "1.0", "ce-id": "1", "ce-source": "/t", "ce-type": events.PlaceOrder, "content-type": "application/json", "content-encoding": "gzip"}, "\x1f\x8b", 415, "content-encoding"},
+		{"identity is no encoding", map[string]string{"ce-specversion": "1.0", "ce-id": "1", "ce-source": "/t", "ce-type": events.PlaceOrder, "content-type": "application/json", "content-encoding": "identity"}, `{}`, 400, "orderId"},
 		{"a batch", map[string]string{"content-type": "application/cloudevents-batch+json"}, `[{"specversion":"1.0","id":"b","source":"/b","type":"t"}]`, 400, "content-type"},
 		{"binary, bad time", map[string]string{"ce-specversion": "1.0", "ce-id": "1", "ce-source": "/t", "ce-type": events.PlaceOrder, "ce-time": "yesterday"}, `{}`, 400, "time"},
 		{"too large", binary(""), `{"pad":"` + strings.Repeat("x", handler.MaxBodyBytes) + `"}`, 413, "data"},
@@ -146,8 +152,26 @@ func TestEnvelopeErrorsNameTheAttribute(t *testing.T) {
 			}
 		})
 	}
-	req, _ := http.NewRequest(http.MethodGet, h.URL, nil)
+	// A ce- header given twice (Post sets each header once).
+	req, _ := http.NewRequest(http.MethodPost, h.URL, strings.NewReader(`{}`))
+	for k, v := range binary("") {
+		req.Header.Set(k, v)
+	}
+	req.Header.Add("ce-type", events.OrderCreated)
 	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var refusal events.ErrorData
+	if err := json.NewDecoder(resp.Body).Decode(&refusal); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 400 || refusal.Field != "type" || !strings.Contains(refusal.Error, "the ce-type header is given 2 times") {
+		t.Fatalf("ce-type twice: %d %+v, want 400 naming it", resp.StatusCode, refusal)
+	}
+	req, _ = http.NewRequest(http.MethodGet, h.URL, nil)
+	resp, err = http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -85,6 +85,10 @@ func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // decodeRequest turns the request into an event, or a refusal naming what
 // is wrong with the envelope.
 func decodeRequest(r *http.Request) (*event.Event, error) {
+	if enc := ce.ContentEncoding(r.Header); enc != "" {
+		return nil, &httpRefusal{status: http.StatusUnsupportedMediaType, Refusal: &saga.Refusal{Field: "content-encoding",
+			Msg: fmt.Sprintf("content-encoding %q is not read here: send the event uncompressed", enc)}}
+	}
 	structured, err := ce.StructuredBody(r)
 	if err != nil {
 		return nil, bodyRefusal(err)
@@ -112,6 +116,9 @@ func decodeRequest(r *http.Request) (*event.Event, error) {
 	}
 	if err := e.Validate(); err != nil {
 		return nil, envelopeRefusal(err)
+	}
+	if field, reason := ce.Ambiguity(r.Header, structured); field != "" {
+		return nil, saga.Invalid(field, "%s: %s", field, reason)
 	}
 	// id, source and type are stored (processed ids) and logged as text:
 	// bytes that are not text would fail there on every retry.
