@@ -29,29 +29,29 @@ const (
 
 // Letter is one dead letter, decoded.
 type Letter struct {
-	Topic     string
-	Partition int32
-	Offset    int64
-	Time      time.Time
-	Event     event.Event
-	OrderID   string
-	Dest      string // where delivery failed
-	Code      string // last HTTP status; "" when there was no response
-	Body      string // the response body, decoded from base64 (at most 1024 bytes)
-	Reason    string // one line: the function's JSON error if it gave one
-	Field     string
+	Topic     string      `json:"topic"`
+	Partition int32       `json:"partition"`
+	Offset    int64       `json:"offset"`
+	Time      time.Time   `json:"time"`
+	Event     event.Event `json:"event"`
+	OrderID   string      `json:"orderId"`
+	Dest      string      `json:"dest"`   // where delivery failed
+	Code      string      `json:"code"`   // last HTTP status; "" when there was no response
+	Body      string      `json:"body"`   // the response body, decoded from base64 (at most 1024 bytes)
+	Reason    string      `json:"reason"` // one line: the function's JSON error if it gave one
+	Field     string      `json:"field"`
 	// PlaneError is the plane's account of a failure without a response
 	// (connection refused, timeout, an event that cannot be sent).
-	PlaneError string
+	PlaneError string `json:"planeError"`
 	// AsRecord, when set, says why this letter carries the original
 	// Kafka record instead of the event: Original then holds it.
-	AsRecord string
-	Original *Original `json:",omitempty"`
+	AsRecord string    `json:"asRecord"`
+	Original *Original `json:"original,omitempty"`
 	// Foreign: the record is no valid CloudEvent, so no dead-letter sink
 	// wrote it (something else wrote to the topic). Original holds it; it
 	// names no destination and no topic, so it cannot be replayed, only
 	// shown and purged.
-	Foreign bool `json:",omitempty"`
+	Foreign bool `json:"foreign,omitempty"`
 }
 
 // ForeignReason is a Foreign letter's Reason.

@@ -56,7 +56,7 @@ func (l Letter) MarshalJSON() ([]byte, error) {
 	}
 	return json.Marshal(struct {
 		plainLetter
-		Event json.RawMessage
+		Event json.RawMessage `json:"event"`
 	}{plainLetter(l), ev})
 }
 
@@ -71,6 +71,6 @@ func (r Row) MarshalJSON() ([]byte, error) {
 		ID       string `json:"id"`
 		Function string `json:"function"`
 		plainLetter
-		Event json.RawMessage
+		Event json.RawMessage `json:"event"`
 	}{r.ID, r.Function, plainLetter(r.Letter), ev})
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/cloudevents/sdk-go/v2/event"
@@ -69,6 +70,16 @@ func TestEveryDeadLetterPrintsAsJSON(t *testing.T) {
 			}
 			if got.ID != "order:0:7" || got.Topic != "orderflow.dlq.order" || got.Event["type"] != "dev.knative.kafka.event\tevil" {
 				t.Fatalf("%s", b)
+			}
+			// Keys in one case, as every other JSON orderflow prints.
+			var keys map[string]json.RawMessage
+			if err := json.Unmarshal(b, &keys); err != nil {
+				t.Fatal(err)
+			}
+			for k := range keys {
+				if k != strings.ToLower(k[:1])+k[1:] {
+					t.Errorf("key %q: want lowerCamelCase", k)
+				}
 			}
 			if ct, _ := got.Event["datacontenttype"].(string); ct != tt.contentType {
 				t.Errorf("datacontenttype %q, want %q", ct, tt.contentType)

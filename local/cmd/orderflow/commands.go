@@ -43,6 +43,7 @@ type PlaceOptions struct {
 
 	// Completed.
 	order     events.PlaceOrderData
+	out       placeOutput
 	stateDir  string // the running up's
 	endpoints plane.Endpoints
 	client    *client.Client
@@ -103,6 +104,7 @@ func (o *PlaceOptions) Complete(g *globals) (err error) {
 	if o.order, err = o.orderOf(o.ID); err != nil {
 		return err
 	}
+	o.out = placeOutput{json: g.json()}
 	if o.Brokers.set() {
 		return nil
 	}
@@ -115,7 +117,7 @@ func (o *PlaceOptions) Complete(g *globals) (err error) {
 func (o *PlaceOptions) Run(ctx context.Context) error {
 	wait := o.Wait && !o.NoWait
 	if o.Brokers.set() {
-		return placeInKafka(ctx, &o.Brokers, o.order, wait, o.Timeout)
+		return placeInKafka(ctx, &o.Brokers, o.order, wait, o.Timeout, o.out)
 	}
 	// An order already under this id: the same placement again is a no-op
 	// the saga allows, another one a conflict the order function refuses
@@ -131,9 +133,9 @@ func (o *PlaceOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("placed %s (event %s) into Kafka\n", o.ID, e.ID())
+	o.out.placed(o.ID, e.ID(), "")
 	if !wait {
-		return nil
+		return o.out.result(o.ID, e.ID(), nil)
 	}
 	// One client for the whole wait, to read the dead letters with; without
 	// one (Kafka not reached) the wait only looks for an outcome.
@@ -153,7 +155,42 @@ func (o *PlaceOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	printOrder(view)
+	return o.out.result(o.ID, e.ID(), &view)
+}
+
+// placeOutput prints what place did: as text, or with -o json one JSON
+// object at the end (placeResult), the progress going to stderr so that
+// stdout holds nothing else.
+type placeOutput struct{ json bool }
+
+// placeResult is what place prints with -o json: the order, the event
+// that carried it and, unless --no-wait, the order at its outcome (as
+// `orderflow order -o json` prints it).
+type placeResult struct {
+	OrderID string                `json:"orderId"`
+	EventID string                `json:"eventId"`
+	Outcome *events.OrderViewData `json:"outcome,omitempty"`
+}
+
+func (p placeOutput) placed(orderID, eventID, topic string) {
+	w := os.Stdout
+	if p.json {
+		w = os.Stderr
+	}
+	if topic != "" {
+		fmt.Fprintf(w, "placed %s (event %s) into Kafka (%s)\n", orderID, eventID, topic)
+	} else {
+		fmt.Fprintf(w, "placed %s (event %s) into Kafka\n", orderID, eventID)
+	}
+}
+
+func (p placeOutput) result(orderID, eventID string, view *events.OrderViewData) error {
+	if p.json {
+		return printJSON(placeResult{OrderID: orderID, EventID: eventID, Outcome: view})
+	}
+	if view != nil {
+		printOrder(*view)
+	}
 	return nil
 }
 
@@ -319,10 +356,15 @@ func (o *OrderOptions) Run(ctx context.Context) error {
 	} else if err := o.client.QueryFunction(ctx, o.endpoints.Functions, events.OrderQuery, events.OrderQueryData{OrderID: o.ID}, &view); err != nil {
 		return err
 	}
+	known := view.Found || len(view.Timeline) > 0
 	if o.json {
-		return printJSON(view)
+		// The view says found: false; the exit status says it too, as
+		// in text, so a script need not read the JSON to know.
+		if err := printJSON(view); err != nil || known {
+			return err
+		}
 	}
-	if !view.Found && len(view.Timeline) == 0 {
+	if !known {
 		return fmt.Errorf("order %s is not known; if its placement was refused, `orderflow dlq` shows why", o.ID)
 	}
 	printOrder(view)
@@ -434,7 +476,7 @@ var commandsSink = manifests.KafkaSink{Name: "commands", Topic: events.TopicComm
 // placeInKafka writes the place-order command straight to the commands
 // topic, keyed and encoded as the commands KafkaSink would write it, and
 // then, if wait, follows the order in the topics to its outcome.
-func placeInKafka(ctx context.Context, kf *brokersFlag, order events.PlaceOrderData, wait bool, timeout time.Duration) error {
+func placeInKafka(ctx context.Context, kf *brokersFlag, order events.PlaceOrderData, wait bool, timeout time.Duration, out placeOutput) error {
 	e, err := client.PlaceEvent(order)
 	if err != nil {
 		return fmt.Errorf("invalid order: %w", flagName(err))
@@ -461,9 +503,9 @@ func placeInKafka(ctx context.Context, kf *brokersFlag, order events.PlaceOrderD
 	if err := sink.Produce(ctx, producer, &e, commandsSink); err != nil {
 		return err
 	}
-	fmt.Printf("placed %s (event %s) into Kafka (%s)\n", order.OrderID, e.ID(), commandsSink.Topic)
+	out.placed(order.OrderID, e.ID(), commandsSink.Topic)
 	if !wait {
-		return nil
+		return out.result(order.OrderID, e.ID(), nil)
 	}
 	deadline := time.Now().Add(timeout)
 	for {
@@ -480,8 +522,7 @@ func placeInKafka(ctx context.Context, kf *brokersFlag, order events.PlaceOrderD
 			}
 		}
 		if view.Status == "confirmed" || view.Status == "cancelled" {
-			printOrder(view)
-			return nil
+			return out.result(order.OrderID, e.ID(), &view)
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("order %s: no outcome in the topics after %s (status %q); if it was refused, `orderflow dlq --brokers ...` shows why", order.OrderID, timeout, view.Status)

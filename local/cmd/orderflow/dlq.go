@@ -116,6 +116,9 @@ func (o *DLQListOptions) list(ctx context.Context, t deadLetters) error {
 		return err
 	}
 	if o.json {
+		if letters == nil {
+			letters = []dlq.Row{} // [], not null, when there are none
+		}
 		return printJSON(letters)
 	}
 	// Holds and the spool are a local plane's (with --brokers there is
@@ -502,6 +505,9 @@ func (o *DLQReplayOptions) Run(ctx context.Context, t deadLetters, out io.Writer
 		}
 	}
 	if asJSON {
+		if rows == nil {
+			rows = []replayed{}
+		}
 		if err := printJSONTo(out, rows); err != nil {
 			return err
 		}
@@ -625,6 +631,12 @@ func (o *DLQPurgeOptions) purge(ctx context.Context, t deadLetters) error {
 	}
 	if err := admin.DeleteRecords(topic, upTo); err != nil {
 		return fmt.Errorf("deleting from %s: %w", topic, err)
+	}
+	if o.json {
+		return printJSON(struct {
+			Function string `json:"function"`
+			Purged   int    `json:"purged"`
+		}{o.Function, n})
 	}
 	fmt.Printf("purged %d dead letter(s) of %s\n", n, o.Function)
 	return nil

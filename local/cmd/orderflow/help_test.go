@@ -145,6 +145,11 @@ func TestCommandLinesExitAsTheyShould(t *testing.T) {
 		{[]string{"soak", "report", "results.json", "--warmup", "-1m"}, exitUsage},
 		{[]string{"new", "function", "Loyalty_Points", "--on", "order.confirmed"}, exitUsage},
 		{[]string{"new", "function", "loyalty"}, exitUsage},
+		// -o json where the result is text: refused, not text to a script.
+		{[]string{"-o", "json", "demo"}, exitUsage},
+		{[]string{"-o", "json", "replay", "order"}, exitUsage},
+		{[]string{"schemas", "check", "-o", "json"}, exitUsage},
+		{[]string{"-o", "json", "up"}, exitUsage},
 	} {
 		root := newRoot()
 		root.SetArgs(c.args)
@@ -154,6 +159,20 @@ func TestCommandLinesExitAsTheyShould(t *testing.T) {
 		err := root.Execute()
 		if got := exitCode(err); got != c.want {
 			t.Errorf("orderflow %s: exit %d (%v), want %d", strings.Join(c.args, " "), got, err, c.want)
+		}
+	}
+}
+
+// Every command -o json is promised for exists (a renamed command would
+// otherwise start refusing it).
+func TestTheCommandsThatPrintJSONExist(t *testing.T) {
+	have := map[string]bool{}
+	for _, c := range everyCommand(newRoot()) {
+		have[c.CommandPath()] = true
+	}
+	for path := range printsJSON {
+		if !have[path] {
+			t.Errorf("printsJSON names %q: no such command", path)
 		}
 	}
 }

@@ -66,6 +66,14 @@ const (
 	outputJSON = "json"
 )
 
+// printsJSON are the commands whose result -o json prints as JSON; the
+// others refuse it rather than print text to a script that asked for JSON
+// (the long runs write their results as JSON files: see their --results).
+var printsJSON = map[string]bool{
+	"orderflow place": true, "orderflow order": true, "orderflow stats": true, "orderflow lag": true, "orderflow version": true,
+	"orderflow dlq": true, "orderflow dlq list": true, "orderflow dlq show": true, "orderflow dlq replay": true, "orderflow dlq purge": true,
+}
+
 // json reports -o json.
 func (g *globals) json() bool { return g.output == outputJSON }
 
@@ -80,6 +88,9 @@ func newRoot() *cobra.Command {
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			if g.output != outputText && g.output != outputJSON {
 				return usage(fmt.Errorf("-o %q: want text or json", g.output))
+			}
+			if g.json() && !printsJSON[cmd.CommandPath()] && cmd.Name() != "help" {
+				return usage(fmt.Errorf("-o json: `%s` prints text only; JSON comes from dlq, lag, order, place, stats and version", cmd.CommandPath()))
 			}
 			return usage(emptyFlagValue(cmd.Flags()))
 		},
