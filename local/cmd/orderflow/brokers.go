@@ -40,9 +40,11 @@ func (b *brokersFlag) client(clientID string) (sarama.Client, error) {
 	if err := b.validate(); err != nil {
 		return nil, err
 	}
+	// Not reaching Kafka is no usage error (exit 3, not 2; an error that
+	// starts with a flag's name is one): the address was well formed.
 	kc, err := broker.NewClient(b.servers, clientID)
 	if err != nil {
-		return nil, fmt.Errorf("--brokers: %w", err)
+		return nil, fmt.Errorf("cannot reach Kafka: %w", err)
 	}
 	return kc, nil
 }

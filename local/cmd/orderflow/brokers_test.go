@@ -101,3 +101,16 @@ func TestBrokerListFlag(t *testing.T) {
 		}
 	}
 }
+
+// A Kafka not reached is an error of the run (exit 3), not of the command
+// line (2): the address was well formed.
+func TestKafkaNotReachedIsNoUsageError(t *testing.T) {
+	b := brokersFlag{servers: []string{"127.0.0.1:1"}}
+	_, err := b.client("orderflow-test")
+	if err == nil {
+		t.Fatal("connected to 127.0.0.1:1")
+	}
+	if got := exitCode(err); got != exitRuntime || !strings.Contains(err.Error(), "127.0.0.1:1") {
+		t.Errorf("exit %d for %q; want %d, naming the server", got, err, exitRuntime)
+	}
+}
