@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/url"
 	"strings"
 
@@ -55,6 +56,12 @@ func (o *TraceOptions) Complete(out io.Writer) {
 // --png, draws it.
 func (o *TraceOptions) Run(context.Context) error {
 	traces, err := jaegerapi.Find(strings.TrimRight(o.Jaeger, "/"), o.Service, "orderflow.correlation_id", o.OrderID)
+	var opErr *net.OpError
+	if errors.As(err, &opErr) {
+		// Said plainly: nothing answers there, which a URL quoted back
+		// in a Go HTTP error ('Get "http://...": dial tcp ...') hides.
+		return fmt.Errorf("no Jaeger answers at %s (%v): start one (scripts/tool.sh jaeger && bin/jaeger: docs/observability.md) or give --jaeger", o.Jaeger, opErr.Err)
+	}
 	if err != nil {
 		return err
 	}
