@@ -145,6 +145,8 @@ func TestCommandLinesExitAsTheyShould(t *testing.T) {
 		{[]string{"soak", "report", "results.json", "--warmup", "-1m"}, exitUsage},
 		{[]string{"new", "function", "Loyalty_Points", "--on", "order.confirmed"}, exitUsage},
 		{[]string{"new", "function", "loyalty"}, exitUsage},
+		{[]string{"up", "--state-dir", "help_test.go"}, exitUsage},
+		{[]string{"dlq", "--state-dir", "help_test.go"}, exitUsage},
 		// -o json where the result is text: refused, not text to a script.
 		{[]string{"-o", "json", "demo"}, exitUsage},
 		{[]string{"-o", "json", "replay", "order"}, exitUsage},

@@ -89,6 +89,9 @@ func newRoot() *cobra.Command {
 			if g.output != outputText && g.output != outputJSON {
 				return usage(fmt.Errorf("-o %q: want text or json", g.output))
 			}
+			if fi, err := os.Stat(g.stateDir); err == nil && !fi.IsDir() {
+				return usage(fmt.Errorf("--state-dir %s: a file, not a directory", g.stateDir))
+			}
 			if g.json() && !printsJSON[cmd.CommandPath()] && cmd.Name() != "help" {
 				return usage(fmt.Errorf("-o json: `%s` prints text only; JSON comes from dlq, lag, order, place, stats and version", cmd.CommandPath()))
 			}
