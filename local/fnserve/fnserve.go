@@ -20,6 +20,7 @@ import (
 	_ "net/http/pprof" // served only when ORDERFLOW_DEBUG_ADDR is set
 	"net/netip"
 	"os"
+	"time"
 	"os/signal"
 	"slices"
 	"strings"
@@ -75,7 +76,10 @@ func Serve(name string) error {
 		if err != nil {
 			return err
 		}
-		go func() { _ = http.Serve(ln, h) }()
+		// A client that opens a connection and sends nothing is cut off,
+		// as on the function's own port.
+		srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = srv.Serve(ln) }()
 	}
 	// func-go logs every failed readiness probe at its default, debug: a
 	// function that is not ready for a while (its disk full) would fill
