@@ -20,11 +20,11 @@ import (
 	_ "net/http/pprof" // served only when ORDERFLOW_DEBUG_ADDR is set
 	"net/netip"
 	"os"
-	"time"
 	"os/signal"
 	"slices"
 	"strings"
 	"syscall"
+	"time"
 
 	fn "knative.dev/func-go/http"
 
