@@ -25,6 +25,7 @@ import (
 	"orderflow.dev/local/check"
 	"orderflow.dev/local/demo"
 	"orderflow.dev/local/profile"
+	"orderflow.dev/shared/handler"
 )
 
 // Config is what a soak runs: Rate orders a second for Duration, sampled
@@ -38,6 +39,13 @@ type Config struct {
 	Retention, PruneInterval time.Duration
 }
 
+// MinSample is the shortest Sample; MinPruneInterval the shortest
+// PruneInterval, the functions' own floor.
+const (
+	MinSample        = 100 * time.Millisecond
+	MinPruneInterval = handler.MinPruneInterval
+)
+
 // Validate names the first setting that is wrong, by its flag.
 func (c Config) Validate() error {
 	switch {
@@ -49,6 +57,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("--rate %v for --duration %s places no order: want rate x duration of at least 1", c.Rate, c.Duration)
 	case c.Sample <= 0:
 		return fmt.Errorf("--sample %s: must be positive", c.Sample)
+	case c.Sample < MinSample:
+		return fmt.Errorf("--sample %s: want at least %s (each sample reads every process's memory and the databases' sizes)", c.Sample, MinSample)
 	case c.Sample > c.Duration:
 		return fmt.Errorf("--sample %s is longer than --duration %s: the soak would end before its first sample", c.Sample, c.Duration)
 	case c.WarmUp < 0 || c.WarmUp >= c.Duration:
@@ -57,6 +67,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("--retention %s: must not be negative (0 keeps the functions' default)", c.Retention)
 	case c.PruneInterval < 0:
 		return fmt.Errorf("--prune-interval %s: must not be negative (0 keeps the functions' default)", c.PruneInterval)
+	case c.PruneInterval > 0 && c.PruneInterval < MinPruneInterval:
+		return fmt.Errorf("--prune-interval %s: want at least %s (0 keeps the functions' default)", c.PruneInterval, MinPruneInterval)
 	}
 	return nil
 }

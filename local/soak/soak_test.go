@@ -24,16 +24,18 @@ func TestConfigValidate(t *testing.T) {
 		mutate func(*Config)
 		want   string
 	}{
-		"zero rate":          {func(c *Config) { c.Rate = 0 }, "--rate 0"},
-		"negative rate":      {func(c *Config) { c.Rate = -1 }, "--rate -1"},
-		"zero duration":      {func(c *Config) { c.Duration = 0 }, "--duration 0s"},
-		"negative duration":  {func(c *Config) { c.Duration = -time.Second }, "--duration -1s"},
-		"no order at all":    {func(c *Config) { c.Rate, c.Duration, c.Sample, c.WarmUp = 0.5, time.Second, time.Second, 0 }, "places no order"},
-		"zero sample":        {func(c *Config) { c.Sample = 0 }, "--sample 0s"},
-		"sample > duration":  {func(c *Config) { c.Sample = 2 * time.Minute }, "--sample 2m0s is longer than --duration 1m0s"},
-		"warm-up = duration": {func(c *Config) { c.WarmUp = time.Minute }, "--warmup 1m0s"},
-		"negative retention": {func(c *Config) { c.Retention = -time.Hour }, "--retention -1h0m0s"},
-		"negative interval":  {func(c *Config) { c.PruneInterval = -time.Second }, "--prune-interval -1s"},
+		"zero rate":           {func(c *Config) { c.Rate = 0 }, "--rate 0"},
+		"negative rate":       {func(c *Config) { c.Rate = -1 }, "--rate -1"},
+		"zero duration":       {func(c *Config) { c.Duration = 0 }, "--duration 0s"},
+		"negative duration":   {func(c *Config) { c.Duration = -time.Second }, "--duration -1s"},
+		"no order at all":     {func(c *Config) { c.Rate, c.Duration, c.Sample, c.WarmUp = 0.5, time.Second, time.Second, 0 }, "places no order"},
+		"zero sample":         {func(c *Config) { c.Sample = 0 }, "--sample 0s"},
+		"sample > duration":   {func(c *Config) { c.Sample = 2 * time.Minute }, "--sample 2m0s is longer than --duration 1m0s"},
+		"warm-up = duration":  {func(c *Config) { c.WarmUp = time.Minute }, "--warmup 1m0s"},
+		"negative retention":  {func(c *Config) { c.Retention = -time.Hour }, "--retention -1h0m0s"},
+		"negative interval":   {func(c *Config) { c.PruneInterval = -time.Second }, "--prune-interval -1s"},
+		"prune back to back":  {func(c *Config) { c.PruneInterval = time.Millisecond }, "--prune-interval 1ms: want at least 1s"},
+		"sample back to back": {func(c *Config) { c.Sample = time.Nanosecond }, "--sample 1ns: want at least 100ms"},
 	} {
 		c := good
 		tt.mutate(&c)

@@ -86,6 +86,9 @@ const MinRetention = time.Hour
 // every retry of a delivery still finds its id.
 const MinShortRetention = 2 * time.Minute
 
+// MinPruneInterval is the least ORDERFLOW_PRUNE_INTERVAL.
+const MinPruneInterval = time.Second
+
 // App is one function's edge.
 type App struct {
 	name       string
@@ -255,8 +258,9 @@ func (a *App) Start(ctx context.Context) error {
 	if !a.cfg.AllowShortRetention && a.cfg.Retention < MinRetention {
 		return fmt.Errorf("%s: ORDERFLOW_RETENTION=%s: must be at least %s, longer than any redelivery of an event (see docs/failure-handling.md, on the edge's tables; ORDERFLOW_ALLOW_SHORT_RETENTION=true allows %s for soaks and tests)", a.name, a.cfg.Retention, MinRetention, MinShortRetention)
 	}
-	if a.cfg.PruneInterval <= 0 {
-		return fmt.Errorf("%s: ORDERFLOW_PRUNE_INTERVAL=%s: must be positive", a.name, a.cfg.PruneInterval)
+	if a.cfg.PruneInterval < MinPruneInterval {
+		// Pruning back to back only burns CPU and holds the store's writer.
+		return fmt.Errorf("%s: ORDERFLOW_PRUNE_INTERVAL=%s: want at least %s", a.name, a.cfg.PruneInterval, MinPruneInterval)
 	}
 	if a.cfg.RelayConcurrency < 1 {
 		return fmt.Errorf("%s: ORDERFLOW_RELAY_CONCURRENCY=%d: must be at least 1", a.name, a.cfg.RelayConcurrency)

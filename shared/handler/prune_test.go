@@ -91,3 +91,27 @@ func TestShortRetentionNeedsItsSettingAndHasAFloor(t *testing.T) {
 		})
 	}
 }
+
+// Pruning back to back would only hold the store's writer: the interval
+// has a floor, and a value below it is refused naming the setting.
+func TestPruneIntervalHasAFloor(t *testing.T) {
+	sink := handlertest.NewSink(t)
+	for _, c := range []struct {
+		interval string
+		ok       bool
+	}{{"1s", true}, {"10m", true}, {"999ms", false}, {"1ns", false}, {"0", false}, {"-1m", false}} {
+		t.Run(c.interval, func(t *testing.T) {
+			t.Setenv("K_SINK", sink.URL)
+			t.Setenv("ORDERFLOW_DATABASE_URL", storetest.URL(t, "probe"))
+			t.Setenv("ORDERFLOW_PRUNE_INTERVAL", c.interval)
+			app := newProbe().App()
+			err := app.Start(context.Background())
+			if err == nil {
+				_ = app.Stop(context.Background())
+			}
+			if c.ok != (err == nil) || (err != nil && (!strings.Contains(err.Error(), "ORDERFLOW_PRUNE_INTERVAL=") || !strings.Contains(err.Error(), "want at least 1s"))) {
+				t.Fatalf("ORDERFLOW_PRUNE_INTERVAL=%s: %v, want accepted %v", c.interval, err, c.ok)
+			}
+		})
+	}
+}

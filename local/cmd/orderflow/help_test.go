@@ -146,6 +146,9 @@ func TestCommandLinesExitAsTheyShould(t *testing.T) {
 		{[]string{"new", "function", "Loyalty_Points", "--on", "order.confirmed"}, exitUsage},
 		{[]string{"new", "function", "loyalty"}, exitUsage},
 		{[]string{"up", "--state-dir", "help_test.go"}, exitUsage},
+		{[]string{"lag", "--watch", "--interval", "1ns"}, exitUsage},
+		{[]string{"replay", "order", "--progress", "1ms"}, exitUsage},
+		{[]string{"up", "--watch-manifests", "1ns"}, exitUsage},
 		{[]string{"dlq", "--state-dir", "help_test.go"}, exitUsage},
 		// -o json where the result is text: refused, not text to a script.
 		{[]string{"-o", "json", "demo"}, exitUsage},

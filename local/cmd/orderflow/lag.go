@@ -59,6 +59,9 @@ func (o *LagOptions) Validate() error {
 	if o.Interval <= 0 {
 		return fmt.Errorf("--interval %s: must be positive", o.Interval)
 	}
+	if o.Interval < minInterval {
+		return fmt.Errorf("--interval %s: want at least %s", o.Interval, minInterval)
+	}
 	return nil
 }
 

@@ -313,6 +313,8 @@ func (f *upFlags) validate() error {
 		return fmt.Errorf("--stable-window %s: want at least 1s (Knative's default is 60s)", f.stableWindow)
 	case f.watchManifests < 0:
 		return fmt.Errorf("--watch-manifests %s: must not be negative (0: never)", f.watchManifests)
+	case f.watchManifests > 0 && f.watchManifests < minInterval:
+		return fmt.Errorf("--watch-manifests %s: want at least %s (0: never)", f.watchManifests, minInterval)
 	case f.databaseURL != "" && !scratchdb.IsPostgres(f.databaseURL):
 		return fmt.Errorf("--database-url: want a postgres:// URL (SQLite is the default: a file per function in the state directory)")
 	case len(f.brokers) > 0 && f.brokerSync:
@@ -422,6 +424,11 @@ func (f *upFlags) databases(ctx context.Context, opts *plane.Options) (func(), e
 
 // minPingEvery is the shortest --ping-every: the tests fire every 300 ms.
 const minPingEvery = 100 * time.Millisecond
+
+// minInterval is the shortest interval of anything a command does again
+// and again (reading lag, printing progress, reading manifests): below it
+// the command only burns CPU, and its reader's terminal.
+const minInterval = 100 * time.Millisecond
 
 // envFlag names the flag in an error about one of --env's variables (not
 // its value, which may be a password) or one of --scale's functions: a

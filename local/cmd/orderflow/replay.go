@@ -63,6 +63,9 @@ func (o *ReplayOptions) Validate() error {
 	if o.Every <= 0 {
 		return fmt.Errorf("--progress %s: must be positive", o.Every)
 	}
+	if o.Every < minInterval {
+		return fmt.Errorf("--progress %s: want at least %s", o.Every, minInterval)
+	}
 	if o.Settle < 0 {
 		return fmt.Errorf("--settle %s: must not be negative", o.Settle)
 	}
