@@ -89,6 +89,9 @@ const MinShortRetention = 2 * time.Minute
 // MinPruneInterval is the least ORDERFLOW_PRUNE_INTERVAL.
 const MinPruneInterval = time.Second
 
+// MinRelayInterval is the least ORDERFLOW_RELAY_INTERVAL.
+const MinRelayInterval = 10 * time.Millisecond
+
 // App is one function's edge.
 type App struct {
 	name       string
@@ -249,8 +252,10 @@ func (a *App) Start(ctx context.Context) error {
 		return fmt.Errorf("%s: bad configuration: %w", a.name, err)
 	}
 	a.log.Info("garbage collector", "settings", gc.Why)
-	if a.cfg.RelayInterval <= 0 {
-		return fmt.Errorf("%s: ORDERFLOW_RELAY_INTERVAL=%s: must be positive", a.name, a.cfg.RelayInterval)
+	if a.cfg.RelayInterval < MinRelayInterval {
+		// Every sweep reads the outbox: back to back they only load the
+		// store (a handled event sweeps at once anyway).
+		return fmt.Errorf("%s: ORDERFLOW_RELAY_INTERVAL=%s: want at least %s", a.name, a.cfg.RelayInterval, MinRelayInterval)
 	}
 	if a.cfg.AllowShortRetention && a.cfg.Retention < MinShortRetention {
 		return fmt.Errorf("%s: ORDERFLOW_RETENTION=%s: must be at least %s even with ORDERFLOW_ALLOW_SHORT_RETENTION, longer than a KafkaSource's retries of a delivery", a.name, a.cfg.Retention, MinShortRetention)

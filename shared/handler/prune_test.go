@@ -115,3 +115,25 @@ func TestPruneIntervalHasAFloor(t *testing.T) {
 		})
 	}
 }
+
+func TestRelayIntervalHasAFloor(t *testing.T) {
+	sink := handlertest.NewSink(t)
+	for _, c := range []struct {
+		interval string
+		ok       bool
+	}{{"10ms", true}, {"1s", true}, {"1ms", false}, {"0", false}} {
+		t.Run(c.interval, func(t *testing.T) {
+			t.Setenv("K_SINK", sink.URL)
+			t.Setenv("ORDERFLOW_DATABASE_URL", storetest.URL(t, "probe"))
+			t.Setenv("ORDERFLOW_RELAY_INTERVAL", c.interval)
+			app := newProbe().App()
+			err := app.Start(context.Background())
+			if err == nil {
+				_ = app.Stop(context.Background())
+			}
+			if c.ok != (err == nil) || (err != nil && !strings.Contains(err.Error(), "ORDERFLOW_RELAY_INTERVAL=")) {
+				t.Fatalf("ORDERFLOW_RELAY_INTERVAL=%s: %v, want accepted %v", c.interval, err, c.ok)
+			}
+		})
+	}
+}
