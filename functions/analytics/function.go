@@ -44,8 +44,9 @@ type Config struct {
 
 // Validate checks what envconfig decoded; errors name the variable.
 func (c *Config) Validate() error {
-	if c.StallAfter <= 0 {
-		return fmt.Errorf("ANALYTICS_STALL_AFTER=%s: must be positive", c.StallAfter)
+	if c.StallAfter < time.Second {
+		// Below a second every saga in flight would be reported stalled.
+		return fmt.Errorf("ANALYTICS_STALL_AFTER=%s: want at least 1s", c.StallAfter)
 	}
 	if c.Lateness < 0 {
 		return fmt.Errorf("ANALYTICS_LATENESS=%s: must not be negative", c.Lateness)

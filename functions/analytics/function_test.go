@@ -338,8 +338,9 @@ func TestBadSettingsNameTheVariable(t *testing.T) {
 	tests := []struct{ key, value, want string }{
 		{"ANALYTICS_STALL_AFTER", "", `ANALYTICS_STALL_AFTER="": want a duration such as 500ms, 5s or 2m`},
 		{"ANALYTICS_STALL_AFTER", "soon", `ANALYTICS_STALL_AFTER="soon": want a duration`},
-		{"ANALYTICS_STALL_AFTER", "0s", "ANALYTICS_STALL_AFTER=0s: must be positive"},
-		{"ANALYTICS_STALL_AFTER", "-1m", "ANALYTICS_STALL_AFTER=-1m0s: must be positive"},
+		{"ANALYTICS_STALL_AFTER", "0s", "ANALYTICS_STALL_AFTER=0s: want at least 1s"},
+		{"ANALYTICS_STALL_AFTER", "-1m", "ANALYTICS_STALL_AFTER=-1m0s: want at least 1s"},
+		{"ANALYTICS_STALL_AFTER", "1ms", "ANALYTICS_STALL_AFTER=1ms: want at least 1s"},
 		{"ANALYTICS_LATENESS", "-1s", "ANALYTICS_LATENESS=-1s: must not be negative"},
 		{"ANALYTICS_STALL_BATCH", "", `ANALYTICS_STALL_BATCH="": want a whole number`},
 		{"ANALYTICS_STALL_BATCH", "lots", `ANALYTICS_STALL_BATCH="lots": want a whole number`},

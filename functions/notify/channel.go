@@ -17,6 +17,11 @@ import (
 )
 
 // Config is the notify function's own configuration.
+// minSendTimeout is the shortest NOTIFY_WEBHOOK_TIMEOUT and
+// NOTIFY_SMTP_TIMEOUT: a timeout no send can meet would fail every
+// notification and dead-letter it.
+const minSendTimeout = 10 * time.Millisecond
+
 type Config struct {
 	// Channel is log (one JSON line per notification on stdout, the
 	// default: it works everywhere with nothing to set up), webhook or smtp.
@@ -25,7 +30,7 @@ type Config struct {
 	WebhookURL string `envconfig:"NOTIFY_WEBHOOK_URL"`
 	// WebhookTimeout bounds one POST. Keep it below the KafkaSource
 	// delivery timeout, or the dispatcher gives up before we do.
-	WebhookTimeout time.Duration `envconfig:"NOTIFY_WEBHOOK_TIMEOUT" default:"5s"`
+	WebhookTimeout time.Duration `envconfig:"NOTIFY_WEBHOOK_TIMEOUT" default:"5s"` // at least minSendTimeout
 	// SMTP (NOTIFY_CHANNEL=smtp) sends an e-mail per notification through
 	// the server at SMTPAddr (host:port), from SMTPFrom, with PLAIN auth
 	// when SMTPUser is set (only over TLS: STARTTLS is used when offered).
@@ -55,8 +60,8 @@ func NewChannel(cfg Config, stdout io.Writer) (Channel, error) {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return nil, fmt.Errorf("NOTIFY_WEBHOOK_URL=%q is not an absolute http(s) URL; NOTIFY_CHANNEL=webhook needs one", redactURL(cfg.WebhookURL))
 		}
-		if cfg.WebhookTimeout <= 0 {
-			return nil, fmt.Errorf("NOTIFY_WEBHOOK_TIMEOUT=%s: must be positive", cfg.WebhookTimeout)
+		if cfg.WebhookTimeout < minSendTimeout {
+			return nil, fmt.Errorf("NOTIFY_WEBHOOK_TIMEOUT=%s: want at least %s (no send finishes sooner)", cfg.WebhookTimeout, minSendTimeout)
 		}
 		return &webhookChannel{
 			target:  u.String(),

@@ -290,6 +290,7 @@ func TestBadChannelConfigNamesTheVariable(t *testing.T) {
 		{"webhook with another scheme", map[string]string{"NOTIFY_CHANNEL": "webhook", "NOTIFY_WEBHOOK_URL": "ftp://example.org/x"}, "NOTIFY_WEBHOOK_URL"},
 		{"timeout not a duration", map[string]string{"NOTIFY_CHANNEL": "webhook", "NOTIFY_WEBHOOK_URL": "http://example.org", "NOTIFY_WEBHOOK_TIMEOUT": "soon"}, "NOTIFY_WEBHOOK_TIMEOUT"},
 		{"timeout zero", map[string]string{"NOTIFY_CHANNEL": "webhook", "NOTIFY_WEBHOOK_URL": "http://example.org", "NOTIFY_WEBHOOK_TIMEOUT": "0s"}, "NOTIFY_WEBHOOK_TIMEOUT"},
+		{"timeout no send can meet", map[string]string{"NOTIFY_CHANNEL": "webhook", "NOTIFY_WEBHOOK_URL": "http://example.org", "NOTIFY_WEBHOOK_TIMEOUT": "1ns"}, "NOTIFY_WEBHOOK_TIMEOUT=1ns: want at least 10ms"},
 		// Neither shows the secret it carries (the error is logged).
 		{"webhook URL that does not parse", map[string]string{"NOTIFY_CHANNEL": "webhook", "NOTIFY_WEBHOOK_URL": "https://hooks:s3cret@[::1/x?token=s3cret"}, "NOTIFY_WEBHOOK_URL"},
 		{"webhook URL without a host", map[string]string{"NOTIFY_CHANNEL": "webhook", "NOTIFY_WEBHOOK_URL": "https:///x?token=s3cret"}, "NOTIFY_WEBHOOK_URL"},

@@ -33,8 +33,8 @@ func newSMTPChannel(cfg Config) (*smtpChannel, error) {
 	if err != nil {
 		return nil, fmt.Errorf("NOTIFY_SMTP_FROM=%q is not an e-mail address: %v", cfg.SMTPFrom, err)
 	}
-	if cfg.SMTPTimeout <= 0 {
-		return nil, fmt.Errorf("NOTIFY_SMTP_TIMEOUT=%s: must be positive", cfg.SMTPTimeout)
+	if cfg.SMTPTimeout < minSendTimeout {
+		return nil, fmt.Errorf("NOTIFY_SMTP_TIMEOUT=%s: want at least %s (no send finishes sooner)", cfg.SMTPTimeout, minSendTimeout)
 	}
 	c := &smtpChannel{addr: cfg.SMTPAddr, from: from, timeout: cfg.SMTPTimeout, hostname: "orderflow-notify"}
 	switch {

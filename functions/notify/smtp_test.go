@@ -150,6 +150,7 @@ func TestSMTPConfigErrorsNameTheVariable(t *testing.T) {
 		{Config{Channel: "smtp", SMTPFrom: "a@b.example", SMTPTimeout: time.Second}, "NOTIFY_SMTP_ADDR"},
 		{Config{Channel: "smtp", SMTPAddr: "mail:25", SMTPFrom: "nobody", SMTPTimeout: time.Second}, "NOTIFY_SMTP_FROM"},
 		{Config{Channel: "smtp", SMTPAddr: "mail:25", SMTPFrom: "a@b.example"}, "NOTIFY_SMTP_TIMEOUT"},
+		{Config{Channel: "smtp", SMTPAddr: "mail:25", SMTPFrom: "a@b.example", SMTPTimeout: time.Nanosecond}, "NOTIFY_SMTP_TIMEOUT=1ns: want at least 10ms"},
 		{Config{Channel: "smtp", SMTPAddr: "mail:25", SMTPFrom: "a@b.example", SMTPTimeout: time.Second, SMTPUser: "u"}, "NOTIFY_SMTP_PASSWORD"},
 		{Config{Channel: "pigeon"}, "NOTIFY_CHANNEL"},
 	} {
