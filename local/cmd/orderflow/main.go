@@ -103,7 +103,28 @@ func newRoot() *cobra.Command {
 	root.PersistentFlags().StringVar(&g.stateDir, "state-dir", ".orderflow", "where up keeps databases, logs and endpoints.json")
 	root.PersistentFlags().StringVarP(&g.output, "output", "o", outputText, "format of a command's result: text or json")
 	root.AddCommand(newUp(g), newDemo(g), newPlace(g), newOrder(g), newDLQ(g), newStats(g), newFaults(g), newBench(g), newLag(g), newTrace(), newFunction(), newSchemas(), newSoak(g), newScaleBench(g), newReplay(g), newKnativeConfig(g), newNew(g), newVersion(g))
+	refuseUnknownSubcommands(root)
 	return root
+}
+
+// refuseUnknownSubcommands makes every command that only groups others
+// (schemas, new) refuse a word that names none of them, as the root does:
+// cobra prints such a command's help and exits 0, so `orderflow schemas
+// chek` looked like it had worked.
+func refuseUnknownSubcommands(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		refuseUnknownSubcommands(sub)
+	}
+	if !c.HasParent() || !c.HasSubCommands() || c.Runnable() {
+		return
+	}
+	c.Args = cobra.ArbitraryArgs
+	c.RunE = func(cmd *cobra.Command, args []string) error {
+		if len(args) > 0 {
+			return usage(fmt.Errorf("unknown command %q for %q", args[0], cmd.CommandPath()))
+		}
+		return cmd.Help()
+	}
 }
 
 // emptyFlagValue refuses a flag given an empty value, a list flag an

@@ -72,6 +72,9 @@ func newSchemas() *cobra.Command {
 		Short: "Register every version of every family with the Confluent-compatible registry at $" + schemas.RegistryURLEnv + " (subject per family, its rule as the subject's compatibility)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if timeout <= 0 {
+				return usage(fmt.Errorf("--timeout %s: must be positive", timeout))
+			}
 			reg, err := schemas.NewRegistry(os.Getenv(schemas.RegistryURLEnv), &http.Client{Timeout: timeout})
 			if err != nil {
 				return err
