@@ -164,6 +164,14 @@ type openError struct {
 func (e *openError) Error() string { return e.msg }
 func (e *openError) Unwrap() error { return e.err }
 
+// IsOpenFailure reports whether err is Open failing on a well-formed URL:
+// the database did not open or answer (a failure of the run, where a URL
+// that does not parse is one of the setting).
+func IsOpenFailure(err error) bool {
+	var oe *openError
+	return errors.As(err, &oe)
+}
+
 // redact drops the password, from the user info and from the query.
 func redact(u *url.URL) string {
 	c := *u

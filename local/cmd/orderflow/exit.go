@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"orderflow.dev/local/dlq"
+	"orderflow.dev/shared/store"
 )
 
 // Exit codes, for scripts: a check that ran and failed is told apart from
@@ -66,6 +67,11 @@ func exitCode(err error) int {
 	var ae *dlq.ArgumentError
 	if errors.As(err, &ue) || errors.As(err, &ae) {
 		return exitUsage
+	}
+	if store.IsOpenFailure(err) {
+		// "--database=postgres://...: cannot connect" names its flag but
+		// is no misuse of it.
+		return exitRuntime
 	}
 	msg := err.Error()
 	if strings.HasPrefix(msg, "--") || strings.HasPrefix(msg, "-o ") {

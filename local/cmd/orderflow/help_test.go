@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"orderflow.dev/local/dlq"
+	"orderflow.dev/shared/store"
 	"strings"
 	"testing"
 
@@ -66,6 +68,11 @@ func TestExitCodes(t *testing.T) {
 		{errors.New(`unknown command "x" for "orderflow"`), exitUsage},
 		{errors.New("unknown flag: --nope"), exitUsage},
 		{errors.New("dial tcp 127.0.0.1:9: connection refused"), exitRuntime},
+		{func() error {
+			_, err := store.Open(context.Background(), "--database", "postgres://u:pw@127.0.0.1:1/db")
+			return err
+		}(), exitRuntime},
+		{func() error { _, err := store.Open(context.Background(), "--database", "nosuch://x"); return err }(), exitUsage},
 		{fmt.Errorf("reading: %w", func() error { _, _, _, err := dlq.ParseID("x"); return err }()), exitUsage},
 	} {
 		if got := exitCode(c.err); got != c.want {
