@@ -71,7 +71,8 @@ type Config struct {
 	Account *account.Ledger
 	// StockBefore is the stock as an earlier run on the same topology left
 	// it (a warm-up's Result.Stock): the check then counts only what moved
-	// since, so a fresh topology's strict per-SKU check still holds.
+	// since, so a fresh topology's strict per-SKU check still holds. Nil on
+	// an exclusive target: Run reads it before its first order.
 	StockBefore *events.InventoryViewData
 }
 
@@ -301,6 +302,17 @@ func Run(ctx context.Context, target Target, cfg Config) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	if target.Exclusive && cfg.StockBefore == nil {
+		// The check counts what this run moved. A fresh topology starts
+		// with nothing sold; one resumed with its state (--keep-state)
+		// starts with an earlier run's sales, which without this baseline
+		// were counted as this run's: stock drift on a sound topology.
+		before, err := stockNow(ctx, link)
+		if err != nil {
+			return Result{}, fmt.Errorf("reading the stock before the first order: %w", err)
+		}
+		cfg.StockBefore = &before
+	}
 	// Follow from the current end of the topics: positions are taken
 	// before the first order goes in, so nothing is missed.
 	followCtx, stopFollow := context.WithCancel(ctx)
@@ -510,14 +522,24 @@ func (t *tracker) timing(res *Result, start time.Time) (ended int) {
 	return len(lat)
 }
 
-func evaluate(ctx context.Context, link *conn, placed []string, refused map[string]bool, t *tracker, before *events.InventoryViewData) (check.Report, events.InventoryViewData, error) {
+// stockNow asks the inventory function for its stock.
+func stockNow(ctx context.Context, link *conn) (events.InventoryViewData, error) {
 	target, c := link.get()
 	qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	var stock events.InventoryViewData
-	if err := c.Query(qctx, target.InventoryURL, events.InventoryQuery, events.InventoryQueryData{}, &stock); err != nil {
+	err := c.Query(qctx, target.InventoryURL, events.InventoryQuery, events.InventoryQueryData{}, &stock)
+	return stock, err
+}
+
+func evaluate(ctx context.Context, link *conn, placed []string, refused map[string]bool, t *tracker, before *events.InventoryViewData) (check.Report, events.InventoryViewData, error) {
+	stock, err := stockNow(ctx, link)
+	if err != nil {
 		return check.Report{}, stock, err
 	}
+	target, c := link.get()
+	qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
 	var ledger events.PaymentViewData
 	if err := c.Query(qctx, target.PaymentURL, events.PaymentQuery, events.PaymentQueryData{OrderIDs: placed}, &ledger); err != nil {
 		return check.Report{}, stock, err

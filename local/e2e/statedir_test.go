@@ -81,3 +81,21 @@ func TestTwoUpsOnOneStateDirOneRunsTheOtherNamesIt(t *testing.T) {
 		}
 	}
 }
+
+// A demo resumed on its state directory (--keep-state) checks the orders
+// it placed, not the earlier run's: its stock check counted the first
+// run's sales as its own and reported stock drift on a sound topology.
+func TestADemoResumedOnItsStateChecksItsOwnOrders(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "state")
+	if b := brokers(); b != nil {
+		resetKafka(t, plane.Options{Manifests: filepath.Join(root, "knative", "base"), Brokers: b})
+	}
+	for _, extra := range [][]string{nil, {"--keep-state"}} {
+		cmd := exec.Command(binary, append(append([]string{"--state-dir", state, "demo", "--orders", "150"}, extra...), upArgs(t)...)...)
+		cmd.Dir = root
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "stock drift 0") {
+			t.Fatalf("demo %v: %v\n%s", extra, err, out)
+		}
+	}
+}
