@@ -89,8 +89,11 @@ func startChildPlane(ctx context.Context, g *globals, stateDir string, args []st
 	c := &childPlane{cmd: exec.Command(self, full...), exited: make(chan struct{}), log: logPath}
 	c.cmd.Stdout, c.cmd.Stderr = logFile, logFile
 	// Its own process group: a Ctrl-C at the terminal reaches the soak,
-	// which stops the plane in order (SIGINT, then waits).
-	c.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// which stops the plane in order (SIGINT, then waits). Pdeathsig: a
+	// soak that dies without stopping it (SIGKILL, or SIGPIPE when its
+	// output was piped to a pager that quit) still stops it, as the plane
+	// stops its functions.
+	c.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGINT}
 	if err := c.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting the plane (%s up): %w", self, err)
 	}
