@@ -501,7 +501,7 @@ func serve(name, host string, port int, h http.Handler) (*http.Server, string, e
 	if addr.IP.IsUnspecified() {
 		dial = net.JoinHostPort("127.0.0.1", strconv.Itoa(addr.Port))
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 2 * time.Minute}
 	go srv.Serve(ln)
 	return srv, "http://" + dial, nil
 }

@@ -22,6 +22,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/IBM/sarama"
 	"github.com/cloudevents/sdk-go/protocol/kafka_sarama/v2"
@@ -138,6 +139,10 @@ type problem struct {
 	Field string `json:"field,omitempty"`
 }
 
+// bodyReadTimeout bounds how long a request's body may take to arrive,
+// as a function's own server (func-go) bounds it. A variable for tests.
+var bodyReadTimeout = 30 * time.Second
+
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rt, ok := h.routes[strings.TrimRight(r.URL.Path, "/")]
 	if !ok {
@@ -151,7 +156,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, h.maxBody)
 
+	// A client gets bodyReadTimeout to send its event: one trickling a
+	// body would otherwise hold its connection and goroutine for ever.
+	// Cleared once read, so that the wait for Kafka's answer is not cut.
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Now().Add(bodyReadTimeout))
 	e, prob, status := readEvent(r)
+	_ = rc.SetReadDeadline(time.Time{})
 	if prob != nil {
 		h.refuse(w, rt, status, *prob)
 		return

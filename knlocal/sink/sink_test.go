@@ -1,11 +1,14 @@
 package sink
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -408,5 +411,32 @@ func TestSinkWriteIsASendSpan(t *testing.T) {
 	}
 	if failed.Status().Code != codes.Error {
 		t.Errorf("failed write's status %v, want Error", failed.Status())
+	}
+}
+
+// A client that sends its headers and then trickles the body is cut off
+// once bodyReadTimeout has passed, with a 400, and nothing is written.
+func TestSinkCutsOffATricklingBody(t *testing.T) {
+	e := setup(t)
+	defer func(d time.Duration) { bodyReadTimeout = d }(bodyReadTimeout)
+	bodyReadTimeout = 300 * time.Millisecond
+	conn, err := net.Dial("tcp", strings.TrimPrefix(e.srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /ns/bin HTTP/1.1\r\nHost: x\r\nCe-Specversion: 1.0\r\nCe-Id: slow\r\nCe-Source: /s\r\nCe-Type: t\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	start := time.Now()
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no answer to a trickling body after %s: %v", time.Since(start), err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("status %d, want 400", resp.StatusCode)
+	}
+	if st := e.h.Stats(); st.Accepted != 0 {
+		t.Errorf("stats %+v: the event was written", st)
 	}
 }
