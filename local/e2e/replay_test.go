@@ -188,7 +188,7 @@ func TestReplayRebuildsTheLiveModels(t *testing.T) {
 	// the real-Kafka half, that Kafka), verifying against the live store.
 	for _, name := range []string{"analytics", "order"} {
 		cmd := exec.Command(binary, "replay", name, "--brokers", strings.Join(p.Endpoints().Brokers, ","), "--verify",
-			"--live-database", liveURL(name), "--root", root, "--state-dir", t.TempDir(), "--progress", "50ms")
+			"--live-database", liveURL(name), "--root", root, "--state-dir", t.TempDir(), "--progress", "100ms")
 		var stdout, stderr bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		err := cmd.Run()
