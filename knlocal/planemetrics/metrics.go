@@ -177,6 +177,10 @@ type statusRecorder struct {
 	wroteHeader bool
 }
 
+// Unwrap lets http.ResponseController reach the connection through the
+// recorder (the ingress sets a read deadline on it).
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
 func (s *statusRecorder) WriteHeader(code int) {
 	if !s.wroteHeader {
 		s.status, s.wroteHeader = code, true

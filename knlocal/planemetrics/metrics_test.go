@@ -121,3 +121,23 @@ shop_lag_read_success 1
 		t.Error(err)
 	}
 }
+
+// The ingress's handler reaches the connection through the metrics'
+// recorder (http.ResponseController): the KafkaSink sets a read deadline
+// on it, which a recorder without Unwrap silently dropped.
+func TestIngressLetsTheHandlerReachTheConnection(t *testing.T) {
+	m := planemetrics.New(nil, knlocal.Naming{})
+	var deadlineErr error
+	srv := httptest.NewServer(m.Ingress(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		deadlineErr = http.NewResponseController(w).SetReadDeadline(time.Now().Add(time.Second))
+	}), nil))
+	defer srv.Close()
+	resp, err := http.Post(srv.URL+"/x", "text/plain", strings.NewReader("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if deadlineErr != nil {
+		t.Fatalf("SetReadDeadline through the recorder: %v", deadlineErr)
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"sort"
 	"strconv"
@@ -262,7 +263,8 @@ func readEvent(r *http.Request) (*event.Event, *problem, int) {
 	e, err := cedecode.ToEvent(r.Context(), msg)
 	if err != nil {
 		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
+		var ne net.Error
+		if errors.As(err, &mbe) || (errors.As(err, &ne) && ne.Timeout()) {
 			return bodyProblem(err)
 		}
 		if field, reason := cedecode.EnvelopeProblem(r.Header, structured); field != "" {
@@ -378,6 +380,11 @@ func bodyProblem(err error) (*event.Event, *problem, int) {
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
 		return nil, &problem{Error: err.Error()}, http.StatusRequestEntityTooLarge
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		// 408: the sender may try again, sending faster.
+		return nil, &problem{Error: fmt.Sprintf("the event's body did not arrive within %s", bodyReadTimeout), Field: "data"}, http.StatusRequestTimeout
 	}
 	return nil, &problem{Error: "the request's body could not be read: " + err.Error()}, http.StatusBadRequest
 }
