@@ -49,14 +49,7 @@ func TestRetentionShorterThanAnHourIsRefused(t *testing.T) {
 	sink := handlertest.NewSink(t)
 	for _, value := range []string{"30m", "0", "-1h", "a week"} {
 		t.Run(value, func(t *testing.T) {
-			t.Setenv("K_SINK", sink.URL)
-			t.Setenv("ORDERFLOW_DATABASE_URL", storetest.URL(t, "probe"))
-			t.Setenv("ORDERFLOW_RETENTION", value)
-			app := newProbe().App()
-			err := app.Start(context.Background())
-			if err == nil {
-				_ = app.Stop(context.Background())
-			}
+			err := startProbeWith(t, sink.URL, map[string]string{"ORDERFLOW_RETENTION": value})
 			if err == nil || !strings.Contains(err.Error(), "ORDERFLOW_RETENTION") {
 				t.Fatalf("ORDERFLOW_RETENTION=%s: %v, want an error naming it", value, err)
 			}
@@ -73,15 +66,7 @@ func TestShortRetentionNeedsItsSettingAndHasAFloor(t *testing.T) {
 		ok        bool
 	}{{"2m", true}, {"30m", true}, {"119s", false}, {"1s", false}} {
 		t.Run(c.retention, func(t *testing.T) {
-			t.Setenv("K_SINK", sink.URL)
-			t.Setenv("ORDERFLOW_DATABASE_URL", storetest.URL(t, "probe"))
-			t.Setenv("ORDERFLOW_RETENTION", c.retention)
-			t.Setenv("ORDERFLOW_ALLOW_SHORT_RETENTION", "true")
-			app := newProbe().App()
-			err := app.Start(context.Background())
-			if err == nil {
-				_ = app.Stop(context.Background())
-			}
+			err := startProbeWith(t, sink.URL, map[string]string{"ORDERFLOW_RETENTION": c.retention, "ORDERFLOW_ALLOW_SHORT_RETENTION": "true"})
 			if c.ok && err != nil {
 				t.Fatalf("ORDERFLOW_RETENTION=%s with the short setting: %v, want accepted", c.retention, err)
 			}
@@ -101,14 +86,7 @@ func TestPruneIntervalHasAFloor(t *testing.T) {
 		ok       bool
 	}{{"1s", true}, {"10m", true}, {"999ms", false}, {"1ns", false}, {"0", false}, {"-1m", false}} {
 		t.Run(c.interval, func(t *testing.T) {
-			t.Setenv("K_SINK", sink.URL)
-			t.Setenv("ORDERFLOW_DATABASE_URL", storetest.URL(t, "probe"))
-			t.Setenv("ORDERFLOW_PRUNE_INTERVAL", c.interval)
-			app := newProbe().App()
-			err := app.Start(context.Background())
-			if err == nil {
-				_ = app.Stop(context.Background())
-			}
+			err := startProbeWith(t, sink.URL, map[string]string{"ORDERFLOW_PRUNE_INTERVAL": c.interval})
 			if c.ok != (err == nil) || (err != nil && (!strings.Contains(err.Error(), "ORDERFLOW_PRUNE_INTERVAL=") || !strings.Contains(err.Error(), "want at least 1s"))) {
 				t.Fatalf("ORDERFLOW_PRUNE_INTERVAL=%s: %v, want accepted %v", c.interval, err, c.ok)
 			}
@@ -123,17 +101,28 @@ func TestRelayIntervalHasAFloor(t *testing.T) {
 		ok       bool
 	}{{"10ms", true}, {"1s", true}, {"1ms", false}, {"0", false}} {
 		t.Run(c.interval, func(t *testing.T) {
-			t.Setenv("K_SINK", sink.URL)
-			t.Setenv("ORDERFLOW_DATABASE_URL", storetest.URL(t, "probe"))
-			t.Setenv("ORDERFLOW_RELAY_INTERVAL", c.interval)
-			app := newProbe().App()
-			err := app.Start(context.Background())
-			if err == nil {
-				_ = app.Stop(context.Background())
-			}
+			err := startProbeWith(t, sink.URL, map[string]string{"ORDERFLOW_RELAY_INTERVAL": c.interval})
 			if c.ok != (err == nil) || (err != nil && !strings.Contains(err.Error(), "ORDERFLOW_RELAY_INTERVAL=")) {
 				t.Fatalf("ORDERFLOW_RELAY_INTERVAL=%s: %v, want accepted %v", c.interval, err, c.ok)
 			}
 		})
 	}
+}
+
+// startProbeWith starts the probe function with env set (its sink and a
+// fresh store besides), stops it again if it started, and returns what
+// Start said: how each configuration test reads the function's answer.
+func startProbeWith(t *testing.T, sinkURL string, env map[string]string) error {
+	t.Helper()
+	t.Setenv("K_SINK", sinkURL)
+	t.Setenv("ORDERFLOW_DATABASE_URL", storetest.URL(t, "probe"))
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	app := newProbe().App()
+	err := app.Start(context.Background())
+	if err == nil {
+		_ = app.Stop(context.Background())
+	}
+	return err
 }
